@@ -1,0 +1,26 @@
+//! The sans-IO SIP message core of drachtio: parser, serializer, stream
+//! framer, typed header views, URIs and the JSON form of messages.
+//!
+//! No sockets, no clock, no Python: everything here is a pure function of its
+//! inputs and is tested with `cargo test` alone.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod header;
+pub mod message;
+mod parse;
+mod scan;
+mod serialize;
+pub mod text;
+pub mod typed;
+pub mod uri;
+
+pub use error::{ParseError, ParseErrorKind};
+pub use header::{Header, HeaderName, Headers};
+pub use message::{reason_phrase, Message, Method, Request, Response};
+pub use parse::{parse, parse_bytes};
+pub use scan::{split_list, unescape};
+pub use text::Text;
+pub use typed::{CSeq, Contact, NameAddr, Via};
+pub use uri::{Host, HostKind, Param, SipUri, TelUri, Uri};

@@ -1,0 +1,296 @@
+//! The message parser (RFC 3261 §7, §25): start line, headers with folding and
+//! compact names, body delimited by Content-Length (§18.3).
+
+use crate::error::{err, ParseError, ParseErrorKind as K};
+use crate::header::{Header, HeaderName, Headers};
+use crate::message::{Message, Method, Request, Response};
+use crate::scan::{is_token, is_ws};
+use crate::text::Text;
+use crate::typed::{
+    check_call_id, parse_content_length, parse_max_forwards, CSeq, Contact, NameAddr, Via,
+};
+use crate::uri::Uri;
+use bytes::Bytes;
+
+/// Parses one message from a datagram (or a whole message cut from a stream by
+/// the [`crate::StreamFramer`]). The bytes are copied once; see [`parse_bytes`]
+/// to parse a buffer you already own.
+pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
+    parse_bytes(Bytes::copy_from_slice(data))
+}
+
+/// Parses one message; header values and the body share `data`.
+///
+/// - Leading CRLFs are skipped (RFC 3261 §7.5).
+/// - With a Content-Length, the body is that many bytes and anything after it
+///   is ignored; more than the datagram holds is [`K::BodyTooShort`]. Without
+///   one, the body is the rest of the datagram (§18.3).
+/// - The headers every layer above relies on (Via, From, To, Call-ID, CSeq,
+///   Max-Forwards, Content-Length, Contact) are validated here, so a request
+///   that parses can be answered; other headers are checked when their typed
+///   view is asked for.
+pub fn parse_bytes(data: Bytes) -> Result<Message, ParseError> {
+    let mut start = 0;
+    while data[start..].starts_with(b"\r\n") {
+        start += 2;
+    }
+    if data[start..].iter().all(|c| c.is_ascii_whitespace()) {
+        return Err(err(K::Empty, start));
+    }
+    let head_end = memchr::memmem::find(&data[start..], b"\r\n\r\n")
+        .map(|p| start + p)
+        .ok_or_else(|| err(K::UnterminatedHeaders, data.len()))?;
+    let head_str = std::str::from_utf8(&data[start..head_end + 2])
+        .map_err(|e| err(K::InvalidUtf8, start + e.valid_up_to()))?;
+    let head = Text::from_utf8_bytes(data.slice(start..head_end + 2));
+    debug_assert_eq!(head.len(), head_str.len());
+    let hs = head.as_str();
+    let line_end = hs.find("\r\n").unwrap_or(hs.len());
+    let first = &hs[..line_end];
+
+    let mut headers = Headers::with_capacity(16);
+    let mut content_length = None;
+    let mut cseq = None;
+    parse_headers(
+        &head,
+        line_end + 2,
+        start,
+        &mut headers,
+        &mut content_length,
+        &mut cseq,
+    )?;
+
+    let body_start = head_end + 4;
+    let available = data.len() - body_start;
+    let body = match content_length {
+        Some(n) if n > available => {
+            return Err(err(K::BodyTooShort, data.len())
+                .with_detail("Content-Length is larger than the message body"))
+        }
+        Some(n) => data.slice(body_start..body_start + n),
+        None => data.slice(body_start..),
+    };
+
+    if first.starts_with("SIP/") {
+        let (status, reason) = parse_status_line(&head, first, start)?;
+        Ok(Message::Response(Response {
+            status,
+            reason,
+            headers,
+            body,
+        }))
+    } else {
+        let (method, uri) = parse_request_line(&head, first, start)?;
+        if let Some(c) = cseq {
+            if c.method != method {
+                return Err(err(K::CSeqMethodMismatch, start)
+                    .with_detail("CSeq method differs from the request method"));
+            }
+        }
+        Ok(Message::Request(Request {
+            method,
+            uri,
+            headers,
+            body,
+        }))
+    }
+}
+
+fn parse_request_line(head: &Text, line: &str, base: usize) -> Result<(Method, Uri), ParseError> {
+    // Request-Line = Method SP Request-URI SP SIP-Version: exactly two single spaces.
+    let mut parts = line.split(' ');
+    let (Some(m), Some(u), Some(v), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(err(K::BadRequestLine, base)
+            .with_detail("expected 'Method SP Request-URI SP SIP-Version'"));
+    };
+    if m.is_empty() || u.is_empty() || v.is_empty() {
+        return Err(err(K::BadRequestLine, base)
+            .with_detail("expected 'Method SP Request-URI SP SIP-Version'"));
+    }
+    let method = Method::from_text(&head.slice_ref(m)).ok_or_else(|| err(K::BadMethod, base))?;
+    let uoff = base + m.len() + 1;
+    check_version(v, uoff + u.len() + 1)?;
+    if u.starts_with('<') {
+        return Err(
+            err(K::BadRequestUri, uoff).with_detail("Request-URI must not be enclosed in '<>'")
+        );
+    }
+    let uri = Uri::parse(&head.slice_ref(u)).map_err(|e| {
+        err(K::BadRequestUri, uoff + e.offset)
+            .with_detail(e.detail.unwrap_or("invalid Request-URI"))
+    })?;
+    if let Uri::Sip(s) = &uri {
+        if !s.headers.is_empty() {
+            // RFC 3261 §19.1.1: headers are not allowed in a Request-URI (RFC 4475 escruri).
+            return Err(
+                err(K::BadRequestUri, uoff).with_detail("Request-URI must not contain headers")
+            );
+        }
+    }
+    Ok((method, uri))
+}
+
+fn check_version(v: &str, off: usize) -> Result<(), ParseError> {
+    if v.eq_ignore_ascii_case("SIP/2.0") {
+        return Ok(());
+    }
+    let ok_shape = v.len() > 4
+        && v[..4].eq_ignore_ascii_case("SIP/")
+        && v[4..].bytes().all(|c| c.is_ascii_digit() || c == b'.');
+    if ok_shape {
+        Err(err(K::BadVersion, off).with_detail("only SIP/2.0 is supported"))
+    } else {
+        Err(err(K::BadRequestLine, off).with_detail("invalid SIP-Version"))
+    }
+}
+
+fn parse_status_line(head: &Text, line: &str, base: usize) -> Result<(u16, Text), ParseError> {
+    // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (the phrase may be empty).
+    let (v, rest) = line
+        .split_once(' ')
+        .ok_or_else(|| err(K::BadStatusLine, base).with_detail("no status code"))?;
+    check_version(v, base).map_err(|e| {
+        if e.kind == K::BadVersion {
+            e
+        } else {
+            err(K::BadStatusLine, base)
+        }
+    })?;
+    let coff = base + v.len() + 1;
+    let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+    if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(err(K::BadStatusCode, coff).with_detail("status code must be three digits"));
+    }
+    let status: u16 = code.parse().map_err(|_| err(K::BadStatusCode, coff))?;
+    if !(100..=699).contains(&status) {
+        return Err(err(K::BadStatusCode, coff).with_detail("status code out of range 100-699"));
+    }
+    if reason.bytes().any(|c| c < b' ' && c != b'\t') {
+        return Err(
+            err(K::BadStatusLine, coff + 4).with_detail("control character in reason phrase")
+        );
+    }
+    Ok((status, head.slice_ref(reason)))
+}
+
+/// Parses header lines from `head[pos..]` (which ends with CRLF) into `out`,
+/// validating the headers the layers above depend on.
+fn parse_headers(
+    head: &Text,
+    mut pos: usize,
+    base: usize,
+    out: &mut Headers,
+    content_length: &mut Option<usize>,
+    cseq: &mut Option<CSeq>,
+) -> Result<(), ParseError> {
+    let s = head.as_str();
+    let b = s.as_bytes();
+    while pos < b.len() {
+        let line_start = pos;
+        if is_ws(b[pos]) {
+            return Err(err(K::BadHeaderLine, base + pos)
+                .with_detail("continuation line before any header"));
+        }
+        let colon = match memchr::memchr2(b':', b'\r', &b[pos..]) {
+            Some(p) if b[pos + p] == b':' => pos + p,
+            _ => {
+                return Err(err(K::BadHeaderLine, base + pos).with_detail("header line without ':'"))
+            }
+        };
+        let name_str = s[pos..colon].trim_end_matches([' ', '\t']);
+        if name_str.is_empty() || !name_str.bytes().all(is_token) {
+            return Err(err(K::BadHeaderLine, base + pos).with_detail("invalid header name"));
+        }
+        // The value runs to the CRLF that is not followed by whitespace (folding).
+        let mut end = colon + 1;
+        let mut folded = false;
+        loop {
+            let cr = end + memchr::memmem::find(&b[end..], b"\r\n").unwrap_or(b.len() - end);
+            end = cr + 2;
+            if end < b.len() && is_ws(b[end]) {
+                folded = true;
+                continue;
+            }
+            let raw = &s[colon + 1..cr.min(b.len())];
+            let value = if folded {
+                Text::from(unfold(raw))
+            } else {
+                head.slice_ref(raw.trim_matches([' ', '\t']))
+            };
+            let name = HeaderName::from_text(head.slice_ref(name_str));
+            let voff = base + colon + 1;
+            validate(&name, &value, voff, content_length, cseq)?;
+            out.push(name, value);
+            break;
+        }
+        pos = end;
+        debug_assert!(pos > line_start);
+    }
+    Ok(())
+}
+
+/// Replaces each line fold (CRLF followed by whitespace) and the whitespace
+/// around it by one space (RFC 3261 §7.3.1).
+fn unfold(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for (i, line) in raw.split("\r\n").enumerate() {
+        let l = line.trim_matches([' ', '\t']);
+        if l.is_empty() {
+            continue;
+        }
+        if i > 0 && !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(l);
+    }
+    out
+}
+
+fn validate(
+    name: &HeaderName,
+    value: &Text,
+    off: usize,
+    content_length: &mut Option<usize>,
+    cseq: &mut Option<CSeq>,
+) -> Result<(), ParseError> {
+    let detail = |e: ParseError, what: &'static str| {
+        let d = e.detail.unwrap_or(what);
+        e.rebase(off).with_detail(d)
+    };
+    match name {
+        HeaderName::ContentLength => {
+            *content_length =
+                Some(parse_content_length(value).map_err(|e| detail(e, "Content-Length"))?);
+        }
+        HeaderName::CSeq => {
+            *cseq = Some(CSeq::parse(value).map_err(|e| detail(e, "CSeq"))?);
+        }
+        HeaderName::MaxForwards => {
+            parse_max_forwards(value).map_err(|e| detail(e, "Max-Forwards"))?;
+        }
+        HeaderName::CallId => check_call_id(value).map_err(|e| detail(e, "Call-ID"))?,
+        HeaderName::Via => {
+            Via::parse_list(value).map_err(|e| detail(e, "Via"))?;
+        }
+        HeaderName::From | HeaderName::To => {
+            NameAddr::parse(value).map_err(|e| detail(e, "From/To"))?;
+        }
+        HeaderName::Contact => {
+            Contact::parse(value).map_err(|e| detail(e, "Contact"))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl Header {
+    /// A header from a name and a value given as strings.
+    pub fn new(name: &str, value: &str) -> Header {
+        Header {
+            name: HeaderName::new(name),
+            value: Text::from(value),
+        }
+    }
+}
