@@ -7,7 +7,10 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod fields;
+pub mod framer;
 pub mod header;
+pub mod json;
 pub mod message;
 mod parse;
 mod scan;
