@@ -220,7 +220,7 @@ fn parse_headers(
                 head.slice_ref(raw.trim_matches([' ', '\t']))
             };
             let name = HeaderName::from_text(head.slice_ref(name_str));
-            let voff = base + colon + 1;
+            let voff = base + colon + 1 + (raw.len() - raw.trim_start_matches([' ', '\t']).len());
             validate(&name, &value, voff, content_length, cseq)?;
             out.push(name, value);
             break;
@@ -261,8 +261,14 @@ fn validate(
     };
     match name {
         HeaderName::ContentLength => {
-            *content_length =
-                Some(parse_content_length(value).map_err(|e| detail(e, "Content-Length"))?);
+            let n = parse_content_length(value).map_err(|e| detail(e, "Content-Length"))?;
+            if content_length.is_some_and(|prev| prev != n) {
+                // Two different lengths leave the body undelimited (RFC 4475 mcl01).
+                return Err(
+                    err(K::BadContentLength, off).with_detail("conflicting Content-Length headers")
+                );
+            }
+            *content_length = Some(n);
         }
         HeaderName::CSeq => {
             *cseq = Some(CSeq::parse(value).map_err(|e| detail(e, "CSeq"))?);

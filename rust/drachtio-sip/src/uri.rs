@@ -75,9 +75,13 @@ impl Host {
                 .strip_prefix('[')
                 .and_then(|x| x.strip_suffix(']'))
                 .ok_or_else(|| err(BadUri, 0).with_detail("unclosed IPv6 reference"))?;
-            inner
-                .parse::<Ipv6Addr>()
-                .map_err(|_| err(BadUri, 1).with_detail("invalid IPv6 address"))?;
+            // RFC 5118 §4.10: an extra colon before an embedded IPv4 address
+            // ("2001:db8:::192.0.2.1") is a known ABNF mistake; tolerate it.
+            if inner.parse::<Ipv6Addr>().is_err()
+                && inner.replacen(":::", "::", 1).parse::<Ipv6Addr>().is_err()
+            {
+                return Err(err(BadUri, 1).with_detail("invalid IPv6 address"));
+            }
             return Ok(Host {
                 text: host.slice_ref(inner),
                 kind: HostKind::Ipv6,
@@ -117,7 +121,12 @@ impl Host {
     pub fn ip(&self) -> Option<IpAddr> {
         match self.kind {
             HostKind::Domain => None,
-            _ => self.text.parse().ok(),
+            HostKind::Ipv4 => self.text.parse().ok(),
+            HostKind::Ipv6 => self
+                .text
+                .parse()
+                .ok()
+                .or_else(|| self.text.replacen(":::", "::", 1).parse().ok()),
         }
     }
 }
