@@ -33,7 +33,10 @@ impl fmt::Display for JsonError {
 impl std::error::Error for JsonError {}
 
 fn jerr(path: impl Into<String>, message: impl Into<String>) -> JsonError {
-    JsonError { path: path.into(), message: message.into() }
+    JsonError {
+        path: path.into(),
+        message: message.into(),
+    }
 }
 
 // ---------------------------------------------------------------- to JSON
@@ -84,7 +87,13 @@ pub fn uri_json(uri: &Uri) -> Value {
                 m.insert("params".into(), params_json(&u.params));
             }
             if !u.headers.is_empty() {
-                m.insert("headers".into(), u.headers.iter().map(|(n, v)| Value::from(format!("{n}={v}"))).collect());
+                m.insert(
+                    "headers".into(),
+                    u.headers
+                        .iter()
+                        .map(|(n, v)| Value::from(format!("{n}={v}")))
+                        .collect(),
+                );
             }
         }
         Uri::Tel(t) => {
@@ -106,7 +115,10 @@ fn params_json(params: &[Param]) -> Value {
 
 fn name_addr_json(na: &NameAddr, with_tag: bool) -> Value {
     let mut m = Map::new();
-    m.insert("display".into(), na.display_name().unwrap_or_default().into());
+    m.insert(
+        "display".into(),
+        na.display_name().unwrap_or_default().into(),
+    );
     if with_tag {
         if let Some(t) = na.tag() {
             m.insert("tag".into(), t.as_str().into());
@@ -137,24 +149,35 @@ fn via_json(v: &Via) -> Value {
 /// structured form or its value does not parse (then the raw string is used).
 fn structured(h: &Header) -> Option<Vec<Value>> {
     match h.name {
-        HeaderName::Via => Via::parse_list(&h.value).ok().map(|v| v.iter().map(via_json).collect()),
-        HeaderName::From | HeaderName::To => NameAddr::parse(&h.value).ok().map(|na| vec![name_addr_json(&na, true)]),
+        HeaderName::Via => Via::parse_list(&h.value)
+            .ok()
+            .map(|v| v.iter().map(via_json).collect()),
+        HeaderName::From | HeaderName::To => NameAddr::parse(&h.value)
+            .ok()
+            .map(|na| vec![name_addr_json(&na, true)]),
         HeaderName::Contact => match Contact::parse(&h.value).ok()? {
             Contact::Star => Some(vec![Value::from("*")]),
             Contact::Addresses(v) => Some(v.iter().map(|na| name_addr_json(na, false)).collect()),
         },
-        HeaderName::Route | HeaderName::RecordRoute => {
-            NameAddr::parse_list(&h.value).ok().map(|v| v.iter().map(|na| name_addr_json(na, false)).collect())
-        }
-        HeaderName::CSeq => CSeq::parse(&h.value).ok().map(|c| vec![json!({"seq": c.seq.to_string(), "method": c.method.as_str()})]),
-        HeaderName::MaxForwards => crate::typed::parse_max_forwards(&h.value).ok().map(|n| vec![json!({"count": n.to_string()})]),
+        HeaderName::Route | HeaderName::RecordRoute => NameAddr::parse_list(&h.value)
+            .ok()
+            .map(|v| v.iter().map(|na| name_addr_json(na, false)).collect()),
+        HeaderName::CSeq => CSeq::parse(&h.value)
+            .ok()
+            .map(|c| vec![json!({"seq": c.seq.to_string(), "method": c.method.as_str()})]),
+        HeaderName::MaxForwards => crate::typed::parse_max_forwards(&h.value)
+            .ok()
+            .map(|n| vec![json!({"count": n.to_string()})]),
         _ => None,
     }
 }
 
 /// Headers that are always a list in the JSON form, even with one value.
 fn always_list(name: &HeaderName) -> bool {
-    matches!(name, HeaderName::Via | HeaderName::Route | HeaderName::RecordRoute)
+    matches!(
+        name,
+        HeaderName::Via | HeaderName::Route | HeaderName::RecordRoute
+    )
 }
 
 fn headers_json(headers: &Headers) -> Map<String, Value> {
@@ -163,7 +186,9 @@ fn headers_json(headers: &Headers) -> Map<String, Value> {
     let mut out: Map<String, Value> = Map::new();
     for h in headers {
         let values = structured(h).unwrap_or_else(|| vec![Value::from(h.value.as_str())]);
-        let entry = out.entry(h.name.json_key().into_owned()).or_insert_with(|| Value::Array(Vec::new()));
+        let entry = out
+            .entry(h.name.json_key().into_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(a) = entry {
             a.extend(values);
         }
@@ -193,7 +218,12 @@ fn payload_json(msg: &Message) -> Value {
             m.insert("content".into(), s.into());
         }
         Err(_) => {
-            m.insert("content".into(), base64::engine::general_purpose::STANDARD.encode(body).into());
+            m.insert(
+                "content".into(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(body)
+                    .into(),
+            );
             m.insert("encoding".into(), "base64".into());
         }
     }
@@ -204,10 +234,14 @@ fn payload_json(msg: &Message) -> Value {
 
 /// Builds a message from its JSON form.
 pub fn from_json(v: &Value) -> Result<Message, JsonError> {
-    let obj = v.as_object().ok_or_else(|| jerr("$", "expected an object"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| jerr("$", "expected an object"))?;
     let mut headers = Headers::new();
     if let Some(h) = obj.get("headers") {
-        let hm = h.as_object().ok_or_else(|| jerr("headers", "expected an object"))?;
+        let hm = h
+            .as_object()
+            .ok_or_else(|| jerr("headers", "expected an object"))?;
         for (key, val) in hm {
             push_header_json(&mut headers, key, val, &format!("headers.{key}"))?;
         }
@@ -216,29 +250,54 @@ pub fn from_json(v: &Value) -> Result<Message, JsonError> {
         None | Some(Value::Null) => Bytes::new(),
         Some(p) => payload_from_json(p)?,
     };
-    if let Some(ct) = obj.get("payload").and_then(|p| p.get("type")).and_then(Value::as_str) {
+    if let Some(ct) = obj
+        .get("payload")
+        .and_then(|p| p.get("type"))
+        .and_then(Value::as_str)
+    {
         if !body.is_empty() && !headers.contains(&HeaderName::ContentType) {
-            headers.push(HeaderName::ContentType, scalar_text(&Value::from(ct), "payload.type")?);
+            headers.push(
+                HeaderName::ContentType,
+                scalar_text(&Value::from(ct), "payload.type")?,
+            );
         }
     }
     if let Some(rl) = obj.get("request_uri") {
         let method = str_field(rl, "method", "request_uri")?;
-        let method = Method::parse(method).ok_or_else(|| jerr("request_uri.method", "not a token"))?;
+        let method =
+            Method::parse(method).ok_or_else(|| jerr("request_uri.method", "not a token"))?;
         check_version(rl, "request_uri")?;
-        let url = rl.get("url").ok_or_else(|| jerr("request_uri.url", "missing"))?;
+        let url = rl
+            .get("url")
+            .ok_or_else(|| jerr("request_uri.url", "missing"))?;
         let uri = uri_from_json(url, "request_uri.url")?;
-        Ok(Message::Request(Request { method, uri, headers, body }))
+        Ok(Message::Request(Request {
+            method,
+            uri,
+            headers,
+            body,
+        }))
     } else if let Some(sl) = obj.get("status_line") {
-        let code = sl.get("status_code").ok_or_else(|| jerr("status_line.status_code", "missing"))?;
-        let status = num_or_str(code).and_then(|n| u16::try_from(n).ok()).filter(|c| (100..=699).contains(c));
-        let status = status.ok_or_else(|| jerr("status_line.status_code", "expected a status code 100-699"))?;
+        let code = sl
+            .get("status_code")
+            .ok_or_else(|| jerr("status_line.status_code", "missing"))?;
+        let status = num_or_str(code)
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|c| (100..=699).contains(c));
+        let status = status
+            .ok_or_else(|| jerr("status_line.status_code", "expected a status code 100-699"))?;
         check_version(sl, "status_line")?;
         let reason = match sl.get("reason") {
             None | Some(Value::Null) => Text::from_static(crate::reason_phrase(status)),
             Some(Value::String(s)) => Text::from(s.as_str()),
             Some(_) => return Err(jerr("status_line.reason", "expected a string")),
         };
-        Ok(Message::Response(Response { status, reason, headers, body }))
+        Ok(Message::Response(Response {
+            status,
+            reason,
+            headers,
+            body,
+        }))
     } else {
         Err(jerr("$", "expected 'request_uri' or 'status_line'"))
     }
@@ -255,10 +314,16 @@ pub fn headers_from_simple(map: &Map<String, Value>) -> Result<Vec<Header>, Json
         match val {
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    out.push(Header { name: hn.clone(), value: scalar_text(item, &format!("{path}[{i}]"))? });
+                    out.push(Header {
+                        name: hn.clone(),
+                        value: scalar_text(item, &format!("{path}[{i}]"))?,
+                    });
                 }
             }
-            other => out.push(Header { name: hn, value: scalar_text(other, &path)? }),
+            other => out.push(Header {
+                name: hn,
+                value: scalar_text(other, &path)?,
+            }),
         }
     }
     Ok(out)
@@ -292,7 +357,9 @@ fn check_version(v: &Value, path: &str) -> Result<(), JsonError> {
 }
 
 fn str_field<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, JsonError> {
-    v.get(key).and_then(Value::as_str).ok_or_else(|| jerr(format!("{path}.{key}"), "expected a string"))
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| jerr(format!("{path}.{key}"), "expected a string"))
 }
 
 fn opt_str(v: &Value, key: &str, path: &str) -> Result<Option<String>, JsonError> {
@@ -318,7 +385,12 @@ fn params_from_json(v: Option<&Value>, path: &str) -> Result<String, JsonError> 
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             for (i, it) in items.iter().enumerate() {
-                let s = it.as_str().ok_or_else(|| jerr(format!("{path}[{i}]"), "expected a string 'name' or 'name=value'"))?;
+                let s = it.as_str().ok_or_else(|| {
+                    jerr(
+                        format!("{path}[{i}]"),
+                        "expected a string 'name' or 'name=value'",
+                    )
+                })?;
                 out.push(';');
                 out.push_str(s);
             }
@@ -357,11 +429,16 @@ fn uri_string_from_json(v: &Value, path: &str) -> Result<String, JsonError> {
                 s.push(':');
                 s.push_str(&p);
             }
-            s.push_str(&params_from_json(v.get("params"), &format!("{path}.params"))?);
+            s.push_str(&params_from_json(
+                v.get("params"),
+                &format!("{path}.params"),
+            )?);
             if let Some(Value::Array(hs)) = v.get("headers") {
                 for (i, h) in hs.iter().enumerate() {
                     s.push(if i == 0 { '?' } else { '&' });
-                    s.push_str(h.as_str().ok_or_else(|| jerr(format!("{path}.headers[{i}]"), "expected 'name=value'"))?);
+                    s.push_str(h.as_str().ok_or_else(|| {
+                        jerr(format!("{path}.headers[{i}]"), "expected 'name=value'")
+                    })?);
                 }
             }
         }
@@ -369,7 +446,10 @@ fn uri_string_from_json(v: &Value, path: &str) -> Result<String, JsonError> {
             s.push_str("tel:");
             let number = opt_str(v, "number", path)?.or(opt_str(v, "user", path)?);
             s.push_str(&number.ok_or_else(|| jerr(format!("{path}.number"), "missing"))?);
-            s.push_str(&params_from_json(v.get("params"), &format!("{path}.params"))?);
+            s.push_str(&params_from_json(
+                v.get("params"),
+                &format!("{path}.params"),
+            )?);
         }
         _ => s.push_str(str_field(v, "value", path)?),
     }
@@ -380,13 +460,17 @@ fn name_addr_from_json(v: &Value, path: &str) -> Result<String, JsonError> {
     if let Value::String(s) = v {
         return Ok(s.clone());
     }
-    let url = v.get("url").ok_or_else(|| jerr(format!("{path}.url"), "missing"))?;
+    let url = v
+        .get("url")
+        .ok_or_else(|| jerr(format!("{path}.url"), "missing"))?;
     let uri = uri_from_json(url, &format!("{path}.url"))?;
     let mut na = NameAddr::new(uri);
     na.set_display_name(opt_str(v, "display", path)?.as_deref());
     let mut s = na.to_string();
     match v.get("params") {
-        Some(p @ Value::Array(_)) => s.push_str(&params_from_json(Some(p), &format!("{path}.params"))?),
+        Some(p @ Value::Array(_)) => {
+            s.push_str(&params_from_json(Some(p), &format!("{path}.params"))?)
+        }
         _ => {
             if let Some(tag) = opt_str(v, "tag", path)? {
                 s.push_str(";tag=");
@@ -401,13 +485,19 @@ fn via_from_json(v: &Value, path: &str) -> Result<String, JsonError> {
     if let Value::String(s) = v {
         return Ok(s.clone());
     }
-    let mut s = format!("{} {}", str_field(v, "protocol", path)?, str_field(v, "host", path)?);
+    let mut s = format!(
+        "{} {}",
+        str_field(v, "protocol", path)?,
+        str_field(v, "host", path)?
+    );
     if let Some(p) = opt_str(v, "port", path)? {
         s.push(':');
         s.push_str(&p);
     }
     match v.get("params") {
-        Some(p @ Value::Array(_)) => s.push_str(&params_from_json(Some(p), &format!("{path}.params"))?),
+        Some(p @ Value::Array(_)) => {
+            s.push_str(&params_from_json(Some(p), &format!("{path}.params"))?)
+        }
         _ => {
             for key in ["branch", "received", "rport"] {
                 if let Some(val) = opt_str(v, key, path)? {
@@ -431,7 +521,12 @@ fn header_name_for_key(key: &str) -> HeaderName {
     HeaderName::new(&dashed)
 }
 
-fn push_header_json(headers: &mut Headers, key: &str, val: &Value, path: &str) -> Result<(), JsonError> {
+fn push_header_json(
+    headers: &mut Headers,
+    key: &str,
+    val: &Value,
+    path: &str,
+) -> Result<(), JsonError> {
     check_header_name(key, path)?;
     let name = header_name_for_key(key);
     if let Value::Array(items) = val {
@@ -443,22 +538,43 @@ fn push_header_json(headers: &mut Headers, key: &str, val: &Value, path: &str) -
     push_one(headers, &name, val, path)
 }
 
-fn push_one(headers: &mut Headers, name: &HeaderName, val: &Value, path: &str) -> Result<(), JsonError> {
+fn push_one(
+    headers: &mut Headers,
+    name: &HeaderName,
+    val: &Value,
+    path: &str,
+) -> Result<(), JsonError> {
     let text = match (name, val) {
         (_, Value::String(_) | Value::Number(_)) => scalar_text(val, path)?.to_string(),
         (HeaderName::Via, Value::Object(_)) => via_from_json(val, path)?,
-        (HeaderName::From | HeaderName::To | HeaderName::Contact | HeaderName::Route | HeaderName::RecordRoute, Value::Object(_)) => {
-            name_addr_from_json(val, path)?
-        }
+        (
+            HeaderName::From
+            | HeaderName::To
+            | HeaderName::Contact
+            | HeaderName::Route
+            | HeaderName::RecordRoute,
+            Value::Object(_),
+        ) => name_addr_from_json(val, path)?,
         (HeaderName::CSeq, Value::Object(_)) => {
-            let seq = val.get("seq").and_then(num_or_str).ok_or_else(|| jerr(format!("{path}.seq"), "expected a number"))?;
+            let seq = val
+                .get("seq")
+                .and_then(num_or_str)
+                .ok_or_else(|| jerr(format!("{path}.seq"), "expected a number"))?;
             format!("{} {}", seq, str_field(val, "method", path)?)
         }
         (HeaderName::MaxForwards, Value::Object(_)) => {
-            let n = val.get("count").and_then(num_or_str).ok_or_else(|| jerr(format!("{path}.count"), "expected a number"))?;
+            let n = val
+                .get("count")
+                .and_then(num_or_str)
+                .ok_or_else(|| jerr(format!("{path}.count"), "expected a number"))?;
             n.to_string()
         }
-        _ => return Err(jerr(path, "expected a string (this header has no structured form)")),
+        _ => {
+            return Err(jerr(
+                path,
+                "expected a string (this header has no structured form)",
+            ))
+        }
     };
     if text.contains(['\r', '\n']) {
         return Err(jerr(path, "header values cannot contain CR or LF"));
@@ -478,13 +594,18 @@ fn payload_from_json(p: &Value) -> Result<Bytes, JsonError> {
             };
             match p.get("encoding").and_then(Value::as_str) {
                 None => Ok(Bytes::copy_from_slice(content.as_bytes())),
-                Some(e) if e.eq_ignore_ascii_case("base64") => base64::engine::general_purpose::STANDARD
-                    .decode(content)
-                    .map(Bytes::from)
-                    .map_err(|e| jerr("payload.content", format!("invalid base64: {e}"))),
+                Some(e) if e.eq_ignore_ascii_case("base64") => {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(content)
+                        .map(Bytes::from)
+                        .map_err(|e| jerr("payload.content", format!("invalid base64: {e}")))
+                }
                 Some(e) => Err(jerr("payload.encoding", format!("unknown encoding {e:?}"))),
             }
         }
-        _ => Err(jerr("payload", "expected an object {type, content} or a string")),
+        _ => Err(jerr(
+            "payload",
+            "expected an object {type, content} or a string",
+        )),
     }
 }
