@@ -20,6 +20,10 @@ pub mod typed;
 pub mod uri;
 
 pub use error::{ParseError, ParseErrorKind};
+pub use fields::{
+    parse_delta_seconds, AuthParam, Challenge, Credentials, Event, MediaType, MinSe, OptionTags,
+    RAck, RSeq, Refresher, SessionExpires, SubscriptionState, Substate,
+};
 pub use header::{Header, HeaderName, Headers};
 pub use message::{reason_phrase, Message, Method, Request, Response};
 pub use parse::{parse, parse_bytes};
