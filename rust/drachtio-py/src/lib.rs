@@ -1,1 +1,40 @@
+//! `drachtio._core`: the Python binding of the drachtio SIP core. This is the
+//! only crate that knows Python; the public names are re-exported (with
+//! types in `_core.pyi`) by the `drachtio` package.
 
+mod convert;
+mod errors;
+mod message;
+mod views;
+
+use errors::IntoPyResult;
+use pyo3::prelude::*;
+
+/// Parses one SIP message (a datagram, or a whole message cut from a stream).
+/// Raises `drachtio.ParseError` when the message is malformed.
+#[pyfunction]
+fn parse<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let msg = drachtio_sip::parse(data).or_raise(py)?;
+    message::message_into_py(py, msg)
+}
+
+/// Builds a message from its JSON form (what `SipMessage.to_dict` returns).
+/// Raises `ValueError` naming the first bad part, e.g. `headers.via[0]`.
+#[pyfunction]
+fn from_dict<'py>(py: Python<'py>, d: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    message::message_from_dict(py, d)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(parse, m)?)?;
+    m.add_function(wrap_pyfunction!(from_dict, m)?)?;
+    m.add_class::<message::PySipMessage>()?;
+    m.add_class::<message::PySipRequest>()?;
+    m.add_class::<message::PySipResponse>()?;
+    m.add_class::<views::PyUri>()?;
+    m.add_class::<views::PyVia>()?;
+    m.add_class::<views::PyNameAddr>()?;
+    m.add_class::<views::PyCSeq>()?;
+    Ok(())
+}

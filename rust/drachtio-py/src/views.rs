@@ -1,0 +1,389 @@
+//! Read-only typed views of header values and URIs. Each wraps the core's
+//! parsed value (which shares the message's buffer) and converts a part to a
+//! Python object only when it is read.
+
+use crate::errors::{value_error, IntoPyResult};
+use drachtio_sip::uri::find_param;
+use drachtio_sip::{CSeq, Method, NameAddr, Param, Text, Uri, Via};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyString};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+type ParamList<'a> = Vec<(&'a str, Option<&'a str>)>;
+
+fn param_list(params: &[Param]) -> ParamList<'_> {
+    params
+        .iter()
+        .map(|p| (p.name.as_str(), p.value.as_deref()))
+        .collect()
+}
+
+/// A parameter's value; `""` for a flag parameter such as `lr`.
+fn param_value<'a>(params: &'a [Param], name: &str) -> Option<&'a str> {
+    find_param(params, name).map(|v| v.map_or("", Text::as_str))
+}
+
+fn hash_str(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// `Name('text')`, quoting `text` the way Python's `repr` does.
+fn repr_call(py: Python<'_>, name: &str, text: &str) -> PyResult<String> {
+    Ok(format!("{name}({})", PyString::new(py, text).repr()?))
+}
+
+/// A URI: `sip:`/`sips:` (RFC 3261 §19.1), `tel:` (RFC 3966) or any other
+/// scheme, kept as written. Two URIs are equal when they are written the same.
+#[pyclass(name = "Uri", module = "drachtio._core", frozen)]
+#[derive(Debug, Clone)]
+pub struct PyUri {
+    pub(crate) uri: Uri,
+}
+
+#[pymethods]
+impl PyUri {
+    #[new]
+    fn new(py: Python<'_>, value: &str) -> PyResult<Self> {
+        Ok(PyUri {
+            uri: Uri::parse_str(value).or_raise(py)?,
+        })
+    }
+
+    /// `sip`, `sips`, `tel`, or the scheme as written.
+    #[getter]
+    fn scheme(&self) -> &str {
+        self.uri.scheme()
+    }
+
+    /// The user part of a SIP URI, `%` escapes kept.
+    #[getter]
+    fn user(&self) -> Option<&str> {
+        self.uri.as_sip().and_then(|u| u.user.as_deref())
+    }
+
+    /// The user part with `%` escapes decoded; bytes, since it may hold any byte.
+    #[getter]
+    fn user_unescaped<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.uri
+            .as_sip()
+            .and_then(|u| u.user_unescaped())
+            .map(|b| PyBytes::new(py, &b))
+    }
+
+    /// The password of a SIP URI, `%` escapes kept.
+    #[getter]
+    fn password(&self) -> Option<&str> {
+        self.uri.as_sip().and_then(|u| u.password.as_deref())
+    }
+
+    /// The host of a SIP URI; an IPv6 address without its brackets.
+    #[getter]
+    fn host(&self) -> Option<&str> {
+        self.uri.as_sip().map(|u| u.host.text.as_str())
+    }
+
+    /// The port of a SIP URI, if written.
+    #[getter]
+    fn port(&self) -> Option<u16> {
+        self.uri.as_sip().and_then(|u| u.port)
+    }
+
+    /// The parameters in order; the value is `None` for a flag such as `lr`.
+    #[getter]
+    fn params(&self) -> ParamList<'_> {
+        match &self.uri {
+            Uri::Sip(u) => param_list(&u.params),
+            Uri::Tel(t) => param_list(&t.params),
+            Uri::Other { .. } => Vec::new(),
+        }
+    }
+
+    /// The headers of a SIP URI (`?subject=x&priority=urgent`).
+    #[getter]
+    fn headers(&self) -> Vec<(&str, &str)> {
+        self.uri.as_sip().map_or_else(Vec::new, |u| {
+            u.headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect()
+        })
+    }
+
+    /// The number of a `tel:` URI, as written.
+    #[getter]
+    fn number(&self) -> Option<&str> {
+        match &self.uri {
+            Uri::Tel(t) => Some(t.number.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The `transport` parameter of a SIP URI, lower-cased.
+    #[getter]
+    fn transport(&self) -> Option<String> {
+        self.uri.as_sip().and_then(|u| u.transport())
+    }
+
+    /// A parameter's value (any case): `""` for a flag, `None` when absent.
+    fn param(&self, name: &str) -> Option<&str> {
+        match &self.uri {
+            Uri::Sip(u) => param_value(&u.params, name),
+            Uri::Tel(t) => param_value(&t.params, name),
+            Uri::Other { .. } => None,
+        }
+    }
+
+    fn __str__(&self) -> String {
+        self.uri.to_string()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        repr_call(py, "Uri", &self.uri.to_string())
+    }
+
+    fn __eq__(&self, other: &Self) -> bool {
+        self.uri == other.uri
+    }
+
+    fn __hash__(&self) -> u64 {
+        hash_str(&self.uri.to_string())
+    }
+}
+
+/// One Via value (RFC 3261 §20.42).
+#[pyclass(name = "Via", module = "drachtio._core", frozen)]
+#[derive(Debug, Clone)]
+pub struct PyVia {
+    pub(crate) via: Via,
+}
+
+#[pymethods]
+impl PyVia {
+    #[new]
+    fn new(py: Python<'_>, value: &str) -> PyResult<Self> {
+        Ok(PyVia {
+            via: Via::parse(&Text::from(value)).or_raise(py)?,
+        })
+    }
+
+    /// `SIP/2.0/UDP`, without the whitespace the message may have had.
+    #[getter]
+    fn protocol(&self) -> String {
+        self.via.protocol()
+    }
+
+    /// The transport as written: `UDP`, `TCP`, `TLS`, `SCTP`, `WS`...
+    #[getter]
+    fn transport(&self) -> &str {
+        &self.via.transport
+    }
+
+    /// The sent-by host; an IPv6 address without its brackets.
+    #[getter]
+    fn host(&self) -> &str {
+        &self.via.host.text
+    }
+
+    /// The sent-by port, if written.
+    #[getter]
+    fn port(&self) -> Option<u16> {
+        self.via.port
+    }
+
+    /// The branch parameter.
+    #[getter]
+    fn branch(&self) -> Option<&str> {
+        self.via.branch().map(Text::as_str)
+    }
+
+    /// The received parameter (RFC 3261 §18.2.1).
+    #[getter]
+    fn received(&self) -> Option<&str> {
+        self.via.received().map(Text::as_str)
+    }
+
+    /// The rport parameter (RFC 3581): the port when filled in, `True` when
+    /// present without a value, `None` when absent.
+    #[getter]
+    fn rport<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        Ok(match self.via.rport() {
+            None => None,
+            Some(None) => Some(PyBool::new(py, true).to_owned().into_any()),
+            Some(Some(port)) => Some(port.into_pyobject(py)?.into_any()),
+        })
+    }
+
+    /// The maddr parameter.
+    #[getter]
+    fn maddr(&self) -> Option<&str> {
+        self.via.maddr().map(Text::as_str)
+    }
+
+    /// The ttl parameter.
+    #[getter]
+    fn ttl(&self) -> Option<u8> {
+        self.via.ttl()
+    }
+
+    /// The parameters in order; the value is `None` for a flag.
+    #[getter]
+    fn params(&self) -> ParamList<'_> {
+        param_list(&self.via.params)
+    }
+
+    /// A parameter's value (any case): `""` for a flag, `None` when absent.
+    fn param(&self, name: &str) -> Option<&str> {
+        param_value(&self.via.params, name)
+    }
+
+    fn __str__(&self) -> String {
+        self.via.to_string()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        repr_call(py, "Via", &self.via.to_string())
+    }
+
+    fn __eq__(&self, other: &Self) -> bool {
+        self.via == other.via
+    }
+
+    fn __hash__(&self) -> u64 {
+        hash_str(&self.via.to_string())
+    }
+}
+
+/// A name-addr or addr-spec with header parameters: one value of From, To,
+/// Contact, Route, Record-Route (RFC 3261 §20).
+#[pyclass(name = "NameAddr", module = "drachtio._core", frozen)]
+#[derive(Debug, Clone)]
+pub struct PyNameAddr {
+    pub(crate) addr: NameAddr,
+}
+
+#[pymethods]
+impl PyNameAddr {
+    #[new]
+    fn new(py: Python<'_>, value: &str) -> PyResult<Self> {
+        Ok(PyNameAddr {
+            addr: NameAddr::parse(&Text::from(value)).or_raise(py)?,
+        })
+    }
+
+    /// The display name without its quotes and escapes; `None` when absent.
+    #[getter]
+    fn display_name(&self) -> Option<String> {
+        self.addr.display_name()
+    }
+
+    /// The URI.
+    #[getter]
+    fn uri(&self) -> PyUri {
+        PyUri {
+            uri: self.addr.uri.clone(),
+        }
+    }
+
+    /// The tag parameter.
+    #[getter]
+    fn tag(&self) -> Option<&str> {
+        self.addr.tag().map(Text::as_str)
+    }
+
+    /// The q parameter of a Contact; `None` if absent or not a number.
+    #[getter]
+    fn q(&self) -> Option<f64> {
+        // Parsed here as f64: the core's f32 would show 0.33 as 0.33000001311.
+        self.addr
+            .param("q")
+            .flatten()
+            .and_then(|v| v.parse::<f64>().ok())
+    }
+
+    /// The expires parameter of a Contact; `None` if absent or not a 32-bit number.
+    #[getter]
+    fn expires(&self) -> Option<u32> {
+        self.addr.expires()
+    }
+
+    /// The parameters in order; the value is `None` for a flag.
+    #[getter]
+    fn params(&self) -> ParamList<'_> {
+        param_list(&self.addr.params)
+    }
+
+    /// A parameter's value (any case): `""` for a flag, `None` when absent.
+    fn param(&self, name: &str) -> Option<&str> {
+        param_value(&self.addr.params, name)
+    }
+
+    fn __str__(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        repr_call(py, "NameAddr", &self.addr.to_string())
+    }
+
+    fn __eq__(&self, other: &Self) -> bool {
+        self.addr == other.addr
+    }
+
+    fn __hash__(&self) -> u64 {
+        hash_str(&self.addr.to_string())
+    }
+}
+
+/// The CSeq header: a sequence number and a method (RFC 3261 §20.16).
+#[pyclass(name = "CSeq", module = "drachtio._core", frozen)]
+#[derive(Debug, Clone)]
+pub struct PyCSeq {
+    pub(crate) cseq: CSeq,
+}
+
+#[pymethods]
+impl PyCSeq {
+    #[new]
+    fn new(seq: u32, method: &str) -> PyResult<Self> {
+        let method = Method::parse(method)
+            .ok_or_else(|| value_error(format!("method {method:?} is not a token")))?;
+        Ok(PyCSeq {
+            cseq: CSeq { seq, method },
+        })
+    }
+
+    /// The sequence number.
+    #[getter]
+    fn seq(&self) -> u32 {
+        self.cseq.seq
+    }
+
+    /// The method.
+    #[getter]
+    fn method(&self) -> &str {
+        self.cseq.method.as_str()
+    }
+
+    fn __str__(&self) -> String {
+        self.cseq.to_string()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "CSeq({}, {})",
+            self.cseq.seq,
+            PyString::new(py, self.cseq.method.as_str()).repr()?
+        ))
+    }
+
+    fn __eq__(&self, other: &Self) -> bool {
+        self.cseq == other.cseq
+    }
+
+    fn __hash__(&self) -> u64 {
+        hash_str(&self.cseq.to_string())
+    }
+}
