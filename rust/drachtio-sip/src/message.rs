@@ -210,6 +210,8 @@ impl From<Response> for Message {
 
 /// The reason phrase RFC 3261 §21 (and later RFCs) give for `code`; a generic
 /// phrase for the class when the code is not listed.
+// The class ranges at the end deliberately overlap the codes listed before them.
+#[allow(clippy::match_overlapping_arm)]
 pub fn reason_phrase(code: u16) -> &'static str {
     match code {
         100 => "Trying",

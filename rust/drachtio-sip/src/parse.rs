@@ -4,10 +4,11 @@
 use crate::error::{err, ParseError, ParseErrorKind as K};
 use crate::header::{Header, HeaderName, Headers};
 use crate::message::{Message, Method, Request, Response};
-use crate::scan::{is_token, is_ws};
+use crate::scan::{is_token, is_ws, trim_ws, trim_ws_end, trim_ws_start};
 use crate::text::Text;
 use crate::typed::{
-    check_call_id, parse_content_length, parse_max_forwards, CSeq, Contact, NameAddr, Via,
+    check_call_id, check_contact, check_name_addr, check_via_list, parse_content_length,
+    parse_max_forwards, CSeq,
 };
 use crate::uri::Uri;
 use bytes::Bytes;
@@ -37,15 +38,14 @@ pub fn parse_bytes(data: Bytes) -> Result<Message, ParseError> {
     if data[start..].iter().all(|c| c.is_ascii_whitespace()) {
         return Err(err(K::Empty, start));
     }
-    let head_end = memchr::memmem::find(&data[start..], b"\r\n\r\n")
-        .map(|p| start + p)
-        .ok_or_else(|| err(K::UnterminatedHeaders, data.len()))?;
+    let head_end =
+        find_head_end(&data, start).ok_or_else(|| err(K::UnterminatedHeaders, data.len()))?;
     let head_str = std::str::from_utf8(&data[start..head_end + 2])
         .map_err(|e| err(K::InvalidUtf8, start + e.valid_up_to()))?;
     let head = Text::from_utf8_bytes(data.slice(start..head_end + 2));
     debug_assert_eq!(head.len(), head_str.len());
     let hs = head.as_str();
-    let line_end = hs.find("\r\n").unwrap_or(hs.len());
+    let line_end = crlf_from(hs.as_bytes(), 0);
     let first = &hs[..line_end];
 
     let mut headers = Headers::with_capacity(16);
@@ -199,7 +199,7 @@ fn parse_headers(
                 return Err(err(K::BadHeaderLine, base + pos).with_detail("header line without ':'"))
             }
         };
-        let name_str = s[pos..colon].trim_end_matches([' ', '\t']);
+        let name_str = trim_ws_end(&s[pos..colon]);
         if name_str.is_empty() || !name_str.bytes().all(is_token) {
             return Err(err(K::BadHeaderLine, base + pos).with_detail("invalid header name"));
         }
@@ -207,7 +207,9 @@ fn parse_headers(
         let mut end = colon + 1;
         let mut folded = false;
         loop {
-            let cr = end + memchr::memmem::find(&b[end..], b"\r\n").unwrap_or(b.len() - end);
+            // The head ends with CRLF and was cut at CRLFCRLF, so each line ends at
+            // the next LF, preceded by CR (a bare LF inside a value is kept as is).
+            let cr = crlf_from(b, end);
             end = cr + 2;
             if end < b.len() && is_ws(b[end]) {
                 folded = true;
@@ -217,10 +219,10 @@ fn parse_headers(
             let value = if folded {
                 Text::from(unfold(raw))
             } else {
-                head.slice_ref(raw.trim_matches([' ', '\t']))
+                head.slice_ref(trim_ws(raw))
             };
             let name = HeaderName::from_text(head.slice_ref(name_str));
-            let voff = base + colon + 1 + (raw.len() - raw.trim_start_matches([' ', '\t']).len());
+            let voff = base + colon + 1 + (raw.len() - trim_ws_start(raw).len());
             validate(&name, &value, voff, content_length, cseq)?;
             out.push(name, value);
             break;
@@ -231,12 +233,40 @@ fn parse_headers(
     Ok(())
 }
 
+/// Position of the CRLF that starts the CRLFCRLF ending the header section.
+/// Walking line by line is faster here than a substring search, which keeps
+/// finding candidate CRLFs on every line.
+fn find_head_end(b: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let cr = crlf_from(b, from);
+        if cr == b.len() {
+            return None;
+        }
+        if b.get(cr + 2..cr + 4) == Some(b"\r\n") {
+            return Some(cr);
+        }
+        from = cr + 2;
+    }
+}
+
+/// Position of the next CRLF at or after `from` (or the end of `b`).
+fn crlf_from(b: &[u8], mut from: usize) -> usize {
+    while let Some(p) = memchr::memchr(b'\n', &b[from..]) {
+        let lf = from + p;
+        if lf > 0 && b[lf - 1] == b'\r' {
+            return lf - 1;
+        }
+        from = lf + 1;
+    }
+    b.len()
+}
+
 /// Replaces each line fold (CRLF followed by whitespace) and the whitespace
 /// around it by one space (RFC 3261 §7.3.1).
 fn unfold(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for (i, line) in raw.split("\r\n").enumerate() {
-        let l = line.trim_matches([' ', '\t']);
+        let l = trim_ws(line);
         if l.is_empty() {
             continue;
         }
@@ -277,15 +307,11 @@ fn validate(
             parse_max_forwards(value).map_err(|e| detail(e, "Max-Forwards"))?;
         }
         HeaderName::CallId => check_call_id(value).map_err(|e| detail(e, "Call-ID"))?,
-        HeaderName::Via => {
-            Via::parse_list(value).map_err(|e| detail(e, "Via"))?;
-        }
+        HeaderName::Via => check_via_list(value).map_err(|e| detail(e, "Via"))?,
         HeaderName::From | HeaderName::To => {
-            NameAddr::parse(value).map_err(|e| detail(e, "From/To"))?;
+            check_name_addr(value).map_err(|e| detail(e, "From/To"))?
         }
-        HeaderName::Contact => {
-            Contact::parse(value).map_err(|e| detail(e, "Contact"))?;
-        }
+        HeaderName::Contact => check_contact(value).map_err(|e| detail(e, "Contact"))?,
         _ => {}
     }
     Ok(())

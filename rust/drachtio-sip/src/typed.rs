@@ -5,30 +5,34 @@
 
 use crate::error::{err, ParseError, ParseErrorKind};
 use crate::message::Method;
-use crate::scan::{is_token, is_ws, quote, quoted_end, skip_ws, split_list, token_end, unquote};
+use crate::scan::{
+    is_token, is_ws, list_items, quote, quoted_end, skip_ws, token_end, trim_ws, trim_ws_end,
+    unquote,
+};
 use crate::text::Text;
-use crate::uri::{find_param, Host, Param, Uri};
+use crate::uri::{find_param, scan_host, Host, HostKind, Param, Uri};
 use std::fmt;
 
 fn is_param_value_char(b: u8) -> bool {
     is_token(b) || matches!(b, b':' | b'[' | b']')
 }
 
-/// Parses `*( SEMI generic-param )` (RFC 3261 §25.1) from `s[i..]`, allowing
+type OnParam<'x, 'a> = &'x mut dyn FnMut(&'a str, Option<&'a str>);
+
+/// Scans `*( SEMI generic-param )` (RFC 3261 §25.1) from `s[i..]`, allowing
 /// whitespace around `;` and `=`. Values are tokens, hosts or quoted strings
-/// (quotes kept).
-pub(crate) fn parse_params(
-    t: &Text,
-    s: &str,
+/// (quotes kept). Each parameter goes to `on_param` as it is found.
+pub(crate) fn scan_params<'a>(
+    s: &'a str,
     mut i: usize,
     kind: ParseErrorKind,
-) -> Result<Vec<Param>, ParseError> {
+    on_param: OnParam<'_, 'a>,
+) -> Result<(), ParseError> {
     let b = s.as_bytes();
-    let mut out = Vec::new();
     loop {
         i = skip_ws(b, i);
         if i == b.len() {
-            return Ok(out);
+            return Ok(());
         }
         if b[i] != b';' {
             return Err(err(kind, i).with_detail("expected ';' before parameter"));
@@ -38,7 +42,7 @@ pub(crate) fn parse_params(
         if ne == i {
             return Err(err(kind, i).with_detail("empty parameter"));
         }
-        let name = t.slice_ref(&s[i..ne]);
+        let name = &s[i..ne];
         i = skip_ws(b, ne);
         let mut value = None;
         if i < b.len() && b[i] == b'=' {
@@ -55,10 +59,28 @@ pub(crate) fn parse_params(
                     return Err(err(kind, vs).with_detail("empty parameter value"));
                 }
             }
-            value = Some(t.slice_ref(&s[vs..i]));
+            value = Some(&s[vs..i]);
         }
-        out.push(Param { name, value });
+        on_param(name, value);
     }
+}
+
+/// Parses `*( SEMI generic-param )` into owned parameters sharing `t`'s buffer
+/// (`s` is `t` as a `&str`); see [`scan_params`].
+pub(crate) fn parse_params(
+    t: &Text,
+    s: &str,
+    i: usize,
+    kind: ParseErrorKind,
+) -> Result<Vec<Param>, ParseError> {
+    let mut out = Vec::new();
+    scan_params(s, i, kind, &mut |n, v| {
+        out.push(Param {
+            name: t.slice_ref(n),
+            value: v.map(|v| t.slice_ref(v)),
+        })
+    })?;
+    Ok(out)
 }
 
 fn write_params(f: &mut fmt::Formatter<'_>, params: &[Param]) -> fmt::Result {
@@ -85,67 +107,100 @@ pub struct Via {
     pub params: Vec<Param>,
 }
 
+/// The parts of one Via value, borrowed from the text being scanned.
+struct ViaSpans<'a> {
+    protocol: [&'a str; 3],
+    host: &'a str,
+    host_kind: HostKind,
+    port: Option<u16>,
+}
+
+/// Scans one Via value; parameters go to `on_param`.
+fn scan_via<'a>(s: &'a str, on_param: OnParam<'_, 'a>) -> Result<ViaSpans<'a>, ParseError> {
+    use ParseErrorKind::BadVia;
+    let b = s.as_bytes();
+    let mut protocol: [&str; 3] = [""; 3];
+    let mut i = skip_ws(b, 0);
+    for (n, part) in protocol.iter_mut().enumerate() {
+        if n > 0 {
+            if i >= b.len() || b[i] != b'/' {
+                return Err(err(BadVia, i).with_detail("expected '/' in sent-protocol"));
+            }
+            i = skip_ws(b, i + 1);
+        }
+        let e = token_end(b, i);
+        if e == i {
+            return Err(err(BadVia, i).with_detail("empty sent-protocol part"));
+        }
+        *part = &s[i..e];
+        i = skip_ws(b, e);
+    }
+    if i == b.len() {
+        return Err(err(BadVia, i).with_detail("missing sent-by"));
+    }
+    let hs = i;
+    if b[i] == b'[' {
+        i = b[i..]
+            .iter()
+            .position(|&c| c == b']')
+            .map(|p| i + p + 1)
+            .ok_or_else(|| err(BadVia, hs).with_detail("unclosed IPv6 reference"))?;
+    } else {
+        while i < b.len() && !matches!(b[i], b':' | b';' | b' ' | b'\t') {
+            i += 1;
+        }
+    }
+    let (host_kind, host) = scan_host(&s[hs..i])
+        .map_err(|e| err(BadVia, e.offset + hs).with_detail(e.detail.unwrap_or("invalid host")))?;
+    i = skip_ws(b, i);
+    let mut port = None;
+    if i < b.len() && b[i] == b':' {
+        i = skip_ws(b, i + 1);
+        let ps = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        port = Some(
+            s[ps..i]
+                .parse::<u16>()
+                .map_err(|_| err(BadVia, ps).with_detail("invalid port"))?,
+        );
+    }
+    scan_params(s, i, BadVia, on_param)?;
+    Ok(ViaSpans {
+        protocol,
+        host,
+        host_kind,
+        port,
+    })
+}
+
+/// Checks every value of a Via header without building them (allocates nothing).
+pub(crate) fn check_via_list(s: &str) -> Result<(), ParseError> {
+    check_list(s, ParseErrorKind::BadVia, |v| {
+        scan_via(v, &mut |_, _| {}).map(|_| ())
+    })
+}
+
 impl Via {
     /// Parses one Via value (not a comma-separated list).
     pub fn parse(t: &Text) -> Result<Via, ParseError> {
-        use ParseErrorKind::BadVia;
-        let s = t.as_str();
-        let b = s.as_bytes();
-        let mut parts: [&str; 3] = [""; 3];
-        let mut i = skip_ws(b, 0);
-        for (n, part) in parts.iter_mut().enumerate() {
-            if n > 0 {
-                if i >= b.len() || b[i] != b'/' {
-                    return Err(err(BadVia, i).with_detail("expected '/' in sent-protocol"));
-                }
-                i = skip_ws(b, i + 1);
-            }
-            let e = token_end(b, i);
-            if e == i {
-                return Err(err(BadVia, i).with_detail("empty sent-protocol part"));
-            }
-            *part = &s[i..e];
-            i = skip_ws(b, e);
-        }
-        if i == b.len() {
-            return Err(err(BadVia, i).with_detail("missing sent-by"));
-        }
-        let hs = i;
-        if b[i] == b'[' {
-            i = b[i..]
-                .iter()
-                .position(|&c| c == b']')
-                .map(|p| i + p + 1)
-                .ok_or_else(|| err(BadVia, hs).with_detail("unclosed IPv6 reference"))?;
-        } else {
-            while i < b.len() && !matches!(b[i], b':' | b';' | b' ' | b'\t') {
-                i += 1;
-            }
-        }
-        let host = Host::parse(&t.slice_ref(&s[hs..i])).map_err(|e| {
-            err(BadVia, e.offset + hs).with_detail(e.detail.unwrap_or("invalid host"))
+        let mut params = Vec::new();
+        let sp = scan_via(t, &mut |n, v| {
+            params.push(Param {
+                name: t.slice_ref(n),
+                value: v.map(|v| t.slice_ref(v)),
+            })
         })?;
-        i = skip_ws(b, i);
-        let mut port = None;
-        if i < b.len() && b[i] == b':' {
-            i = skip_ws(b, i + 1);
-            let ps = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            port = Some(
-                s[ps..i]
-                    .parse::<u16>()
-                    .map_err(|_| err(BadVia, ps).with_detail("invalid port"))?,
-            );
-        }
-        let params = parse_params(t, s, i, BadVia)?;
         Ok(Via {
-            protocol_name: t.slice_ref(parts[0]),
-            protocol_version: t.slice_ref(parts[1]),
-            transport: t.slice_ref(parts[2]),
-            host,
-            port,
+            protocol_name: t.slice_ref(sp.protocol[0]),
+            protocol_version: t.slice_ref(sp.protocol[1]),
+            transport: t.slice_ref(sp.protocol[2]),
+            host: Host {
+                text: t.slice_ref(sp.host),
+                kind: sp.host_kind,
+            },
+            port: sp.port,
             params,
         })
     }
@@ -222,6 +277,107 @@ pub struct NameAddr {
     pub params: Vec<Param>,
 }
 
+/// The parts of one name-addr or addr-spec value, borrowed.
+struct NameAddrSpans<'a> {
+    display: Option<&'a str>,
+    uri: &'a str,
+    uri_offset: usize,
+}
+
+/// Scans one name-addr / addr-spec value (RFC 3261 §20.10), checking its URI;
+/// header parameters go to `on_param`.
+fn scan_name_addr<'a>(
+    s: &'a str,
+    on_param: OnParam<'_, 'a>,
+) -> Result<NameAddrSpans<'a>, ParseError> {
+    use ParseErrorKind::BadNameAddr;
+    let b = s.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if i == b.len() {
+        return Err(err(BadNameAddr, i).with_detail("empty value"));
+    }
+    let mut display = None;
+    let lt = if b[i] == b'"' {
+        let q = quoted_end(b, i)
+            .ok_or_else(|| err(BadNameAddr, i).with_detail("unterminated quoted display name"))?;
+        display = Some(&s[i..q]);
+        i = skip_ws(b, q);
+        if i == b.len() || b[i] != b'<' {
+            return Err(err(BadNameAddr, i).with_detail("expected '<' after display name"));
+        }
+        Some(i)
+    } else {
+        // name-addr if a '<' comes before any ';' (an addr-spec's params
+        // start at the first ';').
+        match b[i..]
+            .iter()
+            .position(|&c| c == b'<' || c == b';' || c == b'"')
+        {
+            Some(p) if b[i + p] == b'<' => {
+                let d = trim_ws_end(&s[i..i + p]);
+                if !d.is_empty() {
+                    display = Some(d);
+                }
+                Some(i + p)
+            }
+            _ => None,
+        }
+    };
+    let (uri, uri_offset) = match lt {
+        Some(lt) => {
+            let gt = b[lt..]
+                .iter()
+                .position(|&c| c == b'>')
+                .map(|p| lt + p)
+                .ok_or_else(|| err(BadNameAddr, lt).with_detail("missing '>'"))?;
+            // Whitespace just inside the brackets is tolerated (RFC 4475 badaspec).
+            let inner = trim_ws(&s[lt + 1..gt]);
+            let off = inner.as_ptr() as usize - s.as_ptr() as usize;
+            i = gt + 1;
+            (inner, off)
+        }
+        None => {
+            let e = b[i..]
+                .iter()
+                .position(|&c| c == b';' || is_ws(c))
+                .map_or(b.len(), |p| i + p);
+            let spec = &s[i..e];
+            if spec.contains('?') {
+                // RFC 3261 §20: a URI with '?' (or ',' or ';') must be in brackets
+                // (RFC 4475 regbadct).
+                return Err(
+                    err(BadNameAddr, i).with_detail("a URI with headers must be enclosed in '<>'")
+                );
+            }
+            let off = i;
+            i = e;
+            (spec, off)
+        }
+    };
+    Uri::check(uri).map_err(|e| {
+        err(BadNameAddr, e.offset + uri_offset).with_detail(e.detail.unwrap_or("invalid URI"))
+    })?;
+    scan_params(s, i, BadNameAddr, on_param)?;
+    Ok(NameAddrSpans {
+        display,
+        uri,
+        uri_offset,
+    })
+}
+
+/// Checks one name-addr value (From, To) without building it.
+pub(crate) fn check_name_addr(s: &str) -> Result<(), ParseError> {
+    scan_name_addr(s, &mut |_, _| {}).map(|_| ())
+}
+
+/// Checks a Contact header value (`*` or a list of name-addrs) without building it.
+pub(crate) fn check_contact(s: &str) -> Result<(), ParseError> {
+    if trim_ws(s) == "*" {
+        return Ok(());
+    }
+    check_list(s, ParseErrorKind::BadNameAddr, check_name_addr)
+}
+
 impl NameAddr {
     /// A name-addr for `uri` without display name or parameters.
     pub fn new(uri: Uri) -> NameAddr {
@@ -234,78 +390,20 @@ impl NameAddr {
 
     /// Parses one value (not a list).
     pub fn parse(t: &Text) -> Result<NameAddr, ParseError> {
-        use ParseErrorKind::BadNameAddr;
-        let s = t.as_str();
-        let b = s.as_bytes();
-        let mut i = skip_ws(b, 0);
-        if i == b.len() {
-            return Err(err(BadNameAddr, i).with_detail("empty value"));
-        }
-        let mut display = None;
-        let lt = if b[i] == b'"' {
-            let q = quoted_end(b, i).ok_or_else(|| {
-                err(BadNameAddr, i).with_detail("unterminated quoted display name")
-            })?;
-            display = Some(t.slice_ref(&s[i..q]));
-            i = skip_ws(b, q);
-            if i == b.len() || b[i] != b'<' {
-                return Err(err(BadNameAddr, i).with_detail("expected '<' after display name"));
-            }
-            Some(i)
-        } else {
-            // name-addr if a '<' comes before any ';' (an addr-spec's params
-            // start at the first ';').
-            match b[i..]
-                .iter()
-                .position(|&c| c == b'<' || c == b';' || c == b'"')
-            {
-                Some(p) if b[i + p] == b'<' => {
-                    let d = s[i..i + p].trim_end_matches([' ', '\t']);
-                    if !d.is_empty() {
-                        display = Some(t.slice_ref(d));
-                    }
-                    Some(i + p)
-                }
-                _ => None,
-            }
-        };
-        let uri;
-        match lt {
-            Some(lt) => {
-                let gt = b[lt..]
-                    .iter()
-                    .position(|&c| c == b'>')
-                    .map(|p| lt + p)
-                    .ok_or_else(|| err(BadNameAddr, lt).with_detail("missing '>'"))?;
-                // Whitespace just inside the brackets is tolerated (RFC 4475 badaspec).
-                let inner = s[lt + 1..gt].trim_matches([' ', '\t']);
-                let off = inner.as_ptr() as usize - s.as_ptr() as usize;
-                uri = Uri::parse(&t.slice_ref(inner)).map_err(|e| {
-                    err(BadNameAddr, e.offset + off).with_detail(e.detail.unwrap_or("invalid URI"))
-                })?;
-                i = gt + 1;
-            }
-            None => {
-                let e = b[i..]
-                    .iter()
-                    .position(|&c| c == b';' || is_ws(c))
-                    .map_or(b.len(), |p| i + p);
-                let spec = &s[i..e];
-                if spec.contains('?') {
-                    // RFC 3261 §20: a URI with '?' (or ',' or ';') must be in brackets
-                    // (RFC 4475 regbadct).
-                    return Err(err(BadNameAddr, i)
-                        .with_detail("a URI with headers must be enclosed in '<>'"));
-                }
-                uri = Uri::parse(&t.slice_ref(spec)).map_err(|e| {
-                    err(BadNameAddr, e.offset + i).with_detail(e.detail.unwrap_or("invalid URI"))
-                })?;
-                i = e;
-            }
-        }
-        let params = parse_params(t, s, i, BadNameAddr)?;
+        let mut params = Vec::new();
+        let sp = scan_name_addr(t, &mut |n, v| {
+            params.push(Param {
+                name: t.slice_ref(n),
+                value: v.map(|v| t.slice_ref(v)),
+            })
+        })?;
+        // The URI was checked by the scan; parse it again to build it.
+        let uri = Uri::parse(&t.slice_ref(sp.uri)).map_err(|e| {
+            err(ParseErrorKind::BadNameAddr, e.offset + sp.uri_offset)
+                .with_detail(e.detail.unwrap_or("invalid URI"))
+        })?;
         Ok(NameAddr {
-            display,
+            display: sp.display.map(|d| t.slice_ref(d)),
             uri,
             params,
         })
@@ -383,7 +481,7 @@ pub enum Contact {
 impl Contact {
     /// Parses a Contact header value.
     pub fn parse(t: &Text) -> Result<Contact, ParseError> {
-        if t.trim_matches([' ', '\t']) == "*" {
+        if trim_ws(t) == "*" {
             return Ok(Contact::Star);
         }
         NameAddr::parse_list(t).map(Contact::Addresses)
@@ -437,7 +535,7 @@ impl fmt::Display for CSeq {
 
 /// Parses a Max-Forwards value: an integer 0..=255 (RFC 3261 §20.22).
 pub fn parse_max_forwards(t: &str) -> Result<u8, ParseError> {
-    let v = t.trim_matches([' ', '\t']);
+    let v = trim_ws(t);
     if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
         return Err(err(ParseErrorKind::BadMaxForwards, 0).with_detail("not a number"));
     }
@@ -447,7 +545,7 @@ pub fn parse_max_forwards(t: &str) -> Result<u8, ParseError> {
 
 /// Parses a Content-Length value: a non-negative integer (RFC 3261 §20.14).
 pub fn parse_content_length(t: &str) -> Result<usize, ParseError> {
-    let v = t.trim_matches([' ', '\t']);
+    let v = trim_ws(t);
     if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
         return Err(
             err(ParseErrorKind::BadContentLength, 0).with_detail("not a non-negative integer")
@@ -474,15 +572,26 @@ fn parse_list<T>(
     kind: ParseErrorKind,
     one: fn(&Text) -> Result<T, ParseError>,
 ) -> Result<Vec<T>, ParseError> {
-    let base = t.as_ptr() as usize;
-    split_list(t)
-        .into_iter()
-        .map(|v| {
-            let off = v.as_ptr() as usize - base;
+    list_items(t)
+        .map(|(off, v)| {
             if v.is_empty() {
                 return Err(err(kind, off).with_detail("empty list element"));
             }
             one(&t.slice_ref(v)).map_err(|e| e.rebase(off))
         })
         .collect()
+}
+
+fn check_list(
+    s: &str,
+    kind: ParseErrorKind,
+    one: impl Fn(&str) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    for (off, v) in list_items(s) {
+        if v.is_empty() {
+            return Err(err(kind, off).with_detail("empty list element"));
+        }
+        one(v).map_err(|e| e.rebase(off))?;
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! other absolute URI kept as an opaque value.
 
 use crate::error::{err, ParseError, ParseErrorKind::BadUri};
-use crate::scan::{escapes_ok, is_unreserved, unescape};
+use crate::scan::{escapes_ok, is, unescape, HOST, PASSWORD, URI_HEADER, URI_PARAM, USER};
 use crate::text::Text;
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -68,43 +68,9 @@ impl Host {
     /// Parses `host` (a domain, an IPv4 address, or an IPv6 reference in
     /// brackets). Offsets in errors are relative to `host`.
     pub fn parse(host: &Text) -> Result<Host, ParseError> {
-        let s = host.as_str();
-        let b = s.as_bytes();
-        if b.first() == Some(&b'[') {
-            let inner = s
-                .strip_prefix('[')
-                .and_then(|x| x.strip_suffix(']'))
-                .ok_or_else(|| err(BadUri, 0).with_detail("unclosed IPv6 reference"))?;
-            // RFC 5118 §4.10: an extra colon before an embedded IPv4 address
-            // ("2001:db8:::192.0.2.1") is a known ABNF mistake; tolerate it.
-            if inner.parse::<Ipv6Addr>().is_err()
-                && inner.replacen(":::", "::", 1).parse::<Ipv6Addr>().is_err()
-            {
-                return Err(err(BadUri, 1).with_detail("invalid IPv6 address"));
-            }
-            return Ok(Host {
-                text: host.slice_ref(inner),
-                kind: HostKind::Ipv6,
-            });
-        }
-        if b.is_empty() {
-            return Err(err(BadUri, 0).with_detail("empty host"));
-        }
-        if let Some(i) = b
-            .iter()
-            .position(|&c| !(c.is_ascii_alphanumeric() || c == b'-' || c == b'.'))
-        {
-            return Err(err(BadUri, i).with_detail("invalid character in host"));
-        }
-        let kind = if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
-            s.parse::<Ipv4Addr>()
-                .map_err(|_| err(BadUri, 0).with_detail("invalid IPv4 address"))?;
-            HostKind::Ipv4
-        } else {
-            HostKind::Domain
-        };
+        let (kind, inner) = scan_host(host)?;
         Ok(Host {
-            text: host.clone(),
+            text: host.slice_ref(inner),
             kind,
         })
     }
@@ -241,244 +207,320 @@ pub enum Uri {
     },
 }
 
-fn is_user_char(b: u8) -> bool {
-    is_unreserved(b)
-        || matches!(
-            b,
-            b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/'
-        )
-}
-fn is_password_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'&' | b'=' | b'+' | b'$' | b',')
-}
-fn is_param_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-}
-fn is_header_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
-}
-
-fn check(s: &str, base: usize, ok: fn(u8) -> bool, what: &'static str) -> Result<(), ParseError> {
+/// Checks a host and tells its kind; for an IPv6 reference, also returns the
+/// address without brackets.
+pub(crate) fn scan_host(s: &str) -> Result<(HostKind, &str), ParseError> {
     let b = s.as_bytes();
-    if let Some(i) = b.iter().position(|&c| !ok(c)) {
-        return Err(err(BadUri, base + i).with_detail(what));
+    if b.first() == Some(&b'[') {
+        let inner = s
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .ok_or_else(|| err(BadUri, 0).with_detail("unclosed IPv6 reference"))?;
+        // RFC 5118 §4.10: an extra colon before an embedded IPv4 address
+        // ("2001:db8:::192.0.2.1") is a known ABNF mistake; tolerate it.
+        if inner.parse::<Ipv6Addr>().is_err()
+            && inner.replacen(":::", "::", 1).parse::<Ipv6Addr>().is_err()
+        {
+            return Err(err(BadUri, 1).with_detail("invalid IPv6 address"));
+        }
+        return Ok((HostKind::Ipv6, inner));
     }
-    if !escapes_ok(b) {
-        return Err(err(BadUri, base).with_detail("bad %-escape"));
+    if b.is_empty() {
+        return Err(err(BadUri, 0).with_detail("empty host"));
     }
-    Ok(())
+    if let Some(i) = b.iter().position(|&c| !is(c, HOST)) {
+        return Err(err(BadUri, i).with_detail("invalid character in host"));
+    }
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        s.parse::<Ipv4Addr>()
+            .map_err(|_| err(BadUri, 0).with_detail("invalid IPv4 address"))?;
+        return Ok((HostKind::Ipv4, s));
+    }
+    Ok((HostKind::Domain, s))
 }
 
-/// Parses `;name[=value]` URI parameters from `s` (which starts after the first `;`).
-fn parse_uri_params(
-    t: &Text,
-    s: &str,
-    base: usize,
-    out: &mut Vec<Param>,
-) -> Result<(), ParseError> {
-    let mut off = base;
-    for part in s.split(';') {
-        let (name, value) = match part.find('=') {
-            Some(i) => (&part[..i], Some(&part[i + 1..])),
-            None => (part, None),
-        };
-        if name.is_empty() {
-            return Err(err(BadUri, off).with_detail("empty URI parameter"));
-        }
-        check(
-            name,
-            off,
-            is_param_char,
-            "invalid character in URI parameter",
-        )?;
-        if let Some(v) = value {
-            check(
-                v,
-                off + name.len() + 1,
-                is_param_char,
-                "invalid character in URI parameter",
-            )?;
-        }
-        out.push(Param {
-            name: t.slice_ref(name),
-            value: value.map(|v| t.slice_ref(v)),
-        });
-        off += part.len() + 1;
+/// The parts of a URI as borrowed slices. Parameters and URI headers are
+/// handed to callbacks as they are found, so that checking a URI allocates
+/// nothing and building one allocates only what it keeps.
+enum Scanned<'a> {
+    Sip {
+        secure: bool,
+        user: Option<&'a str>,
+        password: Option<&'a str>,
+        host: &'a str,
+        host_kind: HostKind,
+        port: Option<u16>,
+    },
+    Tel {
+        number: &'a str,
+    },
+    Other {
+        scheme: &'a str,
+    },
+}
+
+type OnParam<'x, 'a> = &'x mut dyn FnMut(&'a str, Option<&'a str>);
+type OnHeader<'x, 'a> = &'x mut dyn FnMut(&'a str, &'a str);
+
+/// End of the run of `class` bytes in `b` starting at `i`.
+#[inline]
+fn run(b: &[u8], mut i: usize, class: u8) -> usize {
+    while i < b.len() && is(b[i], class) {
+        i += 1;
     }
-    Ok(())
+    i
+}
+
+/// Checks the `%` escapes of a URI part that passed its character-class check.
+#[inline]
+fn escapes(part: &str, off: usize) -> Result<(), ParseError> {
+    if escapes_ok(part.as_bytes()) {
+        Ok(())
+    } else {
+        Err(err(BadUri, off).with_detail("bad %-escape"))
+    }
+}
+
+/// Scans `name[=value]` URI parameters separated by `;` (`s` starts after the
+/// first `;`).
+fn scan_uri_params<'a>(
+    s: &'a str,
+    base: usize,
+    on_param: OnParam<'_, 'a>,
+) -> Result<(), ParseError> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    loop {
+        let ns = i;
+        i = run(b, i, URI_PARAM);
+        if i == ns {
+            return Err(err(BadUri, base + i).with_detail("empty URI parameter"));
+        }
+        let name = &s[ns..i];
+        escapes(name, base + ns)?;
+        let mut value = None;
+        if i < b.len() && b[i] == b'=' {
+            let vs = i + 1;
+            i = run(b, vs, URI_PARAM);
+            escapes(&s[vs..i], base + vs)?;
+            value = Some(&s[vs..i]);
+        }
+        on_param(name, value);
+        if i == b.len() {
+            return Ok(());
+        }
+        if b[i] != b';' {
+            return Err(err(BadUri, base + i).with_detail("invalid character in URI parameter"));
+        }
+        i += 1;
+    }
+}
+
+fn scan<'a>(
+    s: &'a str,
+    on_param: OnParam<'_, 'a>,
+    on_header: OnHeader<'_, 'a>,
+) -> Result<Scanned<'a>, ParseError> {
+    let b = s.as_bytes();
+    let colon = memchr::memchr(b':', b).ok_or_else(|| err(BadUri, 0).with_detail("no scheme"))?;
+    let scheme = &s[..colon];
+    if scheme.is_empty()
+        || !b[0].is_ascii_alphabetic()
+        || !scheme
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+    {
+        return Err(err(BadUri, 0).with_detail("invalid scheme"));
+    }
+    let rest = &s[colon + 1..];
+    let base = colon + 1;
+    if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+        scan_sip(rest, base, scheme.len() == 4, on_param, on_header)
+    } else if scheme.eq_ignore_ascii_case("tel") {
+        let (num, params) = match rest.find(';') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        if num.is_empty() {
+            return Err(err(BadUri, base).with_detail("empty telephone number"));
+        }
+        // RFC 3966 global/local number digits and visual separators.
+        if let Some(i) = num.bytes().position(|c| {
+            !(c.is_ascii_hexdigit() || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'))
+        }) {
+            return Err(err(BadUri, base + i).with_detail("invalid character in telephone number"));
+        }
+        if let Some(p) = params {
+            scan_uri_params(p, base + num.len() + 1, on_param)?;
+        }
+        Ok(Scanned::Tel { number: num })
+    } else {
+        if rest.is_empty() {
+            return Err(err(BadUri, base).with_detail("empty URI"));
+        }
+        if let Some(i) = b
+            .iter()
+            .position(|&c| c <= b' ' || c >= 0x7f || matches!(c, b'<' | b'>' | b'"'))
+        {
+            return Err(err(BadUri, i).with_detail("invalid character in URI"));
+        }
+        Ok(Scanned::Other { scheme })
+    }
+}
+
+fn scan_sip<'a>(
+    rest: &'a str,
+    base: usize,
+    secure: bool,
+    on_param: OnParam<'_, 'a>,
+    on_header: OnHeader<'_, 'a>,
+) -> Result<Scanned<'a>, ParseError> {
+    let b = rest.as_bytes();
+    // userinfo cannot contain an unescaped '@', nor can anything after the
+    // host, so the first '@' ends the userinfo (RFC 3261 §25.1).
+    let (user, password, hs) = match memchr::memchr(b'@', b) {
+        Some(at) => {
+            let ue = run(b, 0, USER);
+            if ue == 0 {
+                return Err(err(BadUri, base).with_detail("empty user"));
+            }
+            let mut i = ue;
+            let mut password = None;
+            if b[i] == b':' {
+                i = run(b, ue + 1, PASSWORD);
+                password = Some(&rest[ue + 1..i]);
+            }
+            if i != at {
+                return Err(
+                    err(BadUri, base + i).with_detail("invalid character in user or password")
+                );
+            }
+            escapes(&rest[..ue], base)?;
+            if let Some(p) = password {
+                escapes(p, base + ue + 1)?;
+            }
+            (Some(&rest[..ue]), password, at + 1)
+        }
+        None => (None, None, 0),
+    };
+    // host[:port] ends at the first ';' or '?' (outside an IPv6 reference).
+    let mut i = if b.get(hs) == Some(&b'[') {
+        memchr::memchr(b']', &b[hs..])
+            .map(|p| hs + p + 1)
+            .ok_or_else(|| err(BadUri, base + hs).with_detail("unclosed IPv6 reference"))?
+    } else {
+        run(b, hs, HOST)
+    };
+    let (host_kind, host) = scan_host(&rest[hs..i]).map_err(|e| e.rebase(base + hs))?;
+    let mut port = None;
+    if i < b.len() && b[i] == b':' {
+        let ps = i + 1;
+        i = ps;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == ps {
+            return Err(err(BadUri, base + ps).with_detail("invalid port"));
+        }
+        port = Some(
+            rest[ps..i]
+                .parse::<u16>()
+                .map_err(|_| err(BadUri, base + ps).with_detail("port out of range"))?,
+        );
+    }
+    if i < b.len() && b[i] == b';' {
+        let pe = memchr::memchr(b'?', &b[i..]).map_or(b.len(), |p| i + p);
+        scan_uri_params(&rest[i + 1..pe], base + i + 1, on_param)?;
+        i = pe;
+    }
+    if i < b.len() && b[i] == b'?' {
+        loop {
+            let ns = i + 1;
+            i = run(b, ns, URI_HEADER);
+            if i == ns || i == b.len() || b[i] != b'=' {
+                return Err(err(BadUri, base + i).with_detail("URI header must be 'name=value'"));
+            }
+            let vs = i + 1;
+            i = run(b, vs, URI_HEADER);
+            escapes(&rest[ns..vs - 1], base + ns)?;
+            escapes(&rest[vs..i], base + vs)?;
+            on_header(&rest[ns..vs - 1], &rest[vs..i]);
+            if i == b.len() || b[i] != b'&' {
+                break;
+            }
+        }
+    }
+    if i < b.len() {
+        return Err(err(BadUri, base + i).with_detail("invalid character in URI"));
+    }
+    Ok(Scanned::Sip {
+        secure,
+        user,
+        password,
+        host,
+        host_kind,
+        port,
+    })
 }
 
 impl Uri {
     /// Parses a URI from `t` (no surrounding whitespace or brackets). Parts of
     /// the result share `t`'s buffer. Error offsets are relative to `t`.
     pub fn parse(t: &Text) -> Result<Uri, ParseError> {
-        let s = t.as_str();
-        let b = s.as_bytes();
-        let colon = b
-            .iter()
-            .position(|&c| c == b':')
-            .ok_or_else(|| err(BadUri, 0).with_detail("no scheme"))?;
-        let scheme = &s[..colon];
-        if scheme.is_empty()
-            || !b[0].is_ascii_alphabetic()
-            || !scheme
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
-        {
-            return Err(err(BadUri, 0).with_detail("invalid scheme"));
-        }
-        let rest = &s[colon + 1..];
-        let base = colon + 1;
-        if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
-            Self::parse_sip(t, rest, base, scheme.len() == 4).map(Uri::Sip)
-        } else if scheme.eq_ignore_ascii_case("tel") {
-            let (num, params) = match rest.find(';') {
-                Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-                None => (rest, None),
-            };
-            if num.is_empty() {
-                return Err(err(BadUri, base).with_detail("empty telephone number"));
-            }
-            check(
-                num,
-                base,
-                |c| {
-                    c.is_ascii_hexdigit()
-                        || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
+        let mut params = Vec::new();
+        let mut headers = Vec::new();
+        let scanned = scan(
+            t,
+            &mut |n, v| {
+                params.push(Param {
+                    name: t.slice_ref(n),
+                    value: v.map(|v| t.slice_ref(v)),
+                })
+            },
+            &mut |n, v| headers.push((t.slice_ref(n), t.slice_ref(v))),
+        )?;
+        Ok(match scanned {
+            Scanned::Sip {
+                secure,
+                user,
+                password,
+                host,
+                host_kind,
+                port,
+            } => Uri::Sip(SipUri {
+                secure,
+                user: user.map(|u| t.slice_ref(u)),
+                password: password.map(|p| t.slice_ref(p)),
+                host: Host {
+                    text: t.slice_ref(host),
+                    kind: host_kind,
                 },
-                "invalid character in telephone number",
-            )?;
-            let mut out = Vec::new();
-            if let Some(p) = params {
-                parse_uri_params(t, p, base + num.len() + 1, &mut out)?;
-            }
-            Ok(Uri::Tel(TelUri {
-                number: t.slice_ref(num),
-                params: out,
-            }))
-        } else {
-            if rest.is_empty() {
-                return Err(err(BadUri, base).with_detail("empty URI"));
-            }
-            if let Some(i) = b
-                .iter()
-                .position(|&c| c <= b' ' || c >= 0x7f || matches!(c, b'<' | b'>' | b'"'))
-            {
-                return Err(err(BadUri, i).with_detail("invalid character in URI"));
-            }
-            Ok(Uri::Other {
+                port,
+                params,
+                headers,
+            }),
+            Scanned::Tel { number } => Uri::Tel(TelUri {
+                number: t.slice_ref(number),
+                params,
+            }),
+            Scanned::Other { scheme } => Uri::Other {
                 scheme: t.slice_ref(scheme),
                 value: t.clone(),
-            })
-        }
+            },
+        })
+    }
+
+    /// Checks that `s` is a valid URI without building it (allocates nothing).
+    /// Returns whether it is a SIP URI with headers (not allowed in a Request-URI).
+    pub(crate) fn check(s: &str) -> Result<bool, ParseError> {
+        let mut has_headers = false;
+        scan(s, &mut |_, _| {}, &mut |_, _| has_headers = true)?;
+        Ok(has_headers)
     }
 
     /// Parses a URI from a string (copied).
     pub fn parse_str(s: &str) -> Result<Uri, ParseError> {
         Uri::parse(&Text::from(s))
-    }
-
-    fn parse_sip(t: &Text, rest: &str, base: usize, secure: bool) -> Result<SipUri, ParseError> {
-        // userinfo cannot contain an unescaped '@', nor can anything after the
-        // host, so the first '@' ends the userinfo (RFC 3261 §25.1).
-        let (user, password, hp, hp_base) = match rest.find('@') {
-            Some(at) => {
-                let userinfo = &rest[..at];
-                let (u, p) = match userinfo.find(':') {
-                    Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
-                    None => (userinfo, None),
-                };
-                if u.is_empty() {
-                    return Err(err(BadUri, base).with_detail("empty user"));
-                }
-                check(u, base, is_user_char, "invalid character in user")?;
-                if let Some(p) = p {
-                    check(
-                        p,
-                        base + u.len() + 1,
-                        is_password_char,
-                        "invalid character in password",
-                    )?;
-                }
-                (
-                    Some(t.slice_ref(u)),
-                    p.map(|p| t.slice_ref(p)),
-                    &rest[at + 1..],
-                    base + at + 1,
-                )
-            }
-            None => (None, None, rest, base),
-        };
-        let hb = hp.as_bytes();
-        // host[:port] ends at the first ';' or '?' (outside an IPv6 reference).
-        let mut end = if hb.first() == Some(&b'[') {
-            hb.iter()
-                .position(|&c| c == b']')
-                .map(|i| i + 1)
-                .ok_or_else(|| err(BadUri, hp_base).with_detail("unclosed IPv6 reference"))?
-        } else {
-            0
-        };
-        while end < hb.len() && !matches!(hb[end], b';' | b'?' | b':') {
-            end += 1;
-        }
-        let host = Host::parse(&t.slice_ref(&hp[..end])).map_err(|e| e.rebase(hp_base))?;
-        let mut port = None;
-        if end < hb.len() && hb[end] == b':' {
-            let ps = end + 1;
-            let mut pe = ps;
-            while pe < hb.len() && hb[pe].is_ascii_digit() {
-                pe += 1;
-            }
-            if pe == ps || (pe < hb.len() && !matches!(hb[pe], b';' | b'?')) {
-                return Err(err(BadUri, hp_base + ps).with_detail("invalid port"));
-            }
-            port = Some(
-                hp[ps..pe]
-                    .parse::<u16>()
-                    .map_err(|_| err(BadUri, hp_base + ps).with_detail("port out of range"))?,
-            );
-            end = pe;
-        }
-        let mut params = Vec::new();
-        let mut headers = Vec::new();
-        let tail = &hp[end..];
-        let (pstr, hstr) = match tail.find('?') {
-            Some(q) => (&tail[..q], Some(&tail[q + 1..])),
-            None => (tail, None),
-        };
-        if let Some(p) = pstr.strip_prefix(';') {
-            parse_uri_params(t, p, hp_base + end + 1, &mut params)?;
-        }
-        if let Some(h) = hstr {
-            let mut off = hp_base + end + pstr.len() + 1;
-            for part in h.split('&') {
-                let (n, v) = part
-                    .split_once('=')
-                    .ok_or_else(|| err(BadUri, off).with_detail("URI header without '='"))?;
-                if n.is_empty() {
-                    return Err(err(BadUri, off).with_detail("empty URI header name"));
-                }
-                check(n, off, is_header_char, "invalid character in URI header")?;
-                check(
-                    v,
-                    off + n.len() + 1,
-                    is_header_char,
-                    "invalid character in URI header",
-                )?;
-                headers.push((t.slice_ref(n), t.slice_ref(v)));
-                off += part.len() + 1;
-            }
-        }
-        Ok(SipUri {
-            secure,
-            user,
-            password,
-            host,
-            port,
-            params,
-            headers,
-        })
     }
 
     /// The scheme (`sip`, `sips`, `tel`, or as written for others).
