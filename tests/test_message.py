@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -429,3 +430,132 @@ def test_parse_error_is_the_public_class() -> None:
     assert drachtio.ParseError is drachtio.errors.ParseError
     assert issubclass(ParseError, DrachtioError)
     assert issubclass(ParseError, ValueError)
+
+
+# ----------------------------------------------------------------- JSON form
+
+
+SEED_INVITE_DICT: dict[str, Any] = {
+    "request_uri": {
+        "method": "INVITE",
+        "version": "SIP/2.0",
+        "url": {"scheme": "sip", "user": "11", "host": "localhost"},
+    },
+    "headers": {
+        "via": [
+            {
+                "protocol": "SIP/2.0/UDP",
+                "host": "127.0.0.1",
+                "port": "39918",
+                "branch": "z9hG4bK-d8754z-ce8b6972d37e5b74-1---d8754z-",
+                "rport": "39918",
+                "params": ["branch=z9hG4bK-d8754z-ce8b6972d37e5b74-1---d8754z-", "rport=39918"],
+            }
+        ],
+        "max_forwards": {"count": "70"},
+        "from": {
+            "display": "",
+            "tag": "f66e7e75",
+            "url": {"scheme": "sip", "user": "1234", "host": "localhost"},
+            "params": ["tag=f66e7e75"],
+        },
+        "to": {
+            "display": "",
+            "url": {"scheme": "sip", "user": "11", "host": "localhost"},
+            "params": [],
+        },
+        "call_id": "MDJiMjA5NzQxNzliMmZiNDJlZjIxNmVhY2I4MTBlZmY",
+        "cseq": {"seq": "1", "method": "INVITE"},
+        "contact": {
+            "display": "",
+            "url": {"scheme": "sip", "user": "1234", "host": "127.0.0.1", "port": "39918"},
+            "params": [],
+        },
+    },
+}
+
+
+def test_to_dict_of_the_seed_invite() -> None:
+    d = parse(SEED_INVITE).to_dict()
+    assert d == SEED_INVITE_DICT
+    assert list(d["headers"]) == list(SEED_INVITE_DICT["headers"])
+
+
+def test_from_dict_rebuilds_the_seed_invite() -> None:
+    msg = drachtio.from_dict(SEED_INVITE_DICT)
+    assert isinstance(msg, SipRequest)
+    assert msg == parse(SEED_INVITE)
+
+
+def test_to_dict_of_a_response_with_body() -> None:
+    msg = SipResponse(
+        200, headers=[("CSeq", "1 INVITE"), ("Content-Type", "application/sdp")], body=b"v=0\r\n"
+    )
+    assert msg.to_dict() == {
+        "status_line": {"version": "SIP/2.0", "status_code": 200, "reason": "OK"},
+        "headers": {"cseq": {"seq": "1", "method": "INVITE"}, "content_type": "application/sdp"},
+        "payload": {"type": "application/sdp", "content": "v=0\r\n"},
+    }
+    assert drachtio.from_dict(msg.to_dict()) == msg
+
+
+def test_binary_body_round_trips_through_the_dict() -> None:
+    msg = SipResponse(200, body=b"\xff\x00")
+    assert msg.to_dict()["payload"] == {"content": "/wA=", "encoding": "base64"}
+    assert drachtio.from_dict(msg.to_dict()).body == b"\xff\x00"
+
+
+def test_from_dict_accepts_plain_strings_and_tuples() -> None:
+    msg = drachtio.from_dict(
+        {
+            "request_uri": {"method": "OPTIONS", "url": "sip:alice@example.com"},
+            "headers": {
+                "via": ("SIP/2.0/UDP h;branch=z9hG4bK1",),
+                "call_id": "abc",
+                "cseq": {"seq": 2, "method": "OPTIONS"},
+            },
+        }
+    )
+    assert isinstance(msg, SipRequest)
+    assert msg.headers == [
+        ("Via", "SIP/2.0/UDP h;branch=z9hG4bK1"),
+        ("Call-ID", "abc"),
+        ("CSeq", "2 OPTIONS"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("d", "message"),
+    [
+        ([], r"^\$: expected an object$"),
+        ({"request_uri": {"method": "IN VITE", "url": "sip:a@b"}}, "^request_uri.method: "),
+        ({"status_line": {"status_code": True}}, "^status_line.status_code: "),
+        ({"status_line": {"status_code": 200}, "headers": {"x": "a\r\nb"}}, "^headers.x: "),
+        ({"status_line": {"status_code": 200.5}}, "^status_line.status_code: "),
+    ],
+)
+def test_from_dict_names_the_bad_part(d: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        drachtio.from_dict(d)
+
+
+@pytest.mark.parametrize(
+    ("d", "error"),
+    [
+        ({1: "x"}, TypeError),
+        ({"status_line": {"status_code": object()}}, TypeError),
+        ({"status_line": {"status_code": float("nan")}}, ValueError),
+        ({"status_line": {"status_code": 2**64}}, ValueError),
+    ],
+)
+def test_from_dict_rejects_what_json_cannot_hold(d: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        drachtio.from_dict(d)
+
+
+def test_from_dict_refuses_deep_nesting() -> None:
+    deep: Any = "x"
+    for _ in range(200):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested deeper"):
+        drachtio.from_dict({"status_line": {"status_code": 200}, "headers": {"x": deep}})

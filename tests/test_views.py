@@ -6,7 +6,23 @@ from pathlib import Path
 
 import pytest
 
-from drachtio import CSeq, NameAddr, ParseError, SipRequest, SipResponse, Uri, Via, parse
+from drachtio import (
+    Challenge,
+    Credentials,
+    CSeq,
+    Event,
+    MediaType,
+    NameAddr,
+    ParseError,
+    RAck,
+    SessionExpires,
+    SipRequest,
+    SipResponse,
+    SubscriptionState,
+    Uri,
+    Via,
+    parse,
+)
 
 DATA = Path(__file__).parent / "data" / "sip"
 
@@ -340,3 +356,174 @@ def test_views_are_read_only() -> None:
         via.host = "x"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         Uri("sip:a@b").extra = 1  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------- headers beyond the routing set
+
+
+def test_content_type() -> None:
+    msg = load("rfc4475/mpart01.dat")
+    media = msg.content_type
+    assert media is not None
+    assert (media.maintype, media.subtype, media.essence) == (
+        "multipart",
+        "mixed",
+        "multipart/mixed",
+    )
+    assert media.params == [("boundary", "7a9cbec02ceef655")]
+    assert media.param("BOUNDARY") == "7a9cbec02ceef655"
+    assert str(media) == "multipart/mixed;boundary=7a9cbec02ceef655"
+
+    quoted = MediaType('Application/SDP; charset="utf-8"')
+    assert quoted.essence == "application/sdp"
+    assert quoted.params == [("charset", '"utf-8"')]
+    assert quoted.param("charset") == "utf-8"
+    assert quoted == MediaType('Application/SDP;charset="utf-8"')
+    assert repr(MediaType("text/plain")) == "MediaType('text/plain')"
+    assert parse(SEED_INVITE).content_type is None
+
+
+def test_option_tags_and_expires() -> None:
+    msg = SipRequest(
+        "INVITE",
+        "sip:a@b",
+        [
+            ("Require", "100rel"),
+            ("k", "timer, replaces"),
+            ("Supported", "path"),
+            ("Proxy-Require", "sec-agree"),
+            ("Expires", "3600"),
+        ],
+    )
+    assert msg.require == ["100rel"]
+    assert msg.supported == ["timer", "replaces", "path"]
+    assert msg.proxy_require == ["sec-agree"]
+    assert msg.unsupported == []
+    assert msg.expires == 3600
+    bad = SipResponse(420, headers=[("Unsupported", "foo bar"), ("Expires", "soon")])
+    with pytest.raises(ParseError) as info:
+        _ = bad.unsupported
+    assert info.value.kind == "bad_header_value"
+    with pytest.raises(ParseError):
+        _ = bad.expires
+
+
+def test_reliable_provisional_responses() -> None:
+    ringing = SipResponse(180, headers=[("RSeq", "988789"), ("Require", "100rel")])
+    assert ringing.rseq == 988789
+    prack = SipRequest("PRACK", "sip:a@b", [("RAck", "988789 1 INVITE")])
+    rack = prack.rack
+    assert rack is not None
+    assert (rack.response_num, rack.cseq_num, rack.method) == (988789, 1, "INVITE")
+    assert rack == RAck("988789  1  INVITE")
+    assert str(rack) == "988789 1 INVITE"
+    with pytest.raises(ParseError):
+        RAck("0 1 INVITE")  # response-num starts at 1 (RFC 3262 §3)
+    assert parse(SEED_INVITE).rseq is None
+
+
+def test_session_timers() -> None:
+    msg = SipRequest("INVITE", "sip:a@b", [("x", "1800;refresher=UAC;custom"), ("Min-SE", "90")])
+    se = msg.session_expires
+    assert se is not None
+    assert (se.delta, se.refresher) == (1800, "uac")
+    assert se.params == [("custom", None)]
+    assert se.param("custom") == ""
+    assert msg.min_se == 90
+    assert SessionExpires("90").refresher is None
+    with pytest.raises(ParseError):
+        SessionExpires("1800;refresher=both")
+
+
+DIGEST = (
+    'Digest username="bob", realm="biloxi.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",'
+    ' uri="sip:bob@biloxi.com", response="245f23415f11432b3434341c022", algorithm=MD5'
+)
+
+
+def test_credentials() -> None:
+    msg = SipRequest("REGISTER", "sip:biloxi.com", [("Authorization", DIGEST)])
+    (creds,) = msg.authorization
+    assert creds.is_digest is True
+    assert creds.scheme == "Digest"
+    assert creds.username == "bob"
+    assert creds.realm == "biloxi.com"
+    assert creds.nonce == "dcd98b7102dd2f0e8b11d0f600bfb0c093"
+    assert creds.uri == "sip:bob@biloxi.com"
+    assert creds.response == "245f23415f11432b3434341c022"
+    assert creds.param("ALGORITHM") == "MD5"
+    assert creds.params[0] == ("username", '"bob"')
+    assert creds.token68 is None
+    assert msg.proxy_authorization == []
+    assert Credentials("Bearer abc.def-ghi").token68 == "abc.def-ghi"
+
+
+def test_unknown_auth_scheme() -> None:
+    (creds,) = load("rfc4475/regaut01.dat").authorization
+    assert creds.scheme == "NoOneKnowsThisScheme"
+    assert creds.is_digest is False
+    assert creds.params == [("opaque-data", "here")]
+
+
+def test_challenges() -> None:
+    msg = SipResponse(
+        407,
+        headers=[
+            (
+                "Proxy-Authenticate",
+                'Digest realm="atlanta.com", nonce="xyz", qop="auth,auth-int", stale=TRUE,'
+                ' opaque="op"',
+            ),
+            ("WWW-Authenticate", 'Digest realm="b.com", nonce="n2"'),
+        ],
+    )
+    (challenge,) = msg.proxy_authenticate
+    assert (challenge.realm, challenge.nonce, challenge.opaque) == ("atlanta.com", "xyz", "op")
+    assert challenge.qop == ["auth", "auth-int"]
+    assert challenge.stale is True
+    assert challenge.algorithm is None
+    assert [c.realm for c in msg.www_authenticate] == ["b.com"]
+    assert Challenge('Digest realm="x", nonce="y"').stale is False
+    with pytest.raises(ParseError):
+        Challenge("Digest")
+
+
+def test_event_and_subscription_state() -> None:
+    notify = SipRequest(
+        "NOTIFY",
+        "sip:a@b",
+        [("o", "presence.winfo;id=7;extra"), ("Subscription-State", "terminated;reason=timeout")],
+    )
+    event = notify.event
+    assert event is not None
+    assert (event.event_type, event.package, event.id) == ("presence.winfo", "presence", "7")
+    assert event.params == [("extra", None)]
+    assert event == Event("presence.winfo;id=7;extra")
+    state = notify.subscription_state
+    assert state is not None
+    assert (state.state, state.reason, state.expires, state.retry_after) == (
+        "terminated",
+        "timeout",
+        None,
+        None,
+    )
+    active = SubscriptionState("active;expires=600;retry-after=30")
+    assert (active.state, active.expires, active.retry_after) == ("active", 600, 30)
+    with pytest.raises(ParseError):
+        SubscriptionState("active;expires=never")
+
+
+def test_top_via() -> None:
+    msg = load("rfc4475/wsinv.dat")
+    top = msg.top_via
+    assert top is not None
+    assert (top.host, top.branch) == ("192.0.2.2", "390skdjuw")
+    assert top == msg.vias[0]
+    assert SipResponse(200).top_via is None
+
+
+def test_contact_star_with_addresses_is_malformed() -> None:
+    msg = SipRequest("REGISTER", "sip:example.com", [("Contact", "*"), ("Contact", "<sip:a@b>")])
+    with pytest.raises(ParseError) as info:
+        _ = msg.contacts
+    assert info.value.kind == "bad_name_addr"

@@ -10,11 +10,18 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from drachtio._core import (
+    Challenge,
+    Credentials,
     CSeq,
+    Event,
+    MediaType,
     NameAddr,
+    RAck,
+    SessionExpires,
     SipMessage,
     SipRequest,
     SipResponse,
+    SubscriptionState,
     Uri,
     Via,
     from_dict,
@@ -29,12 +36,19 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "CSeq",
+    "Challenge",
+    "Credentials",
     "DrachtioError",
+    "Event",
+    "MediaType",
     "NameAddr",
     "ParseError",
+    "RAck",
+    "SessionExpires",
     "SipMessage",
     "SipRequest",
     "SipResponse",
+    "SubscriptionState",
     "Uri",
     "Via",
     "__version__",

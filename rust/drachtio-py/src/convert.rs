@@ -5,11 +5,124 @@ use crate::errors::value_error;
 use drachtio_sip::{Header, HeaderName, Headers, Text};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
 /// Deeper JSON than this is refused rather than risking the native stack.
 const MAX_JSON_DEPTH: usize = 128;
+
+/// Keys of the JSON form (`drachtio_sip::json`), sorted. Their Python strings
+/// are made once, interned: building a dict then skips creating and hashing
+/// each key, and Python code indexing with literal keys hits the identity fast path.
+const CACHED_KEYS: &[&str] = &[
+    "accept",
+    "allow",
+    "allow_events",
+    "authorization",
+    "branch",
+    "call_id",
+    "contact",
+    "content",
+    "content_disposition",
+    "content_length",
+    "content_type",
+    "count",
+    "cseq",
+    "date",
+    "display",
+    "encoding",
+    "event",
+    "expires",
+    "from",
+    "headers",
+    "host",
+    "max_forwards",
+    "method",
+    "min_expires",
+    "min_se",
+    "number",
+    "params",
+    "password",
+    "payload",
+    "port",
+    "protocol",
+    "proxy_authenticate",
+    "proxy_authorization",
+    "proxy_require",
+    "rack",
+    "reason",
+    "received",
+    "record_route",
+    "refer_to",
+    "referred_by",
+    "request_uri",
+    "require",
+    "retry_after",
+    "route",
+    "rport",
+    "rseq",
+    "scheme",
+    "seq",
+    "server",
+    "session_expires",
+    "status_code",
+    "status_line",
+    "subject",
+    "subscription_state",
+    "supported",
+    "tag",
+    "timestamp",
+    "to",
+    "type",
+    "unsupported",
+    "url",
+    "user",
+    "user_agent",
+    "value",
+    "version",
+    "via",
+    "warning",
+    "www_authenticate",
+];
+
+const fn str_lt(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
+        i += 1;
+    }
+    a.len() < b.len()
+}
+
+const _: () = {
+    let mut i = 1;
+    while i < CACHED_KEYS.len() {
+        assert!(
+            str_lt(CACHED_KEYS[i - 1], CACHED_KEYS[i]),
+            "CACHED_KEYS must be sorted"
+        );
+        i += 1;
+    }
+};
+
+static KEY_STRINGS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
+
+fn dict_key<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+    let cached = KEY_STRINGS.get_or_init(py, || {
+        CACHED_KEYS
+            .iter()
+            .map(|k| PyString::intern(py, k).unbind())
+            .collect()
+    });
+    match CACHED_KEYS.binary_search(&key) {
+        Ok(i) => cached[i].bind(py).clone(),
+        Err(_) => PyString::new(py, key),
+    }
+}
 
 /// A JSON value as Python objects: dict, list, str, int, float, bool, None.
 pub(crate) fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -36,7 +149,7 @@ pub(crate) fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py,
         Value::Object(map) => {
             let dict = PyDict::new(py);
             for (k, item) in map {
-                dict.set_item(PyString::new(py, k), json_to_py(py, item)?)?;
+                dict.set_item(dict_key(py, k), json_to_py(py, item)?)?;
             }
             dict.into_any()
         }

@@ -4,6 +4,7 @@
 
 mod convert;
 mod errors;
+mod fields;
 mod message;
 mod views;
 
@@ -36,5 +37,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<views::PyVia>()?;
     m.add_class::<views::PyNameAddr>()?;
     m.add_class::<views::PyCSeq>()?;
+    m.add_class::<fields::PyMediaType>()?;
+    m.add_class::<fields::PyRAck>()?;
+    m.add_class::<fields::PySessionExpires>()?;
+    m.add_class::<fields::PyCredentials>()?;
+    m.add_class::<fields::PyChallenge>()?;
+    m.add_class::<fields::PyEvent>()?;
+    m.add_class::<fields::PySubscriptionState>()?;
     Ok(())
 }

@@ -5,12 +5,14 @@
 
 use crate::convert::{check_line_text, headers_arg, json_to_py, py_to_json};
 use crate::errors::{value_error, IntoPyResult};
+use crate::fields::{
+    PyChallenge, PyCredentials, PyEvent, PyMediaType, PyRAck, PySessionExpires, PySubscriptionState,
+};
 use crate::views::{PyCSeq, PyNameAddr, PyUri, PyVia};
 use bytes::Bytes;
 use drachtio_sip::json;
-use drachtio_sip::typed::{parse_content_length, parse_max_forwards};
 use drachtio_sip::{
-    CSeq, Contact, HeaderName, Message, Method, NameAddr, Request, Response, Text, Uri, Via,
+    Contact, HeaderName, Message, Method, OptionTags, Request, Response, Text, Uri,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
@@ -52,34 +54,19 @@ pub(crate) fn message_from_dict<'py>(
     message_into_py(py, msg)
 }
 
+fn wrap<T, P>(values: Vec<T>, f: impl FnMut(T) -> P) -> Vec<P> {
+    values.into_iter().map(f).collect()
+}
+
+fn tags(tags: Option<OptionTags>) -> Vec<String> {
+    tags.map_or_else(Vec::new, |t| t.iter().map(|t| t.to_string()).collect())
+}
+
 fn body_arg(body: Option<&Bound<'_, PyBytes>>) -> Bytes {
     body.map_or_else(Bytes::new, |b| Bytes::copy_from_slice(b.as_bytes()))
 }
 
 impl PySipMessage {
-    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a Text> + 'a {
-        self.msg.headers().get_all(name)
-    }
-
-    fn name_addr(&self, py: Python<'_>, name: &HeaderName) -> PyResult<Option<PyNameAddr>> {
-        self.msg
-            .headers()
-            .get(name)
-            .map(|v| NameAddr::parse(v).map(|addr| PyNameAddr { addr }))
-            .transpose()
-            .or_raise(py)
-    }
-
-    fn name_addr_list(&self, py: Python<'_>, name: &HeaderName) -> PyResult<Vec<PyNameAddr>> {
-        let mut out = Vec::new();
-        for v in self.values(name) {
-            for addr in NameAddr::parse_list(v).or_raise(py)? {
-                out.push(PyNameAddr { addr });
-            }
-        }
-        Ok(out)
-    }
-
     fn request(&self) -> &Request {
         match &self.msg {
             Message::Request(r) => r,
@@ -172,98 +159,210 @@ impl PySipMessage {
     /// Every Via value, top first (RFC 3261 §20.42).
     #[getter]
     fn vias(&self, py: Python<'_>) -> PyResult<Vec<PyVia>> {
-        let mut out = Vec::new();
-        for v in self.values(&HeaderName::Via) {
-            for via in Via::parse_list(v).or_raise(py)? {
-                out.push(PyVia { via });
-            }
-        }
-        Ok(out)
+        Ok(wrap(self.msg.vias().or_raise(py)?, |via| PyVia { via }))
+    }
+
+    /// The topmost Via value; only that value is parsed.
+    #[getter]
+    fn top_via(&self, py: Python<'_>) -> PyResult<Option<PyVia>> {
+        Ok(self.msg.top_via().or_raise(py)?.map(|via| PyVia { via }))
     }
 
     /// The From header.
     #[getter]
     fn from_(&self, py: Python<'_>) -> PyResult<Option<PyNameAddr>> {
-        self.name_addr(py, &HeaderName::From)
+        Ok(self
+            .msg
+            .from()
+            .or_raise(py)?
+            .map(|addr| PyNameAddr { addr }))
     }
 
     /// The To header.
     #[getter]
     fn to(&self, py: Python<'_>) -> PyResult<Option<PyNameAddr>> {
-        self.name_addr(py, &HeaderName::To)
+        Ok(self.msg.to().or_raise(py)?.map(|addr| PyNameAddr { addr }))
     }
 
-    /// Every Contact address, in order; empty for `Contact: *`.
+    /// Every Contact address of all Contact lines, in order; empty for `Contact: *`.
     #[getter]
     fn contacts(&self, py: Python<'_>) -> PyResult<Vec<PyNameAddr>> {
-        let mut out = Vec::new();
-        for v in self.values(&HeaderName::Contact) {
-            if let Contact::Addresses(addrs) = Contact::parse(v).or_raise(py)? {
-                out.extend(addrs.into_iter().map(|addr| PyNameAddr { addr }));
-            }
-        }
-        Ok(out)
+        Ok(match self.msg.contact().or_raise(py)? {
+            Some(Contact::Addresses(addrs)) => wrap(addrs, |addr| PyNameAddr { addr }),
+            Some(Contact::Star) | None => Vec::new(),
+        })
     }
 
-    /// Whether a Contact is `*` (remove all bindings, RFC 3261 §10.2.2).
+    /// Whether the Contact is `*`: remove all bindings (RFC 3261 §10.2.2).
     #[getter]
-    fn contact_is_star(&self) -> bool {
-        self.values(&HeaderName::Contact)
-            .any(|v| v.trim_matches([' ', '\t']) == "*")
+    fn contact_is_star(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(matches!(
+            self.msg.contact().or_raise(py)?,
+            Some(Contact::Star)
+        ))
     }
 
     /// The Call-ID.
     #[getter]
     fn call_id(&self) -> Option<&str> {
-        self.msg
-            .headers()
-            .get(&HeaderName::CallId)
-            .map(Text::as_str)
+        self.msg.call_id().map(Text::as_str)
     }
 
     /// The CSeq header.
     #[getter]
     fn cseq(&self, py: Python<'_>) -> PyResult<Option<PyCSeq>> {
-        self.msg
-            .headers()
-            .get(&HeaderName::CSeq)
-            .map(|v| CSeq::parse(v).map(|cseq| PyCSeq { cseq }))
-            .transpose()
-            .or_raise(py)
+        Ok(self.msg.cseq().or_raise(py)?.map(|cseq| PyCSeq { cseq }))
     }
 
     /// Max-Forwards, 0 to 255.
     #[getter]
     fn max_forwards(&self, py: Python<'_>) -> PyResult<Option<u8>> {
-        self.msg
-            .headers()
-            .get(&HeaderName::MaxForwards)
-            .map(|v| parse_max_forwards(v))
-            .transpose()
-            .or_raise(py)
+        self.msg.max_forwards().or_raise(py)
     }
 
     /// Content-Length as written in the headers (`to_bytes` always writes the body's length).
     #[getter]
     fn content_length(&self, py: Python<'_>) -> PyResult<Option<usize>> {
-        self.msg
-            .headers()
-            .get(&HeaderName::ContentLength)
-            .map(|v| parse_content_length(v))
-            .transpose()
-            .or_raise(py)
+        self.msg.content_length().or_raise(py)
     }
 
-    /// Every Route value, in order.
+    /// Every Route value of all Route lines, in order.
     #[getter]
     fn route(&self, py: Python<'_>) -> PyResult<Vec<PyNameAddr>> {
-        self.name_addr_list(py, &HeaderName::Route)
+        Ok(wrap(self.msg.route().or_raise(py)?, |addr| PyNameAddr {
+            addr,
+        }))
     }
 
-    /// Every Record-Route value, in order.
+    /// Every Record-Route value of all Record-Route lines, in order.
     #[getter]
     fn record_route(&self, py: Python<'_>) -> PyResult<Vec<PyNameAddr>> {
-        self.name_addr_list(py, &HeaderName::RecordRoute)
+        Ok(wrap(self.msg.record_route().or_raise(py)?, |addr| {
+            PyNameAddr { addr }
+        }))
+    }
+
+    /// The Content-Type header.
+    #[getter]
+    fn content_type(&self, py: Python<'_>) -> PyResult<Option<PyMediaType>> {
+        Ok(self
+            .msg
+            .content_type()
+            .or_raise(py)?
+            .map(|media| PyMediaType { media }))
+    }
+
+    /// The Expires header, in seconds.
+    #[getter]
+    fn expires(&self, py: Python<'_>) -> PyResult<Option<u32>> {
+        self.msg.expires().or_raise(py)
+    }
+
+    /// The option tags of all Require lines, in order.
+    #[getter]
+    fn require(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        Ok(tags(self.msg.require().or_raise(py)?))
+    }
+
+    /// The option tags of all Supported lines, in order.
+    #[getter]
+    fn supported(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        Ok(tags(self.msg.supported().or_raise(py)?))
+    }
+
+    /// The option tags of all Proxy-Require lines, in order.
+    #[getter]
+    fn proxy_require(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        Ok(tags(self.msg.proxy_require().or_raise(py)?))
+    }
+
+    /// The option tags of all Unsupported lines, in order.
+    #[getter]
+    fn unsupported(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        Ok(tags(self.msg.unsupported().or_raise(py)?))
+    }
+
+    /// The RSeq header of a reliable provisional response (RFC 3262 §7.1).
+    #[getter]
+    fn rseq(&self, py: Python<'_>) -> PyResult<Option<u32>> {
+        Ok(self.msg.rseq().or_raise(py)?.map(|r| r.0))
+    }
+
+    /// The RAck header of a PRACK (RFC 3262 §7.2).
+    #[getter]
+    fn rack(&self, py: Python<'_>) -> PyResult<Option<PyRAck>> {
+        Ok(self.msg.rack().or_raise(py)?.map(|rack| PyRAck { rack }))
+    }
+
+    /// The Session-Expires header (RFC 4028 §4).
+    #[getter]
+    fn session_expires(&self, py: Python<'_>) -> PyResult<Option<PySessionExpires>> {
+        Ok(self
+            .msg
+            .session_expires()
+            .or_raise(py)?
+            .map(|se| PySessionExpires { se }))
+    }
+
+    /// The Min-SE header in seconds (RFC 4028 §5); its parameters are left out.
+    #[getter]
+    fn min_se(&self, py: Python<'_>) -> PyResult<Option<u32>> {
+        Ok(self.msg.min_se().or_raise(py)?.map(|m| m.delta))
+    }
+
+    /// Every Authorization value, one per line.
+    #[getter]
+    fn authorization(&self, py: Python<'_>) -> PyResult<Vec<PyCredentials>> {
+        Ok(wrap(self.msg.authorization().or_raise(py)?, |creds| {
+            PyCredentials { creds }
+        }))
+    }
+
+    /// Every Proxy-Authorization value, one per line.
+    #[getter]
+    fn proxy_authorization(&self, py: Python<'_>) -> PyResult<Vec<PyCredentials>> {
+        Ok(wrap(
+            self.msg.proxy_authorization().or_raise(py)?,
+            |creds| PyCredentials { creds },
+        ))
+    }
+
+    /// Every WWW-Authenticate challenge, one per line.
+    #[getter]
+    fn www_authenticate(&self, py: Python<'_>) -> PyResult<Vec<PyChallenge>> {
+        Ok(wrap(
+            self.msg.www_authenticate().or_raise(py)?,
+            |challenge| PyChallenge { challenge },
+        ))
+    }
+
+    /// Every Proxy-Authenticate challenge, one per line.
+    #[getter]
+    fn proxy_authenticate(&self, py: Python<'_>) -> PyResult<Vec<PyChallenge>> {
+        Ok(wrap(
+            self.msg.proxy_authenticate().or_raise(py)?,
+            |challenge| PyChallenge { challenge },
+        ))
+    }
+
+    /// The Event header (RFC 6665 §8.2.1).
+    #[getter]
+    fn event(&self, py: Python<'_>) -> PyResult<Option<PyEvent>> {
+        Ok(self
+            .msg
+            .event()
+            .or_raise(py)?
+            .map(|event| PyEvent { event }))
+    }
+
+    /// The Subscription-State header (RFC 6665 §8.2.3).
+    #[getter]
+    fn subscription_state(&self, py: Python<'_>) -> PyResult<Option<PySubscriptionState>> {
+        Ok(self
+            .msg
+            .subscription_state()
+            .or_raise(py)?
+            .map(|sub| PySubscriptionState { sub }))
     }
 }
 

@@ -10,9 +10,9 @@ use pyo3::types::{PyBool, PyBytes, PyString};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-type ParamList<'a> = Vec<(&'a str, Option<&'a str>)>;
+pub(crate) type ParamList<'a> = Vec<(&'a str, Option<&'a str>)>;
 
-fn param_list(params: &[Param]) -> ParamList<'_> {
+pub(crate) fn param_list(params: &[Param]) -> ParamList<'_> {
     params
         .iter()
         .map(|p| (p.name.as_str(), p.value.as_deref()))
@@ -20,20 +20,49 @@ fn param_list(params: &[Param]) -> ParamList<'_> {
 }
 
 /// A parameter's value; `""` for a flag parameter such as `lr`.
-fn param_value<'a>(params: &'a [Param], name: &str) -> Option<&'a str> {
+pub(crate) fn param_value<'a>(params: &'a [Param], name: &str) -> Option<&'a str> {
     find_param(params, name).map(|v| v.map_or("", Text::as_str))
 }
 
-fn hash_str(s: &str) -> u64 {
+pub(crate) fn hash_str(s: &str) -> u64 {
     let mut h = DefaultHasher::new();
     s.hash(&mut h);
     h.finish()
 }
 
 /// `Name('text')`, quoting `text` the way Python's `repr` does.
-fn repr_call(py: Python<'_>, name: &str, text: &str) -> PyResult<String> {
+pub(crate) fn repr_call(py: Python<'_>, name: &str, text: &str) -> PyResult<String> {
     Ok(format!("{name}({})", PyString::new(py, text).repr()?))
 }
+
+/// Generates the `#[pymethods]` block of a read-only view wrapping a core
+/// value in field `$field`: the given methods plus `__str__` (the header value
+/// as the core writes it), `__repr__`, `__eq__` and a `__hash__` consistent with it.
+macro_rules! view_methods {
+    ($ty:ident, $field:ident, $pyname:literal, { $($methods:tt)* }) => {
+        #[pymethods]
+        impl $ty {
+            $($methods)*
+
+            fn __str__(&self) -> String {
+                self.$field.to_string()
+            }
+
+            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                $crate::views::repr_call(py, $pyname, &self.$field.to_string())
+            }
+
+            fn __eq__(&self, other: &Self) -> bool {
+                self.$field == other.$field
+            }
+
+            fn __hash__(&self) -> u64 {
+                $crate::views::hash_str(&self.$field.to_string())
+            }
+        }
+    };
+}
+pub(crate) use view_methods;
 
 /// A URI: `sip:`/`sips:` (RFC 3261 §19.1), `tel:` (RFC 3966) or any other
 /// scheme, kept as written. Two URIs are equal when they are written the same.
@@ -43,8 +72,7 @@ pub struct PyUri {
     pub(crate) uri: Uri,
 }
 
-#[pymethods]
-impl PyUri {
+view_methods!(PyUri, uri, "Uri", {
     #[new]
     fn new(py: Python<'_>, value: &str) -> PyResult<Self> {
         Ok(PyUri {
@@ -135,23 +163,7 @@ impl PyUri {
             Uri::Other { .. } => None,
         }
     }
-
-    fn __str__(&self) -> String {
-        self.uri.to_string()
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        repr_call(py, "Uri", &self.uri.to_string())
-    }
-
-    fn __eq__(&self, other: &Self) -> bool {
-        self.uri == other.uri
-    }
-
-    fn __hash__(&self) -> u64 {
-        hash_str(&self.uri.to_string())
-    }
-}
+});
 
 /// One Via value (RFC 3261 §20.42).
 #[pyclass(name = "Via", module = "drachtio._core", frozen)]
@@ -160,8 +172,7 @@ pub struct PyVia {
     pub(crate) via: Via,
 }
 
-#[pymethods]
-impl PyVia {
+view_methods!(PyVia, via, "Via", {
     #[new]
     fn new(py: Python<'_>, value: &str) -> PyResult<Self> {
         Ok(PyVia {
@@ -238,23 +249,7 @@ impl PyVia {
     fn param(&self, name: &str) -> Option<&str> {
         param_value(&self.via.params, name)
     }
-
-    fn __str__(&self) -> String {
-        self.via.to_string()
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        repr_call(py, "Via", &self.via.to_string())
-    }
-
-    fn __eq__(&self, other: &Self) -> bool {
-        self.via == other.via
-    }
-
-    fn __hash__(&self) -> u64 {
-        hash_str(&self.via.to_string())
-    }
-}
+});
 
 /// A name-addr or addr-spec with header parameters: one value of From, To,
 /// Contact, Route, Record-Route (RFC 3261 §20).
@@ -264,8 +259,7 @@ pub struct PyNameAddr {
     pub(crate) addr: NameAddr,
 }
 
-#[pymethods]
-impl PyNameAddr {
+view_methods!(PyNameAddr, addr, "NameAddr", {
     #[new]
     fn new(py: Python<'_>, value: &str) -> PyResult<Self> {
         Ok(PyNameAddr {
@@ -319,23 +313,7 @@ impl PyNameAddr {
     fn param(&self, name: &str) -> Option<&str> {
         param_value(&self.addr.params, name)
     }
-
-    fn __str__(&self) -> String {
-        self.addr.to_string()
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        repr_call(py, "NameAddr", &self.addr.to_string())
-    }
-
-    fn __eq__(&self, other: &Self) -> bool {
-        self.addr == other.addr
-    }
-
-    fn __hash__(&self) -> u64 {
-        hash_str(&self.addr.to_string())
-    }
-}
+});
 
 /// The CSeq header: a sequence number and a method (RFC 3261 §20.16).
 #[pyclass(name = "CSeq", module = "drachtio._core", frozen)]
