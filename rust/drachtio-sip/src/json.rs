@@ -12,7 +12,8 @@ use crate::typed::{CSeq, Contact, NameAddr, Via};
 use crate::uri::{Param, Uri};
 use base64::Engine as _;
 use bytes::Bytes;
-use serde_json::{json, Map, Value};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::{Map, Value};
 use std::fmt;
 
 /// A JSON value that does not describe a valid message.
@@ -40,194 +41,336 @@ fn jerr(path: impl Into<String>, message: impl Into<String>) -> JsonError {
 }
 
 // ---------------------------------------------------------------- to JSON
+//
+// The JSON form is produced by `serde::Serialize` implementations over the
+// message's typed views, so that any serde serializer writes it directly:
+// serde_json to bytes for the control protocol, and the Python binding to
+// Python objects, neither building an intermediate `serde_json::Value`.
 
-/// The JSON form of `msg`.
+/// The JSON form of a message, as a [`Serialize`] value.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonForm<'a>(pub &'a Message);
+
+/// The JSON form of `msg` as a `serde_json::Value`.
 pub fn to_json(msg: &Message) -> Value {
-    let mut out = Map::new();
-    match msg {
-        Message::Request(r) => {
-            out.insert(
-                "request_uri".into(),
-                json!({"method": r.method.as_str(), "version": "SIP/2.0", "url": uri_json(&r.uri)}),
-            );
+    // Serializing to a Value cannot fail: every map key is a string.
+    serde_json::to_value(JsonForm(msg)).unwrap_or(Value::Null)
+}
+
+/// The JSON form of `msg`, written as JSON text.
+pub fn to_json_vec(msg: &Message) -> Vec<u8> {
+    // Writing to a Vec cannot fail.
+    serde_json::to_vec(&JsonForm(msg)).unwrap_or_default()
+}
+
+/// The JSON form of a URI (see [`UriForm`]) as a `serde_json::Value`.
+pub fn uri_json(uri: &Uri) -> Value {
+    serde_json::to_value(UriForm(uri)).unwrap_or(Value::Null)
+}
+
+impl Serialize for JsonForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let mut map = s.serialize_map(Some(2 + usize::from(!m.body().is_empty())))?;
+        match m {
+            Message::Request(r) => map.serialize_entry("request_uri", &RequestLineForm(r))?,
+            Message::Response(r) => map.serialize_entry("status_line", &StatusLineForm(r))?,
         }
-        Message::Response(r) => {
-            out.insert(
-                "status_line".into(),
-                json!({"version": "SIP/2.0", "status_code": r.status, "reason": r.reason.as_str()}),
-            );
+        map.serialize_entry("headers", &HeadersForm(m.headers()))?;
+        if !m.body().is_empty() {
+            map.serialize_entry("payload", &PayloadForm(m))?;
         }
+        map.end()
     }
-    out.insert("headers".into(), Value::Object(headers_json(msg.headers())));
-    if !msg.body().is_empty() {
-        out.insert("payload".into(), payload_json(msg));
+}
+
+struct RequestLineForm<'a>(&'a Request);
+
+impl Serialize for RequestLineForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("method", self.0.method.as_str())?;
+        map.serialize_entry("version", "SIP/2.0")?;
+        map.serialize_entry("url", &UriForm(&self.0.uri))?;
+        map.end()
     }
-    Value::Object(out)
+}
+
+struct StatusLineForm<'a>(&'a Response);
+
+impl Serialize for StatusLineForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("version", "SIP/2.0")?;
+        map.serialize_entry("status_code", &self.0.status)?;
+        map.serialize_entry("reason", self.0.reason.as_str())?;
+        map.end()
+    }
+}
+
+/// A value written with its `Display` form (a number as a string, a parameter).
+struct Shown<T>(T);
+
+impl<T: fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+struct ParamsForm<'a>(&'a [Param]);
+
+impl Serialize for ParamsForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(Shown))
+    }
 }
 
 /// The JSON form of a URI: `{scheme, user, password, host, port, params, headers}`
 /// for SIP (absent parts omitted), `{scheme, number, params}` for tel, and
 /// `{scheme, value}` for any other URI.
-pub fn uri_json(uri: &Uri) -> Value {
-    let mut m = Map::new();
-    m.insert("scheme".into(), uri.scheme().into());
-    match uri {
-        Uri::Sip(u) => {
-            if let Some(user) = &u.user {
-                m.insert("user".into(), user.as_str().into());
-            }
-            if let Some(p) = &u.password {
-                m.insert("password".into(), p.as_str().into());
-            }
-            m.insert("host".into(), u.host.to_string().into());
-            if let Some(p) = u.port {
-                m.insert("port".into(), p.to_string().into());
-            }
-            if !u.params.is_empty() {
-                m.insert("params".into(), params_json(&u.params));
-            }
-            if !u.headers.is_empty() {
-                m.insert(
-                    "headers".into(),
-                    u.headers
-                        .iter()
-                        .map(|(n, v)| Value::from(format!("{n}={v}")))
-                        .collect(),
-                );
-            }
-        }
-        Uri::Tel(t) => {
-            m.insert("number".into(), t.number.as_str().into());
-            if !t.params.is_empty() {
-                m.insert("params".into(), params_json(&t.params));
-            }
-        }
-        Uri::Other { value, .. } => {
-            m.insert("value".into(), value.as_str().into());
-        }
-    }
-    Value::Object(m)
-}
+#[derive(Debug, Clone, Copy)]
+pub struct UriForm<'a>(pub &'a Uri);
 
-fn params_json(params: &[Param]) -> Value {
-    params.iter().map(|p| Value::from(p.to_string())).collect()
-}
-
-fn name_addr_json(na: &NameAddr, with_tag: bool) -> Value {
-    let mut m = Map::new();
-    m.insert(
-        "display".into(),
-        na.display_name().unwrap_or_default().into(),
-    );
-    if with_tag {
-        if let Some(t) = na.tag() {
-            m.insert("tag".into(), t.as_str().into());
+impl Serialize for UriForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("scheme", self.0.scheme())?;
+        match self.0 {
+            Uri::Sip(u) => {
+                if let Some(user) = &u.user {
+                    map.serialize_entry("user", user.as_str())?;
+                }
+                if let Some(p) = &u.password {
+                    map.serialize_entry("password", p.as_str())?;
+                }
+                map.serialize_entry("host", &Shown(&u.host))?;
+                if let Some(p) = u.port {
+                    map.serialize_entry("port", &Shown(p))?;
+                }
+                if !u.params.is_empty() {
+                    map.serialize_entry("params", &ParamsForm(&u.params))?;
+                }
+                if !u.headers.is_empty() {
+                    let hs: Vec<String> =
+                        u.headers.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                    map.serialize_entry("headers", &hs)?;
+                }
+            }
+            Uri::Tel(t) => {
+                map.serialize_entry("number", t.number.as_str())?;
+                if !t.params.is_empty() {
+                    map.serialize_entry("params", &ParamsForm(&t.params))?;
+                }
+            }
+            Uri::Other { value, .. } => map.serialize_entry("value", value.as_str())?,
         }
-    }
-    m.insert("url".into(), uri_json(&na.uri));
-    m.insert("params".into(), params_json(&na.params));
-    Value::Object(m)
-}
-
-fn via_json(v: &Via) -> Value {
-    let mut m = Map::new();
-    m.insert("protocol".into(), v.protocol().into());
-    m.insert("host".into(), v.host.to_string().into());
-    if let Some(p) = v.port {
-        m.insert("port".into(), p.to_string().into());
-    }
-    for key in ["branch", "rport", "received"] {
-        if let Some(val) = v.param(key) {
-            m.insert(key.into(), val.map(|t| t.as_str()).unwrap_or("").into());
-        }
-    }
-    m.insert("params".into(), params_json(&v.params));
-    Value::Object(m)
-}
-
-/// The structured JSON of one header line, or `None` if the header has no
-/// structured form or its value does not parse (then the raw string is used).
-fn structured(h: &Header) -> Option<Vec<Value>> {
-    match h.name {
-        HeaderName::Via => Via::parse_list(&h.value)
-            .ok()
-            .map(|v| v.iter().map(via_json).collect()),
-        HeaderName::From | HeaderName::To => NameAddr::parse(&h.value)
-            .ok()
-            .map(|na| vec![name_addr_json(&na, true)]),
-        HeaderName::Contact => match Contact::parse(&h.value).ok()? {
-            Contact::Star => Some(vec![Value::from("*")]),
-            Contact::Addresses(v) => Some(v.iter().map(|na| name_addr_json(na, false)).collect()),
-        },
-        HeaderName::Route | HeaderName::RecordRoute => NameAddr::parse_list(&h.value)
-            .ok()
-            .map(|v| v.iter().map(|na| name_addr_json(na, false)).collect()),
-        HeaderName::CSeq => CSeq::parse(&h.value)
-            .ok()
-            .map(|c| vec![json!({"seq": c.seq.to_string(), "method": c.method.as_str()})]),
-        HeaderName::MaxForwards => crate::typed::parse_max_forwards(&h.value)
-            .ok()
-            .map(|n| vec![json!({"count": n.to_string()})]),
-        _ => None,
+        map.end()
     }
 }
 
-/// Headers that are always a list in the JSON form, even with one value.
-fn always_list(name: &HeaderName) -> bool {
-    matches!(
-        name,
-        HeaderName::Via | HeaderName::Route | HeaderName::RecordRoute
-    )
+struct NameAddrForm<'a> {
+    na: &'a NameAddr,
+    with_tag: bool,
 }
 
-fn headers_json(headers: &Headers) -> Map<String, Value> {
-    // Values gathered per key in order of first appearance; then a key holding
-    // a single value becomes that value (Via, Route and Record-Route stay lists).
-    let mut out: Map<String, Value> = Map::new();
-    for h in headers {
-        let values = structured(h).unwrap_or_else(|| vec![Value::from(h.value.as_str())]);
-        let entry = out
-            .entry(h.name.json_key().into_owned())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(a) = entry {
-            a.extend(values);
+impl Serialize for NameAddrForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let na = self.na;
+        let tag = if self.with_tag { na.tag() } else { None };
+        let mut map = s.serialize_map(Some(3 + usize::from(tag.is_some())))?;
+        map.serialize_entry("display", &na.display_name().unwrap_or_default())?;
+        if let Some(t) = tag {
+            map.serialize_entry("tag", t.as_str())?;
         }
+        map.serialize_entry("url", &UriForm(&na.uri))?;
+        map.serialize_entry("params", &ParamsForm(&na.params))?;
+        map.end()
     }
-    for h in headers {
-        if always_list(&h.name) {
-            continue;
+}
+
+struct ViaForm<'a>(&'a Via);
+
+impl Serialize for ViaForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry(
+            "protocol",
+            &Shown(format_args!(
+                "{}/{}/{}",
+                v.protocol_name, v.protocol_version, v.transport
+            )),
+        )?;
+        map.serialize_entry("host", &Shown(&v.host))?;
+        if let Some(p) = v.port {
+            map.serialize_entry("port", &Shown(p))?;
         }
-        if let Some(Value::Array(a)) = out.get_mut(h.name.json_key().as_ref()) {
-            if a.len() == 1 {
-                let v = a.pop().unwrap_or(Value::Null);
-                out.insert(h.name.json_key().into_owned(), v);
+        for key in ["branch", "rport", "received"] {
+            if let Some(val) = v.param(key) {
+                map.serialize_entry(key, val.map(|t| t.as_str()).unwrap_or(""))?;
             }
         }
+        map.serialize_entry("params", &ParamsForm(&v.params))?;
+        map.end()
     }
-    out
 }
 
-fn payload_json(msg: &Message) -> Value {
-    let body = msg.body();
-    let mut m = Map::new();
-    if let Some(ct) = msg.headers().get(&HeaderName::ContentType) {
-        m.insert("type".into(), ct.as_str().into());
+/// One header line in its JSON form: the structured values it holds, or its
+/// raw text when it has no structured form or does not parse.
+enum LineForm<'a> {
+    Vias(Vec<Via>),
+    NameAddrs(Vec<NameAddr>, bool),
+    Star,
+    CSeq(CSeq),
+    MaxForwards(u8),
+    Raw(&'a Text),
+}
+
+impl<'a> LineForm<'a> {
+    fn of(h: &'a Header) -> LineForm<'a> {
+        let v = &h.value;
+        let parsed = match h.name {
+            HeaderName::Via => Via::parse_list(v).ok().map(LineForm::Vias),
+            HeaderName::From | HeaderName::To => NameAddr::parse(v)
+                .ok()
+                .map(|na| LineForm::NameAddrs(vec![na], true)),
+            HeaderName::Contact => Contact::parse(v).ok().map(|c| match c {
+                Contact::Star => LineForm::Star,
+                Contact::Addresses(a) => LineForm::NameAddrs(a, false),
+            }),
+            HeaderName::Route | HeaderName::RecordRoute => NameAddr::parse_list(v)
+                .ok()
+                .map(|a| LineForm::NameAddrs(a, false)),
+            HeaderName::CSeq => CSeq::parse(v).ok().map(LineForm::CSeq),
+            HeaderName::MaxForwards => crate::typed::parse_max_forwards(v)
+                .ok()
+                .map(LineForm::MaxForwards),
+            _ => None,
+        };
+        parsed.unwrap_or(LineForm::Raw(v))
     }
-    match std::str::from_utf8(body) {
-        Ok(s) => {
-            m.insert("content".into(), s.into());
+
+    fn count(&self) -> usize {
+        match self {
+            LineForm::Vias(v) => v.len(),
+            LineForm::NameAddrs(v, _) => v.len(),
+            _ => 1,
         }
-        Err(_) => {
-            m.insert(
-                "content".into(),
-                base64::engine::general_purpose::STANDARD
-                    .encode(body)
-                    .into(),
+    }
+
+    fn serialize_values<S: SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error> {
+        match self {
+            LineForm::Vias(v) => v
+                .iter()
+                .try_for_each(|v| seq.serialize_element(&ViaForm(v))),
+            LineForm::NameAddrs(v, with_tag) => v.iter().try_for_each(|na| {
+                seq.serialize_element(&NameAddrForm {
+                    na,
+                    with_tag: *with_tag,
+                })
+            }),
+            _ => seq.serialize_element(&OneValue(self)),
+        }
+    }
+}
+
+/// A line form holding exactly one value, serialized as that value.
+struct OneValue<'a, 'b>(&'b LineForm<'a>);
+
+impl Serialize for OneValue<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            LineForm::Vias(v) => ViaForm(&v[0]).serialize(s),
+            LineForm::NameAddrs(v, with_tag) => NameAddrForm {
+                na: &v[0],
+                with_tag: *with_tag,
+            }
+            .serialize(s),
+            LineForm::Star => s.serialize_str("*"),
+            LineForm::CSeq(c) => {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("seq", &Shown(c.seq))?;
+                map.serialize_entry("method", c.method.as_str())?;
+                map.end()
+            }
+            LineForm::MaxForwards(n) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("count", &Shown(n))?;
+                map.end()
+            }
+            LineForm::Raw(t) => s.serialize_str(t),
+        }
+    }
+}
+
+/// All lines of one header name: a single value, or a list (always a list for
+/// Via, Route and Record-Route).
+struct GroupForm<'a> {
+    lines: Vec<LineForm<'a>>,
+    always_list: bool,
+}
+
+impl Serialize for GroupForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n: usize = self.lines.iter().map(LineForm::count).sum();
+        if n == 1 && !self.always_list {
+            return OneValue(&self.lines[0]).serialize(s);
+        }
+        let mut seq = s.serialize_seq(Some(n))?;
+        for line in &self.lines {
+            line.serialize_values(&mut seq)?;
+        }
+        seq.end()
+    }
+}
+
+struct HeadersForm<'a>(&'a Headers);
+
+impl Serialize for HeadersForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Keys in order of first appearance, each with all lines of that name.
+        let all: Vec<&Header> = self.0.iter().collect();
+        let mut map = s.serialize_map(None)?;
+        for (i, h) in all.iter().enumerate() {
+            if all[..i].iter().any(|p| p.name == h.name) {
+                continue;
+            }
+            let lines = all[i..]
+                .iter()
+                .filter(|x| x.name == h.name)
+                .map(|x| LineForm::of(x))
+                .collect();
+            let always_list = matches!(
+                h.name,
+                HeaderName::Via | HeaderName::Route | HeaderName::RecordRoute
             );
-            m.insert("encoding".into(), "base64".into());
+            map.serialize_entry(&h.name.json_key(), &GroupForm { lines, always_list })?;
         }
+        map.end()
     }
-    Value::Object(m)
+}
+
+struct PayloadForm<'a>(&'a Message);
+
+impl Serialize for PayloadForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let body = self.0.body();
+        let mut map = s.serialize_map(None)?;
+        if let Some(ct) = self.0.headers().get(&HeaderName::ContentType) {
+            map.serialize_entry("type", ct.as_str())?;
+        }
+        match std::str::from_utf8(body) {
+            Ok(text) => map.serialize_entry("content", text)?,
+            Err(_) => {
+                map.serialize_entry(
+                    "content",
+                    &base64::engine::general_purpose::STANDARD.encode(body),
+                )?;
+                map.serialize_entry("encoding", "base64")?;
+            }
+        }
+        map.end()
+    }
 }
 
 // -------------------------------------------------------------- from JSON
