@@ -24,6 +24,7 @@ pub use fields::{
     parse_delta_seconds, AuthParam, Challenge, Credentials, Event, MediaType, MinSe, OptionTags,
     RAck, RSeq, Refresher, SessionExpires, SubscriptionState, Substate,
 };
+pub use framer::{FrameLimits, StreamFramer, StreamItem};
 pub use header::{Header, HeaderName, Headers};
 pub use message::{reason_phrase, Message, Method, Request, Response};
 pub use parse::{parse, parse_bytes};
