@@ -117,11 +117,44 @@ impl<T: fmt::Display> Serialize for Shown<T> {
     }
 }
 
+/// A number written as a string, as in the seed's JSON form.
+struct NumStr(u32);
+
+impl Serialize for NumStr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(itoa::Buffer::new().format(self.0))
+    }
+}
+
+/// A host as written in URIs (IPv6 in brackets).
+struct HostForm<'a>(&'a crate::uri::Host);
+
+impl Serialize for HostForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.kind {
+            crate::uri::HostKind::Ipv6 => s.collect_str(self.0),
+            _ => s.serialize_str(&self.0.text),
+        }
+    }
+}
+
+/// A parameter as `name=value`, or `name` for a flag (no formatting needed).
+struct ParamForm<'a>(&'a Param);
+
+impl Serialize for ParamForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0.value {
+            None => s.serialize_str(&self.0.name),
+            Some(_) => s.collect_str(self.0),
+        }
+    }
+}
+
 struct ParamsForm<'a>(&'a [Param]);
 
 impl Serialize for ParamsForm<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(Shown))
+        s.collect_seq(self.0.iter().map(ParamForm))
     }
 }
 
@@ -143,9 +176,9 @@ impl Serialize for UriForm<'_> {
                 if let Some(p) = &u.password {
                     map.serialize_entry("password", p.as_str())?;
                 }
-                map.serialize_entry("host", &Shown(&u.host))?;
+                map.serialize_entry("host", &HostForm(&u.host))?;
                 if let Some(p) = u.port {
-                    map.serialize_entry("port", &Shown(p))?;
+                    map.serialize_entry("port", &NumStr(p.into()))?;
                 }
                 if !u.params.is_empty() {
                     map.serialize_entry("params", &ParamsForm(&u.params))?;
@@ -201,9 +234,9 @@ impl Serialize for ViaForm<'_> {
                 v.protocol_name, v.protocol_version, v.transport
             )),
         )?;
-        map.serialize_entry("host", &Shown(&v.host))?;
+        map.serialize_entry("host", &HostForm(&v.host))?;
         if let Some(p) = v.port {
-            map.serialize_entry("port", &Shown(p))?;
+            map.serialize_entry("port", &NumStr(p.into()))?;
         }
         for key in ["branch", "rport", "received"] {
             if let Some(val) = v.param(key) {
@@ -289,13 +322,13 @@ impl Serialize for OneValue<'_, '_> {
             LineForm::Star => s.serialize_str("*"),
             LineForm::CSeq(c) => {
                 let mut map = s.serialize_map(Some(2))?;
-                map.serialize_entry("seq", &Shown(c.seq))?;
+                map.serialize_entry("seq", &NumStr(c.seq))?;
                 map.serialize_entry("method", c.method.as_str())?;
                 map.end()
             }
             LineForm::MaxForwards(n) => {
                 let mut map = s.serialize_map(Some(1))?;
-                map.serialize_entry("count", &Shown(n))?;
+                map.serialize_entry("count", &NumStr((*n).into()))?;
                 map.end()
             }
             LineForm::Raw(t) => s.serialize_str(t),

@@ -354,9 +354,6 @@ fn scan_name_addr<'a>(
             (spec, off)
         }
     };
-    Uri::check(uri).map_err(|e| {
-        err(BadNameAddr, e.offset + uri_offset).with_detail(e.detail.unwrap_or("invalid URI"))
-    })?;
     scan_params(s, i, BadNameAddr, on_param)?;
     Ok(NameAddrSpans {
         display,
@@ -367,7 +364,14 @@ fn scan_name_addr<'a>(
 
 /// Checks one name-addr value (From, To) without building it.
 pub(crate) fn check_name_addr(s: &str) -> Result<(), ParseError> {
-    scan_name_addr(s, &mut |_, _| {}).map(|_| ())
+    let sp = scan_name_addr(s, &mut |_, _| {})?;
+    Uri::check(sp.uri).map_err(|e| uri_error(e, sp.uri_offset))?;
+    Ok(())
+}
+
+fn uri_error(e: ParseError, uri_offset: usize) -> ParseError {
+    err(ParseErrorKind::BadNameAddr, e.offset + uri_offset)
+        .with_detail(e.detail.unwrap_or("invalid URI"))
 }
 
 /// Checks a Contact header value (`*` or a list of name-addrs) without building it.
@@ -397,11 +401,7 @@ impl NameAddr {
                 value: v.map(|v| t.slice_ref(v)),
             })
         })?;
-        // The URI was checked by the scan; parse it again to build it.
-        let uri = Uri::parse(&t.slice_ref(sp.uri)).map_err(|e| {
-            err(ParseErrorKind::BadNameAddr, e.offset + sp.uri_offset)
-                .with_detail(e.detail.unwrap_or("invalid URI"))
-        })?;
+        let uri = Uri::parse(&t.slice_ref(sp.uri)).map_err(|e| uri_error(e, sp.uri_offset))?;
         Ok(NameAddr {
             display: sp.display.map(|d| t.slice_ref(d)),
             uri,
