@@ -26,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser("serve", help="run the SIP server", description="Run the SIP server.")
+    commands.add_parser(
+        "serve",
+        help="run the SIP server (not available yet in this version)",
+        description="Run the SIP server.",
+    )
     return parser
 
 
