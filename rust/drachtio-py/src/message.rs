@@ -3,7 +3,7 @@
 //! raw header values each time they are read, so `parse` costs no more than
 //! the core parser plus one object.
 
-use crate::convert::{check_line_text, headers_arg, json_to_py, py_to_json};
+use crate::convert::{check_line_text, headers_arg, py_to_json, to_py};
 use crate::errors::{value_error, IntoPyResult};
 use crate::fields::{
     PyChallenge, PyCredentials, PyEvent, PyMediaType, PyRAck, PySessionExpires, PySubscriptionState,
@@ -153,7 +153,7 @@ impl PySipMessage {
 
     /// The JSON form of the message (`docs/json-form.md`) as Python objects.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &json::to_json(&self.msg))
+        to_py(py, &json::JsonForm(&self.msg))
     }
 
     /// Every Via value, top first (RFC 3261 §20.42).
