@@ -117,6 +117,11 @@ impl HeaderName {
         Self::lookup(&name).unwrap_or(HeaderName::Other(name))
     }
 
+    /// The name for `name`, a slice of `buf`: known names cost no slicing.
+    pub(crate) fn from_slice_of(buf: &Text, name: &str) -> HeaderName {
+        Self::lookup(name).unwrap_or_else(|| HeaderName::Other(buf.slice_ref(name)))
+    }
+
     /// Headers whose value may be a comma-separated list of values
     /// (RFC 3261 §7.3.1); others (Date, WWW-Authenticate, ...) are one value.
     pub fn is_list(&self) -> bool {

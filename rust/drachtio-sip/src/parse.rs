@@ -38,14 +38,15 @@ pub fn parse_bytes(data: Bytes) -> Result<Message, ParseError> {
     if data[start..].iter().all(|c| c.is_ascii_whitespace()) {
         return Err(err(K::Empty, start));
     }
-    let head_end =
-        find_head_end(&data, start).ok_or_else(|| err(K::UnterminatedHeaders, data.len()))?;
+    let mut lines = LineEnds::new();
+    let head_end = find_head_end(&data, start, &mut lines)
+        .ok_or_else(|| err(K::UnterminatedHeaders, data.len()))?;
     let head_str = std::str::from_utf8(&data[start..head_end + 2])
         .map_err(|e| err(K::InvalidUtf8, start + e.valid_up_to()))?;
     let head = Text::from_utf8_bytes(data.slice(start..head_end + 2));
     debug_assert_eq!(head.len(), head_str.len());
     let hs = head.as_str();
-    let line_end = crlf_from(hs.as_bytes(), 0);
+    let line_end = lines.next_end(hs.as_bytes(), 0, start);
     let first = &hs[..line_end];
 
     let mut headers = Headers::with_capacity(16);
@@ -55,6 +56,7 @@ pub fn parse_bytes(data: Bytes) -> Result<Message, ParseError> {
         &head,
         line_end + 2,
         start,
+        &mut lines,
         &mut headers,
         &mut content_length,
         &mut cseq,
@@ -181,6 +183,7 @@ fn parse_headers(
     head: &Text,
     mut pos: usize,
     base: usize,
+    lines: &mut LineEnds,
     out: &mut Headers,
     content_length: &mut Option<usize>,
     cseq: &mut Option<CSeq>,
@@ -209,7 +212,7 @@ fn parse_headers(
         loop {
             // The head ends with CRLF and was cut at CRLFCRLF, so each line ends at
             // the next LF, preceded by CR (a bare LF inside a value is kept as is).
-            let cr = crlf_from(b, end);
+            let cr = lines.next_end(b, end, base);
             end = cr + 2;
             if end < b.len() && is_ws(b[end]) {
                 folded = true;
@@ -221,7 +224,7 @@ fn parse_headers(
             } else {
                 head.slice_ref(trim_ws(raw))
             };
-            let name = HeaderName::from_text(head.slice_ref(name_str));
+            let name = HeaderName::from_slice_of(head, name_str);
             let voff = base + colon + 1 + (raw.len() - trim_ws_start(raw).len());
             validate(&name, &value, voff, content_length, cseq)?;
             out.push(name, value);
@@ -233,15 +236,58 @@ fn parse_headers(
     Ok(())
 }
 
+/// Where the lines of a header section end (the offset of each CR), found
+/// once while looking for the end of the header section and reused by the
+/// header loop. Sections with more lines than fit fall back to searching again.
+struct LineEnds {
+    ends: [u32; 64],
+    len: usize,
+    next: usize,
+}
+
+impl LineEnds {
+    fn new() -> Self {
+        LineEnds {
+            ends: [0; 64],
+            len: 0,
+            next: 0,
+        }
+    }
+
+    fn record(&mut self, cr: usize) {
+        if self.len < self.ends.len() {
+            self.ends[self.len] = cr as u32;
+            self.len += 1;
+        }
+    }
+
+    /// The end of the line that starts at or after `from` (offsets relative to
+    /// the buffer the ends were recorded in, shifted by `base`).
+    fn next_end(&mut self, b: &[u8], from: usize, base: usize) -> usize {
+        while self.next < self.len {
+            let cr = self.ends[self.next] as usize - base;
+            self.next += 1;
+            if cr >= from {
+                return cr;
+            }
+        }
+        crlf_from(b, from)
+    }
+}
+
 /// Position of the CRLF that starts the CRLFCRLF ending the header section.
 /// Walking line by line is faster here than a substring search, which keeps
 /// finding candidate CRLFs on every line.
-fn find_head_end(b: &[u8], mut from: usize) -> Option<usize> {
+fn find_head_end(b: &[u8], mut from: usize, lines: &mut LineEnds) -> Option<usize> {
+    if b.len() > u32::MAX as usize {
+        return None;
+    }
     loop {
         let cr = crlf_from(b, from);
         if cr == b.len() {
             return None;
         }
+        lines.record(cr);
         if b.get(cr + 2..cr + 4) == Some(b"\r\n") {
             return Some(cr);
         }
