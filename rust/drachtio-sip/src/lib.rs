@@ -16,6 +16,7 @@ mod parse;
 mod scan;
 mod serialize;
 pub mod text;
+pub mod transaction;
 pub mod typed;
 pub mod uri;
 

@@ -1,0 +1,355 @@
+//! The server transactions: INVITE (RFC 3261 §17.2.1, Figure 7, as updated
+//! by RFC 6026 §7.1 and Figure 5 there) and non-INVITE (§17.2.2, Figure 8).
+//! The UAS core's 2xx retransmission (§13.3.1.4) lives in the INVITE
+//! machine's Accepted state, so retransmissions never reach the application.
+
+use super::matching::{AckKey, MergeKey, ServerKey};
+use super::timers::Timer;
+use super::{Cx, Peer, ServerState, TxEvent, TxId};
+use crate::header::{HeaderName, Headers};
+use crate::message::{Message, Request, Response};
+use crate::text::Text;
+use crate::typed::NameAddr;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// One server transaction. `invite` selects the machine.
+#[derive(Debug)]
+pub(crate) struct ServerTx {
+    pub invite: bool,
+    pub state: ServerState,
+    /// The request that created the transaction.
+    pub request: Request,
+    pub peer: Peer,
+    pub local: SocketAddr,
+    pub key: ServerKey,
+    pub merge_key: Option<MergeKey>,
+    pub ack_key: Option<AckKey>,
+    /// The To tag of the request (compared for RFC 2543 matching).
+    pub request_to_tag: Option<Text>,
+    /// The To tag of our responses, once one carried a tag.
+    pub local_tag: Option<Text>,
+    last_response: Option<Response>,
+    /// Current interval of Timer G or of the 2xx retransmission.
+    interval: Duration,
+    acked: bool,
+}
+
+/// What can happen to a server transaction.
+#[derive(Debug)]
+pub(crate) enum ServerInput {
+    /// The request arrived again.
+    Retransmission,
+    /// An ACK matched the transaction.
+    Ack {
+        request: Box<Request>,
+        peer: Peer,
+        local: SocketAddr,
+    },
+    /// A response from the transaction user (or made by the layer).
+    Respond(Response),
+    Timer(Timer),
+    TransportError,
+}
+
+impl ServerTx {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        request: Request,
+        peer: Peer,
+        local: SocketAddr,
+        key: ServerKey,
+        merge_key: Option<MergeKey>,
+        ack_key: Option<AckKey>,
+        request_to_tag: Option<Text>,
+    ) -> ServerTx {
+        let invite = request.method == crate::message::Method::Invite;
+        ServerTx {
+            invite,
+            // §17.2.1: an INVITE server transaction starts in Proceeding
+            // (it sends 100 Trying at once); §17.2.2: non-INVITE in Trying.
+            state: if invite {
+                ServerState::Proceeding
+            } else {
+                ServerState::Trying
+            },
+            request,
+            peer,
+            local,
+            key,
+            merge_key,
+            ack_key,
+            request_to_tag,
+            local_tag: None,
+            last_response: None,
+            interval: Duration::ZERO,
+            acked: false,
+        }
+    }
+
+    /// Whether the final response has been sent.
+    pub fn final_sent(&self) -> bool {
+        matches!(
+            self.state,
+            ServerState::Completed | ServerState::Confirmed | ServerState::Accepted
+        )
+    }
+
+    pub fn step(&mut self, cx: &mut Cx<'_>, input: ServerInput) {
+        if self.invite {
+            self.invite_step(cx, input)
+        } else {
+            self.non_invite_step(cx, input)
+        }
+    }
+
+    /// The INVITE server transaction, one arm per transition.
+    fn invite_step(&mut self, cx: &mut Cx<'_>, input: ServerInput) {
+        use ServerInput as In;
+        use ServerState as S;
+        let reliable = self.peer.transport.is_reliable();
+        let (t1, t2, t4, t64) = (cx.config.t1, cx.config.t2, cx.config.t4, cx.config.t1x64());
+        match (self.state, input) {
+            // §17.2.1: a retransmitted INVITE gets the last provisional response again.
+            (S::Proceeding, In::Retransmission) => {
+                cx.stats.request_retransmissions_absorbed += 1;
+                self.resend(cx);
+            }
+            // §17.2.1: provisional responses from the TU are sent, state unchanged.
+            (S::Proceeding, In::Respond(r)) if r.status < 200 => self.send(cx, r),
+            // RFC 6026 §7.1: a 2xx moves to Accepted, Timer L = 64*T1; the UAS core
+            // retransmits the 2xx from T1, doubling to T2, until the ACK (§13.3.1.4).
+            // This is end to end, so it runs on reliable transports too.
+            (S::Proceeding, In::Respond(r)) if r.status < 300 => {
+                self.send(cx, r);
+                self.state = S::Accepted;
+                self.interval = t1;
+                cx.start(Timer::Retransmit2xx, t1);
+                cx.start(Timer::L, t64);
+            }
+            // §17.2.1: a 300-699 moves to Completed; Timer G (unreliable only), Timer H.
+            (S::Proceeding, In::Respond(r)) => {
+                self.send(cx, r);
+                self.state = S::Completed;
+                if !reliable {
+                    self.interval = t1;
+                    cx.start(Timer::G, t1);
+                }
+                cx.start(Timer::H, t64);
+            }
+            // §17.2.1: an ACK before any final response has nothing to acknowledge.
+            (S::Proceeding, In::Ack { .. }) => cx.stats.dropped_acks += 1,
+            // §17.2.1: a retransmitted INVITE in Completed gets the final response again.
+            (S::Completed, In::Retransmission) => {
+                cx.stats.request_retransmissions_absorbed += 1;
+                self.resend(cx);
+            }
+            // §17.2.1: Timer G retransmits the final response, doubling to T2.
+            (S::Completed, In::Timer(Timer::G)) => {
+                self.resend(cx);
+                self.interval = (self.interval * 2).min(t2);
+                cx.start(Timer::G, self.interval);
+            }
+            // §17.2.1: Timer H: no ACK came; inform the TU.
+            (S::Completed, In::Timer(Timer::H)) => {
+                cx.stats.timeouts += 1;
+                cx.event(TxEvent::Timeout { id: cx.id });
+                cx.terminate();
+            }
+            // §17.2.1: the ACK moves to Confirmed; Timer I = T4, zero on reliable.
+            (S::Completed, In::Ack { .. }) => {
+                cx.stop(Timer::G);
+                cx.stop(Timer::H);
+                self.state = S::Confirmed;
+                if reliable {
+                    cx.terminate();
+                } else {
+                    cx.start(Timer::I, t4);
+                }
+            }
+            // §17.2.1: Confirmed absorbs ACK and INVITE retransmissions.
+            (S::Confirmed, In::Retransmission | In::Ack { .. }) => {
+                cx.stats.request_retransmissions_absorbed += 1;
+            }
+            // §17.2.1: Timer I ends the transaction.
+            (S::Confirmed, In::Timer(Timer::I)) => cx.terminate(),
+            // RFC 6026 §7.1: a retransmitted INVITE in Accepted is absorbed.
+            (S::Accepted, In::Retransmission) => {
+                cx.stats.request_retransmissions_absorbed += 1;
+            }
+            // RFC 6026 §7.1 and §13.3.1.4: the ACK for the 2xx stops its
+            // retransmission and goes to the TU once; repeated ACKs are absorbed.
+            (
+                S::Accepted,
+                In::Ack {
+                    request,
+                    peer,
+                    local,
+                },
+            ) => {
+                if self.acked {
+                    cx.stats.request_retransmissions_absorbed += 1;
+                } else {
+                    self.acked = true;
+                    cx.stop(Timer::Retransmit2xx);
+                    let TxId::Server(id) = cx.id else {
+                        unreachable!("server transaction with a client id")
+                    };
+                    cx.event(TxEvent::AckFor2xx {
+                        id: Some(id),
+                        request: *request,
+                        peer,
+                        local,
+                    });
+                }
+            }
+            // §13.3.1.4: retransmit the 2xx, doubling to T2.
+            (S::Accepted, In::Timer(Timer::Retransmit2xx)) => {
+                self.resend(cx);
+                self.interval = (self.interval * 2).min(t2);
+                cx.start(Timer::Retransmit2xx, self.interval);
+            }
+            // RFC 6026 §7.1: Timer L ends Accepted; without an ACK by then the
+            // TU is told (§13.3.1.4: the session should be ended).
+            (S::Accepted, In::Timer(Timer::L)) => {
+                if !self.acked {
+                    cx.stats.ack_timeouts += 1;
+                    let TxId::Server(id) = cx.id else {
+                        unreachable!("server transaction with a client id")
+                    };
+                    cx.event(TxEvent::AckTimeout { id });
+                }
+                cx.terminate();
+            }
+            // §17.2.1 (and RFC 6026 §7.1 for Accepted): a transport error
+            // terminates the transaction and informs the TU.
+            (_, In::TransportError) => {
+                cx.event(TxEvent::TransportError { id: cx.id });
+                cx.terminate();
+            }
+            // The layer refuses a second final response before stepping
+            // (LocalError::FinalResponseSent); timers of a left state are stopped.
+            (_, In::Respond(_) | In::Timer(_) | In::Ack { .. } | In::Retransmission) => {}
+        }
+    }
+
+    /// The non-INVITE server transaction, one arm per transition.
+    fn non_invite_step(&mut self, cx: &mut Cx<'_>, input: ServerInput) {
+        use ServerInput as In;
+        use ServerState as S;
+        let reliable = self.peer.transport.is_reliable();
+        match (self.state, input) {
+            // §17.2.2: a retransmission in Trying is discarded (nothing to resend).
+            (S::Trying, In::Retransmission) => cx.stats.request_retransmissions_absorbed += 1,
+            // §17.2.2: a provisional response moves to Proceeding.
+            (S::Trying | S::Proceeding, In::Respond(r)) if r.status < 200 => {
+                self.send(cx, r);
+                self.state = S::Proceeding;
+            }
+            // §17.2.2: a final response moves to Completed; Timer J = 64*T1,
+            // zero on reliable transports.
+            (S::Trying | S::Proceeding, In::Respond(r)) => {
+                self.send(cx, r);
+                self.state = S::Completed;
+                if reliable {
+                    cx.terminate();
+                } else {
+                    cx.start(Timer::J, cx.config.t1x64());
+                }
+            }
+            // §17.2.2: retransmissions in Proceeding and Completed get the last
+            // response again.
+            (S::Proceeding | S::Completed, In::Retransmission) => {
+                cx.stats.request_retransmissions_absorbed += 1;
+                self.resend(cx);
+            }
+            // §17.2.2: Timer J ends the transaction.
+            (S::Completed, In::Timer(Timer::J)) => cx.terminate(),
+            // §17.2.2: a transport error informs the TU and terminates.
+            (_, In::TransportError) => {
+                cx.event(TxEvent::TransportError { id: cx.id });
+                cx.terminate();
+            }
+            // ACK never matches a non-INVITE transaction (it is keyed as INVITE).
+            (_, In::Ack { .. }) => cx.stats.dropped_acks += 1,
+            (_, In::Respond(_) | In::Timer(_) | In::Retransmission) => {}
+        }
+    }
+
+    fn send(&mut self, cx: &mut Cx<'_>, r: Response) {
+        if self.local_tag.is_none() {
+            self.local_tag = to_tag(&r.headers);
+        }
+        cx.send(self.peer, Some(self.local), Message::Response(r.clone()));
+        self.last_response = Some(r);
+    }
+
+    fn resend(&self, cx: &mut Cx<'_>) {
+        if let Some(r) = &self.last_response {
+            cx.stats.retransmissions_sent += 1;
+            cx.send(self.peer, Some(self.local), Message::Response(r.clone()));
+        }
+    }
+}
+
+/// The tag of the To header, if it has one.
+pub(crate) fn to_tag(headers: &Headers) -> Option<Text> {
+    let to = headers.get(&HeaderName::To)?;
+    NameAddr::parse(to).ok()?.tag().cloned()
+}
+
+/// Completes a response from the TU: Via, From, To, Call-ID and CSeq are
+/// copied from the request when the response has none of that name
+/// (§8.2.6.2), placed before the TU's headers. Nothing the TU gave changes.
+pub(crate) fn complete_response(req: &Request, mut resp: Response) -> Response {
+    const COPIED: [HeaderName; 5] = [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ];
+    if COPIED.iter().all(|n| resp.headers.contains(n)) {
+        return resp;
+    }
+    let mut headers = Headers::with_capacity(resp.headers.len() + 6);
+    for name in &COPIED {
+        if !resp.headers.contains(name) {
+            for v in req.headers.get_all(name) {
+                headers.push(name.clone(), v.clone());
+            }
+        }
+    }
+    for h in &resp.headers {
+        headers.push(h.name.clone(), h.value.clone());
+    }
+    resp.headers = headers;
+    resp
+}
+
+/// A response made by the layer itself (100, 400, 416, 420, 481, 482, 487,
+/// 200 to CANCEL). Every one but 100 carries a To tag (§8.2.6.2); 100 copies
+/// the Timestamp (§8.2.6.1).
+pub(crate) fn make_response(req: &Request, status: u16, tag: Option<&Text>) -> Response {
+    let mut r = complete_response(req, Response::new(status));
+    if let Some(tag) = tag {
+        add_to_tag(&mut r.headers, tag);
+    }
+    if status == 100 {
+        if let Some(ts) = req.headers.get(&HeaderName::Timestamp) {
+            r.headers.push(HeaderName::Timestamp, ts.clone());
+        }
+    }
+    r
+}
+
+/// Adds `;tag=` to the To header unless it has a tag.
+fn add_to_tag(headers: &mut Headers, tag: &Text) {
+    if to_tag(headers).is_some() {
+        return;
+    }
+    if let Some(to) = headers.get(&HeaderName::To) {
+        let v = format!("{to};tag={tag}");
+        headers.set(HeaderName::To, v);
+    }
+}
