@@ -7,13 +7,17 @@
 
 use crate::header::{Header, HeaderName, Headers};
 use crate::message::{Message, Method, Request, Response};
+use crate::scan::{list_items, unquote};
 use crate::text::Text;
-use crate::typed::{CSeq, Contact, NameAddr, Via};
+use crate::typed::{scan_name_addr, scan_via, CSeq, NameAddr, ViaSpans};
+use crate::uri::Scanned;
 use crate::uri::{Param, Uri};
+use crate::ParseError;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 use std::fmt;
 
 /// A JSON value that does not describe a valid message.
@@ -201,49 +205,257 @@ impl Serialize for UriForm<'_> {
     }
 }
 
-struct NameAddrForm<'a> {
-    na: &'a NameAddr,
-    with_tag: bool,
+// The header values are written from borrowed scans of the header text
+// (the same scanners that validate them), so building the JSON form of a
+// message allocates almost nothing and touches no reference counts.
+
+type Pairs<'a> = SmallVec<[(&'a str, Option<&'a str>); 6]>;
+
+fn offset(base: &str, part: &str) -> usize {
+    part.as_ptr() as usize - base.as_ptr() as usize
 }
 
-impl Serialize for NameAddrForm<'_> {
+/// `part_a ... part_b` as one slice of `base`, if the text between them is
+/// exactly `gap` bytes long (the parts are slices of `base`).
+fn joined<'a>(base: &'a str, first: &str, last: &str, gap: usize, total: usize) -> Option<&'a str> {
+    let start = offset(base, first);
+    let end = offset(base, last) + last.len();
+    (end - start == total + gap).then(|| &base[start..end])
+}
+
+/// A parameter `name=value` (or `name`), written as found when the text is
+/// exactly that, else formatted without the whitespace around `=`.
+struct RawParam<'a> {
+    base: &'a str,
+    name: &'a str,
+    value: Option<&'a str>,
+}
+
+impl Serialize for RawParam<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let na = self.na;
-        let tag = if self.with_tag { na.tag() } else { None };
-        let mut map = s.serialize_map(Some(3 + usize::from(tag.is_some())))?;
-        map.serialize_entry("display", &na.display_name().unwrap_or_default())?;
-        if let Some(t) = tag {
-            map.serialize_entry("tag", t.as_str())?;
+        match self.value {
+            None => s.serialize_str(self.name),
+            Some(v) => match joined(self.base, self.name, v, 1, self.name.len() + v.len()) {
+                Some(raw) => s.serialize_str(raw),
+                None => s.collect_str(&format_args!("{}={}", self.name, v)),
+            },
         }
-        map.serialize_entry("url", &UriForm(&na.uri))?;
-        map.serialize_entry("params", &ParamsForm(&na.params))?;
+    }
+}
+
+struct RawParams<'a, 'b> {
+    base: &'a str,
+    items: &'b [(&'a str, Option<&'a str>)],
+}
+
+impl Serialize for RawParams<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.items.iter().map(|&(name, value)| RawParam {
+            base: self.base,
+            name,
+            value,
+        }))
+    }
+}
+
+fn find<'a>(items: &[(&'a str, Option<&'a str>)], name: &str) -> Option<Option<&'a str>> {
+    items
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, v)| v)
+}
+
+/// A host as written in URIs (IPv6 in brackets).
+struct HostStr<'a>(&'a str, crate::uri::HostKind);
+
+impl Serialize for HostStr<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.1 {
+            crate::uri::HostKind::Ipv6 => s.collect_str(&format_args!("[{}]", self.0)),
+            _ => s.serialize_str(self.0),
+        }
+    }
+}
+
+/// A URI inside a header value, in the form of [`UriForm`].
+struct UriSpans<'a> {
+    raw: &'a str,
+    scanned: Scanned<'a>,
+    params: Pairs<'a>,
+    headers: SmallVec<[(&'a str, Option<&'a str>); 2]>,
+}
+
+impl<'a> UriSpans<'a> {
+    fn scan(raw: &'a str) -> Result<Self, ParseError> {
+        let mut params = Pairs::new();
+        let mut headers = SmallVec::new();
+        let scanned = crate::uri::scan(raw, &mut |n, v| params.push((n, v)), &mut |n, v| {
+            headers.push((n, Some(v)))
+        })?;
+        Ok(UriSpans {
+            raw,
+            scanned,
+            params,
+            headers,
+        })
+    }
+}
+
+impl Serialize for UriSpans<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        let params = RawParams {
+            base: self.raw,
+            items: &self.params,
+        };
+        match &self.scanned {
+            Scanned::Sip {
+                secure,
+                user,
+                password,
+                host,
+                host_kind,
+                port,
+            } => {
+                map.serialize_entry("scheme", if *secure { "sips" } else { "sip" })?;
+                if let Some(u) = user {
+                    map.serialize_entry("user", u)?;
+                }
+                if let Some(p) = password {
+                    map.serialize_entry("password", p)?;
+                }
+                map.serialize_entry("host", &HostStr(host, *host_kind))?;
+                if let Some(p) = port {
+                    map.serialize_entry("port", &NumStr((*p).into()))?;
+                }
+                if !self.params.is_empty() {
+                    map.serialize_entry("params", &params)?;
+                }
+                if !self.headers.is_empty() {
+                    map.serialize_entry(
+                        "headers",
+                        &RawParams {
+                            base: self.raw,
+                            items: &self.headers,
+                        },
+                    )?;
+                }
+            }
+            Scanned::Tel { number } => {
+                map.serialize_entry("scheme", "tel")?;
+                map.serialize_entry("number", number)?;
+                if !self.params.is_empty() {
+                    map.serialize_entry("params", &params)?;
+                }
+            }
+            Scanned::Other { scheme } => {
+                map.serialize_entry("scheme", scheme)?;
+                map.serialize_entry("value", self.raw)?;
+            }
+        }
         map.end()
     }
 }
 
-struct ViaForm<'a>(&'a Via);
+/// One name-addr value (From, To, Contact, Route, Record-Route).
+struct NameAddrSpansForm<'a> {
+    base: &'a str,
+    display: Option<&'a str>,
+    uri: UriSpans<'a>,
+    params: Pairs<'a>,
+    with_tag: bool,
+}
 
-impl Serialize for ViaForm<'_> {
+impl<'a> NameAddrSpansForm<'a> {
+    fn scan(base: &'a str, with_tag: bool) -> Result<Self, ParseError> {
+        let mut params = Pairs::new();
+        let sp = scan_name_addr(base, &mut |n, v| params.push((n, v)))?;
+        let uri = UriSpans::scan(sp.uri)?;
+        Ok(NameAddrSpansForm {
+            base,
+            display: sp.display,
+            uri,
+            params,
+            with_tag,
+        })
+    }
+}
+
+impl Serialize for NameAddrSpansForm<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let v = self.0;
-        let mut map = s.serialize_map(None)?;
+        let tag = if self.with_tag {
+            find(&self.params, "tag").flatten()
+        } else {
+            None
+        };
+        let mut map = s.serialize_map(Some(3 + usize::from(tag.is_some())))?;
+        match self.display {
+            Some(d) if d.starts_with('"') => map.serialize_entry("display", &unquote(d))?,
+            Some(d) => map.serialize_entry("display", d)?,
+            None => map.serialize_entry("display", "")?,
+        }
+        if let Some(t) = tag {
+            map.serialize_entry("tag", t)?;
+        }
+        map.serialize_entry("url", &self.uri)?;
         map.serialize_entry(
-            "protocol",
-            &Shown(format_args!(
-                "{}/{}/{}",
-                v.protocol_name, v.protocol_version, v.transport
-            )),
+            "params",
+            &RawParams {
+                base: self.base,
+                items: &self.params,
+            },
         )?;
-        map.serialize_entry("host", &HostForm(&v.host))?;
-        if let Some(p) = v.port {
+        map.end()
+    }
+}
+
+/// One Via value.
+struct ViaSpansForm<'a> {
+    base: &'a str,
+    spans: ViaSpans<'a>,
+    params: Pairs<'a>,
+}
+
+impl<'a> ViaSpansForm<'a> {
+    fn scan(base: &'a str) -> Result<Self, ParseError> {
+        let mut params = Pairs::new();
+        let spans = scan_via(base, &mut |n, v| params.push((n, v)))?;
+        Ok(ViaSpansForm {
+            base,
+            spans,
+            params,
+        })
+    }
+}
+
+impl Serialize for ViaSpansForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let [name, version, transport] = self.spans.protocol;
+        let mut map = s.serialize_map(None)?;
+        let total = name.len() + version.len() + transport.len();
+        match joined(self.base, name, transport, 2, total) {
+            Some(raw) => map.serialize_entry("protocol", raw)?,
+            None => map.serialize_entry(
+                "protocol",
+                &Shown(format_args!("{name}/{version}/{transport}")),
+            )?,
+        }
+        map.serialize_entry("host", &HostStr(self.spans.host, self.spans.host_kind))?;
+        if let Some(p) = self.spans.port {
             map.serialize_entry("port", &NumStr(p.into()))?;
         }
         for key in ["branch", "rport", "received"] {
-            if let Some(val) = v.param(key) {
-                map.serialize_entry(key, val.map(|t| t.as_str()).unwrap_or(""))?;
+            if let Some(val) = find(&self.params, key) {
+                map.serialize_entry(key, val.unwrap_or(""))?;
             }
         }
-        map.serialize_entry("params", &ParamsForm(&v.params))?;
+        map.serialize_entry(
+            "params",
+            &RawParams {
+                base: self.base,
+                items: &self.params,
+            },
+        )?;
         map.end()
     }
 }
@@ -251,30 +463,41 @@ impl Serialize for ViaForm<'_> {
 /// One header line in its JSON form: the structured values it holds, or its
 /// raw text when it has no structured form or does not parse.
 enum LineForm<'a> {
-    Vias(Vec<Via>),
-    NameAddrs(Vec<NameAddr>, bool),
+    Vias(Vec<ViaSpansForm<'a>>),
+    NameAddrs(Vec<NameAddrSpansForm<'a>>),
     Star,
-    CSeq(CSeq),
+    CSeq(u32, &'a str),
     MaxForwards(u8),
-    Raw(&'a Text),
+    Raw(&'a str),
+}
+
+fn scan_list<'a, T>(v: &'a str, one: impl Fn(&'a str) -> Result<T, ParseError>) -> Option<Vec<T>> {
+    list_items(v)
+        .map(|(_, item)| {
+            if item.is_empty() {
+                None
+            } else {
+                one(item).ok()
+            }
+        })
+        .collect()
 }
 
 impl<'a> LineForm<'a> {
     fn of(h: &'a Header) -> LineForm<'a> {
-        let v = &h.value;
+        let v = h.value.as_str();
         let parsed = match h.name {
-            HeaderName::Via => Via::parse_list(v).ok().map(LineForm::Vias),
-            HeaderName::From | HeaderName::To => NameAddr::parse(v)
+            HeaderName::Via => scan_list(v, ViaSpansForm::scan).map(LineForm::Vias),
+            HeaderName::From | HeaderName::To => NameAddrSpansForm::scan(v, true)
                 .ok()
-                .map(|na| LineForm::NameAddrs(vec![na], true)),
-            HeaderName::Contact => Contact::parse(v).ok().map(|c| match c {
-                Contact::Star => LineForm::Star,
-                Contact::Addresses(a) => LineForm::NameAddrs(a, false),
-            }),
-            HeaderName::Route | HeaderName::RecordRoute => NameAddr::parse_list(v)
+                .map(|na| LineForm::NameAddrs(vec![na])),
+            HeaderName::Contact if v.trim_matches([' ', '\t']) == "*" => Some(LineForm::Star),
+            HeaderName::Contact | HeaderName::Route | HeaderName::RecordRoute => {
+                scan_list(v, |x| NameAddrSpansForm::scan(x, false)).map(LineForm::NameAddrs)
+            }
+            HeaderName::CSeq => CSeq::parse(&h.value)
                 .ok()
-                .map(|a| LineForm::NameAddrs(a, false)),
-            HeaderName::CSeq => CSeq::parse(v).ok().map(LineForm::CSeq),
+                .map(|c| LineForm::CSeq(c.seq, cseq_method(v))),
             HeaderName::MaxForwards => crate::typed::parse_max_forwards(v)
                 .ok()
                 .map(LineForm::MaxForwards),
@@ -286,25 +509,26 @@ impl<'a> LineForm<'a> {
     fn count(&self) -> usize {
         match self {
             LineForm::Vias(v) => v.len(),
-            LineForm::NameAddrs(v, _) => v.len(),
+            LineForm::NameAddrs(v) => v.len(),
             _ => 1,
         }
     }
 
     fn serialize_values<S: SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error> {
         match self {
-            LineForm::Vias(v) => v
-                .iter()
-                .try_for_each(|v| seq.serialize_element(&ViaForm(v))),
-            LineForm::NameAddrs(v, with_tag) => v.iter().try_for_each(|na| {
-                seq.serialize_element(&NameAddrForm {
-                    na,
-                    with_tag: *with_tag,
-                })
-            }),
+            LineForm::Vias(v) => v.iter().try_for_each(|v| seq.serialize_element(v)),
+            LineForm::NameAddrs(v) => v.iter().try_for_each(|na| seq.serialize_element(na)),
             _ => seq.serialize_element(&OneValue(self)),
         }
     }
+}
+
+/// The method word of a CSeq value that parsed.
+fn cseq_method(v: &str) -> &str {
+    v.trim_matches([' ', '\t'])
+        .rsplit([' ', '\t'])
+        .next()
+        .unwrap_or("")
 }
 
 /// A line form holding exactly one value, serialized as that value.
@@ -313,17 +537,13 @@ struct OneValue<'a, 'b>(&'b LineForm<'a>);
 impl Serialize for OneValue<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            LineForm::Vias(v) => ViaForm(&v[0]).serialize(s),
-            LineForm::NameAddrs(v, with_tag) => NameAddrForm {
-                na: &v[0],
-                with_tag: *with_tag,
-            }
-            .serialize(s),
+            LineForm::Vias(v) => v[0].serialize(s),
+            LineForm::NameAddrs(v) => v[0].serialize(s),
             LineForm::Star => s.serialize_str("*"),
-            LineForm::CSeq(c) => {
+            LineForm::CSeq(seq, method) => {
                 let mut map = s.serialize_map(Some(2))?;
-                map.serialize_entry("seq", &NumStr(c.seq))?;
-                map.serialize_entry("method", c.method.as_str())?;
+                map.serialize_entry("seq", &NumStr(*seq))?;
+                map.serialize_entry("method", method)?;
                 map.end()
             }
             LineForm::MaxForwards(n) => {

@@ -17,7 +17,7 @@ fn is_param_value_char(b: u8) -> bool {
     is_token(b) || matches!(b, b':' | b'[' | b']')
 }
 
-type OnParam<'x, 'a> = &'x mut dyn FnMut(&'a str, Option<&'a str>);
+pub(crate) type OnParam<'x, 'a> = &'x mut dyn FnMut(&'a str, Option<&'a str>);
 
 /// Scans `*( SEMI generic-param )` (RFC 3261 §25.1) from `s[i..]`, allowing
 /// whitespace around `;` and `=`. Values are tokens, hosts or quoted strings
@@ -108,15 +108,18 @@ pub struct Via {
 }
 
 /// The parts of one Via value, borrowed from the text being scanned.
-struct ViaSpans<'a> {
-    protocol: [&'a str; 3],
-    host: &'a str,
-    host_kind: HostKind,
-    port: Option<u16>,
+pub(crate) struct ViaSpans<'a> {
+    pub(crate) protocol: [&'a str; 3],
+    pub(crate) host: &'a str,
+    pub(crate) host_kind: HostKind,
+    pub(crate) port: Option<u16>,
 }
 
 /// Scans one Via value; parameters go to `on_param`.
-fn scan_via<'a>(s: &'a str, on_param: OnParam<'_, 'a>) -> Result<ViaSpans<'a>, ParseError> {
+pub(crate) fn scan_via<'a>(
+    s: &'a str,
+    on_param: OnParam<'_, 'a>,
+) -> Result<ViaSpans<'a>, ParseError> {
     use ParseErrorKind::BadVia;
     let b = s.as_bytes();
     let mut protocol: [&str; 3] = [""; 3];
@@ -278,15 +281,15 @@ pub struct NameAddr {
 }
 
 /// The parts of one name-addr or addr-spec value, borrowed.
-struct NameAddrSpans<'a> {
-    display: Option<&'a str>,
-    uri: &'a str,
-    uri_offset: usize,
+pub(crate) struct NameAddrSpans<'a> {
+    pub(crate) display: Option<&'a str>,
+    pub(crate) uri: &'a str,
+    pub(crate) uri_offset: usize,
 }
 
 /// Scans one name-addr / addr-spec value (RFC 3261 §20.10), checking its URI;
 /// header parameters go to `on_param`.
-fn scan_name_addr<'a>(
+pub(crate) fn scan_name_addr<'a>(
     s: &'a str,
     on_param: OnParam<'_, 'a>,
 ) -> Result<NameAddrSpans<'a>, ParseError> {

@@ -242,7 +242,7 @@ pub(crate) fn scan_host(s: &str) -> Result<(HostKind, &str), ParseError> {
 /// The parts of a URI as borrowed slices. Parameters and URI headers are
 /// handed to callbacks as they are found, so that checking a URI allocates
 /// nothing and building one allocates only what it keeps.
-enum Scanned<'a> {
+pub(crate) enum Scanned<'a> {
     Sip {
         secure: bool,
         user: Option<&'a str>,
@@ -259,8 +259,8 @@ enum Scanned<'a> {
     },
 }
 
-type OnParam<'x, 'a> = &'x mut dyn FnMut(&'a str, Option<&'a str>);
-type OnHeader<'x, 'a> = &'x mut dyn FnMut(&'a str, &'a str);
+pub(crate) type OnParam<'x, 'a> = &'x mut dyn FnMut(&'a str, Option<&'a str>);
+pub(crate) type OnHeader<'x, 'a> = &'x mut dyn FnMut(&'a str, &'a str);
 
 /// End of the run of `class` bytes in `b` starting at `i`.
 #[inline]
@@ -316,7 +316,7 @@ fn scan_uri_params<'a>(
     }
 }
 
-fn scan<'a>(
+pub(crate) fn scan<'a>(
     s: &'a str,
     on_param: OnParam<'_, 'a>,
     on_header: OnHeader<'_, 'a>,
