@@ -164,6 +164,7 @@ impl Sim {
     /// Runs every timer up to `ms` (absolute, from the start), in order.
     pub fn run_until(&mut self, ms: u64) {
         let target = self.base + Duration::from_millis(ms);
+        self.drain();
         while let Some(t) = self.layer.poll_timeout() {
             if t > target {
                 break;
@@ -178,6 +179,7 @@ impl Sim {
 
     /// Runs timers until none is left; returns the time in ms.
     pub fn run_to_idle(&mut self) -> u64 {
+        self.drain();
         while let Some(t) = self.layer.poll_timeout() {
             self.now = t;
             self.layer.handle_timeout(t);
