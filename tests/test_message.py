@@ -6,6 +6,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import drachtio
@@ -479,6 +480,15 @@ def test_to_dict_of_the_seed_invite() -> None:
     d = parse(SEED_INVITE).to_dict()
     assert d == SEED_INVITE_DICT
     assert list(d["headers"]) == list(SEED_INVITE_DICT["headers"])
+
+
+def test_to_json_is_the_dict_as_json_text() -> None:
+    for msg in (parse(SEED_INVITE), drachtio.from_dict(SEED_INVITE_DICT)):
+        text = msg.to_json()
+        assert isinstance(text, bytes)
+        assert orjson.loads(text) == msg.to_dict() == SEED_INVITE_DICT
+    body = SipResponse(200, headers=[("Content-Type", "text/plain")], body="héllo".encode())
+    assert orjson.loads(body.to_json())["payload"] == {"type": "text/plain", "content": "héllo"}
 
 
 def test_from_dict_rebuilds_the_seed_invite() -> None:

@@ -156,6 +156,12 @@ impl PySipMessage {
         to_py(py, &json::JsonForm(&self.msg))
     }
 
+    /// The JSON form of the message as UTF-8 JSON text, written directly
+    /// (faster than serializing `to_dict()` for the wire).
+    fn to_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &json::to_json_vec(&self.msg))
+    }
+
     /// Every Via value, top first (RFC 3261 §20.42).
     #[getter]
     fn vias(&self, py: Python<'_>) -> PyResult<Vec<PyVia>> {
@@ -173,7 +179,7 @@ impl PySipMessage {
     fn from_(&self, py: Python<'_>) -> PyResult<Option<PyNameAddr>> {
         Ok(self
             .msg
-            .from()
+            .from_header()
             .or_raise(py)?
             .map(|addr| PyNameAddr { addr }))
     }
@@ -181,7 +187,7 @@ impl PySipMessage {
     /// The To header.
     #[getter]
     fn to(&self, py: Python<'_>) -> PyResult<Option<PyNameAddr>> {
-        Ok(self.msg.to().or_raise(py)?.map(|addr| PyNameAddr { addr }))
+        Ok(self.msg.to_header().or_raise(py)?.map(|addr| PyNameAddr { addr }))
     }
 
     /// Every Contact address of all Contact lines, in order; empty for `Contact: *`.

@@ -970,13 +970,13 @@ impl Message {
         })
     }
 
-    /// The From header.
-    pub fn from(&self) -> Result<Option<NameAddr>, ParseError> {
+    /// The From header (named so as not to shadow `From::from`).
+    pub fn from_header(&self) -> Result<Option<NameAddr>, ParseError> {
         first(self, HeaderName::From, NameAddr::parse)
     }
 
     /// The To header.
-    pub fn to(&self) -> Result<Option<NameAddr>, ParseError> {
+    pub fn to_header(&self) -> Result<Option<NameAddr>, ParseError> {
         first(self, HeaderName::To, NameAddr::parse)
     }
 

@@ -813,10 +813,10 @@ fn message_core_accessors() {
     assert_eq!(top, vias[0]);
     assert_eq!(top.branch().unwrap(), "z9hG4bK74bf9");
 
-    let from = m.from().unwrap().unwrap();
+    let from = m.from_header().unwrap().unwrap();
     assert_eq!(from.display_name().as_deref(), Some("Alice"));
     assert_eq!(from.tag().unwrap(), "9fxced76sl");
-    let to = m.to().unwrap().unwrap();
+    let to = m.to_header().unwrap().unwrap();
     assert_eq!(to.uri.to_string(), "sips:bob@biloxi.example.com");
     assert_eq!(to.tag(), None);
     assert_eq!(
@@ -1196,8 +1196,8 @@ fn torture_wsinv_folded_headers() {
             method: Method::Invite
         })
     );
-    assert_eq!(m.to().unwrap().unwrap().tag().unwrap(), "1918181833n");
-    assert_eq!(m.from().unwrap().unwrap().tag().unwrap(), "98asjd8");
+    assert_eq!(m.to_header().unwrap().unwrap().tag().unwrap(), "1918181833n");
+    assert_eq!(m.from_header().unwrap().unwrap().tag().unwrap(), "98asjd8");
     assert_eq!(m.call_id().unwrap(), "wsinv.ndaksdj@192.0.2.1");
     assert_eq!(
         m.content_type().unwrap().unwrap().essence(),

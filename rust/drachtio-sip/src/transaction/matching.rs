@@ -49,7 +49,7 @@ impl Summary {
             Ok(Some(c)) => c,
             _ => return Err(Missing::Header("CSeq")),
         };
-        let to_tag = match msg.to() {
+        let to_tag = match msg.to_header() {
             Ok(Some(to)) => to.tag().cloned(),
             _ if msg.is_request() => return Err(Missing::Header("To")),
             _ => None,
@@ -63,7 +63,7 @@ impl Summary {
                 to_tag,
             });
         }
-        let from_tag = match msg.from() {
+        let from_tag = match msg.from_header() {
             Ok(Some(from)) => from.tag().cloned(),
             _ => return Err(Missing::Header("From")),
         };
