@@ -187,7 +187,11 @@ impl PySipMessage {
     /// The To header.
     #[getter]
     fn to(&self, py: Python<'_>) -> PyResult<Option<PyNameAddr>> {
-        Ok(self.msg.to_header().or_raise(py)?.map(|addr| PyNameAddr { addr }))
+        Ok(self
+            .msg
+            .to_header()
+            .or_raise(py)?
+            .map(|addr| PyNameAddr { addr }))
     }
 
     /// Every Contact address of all Contact lines, in order; empty for `Contact: *`.

@@ -1196,7 +1196,10 @@ fn torture_wsinv_folded_headers() {
             method: Method::Invite
         })
     );
-    assert_eq!(m.to_header().unwrap().unwrap().tag().unwrap(), "1918181833n");
+    assert_eq!(
+        m.to_header().unwrap().unwrap().tag().unwrap(),
+        "1918181833n"
+    );
     assert_eq!(m.from_header().unwrap().unwrap().tag().unwrap(), "98asjd8");
     assert_eq!(m.call_id().unwrap(), "wsinv.ndaksdj@192.0.2.1");
     assert_eq!(
