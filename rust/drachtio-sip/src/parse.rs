@@ -138,9 +138,11 @@ fn check_version(v: &str, off: usize) -> Result<(), ParseError> {
     if v.eq_ignore_ascii_case("SIP/2.0") {
         return Ok(());
     }
-    let ok_shape = v.len() > 4
-        && v[..4].eq_ignore_ascii_case("SIP/")
-        && v[4..].bytes().all(|c| c.is_ascii_digit() || c == b'.');
+    // Byte-wise: the field may hold any UTF-8, and byte 4 need not be a char boundary.
+    let b = v.as_bytes();
+    let ok_shape = b.len() > 4
+        && b[..4].eq_ignore_ascii_case(b"SIP/")
+        && b[4..].iter().all(|c| c.is_ascii_digit() || *c == b'.');
     if ok_shape {
         Err(err(K::BadVersion, off).with_detail("only SIP/2.0 is supported"))
     } else {
