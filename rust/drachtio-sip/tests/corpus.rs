@@ -626,7 +626,10 @@ fn truncated_and_garbage_inputs_fail_cleanly() {
     }
     assert_eq!(parse(b"").unwrap_err().kind, K::Empty);
     // Found by fuzzing: a multi-byte character across byte 4 of the version field.
-    assert_eq!(parse(b"G p riq\xd0\x88\r\n\r\n").unwrap_err().kind, K::BadRequestLine);
+    assert_eq!(
+        parse(b"G p riq\xd0\x88\r\n\r\n").unwrap_err().kind,
+        K::BadRequestLine
+    );
     assert_eq!(parse(b"\r\n\r\n").unwrap_err().kind, K::Empty);
     assert_eq!(
         parse(b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n")
