@@ -584,26 +584,46 @@ fn write_auth(
     Ok(())
 }
 
-/// The value of Authorization or Proxy-Authorization (RFC 3261 §20.7, §20.28,
-/// §22.4), e.g. `Digest username="bob", realm="biloxi.com", ...`.
+/// An authentication header value: a scheme followed by comma-separated
+/// auth-params or a single token68 (RFC 3261 §20.7, §20.27, §20.28, §20.44,
+/// §25.1). [`Credentials`] and [`Challenge`] are its two uses; they share the
+/// grammar and differ only in the parameters they name.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credentials {
+pub struct Auth<K> {
     /// The scheme as written, e.g. `Digest` (compare case-insensitively).
     pub scheme: Text,
     /// A single token instead of parameters (`Bearer <token>`, RFC 8898).
     pub token68: Option<Text>,
     /// The auth-params in order, values as written.
     pub params: Vec<AuthParam>,
+    kind: std::marker::PhantomData<K>,
 }
 
-impl Credentials {
+/// Marks an [`Auth`] value of Authorization / Proxy-Authorization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialsKind {}
+
+/// Marks an [`Auth`] value of WWW-Authenticate / Proxy-Authenticate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChallengeKind {}
+
+/// The value of Authorization or Proxy-Authorization (RFC 3261 §20.7, §20.28,
+/// §22.4), e.g. `Digest username="bob", realm="biloxi.com", ...`.
+pub type Credentials = Auth<CredentialsKind>;
+
+/// The value of WWW-Authenticate or Proxy-Authenticate (RFC 3261 §20.44,
+/// §20.27, §22.1), e.g. `Digest realm="atlanta.com", nonce="...", qop="auth"`.
+pub type Challenge = Auth<ChallengeKind>;
+
+impl<K> Auth<K> {
     /// Parses `auth-scheme LWS auth-param *(COMMA auth-param)` (or a token68).
-    pub fn parse(t: &Text) -> Result<Credentials, ParseError> {
+    pub fn parse(t: &Text) -> Result<Self, ParseError> {
         let (scheme, token68, params) = parse_auth(t)?;
-        Ok(Credentials {
+        Ok(Auth {
             scheme,
             token68,
             params,
+            kind: std::marker::PhantomData,
         })
     }
 
@@ -622,11 +642,6 @@ impl Credentials {
         find_auth(&self.params, name).map(|p| &p.value)
     }
 
-    /// The `username` parameter.
-    pub fn username(&self) -> Option<String> {
-        self.param("username")
-    }
-
     /// The `realm` parameter.
     pub fn realm(&self) -> Option<String> {
         self.param("realm")
@@ -635,6 +650,13 @@ impl Credentials {
     /// The `nonce` parameter.
     pub fn nonce(&self) -> Option<String> {
         self.param("nonce")
+    }
+}
+
+impl Auth<CredentialsKind> {
+    /// The `username` parameter.
+    pub fn username(&self) -> Option<String> {
+        self.param("username")
     }
 
     /// The `uri` parameter (the digest-uri).
@@ -648,60 +670,7 @@ impl Credentials {
     }
 }
 
-impl fmt::Display for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_auth(f, &self.scheme, &self.token68, &self.params)
-    }
-}
-
-/// The value of WWW-Authenticate or Proxy-Authenticate (RFC 3261 §20.44,
-/// §20.27, §22.1), e.g. `Digest realm="atlanta.com", nonce="...", qop="auth"`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Challenge {
-    /// The scheme as written, e.g. `Digest` (compare case-insensitively).
-    pub scheme: Text,
-    /// A single token instead of parameters.
-    pub token68: Option<Text>,
-    /// The auth-params in order, values as written.
-    pub params: Vec<AuthParam>,
-}
-
-impl Challenge {
-    /// Parses `auth-scheme LWS auth-param *(COMMA auth-param)` (or a token68).
-    pub fn parse(t: &Text) -> Result<Challenge, ParseError> {
-        let (scheme, token68, params) = parse_auth(t)?;
-        Ok(Challenge {
-            scheme,
-            token68,
-            params,
-        })
-    }
-
-    /// Whether the scheme is `Digest` (any case).
-    pub fn is_digest(&self) -> bool {
-        self.scheme.eq_ignore_ascii_case("Digest")
-    }
-
-    /// A parameter's value without quotes (name compared case-insensitively).
-    pub fn param(&self, name: &str) -> Option<String> {
-        find_auth(&self.params, name).map(AuthParam::unquoted)
-    }
-
-    /// A parameter's value as written (quotes kept).
-    pub fn raw_param(&self, name: &str) -> Option<&Text> {
-        find_auth(&self.params, name).map(|p| &p.value)
-    }
-
-    /// The `realm` parameter.
-    pub fn realm(&self) -> Option<String> {
-        self.param("realm")
-    }
-
-    /// The `nonce` parameter.
-    pub fn nonce(&self) -> Option<String> {
-        self.param("nonce")
-    }
-
+impl Auth<ChallengeKind> {
     /// The `opaque` parameter.
     pub fn opaque(&self) -> Option<String> {
         self.param("opaque")
@@ -734,7 +703,7 @@ impl Challenge {
     }
 }
 
-impl fmt::Display for Challenge {
+impl<K> fmt::Display for Auth<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_auth(f, &self.scheme, &self.token68, &self.params)
     }

@@ -22,8 +22,9 @@ pub mod uri;
 
 pub use error::{ParseError, ParseErrorKind};
 pub use fields::{
-    parse_delta_seconds, AuthParam, Challenge, Credentials, Event, MediaType, MinSe, OptionTags,
-    RAck, RSeq, Refresher, SessionExpires, SubscriptionState, Substate,
+    parse_delta_seconds, Auth, AuthParam, Challenge, ChallengeKind, Credentials, CredentialsKind,
+    Event, MediaType, MinSe, OptionTags, RAck, RSeq, Refresher, SessionExpires, SubscriptionState,
+    Substate,
 };
 pub use framer::{FrameLimits, StreamFramer, StreamItem};
 pub use header::{Header, HeaderName, Headers};
