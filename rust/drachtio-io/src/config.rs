@@ -1,0 +1,86 @@
+//! What a [`crate::Stack`] listens on and how it behaves.
+
+use drachtio_sip::transaction::{Config as TimerConfig, Transport};
+use drachtio_sip::FrameLimits;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// One listening socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenSpec {
+    /// `Transport::Udp` or `Transport::Tcp`.
+    pub transport: Transport,
+    /// The address to bind; port 0 asks the system for a free port.
+    pub addr: SocketAddr,
+    /// The `host[:port]` written in the Via sent-by of requests sent from
+    /// this listener instead of the bound address (behind NAT, or when bound
+    /// to an unspecified address). `None`: the bound address.
+    pub advertise: Option<String>,
+}
+
+impl ListenSpec {
+    /// A UDP listener on `addr`.
+    pub fn udp(addr: SocketAddr) -> ListenSpec {
+        ListenSpec {
+            transport: Transport::Udp,
+            addr,
+            advertise: None,
+        }
+    }
+
+    /// A TCP listener on `addr`.
+    pub fn tcp(addr: SocketAddr) -> ListenSpec {
+        ListenSpec {
+            transport: Transport::Tcp,
+            addr,
+            advertise: None,
+        }
+    }
+
+    /// The same listener, advertising `host_port` in Via.
+    pub fn advertise(mut self, host_port: impl Into<String>) -> ListenSpec {
+        self.advertise = Some(host_port.into());
+        self
+    }
+}
+
+/// Configuration of a [`crate::Stack`]. `listen` must name at least one
+/// socket; everything else has a default.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    /// The sockets to bind.
+    pub listen: Vec<ListenSpec>,
+    /// T1, T2, T4, supported option tags and the seed of the transaction layer.
+    pub timers: TimerConfig,
+    /// A TCP connection with no bytes in either direction for this long is
+    /// closed. Default 180 s: longer than the usual no-answer time of a
+    /// ringing INVITE, so its final response still finds the connection it
+    /// came on. Keep-alives (RFC 5626 CRLF pings) count as traffic.
+    pub tcp_idle_timeout: Duration,
+    /// Most TCP connections open at once, accepted and opened together.
+    /// Default 1024. Connections accepted over the bound are closed at once.
+    pub max_tcp_connections: usize,
+    /// Bounds on one message's header section and body on TCP.
+    pub frame_limits: FrameLimits,
+    /// Receive buffer asked for each UDP socket (the system may cap it:
+    /// `net.core.rmem_max` on Linux). Default 4 MiB.
+    pub udp_recv_buffer: usize,
+    /// Bound on events waiting for [`crate::Stack::drain_events`]. Default
+    /// 10 000. When full, new requests are answered 503 by the stack and
+    /// counted; events of transactions already handed up are still queued.
+    pub event_queue_capacity: usize,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            listen: Vec::new(),
+            timers: TimerConfig::default(),
+            tcp_idle_timeout: Duration::from_secs(180),
+            max_tcp_connections: 1024,
+            frame_limits: FrameLimits::default(),
+            udp_recv_buffer: 4 * 1024 * 1024,
+            event_queue_capacity: 10_000,
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! The SIP transport of drachtio: UDP and TCP sockets on a tokio runtime of
+//! its own, driving the sans-IO core (`drachtio_sip`'s parser, stream framer
+//! and transaction layer) and owning the clock.
+//!
+//! A [`Stack`] is started with a [`StackConfig`] and a `notify` callback; it
+//! runs on one dedicated OS thread. Events go up through a bounded queue
+//! ([`Stack::drain_events`]), announced by `notify` when the queue becomes
+//! non-empty; calls down ([`Stack::respond`], [`Stack::send_request`], ...)
+//! never block on I/O and may come from any thread. See `docs/transport.md`.
+
+#![warn(missing_docs)]
+
+mod config;
+mod route;
+mod shared;
+mod stats;
+mod tcp;
+mod udp;
+
+pub use config::{ListenSpec, StackConfig};
+pub use stats::Stats;
+
+use drachtio_sip::transaction::{
+    ClientTxId, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
+};
+use drachtio_sip::{Message, ParseError, Request, Response};
+use route::Dest;
+use shared::{lock, Shared, TcpEndpoint, UdpEndpoint};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What the stack tells its user, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+// Nearly every event is a `Transaction`: boxing it would cost an allocation
+// per event and save nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum StackEvent {
+    /// An event of the transaction layer (new request, response, ACK for a
+    /// 2xx, CANCEL, timeout, ACK timeout). Its `TransportError` comes as
+    /// [`StackEvent::TransportError`] instead.
+    Transaction(TxEvent),
+    /// A message could not be sent (connection refused or lost, name not
+    /// resolved, no socket for the address family...). With `tx: Some`, that
+    /// transaction has ended; with `None`, a message outside a transaction
+    /// (an ACK for a 2xx, a stateless message) was lost.
+    TransportError {
+        /// The transaction ended by the failure.
+        tx: Option<TxId>,
+        /// Where the message was going, when known.
+        peer: Option<Peer>,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A received message failed to parse (or to frame, on TCP).
+    Malformed {
+        /// Its source.
+        peer: Peer,
+        /// The local address it arrived on.
+        local: SocketAddr,
+        /// The parse error.
+        error: ParseError,
+        /// The status the stack answered with, if it could answer.
+        answered: Option<u16>,
+    },
+    /// The stack has stopped: the last event.
+    Closed,
+}
+
+/// Why a call down was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StackError {
+    /// Misuse of the transaction layer (unknown transaction, a second final
+    /// response, a request without the mandatory headers...).
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// The stack is closing (no new transaction) or closed.
+    #[error("the stack is closed")]
+    Closed,
+    /// No next hop could be found for the request.
+    #[error("no route: {0}")]
+    NoRoute(&'static str),
+    /// The transport is not served by this stack.
+    #[error("unsupported transport: {0}")]
+    UnsupportedTransport(String),
+}
+
+/// A running SIP stack. Every method takes `&self` and may be called from
+/// any thread; none blocks on the network.
+pub struct Stack {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    thread_id: std::thread::ThreadId,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("local_addrs", &self.local_addrs())
+            .finish()
+    }
+}
+
+impl Stack {
+    /// Binds every listener (errors such as EADDRINUSE are returned here),
+    /// then runs the stack on a new OS thread. `notify` is called on that
+    /// thread each time the event queue goes from empty to non-empty; it
+    /// must not block.
+    pub fn start(config: StackConfig, notify: Arc<dyn Fn() + Send + Sync>) -> io::Result<Stack> {
+        if config.listen.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a stack needs at least one listen address",
+            ));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let bound = {
+            let _guard = runtime.enter();
+            bind_all(&config)
+        };
+        let (udp, tcp, listeners) = match bound {
+            Ok(b) => b,
+            Err(e) => {
+                // Dropping a runtime may block, which tokio forbids inside
+                // an async context such as the caller's.
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
+        let shared = Arc::new(Shared::new(
+            config,
+            notify,
+            udp,
+            tcp,
+            runtime.handle().clone(),
+        ));
+        let driver_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("drachtio-io".into())
+            .spawn(move || run(runtime, driver_shared, listeners))?;
+        let thread_id = thread.thread().id();
+        Ok(Stack {
+            shared,
+            thread: Mutex::new(Some(thread)),
+            thread_id,
+        })
+    }
+
+    /// The bound addresses, with the real ports when port 0 was asked.
+    pub fn local_addrs(&self) -> Vec<(Transport, SocketAddr)> {
+        let udp = self
+            .shared
+            .udp
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        udp.iter()
+            .map(|e| (Transport::Udp, e.local))
+            .chain(self.shared.tcp.iter().map(|e| (Transport::Tcp, e.local)))
+            .collect()
+    }
+
+    /// Takes up to `max` queued events, oldest first, without blocking.
+    /// `notify` is called again only after the queue has been emptied, so
+    /// drain until this returns fewer than `max` events.
+    pub fn drain_events(&self, max: usize) -> Vec<StackEvent> {
+        self.shared.drain_events(max)
+    }
+
+    /// Sends `response` in server transaction `id`: provisional responses,
+    /// then one final response (see `docs/transactions.md` for what the
+    /// layer copies from the request).
+    pub fn respond(&self, id: ServerTxId, response: Response) -> Result<(), StackError> {
+        self.running()?;
+        lock(&self.shared.core)
+            .layer
+            .respond(Instant::now(), id, response)?;
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Starts a client transaction. With `peer: None` the next hop comes
+    /// from the Route set or the Request-URI (RFC 3261 §8.1.2, §18.1.1); a
+    /// host name is resolved afterwards, and failing that the transaction
+    /// ends with a [`StackEvent::TransportError`]. The stack sets the top
+    /// Via's transport and sent-by (adding a Via with `rport` if there is
+    /// none); a request over 1300 bytes meant for UDP goes over TCP.
+    pub fn send_request(
+        &self,
+        mut request: Request,
+        peer: Option<Peer>,
+    ) -> Result<ClientTxId, StackError> {
+        self.accepting()?;
+        let (transport, dest) = self.destination(&request, peer)?;
+        match dest {
+            Dest::Addr(addr) => {
+                let transport =
+                    self.shared
+                        .prepare_request(&mut request, transport, Some(addr.ip()), None);
+                let id = lock(&self.shared.core).layer.send_request(
+                    Instant::now(),
+                    request,
+                    Peer { transport, addr },
+                )?;
+                self.shared.wake.notify_one();
+                Ok(id)
+            }
+            Dest::Name(host, port) => {
+                let transport = self
+                    .shared
+                    .prepare_request(&mut request, transport, None, None);
+                let addr = self.shared.new_placeholder(port);
+                let result = lock(&self.shared.core).layer.send_request(
+                    Instant::now(),
+                    request,
+                    Peer { transport, addr },
+                );
+                let id = match result {
+                    Ok(id) => id,
+                    Err(e) => {
+                        self.shared.drop_placeholder(addr);
+                        return Err(e.into());
+                    }
+                };
+                self.shared.add_placeholder_owner(addr, id);
+                let shared = self.shared.clone();
+                self.shared
+                    .handle
+                    .spawn(shared.resolve_placeholder(addr, host, transport));
+                self.shared.wake.notify_one();
+                Ok(id)
+            }
+        }
+    }
+
+    /// Cancels INVITE client transaction `id` (RFC 3261 §9.1); returns the
+    /// CANCEL's own client transaction.
+    pub fn cancel(&self, id: ClientTxId) -> Result<ClientTxId, StackError> {
+        self.running()?;
+        let cancel = lock(&self.shared.core).layer.cancel(Instant::now(), id)?;
+        self.shared.inherit_placeholder(id, cancel);
+        self.shared.wake.notify_one();
+        Ok(cancel)
+    }
+
+    /// Sends the ACK for a 2xx reported on client transaction `id`
+    /// (§13.2.2.4); the layer re-sends it for each retransmission of that
+    /// 2xx. With `peer: None` the next hop comes from the ACK's Route set or
+    /// Request-URI.
+    pub fn send_ack_for_2xx(
+        &self,
+        id: ClientTxId,
+        mut ack: Request,
+        peer: Option<Peer>,
+    ) -> Result<(), StackError> {
+        self.running()?;
+        if ack.method != drachtio_sip::Method::Ack {
+            return Err(LocalError::NotAck.into());
+        }
+        let (transport, dest) = self.destination(&ack, peer)?;
+        match dest {
+            Dest::Addr(addr) => {
+                let transport =
+                    self.shared
+                        .prepare_request(&mut ack, transport, Some(addr.ip()), None);
+                lock(&self.shared.core).layer.send_ack_for_2xx(
+                    Instant::now(),
+                    id,
+                    ack,
+                    Peer { transport, addr },
+                )?;
+                self.shared.wake.notify_one();
+            }
+            Dest::Name(host, port) => {
+                let transport = self.shared.prepare_request(&mut ack, transport, None, None);
+                self.shared
+                    .after_resolving(host, port, transport, move |layer, peer| {
+                        // Checked above: the method is ACK; a Via problem
+                        // would have been caught by the same call on an address.
+                        let _ = layer.send_ack_for_2xx(Instant::now(), id, ack, peer);
+                    });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a message outside any transaction, as is but for the top Via
+    /// of a request (set as in [`Stack::send_request`], with a new branch
+    /// if the stack adds the Via). With `peer: None`, a request goes to its
+    /// next hop and a response to its top Via (RFC 3261 §18.2.2).
+    pub fn send_stateless(&self, message: Message, peer: Option<Peer>) -> Result<(), StackError> {
+        self.running()?;
+        let (transport, dest) = match (&message, peer) {
+            (_, Some(p)) => (p.transport, Dest::Addr(p.addr)),
+            (Message::Request(r), None) => route::next_hop(r)?,
+            (Message::Response(r), None) => {
+                let transport = response_transport(r)?;
+                let dest = route::response_dest(r, transport.is_reliable())
+                    .ok_or(StackError::NoRoute("the response has no usable Via"))?;
+                (transport, dest)
+            }
+        };
+        self.check_transport(transport)?;
+        let message = match message {
+            Message::Request(mut r) => {
+                let ip = match &dest {
+                    Dest::Addr(a) => Some(a.ip()),
+                    Dest::Name(..) => None,
+                };
+                let branch = lock(&self.shared.core).layer.new_branch();
+                let transport = self
+                    .shared
+                    .prepare_request(&mut r, transport, ip, Some(branch));
+                (Message::Request(r), transport)
+            }
+            m => (m, transport),
+        };
+        let (message, transport) = message;
+        match dest {
+            Dest::Addr(addr) => {
+                lock(&self.shared.core).layer.send_stateless(
+                    Instant::now(),
+                    message,
+                    Peer { transport, addr },
+                    None,
+                );
+                self.shared.wake.notify_one();
+            }
+            Dest::Name(host, port) => {
+                self.shared
+                    .after_resolving(host, port, transport, move |layer, peer| {
+                        layer.send_stateless(Instant::now(), message, peer, None);
+                    });
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh tag for a From or To header, from the layer's generator.
+    pub fn new_tag(&self) -> String {
+        lock(&self.shared.core).layer.new_tag()
+    }
+
+    /// The counters of the transport and of the transaction layer.
+    pub fn stats(&self) -> Stats {
+        let transactions = lock(&self.shared.core).layer.stats().clone();
+        self.shared.counters.snapshot(transactions)
+    }
+
+    /// Starts closing without waiting: TCP listeners stop accepting, new
+    /// requests are answered 503, pending transactions run until they end
+    /// or `grace` has passed, then the runtime stops, the sockets are
+    /// closed and [`StackEvent::Closed`] is queued. Idempotent: the first
+    /// grace period stands.
+    pub fn begin_close(&self, grace: Duration) {
+        let mut deadline = lock(&self.shared.close_deadline);
+        if deadline.is_none() {
+            *deadline = Some(Instant::now() + grace);
+            self.shared.closing.store(true, Ordering::SeqCst);
+        }
+        drop(deadline);
+        self.shared.wake.notify_one();
+    }
+
+    /// [`Stack::begin_close`], then waits for the stack's thread to end (at
+    /// most about `grace`). Called from the stack's own thread (inside
+    /// `notify`), it does not wait.
+    pub fn close(&self, grace: Duration) {
+        self.begin_close(grace);
+        if std::thread::current().id() == self.thread_id {
+            return;
+        }
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+
+    /// Whether the stack has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    fn running(&self) -> Result<(), StackError> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            Err(StackError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn accepting(&self) -> Result<(), StackError> {
+        if self.shared.closing.load(Ordering::SeqCst) {
+            Err(StackError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_transport(&self, transport: Transport) -> Result<(), StackError> {
+        match transport {
+            Transport::Udp if self.local_addrs().iter().any(|(t, _)| *t == Transport::Udp) => {
+                Ok(())
+            }
+            Transport::Tcp => Ok(()),
+            other => Err(StackError::UnsupportedTransport(other.as_str().to_string())),
+        }
+    }
+
+    fn destination(
+        &self,
+        request: &Request,
+        peer: Option<Peer>,
+    ) -> Result<(Transport, Dest), StackError> {
+        let (transport, dest) = match peer {
+            Some(p) => (p.transport, Dest::Addr(p.addr)),
+            None => route::next_hop(request)?,
+        };
+        self.check_transport(transport)?;
+        Ok((transport, dest))
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.close(Duration::ZERO);
+    }
+}
+
+type Bound = (
+    Vec<UdpEndpoint>,
+    Vec<TcpEndpoint>,
+    Vec<tokio::net::TcpListener>,
+);
+
+/// Binds every listener of `config`, in the runtime's context.
+fn bind_all(config: &StackConfig) -> io::Result<Bound> {
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    let mut listeners = Vec::new();
+    for spec in &config.listen {
+        match spec.transport {
+            Transport::Udp => {
+                let socket =
+                    tokio::net::UdpSocket::from_std(udp::bind(spec.addr, config.udp_recv_buffer)?)?;
+                udp.push(UdpEndpoint {
+                    local: socket.local_addr()?,
+                    socket: Arc::new(socket),
+                    advertise: spec.advertise.clone(),
+                });
+            }
+            Transport::Tcp => {
+                let listener = tokio::net::TcpListener::from_std(tcp::bind(spec.addr)?)?;
+                tcp.push(TcpEndpoint {
+                    local: listener.local_addr()?,
+                    advertise: spec.advertise.clone(),
+                });
+                listeners.push(listener);
+            }
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("{} listeners are not supported", other.as_str()),
+                ))
+            }
+        }
+    }
+    Ok((udp, tcp, listeners))
+}
+
+/// The transport named in a response's top Via.
+fn response_transport(response: &Response) -> Result<Transport, StackError> {
+    let line = response
+        .headers
+        .get(&drachtio_sip::HeaderName::Via)
+        .ok_or(StackError::NoRoute("the response has no Via"))?;
+    let items = drachtio_sip::split_list(line);
+    let via = items
+        .first()
+        .and_then(|v| drachtio_sip::Via::parse(&line.slice_ref(v)).ok())
+        .ok_or(StackError::NoRoute("the response has no usable Via"))?;
+    match via.transport.to_ascii_uppercase().as_str() {
+        "UDP" => Ok(Transport::Udp),
+        "TCP" => Ok(Transport::Tcp),
+        other => Err(StackError::UnsupportedTransport(other.to_string())),
+    }
+}
+
+/// The stack's thread: the receive loops, the listeners and the driver,
+/// until closing ends; then everything is dropped and `Closed` queued.
+fn run(
+    runtime: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+    listeners: Vec<tokio::net::TcpListener>,
+) {
+    runtime.block_on(async {
+        let udp: Vec<_> = {
+            let eps = shared.udp.read().unwrap_or_else(PoisonError::into_inner);
+            eps.iter().map(|e| (e.socket.clone(), e.local)).collect()
+        };
+        for (socket, local) in udp {
+            tokio::spawn(udp::receive_loop(shared.clone(), socket, local));
+        }
+        let accepting: Vec<_> = listeners
+            .into_iter()
+            .map(|l| tokio::spawn(tcp::accept_loop(shared.clone(), l)))
+            .collect();
+        drive(&shared, accepting).await;
+    });
+    // Dropping the tasks closes every socket they own; the UDP sockets are
+    // also held here.
+    runtime.shutdown_background();
+    shared
+        .udp
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
+    lock(&shared.conns).clear();
+    shared.closed.store(true, Ordering::SeqCst);
+    shared.push_event(StackEvent::Closed, false);
+}
+
+/// Runs the layer's timers, flushes what callers queued, and ends the stack
+/// once closing is over.
+async fn drive(shared: &Arc<Shared>, mut accepting: Vec<tokio::task::JoinHandle<()>>) {
+    loop {
+        lock(&shared.core).layer.handle_timeout(Instant::now());
+        shared.pump(Vec::new());
+        shared.gc_placeholders();
+        let grace = *lock(&shared.close_deadline);
+        let next = {
+            let mut core = lock(&shared.core);
+            if let Some(grace) = grace {
+                for l in accepting.drain(..) {
+                    l.abort();
+                }
+                if core.layer.transaction_count() == (0, 0) || Instant::now() >= grace {
+                    return;
+                }
+            }
+            let next = core.layer.poll_timeout();
+            core.armed = next;
+            match (next, grace) {
+                (Some(n), Some(g)) => Some(n.min(g)),
+                (n, g) => n.or(g),
+            }
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = shared.wake.notified() => {}
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                }
+            }
+            None => shared.wake.notified().await,
+        }
+    }
+}

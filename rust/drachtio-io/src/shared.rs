@@ -1,0 +1,842 @@
+//! State shared by the runtime's tasks and the API callers, and the pump
+//! that moves the transaction layer's outputs to sockets and to the event
+//! queue.
+//!
+//! Locks, always taken in this order and never across an `.await`:
+//! `placeholders` → `core` → `queue`; `conns` and `udp` are taken alone.
+//! Only tasks on the runtime's single thread run [`Shared::pump`], so the
+//! order in which the layer produced messages and events is the order in
+//! which they reach sockets and the queue.
+
+use crate::config::StackConfig;
+use crate::route::{self, Dest};
+use crate::stats::Counters;
+use crate::StackEvent;
+use bytes::Bytes;
+use drachtio_sip::transaction::{
+    ClientTxId, Incoming, Peer, TransactionLayer, Transmit, Transport, TxEvent, TxId,
+};
+use drachtio_sip::{HeaderName, Message, ParseError, Request, Response};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Instant;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, Notify};
+
+/// Requests larger than this go over TCP (RFC 3261 §18.1.1, path MTU unknown).
+pub(crate) const MTU_LIMIT: usize = 1300;
+/// Messages queued for one TCP connection before sends to it fail.
+const CONN_QUEUE: usize = 1024;
+/// Transmits held for a destination whose name is being resolved.
+const MAX_HELD: usize = 8;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The transaction layer and what must change together with it.
+pub(crate) struct Core {
+    pub(crate) layer: TransactionLayer,
+    /// Why a transaction was given `transport_error`, until its event is drained.
+    tx_errors: HashMap<TxId, (Peer, String)>,
+    /// The deadline the driver sleeps until.
+    pub(crate) armed: Option<Instant>,
+}
+
+struct EventQueue {
+    events: VecDeque<StackEvent>,
+    capacity: usize,
+}
+
+impl EventQueue {
+    fn full(&self) -> bool {
+        self.events.len() >= self.capacity
+    }
+
+    /// Queues `event`; a `bounded` one is dropped when the queue is full.
+    /// Returns whether the queue went from empty to non-empty.
+    fn push(&mut self, event: StackEvent, bounded: bool, counters: &Counters) -> bool {
+        if bounded && self.full() {
+            Counters::inc(&counters.events_dropped);
+            return false;
+        }
+        let was_empty = self.events.is_empty();
+        self.events.push_back(event);
+        was_empty
+    }
+}
+
+/// A message that could not be sent.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) tx: Option<TxId>,
+    pub(crate) peer: Peer,
+    pub(crate) reason: String,
+}
+
+pub(crate) struct UdpEndpoint {
+    pub(crate) local: SocketAddr,
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) advertise: Option<String>,
+}
+
+pub(crate) struct TcpEndpoint {
+    pub(crate) local: SocketAddr,
+    pub(crate) advertise: Option<String>,
+}
+
+/// Bytes for a TCP connection, with what to report if they cannot be written.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) bytes: Bytes,
+    pub(crate) tx: Option<TxId>,
+    pub(crate) peer: Peer,
+}
+
+impl Outgoing {
+    pub(crate) fn fail(self, reason: &str) -> Failure {
+        Failure {
+            tx: self.tx,
+            peer: self.peer,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+pub(crate) struct Conn {
+    pub(crate) id: u64,
+    pub(crate) sender: mpsc::Sender<Outgoing>,
+}
+
+enum Resolution {
+    Waiting(Vec<Transmit>),
+    Resolved(SocketAddr),
+    Failed(String),
+}
+
+/// A destination named by a host name: client transactions are started at
+/// once with a placeholder address (`0.x.y.z`, never a real peer) that the
+/// pump maps to the resolved one, so `send_request` returns its id without
+/// waiting for DNS.
+struct Placeholder {
+    resolution: Resolution,
+    /// The client transactions sending to it (an INVITE and its CANCEL).
+    owners: Vec<ClientTxId>,
+}
+
+pub(crate) fn is_placeholder(addr: SocketAddr) -> bool {
+    matches!(addr.ip(), IpAddr::V4(ip) if ip.octets()[0] == 0 && !ip.is_unspecified())
+}
+
+pub(crate) struct Shared {
+    pub(crate) core: Mutex<Core>,
+    queue: Mutex<EventQueue>,
+    notify: Arc<dyn Fn() + Send + Sync>,
+    /// Wakes the driver: a caller changed the layer, or a deadline moved earlier.
+    pub(crate) wake: Notify,
+    pub(crate) counters: Counters,
+    pub(crate) config: StackConfig,
+    pub(crate) udp: RwLock<Vec<UdpEndpoint>>,
+    pub(crate) tcp: Vec<TcpEndpoint>,
+    pub(crate) conns: Mutex<HashMap<SocketAddr, Conn>>,
+    next_conn: AtomicU64,
+    placeholders: Mutex<HashMap<SocketAddr, Placeholder>>,
+    next_placeholder: AtomicU32,
+    route_cache: Mutex<HashMap<IpAddr, IpAddr>>,
+    /// When closing must end, once `close` was called.
+    pub(crate) close_deadline: Mutex<Option<Instant>>,
+    pub(crate) closing: AtomicBool,
+    pub(crate) closed: AtomicBool,
+    pub(crate) handle: tokio::runtime::Handle,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: StackConfig,
+        notify: Arc<dyn Fn() + Send + Sync>,
+        udp: Vec<UdpEndpoint>,
+        tcp: Vec<TcpEndpoint>,
+        handle: tokio::runtime::Handle,
+    ) -> Shared {
+        Shared {
+            core: Mutex::new(Core {
+                layer: TransactionLayer::new(config.timers.clone()),
+                tx_errors: HashMap::new(),
+                armed: None,
+            }),
+            queue: Mutex::new(EventQueue {
+                events: VecDeque::new(),
+                capacity: config.event_queue_capacity,
+            }),
+            notify,
+            wake: Notify::new(),
+            counters: Counters::default(),
+            config,
+            udp: RwLock::new(udp),
+            tcp,
+            conns: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            placeholders: Mutex::new(HashMap::new()),
+            next_placeholder: AtomicU32::new(1),
+            route_cache: Mutex::new(HashMap::new()),
+            close_deadline: Mutex::new(None),
+            closing: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            handle,
+        }
+    }
+
+    // ------------------------------------------------------------ events
+
+    /// Queues an event that is not the layer's; `notify` runs after every
+    /// lock is released.
+    pub(crate) fn push_event(&self, event: StackEvent, bounded: bool) {
+        let became_non_empty = lock(&self.queue).push(event, bounded, &self.counters);
+        if became_non_empty {
+            (self.notify)();
+        }
+    }
+
+    pub(crate) fn drain_events(&self, max: usize) -> Vec<StackEvent> {
+        let mut q = lock(&self.queue);
+        let n = max.min(q.events.len());
+        q.events.drain(..n).collect()
+    }
+
+    // ------------------------------------------------------------ the pump
+
+    /// Reports `failures` to the layer, then moves every queued event to the
+    /// event queue and every transmit to its socket, until nothing is left.
+    pub(crate) fn pump(self: &Arc<Self>, mut failures: Vec<Failure>) {
+        loop {
+            let mut transmits = Vec::new();
+            let mut notify = false;
+            let mut rearm = false;
+            {
+                let mut guard = lock(&self.core);
+                let core = &mut *guard;
+                let now = Instant::now();
+                let mut loose = Vec::new();
+                for f in failures.drain(..) {
+                    Counters::inc(&self.counters.send_errors);
+                    match f.tx {
+                        Some(tx) if !core.tx_errors.contains_key(&tx) => {
+                            core.tx_errors.insert(tx, (f.peer, f.reason));
+                            core.layer.transport_error(now, tx);
+                        }
+                        // A second failure of the same transaction in this batch.
+                        Some(_) => {}
+                        None => loose.push(f),
+                    }
+                }
+                let closing = self.closing.load(Ordering::Relaxed);
+                let mut q = lock(&self.queue);
+                for f in loose {
+                    notify |= q.push(
+                        StackEvent::TransportError {
+                            tx: None,
+                            peer: Some(f.peer),
+                            reason: f.reason,
+                        },
+                        true,
+                        &self.counters,
+                    );
+                }
+                while let Some(event) = core.layer.poll_event() {
+                    let (event, bounded) = match event {
+                        TxEvent::NewRequest { id, request, .. } if closing || q.full() => {
+                            let counter = if closing {
+                                &self.counters.rejected_closing
+                            } else {
+                                &self.counters.rejected_overload
+                            };
+                            Counters::inc(counter);
+                            let response = unavailable(&request, &mut core.layer);
+                            // The transaction is new: a first response cannot be refused.
+                            let _ = core.layer.respond(now, id, response);
+                            continue;
+                        }
+                        TxEvent::TransportError { id } => match core.tx_errors.remove(&id) {
+                            Some((peer, reason)) => (
+                                StackEvent::TransportError {
+                                    tx: Some(id),
+                                    peer: Some(peer),
+                                    reason,
+                                },
+                                false,
+                            ),
+                            None => (
+                                StackEvent::Transaction(TxEvent::TransportError { id }),
+                                false,
+                            ),
+                        },
+                        // Stray ACKs come from the network without bound.
+                        e @ TxEvent::AckFor2xx { id: None, .. } => {
+                            (StackEvent::Transaction(e), true)
+                        }
+                        e => (StackEvent::Transaction(e), false),
+                    };
+                    notify |= q.push(event, bounded, &self.counters);
+                }
+                drop(q);
+                // Errors for transactions that had already ended produce no event.
+                core.tx_errors.clear();
+                while let Some(t) = core.layer.poll_transmit() {
+                    transmits.push(t);
+                }
+                let next = core.layer.poll_timeout();
+                if let Some(next) = next {
+                    rearm = core.armed.map_or(true, |armed| next < armed);
+                }
+            }
+            if rearm {
+                self.wake.notify_one();
+            }
+            if notify {
+                (self.notify)();
+            }
+            for t in transmits {
+                if let Err(f) = self.dispatch(t) {
+                    failures.push(f);
+                }
+            }
+            if failures.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Hands received messages to the layer, then pumps.
+    pub(crate) fn handle_incoming(self: &Arc<Self>, batch: Vec<Incoming>) {
+        {
+            let mut core = lock(&self.core);
+            let now = Instant::now();
+            for incoming in batch {
+                core.layer.handle_incoming(now, incoming);
+            }
+        }
+        self.pump(Vec::new());
+    }
+
+    /// A parsed message from the network, with `received`/`rport` added to a
+    /// request's top Via (RFC 3261 §18.2.1, RFC 3581 §4).
+    pub(crate) fn incoming(message: Message, peer: Peer, local: SocketAddr) -> Incoming {
+        let message = match message {
+            Message::Request(mut r) => {
+                route::stamp_received(&mut r, peer.addr);
+                Message::Request(r)
+            }
+            m => m,
+        };
+        Incoming {
+            message,
+            peer,
+            local,
+        }
+    }
+
+    /// A message that failed to parse: counted and reported; returns the
+    /// response to send back to its source when one can be formed.
+    pub(crate) fn on_malformed(
+        &self,
+        data: &[u8],
+        error: ParseError,
+        peer: Peer,
+        local: SocketAddr,
+    ) -> Option<Bytes> {
+        Counters::inc(&self.counters.parse_errors);
+        let tag = lock(&self.core).layer.new_tag();
+        let response = route::error_response(data, error.status_code(), &tag);
+        Counters::inc(if response.is_some() {
+            &self.counters.malformed_answered
+        } else {
+            &self.counters.malformed_dropped
+        });
+        self.push_event(
+            StackEvent::Malformed {
+                peer,
+                local,
+                answered: response.as_ref().map(|r| r.status),
+                error,
+            },
+            true,
+        );
+        response.map(|r| Bytes::from(Message::Response(r).to_bytes()))
+    }
+
+    // ------------------------------------------------------------ sending
+
+    fn dispatch(self: &Arc<Self>, t: Transmit) -> Result<(), Failure> {
+        let mut t = t;
+        if is_placeholder(t.peer.addr) {
+            let mut ph = lock(&self.placeholders);
+            match ph.get_mut(&t.peer.addr).map(|p| &mut p.resolution) {
+                Some(Resolution::Resolved(addr)) => t.peer.addr = *addr,
+                Some(Resolution::Waiting(held)) => {
+                    if held.len() < MAX_HELD {
+                        held.push(t);
+                    }
+                    return Ok(());
+                }
+                Some(Resolution::Failed(reason)) => {
+                    return Err(Failure {
+                        tx: t.tx,
+                        peer: t.peer,
+                        reason: reason.clone(),
+                    })
+                }
+                None => {
+                    return Err(Failure {
+                        tx: t.tx,
+                        peer: t.peer,
+                        reason: "destination no longer known".into(),
+                    })
+                }
+            }
+        }
+        let Transmit {
+            tx,
+            peer,
+            local,
+            message,
+        } = t;
+        let fail = |reason: String| Failure { tx, peer, reason };
+        let response_dest = match &message {
+            Message::Response(r) => route::response_dest(r, peer.transport.is_reliable()),
+            Message::Request(_) => None,
+        };
+        let bytes = Bytes::from(message.to_bytes());
+        match peer.transport {
+            Transport::Udp => {
+                let dest = match response_dest {
+                    Some(Dest::Addr(a)) => a,
+                    Some(Dest::Name(host, port)) => {
+                        self.send_after_resolving(host, port, Outgoing { bytes, tx, peer }, local);
+                        return Ok(());
+                    }
+                    None => peer.addr,
+                };
+                self.send_udp(local, dest, Outgoing { bytes, tx, peer })
+            }
+            Transport::Tcp => {
+                let out = Outgoing { bytes, tx, peer };
+                if message.is_request() {
+                    return self.send_tcp(peer.addr, out);
+                }
+                // §18.2.2: over the connection the request came on while it is open.
+                let Some(out) = self.send_on_open_connection(peer.addr, out)? else {
+                    return Ok(());
+                };
+                match response_dest {
+                    Some(Dest::Addr(a)) => self.send_tcp(a, out),
+                    Some(Dest::Name(host, port)) => {
+                        self.send_after_resolving(host, port, out, local);
+                        Ok(())
+                    }
+                    None => self.send_tcp(peer.addr, out),
+                }
+            }
+            other => Err(fail(format!("{} is not supported", other.as_str()))),
+        }
+    }
+
+    pub(crate) fn send_udp(
+        self: &Arc<Self>,
+        local: Option<SocketAddr>,
+        dest: SocketAddr,
+        out: Outgoing,
+    ) -> Result<(), Failure> {
+        let socket = {
+            let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
+            let ep = local
+                .and_then(|l| udp.iter().find(|e| e.local == l))
+                .or_else(|| udp.iter().find(|e| e.local.is_ipv6() == dest.is_ipv6()));
+            match ep {
+                Some(ep) => ep.socket.clone(),
+                None => return Err(out.fail("no UDP socket for this address family")),
+            }
+        };
+        match socket.try_send_to(&out.bytes, dest) {
+            Ok(_) => {
+                Counters::inc(&self.counters.udp_sent);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let shared = self.clone();
+                self.handle.spawn(async move {
+                    match socket.send_to(&out.bytes, dest).await {
+                        Ok(_) => Counters::inc(&shared.counters.udp_sent),
+                        Err(e) => {
+                            let reason = e.to_string();
+                            shared.pump(vec![out.fail(&reason)]);
+                        }
+                    }
+                });
+                Ok(())
+            }
+            Err(e) => Err(out.fail(&e.to_string())),
+        }
+    }
+
+    /// Queues `out` on the open connection to `remote`; gives it back when
+    /// there is none.
+    fn send_on_open_connection(
+        &self,
+        remote: SocketAddr,
+        out: Outgoing,
+    ) -> Result<Option<Outgoing>, Failure> {
+        let mut conns = lock(&self.conns);
+        let Some(conn) = conns.get(&remote) else {
+            return Ok(Some(out));
+        };
+        match conn.sender.try_send(out) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Full(out)) => {
+                Err(out.fail("the connection's send queue is full"))
+            }
+            Err(mpsc::error::TrySendError::Closed(out)) => {
+                conns.remove(&remote);
+                Ok(Some(out))
+            }
+        }
+    }
+
+    /// Sends on the connection to `dest`, opening one if none is open
+    /// (connection reuse, RFC 3261 §18.1.1).
+    pub(crate) fn send_tcp(
+        self: &Arc<Self>,
+        dest: SocketAddr,
+        out: Outgoing,
+    ) -> Result<(), Failure> {
+        let Some(out) = self.send_on_open_connection(dest, out)? else {
+            return Ok(());
+        };
+        let open = self.counters.tcp_connections_open.load(Ordering::Relaxed);
+        if open as usize >= self.config.max_tcp_connections {
+            Counters::inc(&self.counters.tcp_connections_rejected);
+            return Err(out.fail("too many TCP connections"));
+        }
+        let (id, rx) = self.register_conn(dest);
+        let sender = lock(&self.conns).get(&dest).map(|c| c.sender.clone());
+        if let Some(sender) = sender {
+            // A new channel has room for one message.
+            let _ = sender.try_send(out);
+        }
+        self.handle
+            .spawn(crate::tcp::connect(self.clone(), dest, id, rx));
+        Ok(())
+    }
+
+    pub(crate) fn register_conn(&self, remote: SocketAddr) -> (u64, mpsc::Receiver<Outgoing>) {
+        let (sender, rx) = mpsc::channel(CONN_QUEUE);
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        Counters::inc(&self.counters.tcp_connections_open);
+        lock(&self.conns).insert(remote, Conn { id, sender });
+        (id, rx)
+    }
+
+    pub(crate) fn unregister_conn(&self, remote: SocketAddr, id: u64) {
+        Counters::dec(&self.counters.tcp_connections_open);
+        let mut conns = lock(&self.conns);
+        if conns.get(&remote).is_some_and(|c| c.id == id) {
+            conns.remove(&remote);
+        }
+    }
+
+    /// Resolves `host` (A/AAAA), then sends `out` to it on `out.peer`'s transport.
+    fn send_after_resolving(
+        self: &Arc<Self>,
+        host: String,
+        port: u16,
+        out: Outgoing,
+        local: Option<SocketAddr>,
+    ) {
+        let shared = self.clone();
+        self.handle.spawn(async move {
+            let transport = out.peer.transport;
+            let result = match shared.resolve(&host, port, transport).await {
+                Ok(addr) => match transport {
+                    Transport::Udp => shared.send_udp(local, addr, out),
+                    _ => shared.send_tcp(addr, out),
+                },
+                Err(reason) => Err(out.fail(&reason)),
+            };
+            if let Err(f) = result {
+                shared.pump(vec![f]);
+            }
+        });
+    }
+
+    /// The first address of `host` this stack can send to on `transport`.
+    pub(crate) async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        transport: Transport,
+    ) -> Result<SocketAddr, String> {
+        let addrs = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        let usable = |a: &SocketAddr| {
+            transport != Transport::Udp
+                || self
+                    .udp
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .any(|e| e.local.is_ipv6() == a.is_ipv6())
+        };
+        addrs
+            .into_iter()
+            .find(usable)
+            .ok_or_else(|| format!("no usable address for {host}"))
+    }
+
+    // ------------------------------------------------------------ requests
+
+    /// The sent-by we write in Via for `transport` toward `dest`: the
+    /// listener's advertised address, else its bound address, else (bound to
+    /// an unspecified address) the address of the interface the system would
+    /// send from.
+    pub(crate) fn sent_by(&self, transport: Transport, dest: Option<IpAddr>) -> String {
+        let v6 = dest.is_some_and(|ip| ip.is_ipv6());
+        let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
+        let mut candidates: Vec<(SocketAddr, Option<&String>)> = match transport {
+            Transport::Udp => udp
+                .iter()
+                .map(|e| (e.local, e.advertise.as_ref()))
+                .collect(),
+            _ => self
+                .tcp
+                .iter()
+                .map(|e| (e.local, e.advertise.as_ref()))
+                .collect(),
+        };
+        if candidates.is_empty() {
+            candidates = udp
+                .iter()
+                .map(|e| (e.local, e.advertise.as_ref()))
+                .collect();
+        }
+        let chosen = candidates
+            .iter()
+            .find(|(l, _)| l.is_ipv6() == v6)
+            .or(candidates.first());
+        let Some(&(local, advertise)) = chosen else {
+            return "invalid".to_string();
+        };
+        if let Some(a) = advertise {
+            return a.clone();
+        }
+        if !local.ip().is_unspecified() {
+            return local.to_string();
+        }
+        SocketAddr::new(self.route_source(dest, local.is_ipv6()), local.port()).to_string()
+    }
+
+    fn route_source(&self, dest: Option<IpAddr>, v6: bool) -> IpAddr {
+        // Documentation addresses (RFC 5737, RFC 3849): a route lookup only.
+        let dest = dest.unwrap_or(if v6 {
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))
+        });
+        if let Some(ip) = lock(&self.route_cache).get(&dest) {
+            return *ip;
+        }
+        let unspecified: IpAddr = if dest.is_ipv6() {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        // Connecting a UDP socket sends nothing; it makes the system pick the
+        // source address of the route to `dest`.
+        let ip = std::net::UdpSocket::bind((unspecified, 0))
+            .and_then(|s| s.connect((dest, 9)).map(|_| s))
+            .and_then(|s| s.local_addr())
+            .map(|a| a.ip())
+            .unwrap_or(unspecified);
+        let mut cache = lock(&self.route_cache);
+        if cache.len() > 1024 {
+            cache.clear();
+        }
+        cache.insert(dest, ip);
+        ip
+    }
+
+    /// Sets the top Via for sending over `transport` to `dest`, and applies
+    /// RFC 3261 §18.1.1: a request over 1300 bytes meant for UDP goes over
+    /// TCP, for this request only. Returns the transport to use.
+    pub(crate) fn prepare_request(
+        &self,
+        request: &mut Request,
+        transport: Transport,
+        dest: Option<IpAddr>,
+        branch: Option<String>,
+    ) -> Transport {
+        let sent_by = self.sent_by(transport, dest);
+        route::set_top_via(&mut request.headers, transport, &sent_by, branch.clone());
+        if transport != Transport::Udp || self.tcp.is_empty() {
+            return transport;
+        }
+        let mut buf = Vec::with_capacity(2048);
+        request.write_to(&mut buf);
+        // The layer adds `;branch=z9hG4bK` and 16 hex digits when missing.
+        let extra = if route::has_branch(&request.headers) {
+            0
+        } else {
+            31
+        };
+        if buf.len() + extra <= MTU_LIMIT {
+            return transport;
+        }
+        Counters::inc(&self.counters.mtu_tcp_switches);
+        let sent_by = self.sent_by(Transport::Tcp, dest);
+        route::set_top_via(&mut request.headers, Transport::Tcp, &sent_by, branch);
+        Transport::Tcp
+    }
+
+    /// A placeholder address for a destination being resolved.
+    pub(crate) fn new_placeholder(&self, port: u16) -> SocketAddr {
+        let n = self.next_placeholder.fetch_add(1, Ordering::Relaxed) % 0x00ff_ffff + 1;
+        let [_, a, b, c] = n.to_be_bytes();
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(0, a, b, c)), port);
+        lock(&self.placeholders).insert(
+            addr,
+            Placeholder {
+                resolution: Resolution::Waiting(Vec::new()),
+                owners: Vec::new(),
+            },
+        );
+        addr
+    }
+
+    pub(crate) fn drop_placeholder(&self, addr: SocketAddr) {
+        lock(&self.placeholders).remove(&addr);
+    }
+
+    /// Records that client transaction `id` sends to placeholder `addr`.
+    pub(crate) fn add_placeholder_owner(&self, addr: SocketAddr, id: ClientTxId) {
+        if let Some(p) = lock(&self.placeholders).get_mut(&addr) {
+            p.owners.push(id);
+        }
+    }
+
+    /// A CANCEL for `invite` goes where the INVITE went.
+    pub(crate) fn inherit_placeholder(&self, invite: ClientTxId, cancel: ClientTxId) {
+        for p in lock(&self.placeholders).values_mut() {
+            if p.owners.contains(&invite) {
+                p.owners.push(cancel);
+            }
+        }
+    }
+
+    /// Resolves placeholder `addr` and sends what waited for it; on failure
+    /// its transactions end with a transport error.
+    pub(crate) async fn resolve_placeholder(
+        self: Arc<Self>,
+        addr: SocketAddr,
+        host: String,
+        transport: Transport,
+    ) {
+        let result = self.resolve(&host, addr.port(), transport).await;
+        let (held, owners) = {
+            let mut ph = lock(&self.placeholders);
+            let Some(p) = ph.get_mut(&addr) else {
+                return;
+            };
+            let next = match &result {
+                Ok(a) => Resolution::Resolved(*a),
+                Err(reason) => Resolution::Failed(reason.clone()),
+            };
+            let held = match std::mem::replace(&mut p.resolution, next) {
+                Resolution::Waiting(held) => held,
+                _ => Vec::new(),
+            };
+            (held, p.owners.clone())
+        };
+        let mut failures = Vec::new();
+        match result {
+            Ok(resolved) => {
+                for mut t in held {
+                    t.peer.addr = resolved;
+                    if let Err(f) = self.dispatch(t) {
+                        failures.push(f);
+                    }
+                }
+            }
+            Err(reason) => {
+                for id in owners {
+                    failures.push(Failure {
+                        tx: Some(TxId::Client(id)),
+                        peer: Peer { transport, addr },
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        self.pump(failures);
+    }
+
+    /// Forgets placeholders whose transactions have all ended.
+    pub(crate) fn gc_placeholders(&self) {
+        let mut ph = lock(&self.placeholders);
+        if ph.is_empty() {
+            return;
+        }
+        let core = lock(&self.core);
+        ph.retain(|_, p| {
+            p.owners.is_empty()
+                || p.owners
+                    .iter()
+                    .any(|id| core.layer.client_state(*id).is_some())
+        });
+    }
+
+    /// Resolves `host`, then runs `then` on the layer with the peer and pumps.
+    /// Resolution failure is reported as a transport error event.
+    pub(crate) fn after_resolving<F>(
+        self: &Arc<Self>,
+        host: String,
+        port: u16,
+        transport: Transport,
+        then: F,
+    ) where
+        F: FnOnce(&mut TransactionLayer, Peer) + Send + 'static,
+    {
+        let shared = self.clone();
+        self.handle.spawn(async move {
+            match shared.resolve(&host, port, transport).await {
+                Ok(addr) => {
+                    then(&mut lock(&shared.core).layer, Peer { transport, addr });
+                    shared.pump(Vec::new());
+                }
+                Err(reason) => shared.push_event(
+                    StackEvent::TransportError {
+                        tx: None,
+                        peer: None,
+                        reason,
+                    },
+                    true,
+                ),
+            }
+        });
+    }
+}
+
+/// The 503 for a request the stack will not hand up (RFC 3261 §21.5.4),
+/// with a To tag (§8.2.6.2).
+fn unavailable(request: &Request, layer: &mut TransactionLayer) -> Response {
+    let mut response = Response::new(503);
+    if let Some(to) = request.headers.get(&HeaderName::To) {
+        let value = if to.to_ascii_lowercase().contains(";tag=") {
+            to.to_string()
+        } else {
+            format!("{to};tag={}", layer.new_tag())
+        };
+        response.headers.push(HeaderName::To, value);
+    }
+    response
+}

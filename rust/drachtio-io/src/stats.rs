@@ -1,0 +1,85 @@
+//! Counters of the transport, readable from any thread.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $(#[doc = $doc:literal])* $name:ident, )*) => {
+        /// A snapshot of the stack's counters ([`crate::Stack::stats`]).
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct Stats {
+            $( $(#[doc = $doc])* pub $name: u64, )*
+            /// The transaction layer's own counters.
+            pub transactions: drachtio_sip::transaction::Stats,
+        }
+
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $( pub(crate) $name: AtomicU64, )*
+        }
+
+        impl Counters {
+            pub(crate) fn snapshot(&self, transactions: drachtio_sip::transaction::Stats) -> Stats {
+                Stats {
+                    $( $name: self.$name.load(Ordering::Relaxed), )*
+                    transactions,
+                }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Datagrams received on UDP.
+    udp_received,
+    /// Datagrams sent on UDP.
+    udp_sent,
+    /// Messages framed from TCP connections.
+    tcp_received,
+    /// Messages written to TCP connections.
+    tcp_sent,
+    /// Received messages that failed to parse.
+    parse_errors,
+    /// Of those, requests answered with 400, 505 or 513 by the stack.
+    malformed_answered,
+    /// Of those, messages dropped: responses, ACKs, and requests from
+    /// which no response could be formed.
+    malformed_dropped,
+    /// UDP datagrams holding only whitespace (keep-alives), ignored.
+    keepalives_received,
+    /// New requests answered 503 because the event queue was full.
+    rejected_overload,
+    /// New requests answered 503 because the stack was closing.
+    rejected_closing,
+    /// Events dropped because the queue was full (stray ACKs, notices).
+    events_dropped,
+    /// TCP connections open now (accepted and opened).
+    tcp_connections_open,
+    /// TCP connections accepted.
+    tcp_connections_accepted,
+    /// TCP connections opened by the stack.
+    tcp_connections_opened,
+    /// TCP connections refused: accepted over `max_tcp_connections` and
+    /// closed at once, or not opened for that reason.
+    tcp_connections_rejected,
+    /// TCP connections closed because the peer sent bytes that cannot be
+    /// framed or parsed into an answerable message.
+    tcp_garbage_disconnects,
+    /// TCP connections closed by the idle timeout.
+    tcp_idle_closed,
+    /// CRLFCRLF keep-alive pings answered on TCP (RFC 5626 §3.5.1).
+    tcp_pings_answered,
+    /// Messages that could not be sent (each reported as an event).
+    send_errors,
+    /// Requests over 1300 bytes sent over TCP instead of UDP (RFC 3261 §18.1.1).
+    mtu_tcp_switches,
+}
+
+impl Counters {
+    pub(crate) fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dec(c: &AtomicU64) {
+        c.fetch_sub(1, Ordering::Relaxed);
+    }
+}

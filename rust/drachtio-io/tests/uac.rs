@@ -1,0 +1,321 @@
+//! The stack as UAC: requests through the API to raw peers, next-hop
+//! resolution, the MTU rule, transport errors, and closing.
+
+mod util;
+
+use drachtio_io::{StackError, StackEvent};
+use drachtio_sip::transaction::{Peer, Transport, TxEvent, TxId};
+use drachtio_sip::{Message, Request, StreamItem};
+use std::time::Duration;
+use tokio::net::{TcpListener, UdpSocket};
+use util::*;
+
+/// An OPTIONS without Via (the stack adds it) to `uri`.
+fn options(uri: &str, call_id: &str, body_len: usize) -> Request {
+    let text = format!(
+        "OPTIONS {uri} SIP/2.0\r\n\
+         From: <sip:stack@example.com>;tag=s1\r\n\
+         To: <{uri}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: {body_len}\r\n\r\n{}",
+        "x".repeat(body_len)
+    );
+    match msg(&text) {
+        Message::Request(r) => r,
+        Message::Response(_) => unreachable!(),
+    }
+}
+
+/// The raw peer's answer to a request it received: headers copied, To tagged.
+fn answer(req: &Message, status: u16) -> String {
+    format!(
+        "SIP/2.0 {status} OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=uas\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        header(req, "Via"),
+        header(req, "From"),
+        header(req, "To"),
+        header(req, "Call-ID"),
+        header(req, "CSeq"),
+    )
+}
+
+#[tokio::test]
+async fn options_over_udp_to_the_request_uri() {
+    let mut h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
+    let stack_addr = h.addr(Transport::Udp, false);
+    let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("sip:uas@{}", uas.local_addr().unwrap());
+    let id = h
+        .stack
+        .send_request(options(&uri, "call-c1", 0), None)
+        .unwrap();
+
+    let (req, from) = recv_udp(&uas).await;
+    assert_eq!(from, stack_addr);
+    let via = header(&req, "Via");
+    let prefix = format!("SIP/2.0/UDP {stack_addr};rport;branch=z9hG4bK");
+    assert!(via.starts_with(&prefix), "{via}");
+    assert_eq!(header(&req, "Max-Forwards"), "70");
+    // Timer E: the request again after T1 (50 ms) while unanswered.
+    let (again, _) = recv_udp(&uas).await;
+    assert_eq!(header(&again, "Via"), via);
+    uas.send_to(answer(&req, 200).as_bytes(), from)
+        .await
+        .unwrap();
+    match h.next().await {
+        StackEvent::Transaction(TxEvent::Response { id: got, response }) => {
+            assert_eq!((got, response.status), (id, 200));
+        }
+        e => panic!("expected the response, got {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn large_requests_go_over_tcp_for_that_request_only() {
+    let mut h = Harness::start(config(&[
+        (Transport::Udp, "127.0.0.1:0"),
+        (Transport::Tcp, "127.0.0.1:0"),
+    ]));
+    let tcp_addr = h.addr(Transport::Tcp, false);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let uas = UdpSocket::bind(("127.0.0.1", port)).await.unwrap();
+    let uri = format!("sip:uas@127.0.0.1:{port}");
+
+    let big = h
+        .stack
+        .send_request(options(&uri, "call-big", 1400), None)
+        .unwrap();
+    let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut conn = TcpPeer::from_stream(stream);
+    let req = conn.recv().await;
+    assert_eq!(header(&req, "Call-ID"), "call-big");
+    let via = header(&req, "Via");
+    let prefix = format!("SIP/2.0/TCP {tcp_addr};rport;branch=z9hG4bK");
+    assert!(via.starts_with(&prefix), "{via}");
+    conn.send(answer(&req, 200).as_bytes()).await;
+    match h.next().await {
+        StackEvent::Transaction(TxEvent::Response { id, response }) => {
+            assert_eq!((id, response.status), (big, 200))
+        }
+        e => panic!("expected the response, got {e:?}"),
+    }
+    // Never sticky: the next small request to the same place uses UDP.
+    h.stack
+        .send_request(options(&uri, "call-small", 10), None)
+        .unwrap();
+    let (req, _) = recv_udp(&uas).await;
+    assert_eq!(header(&req, "Call-ID"), "call-small");
+    assert!(header(&req, "Via").starts_with("SIP/2.0/UDP "));
+    assert_eq!(h.stack.stats().mtu_tcp_switches, 1);
+}
+
+#[tokio::test]
+async fn tcp_connection_reused_for_the_same_destination() {
+    let mut h = Harness::start(config(&[(Transport::Tcp, "127.0.0.1:0")]));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dest = listener.local_addr().unwrap();
+    let peer = Peer {
+        transport: Transport::Tcp,
+        addr: dest,
+    };
+    let uri = format!("sip:uas@{dest};transport=tcp");
+    let first = h
+        .stack
+        .send_request(options(&uri, "call-r1", 0), Some(peer))
+        .unwrap();
+    let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut conn = TcpPeer::from_stream(stream);
+    let req = conn.recv().await;
+    conn.send(answer(&req, 200).as_bytes()).await;
+    let second = h
+        .stack
+        .send_request(options(&uri, "call-r2", 0), None)
+        .unwrap();
+    let req2 = conn.recv().await;
+    assert_eq!(header(&req2, "Call-ID"), "call-r2");
+    conn.send(answer(&req2, 486).as_bytes()).await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        match h.next().await {
+            StackEvent::Transaction(TxEvent::Response { id, response }) => {
+                got.push((id, response.status))
+            }
+            e => panic!("expected a response, got {e:?}"),
+        }
+    }
+    assert_eq!(got, [(first, 200), (second, 486)]);
+    // A keep-alive ping from the stack's side of a connection it opened is answered too.
+    conn.send(b"\r\n\r\n").await;
+    assert_eq!(conn.item().await, Some(StreamItem::Pong));
+    let stats = h.stack.stats();
+    assert_eq!(stats.tcp_connections_opened, 1);
+    assert_eq!(stats.tcp_connections_open, 1);
+}
+
+#[tokio::test]
+async fn refused_connection_ends_the_transaction_with_a_transport_error() {
+    let mut h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
+    // A port with nobody listening: bind then drop.
+    let dest = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let uri = format!("sip:uas@{dest};transport=tcp");
+    let id = h
+        .stack
+        .send_request(options(&uri, "call-e1", 0), None)
+        .unwrap();
+    match h.next().await {
+        StackEvent::TransportError { tx, peer, reason } => {
+            assert_eq!(tx, Some(TxId::Client(id)));
+            assert_eq!(
+                peer,
+                Some(Peer {
+                    transport: Transport::Tcp,
+                    addr: dest
+                })
+            );
+            assert!(
+                reason.starts_with(&format!("cannot connect to {dest}")),
+                "{reason}"
+            );
+        }
+        e => panic!("expected a transport error, got {e:?}"),
+    }
+    assert_eq!(h.stack.stats().send_errors, 1);
+}
+
+#[tokio::test]
+async fn host_names_resolved_after_send_request_returns() {
+    let mut h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
+    let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = uas.local_addr().unwrap().port();
+    let uri = format!("sip:uas@localhost:{port}");
+    let id = h
+        .stack
+        .send_request(options(&uri, "call-d1", 0), None)
+        .unwrap();
+    let (req, from) = recv_udp(&uas).await;
+    assert_eq!(header(&req, "Call-ID"), "call-d1");
+    uas.send_to(answer(&req, 200).as_bytes(), from)
+        .await
+        .unwrap();
+    match h.next().await {
+        StackEvent::Transaction(TxEvent::Response { id: got, response }) => {
+            assert_eq!((got, response.status), (id, 200))
+        }
+        e => panic!("expected the response, got {e:?}"),
+    }
+    // RFC 6761: .invalid never resolves.
+    let id = h
+        .stack
+        .send_request(options("sip:uas@no-such-host.invalid", "call-d2", 0), None)
+        .unwrap();
+    match h.next().await {
+        StackEvent::TransportError { tx, reason, .. } => {
+            assert_eq!(tx, Some(TxId::Client(id)));
+            assert!(
+                reason.starts_with("cannot resolve no-such-host.invalid"),
+                "{reason}"
+            );
+        }
+        e => panic!("expected a transport error, got {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn misuse_is_a_local_error() {
+    let h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
+    let mut no_cseq = options("sip:uas@127.0.0.1:5999", "call-l1", 0);
+    no_cseq.headers.remove(&drachtio_sip::HeaderName::CSeq);
+    assert_eq!(
+        h.stack.send_request(no_cseq, None),
+        Err(StackError::Local(
+            drachtio_sip::transaction::LocalError::MissingHeader("CSeq")
+        ))
+    );
+    assert!(matches!(
+        h.stack
+            .send_request(options("tel:+15551234", "call-l2", 0), None),
+        Err(StackError::NoRoute(_))
+    ));
+    assert!(matches!(
+        h.stack.send_request(
+            options("sip:uas@127.0.0.1;transport=sctp", "call-l3", 0),
+            None
+        ),
+        Err(StackError::UnsupportedTransport(_))
+    ));
+    assert_eq!(
+        h.stack.respond(
+            drachtio_sip::transaction::ServerTxId(99),
+            drachtio_sip::Response::new(200)
+        ),
+        Err(StackError::Local(
+            drachtio_sip::transaction::LocalError::UnknownTransaction
+        ))
+    );
+}
+
+#[tokio::test]
+async fn close_frees_the_ports() {
+    let mut h = Harness::start(config(&[
+        (Transport::Udp, "127.0.0.1:0"),
+        (Transport::Tcp, "127.0.0.1:0"),
+        (Transport::Udp, "[::1]:0"),
+    ]));
+    let addrs = h.stack.local_addrs();
+    assert_eq!(addrs.len(), 3);
+    // A connection open at close time does not keep the port.
+    let _conn = TcpPeer::connect(h.addr(Transport::Tcp, false)).await;
+    // A pending transaction is given up when the grace period ends.
+    let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("sip:uas@{}", uas.local_addr().unwrap());
+    h.stack
+        .send_request(options(&uri, "call-x1", 0), None)
+        .unwrap();
+    let started = std::time::Instant::now();
+    h.stack.close(Duration::from_millis(200));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert!(h.stack.is_closed());
+    assert_eq!(h.next().await, StackEvent::Closed);
+    assert_eq!(
+        h.stack.send_request(options(&uri, "call-x2", 0), None),
+        Err(StackError::Closed)
+    );
+    for (t, a) in addrs {
+        match t {
+            Transport::Udp => drop(std::net::UdpSocket::bind(a).unwrap()),
+            _ => drop(std::net::TcpListener::bind(a).unwrap()),
+        }
+    }
+    h.stack.close(Duration::ZERO);
+}
+
+#[tokio::test]
+async fn close_with_nothing_pending_is_immediate_and_start_reports_bind_errors() {
+    let h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
+    let taken = h.addr(Transport::Udp, false);
+    let err = drachtio_io::Stack::start(
+        config(&[(Transport::Udp, &taken.to_string())]),
+        std::sync::Arc::new(|| {}),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    let started = std::time::Instant::now();
+    h.stack.close(Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(drachtio_io::Stack::start(config(&[]), std::sync::Arc::new(|| {})).is_err());
+}
