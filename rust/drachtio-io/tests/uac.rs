@@ -319,3 +319,111 @@ async fn close_with_nothing_pending_is_immediate_and_start_reports_bind_errors()
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(drachtio_io::Stack::start(config(&[]), std::sync::Arc::new(|| {})).is_err());
 }
+
+fn invite(uri: &str, call_id: &str) -> Request {
+    let mut r = options(uri, call_id, 0);
+    r.method = drachtio_sip::Method::Invite;
+    r.headers.set(drachtio_sip::HeaderName::CSeq, "1 INVITE");
+    r
+}
+
+#[tokio::test]
+async fn invite_cancelled_then_invite_acknowledged() {
+    let mut h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
+    let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("sip:uas@{}", uas.local_addr().unwrap());
+
+    let id = h.stack.send_request(invite(&uri, "call-i1"), None).unwrap();
+    let (inv, from) = recv_udp(&uas).await;
+    uas.send_to(answer(&inv, 180).as_bytes(), from)
+        .await
+        .unwrap();
+    match h.next().await {
+        StackEvent::Transaction(TxEvent::Response { id: got, response }) => {
+            assert_eq!((got, response.status), (id, 180))
+        }
+        e => panic!("expected the 180, got {e:?}"),
+    }
+    let cancel_id = h.stack.cancel(id).unwrap();
+    // Skip INVITE retransmissions (Timer A) until the CANCEL.
+    let cancel = loop {
+        let (m, _) = recv_udp(&uas).await;
+        if m.as_request().unwrap().method.as_str() == "CANCEL" {
+            break m;
+        }
+    };
+    // §9.1: the CANCEL's top Via is the INVITE's.
+    assert_eq!(header(&cancel, "Via"), header(&inv, "Via"));
+    uas.send_to(answer(&cancel, 200).as_bytes(), from)
+        .await
+        .unwrap();
+    uas.send_to(answer(&inv, 487).as_bytes(), from)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        match h.next().await {
+            StackEvent::Transaction(TxEvent::Response { id, response }) => {
+                got.push((id, response.status))
+            }
+            e => panic!("expected a response, got {e:?}"),
+        }
+    }
+    got.sort();
+    assert_eq!(got, [(id, 487), (cancel_id, 200)]);
+    // §17.1.1.3: the layer acknowledges the 487 itself, same Via.
+    let ack = loop {
+        let (m, _) = recv_udp(&uas).await;
+        if m.as_request().is_some_and(|r| r.method.as_str() == "ACK") {
+            break m;
+        }
+    };
+    assert_eq!(header(&ack, "Via"), header(&inv, "Via"));
+
+    let id = h.stack.send_request(invite(&uri, "call-i2"), None).unwrap();
+    let (inv, from) = recv_udp(&uas).await;
+    uas.send_to(answer(&inv, 200).as_bytes(), from)
+        .await
+        .unwrap();
+    let ok = match h.next().await {
+        StackEvent::Transaction(TxEvent::Response { id: got, response }) => {
+            assert_eq!((got, response.status), (id, 200));
+            response
+        }
+        e => panic!("expected the 200, got {e:?}"),
+    };
+    let mut ack = invite(&uri, "call-i2");
+    ack.method = drachtio_sip::Method::Ack;
+    ack.headers.set(drachtio_sip::HeaderName::CSeq, "1 ACK");
+    ack.headers.set(
+        drachtio_sip::HeaderName::To,
+        ok.headers
+            .get(&drachtio_sip::HeaderName::To)
+            .unwrap()
+            .clone(),
+    );
+    h.stack.send_ack_for_2xx(id, ack, None).unwrap();
+    let ack = loop {
+        let (m, _) = recv_udp(&uas).await;
+        if m.as_request().is_some_and(|r| r.method.as_str() == "ACK") {
+            break m;
+        }
+    };
+    assert_eq!(
+        header(&ack, "To"),
+        header(&inv, "To").to_string() + ";tag=uas"
+    );
+    let via = header(&ack, "Via");
+    assert!(
+        via.starts_with(&format!(
+            "SIP/2.0/UDP {};rport;branch=z9hG4bK",
+            h.addr(Transport::Udp, false)
+        )),
+        "{via}"
+    );
+    assert_ne!(
+        via,
+        header(&inv, "Via"),
+        "the ACK for a 2xx has its own branch"
+    );
+}
