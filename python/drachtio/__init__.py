@@ -10,24 +10,41 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from drachtio._core import (
+    AckEvent,
+    AckTimeoutEvent,
+    CancelEvent,
     Challenge,
+    ClosedEvent,
     Credentials,
     CSeq,
     Event,
+    MalformedEvent,
     MediaType,
     NameAddr,
     RAck,
+    RequestEvent,
+    ResponseEvent,
     SessionExpires,
     SipMessage,
     SipRequest,
     SipResponse,
     SubscriptionState,
+    TimeoutEvent,
+    TransportErrorEvent,
     Uri,
     Via,
     from_dict,
     parse,
 )
-from drachtio.errors import DrachtioError, ParseError
+from drachtio.errors import (
+    DrachtioError,
+    LocalError,
+    ParseError,
+    StackClosed,
+    TransactionFinished,
+    UnknownTransaction,
+)
+from drachtio.stack import SipStack
 
 try:
     __version__ = version("drachtio")
@@ -35,20 +52,34 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "AckEvent",
+    "AckTimeoutEvent",
     "CSeq",
+    "CancelEvent",
     "Challenge",
+    "ClosedEvent",
     "Credentials",
     "DrachtioError",
     "Event",
+    "LocalError",
+    "MalformedEvent",
     "MediaType",
     "NameAddr",
     "ParseError",
     "RAck",
+    "RequestEvent",
+    "ResponseEvent",
     "SessionExpires",
     "SipMessage",
     "SipRequest",
     "SipResponse",
+    "SipStack",
+    "StackClosed",
     "SubscriptionState",
+    "TimeoutEvent",
+    "TransactionFinished",
+    "TransportErrorEvent",
+    "UnknownTransaction",
     "Uri",
     "Via",
     "__version__",

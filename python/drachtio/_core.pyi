@@ -6,18 +6,27 @@ from typing import Any, ClassVar, Literal, final
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "AckEvent",
+    "AckTimeoutEvent",
     "CSeq",
+    "CancelEvent",
     "Challenge",
+    "ClosedEvent",
     "Credentials",
     "Event",
+    "MalformedEvent",
     "MediaType",
     "NameAddr",
     "RAck",
+    "RequestEvent",
+    "ResponseEvent",
     "SessionExpires",
     "SipMessage",
     "SipRequest",
     "SipResponse",
     "SubscriptionState",
+    "TimeoutEvent",
+    "TransportErrorEvent",
     "Uri",
     "Via",
     "from_dict",
@@ -366,3 +375,144 @@ class SipResponse(SipMessage):
     def status(self) -> int: ...
     @property
     def reason(self) -> str: ...
+
+# The SIP stack (rust/drachtio-py/src/stack.rs). Events are built in Rust and
+# delivered by drachtio.SipStack; _SipStack is the private handle it wraps.
+
+@final
+class RequestEvent:
+    """A new request in server transaction ``tx_id``; answer it with ``SipStack.respond``."""
+
+    @property
+    def tx_id(self) -> int: ...
+    @property
+    def request(self) -> SipRequest: ...
+    @property
+    def source(self) -> tuple[str, str, int]: ...
+    @property
+    def local(self) -> tuple[str, int]: ...
+
+@final
+class ResponseEvent:
+    """A response in client transaction ``tx_id``."""
+
+    @property
+    def tx_id(self) -> int: ...
+    @property
+    def response(self) -> SipResponse: ...
+
+@final
+class AckEvent:
+    """The ACK for a 2xx; ``tx_id`` is its INVITE server transaction, or ``None``."""
+
+    @property
+    def tx_id(self) -> int | None: ...
+    @property
+    def request(self) -> SipRequest: ...
+    @property
+    def source(self) -> tuple[str, str, int]: ...
+    @property
+    def local(self) -> tuple[str, int]: ...
+
+@final
+class CancelEvent:
+    """A CANCEL ended INVITE server transaction ``tx_id`` (answered 200, INVITE 487)."""
+
+    @property
+    def tx_id(self) -> int: ...
+    @property
+    def request(self) -> SipRequest: ...
+
+@final
+class TimeoutEvent:
+    """Transaction ``tx_id`` timed out (Timer B, F or H, or the CANCEL wait)."""
+
+    @property
+    def tx_id(self) -> int: ...
+
+@final
+class AckTimeoutEvent:
+    """No ACK came for the 2xx of INVITE server transaction ``tx_id`` within 64*T1."""
+
+    @property
+    def tx_id(self) -> int: ...
+
+@final
+class TransportErrorEvent:
+    """A message could not be sent; transaction ``tx_id``, if any, has ended."""
+
+    @property
+    def tx_id(self) -> int | None: ...
+    @property
+    def dest(self) -> tuple[str, str, int] | None: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
+class MalformedEvent:
+    """A received message failed to parse; ``answered`` is the status sent back, if any."""
+
+    @property
+    def source(self) -> tuple[str, str, int]: ...
+    @property
+    def local(self) -> tuple[str, int]: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def answered(self) -> int | None: ...
+
+@final
+class ClosedEvent:
+    """The stack has stopped: the last event."""
+
+@final
+class _SipStack:
+    def __new__(
+        cls,
+        listen: list[str],
+        *,
+        t1: float = 0.5,
+        t2: float = 4.0,
+        t4: float = 5.0,
+        tcp_idle_timeout: float = 180.0,
+        max_tcp_connections: int = 1024,
+        event_queue_capacity: int = 10000,
+        udp_recv_buffer: int = 4194304,
+        supported: list[str] | None = None,
+    ) -> _SipStack: ...
+    @property
+    def wakeup_fd(self) -> int: ...
+    def _clear_wakeup(self) -> None: ...
+    def _drain(
+        self, max: int
+    ) -> list[
+        RequestEvent
+        | ResponseEvent
+        | AckEvent
+        | CancelEvent
+        | TimeoutEvent
+        | AckTimeoutEvent
+        | TransportErrorEvent
+        | MalformedEvent
+        | ClosedEvent
+    ]: ...
+    @property
+    def local_addresses(self) -> list[tuple[str, str, int]]: ...
+    def respond(self, tx_id: int, response: SipResponse) -> None: ...
+    def send_request(
+        self, request: SipRequest, dest: tuple[str, str, int] | None = None
+    ) -> int: ...
+    def cancel(self, tx_id: int) -> int: ...
+    def send_ack(
+        self, tx_id: int, ack: SipRequest, dest: tuple[str, str, int] | None = None
+    ) -> None: ...
+    def send_stateless(
+        self, message: SipMessage, dest: tuple[str, str, int] | None = None
+    ) -> None: ...
+    def new_tag(self) -> str: ...
+    def stats(self) -> dict[str, int]: ...
+    def begin_close(self, grace: float) -> None: ...
+    @property
+    def is_closed(self) -> bool: ...

@@ -7,7 +7,14 @@ carry what a server should answer with.
 
 from __future__ import annotations
 
-__all__ = ["DrachtioError", "ParseError"]
+__all__ = [
+    "DrachtioError",
+    "LocalError",
+    "ParseError",
+    "StackClosed",
+    "TransactionFinished",
+    "UnknownTransaction",
+]
 
 
 class DrachtioError(Exception):
@@ -51,3 +58,24 @@ class ParseError(DrachtioError, ValueError):
             type(self),
             (self.message, self.kind, self.offset, self.status_code, self.detail),
         )
+
+
+class LocalError(DrachtioError):
+    """A call this program made that the SIP stack refused (our misuse, not a peer's).
+
+    Raised by :class:`drachtio.SipStack` methods, e.g. for a request without the
+    mandatory headers or a destination with no route; the subclasses name the
+    common cases.
+    """
+
+
+class UnknownTransaction(LocalError):
+    """The transaction id names no live transaction (never did, or it has ended)."""
+
+
+class TransactionFinished(LocalError):
+    """The server transaction already has its final response (or was cancelled)."""
+
+
+class StackClosed(LocalError):
+    """The stack is closing (no new transactions) or closed."""

@@ -6,6 +6,7 @@ mod convert;
 mod errors;
 mod fields;
 mod message;
+mod stack;
 mod views;
 
 use errors::IntoPyResult;
@@ -44,5 +45,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<fields::PyChallenge>()?;
     m.add_class::<fields::PyEvent>()?;
     m.add_class::<fields::PySubscriptionState>()?;
+    stack::register(m)?;
     Ok(())
 }

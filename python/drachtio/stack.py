@@ -1,0 +1,245 @@
+"""The SIP stack on an asyncio loop.
+
+:class:`SipStack` runs the Rust transport (sockets, parsing, transactions,
+retransmissions) on a thread of its own and delivers its events to a callback
+on the loop that started it. Calls down (``respond``, ``send_request``...) are
+synchronous and never wait on the network. See ``docs/bridge.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
+
+from drachtio._core import (
+    AckEvent,
+    AckTimeoutEvent,
+    CancelEvent,
+    ClosedEvent,
+    MalformedEvent,
+    RequestEvent,
+    ResponseEvent,
+    SipMessage,
+    SipRequest,
+    SipResponse,
+    TimeoutEvent,
+    TransportErrorEvent,
+    _SipStack,
+)
+
+__all__ = ["Destination", "SipStack", "StackEvent"]
+
+StackEvent: TypeAlias = (
+    RequestEvent
+    | ResponseEvent
+    | AckEvent
+    | CancelEvent
+    | TimeoutEvent
+    | AckTimeoutEvent
+    | TransportErrorEvent
+    | MalformedEvent
+    | ClosedEvent
+)
+"""Everything :class:`SipStack` delivers to ``on_event``."""
+
+Destination: TypeAlias = tuple[str, str, int]
+"""``(transport, ip, port)``, transport ``"udp"`` or ``"tcp"``."""
+
+# Events converted per call into Rust, and batches handled per loop
+# iteration before yielding to other callbacks (the rest is taken on the
+# next iteration, so a flood of events cannot starve the loop).
+_BATCH = 64
+_BATCHES_PER_ITERATION = 16
+
+
+class SipStack:
+    """A SIP stack listening on UDP and TCP, driven from one asyncio loop.
+
+    Create it with :meth:`start` on a running loop; stop it with :meth:`close`.
+    Every event is passed to ``on_event`` on the loop's thread, in the order the
+    stack produced it; the last one is a :class:`~drachtio.ClosedEvent`.
+    """
+
+    def __init__(
+        self,
+        core: _SipStack,
+        loop: asyncio.AbstractEventLoop,
+        on_event: Callable[[StackEvent], object],
+    ) -> None:
+        """Use :meth:`start`, which binds the sockets and attaches the stack to the loop."""
+        self._core = core
+        self._loop = loop
+        self._on_event = on_event
+        self._fd = core.wakeup_fd
+        self._closed: asyncio.Future[None] = loop.create_future()
+        self._more_scheduled = False
+
+    @classmethod
+    async def start(
+        cls,
+        listen: Sequence[str],
+        on_event: Callable[[StackEvent], object],
+        *,
+        t1: float = 0.5,
+        t2: float = 4.0,
+        t4: float = 5.0,
+        tcp_idle_timeout: float = 180.0,
+        max_tcp_connections: int = 1024,
+        event_queue_capacity: int = 10_000,
+        udp_recv_buffer: int = 4 * 1024 * 1024,
+        supported: Sequence[str] = (),
+    ) -> SipStack:
+        """Bind every listener and start the stack on the running loop.
+
+        Args:
+            listen: addresses as ``"udp:127.0.0.1:5060"``, ``"tcp:[::1]:5060"``;
+                port 0 picks a free port (see :attr:`local_addresses`).
+            on_event: called on the loop's thread with each event, in order.
+                An exception it raises goes to the loop's exception handler
+                and the next event is still delivered.
+            t1, t2, t4: the RFC 3261 timers, in seconds.
+            tcp_idle_timeout: seconds after which a silent TCP connection is closed.
+            max_tcp_connections: bound on TCP connections, accepted and opened.
+            event_queue_capacity: events waiting for the loop; past it new
+                requests are answered 503 by the stack.
+            udp_recv_buffer: ``SO_RCVBUF`` asked for each UDP socket.
+            supported: option tags this UA supports (others in Require get 420).
+
+        Raises:
+            OSError: a listener could not be bound (e.g. the port is in use).
+            ValueError: a malformed listen address or timer value.
+        """
+        loop = asyncio.get_running_loop()
+        core = _SipStack(
+            list(listen),
+            t1=t1,
+            t2=t2,
+            t4=t4,
+            tcp_idle_timeout=tcp_idle_timeout,
+            max_tcp_connections=max_tcp_connections,
+            event_queue_capacity=event_queue_capacity,
+            udp_recv_buffer=udp_recv_buffer,
+            supported=list(supported),
+        )
+        stack = cls(core, loop, on_event)
+        loop.add_reader(stack._fd, stack._on_wakeup)
+        return stack
+
+    @property
+    def local_addresses(self) -> list[tuple[str, str, int]]:
+        """Every listener as ``(transport, ip, port)``, with the real port for port 0."""
+        return self._core.local_addresses
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the stack has stopped (its sockets are closed)."""
+        return self._core.is_closed
+
+    def respond(self, tx_id: int, response: SipResponse) -> None:
+        """Send ``response`` in server transaction ``tx_id``: provisional ones, then one final.
+
+        Via, From, To, Call-ID and CSeq are copied from the request when the
+        response has no header of that name; the To tag is the one written.
+
+        Raises:
+            UnknownTransaction: no such server transaction (it may have ended).
+            TransactionFinished: a final response was already sent (or the
+                request was cancelled and answered 487).
+            StackClosed: the stack has stopped.
+        """
+        self._core.respond(tx_id, response)
+
+    def send_request(self, request: SipRequest, dest: Destination | None = None) -> int:
+        """Start a client transaction and return its id; responses come as ``ResponseEvent``.
+
+        Without ``dest`` the next hop is the first Route or the Request-URI
+        (RFC 3261 §8.1.2); the stack sets the top Via's transport and sent-by
+        and adds a branch if it has none.
+
+        Raises:
+            LocalError: a mandatory header is missing or malformed, or no route.
+            StackClosed: the stack is closing.
+        """
+        return self._core.send_request(request, dest)
+
+    def cancel(self, tx_id: int) -> int:
+        """CANCEL INVITE client transaction ``tx_id`` (RFC 3261 §9.1); return the CANCEL's id.
+
+        Raises:
+            UnknownTransaction: no such client transaction.
+            LocalError: it is not an INVITE without a final response, or is
+                already being cancelled.
+        """
+        return self._core.cancel(tx_id)
+
+    def send_ack(self, tx_id: int, ack: SipRequest, dest: Destination | None = None) -> None:
+        """Send the ACK for a 2xx received in INVITE client transaction ``tx_id``.
+
+        The stack sends it again for each retransmission of that 2xx (RFC 3261 §13.2.2.4).
+        """
+        self._core.send_ack(tx_id, ack, dest)
+
+    def send_stateless(self, message: SipMessage, dest: Destination | None = None) -> None:
+        """Send a request or response outside any transaction (e.g. a relayed ACK).
+
+        Without ``dest`` a request goes to its next hop and a response to its top Via.
+        """
+        self._core.send_stateless(message, dest)
+
+    def new_tag(self) -> str:
+        """A fresh random tag for a From or To header."""
+        return self._core.new_tag()
+
+    def stats(self) -> dict[str, int]:
+        """The counters of the transport and the transaction layer, by name."""
+        return self._core.stats()
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop the stack gracefully and wait until it has stopped.
+
+        New requests are answered 503 and TCP listeners stop accepting;
+        pending transactions finish or time out, for at most ``grace``
+        seconds; then the sockets are closed and ``ClosedEvent`` is delivered.
+        Idempotent: later calls wait for the same end.
+        """
+        if not self._closed.done():
+            self._core.begin_close(grace)
+        await asyncio.shield(self._closed)
+
+    def _on_wakeup(self) -> None:
+        self._core._clear_wakeup()
+        self._drain()
+
+    def _drain_more(self) -> None:
+        self._more_scheduled = False
+        self._drain()
+
+    def _drain(self) -> None:
+        core = self._core
+        for _ in range(_BATCHES_PER_ITERATION):
+            batch = core._drain(_BATCH)
+            for event in batch:
+                self._deliver(event)
+            # The wake-up fires again only after the queue was seen empty,
+            # which a short batch proves.
+            if len(batch) < _BATCH:
+                return
+        if not self._more_scheduled:
+            self._more_scheduled = True
+            self._loop.call_soon(self._drain_more)
+
+    def _deliver(self, event: StackEvent) -> None:
+        if isinstance(event, ClosedEvent):
+            self._loop.remove_reader(self._fd)
+        try:
+            self._on_event(event)
+        except Exception as exc:
+            self._loop.call_exception_handler(
+                {
+                    "message": f"SipStack on_event raised on {event!r}",
+                    "exception": exc,
+                }
+            )
+        if isinstance(event, ClosedEvent) and not self._closed.done():
+            self._closed.set_result(None)

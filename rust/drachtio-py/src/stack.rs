@@ -1,0 +1,610 @@
+//! The bridge to `drachtio-io`: `_SipStack` (driven by `drachtio.stack.SipStack`
+//! on an asyncio loop) and the event classes it hands up.
+//!
+//! The stack runs on its own thread and never takes the GIL. Its `notify`
+//! callback writes one byte to a non-blocking socket pair; Python watches the
+//! other end with `loop.add_reader` and then drains the queued events in
+//! batches, each batch converted to Python objects here (see `docs/bridge.md`).
+
+use crate::message::{message_into_py, PySipMessage, PySipRequest, PySipResponse};
+use drachtio_io::{ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats};
+use drachtio_sip::transaction::{
+    ClientTxId, Config as TimerConfig, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
+};
+use drachtio_sip::{Message, Request};
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::IntoPyObjectExt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Defines a frozen event class with read-only attributes and a `__repr__`
+/// listing them.
+macro_rules! event_class {
+    ($(#[doc = $doc:literal])* $ty:ident, $pyname:literal { $($field:ident : $fty:ty),* $(,)? }) => {
+        $(#[doc = $doc])*
+        #[pyclass(name = $pyname, module = "drachtio._core", frozen)]
+        #[derive(Debug)]
+        pub struct $ty {
+            $( #[pyo3(get)] $field: $fty, )*
+        }
+
+        #[pymethods]
+        impl $ty {
+            #[allow(unused_variables)]
+            fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+                let py = slf.py();
+                let this = slf.get();
+                let parts: Vec<String> = vec![$(
+                    format!(
+                        "{}={}",
+                        stringify!($field),
+                        (&this.$field).into_bound_py_any(py)?.repr()?
+                    ),
+                )*];
+                Ok(format!("{}({})", $pyname, parts.join(", ")))
+            }
+        }
+    };
+}
+
+event_class!(
+    /// A new request (not ACK or CANCEL) in server transaction `tx_id`; answer
+    /// it with `SipStack.respond`. An INVITE has already had its 100 Trying.
+    PyRequestEvent, "RequestEvent" {
+        tx_id: u64,
+        request: Py<PyAny>,
+        source: Py<PyAny>,
+        local: Py<PyAny>,
+    }
+);
+
+event_class!(
+    /// A response in client transaction `tx_id`: each provisional response,
+    /// the first final response, and the first 2xx of each To tag.
+    PyResponseEvent, "ResponseEvent" {
+        tx_id: u64,
+        response: Py<PyAny>,
+    }
+);
+
+event_class!(
+    /// The ACK for a 2xx. `tx_id` is the INVITE server transaction it
+    /// acknowledges (its 2xx retransmission has stopped), or `None` for an
+    /// ACK that matched no transaction.
+    PyAckEvent, "AckEvent" {
+        tx_id: Option<u64>,
+        request: Py<PyAny>,
+        source: Py<PyAny>,
+        local: Py<PyAny>,
+    }
+);
+
+event_class!(
+    /// A CANCEL matched INVITE server transaction `tx_id` before its final
+    /// response: the stack has answered the CANCEL 200 and the INVITE 487.
+    PyCancelEvent, "CancelEvent" {
+        tx_id: u64,
+        request: Py<PyAny>,
+    }
+);
+
+event_class!(
+    /// Transaction `tx_id` timed out (Timer B, F or H, or no final response
+    /// 64*T1 after a CANCEL).
+    PyTimeoutEvent, "TimeoutEvent" {
+        tx_id: u64,
+    }
+);
+
+event_class!(
+    /// The 2xx of INVITE server transaction `tx_id` was retransmitted for
+    /// 64*T1 without an ACK (RFC 3261 §13.3.1.4): end the call with a BYE.
+    PyAckTimeoutEvent, "AckTimeoutEvent" {
+        tx_id: u64,
+    }
+);
+
+event_class!(
+    /// A message could not be sent. With a `tx_id`, that transaction has
+    /// ended; with `None`, a message outside a transaction was lost.
+    PyTransportErrorEvent, "TransportErrorEvent" {
+        tx_id: Option<u64>,
+        dest: Option<Py<PyAny>>,
+        reason: String,
+    }
+);
+
+event_class!(
+    /// A received message failed to parse (or to frame, on TCP); `answered`
+    /// is the status the stack sent back, if it could answer.
+    PyMalformedEvent, "MalformedEvent" {
+        source: Py<PyAny>,
+        local: Py<PyAny>,
+        kind: String,
+        reason: String,
+        answered: Option<u16>,
+    }
+);
+
+event_class!(
+    /// The stack has stopped and its sockets are closed: the last event.
+    PyClosedEvent, "ClosedEvent" {}
+);
+
+/// The I/O stack with its wake-up socket. Private: `drachtio.SipStack` wraps
+/// it on an asyncio loop.
+#[pyclass(name = "_SipStack", module = "drachtio._core", frozen)]
+#[derive(Debug)]
+pub struct PyStack {
+    stack: Stack,
+    wakeup: UnixStream,
+}
+
+#[pymethods]
+impl PyStack {
+    #[new]
+    #[pyo3(signature = (listen, *, t1 = 0.5, t2 = 4.0, t4 = 5.0, tcp_idle_timeout = 180.0,
+                        max_tcp_connections = 1024, event_queue_capacity = 10_000,
+                        udp_recv_buffer = 4_194_304, supported = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        listen: Vec<String>,
+        t1: f64,
+        t2: f64,
+        t4: f64,
+        tcp_idle_timeout: f64,
+        max_tcp_connections: usize,
+        event_queue_capacity: usize,
+        udp_recv_buffer: usize,
+        supported: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let listen = listen
+            .iter()
+            .map(|s| parse_listen(s))
+            .collect::<PyResult<Vec<_>>>()?;
+        if event_queue_capacity == 0 {
+            return Err(PyValueError::new_err(
+                "event_queue_capacity must be at least 1",
+            ));
+        }
+        let config = StackConfig {
+            listen,
+            timers: TimerConfig {
+                t1: seconds("t1", t1)?,
+                t2: seconds("t2", t2)?,
+                t4: seconds("t4", t4)?,
+                supported: supported.unwrap_or_default(),
+                seed: None,
+            },
+            tcp_idle_timeout: seconds("tcp_idle_timeout", tcp_idle_timeout)?,
+            max_tcp_connections,
+            event_queue_capacity,
+            udp_recv_buffer,
+            ..StackConfig::default()
+        };
+        let (wakeup, ring) = UnixStream::pair().map_err(os_error)?;
+        wakeup.set_nonblocking(true).map_err(os_error)?;
+        ring.set_nonblocking(true).map_err(os_error)?;
+        // Runs on the stack's thread: never blocks and never touches Python.
+        // WouldBlock means bytes are already pending, which is wake-up enough.
+        let notify = Arc::new(move || {
+            let _ = (&ring).write(&[1]);
+        });
+        let stack = Stack::start(config, notify).map_err(os_error)?;
+        Ok(PyStack { stack, wakeup })
+    }
+
+    /// The file descriptor that becomes readable when events are queued.
+    #[getter]
+    fn wakeup_fd(&self) -> i32 {
+        self.wakeup.as_raw_fd()
+    }
+
+    /// Reads every pending wake-up byte (call before draining).
+    fn _clear_wakeup(&self) {
+        let mut buf = [0u8; 256];
+        loop {
+            match (&self.wakeup).read(&mut buf) {
+                Ok(n) if n == buf.len() => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                _ => return,
+            }
+        }
+    }
+
+    /// Takes up to `max` queued events, oldest first, as Python objects. The
+    /// wake-up fires again only once the queue has been emptied: drain until
+    /// fewer than `max` come back.
+    fn _drain<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyList>> {
+        let events = self.stack.drain_events(max);
+        let list = PyList::empty(py);
+        for event in events {
+            list.append(event_into_py(py, event)?)?;
+        }
+        Ok(list)
+    }
+
+    /// Every bound listener as `(transport, host, port)`, real ports included.
+    #[getter]
+    fn local_addresses<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        self.stack
+            .local_addrs()
+            .into_iter()
+            .map(|(t, a)| peer_tuple(py, t, a))
+            .collect()
+    }
+
+    /// Sends `response` in server transaction `tx_id`.
+    fn respond(
+        &self,
+        py: Python<'_>,
+        tx_id: u64,
+        response: &Bound<'_, PySipResponse>,
+    ) -> PyResult<()> {
+        let response = match &response.as_super().get().msg {
+            Message::Response(r) => r.clone(),
+            Message::Request(_) => unreachable!("a SipResponse always holds a response"),
+        };
+        self.stack
+            .respond(ServerTxId(tx_id), response)
+            .map_err(|e| stack_error(py, e))
+    }
+
+    /// Starts a client transaction; returns its id.
+    #[pyo3(signature = (request, dest = None))]
+    fn send_request(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PySipRequest>,
+        dest: Option<(String, String, u16)>,
+    ) -> PyResult<u64> {
+        let peer = dest.map(parse_dest).transpose()?;
+        self.stack
+            .send_request(request_of(request), peer)
+            .map(|id| id.0)
+            .map_err(|e| stack_error(py, e))
+    }
+
+    /// Cancels INVITE client transaction `tx_id`; returns the CANCEL's id.
+    fn cancel(&self, py: Python<'_>, tx_id: u64) -> PyResult<u64> {
+        self.stack
+            .cancel(ClientTxId(tx_id))
+            .map(|id| id.0)
+            .map_err(|e| stack_error(py, e))
+    }
+
+    /// Sends the ACK for a 2xx received in client transaction `tx_id`.
+    #[pyo3(signature = (tx_id, ack, dest = None))]
+    fn send_ack(
+        &self,
+        py: Python<'_>,
+        tx_id: u64,
+        ack: &Bound<'_, PySipRequest>,
+        dest: Option<(String, String, u16)>,
+    ) -> PyResult<()> {
+        let peer = dest.map(parse_dest).transpose()?;
+        self.stack
+            .send_ack_for_2xx(ClientTxId(tx_id), request_of(ack), peer)
+            .map_err(|e| stack_error(py, e))
+    }
+
+    /// Sends a request or response outside any transaction.
+    #[pyo3(signature = (message, dest = None))]
+    fn send_stateless(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PySipMessage>,
+        dest: Option<(String, String, u16)>,
+    ) -> PyResult<()> {
+        let peer = dest.map(parse_dest).transpose()?;
+        self.stack
+            .send_stateless(message.get().msg.clone(), peer)
+            .map_err(|e| stack_error(py, e))
+    }
+
+    /// A fresh tag for a From or To header.
+    fn new_tag(&self) -> String {
+        self.stack.new_tag()
+    }
+
+    /// The counters of the transport and of the transaction layer.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        stats_dict(py, &self.stack.stats())
+    }
+
+    /// Starts a graceful close (see `drachtio.SipStack.close`); a
+    /// `ClosedEvent` is queued when it ends. Idempotent.
+    fn begin_close(&self, grace: f64) -> PyResult<()> {
+        self.stack.begin_close(seconds_or_zero("grace", grace)?);
+        Ok(())
+    }
+
+    /// Whether the stack has stopped.
+    #[getter]
+    fn is_closed(&self) -> bool {
+        self.stack.is_closed()
+    }
+}
+
+fn request_of(request: &Bound<'_, PySipRequest>) -> Request {
+    match &request.as_super().get().msg {
+        Message::Request(r) => r.clone(),
+        Message::Response(_) => unreachable!("a SipRequest always holds a request"),
+    }
+}
+
+/// An `OSError` with the errno set, as Python's own socket calls raise.
+fn os_error(e: io::Error) -> PyErr {
+    match e.raw_os_error() {
+        Some(errno) => PyOSError::new_err((errno, e.to_string())),
+        None => PyOSError::new_err(e.to_string()),
+    }
+}
+
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    match Duration::try_from_secs_f64(value) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(PyValueError::new_err(format!(
+            "{name} must be a positive number of seconds, not {value}"
+        ))),
+    }
+}
+
+fn seconds_or_zero(name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{name} must be a number of seconds >= 0, not {value}"
+        ))
+    })
+}
+
+fn parse_transport(name: &str) -> PyResult<Transport> {
+    match name.to_ascii_lowercase().as_str() {
+        "udp" => Ok(Transport::Udp),
+        "tcp" => Ok(Transport::Tcp),
+        _ => Err(PyValueError::new_err(format!(
+            "transport must be \"udp\" or \"tcp\", not {name:?}"
+        ))),
+    }
+}
+
+/// `"udp:127.0.0.1:5060"`, `"tcp:[::1]:0"`.
+fn parse_listen(spec: &str) -> PyResult<ListenSpec> {
+    let bad = || {
+        PyValueError::new_err(format!(
+            "listen address {spec:?} is not \"udp|tcp:<ip>:<port>\""
+        ))
+    };
+    let (transport, addr) = spec.split_once(':').ok_or_else(bad)?;
+    let transport = parse_transport(transport)?;
+    let addr: SocketAddr = addr.parse().map_err(|_| bad())?;
+    Ok(ListenSpec {
+        transport,
+        addr,
+        advertise: None,
+    })
+}
+
+/// `("udp", "127.0.0.1", 5060)` or `("tcp", "::1", 5060)`: an IP address,
+/// since a destination given explicitly is not resolved.
+fn parse_dest((transport, host, port): (String, String, u16)) -> PyResult<Peer> {
+    let transport = parse_transport(&transport)?;
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(&host);
+    let ip: IpAddr = bare.parse().map_err(|_| {
+        PyValueError::new_err(format!("destination host {host:?} is not an IP address"))
+    })?;
+    Ok(Peer {
+        transport,
+        addr: SocketAddr::new(ip, port),
+    })
+}
+
+fn peer_tuple(
+    py: Python<'_>,
+    transport: Transport,
+    addr: SocketAddr,
+) -> PyResult<Bound<'_, PyTuple>> {
+    (
+        transport.as_str().to_ascii_lowercase(),
+        addr.ip().to_string(),
+        addr.port(),
+    )
+        .into_pyobject(py)
+}
+
+fn addr_tuple(py: Python<'_>, addr: SocketAddr) -> PyResult<Py<PyAny>> {
+    (addr.ip().to_string(), addr.port()).into_py_any(py)
+}
+
+fn tx_number(id: TxId) -> u64 {
+    match id {
+        TxId::Client(c) => c.0,
+        TxId::Server(s) => s.0,
+    }
+}
+
+fn event_into_py(py: Python<'_>, event: StackEvent) -> PyResult<Bound<'_, PyAny>> {
+    let source = |p: Peer| -> PyResult<Py<PyAny>> {
+        Ok(peer_tuple(py, p.transport, p.addr)?.unbind().into_any())
+    };
+    let message = |m: Message| -> PyResult<Py<PyAny>> { Ok(message_into_py(py, m)?.unbind()) };
+    match event {
+        StackEvent::Transaction(tx) => match tx {
+            TxEvent::NewRequest {
+                id,
+                request,
+                peer,
+                local,
+            } => PyRequestEvent {
+                tx_id: id.0,
+                request: message(Message::Request(request))?,
+                source: source(peer)?,
+                local: addr_tuple(py, local)?,
+            }
+            .into_bound_py_any(py),
+            TxEvent::Response { id, response } => PyResponseEvent {
+                tx_id: id.0,
+                response: message(Message::Response(response))?,
+            }
+            .into_bound_py_any(py),
+            TxEvent::AckFor2xx {
+                id,
+                request,
+                peer,
+                local,
+            } => PyAckEvent {
+                tx_id: id.map(|i| i.0),
+                request: message(Message::Request(request))?,
+                source: source(peer)?,
+                local: addr_tuple(py, local)?,
+            }
+            .into_bound_py_any(py),
+            TxEvent::Cancelled { id, request } => PyCancelEvent {
+                tx_id: id.0,
+                request: message(Message::Request(request))?,
+            }
+            .into_bound_py_any(py),
+            TxEvent::Timeout { id } => PyTimeoutEvent {
+                tx_id: tx_number(id),
+            }
+            .into_bound_py_any(py),
+            TxEvent::AckTimeout { id } => PyAckTimeoutEvent { tx_id: id.0 }.into_bound_py_any(py),
+            // The stack reports these as its own TransportError; kept for
+            // completeness of the match.
+            TxEvent::TransportError { id } => PyTransportErrorEvent {
+                tx_id: Some(tx_number(id)),
+                dest: None,
+                reason: "transport error".to_string(),
+            }
+            .into_bound_py_any(py),
+        },
+        StackEvent::TransportError { tx, peer, reason } => PyTransportErrorEvent {
+            tx_id: tx.map(tx_number),
+            dest: peer.map(source).transpose()?,
+            reason,
+        }
+        .into_bound_py_any(py),
+        StackEvent::Malformed {
+            peer,
+            local,
+            error,
+            answered,
+        } => PyMalformedEvent {
+            source: source(peer)?,
+            local: addr_tuple(py, local)?,
+            kind: error.kind.as_str().to_string(),
+            reason: error.to_string(),
+            answered,
+        }
+        .into_bound_py_any(py),
+        StackEvent::Closed => PyClosedEvent {}.into_bound_py_any(py),
+    }
+}
+
+/// The Python exception for a refused call down: `UnknownTransaction`,
+/// `TransactionFinished`, `StackClosed`, else `LocalError` (all in
+/// `drachtio.errors`).
+fn stack_error(py: Python<'_>, e: StackError) -> PyErr {
+    let class = match &e {
+        StackError::Local(LocalError::UnknownTransaction) => "UnknownTransaction",
+        StackError::Local(LocalError::FinalResponseSent) => "TransactionFinished",
+        StackError::Closed => "StackClosed",
+        _ => "LocalError",
+    };
+    let raised = py
+        .import("drachtio.errors")
+        .and_then(|m| m.getattr(class))
+        .and_then(|cls| cls.call1((e.to_string(),)));
+    match raised {
+        Ok(value) => PyErr::from_value(value),
+        Err(err) => err,
+    }
+}
+
+macro_rules! stats_fields {
+    ($dict:ident, $stats:expr, [$($name:ident),* $(,)?]) => {
+        $( $dict.set_item(stringify!($name), $stats.$name)?; )*
+    };
+}
+
+/// Every counter in one flat dict (the names of the transport's and the
+/// layer's counters do not overlap).
+fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    stats_fields!(
+        d,
+        s,
+        [
+            udp_received,
+            udp_sent,
+            tcp_received,
+            tcp_sent,
+            parse_errors,
+            malformed_answered,
+            malformed_dropped,
+            keepalives_received,
+            rejected_overload,
+            rejected_closing,
+            events_dropped,
+            tcp_connections_open,
+            tcp_connections_accepted,
+            tcp_connections_opened,
+            tcp_connections_rejected,
+            tcp_garbage_disconnects,
+            tcp_idle_closed,
+            tcp_pings_answered,
+            send_errors,
+            mtu_tcp_switches,
+        ]
+    );
+    let t = &s.transactions;
+    stats_fields!(
+        d,
+        t,
+        [
+            requests_received,
+            responses_received,
+            request_retransmissions_absorbed,
+            response_retransmissions_absorbed,
+            retransmissions_sent,
+            dropped_without_via,
+            dropped_acks,
+            dropped_responses,
+            acks_without_transaction,
+            rejected_missing_header,
+            rejected_unsupported_scheme,
+            rejected_bad_extension,
+            rejected_merged,
+            cancels_unmatched,
+            cancels_matched,
+            timeouts,
+            ack_timeouts,
+        ]
+    );
+    Ok(d)
+}
+
+/// Registers the stack and event classes. `_SipStack` is set as an attribute
+/// only: `add_class` would list it in `__all__`, and it is not public.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.setattr("_SipStack", m.py().get_type::<PyStack>())?;
+    m.add_class::<PyRequestEvent>()?;
+    m.add_class::<PyResponseEvent>()?;
+    m.add_class::<PyAckEvent>()?;
+    m.add_class::<PyCancelEvent>()?;
+    m.add_class::<PyTimeoutEvent>()?;
+    m.add_class::<PyAckTimeoutEvent>()?;
+    m.add_class::<PyTransportErrorEvent>()?;
+    m.add_class::<PyMalformedEvent>()?;
+    m.add_class::<PyClosedEvent>()?;
+    Ok(())
+}
