@@ -1,0 +1,406 @@
+"""The control protocol as a sans-IO state machine, one per connection side.
+
+:class:`Connection` turns received bytes into events and messages to send
+into bytes; it never touches a socket or a clock (the websockets / h11
+model). It enforces what both sides must obey:
+
+- every request gets exactly one response with its ``rid``, in both
+  directions: a response to an unknown rid or a second request with a rid
+  still pending is a fatal protocol error;
+- ``auth`` first: on a server, any request before a successful ``auth`` is
+  answered with a failure and the connection closes; a failed ``auth`` is
+  answered ``{authenticated: false, reason}`` and the connection closes.
+
+Whether a secret is right is the caller's decision (see :func:`check_secret`):
+a server receives :class:`RequestReceived` for ``auth``, checks the secret and
+sends an :class:`~drachtio.protocol.messages.AuthResult`; the connection
+follows what was sent.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from drachtio.protocol.errors import LocalProtocolError, RemoteProtocolError
+from drachtio.protocol.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from drachtio.protocol.messages import (
+    CLIENT_COMMANDS,
+    SERVER_COMMANDS,
+    AuthResult,
+    Failure,
+    Request,
+    Response,
+    parse_request,
+    parse_response,
+    request_rid,
+    response_types,
+)
+
+__all__ = [
+    "CloseConnection",
+    "Connection",
+    "Event",
+    "ProtocolFailed",
+    "RequestReceived",
+    "RequestRejected",
+    "ResponseReceived",
+    "Role",
+    "check_secret",
+]
+
+
+def check_secret(given: str, secrets: Sequence[str]) -> bool:
+    """Whether ``given`` equals one of the configured ``secrets``, in constant time.
+
+    Every secret is compared (so the time does not tell which one matched, or
+    whether any did), and the comparison runs over SHA-256 digests so that it
+    does not depend on the secrets' lengths either. Several secrets allow
+    rotation: configure the new one beside the old until every client moved.
+    """
+    given_digest = hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest()
+    matched = False
+    for secret in secrets:
+        digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+        matched |= hmac.compare_digest(given_digest, digest)
+    return matched
+
+
+class Role(enum.Enum):
+    """Which end of the control connection a :class:`Connection` plays."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+
+@dataclass(slots=True, frozen=True)
+class RequestReceived:
+    """The peer sent a valid request; answer it with :meth:`Connection.send`."""
+
+    request: Request
+
+
+@dataclass(slots=True, frozen=True)
+class RequestRejected:
+    """The peer sent a request this side refuses (unknown command, invalid data).
+
+    The connection stays open: send ``response`` (a failure with the rid)
+    with :meth:`Connection.send`.
+    """
+
+    rid: str
+    command: str | None
+    error: RemoteProtocolError
+    response: Response
+
+
+@dataclass(slots=True, frozen=True)
+class ResponseReceived:
+    """The peer answered ``request``, one this side sent."""
+
+    response: Response
+    request: Request
+
+
+@dataclass(slots=True, frozen=True)
+class ProtocolFailed:
+    """The peer broke the protocol; the connection must close.
+
+    Send ``response`` first when it is not ``None``: it tells the peer what
+    went wrong (``rid`` is the offending request's, or ``None``). A
+    :class:`CloseConnection` event follows.
+    """
+
+    error: RemoteProtocolError
+    response: Response | None
+
+
+@dataclass(slots=True, frozen=True)
+class CloseConnection:
+    """Close the transport once pending bytes are written; always the last event."""
+
+    reason: str
+
+
+Event = RequestReceived | RequestRejected | ResponseReceived | ProtocolFailed | CloseConnection
+
+
+class _Auth(enum.Enum):
+    NONE = "none"
+    PENDING = "pending"
+    DONE = "done"
+
+
+class Connection:
+    """One side of a control connection (sans-IO).
+
+    Feed received bytes to :meth:`receive_data` and act on the events; turn
+    each message to send into bytes with :meth:`send`. When :attr:`closing`
+    becomes true, write what :meth:`send` returned and close the transport.
+    """
+
+    def __init__(self, role: Role, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        self.role = role
+        self.max_frame_size = max_frame_size
+        self.closing = False
+        self._decoder = FrameDecoder(max_frame_size)
+        if role is Role.SERVER:
+            self._accepts, self._sends = CLIENT_COMMANDS, SERVER_COMMANDS
+        else:
+            self._accepts, self._sends = SERVER_COMMANDS, CLIENT_COMMANDS
+        self._auth = _Auth.NONE
+        # Our requests waiting for the peer's response, by rid.
+        self._sent: dict[str, Request] = {}
+        # The peer's requests waiting for our response: rid -> command.
+        self._received: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"<Connection {self.role.value} auth={self._auth.value} "
+            f"sent={len(self._sent)} received={len(self._received)}"
+            f"{' closing' if self.closing else ''}>"
+        )
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether ``auth`` succeeded on this connection."""
+        return self._auth is _Auth.DONE
+
+    @property
+    def pending_requests(self) -> list[Request]:
+        """The requests this side sent that have no response yet, oldest first."""
+        return list(self._sent.values())
+
+    @property
+    def unanswered_rids(self) -> list[str]:
+        """The rids of the peer's requests this side has not answered yet."""
+        return list(self._received)
+
+    # ------------------------------------------------------------ receiving
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Process bytes from the peer; return what happened, in order.
+
+        A protocol violation ends the list with :class:`ProtocolFailed` and
+        :class:`CloseConnection`; bytes after the violation are ignored.
+
+        Raises:
+            LocalProtocolError: when the connection is already closing.
+        """
+        if self.closing:
+            raise LocalProtocolError("connection_closed", "the connection is closing")
+        events: list[Event] = []
+        try:
+            for obj in self._decoder.receive_data(data):
+                self._handle(obj, events)
+                if self.closing:
+                    break
+        except RemoteProtocolError as exc:
+            self._fail(events, exc, self._error_response(exc))
+        return events
+
+    def receive_eof(self) -> list[Event]:
+        """The peer closed its side; return the final :class:`CloseConnection`."""
+        self.closing = True
+        if self._decoder.buffered:
+            reason = f"peer closed the connection inside a frame ({self._decoder.buffered} bytes)"
+        else:
+            reason = "peer closed the connection"
+        return [CloseConnection(reason)]
+
+    def _handle(self, obj: dict[str, Any], events: list[Event]) -> None:
+        kind = obj.get("type")
+        if kind == "request":
+            self._handle_request(obj, events)
+        elif kind == "response":
+            self._handle_response(obj, events)
+        else:
+            shown = (
+                repr(kind)
+                if isinstance(kind, str)
+                else "missing"
+                if kind is None
+                else "not a string"
+            )
+            raise RemoteProtocolError(
+                "bad_envelope", f"type: must be 'request' or 'response', got {shown}", path="type"
+            )
+
+    def _handle_request(self, obj: dict[str, Any], events: list[Event]) -> None:
+        rid = request_rid(obj)
+        if rid in self._received:
+            raise RemoteProtocolError(
+                "duplicate_rid", f"rid {rid!r} is already pending", path="rid"
+            )
+        raw_command = obj.get("command")
+        command = raw_command if isinstance(raw_command, str) else None
+        self._received[rid] = command if command is not None else ""
+
+        if self._auth is not _Auth.DONE:
+            self._gate_before_auth(obj, rid, command, events)
+            return
+        try:
+            request = parse_request(obj, self._accepts)
+        except RemoteProtocolError as exc:
+            if exc.fatal:
+                raise
+            self._reject(rid, command, exc, events)
+            return
+        if request.command == "auth":
+            error = RemoteProtocolError(
+                "already_authenticated",
+                "auth: this connection is already authenticated",
+                rid=rid,
+                fatal=False,
+            )
+            self._reject(rid, command, error, events)
+            return
+        events.append(RequestReceived(request))
+
+    def _gate_before_auth(
+        self, obj: dict[str, Any], rid: str, command: str | None, events: list[Event]
+    ) -> None:
+        if self.role is Role.CLIENT:
+            raise RemoteProtocolError(
+                "not_authenticated",
+                f"the server sent {command!r} before authentication completed",
+                rid=rid,
+            )
+        if command != "auth" or self._auth is _Auth.PENDING:
+            what = "the auth response" if self._auth is _Auth.PENDING else "a successful auth"
+            raise RemoteProtocolError(
+                "not_authenticated",
+                f"{command!r} before {what}: auth must be the first request",
+                rid=rid,
+            )
+        try:
+            request = parse_request(obj, self._accepts)
+        except RemoteProtocolError as exc:
+            error = RemoteProtocolError(exc.code, exc.message, path=exc.path, rid=rid)
+            self._fail(events, error, Response(rid, AuthResult(False, reason=exc.message)))
+            return
+        self._auth = _Auth.PENDING
+        events.append(RequestReceived(request))
+
+    def _reject(
+        self, rid: str, command: str | None, error: RemoteProtocolError, events: list[Event]
+    ) -> None:
+        response = Response(rid, Failure(error.message, error.code))
+        events.append(RequestRejected(rid, command, error, response))
+
+    def _handle_response(self, obj: dict[str, Any], events: list[Event]) -> None:
+        rid = obj.get("rid")
+        if rid is None and "rid" in obj:
+            failure = parse_response(obj, None).data
+            assert isinstance(failure, Failure)
+            code = f" ({failure.error})" if failure.error else ""
+            raise RemoteProtocolError(
+                "peer_error", f"the peer reported a protocol error{code}: {failure.reason}"
+            )
+        if not isinstance(rid, str) or rid not in self._sent:
+            if not isinstance(rid, str):
+                parse_response(obj, None)  # words the envelope error
+            raise RemoteProtocolError(
+                "unknown_rid", f"response to rid {rid!r}, which has no pending request", path="rid"
+            )
+        request = self._sent[rid]
+        response = parse_response(obj, request.command)
+        del self._sent[rid]
+        events.append(ResponseReceived(response, request))
+        if request.command == "auth":
+            data = response.data
+            if isinstance(data, AuthResult) and data.authenticated:
+                self._auth = _Auth.DONE
+            else:
+                self.closing = True
+                reason = data.reason if isinstance(data, (AuthResult, Failure)) else None
+                events.append(CloseConnection(f"authentication failed: {reason}"))
+
+    def _error_response(self, error: RemoteProtocolError) -> Response | None:
+        if error.code == "peer_error":
+            # The peer is closing already; do not answer its error with another.
+            return None
+        rid = error.rid if error.rid in self._received else None
+        return Response(rid, Failure(error.message, error.code))
+
+    def _fail(
+        self, events: list[Event], error: RemoteProtocolError, response: Response | None
+    ) -> None:
+        self.closing = True
+        events.append(ProtocolFailed(error, response))
+        events.append(CloseConnection(error.message))
+
+    # ------------------------------------------------------------ sending
+
+    def send(self, message: Request | Response) -> bytes:
+        """Turn ``message`` into the bytes to write, updating the state.
+
+        Raises:
+            LocalProtocolError: when the message breaks the protocol: a command
+                this role does not send, a request before ``auth`` succeeded or
+                while closing, a reused rid, a response to no pending request or
+                of the wrong kind, a frame over the maximum size.
+        """
+        if isinstance(message, Request):
+            return self._send_request(message)
+        return self._send_response(message)
+
+    def _send_request(self, request: Request) -> bytes:
+        command = request.command
+        if self.closing:
+            raise LocalProtocolError("connection_closed", "the connection is closing")
+        if command not in self._sends:
+            raise LocalProtocolError(
+                "unknown_command", f"a {self.role.value} does not send {command!r}"
+            )
+        if request.rid in self._sent:
+            raise LocalProtocolError(
+                "duplicate_rid", f"rid {request.rid!r} is already pending", path="rid"
+            )
+        next_auth = self._auth
+        if command == "auth":
+            if self._auth is not _Auth.NONE:
+                raise LocalProtocolError("already_authenticated", "auth was already sent")
+            next_auth = _Auth.PENDING
+        elif self._auth is not _Auth.DONE:
+            raise LocalProtocolError(
+                "not_authenticated", f"cannot send {command!r} before auth succeeded"
+            )
+        frame = encode_frame(request.to_json(), self.max_frame_size)
+        self._auth = next_auth
+        self._sent[request.rid] = request
+        return frame
+
+    def _send_response(self, response: Response) -> bytes:
+        rid = response.rid
+        if rid is None:
+            frame = encode_frame(response.to_json(), self.max_frame_size)
+            self.closing = True
+            return frame
+        command = self._received.get(rid)
+        if command is None:
+            raise LocalProtocolError(
+                "unknown_rid", f"no request with rid {rid!r} is waiting for a response", path="rid"
+            )
+        allowed = response_types(command)
+        if not isinstance(response.data, allowed):
+            names = " or ".join(cls.__name__ for cls in allowed)
+            raise LocalProtocolError(
+                "bad_response",
+                f"{command or 'the request'!r} is answered with {names}, "
+                f"not {type(response.data).__name__}",
+            )
+        frame = encode_frame(response.to_json(), self.max_frame_size)
+        del self._received[rid]
+        if self.role is Role.SERVER and command == "auth":
+            data = response.data
+            if isinstance(data, AuthResult) and data.authenticated and self._auth is _Auth.PENDING:
+                self._auth = _Auth.DONE
+            elif not self.authenticated:
+                # As in the original server: a refused auth ends the connection.
+                self.closing = True
+        return frame

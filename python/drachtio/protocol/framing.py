@@ -1,0 +1,197 @@
+"""Framing of the control protocol: ``<byte-length>#<json>`` in both directions.
+
+The length is the number of bytes of the UTF-8 encoded JSON text that follows
+the ``#`` (the original implementation counted characters, which broke every
+frame carrying a non-ASCII character). The decoder is bounded: the length is
+checked against the maximum frame size digit by digit, so a prefix announcing
+2 GB is refused before a single body byte is buffered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
+
+import orjson
+
+from drachtio.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+
+__all__ = ["DEFAULT_MAX_FRAME_SIZE", "FrameDecoder", "encode_frame"]
+
+DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
+"""The largest JSON body accepted or sent, in bytes (1 MiB)."""
+
+_HASH = 0x23
+_ZERO = 0x30
+_NINE = 0x39
+
+
+def encode_frame(obj: Mapping[str, Any], max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
+    """Serialize a JSON object and frame it as ``<byte-length>#<json>``.
+
+    Raises:
+        LocalProtocolError: ``frame_too_large`` when the JSON is longer than
+            ``max_frame_size`` bytes (the peer would refuse it), or
+            ``invalid_data`` when ``obj`` is not serializable as JSON.
+    """
+    try:
+        body = orjson.dumps(obj)
+    except TypeError as exc:
+        raise LocalProtocolError("invalid_data", f"not serializable as JSON: {exc}") from None
+    if len(body) > max_frame_size:
+        raise LocalProtocolError(
+            "frame_too_large",
+            f"frame of {len(body)} bytes exceeds the maximum of {max_frame_size} bytes",
+        )
+    return b"%d#%b" % (len(body), body)
+
+
+class FrameDecoder:
+    """Split a byte stream into JSON objects, whatever the chunking.
+
+    Feed bytes with :meth:`receive_data`; iterate what it returns to get each
+    complete frame's JSON object. The first error raises
+    :class:`RemoteProtocolError` (always ``fatal``) and poisons the decoder:
+    feeding it again raises :class:`LocalProtocolError`.
+    """
+
+    __slots__ = ("_buffer", "_error", "_length", "_max_digits", "_pos", "max_frame_size")
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        if max_frame_size < 2:
+            raise ValueError("max_frame_size must be at least 2 (the shortest JSON object)")
+        self.max_frame_size = max_frame_size
+        # A longer prefix can only be padded with zeros: refuse it rather than scan on.
+        self._max_digits = len(str(max_frame_size))
+        self._buffer = bytearray()
+        self._pos = 0
+        # Body length once the prefix is complete; None while reading the prefix.
+        self._length: int | None = None
+        self._error: RemoteProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an incomplete frame (its length prefix excluded once read)."""
+        return len(self._buffer) - self._pos
+
+    def receive_data(self, data: bytes) -> Iterator[dict[str, Any]]:
+        """Buffer ``data`` and return an iterator over the frames now complete.
+
+        Frames before a bad one are yielded before the error is raised. Frames
+        left unread when the iterator is dropped are returned by the next call.
+
+        Raises:
+            RemoteProtocolError: while iterating, on a bad length prefix, a
+                frame over the maximum, or a body that is not a JSON object.
+            LocalProtocolError: when the decoder already failed.
+        """
+        if self._error is not None:
+            raise LocalProtocolError(
+                "connection_closed", f"the frame decoder failed earlier: {self._error.message}"
+            ) from self._error
+        self._buffer += data
+        return self._frames()
+
+    def _frames(self) -> Iterator[dict[str, Any]]:
+        while True:
+            frame = self._next_frame()
+            if frame is None:
+                return
+            yield frame
+
+    def _next_frame(self) -> dict[str, Any] | None:
+        if self._error is not None:
+            raise self._error
+        if self._length is None and not self._read_prefix():
+            self._compact()
+            return None
+        length = self._length
+        assert length is not None
+        start = self._pos
+        end = start + length
+        if len(self._buffer) < end:
+            self._compact()
+            return None
+        body = memoryview(self._buffer)[start:end]
+        problem: str | None = None
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            # Keep the message only: the exception holds the whole body, which may
+            # carry a secret, and must not ride along as __context__.
+            problem = str(exc)
+        finally:
+            body.release()
+        if problem is not None:
+            self._fail("invalid_json", f"frame body is not valid JSON: {problem}")
+        if not isinstance(obj, dict):
+            self._fail(
+                "not_an_object",
+                f"frame body is a JSON {_json_kind(obj)}, the protocol sends objects only",
+            )
+        self._pos = end
+        self._length = None
+        return obj
+
+    def _read_prefix(self) -> bool:
+        """Parse the length prefix if complete; raise on the first bad byte."""
+        buffer = self._buffer
+        start = self._pos
+        limit = min(len(buffer), start + self._max_digits + 1)
+        value = 0
+        for index in range(start, limit):
+            byte = buffer[index]
+            if _ZERO <= byte <= _NINE:
+                value = value * 10 + (byte - _ZERO)
+                if value > self.max_frame_size:
+                    self._fail(
+                        "frame_too_large",
+                        f"length prefix announces more than the maximum of "
+                        f"{self.max_frame_size} bytes",
+                    )
+            elif byte == _HASH:
+                if index == start:
+                    self._fail("bad_length_prefix", "frame starts with '#': the length is missing")
+                self._length = value
+                self._pos = index + 1
+                return True
+            else:
+                self._fail(
+                    "bad_length_prefix",
+                    f"byte {_show_byte(byte)} in the length prefix, expected a digit or '#'",
+                )
+        if limit - start > self._max_digits:
+            self._fail(
+                "length_prefix_too_long",
+                f"length prefix longer than {self._max_digits} digits",
+            )
+        return False
+
+    def _compact(self) -> None:
+        if self._pos:
+            del self._buffer[: self._pos]
+            self._pos = 0
+
+    def _fail(self, code: ErrorCode, message: str) -> NoReturn:
+        self._error = RemoteProtocolError(code, message)
+        self._buffer = bytearray()
+        self._pos = 0
+        raise self._error
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+def _show_byte(byte: int) -> str:
+    if 0x20 <= byte < 0x7F:
+        return repr(chr(byte))
+    return f"0x{byte:02x}"
