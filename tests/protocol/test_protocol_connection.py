@@ -1,0 +1,520 @@
+"""Connection: rid matching both ways, the auth-first rule, secrets, closing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from drachtio.protocol import (
+    Auth,
+    AuthResult,
+    CloseConnection,
+    Connection,
+    DialogEvent,
+    Event,
+    Failure,
+    LocalProtocolError,
+    Ping,
+    Pong,
+    ProtocolFailed,
+    RequestReceived,
+    RequestRejected,
+    RespondToSipRequest,
+    Response,
+    ResponseReceived,
+    Role,
+    Route,
+    Sip,
+    Success,
+    check_secret,
+    encode_frame,
+)
+from drachtio.protocol import Request as Req
+
+SECRETS = ("cymru", "next-secret")
+INVITE = {"request_uri": {"method": "INVITE"}, "headers": {}}
+
+
+def request(rid: str, command: str, data: dict[str, Any] | None = None) -> bytes:
+    obj: dict[str, Any] = {"type": "request", "rid": rid, "command": command}
+    if data is not None:
+        obj["data"] = data
+    return encode_frame(obj)
+
+
+def decode(frame: bytes) -> dict[str, Any]:
+    length, _, body = frame.partition(b"#")
+    assert int(length) == len(body)
+    result: dict[str, Any] = orjson.loads(body)
+    return result
+
+
+def serve_auth(server: Connection, event: Event) -> bytes:
+    """What a server does with an auth request: check the secret, answer."""
+    assert isinstance(event, RequestReceived)
+    auth = event.request.data
+    assert isinstance(auth, Auth)
+    if check_secret(auth.secret, SECRETS):
+        return server.send(Response(event.request.rid, AuthResult(True, ("udp/127.0.0.1:5060",))))
+    return server.send(Response(event.request.rid, AuthResult(False, reason="invalid secret")))
+
+
+def authenticated_pair() -> tuple[Connection, Connection]:
+    client = Connection(Role.CLIENT)
+    server = Connection(Role.SERVER)
+    [event] = server.receive_data(client.send(Req("a1", Auth("cymru"))))
+    [reply] = client.receive_data(serve_auth(server, event))
+    assert isinstance(reply, ResponseReceived)
+    assert client.authenticated and server.authenticated
+    return client, server
+
+
+# ---------------------------------------------------------------- check_secret
+
+
+def test_check_secret() -> None:
+    assert check_secret("cymru", SECRETS)
+    assert check_secret("next-secret", SECRETS)
+    assert not check_secret("cymr", SECRETS)
+    assert not check_secret("cymru ", SECRETS)
+    assert not check_secret("", SECRETS)
+    assert not check_secret("cymru", [])
+    assert check_secret("clé-ü", ["clé-ü"])
+    assert not check_secret("clé-u", ["clé-ü"])
+
+
+# ---------------------------------------------------------------- auth rule (server)
+
+
+def test_auth_succeeds_then_commands_flow() -> None:
+    client, server = authenticated_pair()
+    [event] = server.receive_data(client.send(Req("r1", Route("INVITE"))))
+    assert event == RequestReceived(Req("r1", Route("invite")))
+    [event] = client.receive_data(server.send(Response("r1", Success())))
+    assert event == ResponseReceived(Response("r1", Success()), Req("r1", Route("invite")))
+    assert not server.closing and not client.closing
+
+
+def test_auth_with_the_second_of_several_secrets() -> None:
+    server = Connection(Role.SERVER)
+    [event] = server.receive_data(request("a", "auth", {"secret": "next-secret", "appName": "x"}))
+    assert decode(serve_auth(server, event)) == {
+        "type": "response",
+        "rid": "a",
+        "data": {"authenticated": True, "hostport": ["udp/127.0.0.1:5060"]},
+    }
+    assert server.authenticated and not server.closing
+
+
+def test_wrong_secret_is_answered_then_closed() -> None:
+    server = Connection(Role.SERVER)
+    [event] = server.receive_data(request("a", "auth", {"secret": "wrong"}))
+    frame = serve_auth(server, event)
+    assert decode(frame) == {
+        "type": "response",
+        "rid": "a",
+        "data": {"authenticated": False, "reason": "invalid secret"},
+    }
+    assert server.closing and not server.authenticated
+    with pytest.raises(LocalProtocolError) as info:
+        server.receive_data(request("r", "route", {"verb": "invite"}))
+    assert info.value.code == "connection_closed"
+
+
+def test_client_sees_the_failed_auth_and_closes() -> None:
+    client = Connection(Role.CLIENT)
+    server = Connection(Role.SERVER)
+    [event] = server.receive_data(client.send(Req("a", Auth("wrong"))))
+    events = client.receive_data(serve_auth(server, event))
+    assert events == [
+        ResponseReceived(
+            Response("a", AuthResult(False, reason="invalid secret")), Req("a", Auth("wrong"))
+        ),
+        CloseConnection("authentication failed: invalid secret"),
+    ]
+    assert client.closing and not client.authenticated
+
+
+@pytest.mark.parametrize("command", ["route", "ping", "sendSipRequest", "bogus"])
+def test_command_before_auth_is_an_error_then_close(command: str) -> None:
+    server = Connection(Role.SERVER)
+    events = server.receive_data(request("r1", command, {"verb": "invite"}))
+    message = f"{command!r} before a successful auth: auth must be the first request"
+    assert len(events) == 2
+    failed, close = events
+    assert isinstance(failed, ProtocolFailed)
+    assert (failed.error.code, failed.error.message, failed.error.rid) == (
+        "not_authenticated",
+        message,
+        "r1",
+    )
+    assert failed.response == Response("r1", Failure(message, "not_authenticated"))
+    assert close == CloseConnection(message)
+    assert server.closing
+    assert failed.response is not None
+    assert decode(server.send(failed.response)) == {
+        "type": "response",
+        "rid": "r1",
+        "data": {"success": False, "reason": message, "error": "not_authenticated"},
+    }
+
+
+def test_request_while_auth_is_pending_closes() -> None:
+    server = Connection(Role.SERVER)
+    events = server.receive_data(
+        request("a", "auth", {"secret": "cymru"}) + request("r", "route", {"verb": "invite"})
+    )
+    assert isinstance(events[0], RequestReceived)
+    failed = events[1]
+    assert isinstance(failed, ProtocolFailed)
+    assert (
+        failed.error.message == "'route' before the auth response: auth must be the first request"
+    )
+    assert isinstance(events[2], CloseConnection)
+
+
+def test_invalid_auth_data_is_a_failed_auth() -> None:
+    server = Connection(Role.SERVER)
+    events = server.receive_data(request("a", "auth", {"secret": 42}))
+    failed = events[0]
+    assert isinstance(failed, ProtocolFailed)
+    assert failed.error.code == "invalid_data"
+    assert failed.response == Response(
+        "a", AuthResult(False, reason="data.secret: must be a string, got an integer")
+    )
+    assert events[1] == CloseConnection("data.secret: must be a string, got an integer")
+
+
+def test_second_auth_is_refused_without_closing() -> None:
+    client, server = authenticated_pair()
+    [event] = server.receive_data(request("a2", "auth", {"secret": "cymru"}))
+    assert isinstance(event, RequestRejected)
+    assert event.error.code == "already_authenticated"
+    assert event.response == Response(
+        "a2", Failure("auth: this connection is already authenticated", "already_authenticated")
+    )
+    server.send(event.response)
+    assert server.authenticated and not server.closing
+    with pytest.raises(LocalProtocolError) as info:
+        client.send(Req("a2", Auth("cymru")))
+    assert info.value.code == "already_authenticated"
+
+
+def test_server_cannot_send_before_auth() -> None:
+    server = Connection(Role.SERVER)
+    with pytest.raises(LocalProtocolError) as info:
+        server.send(Req("s1", Ping()))
+    assert (info.value.code, info.value.message) == (
+        "not_authenticated",
+        "cannot send 'ping' before auth succeeded",
+    )
+
+
+def test_client_cannot_send_before_auth_succeeds() -> None:
+    client = Connection(Role.CLIENT)
+    with pytest.raises(LocalProtocolError) as info:
+        client.send(Req("r", Route("invite")))
+    assert info.value.code == "not_authenticated"
+    client.send(Req("a", Auth("cymru")))
+    with pytest.raises(LocalProtocolError):
+        client.send(Req("r", Route("invite")))
+
+
+def test_client_refuses_server_requests_before_auth() -> None:
+    client = Connection(Role.CLIENT)
+    events = client.receive_data(request("s1", "ping", {}))
+    assert isinstance(events[0], ProtocolFailed)
+    assert events[0].error.code == "not_authenticated"
+    assert events[0].error.message == "the server sent 'ping' before authentication completed"
+
+
+# ---------------------------------------------------------------- rid matching
+
+
+def test_every_request_gets_one_response_both_ways() -> None:
+    client, server = authenticated_pair()
+    sip = Req("s1", Sip("t1", INVITE))
+    [event] = client.receive_data(server.send(sip))
+    assert event == RequestReceived(sip)
+    assert server.pending_requests == [sip]
+    assert client.unanswered_rids == ["s1"]
+    [event] = server.receive_data(client.send(Response("s1", Success())))
+    assert event == ResponseReceived(Response("s1", Success()), sip)
+    assert server.pending_requests == [] and client.unanswered_rids == []
+    # A second response to the same rid: the client refuses to send it ...
+    with pytest.raises(LocalProtocolError) as info:
+        client.send(Response("s1", Success()))
+    assert (info.value.code, info.value.message) == (
+        "unknown_rid",
+        "no request with rid 's1' is waiting for a response",
+    )
+    # ... and the server refuses to receive it.
+    events = server.receive_data(
+        encode_frame({"type": "response", "rid": "s1", "data": {"success": True}})
+    )
+    assert isinstance(events[0], ProtocolFailed)
+    assert (events[0].error.code, events[0].error.message) == (
+        "unknown_rid",
+        "response to rid 's1', which has no pending request",
+    )
+    assert events[0].response == Response(
+        None, Failure("response to rid 's1', which has no pending request", "unknown_rid")
+    )
+    assert events[1] == CloseConnection("response to rid 's1', which has no pending request")
+
+
+def test_responses_may_come_in_any_order() -> None:
+    client, server = authenticated_pair()
+    data = b"".join(client.send(Req(f"r{n}", Route("invite"))) for n in range(3))
+    events = server.receive_data(data)
+    assert [e.request.rid for e in events if isinstance(e, RequestReceived)] == ["r0", "r1", "r2"]
+    replies = b"".join(server.send(Response(rid, Success())) for rid in ("r2", "r0", "r1"))
+    events = client.receive_data(replies)
+    assert [e.response.rid for e in events if isinstance(e, ResponseReceived)] == ["r2", "r0", "r1"]
+    assert client.pending_requests == []
+
+
+def test_duplicate_pending_rid_is_fatal() -> None:
+    _, server = authenticated_pair()
+    events = server.receive_data(
+        request("r1", "route", {"verb": "invite"}) + request("r1", "route", {"verb": "bye"})
+    )
+    assert isinstance(events[0], RequestReceived)
+    failed = events[1]
+    assert isinstance(failed, ProtocolFailed)
+    assert (failed.error.code, failed.error.message) == (
+        "duplicate_rid",
+        "rid 'r1' is already pending",
+    )
+    assert failed.response == Response(
+        None, Failure("rid 'r1' is already pending", "duplicate_rid")
+    )
+    assert len(events) == 3
+
+
+def test_a_rid_may_be_reused_once_answered() -> None:
+    client, server = authenticated_pair()
+    for _ in range(2):
+        [event] = server.receive_data(client.send(Req("same", Ping())))
+        assert event == RequestReceived(Req("same", Ping()))
+        [reply] = client.receive_data(server.send(Response("same", Pong())))
+        assert isinstance(reply, ResponseReceived)
+        assert reply.response.data == Pong()
+
+
+def test_sending_a_pending_rid_again_is_local_misuse() -> None:
+    client, _ = authenticated_pair()
+    client.send(Req("r", Route("invite")))
+    with pytest.raises(LocalProtocolError) as info:
+        client.send(Req("r", Route("bye")))
+    assert info.value.code == "duplicate_rid"
+
+
+def test_the_response_kind_must_fit_the_command() -> None:
+    client, server = authenticated_pair()
+    server.receive_data(client.send(Req("p", Ping())))
+    with pytest.raises(LocalProtocolError) as info:
+        server.send(Response("p", Success()))
+    assert (info.value.code, info.value.message) == (
+        "bad_response",
+        "'ping' is answered with Pong or Failure, not Success",
+    )
+    server.send(Response("p", Failure("busy")))
+
+
+def test_a_role_sends_only_its_commands() -> None:
+    client, server = authenticated_pair()
+    with pytest.raises(LocalProtocolError) as info:
+        client.send(Req("x", Sip("t", INVITE)))
+    assert info.value.message == "a client does not send 'sip'"
+    with pytest.raises(LocalProtocolError) as info:
+        server.send(Req("x", Route("invite")))
+    assert info.value.message == "a server does not send 'route'"
+
+
+def test_a_frame_too_large_to_send_leaves_the_state_unchanged() -> None:
+    client = Connection(Role.CLIENT, max_frame_size=100)
+    with pytest.raises(LocalProtocolError) as info:
+        client.send(Req("a", Auth("x" * 100)))
+    assert info.value.code == "frame_too_large"
+    assert client.pending_requests == []
+    client.send(Req("a", Auth("cymru")))
+    assert len(client.pending_requests) == 1
+
+
+# ---------------------------------------------------------------- rejected requests
+
+
+def test_invalid_command_data_is_an_error_response_not_a_close() -> None:
+    _, server = authenticated_pair()
+    events = server.receive_data(
+        request("r1", "route", {"verb": "in vite"})
+        + request("r2", "respondToSipRequest", {"transactionId": "t", "code": 700})
+        + request("r3", "dance", {})
+        + request("r4", "route", {"verb": "bye"})
+    )
+    assert [type(e) for e in events] == [
+        RequestRejected,
+        RequestRejected,
+        RequestRejected,
+        RequestReceived,
+    ]
+    first = events[0]
+    assert isinstance(first, RequestRejected)
+    assert (first.rid, first.command, first.error.code) == ("r1", "route", "invalid_data")
+    assert decode(server.send(first.response)) == {
+        "type": "response",
+        "rid": "r1",
+        "data": {
+            "success": False,
+            "reason": "data.verb: 'in vite' is not a SIP method (an RFC 3261 token)",
+            "error": "invalid_data",
+        },
+    }
+    second = events[1]
+    assert isinstance(second, RequestRejected)
+    assert second.error.message == "data.code: must be an integer from 100 to 699, got 700"
+    third = events[2]
+    assert isinstance(third, RequestRejected)
+    assert third.response == Response("r3", Failure("unknown command 'dance'", "unknown_command"))
+    assert not server.closing
+    # r1 was answered above.
+    assert server.unanswered_rids == ["r2", "r3", "r4"]
+
+
+def test_server_commands_are_unknown_to_a_server() -> None:
+    _, server = authenticated_pair()
+    [event] = server.receive_data(request("r", "sip", {"transactionId": "t", "message": INVITE}))
+    assert isinstance(event, RequestRejected)
+    assert event.error.code == "unknown_command"
+
+
+def test_client_receives_server_commands() -> None:
+    client, server = authenticated_pair()
+    events = client.receive_data(
+        server.send(Req("d", DialogEvent("dlg", "destroyed", "BYE from caller")))
+        + server.send(Req("p", Ping()))
+        + request("x", "route", {"verb": "invite"})
+    )
+    assert events[0] == RequestReceived(
+        Req("d", DialogEvent("dlg", "destroyed", "BYE from caller"))
+    )
+    assert events[1] == RequestReceived(Req("p", Ping()))
+    assert isinstance(events[2], RequestRejected)
+    client.send(Response("p", Pong()))
+
+
+# ---------------------------------------------------------------- fatal input
+
+
+def test_frame_errors_answer_with_a_null_rid_then_close() -> None:
+    _, server = authenticated_pair()
+    events = server.receive_data(request("r", "ping", {}) + b"5#[1,2]" + request("z", "ping", {}))
+    assert isinstance(events[0], RequestReceived)
+    failed = events[1]
+    assert isinstance(failed, ProtocolFailed)
+    message = "frame body is a JSON array, the protocol sends objects only"
+    assert failed.response == Response(None, Failure(message, "not_an_object"))
+    assert events[2] == CloseConnection(message)
+    assert len(events) == 3
+    assert failed.response is not None
+    assert decode(server.send(failed.response)) == {
+        "type": "response",
+        "rid": None,
+        "data": {"success": False, "reason": message, "error": "not_an_object"},
+    }
+    # The pending request may still be answered before the transport closes.
+    server.send(Response("r", Pong()))
+
+
+def test_envelope_errors_are_fatal() -> None:
+    _, server = authenticated_pair()
+    events = server.receive_data(encode_frame({"type": "sip", "msg": {}}))
+    assert isinstance(events[0], ProtocolFailed)
+    assert (events[0].error.code, events[0].error.message) == (
+        "bad_envelope",
+        "type: must be 'request' or 'response', got 'sip'",
+    )
+    _, server = authenticated_pair()
+    events = server.receive_data(encode_frame({"type": "request", "command": "ping"}))
+    assert isinstance(events[0], ProtocolFailed)
+    assert events[0].error.message == "rid: must be a non-empty string, got null"
+
+
+def test_a_peer_error_is_not_answered() -> None:
+    client, server = authenticated_pair()
+    events = client.receive_data(server.send(Response(None, Failure("oops", "invalid_json"))))
+    assert server.closing
+    assert isinstance(events[0], ProtocolFailed)
+    assert (events[0].error.code, events[0].error.message) == (
+        "peer_error",
+        "the peer reported a protocol error (invalid_json): oops",
+    )
+    assert events[0].response is None
+    assert events[1] == CloseConnection("the peer reported a protocol error (invalid_json): oops")
+
+
+def test_invalid_response_data_is_fatal() -> None:
+    client, _ = authenticated_pair()
+    client.send(Req("r", RespondToSipRequest("t", 200)))
+    events = client.receive_data(
+        encode_frame({"type": "response", "rid": "r", "data": {"success": True}})
+    )
+    assert isinstance(events[0], ProtocolFailed)
+    assert (events[0].error.code, events[0].error.message) == (
+        "bad_response",
+        "data.message: is required",
+    )
+
+
+def test_no_requests_after_closing_but_the_final_error_goes_out() -> None:
+    _, server = authenticated_pair()
+    [failed, _] = server.receive_data(b"x")
+    assert server.closing
+    with pytest.raises(LocalProtocolError) as info:
+        server.send(Req("s", Ping()))
+    assert info.value.code == "connection_closed"
+    assert isinstance(failed, ProtocolFailed) and failed.response is not None
+    assert decode(server.send(failed.response))["data"] == {
+        "success": False,
+        "reason": "byte 'x' in the length prefix, expected a digit or '#'",
+        "error": "bad_length_prefix",
+    }
+
+
+def test_eof() -> None:
+    client, server = authenticated_pair()
+    server.receive_data(b"12#{")
+    assert server.receive_eof() == [
+        CloseConnection("peer closed the connection inside a frame (1 bytes)")
+    ]
+    assert client.receive_eof() == [CloseConnection("peer closed the connection")]
+    assert server.closing and client.closing
+
+
+def test_byte_at_a_time_session() -> None:
+    server = Connection(Role.SERVER)
+    # A client that does not wait for the auth response (Connection would refuse to).
+    data = request("a", "auth", {"secret": "cymru"}) + request("b", "ping", {})
+    events: list[Event] = []
+    fed = 0
+    for byte in data:
+        events += server.receive_data(bytes([byte]))
+        fed += 1
+        if server.closing:
+            break
+    # Auth was not answered when the ping arrived: the ping is fatal, on its last byte.
+    assert fed == len(data)
+    assert isinstance(events[0], RequestReceived)
+    assert isinstance(events[1], ProtocolFailed)
+    assert events[1].error.code == "not_authenticated"
+
+
+def test_repr_shows_no_secret() -> None:
+    client = Connection(Role.CLIENT)
+    client.send(Req("a", Auth("cymru")))
+    assert "cymru" not in repr(client)
+    assert repr(client) == "<Connection client auth=pending sent=1 received=0>"
+    assert "cymru" not in repr(client.pending_requests)
