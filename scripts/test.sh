@@ -13,7 +13,7 @@ LOG="$ROOT/target/test-setup.log"
 
 # Debian packages that tests need (for example sipp, tshark). Installed with
 # apt-get only when one of them is not installed yet.
-DEBIAN_PACKAGES=()
+DEBIAN_PACKAGES=(sip-tester)
 
 step_no=0
 section() {
