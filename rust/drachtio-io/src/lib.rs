@@ -451,6 +451,7 @@ fn bind_all(config: &StackConfig) -> io::Result<Bound> {
                     local: socket.local_addr()?,
                     socket: Arc::new(socket),
                     advertise: spec.advertise.clone(),
+                    backlog: Arc::default(),
                 });
             }
             Transport::Tcp => {

@@ -80,7 +80,21 @@ pub(crate) struct UdpEndpoint {
     pub(crate) local: SocketAddr,
     pub(crate) socket: Arc<UdpSocket>,
     pub(crate) advertise: Option<String>,
+    /// Datagrams waiting for the socket to become writable, in send order.
+    pub(crate) backlog: Arc<Mutex<UdpBacklog>>,
 }
+
+/// The datagrams of one UDP socket that could not be sent at once. While it
+/// is not empty every new datagram joins its end, so that datagrams leave in
+/// the order they were queued; one task drains it.
+#[derive(Default)]
+pub(crate) struct UdpBacklog {
+    queue: std::collections::VecDeque<(Outgoing, SocketAddr)>,
+    draining: bool,
+}
+
+/// Datagrams a UDP socket may hold back before further sends fail.
+const UDP_BACKLOG_LIMIT: usize = 16_384;
 
 pub(crate) struct TcpEndpoint {
     pub(crate) local: SocketAddr,
@@ -448,35 +462,63 @@ impl Shared {
         dest: SocketAddr,
         out: Outgoing,
     ) -> Result<(), Failure> {
-        let socket = {
+        let (socket, backlog) = {
             let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
             let ep = local
                 .and_then(|l| udp.iter().find(|e| e.local == l))
                 .or_else(|| udp.iter().find(|e| e.local.is_ipv6() == dest.is_ipv6()));
             match ep {
-                Some(ep) => ep.socket.clone(),
+                Some(ep) => (ep.socket.clone(), ep.backlog.clone()),
                 None => return Err(out.fail("no UDP socket for this address family")),
             }
         };
-        match socket.try_send_to(&out.bytes, dest) {
-            Ok(_) => {
-                Counters::inc(&self.counters.udp_sent);
-                Ok(())
+        let mut queued = lock(&backlog);
+        if queued.queue.is_empty() {
+            match socket.try_send_to(&out.bytes, dest) {
+                Ok(_) => {
+                    Counters::inc(&self.counters.udp_sent);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(out.fail(&e.to_string())),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let shared = self.clone();
-                self.handle.spawn(async move {
-                    match socket.send_to(&out.bytes, dest).await {
-                        Ok(_) => Counters::inc(&shared.counters.udp_sent),
-                        Err(e) => {
-                            let reason = e.to_string();
-                            shared.pump(vec![out.fail(&reason)]);
-                        }
+        }
+        if queued.queue.len() >= UDP_BACKLOG_LIMIT {
+            return Err(out.fail("UDP send queue full"));
+        }
+        queued.queue.push_back((out, dest));
+        if !queued.draining {
+            queued.draining = true;
+            let shared = self.clone();
+            let backlog = backlog.clone();
+            self.handle
+                .spawn(async move { shared.drain_udp(socket, backlog).await });
+        }
+        Ok(())
+    }
+
+    /// Sends a socket's held-back datagrams in order, waiting for it to be
+    /// writable; ends when the backlog is empty.
+    async fn drain_udp(self: Arc<Self>, socket: Arc<UdpSocket>, backlog: Arc<Mutex<UdpBacklog>>) {
+        loop {
+            let next = {
+                let mut queued = lock(&backlog);
+                match queued.queue.pop_front() {
+                    Some(item) => item,
+                    None => {
+                        queued.draining = false;
+                        return;
                     }
-                });
-                Ok(())
+                }
+            };
+            let (out, dest) = next;
+            match socket.send_to(&out.bytes, dest).await {
+                Ok(_) => Counters::inc(&self.counters.udp_sent),
+                Err(e) => {
+                    let reason = e.to_string();
+                    self.pump(vec![out.fail(&reason)]);
+                }
             }
-            Err(e) => Err(out.fail(&e.to_string())),
         }
     }
 

@@ -427,3 +427,53 @@ async fn invite_cancelled_then_invite_acknowledged() {
         "the ACK for a 2xx has its own branch"
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_datagrams_leaves_in_order() {
+    // Far more datagrams than a socket buffer takes at once: the ones that
+    // would block wait in a per-socket backlog behind the earlier ones.
+    // Stateless sends, so that no retransmission can reorder what arrives.
+    let h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
+    let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let dest = Peer {
+        transport: Transport::Udp,
+        addr: uas.local_addr().unwrap(),
+    };
+    let uri = format!("sip:uas@{}", dest.addr);
+    let n = 3000;
+    for i in 0..n {
+        let mut req = options(&uri, &format!("burst-{i}"), 0);
+        req.headers.push_front(
+            drachtio_sip::HeaderName::Via,
+            format!("SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKburst{i}"),
+        );
+        h.stack.send_stateless(req.into(), Some(dest)).unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while seen.len() < n {
+        let Ok(Ok((len, _))) =
+            tokio::time::timeout(Duration::from_secs(2), uas.recv_from(&mut buf)).await
+        else {
+            break;
+        };
+        let req = msg(std::str::from_utf8(&buf[..len]).unwrap());
+        let call_id = header(&req, "Call-ID").to_string();
+        seen.push(
+            call_id
+                .trim_start_matches("burst-")
+                .parse::<usize>()
+                .unwrap(),
+        );
+    }
+    // The receiving socket may drop datagrams under such a burst; those that
+    // arrive must arrive in the order they were sent.
+    assert!(seen.len() >= 50, "only {} of {n} arrived", seen.len());
+    if let Some(w) = seen.windows(2).position(|w| w[0] >= w[1]) {
+        panic!(
+            "out of order at position {w}: {} then {}",
+            seen[w],
+            seen[w + 1]
+        );
+    }
+}
