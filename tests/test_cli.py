@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from drachtio.cli import SERVER_NOT_AVAILABLE, main
+from drachtio.cli import main
 
 VERSION = importlib.metadata.version("drachtio")
 
@@ -38,16 +39,39 @@ def test_console_script_version() -> None:
     assert proc.stdout == f"drachtio {VERSION}\n"
 
 
-def test_console_script_serve() -> None:
-    proc = run(console_script(), "serve")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"drachtio {VERSION}\n{SERVER_NOT_AVAILABLE}\n"
+NO_SECRET = (
+    "drachtio: no secret configured: give --secret, DRACHTIO_SECRET, or 'secrets' in the "
+    "config file (or --dev for the documented development secret)\n"
+)
 
 
-def test_module_serve() -> None:
-    proc = run(sys.executable, "-m", "drachtio", "serve")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == [f"drachtio {VERSION}", SERVER_NOT_AVAILABLE]
+def without_secret() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("DRACHTIO_")}
+
+
+def test_console_script_serve_without_secret_is_a_clear_error() -> None:
+    proc = subprocess.run(
+        [console_script(), "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=without_secret(),
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == NO_SECRET
+
+
+def test_module_serve_with_a_bad_listen_address() -> None:
+    proc = run(
+        sys.executable, "-m", "drachtio", "serve", "--secret", "s", "--sip", "sctp:1.2.3.4:5"
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "drachtio: sip: 'sctp:1.2.3.4:5' is not TRANSPORT:HOST:PORT "
+        "with TRANSPORT one of udp, tcp\n"
+    )
 
 
 def test_version_matches_cargo_workspace() -> None:
@@ -56,9 +80,13 @@ def test_version_matches_cargo_workspace() -> None:
     assert f'version = "{VERSION}"' in cargo_toml.read_text(encoding="utf-8")
 
 
-def test_main_serve_in_process(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve"]) == 0
-    assert capsys.readouterr().out == f"drachtio {VERSION}\n{SERVER_NOT_AVAILABLE}\n"
+def test_main_serve_without_secret_in_process(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DRACHTIO_SECRET", raising=False)
+    monkeypatch.delenv("DRACHTIO_CONFIG", raising=False)
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err == NO_SECRET
 
 
 def test_missing_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,8 +103,17 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
 
 
-def test_serve_has_only_the_help_flag() -> None:
+def test_serve_flags() -> None:
     proc = run(console_script(), "serve", "--help")
     assert proc.returncode == 0, proc.stderr
     options = [line.split()[0] for line in proc.stdout.splitlines() if line.startswith("  -")]
-    assert options == ["-h,"]
+    assert options == [
+        "-h,",
+        "--sip",
+        "--control",
+        "--secret",
+        "--config",
+        "--log-level",
+        "--sip-trace",
+        "--dev",
+    ]

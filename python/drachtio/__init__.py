@@ -44,6 +44,7 @@ from drachtio.errors import (
     TransactionFinished,
     UnknownTransaction,
 )
+from drachtio.server import Server, ServerConfig
 from drachtio.stack import SipStack
 
 try:
@@ -69,6 +70,8 @@ __all__ = [
     "RAck",
     "RequestEvent",
     "ResponseEvent",
+    "Server",
+    "ServerConfig",
     "SessionExpires",
     "SipMessage",
     "SipRequest",

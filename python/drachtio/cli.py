@@ -1,16 +1,23 @@
 """The ``drachtio`` command line.
 
-``drachtio --version`` prints the installed version; ``drachtio serve`` will
-start the SIP server once it exists (it is planned for a later release).
+``drachtio --version`` prints the installed version; ``drachtio serve`` runs
+the SIP server until SIGTERM or SIGINT (see ``docs/server.md``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.metadata
+import logging
+import os
+import signal
 import sys
 
-SERVER_NOT_AVAILABLE = "the SIP server is not available yet in this version; see README"
+__all__ = ["build_parser", "main", "package_version", "serve"]
+
+# The exit status of a configuration error (as argparse's usage errors).
+EXIT_CONFIG = 2
 
 
 def package_version() -> str:
@@ -26,18 +33,97 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser(
+    serve_parser = commands.add_parser(
         "serve",
-        help="run the SIP server (not available yet in this version)",
-        description="Run the SIP server.",
+        help="run the SIP server",
+        description=(
+            "Run the SIP server. Settings come from the config file, then the environment "
+            "(DRACHTIO_SECRET, DRACHTIO_SIP, DRACHTIO_CONTROL, DRACHTIO_LOG_LEVEL, "
+            "DRACHTIO_SIP_TRACE, DRACHTIO_CONFIG), then these flags, later ones winning."
+        ),
+    )
+    serve_parser.add_argument(
+        "--sip",
+        action="append",
+        metavar="TRANSPORT:HOST:PORT",
+        help="a SIP listener (repeatable; default udp:127.0.0.1:5060 and tcp:127.0.0.1:5060)",
+    )
+    serve_parser.add_argument(
+        "--control", metavar="HOST:PORT", help="the control listener (default 127.0.0.1:9022)"
+    )
+    serve_parser.add_argument(
+        "--secret",
+        action="append",
+        metavar="SECRET",
+        help="a secret applications authenticate with (repeatable, for rotation)",
+    )
+    serve_parser.add_argument("--config", metavar="FILE", help="a TOML config file")
+    serve_parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="the log level (default info)",
+    )
+    serve_parser.add_argument(
+        "--sip-trace",
+        action="store_true",
+        default=None,
+        help="log every SIP message the server handles",
+    )
+    serve_parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="development mode: without a configured secret, accept the documented dev secret",
     )
     return parser
 
 
-def serve() -> int:
+def serve(args: argparse.Namespace) -> int:
     """Run the ``serve`` command and return its exit status."""
-    print(f"drachtio {package_version()}")
-    print(SERVER_NOT_AVAILABLE)
+    from drachtio.server import DEV_SECRET, ConfigError, Server, load_config
+
+    try:
+        config = load_config(
+            config_file=args.config,
+            env=os.environ,
+            sip=args.sip,
+            control=args.control,
+            secrets=args.secret,
+            log_level=args.log_level,
+            sip_trace=args.sip_trace,
+            dev=args.dev,
+        )
+    except ConfigError as exc:
+        print(f"drachtio: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=config.log_level_number,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    if args.dev and config.secrets == [DEV_SECRET]:
+        logging.getLogger("drachtio.server").warning(
+            "development mode: the documented development secret is accepted"
+        )
+    server = Server(config)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.request_stop)
+        await server.start()
+        host, port = server.control_address
+        print(
+            f"drachtio {package_version()} listening: sip {' '.join(server.hostport)} "
+            f"control {host}:{port}",
+            flush=True,
+        )
+        await server.serve()
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        print(f"drachtio: cannot listen: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -49,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "serve":
-        return serve()
+        return serve(args)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -1,0 +1,254 @@
+"""Settings of the drachtio server: defaults, a TOML file, the environment, flags.
+
+:func:`load_config` merges them in that order, later sources winning, and
+checks the result; the server itself only ever sees a :class:`ServerConfig`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from drachtio.errors import DrachtioError
+from drachtio.protocol import DEFAULT_MAX_FRAME_SIZE
+
+__all__ = [
+    "DEV_SECRET",
+    "ConfigError",
+    "ServerConfig",
+    "load_config",
+    "parse_hostport",
+    "parse_listen",
+]
+
+DEV_SECRET = "cymru"
+"""The secret ``--dev`` uses when none is configured (the seed's example); not for production."""
+
+_TRANSPORTS = ("udp", "tcp")
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class ConfigError(DrachtioError, ValueError):
+    """A setting is missing or invalid; the message names it and where it came from."""
+
+
+def parse_hostport(value: str, what: str = "control") -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``[v6]:PORT`` for IPv6) into host and port.
+
+    Raises:
+        ConfigError: not of that form, or the port is not 0-65535.
+    """
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ConfigError(f"{what}: {value!r} is not HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    port = int(port_text)
+    if port > 65535:
+        raise ConfigError(f"{what}: port {port} is out of range")
+    return host, port
+
+
+def parse_listen(value: str) -> tuple[str, str, int]:
+    """Split a SIP listen spec ``TRANSPORT:HOST:PORT`` into its parts.
+
+    Raises:
+        ConfigError: an unknown transport, or not of that form.
+    """
+    transport, sep, rest = value.partition(":")
+    transport = transport.lower()
+    if not sep or transport not in _TRANSPORTS:
+        raise ConfigError(
+            f"sip: {value!r} is not TRANSPORT:HOST:PORT with TRANSPORT one of "
+            f"{', '.join(_TRANSPORTS)}"
+        )
+    host, port = parse_hostport(rest, "sip")
+    return transport, host, port
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """Everything the server needs; see ``docs/server.md`` for each setting.
+
+    ``secrets`` is a list so that a new secret can be configured beside the old
+    one while clients move (rotation); it never appears in ``repr()``.
+    """
+
+    sip: list[str] = field(default_factory=lambda: ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"])
+    control_host: str = "127.0.0.1"
+    control_port: int = 9022
+    secrets: list[str] = field(default_factory=list, repr=False)
+    auth_timeout: float = 10.0
+    app_response_timeout: float = 32.0
+    no_route_status: int = 503
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    max_write_buffer: int = 4 * 1024 * 1024
+    log_level: str = "info"
+    sip_trace: bool = False
+    t1: float = 0.5
+    shutdown_grace: float = 5.0
+
+    def validate(self) -> None:
+        """Check every setting.
+
+        Raises:
+            ConfigError: naming the first bad setting.
+        """
+        for name in ("no_route_status", "max_frame_size", "max_write_buffer", "control_port"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name}: must be an integer, got {value!r}")
+        if not isinstance(self.sip_trace, bool):
+            raise ConfigError(f"sip_trace: must be true or false, got {self.sip_trace!r}")
+        if not isinstance(self.log_level, str):
+            raise ConfigError(f"log_level: must be a string, got {self.log_level!r}")
+        if not self.sip:
+            raise ConfigError("sip: at least one listen address is required")
+        for spec in self.sip:
+            parse_listen(spec)
+        if not 0 <= self.control_port <= 65535:
+            raise ConfigError(f"control: port {self.control_port} is out of range")
+        if not self.secrets:
+            raise ConfigError(
+                "no secret configured: give --secret, DRACHTIO_SECRET, or 'secrets' in the "
+                "config file (or --dev for the documented development secret)"
+            )
+        if any(not isinstance(s, str) or not s for s in self.secrets):
+            raise ConfigError("secrets: every secret must be a non-empty string")
+        for name in ("auth_timeout", "app_response_timeout", "t1", "shutdown_grace"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"{name}: must be a positive number of seconds, got {value!r}")
+        if not 300 <= self.no_route_status <= 699:
+            raise ConfigError(
+                f"no_route_status: must be a final error status 300-699, got {self.no_route_status}"
+            )
+        if self.max_frame_size < 2:
+            raise ConfigError("max_frame_size: must be at least 2 bytes")
+        if self.max_write_buffer < 1024:
+            raise ConfigError("max_write_buffer: must be at least 1024 bytes")
+        if self.log_level.lower() not in _LOG_LEVELS:
+            raise ConfigError(
+                f"log_level: must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}"
+            )
+
+    @property
+    def log_level_number(self) -> int:
+        """The ``logging`` level of :attr:`log_level`."""
+        level: int = getattr(logging, self.log_level.upper())
+        return level
+
+
+# TOML keys that map one to one onto a field.
+_SCALARS = {
+    f.name
+    for f in fields(ServerConfig)
+    if f.name not in ("sip", "control_host", "control_port", "secrets")
+}
+
+
+def _from_toml(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{path}: {key}"
+        if key == "sip":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: must be an array of strings")
+            values["sip"] = list(value)
+        elif key == "control":
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: must be a string HOST:PORT")
+            values["control_host"], values["control_port"] = parse_hostport(value)
+        elif key == "secret":
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: must be a string")
+            values["secrets"] = [value]
+        elif key == "secrets":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: must be an array of strings")
+            values["secrets"] = list(value)
+        elif key in _SCALARS:
+            values[key] = value
+        else:
+            raise ConfigError(f"{where}: unknown setting")
+    return values
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        try:
+            with path.open("rb") as f:
+                return _from_toml(tomllib.load(f), path)
+        except OSError as exc:
+            raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    raise ConfigError(f"{path}: reading a TOML config file needs Python 3.11 or later")
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if env.get("DRACHTIO_SIP"):
+        values["sip"] = [s.strip() for s in env["DRACHTIO_SIP"].split(",") if s.strip()]
+    if env.get("DRACHTIO_CONTROL"):
+        values["control_host"], values["control_port"] = parse_hostport(env["DRACHTIO_CONTROL"])
+    if env.get("DRACHTIO_SECRET"):
+        values["secrets"] = [env["DRACHTIO_SECRET"]]
+    if env.get("DRACHTIO_LOG_LEVEL"):
+        values["log_level"] = env["DRACHTIO_LOG_LEVEL"]
+    if env.get("DRACHTIO_SIP_TRACE"):
+        values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in ("1", "true", "yes", "on")
+    return values
+
+
+def load_config(
+    *,
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    sip: Sequence[str] | None = None,
+    control: str | None = None,
+    secrets: Sequence[str] | None = None,
+    log_level: str | None = None,
+    sip_trace: bool | None = None,
+    dev: bool = False,
+) -> ServerConfig:
+    """Build the configuration: defaults, then the TOML file, the environment, the flags.
+
+    ``env`` defaults to nothing (pass ``os.environ`` to read it); its
+    ``DRACHTIO_CONFIG`` names a config file when ``config_file`` is not
+    given. With ``dev`` and no secret anywhere, :data:`DEV_SECRET` is used.
+
+    Raises:
+        ConfigError: a file that cannot be read, an unknown or invalid setting,
+            or no secret (without ``dev``).
+    """
+    env = env or {}
+    values: dict[str, Any] = {}
+    path = config_file if config_file is not None else env.get("DRACHTIO_CONFIG")
+    if path:
+        values.update(_read_toml(Path(path)))
+    values.update(_from_env(env))
+    if sip:
+        values["sip"] = list(sip)
+    if control is not None:
+        values["control_host"], values["control_port"] = parse_hostport(control)
+    if secrets:
+        values["secrets"] = list(secrets)
+    if log_level is not None:
+        values["log_level"] = log_level
+    if sip_trace is not None:
+        values["sip_trace"] = sip_trace
+    try:
+        config = replace(ServerConfig(), **values)
+    except TypeError as exc:  # pragma: no cover - keys are filtered above
+        raise ConfigError(str(exc)) from None
+    if dev and not config.secrets:
+        config.secrets = [DEV_SECRET]
+    config.validate()
+    return config

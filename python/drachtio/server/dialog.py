@@ -1,0 +1,335 @@
+"""Dialog state and the SIP messages the server builds for applications.
+
+Pure functions over :class:`~drachtio.SipRequest` / :class:`~drachtio.SipResponse`:
+no sockets, no asyncio. The server supplies what RFC 3261 makes the UA's
+job (tags, Call-ID, CSeq, Contact, route set, remote target) and takes the
+rest from the application's ``headers``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from drachtio._core import SipMessage, SipRequest, SipResponse
+from drachtio.protocol import SimpleHeaders
+
+__all__ = [
+    "Dialog",
+    "Listener",
+    "app_headers",
+    "build_ack",
+    "build_in_dialog_request",
+    "build_new_request",
+    "build_response",
+    "contact_for",
+    "dialog_id",
+    "synthetic_response",
+]
+
+_Owner = TypeVar("_Owner")
+
+Listener = tuple[str, str, int]
+"""A SIP listener: ``(transport, ip, port)``."""
+
+# Compact forms (RFC 3261 §7.3.3) of the headers the server manages.
+_COMPACT = {
+    "v": "via",
+    "f": "from",
+    "t": "to",
+    "i": "call-id",
+    "l": "content-length",
+    "m": "contact",
+}
+# Headers an application cannot set: the transaction and dialog own them.
+_RESPONSE_MANAGED = frozenset({"via", "from", "to", "call-id", "cseq", "content-length"})
+_NEW_REQUEST_MANAGED = frozenset({"via", "cseq", "content-length"})
+_DIALOG_MANAGED = frozenset(
+    {"via", "from", "to", "call-id", "cseq", "content-length", "route", "max-forwards"}
+)
+# Methods whose request or 2xx carries our Contact (RFC 3261 §8.1.1.8, §12.1; RFC 6665 §4.1.2.1).
+_TARGET_METHODS = frozenset({"INVITE", "SUBSCRIBE", "NOTIFY", "REFER", "UPDATE", "REGISTER"})
+
+
+def _canonical(name: str) -> str:
+    lower = name.lower()
+    return _COMPACT.get(lower, lower)
+
+
+def app_headers(headers: SimpleHeaders, managed: frozenset[str]) -> list[tuple[str, str]]:
+    """The application's headers as ``(name, value)`` pairs, without those in ``managed``."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in headers.items():
+        if _canonical(name) in managed:
+            continue
+        if isinstance(value, list):
+            pairs.extend((name, item) for item in value)
+        else:
+            pairs.append((name, value))
+    return pairs
+
+
+def _has(pairs: Iterable[tuple[str, str]], name: str) -> bool:
+    return any(_canonical(n) == name for n, _ in pairs)
+
+
+def _host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def contact_for(transport: str, ip: str, port: int) -> str:
+    """Our Contact for a listener: ``<sip:ip:port>``, with ``transport=tcp`` when not UDP."""
+    param = "" if transport == "udp" else f";transport={transport}"
+    return f"<sip:{_host(ip)}:{port}{param}>"
+
+
+def dialog_id(call_id: str, from_tag: str, to_tag: str) -> str:
+    """The id of a dialog: ``<Call-ID>;from-tag=<tag>;to-tag=<tag>``.
+
+    The tags are those of the request that created the dialog, so both ends
+    of a dialog the server is part of name it the same way.
+    """
+    return f"{call_id};from-tag={from_tag};to-tag={to_tag}"
+
+
+def _body(body: str | None) -> bytes:
+    return b"" if body is None else body.encode("utf-8")
+
+
+def build_response(
+    request: SipRequest,
+    code: int,
+    status: str | None,
+    headers: SimpleHeaders,
+    body: str | None,
+    to_tag: str | None,
+    contact: str,
+) -> SipResponse:
+    """A response to ``request`` (RFC 3261 §8.2.6).
+
+    Via, From, Call-ID and CSeq are copied; To too, with ``to_tag`` added
+    when the request's To has no tag and the response is not 100
+    (§8.2.6.2). ``contact`` is added to a 2xx, or a 1xx with a tag, to a
+    request that creates a dialog, unless the application gave one (§12.1.1).
+    """
+    pairs: list[tuple[str, str]] = [("Via", via) for via in request.header_all("Via")]
+    pairs.append(("From", request.header("From") or ""))
+    to = request.header("To") or ""
+    to_header = request.to
+    if code != 100 and to_tag is not None and to_header is not None and to_header.tag is None:
+        to = f"{to};tag={to_tag}"
+    pairs.append(("To", to))
+    pairs.append(("Call-ID", request.header("Call-ID") or ""))
+    pairs.append(("CSeq", request.header("CSeq") or ""))
+    own = app_headers(headers, _RESPONSE_MANAGED)
+    if (
+        request.method in _TARGET_METHODS
+        and (200 <= code < 300 or (100 < code < 200 and to_tag is not None))
+        and not _has(own, "contact")
+    ):
+        pairs.append(("Contact", contact))
+    pairs.extend(own)
+    return SipResponse(code, status, pairs, _body(body))
+
+
+def build_new_request(
+    method: str,
+    uri: str,
+    headers: SimpleHeaders,
+    body: str | None,
+    *,
+    from_tag: str,
+    listener: Listener,
+) -> SipRequest:
+    """A request outside any dialog (RFC 3261 §8.1.1).
+
+    From (with ``from_tag`` added when it has none), To and Call-ID come from
+    the application when given, else From is the listener's address, To the
+    Request-URI and Call-ID a fresh UUID. CSeq is 1; Via gets a fresh branch
+    and the listener's address (the stack sets the transport and sent-by it
+    really uses); Max-Forwards 70 and Contact are added when absent.
+    """
+    transport, ip, port = listener
+    own = app_headers(headers, _NEW_REQUEST_MANAGED)
+    from_value = next((v for n, v in own if _canonical(n) == "from"), None)
+    to_value = next((v for n, v in own if _canonical(n) == "to"), None)
+    call_id = next((v for n, v in own if _canonical(n) == "call-id"), None)
+    rest = [(n, v) for n, v in own if _canonical(n) not in ("from", "to", "call-id")]
+    if from_value is None:
+        from_value = f"<sip:drachtio@{_host(ip)}:{port}>"
+    if ";tag=" not in from_value.replace(" ", "").lower():
+        from_value = f"{from_value};tag={from_tag}"
+    pairs: list[tuple[str, str]] = [
+        ("Via", f"SIP/2.0/{transport.upper()} {_host(ip)}:{port};branch={new_branch()};rport"),
+        ("From", from_value),
+        ("To", to_value if to_value is not None else f"<{uri}>"),
+        ("Call-ID", call_id if call_id is not None else str(uuid.uuid4())),
+        ("CSeq", f"1 {method}"),
+    ]
+    if not _has(rest, "max-forwards"):
+        pairs.append(("Max-Forwards", "70"))
+    if method in _TARGET_METHODS and not _has(rest, "contact"):
+        pairs.append(("Contact", contact_for(transport, ip, port)))
+    pairs.extend(rest)
+    return SipRequest(method, uri, pairs, _body(body))
+
+
+def new_branch() -> str:
+    """A fresh RFC 3261 §8.1.1.7 branch (magic cookie and 32 hex digits)."""
+    return "z9hG4bK" + uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Dialog(Generic[_Owner]):
+    """One dialog the server is a UA of (RFC 3261 §12).
+
+    ``local_uri`` and ``remote_uri`` are the From and To values of the
+    requests we send in it (with the tags). ``owner`` is the application
+    session that receives its requests.
+    """
+
+    id: str
+    call_id: str
+    local_tag: str
+    remote_tag: str
+    local_uri: str
+    remote_uri: str
+    remote_target: str
+    route_set: list[str]
+    contact: str
+    owner: _Owner | None
+    is_uac: bool
+    local_cseq: int = 0
+    remote_cseq: int | None = None
+    # INVITE client transaction whose 2xx awaits our ACK, and its CSeq number.
+    ack_tx: int | None = None
+    ack_cseq: int = 0
+    # INVITE server transaction whose 2xx awaits the peer's ACK.
+    awaiting_ack: int | None = None
+    # Transactions (both directions) that belong to this dialog, by transaction id.
+    transactions: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """How a request received in this dialog finds it: Call-ID, local tag, remote tag."""
+        return (self.call_id, self.local_tag, self.remote_tag)
+
+    @classmethod
+    def for_uas(
+        cls,
+        request: SipRequest,
+        local_tag: str,
+        contact: str,
+        owner: _Owner | None,
+    ) -> Dialog[_Owner]:
+        """The dialog a 2xx we sent to ``request`` creates (RFC 3261 §12.1.1)."""
+        from_ = request.from_
+        assert from_ is not None and from_.tag is not None
+        call_id = request.call_id or ""
+        cseq = request.cseq
+        return cls(
+            id=dialog_id(call_id, from_.tag, local_tag),
+            call_id=call_id,
+            local_tag=local_tag,
+            remote_tag=from_.tag,
+            local_uri=f"{request.header('To')};tag={local_tag}",
+            remote_uri=request.header("From") or "",
+            remote_target=_target(request) or str(from_.uri),
+            route_set=[str(r) for r in request.record_route],
+            contact=contact,
+            owner=owner,
+            is_uac=False,
+            remote_cseq=None if cseq is None else cseq.seq,
+        )
+
+    @classmethod
+    def for_uac(
+        cls,
+        request: SipRequest,
+        response: SipResponse,
+        contact: str,
+        owner: _Owner | None,
+    ) -> Dialog[_Owner]:
+        """The dialog a 2xx received for our ``request`` creates (RFC 3261 §12.1.2)."""
+        from_, to = request.from_, response.to
+        assert from_ is not None and from_.tag is not None
+        assert to is not None and to.tag is not None
+        call_id = request.call_id or ""
+        cseq = request.cseq
+        return cls(
+            id=dialog_id(call_id, from_.tag, to.tag),
+            call_id=call_id,
+            local_tag=from_.tag,
+            remote_tag=to.tag,
+            local_uri=request.header("From") or "",
+            remote_uri=response.header("To") or "",
+            remote_target=_target(response) or str(request.uri),
+            route_set=[str(r) for r in reversed(response.record_route)],
+            contact=contact,
+            owner=owner,
+            is_uac=True,
+            local_cseq=0 if cseq is None else cseq.seq,
+        )
+
+    def refresh_target(self, message: SipMessage) -> None:
+        """A target refresh (re-INVITE, UPDATE, their 2xx) moves the remote target (§12.2)."""
+        target = _target(message)
+        if target is not None:
+            self.remote_target = target
+
+
+def _target(message: SipMessage) -> str | None:
+    contacts = message.contacts
+    return str(contacts[0].uri) if contacts else None
+
+
+def build_in_dialog_request(
+    dialog: Dialog[_Owner], method: str, headers: SimpleHeaders, body: str | None
+) -> SipRequest:
+    """A request within ``dialog`` (RFC 3261 §12.2.1.1); takes the next local CSeq."""
+    dialog.local_cseq += 1
+    return _dialog_request(dialog, method, dialog.local_cseq, method, headers, body)
+
+
+def build_ack(dialog: Dialog[_Owner], headers: SimpleHeaders, body: str | None) -> SipRequest:
+    """The ACK for the 2xx of the dialog's last INVITE (RFC 3261 §13.2.2.4)."""
+    return _dialog_request(dialog, "ACK", dialog.ack_cseq, "ACK", headers, body)
+
+
+def _dialog_request(
+    dialog: Dialog[_Owner],
+    method: str,
+    seq: int,
+    cseq_method: str,
+    headers: SimpleHeaders,
+    body: str | None,
+) -> SipRequest:
+    pairs: list[tuple[str, str]] = [
+        ("Max-Forwards", "70"),
+        ("From", dialog.local_uri),
+        ("To", dialog.remote_uri),
+        ("Call-ID", dialog.call_id),
+        ("CSeq", f"{seq} {cseq_method}"),
+    ]
+    pairs.extend(("Route", route) for route in dialog.route_set)
+    own = app_headers(headers, _DIALOG_MANAGED)
+    if method in _TARGET_METHODS and not _has(own, "contact"):
+        pairs.append(("Contact", dialog.contact))
+    pairs.extend(own)
+    return SipRequest(method, dialog.remote_target, pairs, _body(body))
+
+
+def synthetic_response(request: SipRequest, code: int, reason: str) -> SipResponse:
+    """A response the server makes up for a client transaction that got none.
+
+    Used for a timeout (408) or a transport error (503), so the application
+    sees its request end like any other (RFC 3261 §8.1.3.1).
+    """
+    pairs: list[tuple[str, str]] = [("Via", via) for via in request.header_all("Via")[:1]]
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        value = request.header(name)
+        if value is not None:
+            pairs.append((name, value))
+    return SipResponse(code, reason, pairs)

@@ -1,0 +1,743 @@
+"""The drachtio server: applications' control sessions on one side, the SIP stack on the other.
+
+:class:`Server` is a thin asyncio adapter: :class:`~drachtio.SipStack` owns
+sockets, transactions and retransmissions, :mod:`drachtio.protocol` owns the
+control protocol. What is left here is the transaction user (RFC 3261 §8,
+§12): which application gets a request, the map between the protocol's
+transaction ids and the stack's, and dialogs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from drachtio._core import (
+    AckEvent,
+    AckTimeoutEvent,
+    CancelEvent,
+    ClosedEvent,
+    MalformedEvent,
+    RequestEvent,
+    ResponseEvent,
+    SipMessage,
+    SipRequest,
+    SipResponse,
+    TimeoutEvent,
+    TransportErrorEvent,
+)
+from drachtio.errors import DrachtioError
+from drachtio.protocol import (
+    Cancel,
+    CancelSipRequest,
+    Command,
+    DialogEvent,
+    Failure,
+    RespondResult,
+    RespondToSipRequest,
+    ResponseData,
+    Route,
+    SendResult,
+    SendSipRequest,
+    Sip,
+    Source,
+    Success,
+    Unroute,
+)
+from drachtio.server.config import ServerConfig
+from drachtio.server.dialog import (
+    Dialog,
+    Listener,
+    build_ack,
+    build_in_dialog_request,
+    build_new_request,
+    build_response,
+    contact_for,
+    synthetic_response,
+)
+from drachtio.server.session import ControlSession
+from drachtio.stack import SipStack, StackEvent
+
+__all__ = ["Server"]
+
+log = logging.getLogger("drachtio.server")
+trace = logging.getLogger("drachtio.sip")
+
+# Transaction ids recently finished, remembered to tell "already answered"
+# from "unknown" in respondToSipRequest failures.
+_RECENT_FINISHED = 4096
+
+
+@dataclass(slots=True)
+class _ServerTx:
+    """A SIP request the server received and handed to an application."""
+
+    id: str
+    stack_id: int
+    request: SipRequest
+    owner: ControlSession | None
+    listener: Listener
+    dialog: Dialog[ControlSession] | None = None
+    to_tag: str | None = None
+    responded: bool = False
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass(slots=True)
+class _ClientTx:
+    """A SIP request an application sent through the server."""
+
+    id: str
+    stack_id: int
+    request: SipRequest
+    owner: ControlSession | None
+    contact: str
+    dialog: Dialog[ControlSession] | None = None
+
+
+class Server:
+    """A drachtio server: SIP listeners, the control port, the applications' state.
+
+    Embeddable on a host's loop, as uvicorn is::
+
+        server = Server(ServerConfig(secrets=["s3cret"]))
+        await server.start()      # binds, returns
+        ...
+        await server.stop()
+
+    or ``await server.serve()`` to run until :meth:`stop` (or
+    :meth:`request_stop`); :meth:`run` is ``asyncio.run`` of that, with
+    SIGTERM/SIGINT stopping the server gracefully.
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        """Check ``config``; nothing is bound until :meth:`start`.
+
+        Raises:
+            ConfigError: an invalid setting.
+        """
+        config.validate()
+        self.config = config
+        self._stack: SipStack | None = None
+        self._control: asyncio.Server | None = None
+        self._sessions: set[ControlSession] = set()
+        self._session_tasks: set[asyncio.Task[None]] = set()
+        self._listeners: list[Listener] = []
+        self.hostport: list[str] = []
+        self._routes: dict[str, list[ControlSession]] = {}
+        self._next_route: dict[str, int] = {}
+        self._server_txs: dict[str, _ServerTx] = {}
+        self._server_txs_by_stack: dict[int, _ServerTx] = {}
+        self._client_txs: dict[str, _ClientTx] = {}
+        self._client_txs_by_stack: dict[int, _ClientTx] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._dialogs: dict[str, Dialog[ControlSession]] = {}
+        self._dialogs_by_key: dict[tuple[str, str, str], Dialog[ControlSession]] = {}
+        self._stop_requested: asyncio.Event | None = None
+        self._stopped = False
+        self._trace = config.sip_trace
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def sip_addresses(self) -> list[Listener]:
+        """The SIP listeners as ``(transport, ip, port)``, real ports once started."""
+        return list(self._listeners)
+
+    @property
+    def control_address(self) -> tuple[str, int]:
+        """The control listener's ``(host, port)``, the real port once started."""
+        if self._control is None or not self._control.sockets:
+            return self.config.control_host, self.config.control_port
+        name = self._control.sockets[0].getsockname()
+        return name[0], name[1]
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """What the server holds now (sessions, transactions, dialogs) and the stack's counters."""
+        counts = {
+            "sessions": len(self._sessions),
+            "server_transactions": len(self._server_txs_by_stack),
+            "client_transactions": len(self._client_txs_by_stack),
+            "dialogs": len(self._dialogs),
+        }
+        if self._stack is not None:
+            counts.update(self._stack.stats())
+        return counts
+
+    async def start(self) -> None:
+        """Bind the SIP listeners and the control port; return once both accept.
+
+        Raises:
+            OSError: an address could not be bound (the other is released).
+        """
+        if self._stack is not None:
+            return
+        config = self.config
+        self._stop_requested = asyncio.Event()
+        self._stack = await SipStack.start(config.sip, self._on_stack_event, t1=config.t1)
+        try:
+            self._control = await asyncio.start_server(
+                self._on_connection, config.control_host, config.control_port
+            )
+        except OSError:
+            await self._stack.close(grace=0)
+            self._stack = None
+            raise
+        self._listeners = self._stack.local_addresses
+        self.hostport = [f"{t}/{_host(ip)}:{port}" for t, ip, port in self._listeners]
+        host, port = self.control_address
+        log.info("listening sip=%s control=%s:%d", ",".join(self.hostport), _host(host), port)
+
+    async def serve(self) -> None:
+        """Start if needed and run until :meth:`request_stop` or :meth:`stop`; then stop."""
+        await self.start()
+        assert self._stop_requested is not None
+        await self._stop_requested.wait()
+        await self.stop()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve` to stop the server (safe from a signal handler)."""
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+
+    async def stop(self) -> None:
+        """Stop gracefully: no new connections, every application's calls ended, the stack closed.
+
+        Pending requests are answered 480 and dialogs ended with BYE, as when
+        an application disconnects; the stack then finishes its transactions
+        for at most ``shutdown_grace`` seconds. Idempotent.
+        """
+        if self._stopped or self._stack is None:
+            return
+        self._stopped = True
+        self.request_stop()
+        if self._control is not None:
+            self._control.close()
+        for session in list(self._sessions):
+            session.close()
+        if self._session_tasks:
+            await asyncio.wait(self._session_tasks, timeout=self.config.shutdown_grace)
+        await self._stack.close(grace=self.config.shutdown_grace)
+        if self._control is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._control.wait_closed(), 1.0)
+        log.info("stopped")
+
+    def run(self) -> None:
+        """Run the server on a new event loop until SIGTERM or SIGINT (``asyncio.run``)."""
+        asyncio.run(self._run_with_signals())
+
+    async def _run_with_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self.serve()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    # ------------------------------------------------------------ control side
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if self._stopped:
+            writer.close()
+            return
+        session = ControlSession(self, reader, writer)
+        self._sessions.add(session)
+        task = asyncio.current_task()
+        if task is not None:
+            self._session_tasks.add(task)
+        try:
+            await session.run()
+        finally:
+            if task is not None:
+                self._session_tasks.discard(task)
+
+    def execute(self, session: ControlSession, command: Command) -> ResponseData:
+        """Carry out an authenticated client's command and return the response data."""
+        try:
+            if isinstance(command, Route):
+                return self._route(session, command.method)
+            if isinstance(command, Unroute):
+                return self._unroute(session, command.method)
+            if isinstance(command, RespondToSipRequest):
+                return self._respond(session, command)
+            if isinstance(command, SendSipRequest):
+                return self._send(session, command)
+            if isinstance(command, CancelSipRequest):
+                return self._cancel(session, command)
+        except (DrachtioError, ValueError) as exc:
+            log.info("%s failed peer=%s: %s", command.COMMAND, session.peer, exc)
+            return Failure(str(exc) or type(exc).__name__)
+        return Failure(f"{command.COMMAND!r} is not a command a server carries out")
+
+    def _route(self, session: ControlSession, method: str) -> Success:
+        sessions = self._routes.setdefault(method, [])
+        if session not in sessions:
+            sessions.append(session)
+        log.info("route peer=%s method=%s", session.peer, method)
+        return Success()
+
+    def _unroute(self, session: ControlSession, method: str) -> Success:
+        sessions = self._routes.get(method)
+        if sessions is not None and session in sessions:
+            sessions.remove(session)
+            if not sessions:
+                del self._routes[method]
+        return Success()
+
+    def _pick(self, method: str) -> ControlSession | None:
+        """The next application routed for ``method``, round robin."""
+        sessions = self._routes.get(method)
+        if not sessions:
+            return None
+        index = self._next_route.get(method, 0) % len(sessions)
+        self._next_route[method] = index + 1
+        return sessions[index]
+
+    def session_closed(self, session: ControlSession) -> None:
+        """An application went away: free what it held (RFC 3261 has no owner-less calls).
+
+        Its routes go; its pending requests are answered 480 so no caller
+        hangs; its INVITEs still ringing are cancelled; its dialogs end with BYE.
+        """
+        self._sessions.discard(session)
+        for method in [m for m, sessions in self._routes.items() if session in sessions]:
+            self._unroute(session, method)
+        if self._stack is None or self._stack.is_closed:
+            return
+        for tx in [tx for tx in self._server_txs.values() if tx.owner is session]:
+            tx.owner = None
+            self._answer(tx, 480, "Temporarily Unavailable")
+        for ctx in [c for c in self._client_txs.values() if c.owner is session]:
+            ctx.owner = None
+            if ctx.request.method == "INVITE":
+                with contextlib.suppress(DrachtioError):
+                    self._stack.cancel(ctx.stack_id)
+        for dialog in [d for d in self._dialogs.values() if d.owner is session]:
+            dialog.owner = None
+            self._hang_up(dialog, "application disconnected")
+
+    # ------------------------------------------------------------ respondToSipRequest
+
+    def _respond(self, session: ControlSession, command: RespondToSipRequest) -> ResponseData:
+        tx_id = command.transaction_id
+        tx = self._server_txs.get(tx_id)
+        if tx is None or tx.owner is not session:
+            if tx_id in self._finished:
+                return Failure(f"transaction {tx_id} already has a final response")
+            return Failure(f"unknown transaction {tx_id}")
+        code = command.code
+        request = tx.request
+        if request.to is not None and request.to.tag is None and code > 100 and tx.to_tag is None:
+            tx.to_tag = self._stack_or_fail().new_tag()
+        response = build_response(
+            request,
+            code,
+            command.status,
+            command.headers,
+            command.body,
+            tx.to_tag,
+            contact_for(*tx.listener),
+        )
+        self._stack_or_fail().respond(tx.stack_id, response)
+        self._trace_out(response)
+        tx.responded = True
+        dialog_id: str | None = None
+        if code >= 200:
+            if request.method == "INVITE" and code < 300:
+                dialog_id = self._uas_dialog(tx).id
+            self._finish_server_tx(tx, keep_for_ack=request.method == "INVITE" and code < 300)
+        elif request.method == "INVITE" and tx.timer is not None:
+            # A ringing INVITE may ring as long as the caller waits.
+            tx.timer.cancel()
+            tx.timer = None
+        return RespondResult(response.to_dict(), dialog_id)
+
+    def _uas_dialog(self, tx: _ServerTx) -> Dialog[ControlSession]:
+        dialog = tx.dialog
+        if dialog is None:
+            assert tx.to_tag is not None
+            dialog = Dialog.for_uas(tx.request, tx.to_tag, contact_for(*tx.listener), tx.owner)
+            tx.dialog = dialog
+            self._dialogs[dialog.id] = dialog
+            self._dialogs_by_key[dialog.key] = dialog
+        else:
+            dialog.refresh_target(tx.request)
+        dialog.awaiting_ack = tx.stack_id
+        return dialog
+
+    def _finish_server_tx(self, tx: _ServerTx, *, keep_for_ack: bool = False) -> None:
+        if tx.timer is not None:
+            tx.timer.cancel()
+            tx.timer = None
+        self._server_txs.pop(tx.id, None)
+        self._finished[tx.id] = None
+        if len(self._finished) > _RECENT_FINISHED:
+            self._finished.popitem(last=False)
+        if not keep_for_ack:
+            self._server_txs_by_stack.pop(tx.stack_id, None)
+
+    def _answer(self, tx: _ServerTx, code: int, reason: str | None) -> None:
+        """Answer a request on the server's own behalf (no application can)."""
+        stack = self._stack
+        if stack is None:
+            return
+        if code > 100 and tx.to_tag is None:
+            tx.to_tag = stack.new_tag()
+        response = build_response(
+            tx.request, code, reason, {}, None, tx.to_tag, contact_for(*tx.listener)
+        )
+        try:
+            stack.respond(tx.stack_id, response)
+            self._trace_out(response)
+        except DrachtioError as exc:
+            log.debug("could not answer %d: %s", code, exc)
+        self._finish_server_tx(tx)
+
+    def _on_app_timeout(self, tx: _ServerTx) -> None:
+        tx.timer = None
+        if tx.id not in self._server_txs:
+            return
+        owner = tx.owner
+        log.warning(
+            "application did not answer in %.1f s, answering 500 transaction=%s peer=%s",
+            self.config.app_response_timeout,
+            tx.id,
+            owner.peer if owner else None,
+        )
+        self._answer(tx, 500, "Application Did Not Respond")
+        if owner is not None:
+            owner.send_request(Cancel(tx.id))
+
+    # ------------------------------------------------------------ sendSipRequest
+
+    def _send(self, session: ControlSession, command: SendSipRequest) -> ResponseData:
+        stack = self._stack_or_fail()
+        if command.dialog_id is not None:
+            dialog = self._dialogs.get(command.dialog_id)
+            if dialog is None or dialog.owner is not session:
+                return Failure(f"no dialog {command.dialog_id}")
+            if command.method == "ACK":
+                if dialog.ack_tx is None:
+                    return Failure(f"dialog {dialog.id} has no 2xx waiting for an ACK")
+                ack = build_ack(dialog, command.headers, command.body)
+                stack.send_ack(dialog.ack_tx, ack)
+                self._trace_out(ack)
+                dialog.ack_tx = None
+                return SendResult(str(uuid.uuid4()), ack.to_dict(), dialog.id)
+            request = build_in_dialog_request(dialog, command.method, command.headers, command.body)
+            contact = dialog.contact
+        else:
+            if command.method in ("ACK", "CANCEL"):
+                return Failure(
+                    f"{command.method} is sent with dialogId (ACK) or cancelSipRequest (CANCEL)"
+                )
+            assert command.uri is not None
+            listener = self._listener_for(command.uri)
+            request = build_new_request(
+                command.method,
+                command.uri,
+                command.headers,
+                command.body,
+                from_tag=stack.new_tag(),
+                listener=listener,
+            )
+            dialog = None
+            contact = contact_for(*listener)
+        stack_id = stack.send_request(request)
+        self._trace_out(request)
+        ctx = _ClientTx(str(uuid.uuid4()), stack_id, request, session, contact, dialog)
+        self._client_txs[ctx.id] = ctx
+        self._client_txs_by_stack[stack_id] = ctx
+        if dialog is not None and command.method == "BYE":
+            self._destroy_dialog(dialog, "BYE sent")
+        return SendResult(ctx.id, request.to_dict(), None if dialog is None else dialog.id)
+
+    def _listener_for(self, uri: str) -> Listener:
+        """The listener a request to ``uri`` leaves from: its ``transport``'s, else UDP's."""
+        wanted = "udp"
+        for param in uri.split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "transport":
+                wanted = value.strip().lower()
+        for listener in self._listeners:
+            if listener[0] == wanted:
+                return listener
+        return self._listeners[0]
+
+    def _cancel(self, session: ControlSession, command: CancelSipRequest) -> ResponseData:
+        ctx = self._client_txs.get(command.transaction_id)
+        if ctx is None or ctx.owner is not session:
+            return Failure(f"unknown transaction {command.transaction_id}")
+        if ctx.request.method != "INVITE":
+            return Failure(f"transaction {ctx.id} is a {ctx.request.method}, not an INVITE")
+        self._stack_or_fail().cancel(ctx.stack_id)
+        return Success()
+
+    # ------------------------------------------------------------ dialogs
+
+    def _destroy_dialog(
+        self, dialog: Dialog[ControlSession], reason: str, *, notify: bool = True
+    ) -> None:
+        if self._dialogs.pop(dialog.id, None) is None:
+            return
+        self._dialogs_by_key.pop(dialog.key, None)
+        if dialog.awaiting_ack is not None:
+            self._server_txs_by_stack.pop(dialog.awaiting_ack, None)
+            dialog.awaiting_ack = None
+        log.debug("dialog destroyed id=%s reason=%s", dialog.id, reason)
+        if notify and dialog.owner is not None:
+            dialog.owner.send_request(DialogEvent(dialog.id, "destroyed", reason))
+
+    def _hang_up(self, dialog: Dialog[ControlSession], reason: str) -> None:
+        """End ``dialog`` with a BYE of the server's own (RFC 3261 §15.1.1)."""
+        stack = self._stack
+        if stack is not None and not stack.is_closed:
+            if dialog.ack_tx is not None:
+                # A 2xx we never acknowledged: ACK it first so the peer stops resending it.
+                with contextlib.suppress(DrachtioError):
+                    stack.send_ack(dialog.ack_tx, build_ack(dialog, {}, None))
+                dialog.ack_tx = None
+            bye = build_in_dialog_request(dialog, "BYE", {"Reason": f'SIP;text="{reason}"'}, None)
+            try:
+                stack.send_request(bye)
+                self._trace_out(bye)
+            except DrachtioError as exc:
+                log.warning("could not send BYE dialog=%s: %s", dialog.id, exc)
+        self._destroy_dialog(dialog, reason)
+
+    # ------------------------------------------------------------ SIP side
+
+    def _on_stack_event(self, event: StackEvent) -> None:
+        if isinstance(event, RequestEvent):
+            self._on_request(event)
+        elif isinstance(event, ResponseEvent):
+            self._on_response(event)
+        elif isinstance(event, AckEvent):
+            self._on_ack(event)
+        elif isinstance(event, CancelEvent):
+            self._on_cancel(event)
+        elif isinstance(event, AckTimeoutEvent):
+            self._on_ack_timeout(event.tx_id)
+        elif isinstance(event, TimeoutEvent):
+            self._on_failure(event.tx_id, 408, "Request Timeout")
+        elif isinstance(event, TransportErrorEvent):
+            log.warning("transport error dest=%s reason=%s", event.dest, event.reason)
+            if event.tx_id is not None:
+                self._on_failure(event.tx_id, 503, "Service Unavailable")
+        elif isinstance(event, MalformedEvent):
+            log.info(
+                "malformed SIP message source=%s reason=%s answered=%s",
+                event.source,
+                event.reason,
+                event.answered,
+            )
+        elif isinstance(event, ClosedEvent):
+            log.info("SIP stack closed")
+
+    def _on_request(self, event: RequestEvent) -> None:
+        request = event.request
+        if self._trace:
+            self._trace_in(request, event.source)
+        transport = event.source[0]
+        listener: Listener = (transport, *event.local)
+        tx = _ServerTx(str(uuid.uuid4()), event.tx_id, request, None, listener)
+        to, from_ = request.to, request.from_
+        if to is not None and to.tag is not None:
+            # RFC 3261 §12.2.2: a request within a dialog.
+            dialog = self._dialogs_by_key.get(
+                (request.call_id or "", to.tag, from_.tag if from_ and from_.tag else "")
+            )
+            if dialog is None or dialog.owner is None:
+                self._answer(tx, 481, "Call/Transaction Does Not Exist")
+                return
+            seq = request.cseq.seq if request.cseq is not None else None
+            if seq is not None and dialog.remote_cseq is not None and seq <= dialog.remote_cseq:
+                # RFC 3261 §12.2.2: a lower CSeq than the last one is out of order.
+                self._answer(tx, 500, "CSeq Out Of Order")
+                return
+            if seq is not None:
+                dialog.remote_cseq = seq
+            tx.dialog = dialog
+            tx.to_tag = dialog.local_tag
+            owner: ControlSession | None = dialog.owner
+        else:
+            owner = self._pick(request.method)
+            if owner is None:
+                log.info(
+                    "no application for %s, answering %d",
+                    request.method,
+                    self.config.no_route_status,
+                )
+                self._answer(tx, self.config.no_route_status, None)
+                return
+        tx.owner = owner
+        self._server_txs[tx.id] = tx
+        self._server_txs_by_stack[tx.stack_id] = tx
+        source = Source(transport, event.source[1], event.source[2])
+        message = Sip(
+            tx.id,
+            request.to_dict(),
+            tx.dialog.id if tx.dialog is not None else None,
+            source,
+            time.time(),
+        )
+        assert owner is not None
+        if not owner.send_request(message):
+            tx.owner = None
+            self._answer(tx, 480, "Temporarily Unavailable")
+            return
+        tx.timer = asyncio.get_running_loop().call_later(
+            self.config.app_response_timeout, self._on_app_timeout, tx
+        )
+        if tx.dialog is not None and request.method == "BYE":
+            self._destroy_dialog(tx.dialog, "BYE received")
+
+    def _on_ack(self, event: AckEvent) -> None:
+        if self._trace:
+            self._trace_in(event.request, event.source)
+        if event.tx_id is None:
+            log.debug("ACK matching no transaction dropped")
+            return
+        tx = self._server_txs_by_stack.pop(event.tx_id, None)
+        if tx is None or tx.dialog is None:
+            return
+        dialog = tx.dialog
+        dialog.awaiting_ack = None
+        if dialog.owner is not None:
+            source = Source(*event.source)
+            dialog.owner.send_request(
+                Sip(tx.id, event.request.to_dict(), dialog.id, source, time.time())
+            )
+
+    def _on_cancel(self, event: CancelEvent) -> None:
+        if self._trace:
+            self._trace_in(event.request, None)
+        tx = self._server_txs_by_stack.get(event.tx_id)
+        if tx is None:
+            return
+        owner = tx.owner
+        self._finish_server_tx(tx)
+        if owner is not None:
+            owner.send_request(Cancel(tx.id))
+
+    def _on_ack_timeout(self, stack_id: int) -> None:
+        tx = self._server_txs_by_stack.pop(stack_id, None)
+        if tx is None or tx.dialog is None:
+            return
+        dialog = tx.dialog
+        dialog.awaiting_ack = None
+        log.warning("no ACK for a 2xx, ending the call dialog=%s", dialog.id)
+        if dialog.owner is not None:
+            dialog.owner.send_request(DialogEvent(dialog.id, "ack-timeout", "no ACK for the 2xx"))
+        self._hang_up(dialog, "no ACK for the 2xx")
+
+    def _on_failure(self, stack_id: int, code: int, reason: str) -> None:
+        ctx = self._client_txs_by_stack.pop(stack_id, None)
+        if ctx is not None:
+            self._client_txs.pop(ctx.id, None)
+            if ctx.owner is not None:
+                response = synthetic_response(ctx.request, code, reason)
+                ctx.owner.send_request(
+                    Sip(
+                        ctx.id,
+                        response.to_dict(),
+                        None if ctx.dialog is None else ctx.dialog.id,
+                        None,
+                        time.time(),
+                    )
+                )
+            return
+        tx = self._server_txs_by_stack.pop(stack_id, None)
+        if tx is not None:
+            self._finish_server_tx(tx)
+            if tx.dialog is not None and tx.dialog.awaiting_ack == stack_id:
+                self._hang_up(tx.dialog, reason)
+
+    def _on_response(self, event: ResponseEvent) -> None:
+        response = event.response
+        if self._trace:
+            self._trace_in(response, None)
+        ctx = self._client_txs_by_stack.get(event.tx_id)
+        if ctx is None:
+            return
+        status = response.status
+        dialog = ctx.dialog
+        is_invite = ctx.request.method == "INVITE"
+        if is_invite and 200 <= status < 300:
+            dialog = self._uac_dialog(ctx, response)
+        if status >= 200:
+            if is_invite and status < 300:
+                # Forked 2xx may follow for 64*T1 (RFC 3261 §13.2.2.4); keep the mapping as long.
+                asyncio.get_running_loop().call_later(
+                    64 * self.config.t1, self._forget_client_tx, ctx
+                )
+            else:
+                self._forget_client_tx(ctx)
+        if ctx.owner is not None:
+            ctx.owner.send_request(
+                Sip(
+                    ctx.id,
+                    response.to_dict(),
+                    None if dialog is None else dialog.id,
+                    None,
+                    time.time(),
+                )
+            )
+
+    def _uac_dialog(self, ctx: _ClientTx, response: SipResponse) -> Dialog[ControlSession] | None:
+        dialog = ctx.dialog
+        if dialog is not None:
+            # A 2xx to a re-INVITE: the ACK is the application's to send.
+            dialog.refresh_target(response)
+        else:
+            to = response.to
+            if to is None or to.tag is None:
+                log.warning("2xx to INVITE without a To tag dropped transaction=%s", ctx.id)
+                return None
+            dialog = Dialog.for_uac(ctx.request, response, ctx.contact, ctx.owner)
+            if dialog.id in self._dialogs:
+                return self._dialogs[dialog.id]
+            self._dialogs[dialog.id] = dialog
+            self._dialogs_by_key[dialog.key] = dialog
+        cseq = ctx.request.cseq
+        dialog.ack_tx = ctx.stack_id
+        dialog.ack_cseq = 0 if cseq is None else cseq.seq
+        if ctx.owner is None:
+            # The application left while its INVITE was pending: take the call down.
+            self._hang_up(dialog, "application disconnected")
+        return dialog
+
+    def _forget_client_tx(self, ctx: _ClientTx) -> None:
+        self._client_txs.pop(ctx.id, None)
+        self._client_txs_by_stack.pop(ctx.stack_id, None)
+
+    # ------------------------------------------------------------ helpers
+
+    def _stack_or_fail(self) -> SipStack:
+        if self._stack is None:
+            raise DrachtioError("the server is not started")
+        return self._stack
+
+    def _trace_in(self, message: SipMessage, source: tuple[str, str, int] | None) -> None:
+        where = f" from {source[0]}/{_host(source[1])}:{source[2]}" if source else ""
+        trace.info("recv%s\n%s", where, message.to_bytes().decode("utf-8", "replace"))
+
+    def _trace_out(self, message: SipMessage) -> None:
+        if self._trace:
+            trace.info("send\n%s", message.to_bytes().decode("utf-8", "replace"))
+
+
+def _host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip

@@ -1,0 +1,220 @@
+"""One application's control connection: an asyncio adapter over ``drachtio.protocol``.
+
+The session only moves bytes: :class:`~drachtio.protocol.Connection` decides
+what is valid (framing, rids, auth first) and the :class:`~drachtio.server.Server`
+carries out commands. Writes never wait: a client that stops reading while
+its write buffer grows past the bound is disconnected instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from drachtio.protocol import (
+    Auth,
+    AuthResult,
+    CloseConnection,
+    Command,
+    Connection,
+    Failure,
+    LocalProtocolError,
+    Ping,
+    Pong,
+    ProtocolFailed,
+    Request,
+    RequestReceived,
+    RequestRejected,
+    Response,
+    ResponseData,
+    ResponseReceived,
+    Role,
+    check_secret,
+    new_rid,
+)
+
+if TYPE_CHECKING:
+    from drachtio.server.server import Server
+
+__all__ = ["ControlSession"]
+
+log = logging.getLogger("drachtio.server")
+
+_READ_SIZE = 65536
+
+
+class ControlSession:
+    """The server's end of one application's TCP connection."""
+
+    def __init__(
+        self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        config = server.config
+        self._server = server
+        self._reader = reader
+        self._writer = writer
+        self._max_write_buffer = config.max_write_buffer
+        self.connection = Connection(Role.SERVER, max_frame_size=config.max_frame_size)
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.app_name: str | None = None
+        self.closed = False
+        self._auth_timer: asyncio.TimerHandle | None = None
+        self._auth_timeout = config.auth_timeout
+
+    def __repr__(self) -> str:
+        name = f" {self.app_name}" if self.app_name else ""
+        return f"<ControlSession {self.peer}{name}>"
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the client has authenticated."""
+        return self.connection.authenticated
+
+    async def run(self) -> None:
+        """Read and handle the client's frames until the connection ends."""
+        loop = asyncio.get_running_loop()
+        self._auth_timer = loop.call_later(self._auth_timeout, self._on_auth_timeout)
+        log.info("control connection opened peer=%s", self.peer)
+        reason = "connection closed"
+        try:
+            while not self.closed and not self.connection.closing:
+                data = await self._reader.read(_READ_SIZE)
+                if not data:
+                    if not self.connection.closing:
+                        for event in self.connection.receive_eof():
+                            if isinstance(event, CloseConnection):
+                                reason = event.reason
+                    break
+                for event in self.connection.receive_data(data):
+                    if isinstance(event, CloseConnection):
+                        reason = event.reason
+                    self._handle(event)
+                    if self.closed:
+                        break
+        except (ConnectionError, OSError) as exc:
+            reason = f"connection error: {exc}"
+        finally:
+            self._close(reason)
+
+    def _handle(
+        self,
+        event: RequestReceived
+        | RequestRejected
+        | ResponseReceived
+        | ProtocolFailed
+        | CloseConnection,
+    ) -> None:
+        if isinstance(event, RequestReceived):
+            request = event.request
+            data = self._execute(request.data)
+            self._write_message(Response(request.rid, data))
+        elif isinstance(event, RequestRejected):
+            log.info(
+                "request refused peer=%s command=%s error=%s",
+                self.peer,
+                event.command,
+                event.error.code,
+            )
+            self._write_message(event.response)
+        elif isinstance(event, ResponseReceived):
+            data = event.response.data
+            if isinstance(data, Failure):
+                log.warning(
+                    "client refused %s peer=%s reason=%s",
+                    event.request.command,
+                    self.peer,
+                    data.reason,
+                )
+        elif isinstance(event, ProtocolFailed):
+            log.warning("protocol error peer=%s error=%s", self.peer, event.error.message)
+            if event.response is not None:
+                self._write_message(event.response)
+        else:
+            self._flush_and_close()
+
+    def _execute(self, command: Command) -> ResponseData:
+        if isinstance(command, Auth):
+            return self._authenticate(command)
+        if isinstance(command, Ping):
+            return Pong()
+        return self._server.execute(self, command)
+
+    def _authenticate(self, auth: Auth) -> AuthResult:
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+            self._auth_timer = None
+        if not check_secret(auth.secret, self._server.config.secrets):
+            log.warning("authentication failed peer=%s", self.peer)
+            return AuthResult(False, reason="invalid secret")
+        self.app_name = auth.app_name
+        log.info("authenticated peer=%s app=%s", self.peer, auth.app_name)
+        return AuthResult(True, hostport=tuple(self._server.hostport))
+
+    def _on_auth_timeout(self) -> None:
+        self._auth_timer = None
+        if not self.authenticated and not self.closed:
+            log.warning("no auth in %.1f s, closing peer=%s", self._auth_timeout, self.peer)
+            self._abort()
+
+    # ------------------------------------------------------------ writing
+
+    def send_request(self, command: Command) -> bool:
+        """Send a server-to-client request; ``False`` when the session cannot take it."""
+        if self.closed or self.connection.closing or not self.authenticated:
+            return False
+        try:
+            frame = self.connection.send(Request(new_rid(), command))
+        except LocalProtocolError as exc:
+            log.error("cannot send %s to peer=%s: %s", command.COMMAND, self.peer, exc.message)
+            return False
+        return self._write(frame)
+
+    def _write_message(self, message: Response) -> None:
+        try:
+            frame = self.connection.send(message)
+        except LocalProtocolError as exc:
+            # A response too large for a frame: tell the client what went wrong instead.
+            log.error("cannot send response to peer=%s: %s", self.peer, exc.message)
+            frame = self.connection.send(Response(message.rid, Failure(exc.message, exc.code)))
+        if self._write(frame) and self.connection.closing:
+            self._flush_and_close()
+
+    def _write(self, frame: bytes) -> bool:
+        if self.closed:
+            return False
+        self._writer.write(frame)
+        if self._writer.transport.get_write_buffer_size() > self._max_write_buffer:
+            log.warning(
+                "client does not read, %d bytes waiting, closing peer=%s",
+                self._writer.transport.get_write_buffer_size(),
+                self.peer,
+            )
+            self._abort()
+            return False
+        return True
+
+    # ------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Close the connection once what is buffered is written."""
+        self._flush_and_close()
+
+    def _flush_and_close(self) -> None:
+        if not self._writer.is_closing():
+            self._writer.close()
+
+    def _abort(self) -> None:
+        self._writer.transport.abort()
+
+    def _close(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+            self._auth_timer = None
+        self._flush_and_close()
+        log.info("control connection closed peer=%s reason=%s", self.peer, reason)
+        self._server.session_closed(self)
