@@ -1,0 +1,401 @@
+"""Helpers of the server tests: a server on free ports, a raw JSON-over-TCP
+application, sipp as a subprocess with scenarios written per test."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drachtio.protocol import FrameDecoder, encode_frame
+from drachtio.server import Server, ServerConfig
+
+SIPP = shutil.which("sipp")
+needs_sipp = pytest.mark.skipif(SIPP is None, reason="sipp is not on PATH (package sip-tester)")
+
+SECRET = "s3cret"
+SDP = (
+    "v=0\r\n"
+    "o=app 1 1 IN IP4 127.0.0.1\r\n"
+    "s=-\r\n"
+    "c=IN IP4 127.0.0.1\r\n"
+    "t=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0\r\n"
+)
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (sipp binds the one it is given)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port: int = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+async def start_server(**settings: Any) -> Server:
+    """A started server on free ports with T1 = 50 ms unless ``settings`` say otherwise."""
+    values: dict[str, Any] = {
+        "sip": ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"],
+        "control_port": 0,
+        "secrets": [SECRET],
+        "t1": 0.05,
+        "shutdown_grace": 1.0,
+    }
+    values.update(settings)
+    server = Server(ServerConfig(**values))
+    await server.start()
+    return server
+
+
+def sip_port(server: Server, transport: str) -> int:
+    for t, _, port in server.sip_addresses:
+        if t == transport:
+            return port
+    raise AssertionError(f"no {transport} listener")
+
+
+class App:
+    """A raw control-protocol client: frames written and read by hand.
+
+    Server requests are queued in :attr:`requests` and answered
+    ``{success: true}`` at once unless ``auto_answer`` is false.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.decoder = FrameDecoder()
+        self.responses: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.requests: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.frames: list[dict[str, Any]] = []
+        self.auto_answer = True
+        self.closed = asyncio.Event()
+        self._rid = 0
+        self._task = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def connect(cls, server: Server) -> App:
+        host, port = server.control_address
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    @classmethod
+    async def authenticated(cls, server: Server, *verbs: str) -> App:
+        app = await cls.connect(server)
+        data = await app.request("auth", {"secret": SECRET})
+        assert data["authenticated"] is True, data
+        for verb in verbs:
+            assert await app.request("route", {"verb": verb}) == {"success": True}
+        return app
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                data = await self.reader.read(65536)
+                if not data:
+                    break
+                for frame in self.decoder.receive_data(data):
+                    self.frames.append(frame)
+                    if frame["type"] == "response":
+                        future = self.responses.pop(frame["rid"], None)
+                        if future is not None:
+                            future.set_result(frame["data"])
+                    else:
+                        if self.auto_answer:
+                            self.answer(frame["rid"], {"success": True})
+                        self.requests.put_nowait(frame)
+        except ConnectionError:
+            pass
+        finally:
+            self.closed.set()
+
+    def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    def answer(self, rid: str, data: dict[str, Any]) -> None:
+        self.writer.write(encode_frame({"type": "response", "rid": rid, "data": data}))
+
+    async def request(
+        self, command: str, data: dict[str, Any] | None = None, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        self._rid += 1
+        rid = f"r{self._rid}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.responses[rid] = future
+        message: dict[str, Any] = {"type": "request", "rid": rid, "command": command}
+        if data is not None:
+            message["data"] = data
+        self.writer.write(encode_frame(message))
+        return await asyncio.wait_for(future, timeout)
+
+    async def next_request(self, command: str | None = None, timeout: float = 10.0) -> Any:
+        """The next server request (``data`` only), skipping those of other commands."""
+        while True:
+            frame = await asyncio.wait_for(self.requests.get(), timeout)
+            if command is None or frame["command"] == command:
+                return frame if command is None else frame["data"]
+
+    async def next_sip(self, method_or_status: str | int, timeout: float = 10.0) -> Any:
+        """The next ``sip`` request carrying this method or status."""
+        while True:
+            data = await self.next_request("sip", timeout)
+            message = data["message"]
+            if "request_uri" in message and message["request_uri"]["method"] == method_or_status:
+                return data
+            if "status_line" in message and message["status_line"]["status_code"] == (
+                method_or_status
+            ):
+                return data
+
+    async def respond(
+        self, transaction_id: str, code: int, headers: dict[str, Any] | None = None, **opts: Any
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {"transactionId": transaction_id, "code": code}
+        if headers is not None:
+            opts["headers"] = headers
+        if opts:
+            data["opts"] = opts
+        return await self.request("respondToSipRequest", data)
+
+    async def wait_closed(self, timeout: float = 5.0) -> None:
+        await asyncio.wait_for(self.closed.wait(), timeout)
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.wait_closed()
+
+
+@dataclass
+class SippRun:
+    returncode: int
+    successful: int
+    failed: int
+    log: str
+
+
+class Sipp:
+    """sipp running as a subprocess; :meth:`result` waits for its end."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, tmp_path: Path, stat_file: Path) -> None:
+        self.proc = proc
+        self.tmp_path = tmp_path
+        self.stat_file = stat_file
+
+    @classmethod
+    async def start(cls, tmp_path: Path, *args: str) -> Sipp:
+        assert SIPP is not None
+        stat_file = tmp_path / f"sipp-{len(list(tmp_path.glob('sipp-*.csv')))}.csv"
+        with (tmp_path / "sipp.out").open("ab") as sink:
+            proc = await asyncio.create_subprocess_exec(
+                SIPP,
+                *args,
+                "-nostdin",
+                "-timeout",
+                "20s",
+                "-timeout_error",
+                "-trace_stat",
+                "-stf",
+                str(stat_file),
+                "-trace_err",
+                cwd=tmp_path,
+                stdout=sink,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        return cls(proc, tmp_path, stat_file)
+
+    async def result(self, timeout: float = 30.0) -> SippRun:
+        try:
+            returncode = await asyncio.wait_for(self.proc.wait(), timeout)
+        except asyncio.TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+            raise
+        log = (self.tmp_path / "sipp.out").read_text(errors="replace")[-3000:]
+        for err in self.tmp_path.glob("*_errors.log"):
+            log += "\n" + err.read_text(errors="replace")[-3000:]
+        with self.stat_file.open(newline="") as f:
+            last = list(csv.DictReader(f, delimiter=";"))[-1]
+        return SippRun(returncode, int(last["SuccessfulCall(C)"]), int(last["FailedCall(C)"]), log)
+
+
+async def sipp_uac(
+    tmp_path: Path, server: Server, scenario: str, transport: str = "udp", calls: int = 1
+) -> Sipp:
+    """sipp as a UAC running ``scenario`` (XML text) against the server."""
+    path = tmp_path / f"scenario-{len(list(tmp_path.glob('scenario-*.xml')))}.xml"
+    path.write_text(scenario)
+    flag = "u1" if transport == "udp" else "t1"
+    return await Sipp.start(
+        tmp_path,
+        "-sf",
+        str(path),
+        *f"-m {calls} -r 20 -t {flag} -i 127.0.0.1 -p {free_port()}".split(),
+        f"127.0.0.1:{sip_port(server, transport)}",
+    )
+
+
+_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="{name}">
+"""
+
+_INVITE = """
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: [service] <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+
+    ]]>
+  </send>
+"""
+
+_ACK = """
+  <send>
+    <![CDATA[
+
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+_ACK_2XX = """
+  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+_BYE = """
+  <send retrans="500">
+    <![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+"""
+
+_CANCEL = """
+  <send retrans="500">
+    <![CDATA[
+
+      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: [service] <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+  <recv response="487"/>
+"""
+
+
+def uac_scenario(
+    final: int,
+    *,
+    provisional: tuple[int, ...] = (),
+    check_headers: tuple[str, ...] = (),
+    cancel_after: int | None = None,
+) -> str:
+    """An INVITE that expects ``provisional`` responses (in order), then ``final``.
+
+    ``check_headers`` are regular expressions the final response must match
+    (the call fails otherwise). A 2xx is acknowledged and the call ended with
+    BYE from sipp; another final response is acknowledged in its
+    transaction. With ``cancel_after`` the INVITE is cancelled once that
+    provisional response has come, and ``final`` is not used.
+    """
+    parts = [
+        _HEAD.format(name=f"uac {final}"),
+        _INVITE,
+        '  <recv response="100" optional="true"/>\n',
+    ]
+    for code in provisional:
+        parts.append(f'  <recv response="{code}"/>\n')
+        if code == cancel_after:
+            parts.append(_CANCEL)
+            parts.append(_ACK)
+            parts.append("</scenario>\n")
+            return "".join(parts)
+    if check_headers:
+        actions = "".join(
+            f'      <ereg regexp="{regexp}" search_in="msg" check_it="true" '
+            f'assign_to="h{index}"/>\n'
+            for index, regexp in enumerate(check_headers)
+        )
+        parts.append(
+            f'  <recv response="{final}" rrs="true">\n    <action>\n{actions}'
+            "    </action>\n  </recv>\n"
+        )
+        names = ",".join(f"h{index}" for index in range(len(check_headers)))
+        parts.append(f'  <Reference variables="{names}"/>\n')
+    else:
+        parts.append(f'  <recv response="{final}" rrs="true"/>\n')
+    if 200 <= final < 300:
+        parts.append(_ACK_2XX)
+        parts.append('  <pause milliseconds="100"/>\n')
+        parts.append(_BYE)
+    else:
+        parts.append(_ACK)
+    parts.append("</scenario>\n")
+    return "".join(parts)

@@ -1,0 +1,225 @@
+"""The control side: authentication, framing abuse, routing commands; a call
+placed right after each abuse case still succeeds."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from server_harness import SECRET, App, needs_sipp, sipp_uac, start_server, uac_scenario
+
+from drachtio.protocol import encode_frame
+from drachtio.server import Server
+
+
+async def call_succeeds(tmp_path: Path, server: Server) -> None:
+    """A sipp call answered 200 by a fresh application, then ended with BYE."""
+    app = await App.authenticated(server, "invite", "bye")
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(200))
+    invite = await app.next_sip("INVITE")
+    ok = await app.respond(invite["transactionId"], 200, {"Content-Type": "application/sdp"})
+    assert ok["success"] is True
+    bye = await app.next_sip("BYE")
+    assert bye["dialogId"] == ok["dialogId"]
+    assert (await app.respond(bye["transactionId"], 200))["success"] is True
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+
+
+async def test_auth_ok_lists_the_sip_listeners() -> None:
+    server = await start_server()
+    app = await App.connect(server)
+    data = await app.request("auth", {"secret": SECRET, "appName": "pbx"})
+    udp, tcp = server.sip_addresses
+    assert data == {
+        "authenticated": True,
+        "hostport": [f"udp/127.0.0.1:{udp[2]}", f"tcp/127.0.0.1:{tcp[2]}"],
+    }
+    assert await app.request("ping") == {"pong": True}
+    await app.close()
+    await server.stop()
+
+
+@needs_sipp
+async def test_wrong_secret_is_refused_and_closed(tmp_path: Path) -> None:
+    server = await start_server(secrets=["old", SECRET])
+    app = await App.connect(server)
+    data = await app.request("auth", {"secret": "guess"})
+    assert data == {"authenticated": False, "reason": "invalid secret"}
+    await app.wait_closed()
+    # Rotation: both configured secrets are accepted.
+    other = await App.connect(server)
+    assert (await other.request("auth", {"secret": "old"}))["authenticated"] is True
+    await other.close()
+    await call_succeeds(tmp_path, server)
+    await server.stop()
+
+
+@needs_sipp
+async def test_command_before_auth_is_an_error_then_close(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.connect(server)
+    data = await app.request("route", {"verb": "invite"})
+    assert data == {
+        "success": False,
+        "reason": "'route' before a successful auth: auth must be the first request",
+        "error": "not_authenticated",
+    }
+    await app.wait_closed()
+    await call_succeeds(tmp_path, server)
+    await server.stop()
+
+
+@needs_sipp
+async def test_garbage_frame_closes_only_that_connection(tmp_path: Path) -> None:
+    server = await start_server()
+    bystander = await App.authenticated(server)
+    app = await App.connect(server)
+    app.send_raw(b"hello world")
+    await app.wait_closed()
+    assert app.frames == [
+        {
+            "type": "response",
+            "rid": None,
+            "data": {
+                "success": False,
+                "reason": "byte 'h' in the length prefix, expected a digit or '#'",
+                "error": "bad_length_prefix",
+            },
+        }
+    ]
+    assert await bystander.request("ping") == {"pong": True}
+    await call_succeeds(tmp_path, server)
+    await bystander.close()
+    await server.stop()
+
+
+@needs_sipp
+async def test_invalid_json_body(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server)
+    app.send_raw(b"5#{nope")
+    await app.wait_closed()
+    assert app.frames[-1]["data"]["error"] == "invalid_json"
+    await call_succeeds(tmp_path, server)
+    await server.stop()
+
+
+@needs_sipp
+async def test_2gb_length_prefix_is_refused_before_the_body(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.connect(server)
+    app.send_raw(b"2147483648#")
+    await app.wait_closed()
+    assert app.frames == [
+        {
+            "type": "response",
+            "rid": None,
+            "data": {
+                "success": False,
+                "reason": "length prefix announces more than the maximum of 1048576 bytes",
+                "error": "frame_too_large",
+            },
+        }
+    ]
+    await call_succeeds(tmp_path, server)
+    await server.stop()
+
+
+@needs_sipp
+async def test_frames_written_one_byte_at_a_time(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.connect(server)
+    auth = encode_frame(
+        {"type": "request", "rid": "a", "command": "auth", "data": {"secret": SECRET}}
+    )
+    for byte in auth:
+        app.send_raw(bytes([byte]))
+        await app.writer.drain()
+        await asyncio.sleep(0)
+    for _ in range(100):
+        if app.frames:
+            break
+        await asyncio.sleep(0.01)
+    assert app.frames[0]["data"]["authenticated"] is True
+    route = encode_frame(
+        {"type": "request", "rid": "b", "command": "route", "data": {"verb": "INVITE"}}
+    )
+    for byte in route:
+        app.send_raw(bytes([byte]))
+        await app.writer.drain()
+    for _ in range(100):
+        if len(app.frames) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert app.frames[1] == {"type": "response", "rid": "b", "data": {"success": True}}
+    await app.close()
+    await call_succeeds(tmp_path, server)
+    await server.stop()
+
+
+async def test_unauthenticated_connection_closed_after_the_timeout() -> None:
+    server = await start_server(auth_timeout=0.2)
+    app = await App.connect(server)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await app.wait_closed()
+    assert 0.15 <= loop.time() - start < 2.0
+    assert app.frames == []
+    assert server.stats["sessions"] == 0
+    await server.stop()
+
+
+async def test_route_errors_keep_the_connection() -> None:
+    server = await start_server()
+    app = await App.authenticated(server)
+    assert await app.request("route", {"verb": "in vite"}) == {
+        "success": False,
+        "reason": "data.verb: 'in vite' is not a SIP method (an RFC 3261 token)",
+        "error": "invalid_data",
+    }
+    assert await app.request("unroute", {"verb": "invite"}) == {"success": True}
+    assert await app.request("respondToSipRequest", {"transactionId": "x", "code": 200}) == {
+        "success": False,
+        "reason": "unknown transaction x",
+    }
+    assert await app.request("sendSipRequest", {"method": "ACK", "dialogId": "d-1"}) == {
+        "success": False,
+        "reason": "no dialog d-1",
+    }
+    assert await app.request("cancelSipRequest", {"transactionId": "y"}) == {
+        "success": False,
+        "reason": "unknown transaction y",
+    }
+    assert await app.request("ping") == {"pong": True}
+    await app.close()
+    await server.stop()
+
+
+async def test_a_client_that_does_not_read_is_dropped() -> None:
+    server = await start_server(max_write_buffer=1024)
+    app = await App.authenticated(server)
+    app._task.cancel()  # stop reading: the server's responses pile up
+    frames = b"".join(
+        encode_frame({"type": "request", "rid": f"p{n}", "command": "ping"}) for n in range(2000)
+    )
+    closed = False
+    for _ in range(200):
+        try:
+            app.writer.write(frames)
+            await asyncio.wait_for(app.writer.drain(), 1.0)
+        except (ConnectionError, asyncio.TimeoutError):
+            closed = True
+            break
+        if server.stats["sessions"] == 0:
+            closed = True
+            break
+    assert closed
+    for _ in range(100):
+        if server.stats["sessions"] == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert server.stats["sessions"] == 0
+    app.writer.close()
+    await server.stop()
