@@ -49,7 +49,9 @@ pub fn parse_bytes(data: Bytes) -> Result<Message, ParseError> {
     let line_end = lines.next_end(hs.as_bytes(), 0, start);
     let first = &hs[..line_end];
 
-    let mut headers = Headers::with_capacity(16);
+    // One header per recorded line after the start line (folded lines make
+    // this a slight overestimate); sized once, the list never reallocates.
+    let mut headers = Headers::with_capacity(lines.count().saturating_sub(1).max(1));
     let mut content_length = None;
     let mut cseq = None;
     parse_headers(
@@ -254,6 +256,11 @@ impl LineEnds {
             len: 0,
             next: 0,
         }
+    }
+
+    /// How many line ends were recorded (capped at the table's size).
+    fn count(&self) -> usize {
+        self.len
     }
 
     fn record(&mut self, cr: usize) {
