@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from drachtio._core import SipMessage, SipRequest, SipResponse
 from drachtio.protocol import SimpleHeaders
@@ -98,6 +98,18 @@ def _body(body: str | None) -> bytes:
     return b"" if body is None else body.encode("utf-8")
 
 
+_M = TypeVar("_M", SipRequest, SipResponse)
+
+
+def _with_length(
+    cls: type[_M], first: Any, second: Any, pairs: list[tuple[str, str]], body: bytes
+) -> _M:
+    # Written out (the serializer would add it anyway) so that the JSON form
+    # returned to the application is the message as sent.
+    pairs.append(("Content-Length", str(len(body))))
+    return cls(first, second, pairs, body)
+
+
 def build_response(
     request: SipRequest,
     code: int,
@@ -131,7 +143,7 @@ def build_response(
     ):
         pairs.append(("Contact", contact))
     pairs.extend(own)
-    return SipResponse(code, status, pairs, _body(body))
+    return _with_length(SipResponse, code, status, pairs, _body(body))
 
 
 def build_new_request(
@@ -173,7 +185,7 @@ def build_new_request(
     if method in _TARGET_METHODS and not _has(rest, "contact"):
         pairs.append(("Contact", contact_for(transport, ip, port)))
     pairs.extend(rest)
-    return SipRequest(method, uri, pairs, _body(body))
+    return _with_length(SipRequest, method, uri, pairs, _body(body))
 
 
 def new_branch() -> str:
@@ -318,7 +330,7 @@ def _dialog_request(
     if method in _TARGET_METHODS and not _has(own, "contact"):
         pairs.append(("Contact", dialog.contact))
     pairs.extend(own)
-    return SipRequest(method, dialog.remote_target, pairs, _body(body))
+    return _with_length(SipRequest, method, dialog.remote_target, pairs, _body(body))
 
 
 def synthetic_response(request: SipRequest, code: int, reason: str) -> SipResponse:

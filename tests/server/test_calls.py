@@ -1,0 +1,261 @@
+"""Calls through the server: sipp on the SIP side, raw JSON applications on the other."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from server_harness import (
+    SDP,
+    App,
+    Sipp,
+    free_port,
+    needs_sipp,
+    sip_port,
+    sipp_uac,
+    start_server,
+    uac_scenario,
+)
+
+pytestmark = needs_sipp
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_invite_answered_200_with_custom_headers_then_bye(
+    tmp_path: Path, transport: str
+) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite", "bye")
+    scenario = uac_scenario(
+        200,
+        check_headers=(
+            "X-Custom: hello",
+            "User-Agent: drachtio-test",
+            "Content-Type: application/sdp",
+        ),
+    )
+    sipp = await sipp_uac(tmp_path, server, scenario, transport)
+    invite = await app.next_sip("INVITE")
+    assert invite["source"]["transport"] == transport
+    assert invite["source"]["address"] == "127.0.0.1"
+    assert invite["message"]["request_uri"]["method"] == "INVITE"
+    assert "dialogId" not in invite
+    result = await app.respond(
+        invite["transactionId"],
+        200,
+        {"X-Custom": "hello", "User-Agent": "drachtio-test", "Content-Type": "application/sdp"},
+        body=SDP,
+    )
+    assert result["success"] is True
+    message = result["message"]
+    assert message["status_line"]["status_code"] == 200
+    headers = message["headers"]
+    assert headers["x_custom"] == "hello"
+    assert headers["content_length"] == str(len(SDP))
+    to_tag = headers["to"]["tag"]
+    from_tag = headers["from"]["tag"]
+    call_id = headers["call_id"]
+    assert result["dialogId"] == f"{call_id};from-tag={from_tag};to-tag={to_tag}"
+    port = sip_port(server, transport)
+    contact = headers["contact"]["url"]
+    assert (contact["host"], contact["port"]) == ("127.0.0.1", str(port))
+    ack = await app.next_sip("ACK")
+    assert ack["dialogId"] == result["dialogId"]
+    assert ack["transactionId"] == invite["transactionId"]
+    bye = await app.next_sip("BYE")
+    assert bye["dialogId"] == result["dialogId"]
+    destroyed = await app.next_request("dialog")
+    assert destroyed == {
+        "dialogId": result["dialogId"],
+        "event": "destroyed",
+        "reason": "BYE received",
+    }
+    bye_ok = await app.respond(bye["transactionId"], 200)
+    assert bye_ok["message"]["headers"]["to"]["tag"] == to_tag
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    stats = server.stats
+    assert (stats["dialogs"], stats["server_transactions"]) == (0, 0)
+    await app.close()
+    await server.stop()
+
+
+async def test_486_busy(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(486, check_headers=("Retry-After: 60",)))
+    invite = await app.next_sip("INVITE")
+    result = await app.respond(invite["transactionId"], 486, {"Retry-After": "60"})
+    assert result["success"] is True
+    assert result["message"]["status_line"]["reason"] == "Busy Here"
+    assert "dialogId" not in result
+    # A second final response is refused.
+    again = await app.respond(invite["transactionId"], 200)
+    assert again == {
+        "success": False,
+        "reason": f"transaction {invite['transactionId']} already has a final response",
+    }
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
+
+
+async def test_provisional_then_final(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite", "bye")
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(200, provisional=(180, 183)))
+    invite = await app.next_sip("INVITE")
+    tid = invite["transactionId"]
+    ringing = await app.respond(tid, 180)
+    progress = await app.respond(tid, 183, status="Session Progress", body=SDP)
+    ok = await app.respond(tid, 200, body=SDP)
+    tags = {r["message"]["headers"]["to"]["tag"] for r in (ringing, progress, ok)}
+    assert len(tags) == 1  # one To tag for every response of the transaction
+    assert "contact" in ringing["message"]["headers"]
+    bye = await app.next_sip("BYE")
+    await app.respond(bye["transactionId"], 200)
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_no_app_routed_is_503(tmp_path: Path, transport: str) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "options")  # routes another verb only
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(503), transport)
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    assert app.requests.empty()
+    await app.close()
+    await server.stop()
+
+
+async def test_no_route_status_is_configurable(tmp_path: Path) -> None:
+    server = await start_server(no_route_status=404)
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(404))
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await server.stop()
+
+
+async def test_round_robin_across_two_apps(tmp_path: Path) -> None:
+    server = await start_server()
+    apps = [await App.authenticated(server, "invite") for _ in range(2)]
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(486), calls=4)
+    seen: list[int] = []
+    for _ in range(4):
+        done, _pending = await asyncio.wait(
+            [asyncio.ensure_future(app.requests.get()) for app in apps],
+            return_when=asyncio.FIRST_COMPLETED,
+            timeout=10,
+        )
+        for task in _pending:
+            task.cancel()
+        assert len(done) == 1
+        frame = done.pop().result()
+        index = next(
+            i for i, app in enumerate(apps) if frame["rid"] in {f["rid"] for f in app.frames}
+        )
+        seen.append(index)
+        await apps[index].respond(frame["data"]["transactionId"], 486)
+    assert seen == [0, 1, 0, 1]
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 4, 0), run.log
+    for app in apps:
+        await app.close()
+    await server.stop()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_app_originates_invite_acks_and_hangs_up(tmp_path: Path, transport: str) -> None:
+    server = await start_server()
+    app = await App.authenticated(server)
+    port = free_port()
+    flag = "u1" if transport == "udp" else "t1"
+    sipp = await Sipp.start(tmp_path, *f"-sn uas -m 1 -i 127.0.0.1 -p {port} -t {flag}".split())
+    await asyncio.sleep(0.3)  # let sipp bind
+    uri = f"sip:service@127.0.0.1:{port}" + (";transport=tcp" if transport == "tcp" else "")
+    sent = await app.request(
+        "sendSipRequest",
+        {
+            "method": "INVITE",
+            "uri": uri,
+            "headers": {"Content-Type": "application/sdp", "X-App": "1"},
+            "body": SDP,
+        },
+    )
+    assert sent["success"] is True, sent
+    tid = sent["transactionId"]
+    headers = sent["message"]["headers"]
+    assert headers["cseq"] == {"seq": "1", "method": "INVITE"}
+    assert headers["from"]["tag"]
+    ringing = await app.next_sip(180)
+    assert ringing["transactionId"] == tid
+    ok = await app.next_sip(200)
+    assert ok["transactionId"] == tid
+    dialog_id = ok["dialogId"]
+    ack = await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
+    assert ack["success"] is True, ack
+    assert ack["message"]["headers"]["cseq"] == {"seq": "1", "method": "ACK"}
+    # A second ACK has no 2xx left to acknowledge.
+    again = await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
+    assert again == {
+        "success": False,
+        "reason": f"dialog {dialog_id} has no 2xx waiting for an ACK",
+    }
+    bye = await app.request("sendSipRequest", {"method": "BYE", "dialogId": dialog_id})
+    assert bye["success"] is True, bye
+    assert bye["message"]["headers"]["cseq"] == {"seq": "2", "method": "BYE"}
+    bye_ok = await app.next_sip(200)
+    assert bye_ok["transactionId"] == bye["transactionId"]
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
+
+
+async def test_cancel_from_sipp_reaches_the_app(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(487, provisional=(180,), cancel_after=180))
+    invite = await app.next_sip("INVITE")
+    tid = invite["transactionId"]
+    await app.respond(tid, 180)
+    cancel = await app.next_request("cancel")
+    assert cancel == {"transactionId": tid}
+    late = await app.respond(tid, 200)
+    assert late == {"success": False, "reason": f"transaction {tid} already has a final response"}
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
+
+
+async def test_app_disconnect_answers_pending_invite_480(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(480, provisional=(180,)))
+    invite = await app.next_sip("INVITE")
+    await app.respond(invite["transactionId"], 180)
+    await app.close()
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    assert server.stats["server_transactions"] == 0
+    await server.stop()
+
+
+async def test_app_that_never_answers_gets_500_and_a_cancel(tmp_path: Path) -> None:
+    server = await start_server(app_response_timeout=0.5)
+    app = await App.authenticated(server, "invite")
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(500))
+    invite = await app.next_sip("INVITE")
+    cancel = await app.next_request("cancel")
+    assert cancel == {"transactionId": invite["transactionId"]}
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
