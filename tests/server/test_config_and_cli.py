@@ -1,0 +1,120 @@
+"""Settings from a TOML file, the environment and flags; ``drachtio serve`` as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from server_harness import SECRET
+
+from drachtio.protocol import FrameDecoder, encode_frame
+from drachtio.server import DEV_SECRET, ConfigError, ServerConfig, load_config
+
+
+def test_defaults() -> None:
+    config = load_config(secrets=["x"])
+    assert config.sip == ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
+    assert (config.control_host, config.control_port) == ("127.0.0.1", 9022)
+    assert (config.app_response_timeout, config.no_route_status) == (32.0, 503)
+    assert config.max_frame_size == 1024 * 1024
+
+
+def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "drachtio.toml"
+    path.write_text(
+        'sip = ["udp:127.0.0.1:5070"]\n'
+        'control = "127.0.0.1:9100"\n'
+        'secrets = ["from-file", "older"]\n'
+        "no_route_status = 480\n"
+        'log_level = "debug"\n'
+    )
+    config = load_config(config_file=path)
+    assert config.sip == ["udp:127.0.0.1:5070"]
+    assert (config.control_port, config.no_route_status, config.log_level) == (9100, 480, "debug")
+    assert config.secrets == ["from-file", "older"]
+    env = {"DRACHTIO_SECRET": "from-env", "DRACHTIO_CONTROL": "127.0.0.1:9200"}
+    config = load_config(config_file=path, env=env)
+    assert (config.secrets, config.control_port) == (["from-env"], 9200)
+    config = load_config(config_file=path, env=env, secrets=["flag"], control="[::1]:9300")
+    assert (config.secrets, config.control_host, config.control_port) == (["flag"], "::1", 9300)
+
+
+def test_secrets_are_not_in_repr() -> None:
+    assert "hunter2" not in repr(load_config(secrets=["hunter2"]))
+
+
+def test_no_secret_is_an_error_unless_dev() -> None:
+    with pytest.raises(ConfigError, match="no secret configured"):
+        load_config()
+    assert load_config(dev=True).secrets == [DEV_SECRET]
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("bogus = 1\n", "bogus: unknown setting"),
+        ('sip = ["sctp:1.2.3.4:5"]\n', "is not TRANSPORT:HOST:PORT"),
+        ('control = "nope"\n', "control: 'nope' is not HOST:PORT"),
+        ("no_route_status = 200\n", "no_route_status: must be a final error status"),
+        ('auth_timeout = "x"\n', "auth_timeout: must be a positive number"),
+        ("sip = [\n", "not valid TOML"),
+    ],
+)
+def test_invalid_settings(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(toml + 'secret = "x"\n')
+    with pytest.raises(ConfigError, match=message):
+        load_config(config_file=path)
+
+
+def test_server_config_validates() -> None:
+    with pytest.raises(ConfigError, match="log_level"):
+        ServerConfig(secrets=["x"], log_level="loud").validate()
+
+
+async def test_serve_process_listens_and_stops_on_sigterm() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRACHTIO_")}
+    env["DRACHTIO_SECRET"] = SECRET
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "drachtio",
+        "serve",
+        "--sip",
+        "udp:127.0.0.1:0",
+        "--sip",
+        "tcp:127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+    # "drachtio <version> listening: sip udp/127.0.0.1:P tcp/127.0.0.1:P control 127.0.0.1:P"
+    words = line.split()
+    assert words[2:4] == ["listening:", "sip"]
+    assert words[4].startswith("udp/127.0.0.1:") and words[5].startswith("tcp/127.0.0.1:")
+    assert words[6] == "control"
+    host, port = words[7].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        encode_frame({"type": "request", "rid": "a", "command": "auth", "data": {"secret": SECRET}})
+    )
+    decoder = FrameDecoder()
+    frames: list[dict[str, object]] = []
+    while not frames:
+        frames += decoder.receive_data(await asyncio.wait_for(reader.read(4096), 5))
+    assert frames[0]["data"] == {"authenticated": True, "hostport": [words[4], words[5]]}
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 20) == 0
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # the server closed the session
+    writer.close()
+    logs = (await proc.stderr.read()).decode()
+    assert SECRET not in logs
+    assert "stopped" in logs
