@@ -399,3 +399,34 @@ def uac_scenario(
         parts.append(_ACK)
     parts.append("</scenario>\n")
     return "".join(parts)
+
+
+_BYE_RECEIVED = """
+  <recv request="BYE" timeout="15000"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="200"/>
+"""
+
+
+def uac_hung_up_by_server_scenario(*, ack: bool) -> str:
+    """An INVITE answered 200 (acknowledged when ``ack``); then the server sends BYE."""
+    parts = [_HEAD.format(name="uac hung up"), _INVITE]
+    parts.append('  <recv response="100" optional="true"/>\n')
+    parts.append('  <recv response="200" rrs="true"/>\n')
+    if ack:
+        parts.append(_ACK_2XX)
+    parts.append(_BYE_RECEIVED)
+    parts.append("</scenario>\n")
+    return "".join(parts)

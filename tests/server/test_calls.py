@@ -15,6 +15,7 @@ from server_harness import (
     sip_port,
     sipp_uac,
     start_server,
+    uac_hung_up_by_server_scenario,
     uac_scenario,
 )
 
@@ -255,6 +256,47 @@ async def test_app_that_never_answers_gets_500_and_a_cancel(tmp_path: Path) -> N
     invite = await app.next_sip("INVITE")
     cancel = await app.next_request("cancel")
     assert cancel == {"transactionId": invite["transactionId"]}
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
+
+
+async def test_app_disconnect_mid_call_ends_the_dialog_with_bye(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    sipp = await sipp_uac(tmp_path, server, uac_hung_up_by_server_scenario(ack=True))
+    invite = await app.next_sip("INVITE")
+    ok = await app.respond(invite["transactionId"], 200, body=SDP)
+    ack = await app.next_sip("ACK")
+    assert ack["dialogId"] == ok["dialogId"]
+    await app.close()
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    assert server.stats["dialogs"] == 0
+    await server.stop()
+
+
+async def test_ack_timeout_ends_the_call_with_bye(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    sipp = await sipp_uac(tmp_path, server, uac_hung_up_by_server_scenario(ack=False))
+    invite = await app.next_sip("INVITE")
+    ok = await app.respond(invite["transactionId"], 200, body=SDP)
+    dialog_id = ok["dialogId"]
+    # 64*T1 = 3.2 s with T1 = 50 ms.
+    timeout = await app.next_request("dialog", timeout=10)
+    assert timeout == {
+        "dialogId": dialog_id,
+        "event": "ack-timeout",
+        "reason": "no ACK for the 2xx",
+    }
+    destroyed = await app.next_request("dialog")
+    assert destroyed == {
+        "dialogId": dialog_id,
+        "event": "destroyed",
+        "reason": "no ACK for the 2xx",
+    }
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
