@@ -394,12 +394,14 @@ class RequestEvent:
 
 @final
 class ResponseEvent:
-    """A response in client transaction ``tx_id``."""
+    """A response in client transaction ``tx_id``; ``source`` is where it came from."""
 
     @property
     def tx_id(self) -> int: ...
     @property
     def response(self) -> SipResponse: ...
+    @property
+    def source(self) -> tuple[str, str, int]: ...
 
 @final
 class AckEvent:

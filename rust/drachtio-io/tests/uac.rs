@@ -63,8 +63,14 @@ async fn options_over_udp_to_the_request_uri() {
         .await
         .unwrap();
     match h.next().await {
-        StackEvent::Transaction(TxEvent::Response { id: got, response }) => {
+        StackEvent::Transaction(TxEvent::Response {
+            id: got,
+            response,
+            peer,
+        }) => {
             assert_eq!((got, response.status), (id, 200));
+            assert_eq!(peer.transport, Transport::Udp);
+            assert_eq!(peer.addr, uas.local_addr().unwrap());
         }
         e => panic!("expected the response, got {e:?}"),
     }
@@ -98,7 +104,7 @@ async fn large_requests_go_over_tcp_for_that_request_only() {
     assert!(via.starts_with(&prefix), "{via}");
     conn.send(answer(&req, 200).as_bytes()).await;
     match h.next().await {
-        StackEvent::Transaction(TxEvent::Response { id, response }) => {
+        StackEvent::Transaction(TxEvent::Response { id, response, .. }) => {
             assert_eq!((id, response.status), (big, 200))
         }
         e => panic!("expected the response, got {e:?}"),
@@ -144,7 +150,7 @@ async fn tcp_connection_reused_for_the_same_destination() {
     let mut got = Vec::new();
     for _ in 0..2 {
         match h.next().await {
-            StackEvent::Transaction(TxEvent::Response { id, response }) => {
+            StackEvent::Transaction(TxEvent::Response { id, response, .. }) => {
                 got.push((id, response.status))
             }
             e => panic!("expected a response, got {e:?}"),
@@ -209,7 +215,9 @@ async fn host_names_resolved_after_send_request_returns() {
         .await
         .unwrap();
     match h.next().await {
-        StackEvent::Transaction(TxEvent::Response { id: got, response }) => {
+        StackEvent::Transaction(TxEvent::Response {
+            id: got, response, ..
+        }) => {
             assert_eq!((got, response.status), (id, 200))
         }
         e => panic!("expected the response, got {e:?}"),
@@ -339,7 +347,9 @@ async fn invite_cancelled_then_invite_acknowledged() {
         .await
         .unwrap();
     match h.next().await {
-        StackEvent::Transaction(TxEvent::Response { id: got, response }) => {
+        StackEvent::Transaction(TxEvent::Response {
+            id: got, response, ..
+        }) => {
             assert_eq!((got, response.status), (id, 180))
         }
         e => panic!("expected the 180, got {e:?}"),
@@ -363,7 +373,7 @@ async fn invite_cancelled_then_invite_acknowledged() {
     let mut got = Vec::new();
     for _ in 0..2 {
         match h.next().await {
-            StackEvent::Transaction(TxEvent::Response { id, response }) => {
+            StackEvent::Transaction(TxEvent::Response { id, response, .. }) => {
                 got.push((id, response.status))
             }
             e => panic!("expected a response, got {e:?}"),
@@ -386,7 +396,9 @@ async fn invite_cancelled_then_invite_acknowledged() {
         .await
         .unwrap();
     let ok = match h.next().await {
-        StackEvent::Transaction(TxEvent::Response { id: got, response }) => {
+        StackEvent::Transaction(TxEvent::Response {
+            id: got, response, ..
+        }) => {
             assert_eq!((got, response.status), (id, 200));
             response
         }

@@ -66,10 +66,12 @@ event_class!(
 
 event_class!(
     /// A response in client transaction `tx_id`: each provisional response,
-    /// the first final response, and the first 2xx of each To tag.
+    /// the first final response, and the first 2xx of each To tag; `source`
+    /// is where it came from, `(transport, ip, port)`.
     PyResponseEvent, "ResponseEvent" {
         tx_id: u64,
         response: Py<PyAny>,
+        source: Py<PyAny>,
     }
 );
 
@@ -451,9 +453,10 @@ fn event_into_py(py: Python<'_>, event: StackEvent) -> PyResult<Bound<'_, PyAny>
                 local: addr_tuple(py, local)?,
             }
             .into_bound_py_any(py),
-            TxEvent::Response { id, response } => PyResponseEvent {
+            TxEvent::Response { id, response, peer } => PyResponseEvent {
                 tx_id: id.0,
                 response: message(Message::Response(response))?,
+                source: source(peer)?,
             }
             .into_bound_py_any(py),
             TxEvent::AckFor2xx {

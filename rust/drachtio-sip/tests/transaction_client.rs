@@ -23,7 +23,7 @@ fn times(sent: &[(u64, Message)]) -> Vec<u64> {
 
 fn response_event(e: &TxEvent) -> (ClientTxId, u16) {
     match e {
-        TxEvent::Response { id, response } => (*id, response.status),
+        TxEvent::Response { id, response, .. } => (*id, response.status),
         other => panic!("expected a response event, got {other:?}"),
     }
 }
@@ -95,6 +95,22 @@ fn non_invite_proceeding_retransmits_every_t2() {
     sim.receive_msg(response_to(&r, 200, Some("t")), udp());
     assert_eq!(response_event(&sim.one_event()), (id, 200));
     assert_eq!(sim.layer.client_state(id), Some(ClientState::Completed));
+}
+
+#[test]
+fn response_event_carries_the_peer_it_came_from() {
+    let mut sim = Sim::new();
+    let (id, r) = send(&mut sim, "OPTIONS", "z9hG4bKo9", udp());
+    // A UDP response may come from another address than the request went to.
+    let other = Peer {
+        transport: udp().transport,
+        addr: "192.0.2.77:5099".parse().unwrap(),
+    };
+    sim.receive_msg(response_to(&r, 200, Some("t")), other);
+    match sim.one_event() {
+        TxEvent::Response { id: got, peer, .. } => assert_eq!((got, peer), (id, other)),
+        e => panic!("expected a response event, got {e:?}"),
+    }
 }
 
 #[test]

@@ -312,7 +312,7 @@ fn cancel_before_the_final_response() {
     let got: Vec<(ClientTxId, u16)> = uac_events
         .iter()
         .map(|(_, e)| match e {
-            TxEvent::Response { id, response } => (*id, response.status),
+            TxEvent::Response { id, response, .. } => (*id, response.status),
             other => panic!("{other:?}"),
         })
         .collect();
@@ -350,7 +350,7 @@ fn cancel_crossing_the_2xx_gets_200_and_the_call_goes_on() {
         .take_uac_events()
         .into_iter()
         .map(|(_, e)| match e {
-            TxEvent::Response { id, response } => (id, response.status),
+            TxEvent::Response { id, response, .. } => (id, response.status),
             other => panic!("{other:?}"),
         })
         .collect();

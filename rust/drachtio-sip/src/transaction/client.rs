@@ -46,7 +46,8 @@ struct Fork {
 /// What can happen to a client transaction.
 #[derive(Debug)]
 pub(crate) enum ClientInput {
-    Response(Response),
+    /// A response and where it came from.
+    Response(Response, Peer),
     Timer(Timer),
     TransportError,
 }
@@ -125,15 +126,15 @@ impl ClientTx {
             }
             // §17.1.1.2: a provisional response moves to Proceeding (A and B stop)
             // and goes to the TU.
-            (S::Calling | S::Proceeding, In::Response(r)) if r.status < 200 => {
+            (S::Calling | S::Proceeding, In::Response(r, from)) if r.status < 200 => {
                 cx.stop(Timer::A);
                 cx.stop(Timer::B);
                 self.state = S::Proceeding;
-                self.to_tu(cx, r);
+                self.to_tu(cx, r, from);
             }
             // RFC 6026 §7.2: a 2xx moves to Accepted, Timer M = 64*T1; the TU
             // sends the ACK (§13.2.2.4).
-            (S::Calling | S::Proceeding, In::Response(r)) if r.status < 300 => {
+            (S::Calling | S::Proceeding, In::Response(r, from)) if r.status < 300 => {
                 self.stop_pending(cx);
                 self.state = S::Accepted;
                 self.forks.push(Fork {
@@ -141,17 +142,17 @@ impl ClientTx {
                     ack: None,
                 });
                 cx.start(Timer::M, cx.config.t1x64());
-                self.to_tu(cx, r);
+                self.to_tu(cx, r, from);
             }
             // §17.1.1.2, §17.1.1.3: a 300-699 is acknowledged by the transaction,
             // goes to the TU, and moves to Completed; Timer D, zero on reliable.
-            (S::Calling | S::Proceeding, In::Response(r)) => {
+            (S::Calling | S::Proceeding, In::Response(r, from)) => {
                 self.stop_pending(cx);
                 let ack = build_ack(&self.request, &r);
                 cx.send(self.peer, None, Message::Request(ack.clone()));
                 self.ack = Some(ack);
                 self.state = S::Completed;
-                self.to_tu(cx, r);
+                self.to_tu(cx, r, from);
                 if reliable {
                     cx.terminate();
                 } else {
@@ -166,7 +167,7 @@ impl ClientTx {
             }
             // §17.1.1.2: a retransmitted final response in Completed is
             // acknowledged again, not passed up.
-            (S::Completed, In::Response(r)) if r.status >= 300 => {
+            (S::Completed, In::Response(r, _)) if r.status >= 300 => {
                 cx.stats.response_retransmissions_absorbed += 1;
                 if let Some(ack) = &self.ack {
                     cx.stats.retransmissions_sent += 1;
@@ -178,7 +179,7 @@ impl ClientTx {
             // RFC 6026 §7.2: in Accepted every 2xx goes to the TU; here only the
             // first of each To tag (forking) does, and a retransmission gets the
             // TU's ACK again (§13.2.2.4), so retransmissions stay below the TU.
-            (S::Accepted, In::Response(r)) if (200..300).contains(&r.status) => {
+            (S::Accepted, In::Response(r, from)) if (200..300).contains(&r.status) => {
                 let tag = to_tag(&r.headers);
                 match self.forks.iter().find(|f| f.tag == tag) {
                     Some(Fork { ack, .. }) => {
@@ -190,7 +191,7 @@ impl ClientTx {
                     }
                     None if self.forks.len() < MAX_FORKS => {
                         self.forks.push(Fork { tag, ack: None });
-                        self.to_tu(cx, r);
+                        self.to_tu(cx, r, from);
                     }
                     None => cx.stats.response_retransmissions_absorbed += 1,
                 }
@@ -198,7 +199,7 @@ impl ClientTx {
             // RFC 6026 §7.2: Timer M ends the transaction.
             (S::Accepted, In::Timer(Timer::M)) => cx.terminate(),
             // Late provisional or non-2xx responses after a final one.
-            (S::Completed | S::Accepted, In::Response(_)) => {
+            (S::Completed | S::Accepted, In::Response(..)) => {
                 cx.stats.response_retransmissions_absorbed += 1;
             }
             // §17.1.1.2: a transport error informs the TU and terminates.
@@ -208,7 +209,7 @@ impl ClientTx {
             }
             // Accepted: the dialog is established; a failed ACK resend is the
             // dialog layer's business. Timers of a left state are stopped.
-            (_, In::TransportError | In::Timer(_)) | (S::Trying, In::Response(_)) => {}
+            (_, In::TransportError | In::Timer(_)) | (S::Trying, In::Response(..)) => {}
         }
     }
 
@@ -238,17 +239,17 @@ impl ClientTx {
                 cx.terminate();
             }
             // §17.1.2.2: a provisional response moves to Proceeding, to the TU.
-            (S::Trying | S::Proceeding, In::Response(r)) if r.status < 200 => {
+            (S::Trying | S::Proceeding, In::Response(r, from)) if r.status < 200 => {
                 self.state = S::Proceeding;
-                self.to_tu(cx, r);
+                self.to_tu(cx, r, from);
             }
             // §17.1.2.2: a final response moves to Completed, to the TU;
             // Timer K = T4, zero on reliable transports.
-            (S::Trying | S::Proceeding, In::Response(r)) => {
+            (S::Trying | S::Proceeding, In::Response(r, from)) => {
                 cx.stop(Timer::E);
                 cx.stop(Timer::F);
                 self.state = S::Completed;
-                self.to_tu(cx, r);
+                self.to_tu(cx, r, from);
                 if reliable {
                     cx.terminate();
                 } else {
@@ -256,7 +257,7 @@ impl ClientTx {
                 }
             }
             // §17.1.2.2: Completed absorbs response retransmissions.
-            (S::Completed, In::Response(_)) => cx.stats.response_retransmissions_absorbed += 1,
+            (S::Completed, In::Response(..)) => cx.stats.response_retransmissions_absorbed += 1,
             // §17.1.2.2: Timer K ends the transaction.
             (S::Completed, In::Timer(Timer::K)) => cx.terminate(),
             // §17.1.2.2: a transport error informs the TU and terminates.
@@ -264,7 +265,7 @@ impl ClientTx {
                 cx.event(TxEvent::TransportError { id: cx.id });
                 cx.terminate();
             }
-            (_, In::TransportError | In::Timer(_) | In::Response(_)) => {}
+            (_, In::TransportError | In::Timer(_) | In::Response(..)) => {}
         }
     }
 
@@ -280,11 +281,11 @@ impl ClientTx {
         cx.send(self.peer, None, Message::Request(self.request.clone()));
     }
 
-    fn to_tu(&self, cx: &mut Cx<'_>, response: Response) {
+    fn to_tu(&self, cx: &mut Cx<'_>, response: Response, peer: Peer) {
         let TxId::Client(id) = cx.id else {
             unreachable!("client transaction with a server id")
         };
-        cx.event(TxEvent::Response { id, response });
+        cx.event(TxEvent::Response { id, response, peer });
     }
 }
 

@@ -184,7 +184,7 @@ impl TransactionLayer {
             self.on_request(now, request, summary, peer, local);
         } else {
             self.stats.responses_received += 1;
-            self.on_response(now, message);
+            self.on_response(now, message, peer);
         }
     }
 
@@ -487,7 +487,7 @@ impl TransactionLayer {
         self.timers.stop_all(TxId::Server(id));
     }
 
-    fn on_response(&mut self, now: Instant, message: Message) {
+    fn on_response(&mut self, now: Instant, message: Message, peer: Peer) {
         let Ok(summary) = Summary::of(&message) else {
             self.stats.dropped_responses += 1;
             return;
@@ -514,7 +514,7 @@ impl TransactionLayer {
         let Message::Response(response) = message else {
             unreachable!()
         };
-        self.step_client(now, id, ClientInput::Response(response));
+        self.step_client(now, id, ClientInput::Response(response, peer));
     }
 
     fn on_request(

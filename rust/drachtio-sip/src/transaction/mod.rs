@@ -180,6 +180,8 @@ pub enum TxEvent {
         id: ClientTxId,
         /// The response.
         response: Response,
+        /// Where it came from.
+        peer: Peer,
     },
     /// An ACK for a 2xx (RFC 3261 §13.3.1.4, RFC 6026): it is not part of the
     /// INVITE transaction. `id` is the INVITE server transaction whose 2xx it
