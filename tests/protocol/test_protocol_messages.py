@@ -328,6 +328,8 @@ def test_cancel_sip_request_and_cancel() -> None:
     bad("cancelSipRequest", {}, "data.transactionId: is required", "data.transactionId")
     assert parse_command("cancel", {"transactionId": "t"}) == Cancel("t")
     assert Cancel("t").to_json() == {"transactionId": "t"}
+    assert parse_command("cancel", {"transactionId": "t", "reason": "late"}) == Cancel("t", "late")
+    assert Cancel("t", "late").to_json() == {"transactionId": "t", "reason": "late"}
     bad(
         "cancel",
         {"transactionId": ""},

@@ -534,21 +534,28 @@ class Cancel:
 
     The server has already answered the CANCEL with 200 and the INVITE with
     487 (RFC 3261 §9.2); the client must not respond to the INVITE any more.
+    ``reason``, when given, says why, for a transaction the server ended
+    itself (the client did not answer in time: answered 500).
     """
 
     COMMAND: ClassVar[str] = "cancel"
     transaction_id: str
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         _check_str(self.transaction_id, "data.transactionId")
+        _check_opt_str(self.reason, "data.reason")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
-        return {"transactionId": self.transaction_id}
+        data: JsonObject = {"transactionId": self.transaction_id}
+        if self.reason is not None:
+            data["reason"] = self.reason
+        return data
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> Cancel:
-        return cls(_require(data, "transactionId"))
+        return cls(_require(data, "transactionId"), data.get("reason"))
 
 
 @dataclass(slots=True, frozen=True)
