@@ -70,8 +70,9 @@ def sip_port(server: Server, transport: str) -> int:
 class App:
     """A raw control-protocol client: frames written and read by hand.
 
-    Server requests are queued in :attr:`requests` and answered
-    ``{success: true}`` at once unless ``auto_answer`` is false.
+    Server requests are queued in :attr:`requests` and answered at once
+    (``{pong: true}`` to ``ping``, ``{success: true}`` to the others) unless
+    ``auto_answer`` is false.
     """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -93,9 +94,12 @@ class App:
         return cls(reader, writer)
 
     @classmethod
-    async def authenticated(cls, server: Server, *verbs: str) -> App:
+    async def authenticated(cls, server: Server, *verbs: str, app_name: str | None = None) -> App:
         app = await cls.connect(server)
-        data = await app.request("auth", {"secret": SECRET})
+        auth: dict[str, Any] = {"secret": SECRET}
+        if app_name is not None:
+            auth["appName"] = app_name
+        data = await app.request("auth", auth)
         assert data["authenticated"] is True, data
         for verb in verbs:
             assert await app.request("route", {"verb": verb}) == {"success": True}
@@ -115,7 +119,8 @@ class App:
                             future.set_result(frame["data"])
                     else:
                         if self.auto_answer:
-                            self.answer(frame["rid"], {"success": True})
+                            pong = frame["command"] == "ping"
+                            self.answer(frame["rid"], {"pong": True} if pong else {"success": True})
                         self.requests.put_nowait(frame)
         except ConnectionError:
             pass
@@ -356,6 +361,7 @@ def uac_scenario(
     provisional: tuple[int, ...] = (),
     check_headers: tuple[str, ...] = (),
     cancel_after: int | None = None,
+    bye_after_ms: int = 100,
 ) -> str:
     """An INVITE that expects ``provisional`` responses (in order), then ``final``.
 
@@ -363,7 +369,8 @@ def uac_scenario(
     (the call fails otherwise). A 2xx is acknowledged and the call ended with
     BYE from sipp; another final response is acknowledged in its
     transaction. With ``cancel_after`` the INVITE is cancelled once that
-    provisional response has come, and ``final`` is not used.
+    provisional response has come, and ``final`` is not used. sipp's BYE
+    follows its ACK by ``bye_after_ms``.
     """
     parts = [
         _HEAD.format(name=f"uac {final}"),
@@ -393,7 +400,7 @@ def uac_scenario(
         parts.append(f'  <recv response="{final}" rrs="true"/>\n')
     if 200 <= final < 300:
         parts.append(_ACK_2XX)
-        parts.append('  <pause milliseconds="100"/>\n')
+        parts.append(f'  <pause milliseconds="{bye_after_ms}"/>\n')
         parts.append(_BYE)
     else:
         parts.append(_ACK)

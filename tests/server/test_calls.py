@@ -196,6 +196,8 @@ async def test_app_originates_invite_acks_and_hangs_up(tmp_path: Path, transport
     assert headers["from"]["tag"]
     ringing = await app.next_sip(180)
     assert ringing["transactionId"] == tid
+    # Responses say where they came from: sipp's listener.
+    assert ringing["source"] == {"transport": transport, "address": "127.0.0.1", "port": port}
     ok = await app.next_sip(200)
     assert ok["transactionId"] == tid
     dialog_id = ok["dialogId"]
@@ -227,7 +229,7 @@ async def test_cancel_from_sipp_reaches_the_app(tmp_path: Path) -> None:
     tid = invite["transactionId"]
     await app.respond(tid, 180)
     cancel = await app.next_request("cancel")
-    assert cancel == {"transactionId": tid}
+    assert cancel == {"transactionId": tid, "reason": "cancelled by the caller"}
     late = await app.respond(tid, 200)
     assert late == {"success": False, "reason": f"transaction {tid} already has a final response"}
     run = await sipp.result()
@@ -255,7 +257,10 @@ async def test_app_that_never_answers_gets_500_and_a_cancel(tmp_path: Path) -> N
     sipp = await sipp_uac(tmp_path, server, uac_scenario(500))
     invite = await app.next_sip("INVITE")
     cancel = await app.next_request("cancel")
-    assert cancel == {"transactionId": invite["transactionId"]}
+    assert cancel == {
+        "transactionId": invite["transactionId"],
+        "reason": "no answer from the application in time: answered 500",
+    }
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
@@ -300,4 +305,75 @@ async def test_ack_timeout_ends_the_call_with_bye(tmp_path: Path) -> None:
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
+    await server.stop()
+
+
+async def test_dialogs_of_a_disconnected_app_go_to_another_of_the_same_app_name(
+    tmp_path: Path,
+) -> None:
+    server = await start_server()
+    first = await App.authenticated(server, "invite", app_name="pbx")
+    second = await App.authenticated(server, app_name="pbx")
+    other = await App.authenticated(server, app_name="voicemail")
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(200, bye_after_ms=1500))
+    invite = await first.next_sip("INVITE")
+    ok = await first.respond(invite["transactionId"], 200, body=SDP)
+    dialog_id = ok["dialogId"]
+    await first.next_sip("ACK")
+    await first.close()
+    created = await second.next_request("dialog")
+    assert created["dialogId"] == dialog_id
+    assert created["event"] == "created"
+    assert created["reason"].startswith("handed over from 127.0.0.1:")
+    # sipp's BYE, 1.5 s after its ACK, reaches the new owner.
+    bye = await second.next_sip("BYE")
+    assert bye["dialogId"] == dialog_id
+    assert (await second.respond(bye["transactionId"], 200))["success"] is True
+    destroyed = await second.next_request("dialog")
+    assert destroyed == {"dialogId": dialog_id, "event": "destroyed", "reason": "BYE received"}
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    assert other.requests.empty()
+    assert server.stats["dialogs"] == 0
+    for app in (second, other):
+        await app.close()
+    await server.stop()
+
+
+async def test_new_owner_can_send_within_a_handed_over_dialog(tmp_path: Path) -> None:
+    server = await start_server()
+    first = await App.authenticated(server, "invite", app_name="pbx")
+    second = await App.authenticated(server, app_name="pbx")
+    sipp = await sipp_uac(tmp_path, server, uac_hung_up_by_server_scenario(ack=True))
+    invite = await first.next_sip("INVITE")
+    ok = await first.respond(invite["transactionId"], 200, body=SDP)
+    await first.next_sip("ACK")
+    await first.close()
+    created = await second.next_request("dialog")
+    assert created["dialogId"] == ok["dialogId"]
+    bye = await second.request("sendSipRequest", {"method": "BYE", "dialogId": ok["dialogId"]})
+    assert bye["success"] is True, bye
+    assert bye["message"]["headers"]["cseq"]["method"] == "BYE"
+    bye_ok = await second.next_sip(200)
+    assert bye_ok["transactionId"] == bye["transactionId"]
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await second.close()
+    await server.stop()
+
+
+async def test_on_disconnect_bye_ends_dialogs_even_with_a_same_name_app(tmp_path: Path) -> None:
+    server = await start_server(on_disconnect="bye")
+    first = await App.authenticated(server, "invite", app_name="pbx")
+    second = await App.authenticated(server, app_name="pbx")
+    sipp = await sipp_uac(tmp_path, server, uac_hung_up_by_server_scenario(ack=True))
+    invite = await first.next_sip("INVITE")
+    await first.respond(invite["transactionId"], 200, body=SDP)
+    await first.next_sip("ACK")
+    await first.close()
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    assert second.requests.empty()
+    assert server.stats["dialogs"] == 0
+    await second.close()
     await server.stop()

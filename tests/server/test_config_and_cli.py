@@ -21,6 +21,11 @@ def test_defaults() -> None:
     assert (config.control_host, config.control_port) == ("127.0.0.1", 9022)
     assert (config.app_response_timeout, config.no_route_status) == (32.0, 503)
     assert config.max_frame_size == 1024 * 1024
+    assert (config.ping_interval, config.ping_timeout, config.on_disconnect) == (
+        30.0,
+        10.0,
+        "handoff",
+    )
 
 
 def test_file_then_environment_then_flags(tmp_path: Path) -> None:
@@ -31,8 +36,12 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         'secrets = ["from-file", "older"]\n'
         "no_route_status = 480\n"
         'log_level = "debug"\n'
+        "ping_interval = 5\n"
+        "ping_timeout = 2.5\n"
+        'on_disconnect = "bye"\n'
     )
     config = load_config(config_file=path)
+    assert (config.ping_interval, config.ping_timeout, config.on_disconnect) == (5, 2.5, "bye")
     assert config.sip == ["udp:127.0.0.1:5070"]
     assert (config.control_port, config.no_route_status, config.log_level) == (9100, 480, "debug")
     assert config.secrets == ["from-file", "older"]
@@ -62,6 +71,9 @@ def test_no_secret_is_an_error_unless_dev() -> None:
         ("no_route_status = 200\n", "no_route_status: must be a final error status"),
         ('auth_timeout = "x"\n', "auth_timeout: must be a positive number"),
         ("sip = [\n", "not valid TOML"),
+        ('on_disconnect = "drop"\n', "on_disconnect: must be one of handoff, bye, got 'drop'"),
+        ("ping_timeout = 0\n", "ping_timeout: must be a positive number"),
+        ("ping_interval = -1\n", "ping_interval: must be a positive number"),
     ],
 )
 def test_invalid_settings(tmp_path: Path, toml: str, message: str) -> None:

@@ -4,6 +4,7 @@ placed right after each abuse case still succeeds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from server_harness import SECRET, App, needs_sipp, sipp_uac, start_server, uac_scenario
@@ -222,4 +223,116 @@ async def test_a_client_that_does_not_read_is_dropped() -> None:
         await asyncio.sleep(0.01)
     assert server.stats["sessions"] == 0
     app.writer.close()
+    await server.stop()
+
+
+async def _abuse(server: Server, kind: int) -> bool:
+    """One connection opened and dropped in one of five ways; whether it authenticated."""
+    host, port = server.control_address
+    reader, writer = await asyncio.open_connection(host, port)
+    authenticated = False
+    try:
+        if kind == 1:
+            # Dropped mid-frame before auth.
+            writer.write(b'120#{"type":"request","rid":"a","comm')
+            await writer.drain()
+        elif kind >= 2:
+            writer.write(
+                encode_frame(
+                    {"type": "request", "rid": "a", "command": "auth", "data": {"secret": SECRET}}
+                )
+            )
+            # The 2-byte-prefixed auth response is short; read until it is whole.
+            data = b""
+            while b"authenticated" not in data or not data.endswith(b"}}"):
+                chunk = await asyncio.wait_for(reader.read(4096), 5)
+                if not chunk:
+                    break
+                data += chunk
+            authenticated = b'"authenticated":true' in data
+            if kind >= 3:
+                writer.write(
+                    encode_frame(
+                        {
+                            "type": "request",
+                            "rid": "b",
+                            "command": "route",
+                            "data": {"verb": "INVITE"},
+                        }
+                    )
+                )
+            if kind == 4:
+                # Dropped mid-frame after auth, without reading the route's response.
+                writer.write(b'60#{"type":"request","rid":"c","command":"pi')
+            await writer.drain()
+    finally:
+        if kind == 3:
+            writer.transport.abort()  # RST rather than FIN
+        else:
+            writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return authenticated
+
+
+@needs_sipp
+async def test_a_thousand_connections_dropped_leave_nothing_behind(tmp_path: Path) -> None:
+    server = await start_server()
+    bystander = await App.authenticated(server)
+    limit = asyncio.Semaphore(50)
+    peak = 0
+
+    async def one(n: int) -> bool:
+        nonlocal peak
+        async with limit:
+            peak = max(peak, server.stats["sessions"])
+            return await _abuse(server, n % 5)
+
+    results = await asyncio.gather(*(one(n) for n in range(1000)))
+    assert sum(results) == 600  # kinds 2, 3 and 4 authenticated
+    assert peak > 1
+    for _ in range(500):
+        if server.stats["sessions"] == 1:
+            break
+        await asyncio.sleep(0.01)
+    stats = server.stats
+    assert (stats["sessions"], stats["server_transactions"], stats["dialogs"]) == (1, 0, 0)
+    assert await bystander.request("ping") == {"pong": True}
+    await bystander.close()
+    for _ in range(100):
+        if server.stats["sessions"] == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert server.stats["sessions"] == 0
+    # 400 dead clients routed INVITE: a new call must reach the live one only.
+    await call_succeeds(tmp_path, server)
+    await server.stop()
+
+
+@needs_sipp
+async def test_idle_clients_are_pinged_and_a_silent_one_dropped(tmp_path: Path) -> None:
+    server = await start_server(ping_interval=0.3, ping_timeout=0.3)
+    live = await App.authenticated(server)
+    silent = await App.authenticated(server, "invite")
+    silent.auto_answer = False
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    # The silent client's pending INVITE is answered 480 when it is dropped.
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(480))
+    await silent.wait_closed()
+    requests = sorted((f["command"], f["data"]) for f in silent.frames if f["type"] == "request")
+    assert [command for command, _ in requests] == ["ping", "sip"]
+    assert requests[0][1] == {}
+    # Idle 0.3 s, then 0.3 s for the answer.
+    assert 0.5 <= loop.time() - start < 3.0
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    # The client that answers stays, pinged about every 0.3 s while idle.
+    await asyncio.sleep(1.0)
+    pings = [f for f in live.frames if f.get("command") == "ping"]
+    assert len(pings) >= 3
+    assert not live.closed.is_set()
+    assert server.stats["sessions"] == 1
+    await call_succeeds(tmp_path, server)
+    await live.close()
     await server.stop()

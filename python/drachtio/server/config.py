@@ -29,6 +29,7 @@ DEV_SECRET = "cymru"
 """The secret ``--dev`` uses when none is configured (the seed's example); not for production."""
 
 _TRANSPORTS = ("udp", "tcp")
+_ON_DISCONNECT = ("handoff", "bye")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -91,6 +92,9 @@ class ServerConfig:
     sip_trace: bool = False
     t1: float = 0.5
     shutdown_grace: float = 5.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 10.0
+    on_disconnect: str = "handoff"
 
     def validate(self) -> None:
         """Check every setting.
@@ -119,7 +123,14 @@ class ServerConfig:
             )
         if any(not isinstance(s, str) or not s for s in self.secrets):
             raise ConfigError("secrets: every secret must be a non-empty string")
-        for name in ("auth_timeout", "app_response_timeout", "t1", "shutdown_grace"):
+        for name in (
+            "auth_timeout",
+            "app_response_timeout",
+            "t1",
+            "shutdown_grace",
+            "ping_interval",
+            "ping_timeout",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigError(f"{name}: must be a positive number of seconds, got {value!r}")
@@ -131,6 +142,11 @@ class ServerConfig:
             raise ConfigError("max_frame_size: must be at least 2 bytes")
         if self.max_write_buffer < 1024:
             raise ConfigError("max_write_buffer: must be at least 1024 bytes")
+        if self.on_disconnect not in _ON_DISCONNECT:
+            raise ConfigError(
+                f"on_disconnect: must be one of {', '.join(_ON_DISCONNECT)}, "
+                f"got {self.on_disconnect!r}"
+            )
         if self.log_level.lower() not in _LOG_LEVELS:
             raise ConfigError(
                 f"log_level: must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}"
@@ -181,15 +197,15 @@ def _from_toml(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
 def _read_toml(path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
-
-        try:
-            with path.open("rb") as f:
-                return _from_toml(tomllib.load(f), path)
-        except OSError as exc:
-            raise ConfigError(f"{path}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    raise ConfigError(f"{path}: reading a TOML config file needs Python 3.11 or later")
+    else:
+        import tomli as tomllib
+    try:
+        with path.open("rb") as f:
+            return _from_toml(tomllib.load(f), path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -64,10 +64,15 @@ from drachtio.server.dialog import (
 from drachtio.server.session import ControlSession
 from drachtio.stack import SipStack, StackEvent
 
-__all__ = ["Server"]
+__all__ = ["CANCEL_APP_TIMEOUT", "CANCEL_BY_CALLER", "Server"]
 
 log = logging.getLogger("drachtio.server")
 trace = logging.getLogger("drachtio.sip")
+
+CANCEL_BY_CALLER = "cancelled by the caller"
+"""The ``reason`` of a ``cancel`` sent because a CANCEL came for the INVITE."""
+CANCEL_APP_TIMEOUT = "no answer from the application in time: answered 500"
+"""The ``reason`` of a ``cancel`` sent because the application did not answer in time."""
 
 # Transaction ids recently finished, remembered to tell "already answered"
 # from "unknown" in respondToSipRequest failures.
@@ -309,7 +314,9 @@ class Server:
         """An application went away: free what it held (RFC 3261 has no owner-less calls).
 
         Its routes go; its pending requests are answered 480 so no caller
-        hangs; its INVITEs still ringing are cancelled; its dialogs end with BYE.
+        hangs; its INVITEs still ringing are cancelled; its dialogs go to
+        another connected client with the same ``appName`` (``on_disconnect =
+        "handoff"``, round robin), else end with BYE.
         """
         self._sessions.discard(session)
         for method in [m for m, sessions in self._routes.items() if session in sessions]:
@@ -324,9 +331,48 @@ class Server:
             if ctx.request.method == "INVITE":
                 with contextlib.suppress(DrachtioError):
                     self._stack.cancel(ctx.stack_id)
-        for dialog in [d for d in self._dialogs.values() if d.owner is session]:
+        dialogs = [d for d in self._dialogs.values() if d.owner is session]
+        heirs = self._heirs(session) if dialogs else []
+        for index, dialog in enumerate(dialogs):
             dialog.owner = None
+            if heirs and self._hand_over(dialog, session, heirs[index % len(heirs)]):
+                continue
             self._hang_up(dialog, "application disconnected")
+
+    def _heirs(self, session: ControlSession) -> list[ControlSession]:
+        """The connected clients of the same ``appName`` that may take ``session``'s dialogs."""
+        if self.config.on_disconnect != "handoff" or self._stopped or session.app_name is None:
+            return []
+        return [
+            s
+            for s in self._sessions
+            if s is not session
+            and s.app_name == session.app_name
+            and s.authenticated
+            and not s.closed
+            and not s.connection.closing
+        ]
+
+    def _hand_over(
+        self, dialog: Dialog[ControlSession], old: ControlSession, new: ControlSession
+    ) -> bool:
+        """Give ``dialog`` to ``new``; it is told with ``dialog {event: created}``."""
+        event = DialogEvent(dialog.id, "created", f"handed over from {old.peer}")
+        if not new.send_request(event):
+            return False
+        dialog.owner = new
+        for ctx in self._client_txs.values():
+            if ctx.dialog is dialog and ctx.owner is None:
+                # Responses to in-dialog requests the old owner sent now reach the new one.
+                ctx.owner = new
+        log.info(
+            "dialog handed over dialog=%s from=%s to=%s app=%s",
+            dialog.id,
+            old.peer,
+            new.peer,
+            new.app_name,
+        )
+        return True
 
     # ------------------------------------------------------------ respondToSipRequest
 
@@ -418,7 +464,7 @@ class Server:
         )
         self._answer(tx, 500, "Application Did Not Respond")
         if owner is not None:
-            owner.send_request(Cancel(tx.id))
+            owner.send_request(Cancel(tx.id, CANCEL_APP_TIMEOUT))
 
     # ------------------------------------------------------------ sendSipRequest
 
@@ -630,7 +676,7 @@ class Server:
         owner = tx.owner
         self._finish_server_tx(tx)
         if owner is not None:
-            owner.send_request(Cancel(tx.id))
+            owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
 
     def _on_ack_timeout(self, stack_id: int) -> None:
         tx = self._server_txs_by_stack.pop(stack_id, None)
@@ -668,7 +714,7 @@ class Server:
     def _on_response(self, event: ResponseEvent) -> None:
         response = event.response
         if self._trace:
-            self._trace_in(response, None)
+            self._trace_in(response, event.source)
         ctx = self._client_txs_by_stack.get(event.tx_id)
         if ctx is None:
             return
@@ -691,7 +737,7 @@ class Server:
                     ctx.id,
                     response.to_dict(),
                     None if dialog is None else dialog.id,
-                    None,
+                    Source(*event.source),
                     time.time(),
                 )
             )

@@ -3,7 +3,9 @@
 The session only moves bytes: :class:`~drachtio.protocol.Connection` decides
 what is valid (framing, rids, auth first) and the :class:`~drachtio.server.Server`
 carries out commands. Writes never wait: a client that stops reading while
-its write buffer grows past the bound is disconnected instead.
+its write buffer grows past the bound is disconnected instead. An
+authenticated client that has sent nothing for ``ping_interval`` is pinged,
+and dropped when it does not answer within ``ping_timeout``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,12 @@ class ControlSession:
         self.closed = False
         self._auth_timer: asyncio.TimerHandle | None = None
         self._auth_timeout = config.auth_timeout
+        self._ping_interval = config.ping_interval
+        self._ping_timeout = config.ping_timeout
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._ping_pending = False
+        self._last_heard = 0.0
+        self._drop_reason: str | None = None
 
     def __repr__(self) -> str:
         name = f" {self.app_name}" if self.app_name else ""
@@ -76,11 +84,13 @@ class ControlSession:
         """Read and handle the client's frames until the connection ends."""
         loop = asyncio.get_running_loop()
         self._auth_timer = loop.call_later(self._auth_timeout, self._on_auth_timeout)
+        self._last_heard = loop.time()
         log.info("control connection opened peer=%s", self.peer)
         reason = "connection closed"
         try:
             while not self.closed and not self.connection.closing:
                 data = await self._reader.read(_READ_SIZE)
+                self._last_heard = loop.time()
                 if not data:
                     if not self.connection.closing:
                         for event in self.connection.receive_eof():
@@ -96,7 +106,7 @@ class ControlSession:
         except (ConnectionError, OSError) as exc:
             reason = f"connection error: {exc}"
         finally:
-            self._close(reason)
+            self._close(self._drop_reason or reason)
 
     def _handle(
         self,
@@ -120,7 +130,9 @@ class ControlSession:
             self._write_message(event.response)
         elif isinstance(event, ResponseReceived):
             data = event.response.data
-            if isinstance(data, Failure):
+            if event.request.command == Ping.COMMAND:
+                self._on_pong()
+            elif isinstance(data, Failure):
                 log.warning(
                     "client refused %s peer=%s reason=%s",
                     event.request.command,
@@ -150,6 +162,7 @@ class ControlSession:
             return AuthResult(False, reason="invalid secret")
         self.app_name = auth.app_name
         log.info("authenticated peer=%s app=%s", self.peer, auth.app_name)
+        self._schedule_ping(self._ping_interval)
         return AuthResult(True, hostport=tuple(self._server.hostport))
 
     def _on_auth_timeout(self) -> None:
@@ -157,6 +170,37 @@ class ControlSession:
         if not self.authenticated and not self.closed:
             log.warning("no auth in %.1f s, closing peer=%s", self._auth_timeout, self.peer)
             self._abort()
+
+    # ------------------------------------------------------------ keepalive
+
+    def _schedule_ping(self, delay: float) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+        self._ping_timer = asyncio.get_running_loop().call_later(delay, self._on_ping_timer)
+
+    def _on_ping_timer(self) -> None:
+        self._ping_timer = None
+        if self.closed:
+            return
+        if self._ping_pending:
+            log.warning(
+                "no answer to ping in %.1f s, closing peer=%s", self._ping_timeout, self.peer
+            )
+            self._drop_reason = "no answer to ping"
+            self._abort()
+            return
+        idle = asyncio.get_running_loop().time() - self._last_heard
+        if idle < self._ping_interval:
+            self._schedule_ping(self._ping_interval - idle)
+            return
+        if self.send_request(Ping()):
+            self._ping_pending = True
+            self._schedule_ping(self._ping_timeout)
+
+    def _on_pong(self) -> None:
+        if self._ping_pending:
+            self._ping_pending = False
+            self._schedule_ping(self._ping_interval)
 
     # ------------------------------------------------------------ writing
 
@@ -215,6 +259,9 @@ class ControlSession:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
             self._auth_timer = None
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
         self._flush_and_close()
         log.info("control connection closed peer=%s reason=%s", self.peer, reason)
         self._server.session_closed(self)
