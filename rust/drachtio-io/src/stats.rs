@@ -17,6 +17,16 @@ macro_rules! counters {
             $( pub(crate) $name: AtomicU64, )*
         }
 
+        impl Stats {
+            /// Every counter with its name, the transport's then the
+            /// transaction layer's (the names do not overlap).
+            pub fn fields(&self) -> Vec<(&'static str, u64)> {
+                let mut out = vec![$( (stringify!($name), self.$name), )*];
+                out.extend(self.transactions.fields());
+                out
+            }
+        }
+
         impl Counters {
             pub(crate) fn snapshot(&self, transactions: drachtio_sip::transaction::Stats) -> Stats {
                 Stats {

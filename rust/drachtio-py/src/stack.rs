@@ -533,66 +533,13 @@ fn stack_error(py: Python<'_>, e: StackError) -> PyErr {
     }
 }
 
-macro_rules! stats_fields {
-    ($dict:ident, $stats:expr, [$($name:ident),* $(,)?]) => {
-        $( $dict.set_item(stringify!($name), $stats.$name)?; )*
-    };
-}
-
 /// Every counter in one flat dict (the names of the transport's and the
 /// layer's counters do not overlap).
 fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    stats_fields!(
-        d,
-        s,
-        [
-            udp_received,
-            udp_sent,
-            tcp_received,
-            tcp_sent,
-            parse_errors,
-            malformed_answered,
-            malformed_dropped,
-            keepalives_received,
-            rejected_overload,
-            rejected_closing,
-            events_dropped,
-            tcp_connections_open,
-            tcp_connections_accepted,
-            tcp_connections_opened,
-            tcp_connections_rejected,
-            tcp_garbage_disconnects,
-            tcp_idle_closed,
-            tcp_pings_answered,
-            send_errors,
-            mtu_tcp_switches,
-        ]
-    );
-    let t = &s.transactions;
-    stats_fields!(
-        d,
-        t,
-        [
-            requests_received,
-            responses_received,
-            request_retransmissions_absorbed,
-            response_retransmissions_absorbed,
-            retransmissions_sent,
-            dropped_without_via,
-            dropped_acks,
-            dropped_responses,
-            acks_without_transaction,
-            rejected_missing_header,
-            rejected_unsupported_scheme,
-            rejected_bad_extension,
-            rejected_merged,
-            cancels_unmatched,
-            cancels_matched,
-            timeouts,
-            ack_timeouts,
-        ]
-    );
+    for (name, value) in s.fields() {
+        d.set_item(name, value)?;
+    }
     Ok(d)
 }
 

@@ -297,6 +297,41 @@ pub struct Stats {
     pub ack_timeouts: u64,
 }
 
+impl Stats {
+    /// Every counter with its name, in declaration order (for export to
+    /// metrics or Python without listing the names again).
+    pub fn fields(&self) -> [(&'static str, u64); 17] {
+        [
+            ("requests_received", self.requests_received),
+            ("responses_received", self.responses_received),
+            (
+                "request_retransmissions_absorbed",
+                self.request_retransmissions_absorbed,
+            ),
+            (
+                "response_retransmissions_absorbed",
+                self.response_retransmissions_absorbed,
+            ),
+            ("retransmissions_sent", self.retransmissions_sent),
+            ("dropped_without_via", self.dropped_without_via),
+            ("dropped_acks", self.dropped_acks),
+            ("dropped_responses", self.dropped_responses),
+            ("acks_without_transaction", self.acks_without_transaction),
+            ("rejected_missing_header", self.rejected_missing_header),
+            (
+                "rejected_unsupported_scheme",
+                self.rejected_unsupported_scheme,
+            ),
+            ("rejected_bad_extension", self.rejected_bad_extension),
+            ("rejected_merged", self.rejected_merged),
+            ("cancels_unmatched", self.cancels_unmatched),
+            ("cancels_matched", self.cancels_matched),
+            ("timeouts", self.timeouts),
+            ("ack_timeouts", self.ack_timeouts),
+        ]
+    }
+}
+
 /// Misuse of the layer by its user.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LocalError {
