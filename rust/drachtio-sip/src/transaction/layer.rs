@@ -21,6 +21,24 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+/// The context a transaction steps in. A macro rather than a method: it
+/// borrows the layer's output fields while a transaction is borrowed from
+/// one of its maps, which a `&mut self` method could not.
+macro_rules! cx {
+    ($layer:ident, $now:expr, $id:expr) => {
+        Cx {
+            now: $now,
+            id: $id,
+            config: &$layer.config,
+            timers: &mut $layer.timers,
+            transmits: &mut $layer.transmits,
+            events: &mut $layer.events,
+            stats: &mut $layer.stats,
+            terminated: false,
+        }
+    };
+}
+
 /// The transaction layer of a SIP user agent (RFC 3261 §17, RFC 6026).
 ///
 /// Inputs: [`handle_incoming`](Self::handle_incoming),
@@ -386,16 +404,7 @@ impl TransactionLayer {
 
     fn start_client(&mut self, now: Instant, id: ClientTxId, mut tx: ClientTx) {
         self.client_index.insert(tx.key.clone(), id);
-        let mut cx = Cx {
-            now,
-            id: TxId::Client(id),
-            config: &self.config,
-            timers: &mut self.timers,
-            transmits: &mut self.transmits,
-            events: &mut self.events,
-            stats: &mut self.stats,
-            terminated: false,
-        };
+        let mut cx = cx!(self, now, TxId::Client(id));
         tx.start(&mut cx);
         self.clients.insert(id, tx);
     }
@@ -424,16 +433,7 @@ impl TransactionLayer {
         let Some(tx) = self.clients.get_mut(&id) else {
             return;
         };
-        let mut cx = Cx {
-            now,
-            id: TxId::Client(id),
-            config: &self.config,
-            timers: &mut self.timers,
-            transmits: &mut self.transmits,
-            events: &mut self.events,
-            stats: &mut self.stats,
-            terminated: false,
-        };
+        let mut cx = cx!(self, now, TxId::Client(id));
         tx.step(&mut cx, input);
         if cx.terminated {
             self.remove_client(id);
@@ -449,16 +449,7 @@ impl TransactionLayer {
         let Some(tx) = self.servers.get_mut(&id) else {
             return;
         };
-        let mut cx = Cx {
-            now,
-            id: TxId::Server(id),
-            config: &self.config,
-            timers: &mut self.timers,
-            transmits: &mut self.transmits,
-            events: &mut self.events,
-            stats: &mut self.stats,
-            terminated: false,
-        };
+        let mut cx = cx!(self, now, TxId::Server(id));
         tx.step(&mut cx, input);
         if cx.terminated {
             self.remove_server(id);
