@@ -55,9 +55,13 @@ pub struct TransactionLayer {
     config: Config,
     rng: SplitMix64,
     next_id: u64,
-    clients: HashMap<ClientTxId, ClientTx>,
+    // Boxed: a completed transaction stays for up to 64*T1, so these maps
+    // hold hundreds of thousands of entries at high call rates; boxing keeps
+    // a rehash to moving pointers instead of whole transactions (an unboxed
+    // rehash at ~230k entries stalled the stack for over 0.5 s).
+    clients: HashMap<ClientTxId, Box<ClientTx>>,
     client_index: HashMap<ClientKey, ClientTxId>,
-    servers: HashMap<ServerTxId, ServerTx>,
+    servers: HashMap<ServerTxId, Box<ServerTx>>,
     server_index: HashMap<ServerKey, ServerTxId>,
     merge_index: HashMap<MergeKey, ServerTxId>,
     ack_index: HashMap<AckKey, ServerTxId>,
@@ -406,7 +410,7 @@ impl TransactionLayer {
         self.client_index.insert(tx.key.clone(), id);
         let mut cx = cx!(self, now, TxId::Client(id));
         tx.start(&mut cx);
-        self.clients.insert(id, tx);
+        self.clients.insert(id, Box::new(tx));
     }
 
     /// Sends the CANCEL for INVITE transaction `invite` as transaction
@@ -655,7 +659,7 @@ impl TransactionLayer {
             ack_key,
             s.to_tag.clone(),
         );
-        self.servers.insert(id, tx);
+        self.servers.insert(id, Box::new(tx));
         id
     }
 
