@@ -280,8 +280,16 @@ impl ServerTx {
         if self.local_tag.is_none() {
             self.local_tag = to_tag(&r.headers);
         }
+        let is_final = r.status >= 200;
         cx.send(self.peer, Some(self.local), Message::Response(r.clone()));
         self.last_response = Some(r);
+        if is_final {
+            // From here on only the last response is re-sent (for up to
+            // 64*T1): release the request's header list and body, the bulk
+            // of what a completed transaction would otherwise hold.
+            self.request.headers = Headers::new();
+            self.request.body = bytes::Bytes::new();
+        }
     }
 
     fn resend(&self, cx: &mut Cx<'_>) {
