@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -376,4 +377,78 @@ async def test_on_disconnect_bye_ends_dialogs_even_with_a_same_name_app(tmp_path
     assert second.requests.empty()
     assert server.stats["dialogs"] == 0
     await second.close()
+    await server.stop()
+
+
+def _raw_invite(port: int, local_port: int, *, from_tag: str, extra: str = "") -> bytes:
+    return (
+        f"INVITE sip:service@127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{local_port};branch=z9hG4bK-raw-{from_tag or 'none'}\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:caller@127.0.0.1>{';tag=' + from_tag if from_tag else ''}\r\n"
+        "To: <sip:service@127.0.0.1>\r\n"
+        f"Call-ID: raw-{from_tag or 'none'}@127.0.0.1\r\n"
+        "CSeq: 1 INVITE\r\n"
+        f"Contact: <sip:caller@127.0.0.1:{local_port}>\r\n"
+        f"{extra}"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+async def _recv_status(sock: socket.socket, status: int) -> bytes:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while loop.time() < deadline:
+        data = await loop.sock_recv(sock, 65536)
+        if data.startswith(f"SIP/2.0 {status} ".encode()):
+            return data
+    raise AssertionError(f"no {status}")
+
+
+async def test_invite_without_from_tag_gets_a_dialog(tmp_path: Path) -> None:
+    # An RFC 2543 caller may omit the From tag (RFC 3261 §12.1.1: the remote
+    # tag is then empty); answering it must not break the application.
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    port = sip_port(server, "udp")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        sock.sendto(_raw_invite(port, sock.getsockname()[1], from_tag=""), ("127.0.0.1", port))
+        invite = await app.next_sip("INVITE")
+        result = await app.respond(invite["transactionId"], 200)
+        assert result["success"] is True
+        assert result["dialogId"].startswith("raw-none@127.0.0.1;from-tag=;to-tag=")
+        await _recv_status(sock, 200)
+    # The application is still connected and served: a normal call goes through.
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(486), "udp")
+    busy = await app.next_sip("INVITE")
+    assert (await app.respond(busy["transactionId"], 486))["success"] is True
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
+
+
+async def test_malformed_record_route_refuses_the_2xx_not_the_app(tmp_path: Path) -> None:
+    # The dialog would be built from Record-Route after the 2xx went out: a
+    # malformed one is reported to the application before anything is sent.
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    port = sip_port(server, "udp")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        raw = _raw_invite(
+            port, sock.getsockname()[1], from_tag="rr1", extra="Record-Route: <sip:p1;lr\r\n"
+        )
+        sock.sendto(raw, ("127.0.0.1", port))
+        invite = await app.next_sip("INVITE")
+        result = await app.respond(invite["transactionId"], 200)
+        assert result["success"] is False
+        assert "Record-Route" in result["reason"] or "'>'" in result["reason"]
+        # The transaction is still the application's to answer.
+        assert (await app.respond(invite["transactionId"], 400))["success"] is True
+        await _recv_status(sock, 400)
+    await app.close()
     await server.stop()

@@ -238,14 +238,17 @@ class Dialog(Generic[_Owner]):
     ) -> Dialog[_Owner]:
         """The dialog a 2xx we sent to ``request`` creates (RFC 3261 §12.1.1)."""
         from_ = request.from_
-        assert from_ is not None and from_.tag is not None
+        assert from_ is not None  # the transaction layer answers 400 without From
+        # An RFC 2543 caller may send no From tag: the remote tag is then
+        # empty (RFC 3261 §12.1.1, §12.2.2).
+        remote_tag = from_.tag or ""
         call_id = request.call_id or ""
         cseq = request.cseq
         return cls(
-            id=dialog_id(call_id, from_.tag, local_tag),
+            id=dialog_id(call_id, remote_tag, local_tag),
             call_id=call_id,
             local_tag=local_tag,
-            remote_tag=from_.tag,
+            remote_tag=remote_tag,
             local_uri=f"{request.header('To')};tag={local_tag}",
             remote_uri=request.header("From") or "",
             remote_target=_target(request) or str(from_.uri),

@@ -32,7 +32,7 @@ from drachtio._core import (
     TimeoutEvent,
     TransportErrorEvent,
 )
-from drachtio.errors import DrachtioError
+from drachtio.errors import DrachtioError, ParseError
 from drachtio.protocol import (
     Cancel,
     CancelSipRequest,
@@ -387,6 +387,11 @@ class Server:
         request = tx.request
         if request.to is not None and request.to.tag is None and code > 100 and tx.to_tag is None:
             tx.to_tag = self._stack_or_fail().new_tag()
+        if request.method == "INVITE" and 200 <= code < 300:
+            # The dialog is built from these after the 2xx is sent: a malformed
+            # value raises ParseError here, before anything goes out, and the
+            # application is told (it can still answer with an error).
+            _ = request.record_route, request.contacts
         response = build_response(
             request,
             code,
@@ -722,7 +727,13 @@ class Server:
         dialog = ctx.dialog
         is_invite = ctx.request.method == "INVITE"
         if is_invite and 200 <= status < 300:
-            dialog = self._uac_dialog(ctx, response)
+            try:
+                dialog = self._uac_dialog(ctx, response)
+            except ParseError as exc:
+                # No dialog can be built from a 2xx with a malformed Contact or
+                # Record-Route; the application still gets the response.
+                log.warning("2xx to INVITE without a usable dialog transaction=%s: %s", ctx.id, exc)
+                dialog = None
         if status >= 200:
             if is_invite and status < 300:
                 # Forked 2xx may follow for 64*T1 (RFC 3261 §13.2.2.4); keep the mapping as long.
