@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from pathlib import Path
 
-from server_harness import SECRET, App, needs_sipp, sipp_uac, start_server, uac_scenario
+from server_harness import (
+    SECRET,
+    App,
+    needs_sipp,
+    sip_port,
+    sipp_uac,
+    start_server,
+    uac_scenario,
+)
 
 from drachtio.protocol import encode_frame
 from drachtio.server import Server
@@ -335,4 +344,43 @@ async def test_idle_clients_are_pinged_and_a_silent_one_dropped(tmp_path: Path) 
     assert server.stats["sessions"] == 1
     await call_succeeds(tmp_path, server)
     await live.close()
+    await server.stop()
+
+
+async def test_a_client_that_never_answers_requests_is_dropped() -> None:
+    # Each server request waits for its response in memory: past
+    # max_pending_requests the client is dropped like a disconnect, and the
+    # INVITEs it was given are answered 480 so no caller hangs.
+    server = await start_server(max_pending_requests=3)
+    app = await App.authenticated(server, "invite")
+    app.auto_answer = False  # reads every frame, answers none
+    host, port = "127.0.0.1", sip_port(server, "udp")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        lport = sock.getsockname()[1]
+        for n in range(4):
+            sock.sendto(
+                (
+                    f"INVITE sip:svc@{host}:{port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{lport};branch=z9hG4bK-pend-{n}\r\n"
+                    f"Max-Forwards: 70\r\nFrom: <sip:c@127.0.0.1>;tag=p{n}\r\n"
+                    f"To: <sip:svc@{host}>\r\nCall-ID: pend-{n}@127.0.0.1\r\n"
+                    f"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+                ).encode(),
+                (host, port),
+            )
+        await app.wait_closed()
+        loop = asyncio.get_running_loop()
+        finals: dict[bytes, bytes] = {}
+        deadline = loop.time() + 5
+        while len(finals) < 4 and loop.time() < deadline:
+            data = await asyncio.wait_for(loop.sock_recv(sock, 65536), 5)
+            status = data.split(b" ", 2)[1]
+            if int(status) >= 200:
+                call_id = next(ln for ln in data.split(b"\r\n") if ln.startswith(b"Call-ID:"))
+                finals[call_id] = status
+        # The three it was given and the one that tipped it over: all 480.
+        assert sorted(finals.values()) == [b"480"] * 4
+    assert server.stats["sessions"] == 0
     await server.stop()

@@ -171,6 +171,11 @@ class Connection:
         return self._auth is _Auth.DONE
 
     @property
+    def pending_count(self) -> int:
+        """How many requests this side sent that have no response yet."""
+        return len(self._sent)
+
+    @property
     def pending_requests(self) -> list[Request]:
         """The requests this side sent that have no response yet, oldest first."""
         return list(self._sent.values())

@@ -88,6 +88,7 @@ class ServerConfig:
     no_route_status: int = 503
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
     max_write_buffer: int = 4 * 1024 * 1024
+    max_pending_requests: int = 10_000
     log_level: str = "info"
     sip_trace: bool = False
     t1: float = 0.5
@@ -102,7 +103,13 @@ class ServerConfig:
         Raises:
             ConfigError: naming the first bad setting.
         """
-        for name in ("no_route_status", "max_frame_size", "max_write_buffer", "control_port"):
+        for name in (
+            "no_route_status",
+            "max_frame_size",
+            "max_write_buffer",
+            "max_pending_requests",
+            "control_port",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name}: must be an integer, got {value!r}")
@@ -142,6 +149,8 @@ class ServerConfig:
             raise ConfigError("max_frame_size: must be at least 2 bytes")
         if self.max_write_buffer < 1024:
             raise ConfigError("max_write_buffer: must be at least 1024 bytes")
+        if self.max_pending_requests < 1:
+            raise ConfigError("max_pending_requests: must be at least 1")
         if self.on_disconnect not in _ON_DISCONNECT:
             raise ConfigError(
                 f"on_disconnect: must be one of {', '.join(_ON_DISCONNECT)}, "

@@ -57,6 +57,7 @@ class ControlSession:
         self._reader = reader
         self._writer = writer
         self._max_write_buffer = config.max_write_buffer
+        self._max_pending = config.max_pending_requests
         self.connection = Connection(Role.SERVER, max_frame_size=config.max_frame_size)
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -207,6 +208,16 @@ class ControlSession:
     def send_request(self, command: Command) -> bool:
         """Send a server-to-client request; ``False`` when the session cannot take it."""
         if self.closed or self.connection.closing or not self.authenticated:
+            return False
+        if self.connection.pending_count >= self._max_pending:
+            # Every request waits for its response in memory: a client that
+            # reads but never answers would grow that set without bound.
+            log.warning(
+                "client does not answer requests, %d waiting, closing peer=%s",
+                self.connection.pending_count,
+                self.peer,
+            )
+            self._abort()
             return False
         try:
             frame = self.connection.send(Request(new_rid(), command))
