@@ -452,3 +452,35 @@ async def test_malformed_record_route_refuses_the_2xx_not_the_app(tmp_path: Path
         await _recv_status(sock, 400)
     await app.close()
     await server.stop()
+
+
+async def test_app_bye_before_ack_sends_the_ack_first(tmp_path: Path) -> None:
+    # RFC 3261 §15.1.1: the ACK for a 2xx comes before the BYE. An app that
+    # hangs up without ACKing still leaves sipp's uas scenario complete.
+    server = await start_server()
+    app = await App.authenticated(server)
+    port = free_port()
+    sipp = await Sipp.start(
+        tmp_path, *f"-sn uas -m 1 -i 127.0.0.1 -p {port} -t u1 -trace_msg".split()
+    )
+    await asyncio.sleep(0.3)  # let sipp bind
+    sent = await app.request(
+        "sendSipRequest", {"method": "INVITE", "uri": f"sip:service@127.0.0.1:{port}"}
+    )
+    assert sent["success"] is True, sent
+    ok = await app.next_sip(200)
+    bye = await app.request("sendSipRequest", {"method": "BYE", "dialogId": ok["dialogId"]})
+    assert bye["success"] is True, bye
+    await app.next_sip(200)
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    # What sipp received, in order: the ACK before the BYE.
+    (trace,) = tmp_path.glob("*_messages.log")
+    received = [
+        line.split(" ", 1)[0]
+        for line in trace.read_text(errors="replace").splitlines()
+        if line.startswith(("ACK sip:", "BYE sip:"))
+    ]
+    assert received == ["ACK", "BYE"], received
+    await app.close()
+    await server.stop()

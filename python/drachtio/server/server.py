@@ -487,6 +487,8 @@ class Server:
                 self._trace_out(ack)
                 dialog.ack_tx = None
                 return SendResult(str(uuid.uuid4()), ack.to_dict(), dialog.id)
+            if command.method == "BYE":
+                self._ack_pending_2xx(stack, dialog)
             request = build_in_dialog_request(dialog, command.method, command.headers, command.body)
             contact = dialog.contact
         else:
@@ -551,15 +553,20 @@ class Server:
         if notify and dialog.owner is not None:
             dialog.owner.send_request(DialogEvent(dialog.id, "destroyed", reason))
 
+    @staticmethod
+    def _ack_pending_2xx(stack: SipStack, dialog: Dialog[ControlSession]) -> None:
+        """ACK a 2xx not acknowledged yet, so that a BYE does not leave the peer
+        resending it (RFC 3261 §15.1.1: the ACK comes before the BYE)."""
+        if dialog.ack_tx is not None:
+            with contextlib.suppress(DrachtioError):
+                stack.send_ack(dialog.ack_tx, build_ack(dialog, {}, None))
+            dialog.ack_tx = None
+
     def _hang_up(self, dialog: Dialog[ControlSession], reason: str) -> None:
         """End ``dialog`` with a BYE of the server's own (RFC 3261 §15.1.1)."""
         stack = self._stack
         if stack is not None and not stack.is_closed:
-            if dialog.ack_tx is not None:
-                # A 2xx we never acknowledged: ACK it first so the peer stops resending it.
-                with contextlib.suppress(DrachtioError):
-                    stack.send_ack(dialog.ack_tx, build_ack(dialog, {}, None))
-                dialog.ack_tx = None
+            self._ack_pending_2xx(stack, dialog)
             bye = build_in_dialog_request(dialog, "BYE", {"Reason": f'SIP;text="{reason}"'}, None)
             try:
                 stack.send_request(bye)
