@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from drachtio._core import SipMessage, SipRequest, SipResponse
@@ -212,7 +212,6 @@ class Dialog(Generic[_Owner]):
     route_set: list[str]
     contact: str
     owner: _Owner | None
-    is_uac: bool
     local_cseq: int = 0
     remote_cseq: int | None = None
     # INVITE client transaction whose 2xx awaits our ACK, and its CSeq number.
@@ -221,7 +220,6 @@ class Dialog(Generic[_Owner]):
     # INVITE server transaction whose 2xx awaits the peer's ACK.
     awaiting_ack: int | None = None
     # Transactions (both directions) that belong to this dialog, by transaction id.
-    transactions: set[str] = field(default_factory=set)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -255,7 +253,6 @@ class Dialog(Generic[_Owner]):
             route_set=[str(r) for r in request.record_route],
             contact=contact,
             owner=owner,
-            is_uac=False,
             remote_cseq=None if cseq is None else cseq.seq,
         )
 
@@ -284,7 +281,6 @@ class Dialog(Generic[_Owner]):
             route_set=[str(r) for r in reversed(response.record_route)],
             contact=contact,
             owner=owner,
-            is_uac=True,
             local_cseq=0 if cseq is None else cseq.seq,
         )
 

@@ -31,6 +31,7 @@ from drachtio._core import (
     SipResponse,
     TimeoutEvent,
     TransportErrorEvent,
+    Uri,
 )
 from drachtio.errors import DrachtioError, ParseError
 from drachtio.protocol import (
@@ -90,7 +91,6 @@ class _ServerTx:
     listener: Listener
     dialog: Dialog[ControlSession] | None = None
     to_tag: str | None = None
-    responded: bool = False
     timer: asyncio.TimerHandle | None = None
 
 
@@ -403,7 +403,6 @@ class Server:
         )
         self._stack_or_fail().respond(tx.stack_id, response)
         self._trace_out(response)
-        tx.responded = True
         dialog_id: str | None = None
         if code >= 200:
             if request.method == "INVITE" and code < 300:
@@ -519,11 +518,8 @@ class Server:
 
     def _listener_for(self, uri: str) -> Listener:
         """The listener a request to ``uri`` leaves from: its ``transport``'s, else UDP's."""
-        wanted = "udp"
-        for param in uri.split(";")[1:]:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "transport":
-                wanted = value.strip().lower()
+        # The core's URI parser: a `;` in the user part is not a parameter.
+        wanted = Uri(uri).transport or "udp"
         for listener in self._listeners:
             if listener[0] == wanted:
                 return listener
