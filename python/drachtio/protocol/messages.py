@@ -229,16 +229,19 @@ class Auth:
         return cls(_require(data, "secret"), data.get("appName"))
 
 
+_V = TypeVar("_V", bound="_VerbCommand")
+
+
 @dataclass(slots=True, frozen=True)
-class Route:
-    """``route``: deliver new SIP requests of this method to the client.
+class _VerbCommand:
+    """What ``route`` and ``unroute`` share: one SIP method as ``verb``.
 
     ``verb`` is matched case-insensitively and kept in lower case, as the
     original protocol wrote it (``"invite"``). ACK and CANCEL are refused:
     they never start a transaction of their own (RFC 3261 §17.2.3, §9.2).
     """
 
-    COMMAND: ClassVar[str] = "route"
+    COMMAND: ClassVar[str]
     verb: str
 
     def __post_init__(self) -> None:
@@ -255,33 +258,22 @@ class Route:
         return {"verb": self.verb}
 
     @classmethod
-    def _from_json(cls, data: Mapping[str, Any]) -> Route:
+    def _from_json(cls: type[_V], data: Mapping[str, Any]) -> _V:
         return cls(_require(data, "verb"))
 
 
 @dataclass(slots=True, frozen=True)
-class Unroute:
+class Route(_VerbCommand):
+    """``route``: deliver new SIP requests of this method to the client."""
+
+    COMMAND: ClassVar[str] = "route"
+
+
+@dataclass(slots=True, frozen=True)
+class Unroute(_VerbCommand):
     """``unroute``: stop delivering new SIP requests of this method."""
 
     COMMAND: ClassVar[str] = "unroute"
-    verb: str
-
-    def __post_init__(self) -> None:
-        _check_verb(self.verb)
-        object.__setattr__(self, "verb", self.verb.lower())
-
-    @property
-    def method(self) -> str:
-        """The SIP method the verb names, in upper case."""
-        return self.verb.upper()
-
-    def to_json(self) -> JsonObject:
-        """The ``data`` object of this command."""
-        return {"verb": self.verb}
-
-    @classmethod
-    def _from_json(cls, data: Mapping[str, Any]) -> Unroute:
-        return cls(_require(data, "verb"))
 
 
 def _check_verb(verb: object) -> None:
