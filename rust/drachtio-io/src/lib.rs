@@ -21,10 +21,9 @@ pub use config::{ListenSpec, StackConfig};
 pub use stats::Stats;
 
 use drachtio_sip::transaction::{
-    ClientTxId, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
+    response_target, ClientTxId, LocalError, Peer, ServerTxId, Target, Transport, TxEvent, TxId,
 };
 use drachtio_sip::{Message, ParseError, Request, Response};
-use route::Dest;
 use shared::{lock, Shared, TcpEndpoint, UdpEndpoint};
 use std::io;
 use std::net::SocketAddr;
@@ -197,7 +196,7 @@ impl Stack {
         self.accepting()?;
         let (transport, dest) = self.destination(&request, peer)?;
         match dest {
-            Dest::Addr(addr) => {
+            Target::Addr(addr) => {
                 let transport =
                     self.shared
                         .prepare_request(&mut request, transport, Some(addr.ip()), None);
@@ -209,7 +208,7 @@ impl Stack {
                 self.shared.wake.notify_one();
                 Ok(id)
             }
-            Dest::Name(host, port) => {
+            Target::Name(host, port) => {
                 let transport = self
                     .shared
                     .prepare_request(&mut request, transport, None, None);
@@ -263,7 +262,7 @@ impl Stack {
         }
         let (transport, dest) = self.destination(&ack, peer)?;
         match dest {
-            Dest::Addr(addr) => {
+            Target::Addr(addr) => {
                 let transport =
                     self.shared
                         .prepare_request(&mut ack, transport, Some(addr.ip()), None);
@@ -275,7 +274,7 @@ impl Stack {
                 )?;
                 self.shared.wake.notify_one();
             }
-            Dest::Name(host, port) => {
+            Target::Name(host, port) => {
                 let transport = self.shared.prepare_request(&mut ack, transport, None, None);
                 self.shared
                     .after_resolving(host, port, transport, move |layer, peer| {
@@ -295,11 +294,11 @@ impl Stack {
     pub fn send_stateless(&self, message: Message, peer: Option<Peer>) -> Result<(), StackError> {
         self.running()?;
         let (transport, dest) = match (&message, peer) {
-            (_, Some(p)) => (p.transport, Dest::Addr(p.addr)),
+            (_, Some(p)) => (p.transport, Target::Addr(p.addr)),
             (Message::Request(r), None) => route::next_hop(r)?,
             (Message::Response(r), None) => {
                 let transport = response_transport(r)?;
-                let dest = route::response_dest(r, transport.is_reliable())
+                let dest = response_target(&r.headers, transport.is_reliable())
                     .ok_or(StackError::NoRoute("the response has no usable Via"))?;
                 (transport, dest)
             }
@@ -308,8 +307,8 @@ impl Stack {
         let message = match message {
             Message::Request(mut r) => {
                 let ip = match &dest {
-                    Dest::Addr(a) => Some(a.ip()),
-                    Dest::Name(..) => None,
+                    Target::Addr(a) => Some(a.ip()),
+                    Target::Name(..) => None,
                 };
                 let branch = lock(&self.shared.core).layer.new_branch();
                 let transport = self
@@ -321,7 +320,7 @@ impl Stack {
         };
         let (message, transport) = message;
         match dest {
-            Dest::Addr(addr) => {
+            Target::Addr(addr) => {
                 lock(&self.shared.core).layer.send_stateless(
                     Instant::now(),
                     message,
@@ -330,7 +329,7 @@ impl Stack {
                 );
                 self.shared.wake.notify_one();
             }
-            Dest::Name(host, port) => {
+            Target::Name(host, port) => {
                 self.shared
                     .after_resolving(host, port, transport, move |layer, peer| {
                         layer.send_stateless(Instant::now(), message, peer, None);
@@ -415,9 +414,9 @@ impl Stack {
         &self,
         request: &Request,
         peer: Option<Peer>,
-    ) -> Result<(Transport, Dest), StackError> {
+    ) -> Result<(Transport, Target), StackError> {
         let (transport, dest) = match peer {
-            Some(p) => (p.transport, Dest::Addr(p.addr)),
+            Some(p) => (p.transport, Target::Addr(p.addr)),
             None => route::next_hop(request)?,
         };
         self.check_transport(transport)?;

@@ -2,37 +2,18 @@
 //! and the Via edits of the transport layer. Pure functions of messages.
 
 use crate::StackError;
-use drachtio_sip::transaction::Transport;
+use drachtio_sip::transaction::{Target, Transport, DEFAULT_PORT};
 use drachtio_sip::{
     split_list, HeaderName, Headers, Host, NameAddr, Request, Response, Text, Uri, Via,
 };
-use std::net::{IpAddr, SocketAddr};
-
-/// The default SIP port for UDP and TCP (RFC 3261 §19.1.2).
-pub(crate) const DEFAULT_PORT: u16 = 5060;
-
-/// A destination: an address, or a name still to be resolved (A/AAAA).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Dest {
-    Addr(SocketAddr),
-    Name(String, u16),
-}
-
-impl Dest {
-    fn of(host: &Host, port: u16) -> Dest {
-        match host.ip() {
-            Some(ip) => Dest::Addr(SocketAddr::new(ip, port)),
-            None => Dest::Name(host.text.to_string(), port),
-        }
-    }
-}
+use std::net::SocketAddr;
 
 /// The next hop of a request the UAC sends without a given peer
 /// (RFC 3261 §8.1.2): the first Route entry if there is a route set, else
 /// the Request-URI; its `maddr`, port (default 5060) and `transport`
 /// parameter (default UDP) name the destination (§18.1.1; NAPTR/SRV of
 /// RFC 3263 not done).
-pub(crate) fn next_hop(request: &Request) -> Result<(Transport, Dest), StackError> {
+pub(crate) fn next_hop(request: &Request) -> Result<(Transport, Target), StackError> {
     let uri = match request.headers.get(&HeaderName::Route) {
         Some(line) => {
             let items = split_list(line);
@@ -61,7 +42,7 @@ pub(crate) fn next_hop(request: &Request) -> Result<(Transport, Dest), StackErro
         Some(m) => Host::parse(m).map_err(|_| StackError::NoRoute("malformed maddr"))?,
         None => sip.host.clone(),
     };
-    Ok((transport, Dest::of(&host, port)))
+    Ok((transport, Target::of(&host, port)))
 }
 
 /// The top Via value and its position: (header index, the value text, the
@@ -180,34 +161,6 @@ pub(crate) fn stamp_received(request: &mut Request, source: SocketAddr) {
     replace_top_via(&mut request.headers, &line, value);
 }
 
-fn parse_ip(s: &str) -> Option<IpAddr> {
-    s.trim_start_matches('[').trim_end_matches(']').parse().ok()
-}
-
-/// Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4), from its top Via:
-/// `maddr`; on UDP the `received` address and `rport` port when rport is
-/// filled; the `received` address and sent-by port; else the sent-by.
-/// `None` when the response has no usable Via.
-pub(crate) fn response_dest(response: &Response, reliable: bool) -> Option<Dest> {
-    let (_, via) = top_via(&response.headers)?;
-    let port = via.port.unwrap_or(DEFAULT_PORT);
-    if let Some(maddr) = via.maddr() {
-        let host = Host::parse(maddr).ok()?;
-        return Some(Dest::of(&host, port));
-    }
-    let received = via.received().and_then(|r| parse_ip(r));
-    if !reliable {
-        if let Some(Some(rport)) = via.rport() {
-            let ip = received.or_else(|| via.host.ip())?;
-            return Some(Dest::Addr(SocketAddr::new(ip, rport)));
-        }
-    }
-    match received {
-        Some(ip) => Some(Dest::Addr(SocketAddr::new(ip, port))),
-        None => Some(Dest::of(&via.host, port)),
-    }
-}
-
 /// A response to a request that failed to parse, built from its raw bytes
 /// (RFC 3261 §8.2.6: Via, From, To, Call-ID and CSeq copied, a To tag
 /// added). `None` when the bytes are a response, an ACK (never answered,
@@ -291,20 +244,23 @@ mod tests {
             next_hop(&r).unwrap(),
             (
                 Transport::Tcp,
-                Dest::Addr("192.0.2.5:5070".parse().unwrap())
+                Target::Addr("192.0.2.5:5070".parse().unwrap())
             )
         );
         let r = req(&format!("OPTIONS sip:b@192.0.2.5 SIP/2.0\r\nRoute: <sip:proxy.example.com;lr>, <sip:192.0.2.9>\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n{HEAD}"));
         assert_eq!(
             next_hop(&r).unwrap(),
-            (Transport::Udp, Dest::Name("proxy.example.com".into(), 5060))
+            (
+                Transport::Udp,
+                Target::Name("proxy.example.com".into(), 5060)
+            )
         );
         let r = req(&format!("OPTIONS sip:b@[2001:db8::1];maddr=192.0.2.7 SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n{HEAD}"));
         assert_eq!(
             next_hop(&r).unwrap(),
             (
                 Transport::Udp,
-                Dest::Addr("192.0.2.7:5060".parse().unwrap())
+                Target::Addr("192.0.2.7:5060".parse().unwrap())
             )
         );
         let r = req(&format!(
@@ -328,27 +284,6 @@ mod tests {
         assert_eq!(
             r.headers.get(&HeaderName::Via).unwrap().as_str(),
             "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1"
-        );
-    }
-
-    #[test]
-    fn response_destinations() {
-        let resp = |via: &str| {
-            let mut r = Response::new(200);
-            r.headers.push(HeaderName::Via, via);
-            r
-        };
-        let a = |s: &str| Some(Dest::Addr(s.parse().unwrap()));
-        let r = resp("SIP/2.0/UDP pc.example.com:5070;rport=40000;received=192.0.2.1");
-        assert_eq!(response_dest(&r, false), a("192.0.2.1:40000"));
-        assert_eq!(response_dest(&r, true), a("192.0.2.1:5070"));
-        assert_eq!(
-            response_dest(&resp("SIP/2.0/UDP [2001:db8::2]"), false),
-            a("[2001:db8::2]:5060")
-        );
-        assert_eq!(
-            response_dest(&resp("SIP/2.0/UDP h:5080;maddr=192.0.2.3"), false),
-            a("192.0.2.3:5080")
         );
     }
 

@@ -9,12 +9,13 @@
 //! which they reach sockets and the queue.
 
 use crate::config::StackConfig;
-use crate::route::{self, Dest};
+use crate::route;
 use crate::stats::Counters;
 use crate::StackEvent;
 use bytes::Bytes;
 use drachtio_sip::transaction::{
-    ClientTxId, Incoming, Peer, TransactionLayer, Transmit, Transport, TxEvent, TxId,
+    ClientTxId, Incoming, Outbound, Peer, Target, TransactionLayer, Transmit, Transport, TxEvent,
+    TxId,
 };
 use drachtio_sip::{HeaderName, Message, ParseError, Request, Response};
 use std::collections::{HashMap, VecDeque};
@@ -414,19 +415,19 @@ impl Shared {
             tx,
             peer,
             local,
-            message,
+            bytes,
+            kind,
         } = t;
         let fail = |reason: String| Failure { tx, peer, reason };
-        let response_dest = match &message {
-            Message::Response(r) => route::response_dest(r, peer.transport.is_reliable()),
-            Message::Request(_) => None,
+        let response_target = match kind {
+            Outbound::Response(_, target) => Some(target),
+            Outbound::Request => None,
         };
-        let bytes = Bytes::from(message.to_bytes());
         match peer.transport {
             Transport::Udp => {
-                let dest = match response_dest {
-                    Some(Dest::Addr(a)) => a,
-                    Some(Dest::Name(host, port)) => {
+                let dest = match response_target.flatten() {
+                    Some(Target::Addr(a)) => a,
+                    Some(Target::Name(host, port)) => {
                         self.send_after_resolving(host, port, Outgoing { bytes, tx, peer }, local);
                         return Ok(());
                     }
@@ -436,16 +437,16 @@ impl Shared {
             }
             Transport::Tcp => {
                 let out = Outgoing { bytes, tx, peer };
-                if message.is_request() {
+                let Some(target) = response_target else {
                     return self.send_tcp(peer.addr, out);
-                }
+                };
                 // §18.2.2: over the connection the request came on while it is open.
                 let Some(out) = self.send_on_open_connection(peer.addr, out)? else {
                     return Ok(());
                 };
-                match response_dest {
-                    Some(Dest::Addr(a)) => self.send_tcp(a, out),
-                    Some(Dest::Name(host, port)) => {
+                match target {
+                    Some(Target::Addr(a)) => self.send_tcp(a, out),
+                    Some(Target::Name(host, port)) => {
                         self.send_after_resolving(host, port, out, local);
                         Ok(())
                     }

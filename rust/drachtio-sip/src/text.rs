@@ -53,6 +53,30 @@ impl Text {
         }
     }
 
+    /// A copy in a buffer of its own: keeping it does not keep alive the
+    /// buffer this text is a slice of (a whole received message).
+    pub fn unshared(&self) -> Text {
+        Text(Bytes::copy_from_slice(&self.0))
+    }
+
+    /// Moves `texts` into one new buffer of their own (one allocation for
+    /// all), so that keeping them does not keep alive the buffers they were
+    /// slices of.
+    pub fn unshare_all(texts: &mut [&mut Text]) {
+        let len = texts.iter().map(|t| t.0.len()).sum();
+        let mut buf = Vec::with_capacity(len);
+        for t in texts.iter() {
+            buf.extend_from_slice(&t.0);
+        }
+        let buf = Bytes::from(buf);
+        let mut at = 0;
+        for t in texts.iter_mut() {
+            let n = t.0.len();
+            t.0 = buf.slice(at..at + n);
+            at += n;
+        }
+    }
+
     /// The underlying bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0

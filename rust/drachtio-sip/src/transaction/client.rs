@@ -4,9 +4,9 @@
 use super::matching::ClientKey;
 use super::server::to_tag;
 use super::timers::Timer;
-use super::{ClientState, ClientTxId, Cx, Peer, TxEvent, TxId};
+use super::{ClientState, ClientTxId, Cx, Peer, Transmit, TxEvent, TxId};
 use crate::header::{HeaderName, Headers};
-use crate::message::{Message, Method, Request, Response};
+use crate::message::{Method, Request, Response};
 use crate::scan::split_list;
 use crate::text::Text;
 use std::time::Duration;
@@ -23,10 +23,12 @@ pub(crate) struct ClientTx {
     pub request: Request,
     pub peer: Peer,
     pub key: ClientKey,
+    /// The request as sent, for retransmissions.
+    sent: Option<Transmit>,
     /// Current interval of Timer A or E.
     interval: Duration,
     /// The ACK sent for the non-2xx final response (Completed).
-    ack: Option<Request>,
+    ack: Option<Transmit>,
     /// Accepted: the To tag of each 2xx passed to the TU, with the ACK the TU
     /// sent for it (resent when that 2xx is retransmitted, §13.2.2.4).
     forks: Vec<Fork>,
@@ -40,7 +42,7 @@ pub(crate) struct ClientTx {
 #[derive(Debug)]
 struct Fork {
     tag: Option<Text>,
-    ack: Option<(Request, Peer)>,
+    ack: Option<Transmit>,
 }
 
 /// What can happen to a client transaction.
@@ -65,6 +67,7 @@ impl ClientTx {
             request,
             peer,
             key,
+            sent: None,
             interval: Duration::ZERO,
             ack: None,
             forks: Vec::new(),
@@ -83,7 +86,7 @@ impl ClientTx {
         } else {
             (Timer::E, Timer::F)
         };
-        cx.send(self.peer, None, Message::Request(self.request.clone()));
+        self.sent = Some(cx.send_request(self.peer, &self.request));
         if !self.peer.transport.is_reliable() {
             self.interval = t1;
             cx.start(retransmit, t1);
@@ -92,9 +95,9 @@ impl ClientTx {
     }
 
     /// Remembers the ACK the TU sent for the 2xx with To tag `tag`.
-    pub fn record_ack_for_2xx(&mut self, tag: Option<Text>, ack: Request, peer: Peer) {
+    pub fn record_ack_for_2xx(&mut self, tag: Option<Text>, ack: Transmit) {
         if let Some(f) = self.forks.iter_mut().find(|f| f.tag == tag) {
-            f.ack = Some((ack, peer));
+            f.ack = Some(ack);
         }
     }
 
@@ -149,8 +152,7 @@ impl ClientTx {
             (S::Calling | S::Proceeding, In::Response(r, from)) => {
                 self.stop_pending(cx);
                 let ack = build_ack(&self.request, &r);
-                cx.send(self.peer, None, Message::Request(ack.clone()));
-                self.ack = Some(ack);
+                self.ack = Some(cx.send_request(self.peer, &ack));
                 self.state = S::Completed;
                 self.to_tu(cx, r, from);
                 if reliable {
@@ -171,7 +173,7 @@ impl ClientTx {
                 cx.stats.response_retransmissions_absorbed += 1;
                 if let Some(ack) = &self.ack {
                     cx.stats.retransmissions_sent += 1;
-                    cx.send(self.peer, None, Message::Request(ack.clone()));
+                    cx.resend(ack);
                 }
             }
             // §17.1.1.2: Timer D ends the transaction.
@@ -184,9 +186,9 @@ impl ClientTx {
                 match self.forks.iter().find(|f| f.tag == tag) {
                     Some(Fork { ack, .. }) => {
                         cx.stats.response_retransmissions_absorbed += 1;
-                        if let Some((ack, peer)) = ack {
+                        if let Some(ack) = ack {
                             cx.stats.retransmissions_sent += 1;
-                            cx.send(*peer, None, Message::Request(ack.clone()));
+                            cx.resend(ack);
                         }
                     }
                     None if self.forks.len() < MAX_FORKS => {
@@ -277,8 +279,10 @@ impl ClientTx {
     }
 
     fn retransmit(&self, cx: &mut Cx<'_>) {
-        cx.stats.retransmissions_sent += 1;
-        cx.send(self.peer, None, Message::Request(self.request.clone()));
+        if let Some(t) = &self.sent {
+            cx.stats.retransmissions_sent += 1;
+            cx.resend(t);
+        }
     }
 
     fn to_tu(&self, cx: &mut Cx<'_>, response: Response, peer: Peer) {

@@ -310,17 +310,13 @@ impl TransactionLayer {
             return Err(LocalError::NotAck);
         }
         self.ensure_branch(&mut ack.headers)?;
+        let t = Transmit::request(None, peer, &ack);
         if let Some(tx) = self.clients.get_mut(&id) {
             if tx.state == ClientState::Accepted {
-                tx.record_ack_for_2xx(to_tag(&ack.headers), ack.clone(), peer);
+                tx.record_ack_for_2xx(to_tag(&ack.headers), t.clone());
             }
         }
-        self.transmits.push_back(Transmit {
-            tx: None,
-            peer,
-            local: None,
-            message: Message::Request(ack),
-        });
+        self.transmits.push_back(t);
         Ok(())
     }
 
@@ -334,11 +330,9 @@ impl TransactionLayer {
         peer: Peer,
         local: Option<SocketAddr>,
     ) {
-        self.transmits.push_back(Transmit {
-            tx: None,
-            peer,
-            local,
-            message,
+        self.transmits.push_back(match &message {
+            Message::Request(r) => Transmit::request(None, peer, r),
+            Message::Response(r) => Transmit::response(None, peer, local, r),
         });
     }
 
@@ -362,7 +356,10 @@ impl TransactionLayer {
         if tx.final_sent() {
             return Err(LocalError::FinalResponseSent);
         }
-        let response = complete_response(&tx.request, response);
+        let Some(request) = &tx.request else {
+            return Err(LocalError::FinalResponseSent);
+        };
+        let response = complete_response(request, response);
         self.step_server(now, id, ServerInput::Respond(response));
         Ok(())
     }
@@ -539,12 +536,8 @@ impl TransactionLayer {
                 self.stats.rejected_missing_header += 1;
                 let mut r = make_response(&request, 400, None);
                 r.reason = Text::from(format!("Missing {name} header"));
-                self.transmits.push_back(Transmit {
-                    tx: None,
-                    peer,
-                    local: Some(local),
-                    message: Message::Response(r),
-                });
+                self.transmits
+                    .push_back(Transmit::response(None, peer, Some(local), &r));
                 return;
             }
         };
@@ -641,24 +634,25 @@ impl TransactionLayer {
         local: SocketAddr,
     ) -> ServerTxId {
         let id = ServerTxId(self.alloc_id());
-        let merge_key = MergeKey::of(&request.method, s);
+        let mut key = key;
+        let mut merge_key = MergeKey::of(&request.method, s);
+        let mut ack_key = (request.method == Method::Invite).then(|| AckKey::of(s));
+        let mut to_tag = s.to_tag.clone();
+        // What the transaction keeps for up to 64*T1 after its final
+        // response must not share the received message's buffer.
+        let mut texts = key.texts_mut();
+        texts.extend(merge_key.iter_mut().flat_map(MergeKey::texts_mut));
+        texts.extend(ack_key.iter_mut().flat_map(AckKey::texts_mut));
+        texts.extend(to_tag.iter_mut());
+        Text::unshare_all(&mut texts);
         if let Some(k) = &merge_key {
             self.merge_index.entry(k.clone()).or_insert(id);
         }
-        let ack_key = (request.method == Method::Invite).then(|| AckKey::of(s));
         if let Some(k) = &ack_key {
             self.ack_index.entry(k.clone()).or_insert(id);
         }
         self.server_index.insert(key.clone(), id);
-        let tx = ServerTx::new(
-            request,
-            peer,
-            local,
-            key,
-            merge_key,
-            ack_key,
-            s.to_tag.clone(),
-        );
+        let tx = ServerTx::new(request, peer, local, key, merge_key, ack_key, to_tag);
         self.servers.insert(id, Box::new(tx));
         id
     }
@@ -676,8 +670,10 @@ impl TransactionLayer {
             (None, Some(t)) => Some(t.clone()),
             (None, None) => Some(Text::from(self.new_tag())),
         };
-        let tx = &self.servers[&id];
-        let mut r = make_response(&tx.request, status, tag.as_ref());
+        let Some(request) = &self.servers[&id].request else {
+            return;
+        };
+        let mut r = make_response(request, status, tag.as_ref());
         for h in &extra {
             r.headers.push(h.name.clone(), h.value.clone());
         }

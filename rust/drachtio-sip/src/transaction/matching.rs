@@ -99,7 +99,7 @@ pub(crate) enum ServerKey {
     /// Branch with the magic cookie: branch, sent-by, method.
     Rfc3261 {
         branch: Text,
-        host: String,
+        host: Text,
         port: Option<u16>,
         method: Method,
     },
@@ -113,6 +113,15 @@ pub(crate) enum ServerKey {
         method: Method,
         top_via: String,
     },
+}
+
+/// `host` in lower case, shared when it already is.
+fn lowercase(host: &Text) -> Text {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Text::from(host.to_ascii_lowercase())
+    } else {
+        host.clone()
+    }
 }
 
 fn key_method(m: &Method) -> Method {
@@ -130,7 +139,7 @@ impl ServerKey {
         match s.branch() {
             Some(b) if is_rfc3261_branch(b) => ServerKey::Rfc3261 {
                 branch: b.clone(),
-                host: s.via.host.text.to_ascii_lowercase(),
+                host: lowercase(&s.via.host.text),
                 port: s.via.port,
                 method,
             },
@@ -142,6 +151,16 @@ impl ServerKey {
                 method,
                 top_via: s.via.to_string(),
             },
+        }
+    }
+
+    /// Its text, for [`Text::unshare_all`].
+    pub fn texts_mut(&mut self) -> Vec<&mut Text> {
+        match self {
+            ServerKey::Rfc3261 { branch, host, .. } => vec![branch, host],
+            ServerKey::Rfc2543 {
+                from_tag, call_id, ..
+            } => from_tag.iter_mut().chain([call_id]).collect(),
         }
     }
 
@@ -172,6 +191,11 @@ impl MergeKey {
             method: method.clone(),
         })
     }
+
+    /// Its text, for [`Text::unshare_all`].
+    pub fn texts_mut(&mut self) -> [&mut Text; 2] {
+        [&mut self.from_tag, &mut self.call_id]
+    }
 }
 
 /// The ACK for a 2xx has its own branch (§13.2.2.4); it is matched to the
@@ -190,5 +214,13 @@ impl AckKey {
             cseq: s.cseq.seq,
             from_tag: s.from_tag.clone(),
         }
+    }
+
+    /// Its text, for [`Text::unshare_all`].
+    pub fn texts_mut(&mut self) -> Vec<&mut Text> {
+        self.from_tag
+            .iter_mut()
+            .chain([&mut self.call_id])
+            .collect()
     }
 }

@@ -16,12 +16,15 @@ mod client;
 mod layer;
 mod matching;
 mod server;
+mod target;
 mod timers;
 
 pub use layer::TransactionLayer;
+pub use target::{response_target, Target, DEFAULT_PORT};
 
 use crate::error::ParseError;
 use crate::message::{Message, Request, Response};
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -124,19 +127,75 @@ pub struct Incoming {
     pub local: SocketAddr,
 }
 
-/// A message for the I/O layer to send.
+/// A message for the I/O layer to send, serialized by the layer: a server
+/// transaction keeps its last response in this form to re-send it, which is
+/// what it holds while it waits out Timer J or L (not the parsed message,
+/// whose header values would keep the whole received request alive).
 #[derive(Clone, Debug)]
 pub struct Transmit {
     /// The transaction it belongs to, for [`TransactionLayer::transport_error`].
     pub tx: Option<TxId>,
-    /// Where to send it. For a response, the source of the request; the I/O
-    /// layer applies RFC 3261 §18.2.2 (`received`, `rport`, `maddr`, the
-    /// connection the request came on).
+    /// Where to send it. For a response, the source of the request.
     pub peer: Peer,
     /// For a response, the local address the request arrived on.
     pub local: Option<SocketAddr>,
     /// The message.
-    pub message: Message,
+    pub bytes: Bytes,
+    /// A request, or a response and where it goes.
+    pub kind: Outbound,
+}
+
+/// What a [`Transmit`] carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outbound {
+    /// A request, for `peer`.
+    Request,
+    /// A response with this status. RFC 3261 §18.2.2: over the connection
+    /// the request came on while it is open, else to the target of its top
+    /// Via ([`response_target`]; `None`: to `peer`).
+    Response(u16, Option<Target>),
+}
+
+impl Transmit {
+    /// Serializes `request` for `peer`.
+    pub fn request(tx: Option<TxId>, peer: Peer, request: &Request) -> Transmit {
+        let mut out = Vec::with_capacity(request.body.len() + 64 * (request.headers.len() + 1));
+        request.write_to(&mut out);
+        Transmit {
+            tx,
+            peer,
+            local: None,
+            bytes: Bytes::from(out),
+            kind: Outbound::Request,
+        }
+    }
+
+    /// Serializes `response` for the source `peer` of its request, which
+    /// arrived on `local`.
+    pub fn response(
+        tx: Option<TxId>,
+        peer: Peer,
+        local: Option<SocketAddr>,
+        response: &Response,
+    ) -> Transmit {
+        let mut out = Vec::with_capacity(response.body.len() + 64 * (response.headers.len() + 1));
+        response.write_to(&mut out);
+        // Kept while the transaction waits out Timer J or L: no spare capacity.
+        out.shrink_to_fit();
+        let target = response_target(&response.headers, peer.transport.is_reliable());
+        Transmit {
+            tx,
+            peer,
+            local,
+            bytes: Bytes::from(out),
+            kind: Outbound::Response(response.status, target),
+        }
+    }
+
+    /// Whether it is a request.
+    pub fn is_request(&self) -> bool {
+        self.kind == Outbound::Request
+    }
 }
 
 /// A client transaction handle.
@@ -394,13 +453,28 @@ impl Cx<'_> {
         self.timers.stop(self.id, timer);
     }
 
-    pub fn send(&mut self, peer: Peer, local: Option<SocketAddr>, message: Message) {
-        self.transmits.push_back(Transmit {
-            tx: Some(self.id),
-            peer,
-            local,
-            message,
-        });
+    /// Sends a request; returns what was queued, for a re-send.
+    pub fn send_request(&mut self, peer: Peer, request: &Request) -> Transmit {
+        let t = Transmit::request(Some(self.id), peer, request);
+        self.transmits.push_back(t.clone());
+        t
+    }
+
+    /// Sends a response; returns what was queued, for a re-send.
+    pub fn send_response(
+        &mut self,
+        peer: Peer,
+        local: SocketAddr,
+        response: &Response,
+    ) -> Transmit {
+        let t = Transmit::response(Some(self.id), peer, Some(local), response);
+        self.transmits.push_back(t.clone());
+        t
+    }
+
+    /// Sends again what [`Cx::send`] returned.
+    pub fn resend(&mut self, t: &Transmit) {
+        self.transmits.push_back(t.clone());
     }
 
     pub fn event(&mut self, event: TxEvent) {

@@ -5,11 +5,12 @@
 
 use super::matching::{AckKey, MergeKey, ServerKey};
 use super::timers::Timer;
-use super::{Cx, Peer, ServerState, TxEvent, TxId};
+use super::{Cx, Outbound, Peer, ServerState, Transmit, TxEvent, TxId};
 use crate::header::{HeaderName, Headers};
-use crate::message::{Message, Request, Response};
+use crate::message::{Request, Response};
 use crate::text::Text;
 use crate::typed::NameAddr;
+use bytes::Bytes;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,8 +19,9 @@ use std::time::Duration;
 pub(crate) struct ServerTx {
     pub invite: bool,
     pub state: ServerState,
-    /// The request that created the transaction.
-    pub request: Request,
+    /// The request that created the transaction, until the final response
+    /// is sent (then only that response is needed, to re-send it).
+    pub request: Option<Box<Request>>,
     pub peer: Peer,
     pub local: SocketAddr,
     pub key: ServerKey,
@@ -29,7 +31,8 @@ pub(crate) struct ServerTx {
     pub request_to_tag: Option<Text>,
     /// The To tag of our responses, once one carried a tag.
     pub local_tag: Option<Text>,
-    last_response: Option<Response>,
+    /// The last response sent, as sent (its bytes and where it went).
+    last_response: Option<(Bytes, Outbound)>,
     /// Current interval of Timer G or of the 2xx retransmission.
     interval: Duration,
     acked: bool,
@@ -73,7 +76,7 @@ impl ServerTx {
             } else {
                 ServerState::Trying
             },
-            request,
+            request: Some(Box::new(request)),
             peer,
             local,
             key,
@@ -278,24 +281,28 @@ impl ServerTx {
 
     fn send(&mut self, cx: &mut Cx<'_>, r: Response) {
         if self.local_tag.is_none() {
-            self.local_tag = to_tag(&r.headers);
+            self.local_tag = to_tag(&r.headers).map(|t| t.unshared());
         }
-        let is_final = r.status >= 200;
-        cx.send(self.peer, Some(self.local), Message::Response(r.clone()));
-        self.last_response = Some(r);
-        if is_final {
+        let t = cx.send_response(self.peer, self.local, &r);
+        self.last_response = Some((t.bytes, t.kind));
+        if r.status >= 200 {
             // From here on only the last response is re-sent (for up to
-            // 64*T1): release the request's header list and body, the bulk
-            // of what a completed transaction would otherwise hold.
-            self.request.headers = Headers::new();
-            self.request.body = bytes::Bytes::new();
+            // 64*T1), from its bytes: the request, and the response's
+            // header values that share its buffer, are released.
+            self.request = None;
         }
     }
 
     fn resend(&self, cx: &mut Cx<'_>) {
-        if let Some(r) = &self.last_response {
+        if let Some((bytes, kind)) = &self.last_response {
             cx.stats.retransmissions_sent += 1;
-            cx.send(self.peer, Some(self.local), Message::Response(r.clone()));
+            cx.resend(&Transmit {
+                tx: Some(cx.id),
+                peer: self.peer,
+                local: Some(self.local),
+                bytes: bytes.clone(),
+                kind: kind.clone(),
+            });
         }
     }
 }

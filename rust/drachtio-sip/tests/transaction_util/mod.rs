@@ -205,7 +205,10 @@ impl Sim {
     }
 
     pub fn take_sent(&mut self) -> Vec<(u64, Message)> {
-        self.sent.drain(..).map(|(ms, t)| (ms, t.message)).collect()
+        self.sent
+            .drain(..)
+            .map(|(ms, t)| (ms, parse(&t.bytes).unwrap()))
+            .collect()
     }
 
     pub fn take_events(&mut self) -> Vec<(u64, TxEvent)> {
@@ -316,13 +319,14 @@ impl Pair {
                 };
                 while let Some(t) = from.poll_transmit() {
                     moved = true;
-                    let s = summary(&t.message);
+                    let message = parse(&t.bytes).unwrap();
+                    let s = summary(&message);
                     let n = self
                         .log
                         .iter()
                         .filter(|(_, sd, x, _)| *sd == side && *x == s)
                         .count();
-                    let lost = (self.drop)(side, &t.message, n);
+                    let lost = (self.drop)(side, &message, n);
                     let ms = (self.now - self.base).as_millis() as u64;
                     self.log.push((ms, side, s, lost));
                     if !lost {
@@ -337,7 +341,7 @@ impl Pair {
                         to.handle_incoming(
                             self.now,
                             Incoming {
-                                message: wire(&t.message),
+                                message,
                                 peer,
                                 local: peer.addr,
                             },

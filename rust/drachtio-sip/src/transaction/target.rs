@@ -1,0 +1,97 @@
+//! Where a message goes: an address, or a host name still to be resolved;
+//! and where a response goes by its top Via (RFC 3261 §18.2.2, RFC 3581 §4).
+
+use crate::header::{HeaderName, Headers};
+use crate::scan::split_list;
+use crate::typed::Via;
+use crate::uri::Host;
+use std::net::{IpAddr, SocketAddr};
+
+/// The default SIP port for UDP and TCP (RFC 3261 §19.1.2).
+pub const DEFAULT_PORT: u16 = 5060;
+
+/// A destination: an address, or a name still to be resolved (A/AAAA).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// An address.
+    Addr(SocketAddr),
+    /// A host name and port.
+    Name(String, u16),
+}
+
+impl Target {
+    /// The destination `host:port`: an address when the host is one.
+    pub fn of(host: &Host, port: u16) -> Target {
+        match host.ip() {
+            Some(ip) => Target::Addr(SocketAddr::new(ip, port)),
+            None => Target::Name(host.text.to_string(), port),
+        }
+    }
+}
+
+/// The first value of the first Via header, parsed.
+pub(crate) fn top_via(headers: &Headers) -> Option<Via> {
+    let line = headers.get(&HeaderName::Via)?;
+    let items = split_list(line);
+    Via::parse(&line.slice_ref(items.first()?)).ok()
+}
+
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    s.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
+/// Where a response with these headers goes (RFC 3261 §18.2.2, RFC 3581
+/// §4), from its top Via: `maddr`; on an unreliable transport the
+/// `received` address and `rport` port when rport is filled; the `received`
+/// address and sent-by port; else the sent-by. `None` when there is no
+/// usable Via.
+pub fn response_target(headers: &Headers, reliable: bool) -> Option<Target> {
+    let via = top_via(headers)?;
+    let port = via.port.unwrap_or(DEFAULT_PORT);
+    if let Some(maddr) = via.maddr() {
+        let host = Host::parse(maddr).ok()?;
+        return Some(Target::of(&host, port));
+    }
+    let received = via.received().and_then(|r| parse_ip(r));
+    if !reliable {
+        if let Some(Some(rport)) = via.rport() {
+            let ip = received.or_else(|| via.host.ip())?;
+            return Some(Target::Addr(SocketAddr::new(ip, rport)));
+        }
+    }
+    match received {
+        Some(ip) => Some(Target::Addr(SocketAddr::new(ip, port))),
+        None => Some(Target::of(&via.host, port)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_targets() {
+        let headers = |via: &str| {
+            let mut h = Headers::new();
+            h.push(HeaderName::Via, via);
+            h
+        };
+        let a = |s: &str| Some(Target::Addr(s.parse().unwrap()));
+        let h = headers("SIP/2.0/UDP pc.example.com:5070;rport=40000;received=192.0.2.1");
+        assert_eq!(response_target(&h, false), a("192.0.2.1:40000"));
+        assert_eq!(response_target(&h, true), a("192.0.2.1:5070"));
+        assert_eq!(
+            response_target(&headers("SIP/2.0/UDP [2001:db8::2]"), false),
+            a("[2001:db8::2]:5060")
+        );
+        assert_eq!(
+            response_target(&headers("SIP/2.0/UDP h:5080;maddr=192.0.2.3"), false),
+            a("192.0.2.3:5080")
+        );
+        assert_eq!(
+            response_target(&headers("SIP/2.0/TCP pc.example.com"), true),
+            Some(Target::Name("pc.example.com".into(), 5060))
+        );
+        assert_eq!(response_target(&Headers::new(), false), None);
+    }
+}
