@@ -437,3 +437,173 @@ def uac_hung_up_by_server_scenario(*, ack: bool) -> str:
     parts.append(_BYE_RECEIVED)
     parts.append("</scenario>\n")
     return "".join(parts)
+
+
+# ---------------------------------------------------------------- in-dialog scenarios
+
+# What sipp sends in a dialog it started, per method: extra headers and body.
+IN_DIALOG_EXTRAS: dict[str, tuple[str, str]] = {
+    "INVITE": ("Content-Type: application/sdp\n", SDP.replace("\r\n", "\n")),
+    "INFO": ("Content-Type: application/dtmf-relay\n", "Signal=5\nDuration=160\n"),
+    "UPDATE": ("", ""),
+    "NOTIFY": (
+        "Event: refer\nSubscription-State: active;expires=60\nContent-Type: message/sipfrag\n",
+        "SIP/2.0 200 OK\n",
+    ),
+    "REFER": ("Refer-To: <sip:transfer@127.0.0.1>\n", ""),
+    "MESSAGE": ("Content-Type: text/plain\n", "hello\n"),
+    "OPTIONS": ("Accept: application/sdp\n", ""),
+}
+
+
+def _uac_in_dialog_request(method: str, cseq: int, check: str) -> str:
+    headers, body = IN_DIALOG_EXTRAS[method]
+    contact = "Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>\n"
+    return f"""
+  <send retrans="500">
+    <![CDATA[
+
+      {method} [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} {method}
+      Max-Forwards: 70
+{contact if method in ("INVITE", "UPDATE", "NOTIFY", "REFER") else ""}{headers}\
+      Content-Length: [len]
+
+{body}
+    ]]>
+  </send>
+{check}"""
+
+
+def uac_in_dialog_scenario(answers: list[tuple[str, int, str]]) -> str:
+    """INVITE, 200, ACK; then for each ``(method, code, header)`` of ``answers``
+    a request in the dialog that must be answered ``code`` with a response
+    containing ``header`` (a regular expression; the call fails otherwise);
+    an answered re-INVITE is acknowledged. sipp ends the call with BYE."""
+    parts = [_HEAD.format(name="uac in-dialog requests"), _INVITE]
+    parts.append('  <recv response="100" optional="true"/>\n')
+    parts.append('  <recv response="200" rrs="true"/>\n')
+    parts.append(_ACK_2XX)
+    names = []
+    for index, (method, code, header) in enumerate(answers):
+        cseq = index + 2
+        name = f"answer{index}"
+        names.append(name)
+        check = ""
+        if method == "INVITE":
+            check = '  <recv response="100" optional="true"/>\n'
+        # Only a 2xx to the re-INVITE carries a Contact to take the target from.
+        rrs = ' rrs="true"' if method == "INVITE" else ""
+        check += (
+            f'  <recv response="{code}"{rrs}>\n    <action>\n'
+            f'      <ereg regexp="{header}" search_in="msg" check_it="true" assign_to="{name}"/>\n'
+            "    </action>\n  </recv>\n"
+        )
+        if method == "INVITE":
+            check += _ACK_2XX.replace("CSeq: 1 ACK", f"CSeq: {cseq} ACK")
+        parts.append(_uac_in_dialog_request(method, cseq, check))
+    parts.append(_BYE.replace("CSeq: 2 BYE", f"CSeq: {len(answers) + 2} BYE"))
+    parts.append(f'  <Reference variables="{",".join(names)}"/>\n')
+    parts.append("</scenario>\n")
+    return "".join(parts)
+
+
+def _uas_answer(code: int, extra: str = "", body: str = "", to: str = "[last_To:]") -> str:
+    reason = {200: "OK", 481: "Call/Transaction Does Not Exist"}.get(code, "Whatever")
+    return f"""
+  <send>
+    <![CDATA[
+
+      SIP/2.0 {code} {reason}
+      [last_Via:]
+      [last_From:]
+      {to}
+      [last_Call-ID:]
+      [last_CSeq:]
+{extra}\
+      Content-Length: [len]
+
+{body}
+    ]]>
+  </send>
+"""
+
+
+def _uas_recv(method: str, checks: tuple[str, ...], prefix: str) -> str:
+    """sipp receives ``method``; each of ``checks`` (regular expressions) must match it."""
+    if not checks:
+        return f'  <recv request="{method}" timeout="15000"/>\n'
+    actions = "".join(
+        f'      <ereg regexp="{regexp}" search_in="msg" check_it="true" '
+        f'assign_to="{prefix}{index}"/>\n'
+        for index, regexp in enumerate(checks)
+    )
+    names = ",".join(f"{prefix}{index}" for index in range(len(checks)))
+    return (
+        f'  <recv request="{method}" timeout="15000">\n    <action>\n{actions}'
+        f'    </action>\n  </recv>\n  <Reference variables="{names}"/>\n'
+    )
+
+
+def uas_in_dialog_scenario(
+    steps: list[tuple[str, int | None]],
+    *,
+    record_route: str | None = None,
+    contact_user: str = "sipp",
+    checks: dict[str, tuple[str, ...]] | None = None,
+) -> str:
+    """sipp as a UAS: INVITE answered 200 (with ``record_route`` if given and
+    a Contact of user ``contact_user``), its ACK; then for each ``(method,
+    code)`` of ``steps`` a request received from the server and answered
+    ``code`` (``X-Sipp-Answered: <method>`` added; ``None``: not answered; an
+    ACK is only received). ``checks[method]`` are regular expressions each
+    request of that method must match (the call fails otherwise)."""
+    checks = checks or {}
+    contact = f"Contact: <sip:{contact_user}@[local_ip]:[local_port];transport=[transport]>\n"
+    rr = f"Record-Route: {record_route}\n" if record_route else ""
+    sdp = SDP.replace("\r\n", "\n")
+    parts = [_HEAD.format(name="uas in-dialog requests")]
+    parts.append(_uas_recv("INVITE", (), "invite"))
+    parts.append(
+        _uas_answer(
+            200,
+            f"{rr}{contact}Content-Type: application/sdp\n",
+            sdp,
+            to="[last_To:];tag=[pid]SIPpTag01[call_number]",
+        )
+    )
+    parts.append(_uas_recv("ACK", checks.get("ACK", ()), "ack0_"))
+    for index, (method, code) in enumerate(steps):
+        parts.append(_uas_recv(method, checks.get(method, ()), f"s{index}_"))
+        if code is None:
+            continue
+        extra = f"X-Sipp-Answered: {method}\n"
+        body = ""
+        if method == "INVITE" and code == 200:
+            extra += contact + "Content-Type: application/sdp\n"
+            body = sdp
+        parts.append(_uas_answer(code, extra, body))
+    parts.append('  <pause milliseconds="200"/>\n')
+    parts.append("</scenario>\n")
+    return "".join(parts)
+
+
+async def sipp_uas(
+    tmp_path: Path, scenario: str, transport: str = "udp", port: int | None = None
+) -> tuple[Sipp, int]:
+    """sipp as a UAS running ``scenario`` (XML text) on ``port`` (else a free
+    one); returns it and its port."""
+    path = tmp_path / f"scenario-{len(list(tmp_path.glob('scenario-*.xml')))}.xml"
+    path.write_text(scenario)
+    if port is None:
+        port = free_port()
+    flag = "u1" if transport == "udp" else "t1"
+    sipp = await Sipp.start(
+        tmp_path, "-sf", str(path), *f"-m 1 -i 127.0.0.1 -p {port} -t {flag}".split()
+    )
+    await asyncio.sleep(0.3)  # let sipp bind
+    return sipp, port

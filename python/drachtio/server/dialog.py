@@ -8,12 +8,13 @@ rest from the application's ``headers``.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from drachtio._core import SipMessage, SipRequest, SipResponse
+from drachtio._core import NameAddr, SipMessage, SipRequest, SipResponse, Uri
 from drachtio.protocol import SimpleHeaders
 
 __all__ = [
@@ -159,9 +160,10 @@ def build_new_request(
 
     From (with ``from_tag`` added when it has none), To and Call-ID come from
     the application when given, else From is the listener's address, To the
-    Request-URI and Call-ID a fresh UUID. CSeq is 1; Via gets a fresh branch
-    and the listener's address (the stack sets the transport and sent-by it
-    really uses); Max-Forwards 70 and Contact are added when absent.
+    Request-URI and Call-ID a fresh UUID. CSeq is 1; Max-Forwards 70 and
+    Contact are added when absent. There is no Via: the stack adds it, with
+    the transport and sent-by it really uses and a fresh branch (as for
+    requests within a dialog).
     """
     transport, ip, port = listener
     own = app_headers(headers, _NEW_REQUEST_MANAGED)
@@ -174,7 +176,6 @@ def build_new_request(
     if ";tag=" not in from_value.replace(" ", "").lower():
         from_value = f"{from_value};tag={from_tag}"
     pairs: list[tuple[str, str]] = [
-        ("Via", f"SIP/2.0/{transport.upper()} {_host(ip)}:{port};branch={new_branch()};rport"),
         ("From", from_value),
         ("To", to_value if to_value is not None else f"<{uri}>"),
         ("Call-ID", call_id if call_id is not None else str(uuid.uuid4())),
@@ -186,11 +187,6 @@ def build_new_request(
         pairs.append(("Contact", contact_for(transport, ip, port)))
     pairs.extend(rest)
     return _with_length(SipRequest, method, uri, pairs, _body(body))
-
-
-def new_branch() -> str:
-    """A fresh RFC 3261 §8.1.1.7 branch (magic cookie and 32 hex digits)."""
-    return "z9hG4bK" + uuid.uuid4().hex
 
 
 @dataclass(slots=True)
@@ -219,7 +215,6 @@ class Dialog(Generic[_Owner]):
     ack_cseq: int = 0
     # INVITE server transaction whose 2xx awaits the peer's ACK.
     awaiting_ack: int | None = None
-    # Transactions (both directions) that belong to this dialog, by transaction id.
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -284,6 +279,15 @@ class Dialog(Generic[_Owner]):
             local_cseq=0 if cseq is None else cseq.seq,
         )
 
+    @property
+    def strict_routing(self) -> bool:
+        """Whether the first hop is a strict router: its URI has no ``lr`` (RFC 3261 §12.2.1.1).
+
+        The requests built in the dialog then carry that URI as Request-URI
+        and must be sent to it, not to their first Route (§8.1.2).
+        """
+        return bool(self.route_set) and not _loose(self.route_set[0])
+
     def refresh_target(self, message: SipMessage) -> None:
         """A target refresh (re-INVITE, UPDATE, their 2xx) moves the remote target (§12.2)."""
         target = _target(message)
@@ -309,6 +313,36 @@ def build_ack(dialog: Dialog[_Owner], headers: SimpleHeaders, body: str | None) 
     return _dialog_request(dialog, "ACK", dialog.ack_cseq, "ACK", headers, body)
 
 
+def _loose(route: str) -> bool:
+    return any(name.lower() == "lr" for name, _ in NameAddr(route).uri.params)
+
+
+def _as_request_uri(uri: Uri) -> str:
+    """``uri`` without what a Request-URI may not carry: headers and ``method`` (§19.1.1)."""
+    text = str(uri)
+    if uri.headers:
+        text = text[: text.rindex("?")]
+    if any(name.lower() == "method" for name, _ in uri.params):
+        user, at, hostpart = text.rpartition("@")
+        hostpart = re.sub(r";method(=[^;]*)?", "", hostpart, flags=re.IGNORECASE)
+        text = f"{user}{at}{hostpart}"
+    return text
+
+
+def _target_and_routes(dialog: Dialog[_Owner]) -> tuple[str, list[str]]:
+    """The Request-URI and Route values of a request in ``dialog`` (RFC 3261 §12.2.1.1).
+
+    With a loose first hop (``lr``) the Request-URI is the remote target and
+    the Route the route set. With a strict one the Request-URI is the first
+    route's URI, and the Route the rest of the route set followed by the
+    remote target.
+    """
+    if not dialog.strict_routing:
+        return dialog.remote_target, dialog.route_set
+    first, rest = dialog.route_set[0], dialog.route_set[1:]
+    return _as_request_uri(NameAddr(first).uri), [*rest, f"<{dialog.remote_target}>"]
+
+
 def _dialog_request(
     dialog: Dialog[_Owner],
     method: str,
@@ -317,6 +351,7 @@ def _dialog_request(
     headers: SimpleHeaders,
     body: str | None,
 ) -> SipRequest:
+    uri, routes = _target_and_routes(dialog)
     pairs: list[tuple[str, str]] = [
         ("Max-Forwards", "70"),
         ("From", dialog.local_uri),
@@ -324,12 +359,12 @@ def _dialog_request(
         ("Call-ID", dialog.call_id),
         ("CSeq", f"{seq} {cseq_method}"),
     ]
-    pairs.extend(("Route", route) for route in dialog.route_set)
+    pairs.extend(("Route", route) for route in routes)
     own = app_headers(headers, _DIALOG_MANAGED)
     if method in _TARGET_METHODS and not _has(own, "contact"):
         pairs.append(("Contact", dialog.contact))
     pairs.extend(own)
-    return _with_length(SipRequest, method, dialog.remote_target, pairs, _body(body))
+    return _with_length(SipRequest, method, uri, pairs, _body(body))
 
 
 def synthetic_response(request: SipRequest, code: int, reason: str) -> SipResponse:

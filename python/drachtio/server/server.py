@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import time
@@ -63,7 +64,7 @@ from drachtio.server.dialog import (
     synthetic_response,
 )
 from drachtio.server.session import ControlSession
-from drachtio.stack import SipStack, StackEvent
+from drachtio.stack import Destination, SipStack, StackEvent
 
 __all__ = ["CANCEL_APP_TIMEOUT", "CANCEL_BY_CALLER", "Server"]
 
@@ -89,6 +90,8 @@ class _ServerTx:
     request: SipRequest
     owner: ControlSession | None
     listener: Listener
+    source: Source
+    received: float
     dialog: Dialog[ControlSession] | None = None
     to_tag: str | None = None
     timer: asyncio.TimerHandle | None = None
@@ -296,9 +299,15 @@ class Server:
     def _unroute(self, session: ControlSession, method: str) -> Success:
         sessions = self._routes.get(method)
         if sessions is not None and session in sessions:
+            index = sessions.index(session)
             sessions.remove(session)
             if not sessions:
                 del self._routes[method]
+                self._next_route.pop(method, None)
+            elif index < self._next_route.get(method, 0) % (len(sessions) + 1):
+                # The clients after the removed one moved down a place: so
+                # does the cursor, so that the next in turn is not skipped.
+                self._next_route[method] -= 1
         return Success()
 
     def _pick(self, method: str) -> ControlSession | None:
@@ -313,19 +322,17 @@ class Server:
     def session_closed(self, session: ControlSession) -> None:
         """An application went away: free what it held (RFC 3261 has no owner-less calls).
 
-        Its routes go; its pending requests are answered 480 so no caller
-        hangs; its INVITEs still ringing are cancelled; its dialogs go to
-        another connected client with the same ``appName`` (``on_disconnect =
-        "handoff"``, round robin), else end with BYE.
+        Its routes go; its dialogs go to another connected client with the
+        same ``appName`` (``on_disconnect = "handoff"``, round robin), with
+        the requests received in them and not answered yet; its other pending
+        requests are answered 480 so no caller hangs; its INVITEs still
+        ringing are cancelled; the dialogs no one took end with BYE.
         """
         self._sessions.discard(session)
         for method in [m for m, sessions in self._routes.items() if session in sessions]:
             self._unroute(session, method)
         if self._stack is None or self._stack.is_closed:
             return
-        for tx in [tx for tx in self._server_txs.values() if tx.owner is session]:
-            tx.owner = None
-            self._answer(tx, 480, "Temporarily Unavailable")
         for ctx in [c for c in self._client_txs.values() if c.owner is session]:
             ctx.owner = None
             if ctx.request.method == "INVITE":
@@ -333,10 +340,20 @@ class Server:
                     self._stack.cancel(ctx.stack_id)
         dialogs = [d for d in self._dialogs.values() if d.owner is session]
         heirs = self._heirs(session) if dialogs else []
+        orphans: list[Dialog[ControlSession]] = []
         for index, dialog in enumerate(dialogs):
             dialog.owner = None
-            if heirs and self._hand_over(dialog, session, heirs[index % len(heirs)]):
-                continue
+            if not (heirs and self._hand_over(dialog, session, heirs[index % len(heirs)])):
+                orphans.append(dialog)
+        for tx in [tx for tx in self._server_txs.values() if tx.owner is session]:
+            # A request in a dialog handed over goes to the dialog's new owner.
+            held = tx.dialog
+            heir = held.owner if held is not None and held.id in self._dialogs else None
+            tx.owner = heir
+            if heir is None or heir is session or not heir.send_request(self._sip_message(tx)):
+                tx.owner = None
+                self._answer(tx, 480, "Temporarily Unavailable")
+        for dialog in orphans:
             self._hang_up(dialog, "application disconnected")
 
     def _heirs(self, session: ControlSession) -> list[ControlSession]:
@@ -482,7 +499,7 @@ class Server:
                 if dialog.ack_tx is None:
                     return Failure(f"dialog {dialog.id} has no 2xx waiting for an ACK")
                 ack = build_ack(dialog, command.headers, command.body)
-                stack.send_ack(dialog.ack_tx, ack)
+                stack.send_ack(dialog.ack_tx, ack, self._first_hop(dialog, ack))
                 self._trace_out(ack)
                 dialog.ack_tx = None
                 return SendResult(str(uuid.uuid4()), ack.to_dict(), dialog.id)
@@ -490,6 +507,7 @@ class Server:
                 self._ack_pending_2xx(stack, dialog)
             request = build_in_dialog_request(dialog, command.method, command.headers, command.body)
             contact = dialog.contact
+            dest = self._first_hop(dialog, request)
         else:
             if command.method in ("ACK", "CANCEL"):
                 return Failure(
@@ -507,7 +525,8 @@ class Server:
             )
             dialog = None
             contact = contact_for(*listener)
-        stack_id = stack.send_request(request)
+            dest = None
+        stack_id = stack.send_request(request, dest)
         self._trace_out(request)
         ctx = _ClientTx(str(uuid.uuid4()), stack_id, request, session, contact, dialog)
         self._client_txs[ctx.id] = ctx
@@ -549,14 +568,39 @@ class Server:
         if notify and dialog.owner is not None:
             dialog.owner.send_request(DialogEvent(dialog.id, "destroyed", reason))
 
-    @staticmethod
-    def _ack_pending_2xx(stack: SipStack, dialog: Dialog[ControlSession]) -> None:
+    def _ack_pending_2xx(self, stack: SipStack, dialog: Dialog[ControlSession]) -> None:
         """ACK a 2xx not acknowledged yet, so that a BYE does not leave the peer
         resending it (RFC 3261 §15.1.1: the ACK comes before the BYE)."""
         if dialog.ack_tx is not None:
-            with contextlib.suppress(DrachtioError):
-                stack.send_ack(dialog.ack_tx, build_ack(dialog, {}, None))
+            ack = build_ack(dialog, {}, None)
+            with contextlib.suppress(DrachtioError, ValueError):
+                stack.send_ack(dialog.ack_tx, ack, self._first_hop(dialog, ack))
             dialog.ack_tx = None
+
+    @staticmethod
+    def _first_hop(dialog: Dialog[ControlSession], request: SipRequest) -> Destination | None:
+        """Where a request in ``dialog`` goes when the stack's choice would be wrong.
+
+        The stack sends to the first Route, else the Request-URI. With a
+        strict router first (RFC 3261 §12.2.1.1) the Request-URI is that
+        router, and the request goes there (§8.1.2): its ``maddr`` or host,
+        port (5060) and ``transport`` (UDP). A host name is not resolved
+        here: the stack's choice is kept and a warning logged.
+        """
+        if not dialog.strict_routing:
+            return None
+        uri = request.uri
+        host = uri.param("maddr") or uri.host or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            log.warning(
+                "strict router %s is not an IP address, sending to the first Route dialog=%s",
+                uri,
+                dialog.id,
+            )
+            return None
+        return ((uri.transport or "udp").lower(), host, uri.port or 5060)
 
     def _hang_up(self, dialog: Dialog[ControlSession], reason: str) -> None:
         """End ``dialog`` with a BYE of the server's own (RFC 3261 §15.1.1)."""
@@ -565,9 +609,9 @@ class Server:
             self._ack_pending_2xx(stack, dialog)
             bye = build_in_dialog_request(dialog, "BYE", {"Reason": f'SIP;text="{reason}"'}, None)
             try:
-                stack.send_request(bye)
+                stack.send_request(bye, self._first_hop(dialog, bye))
                 self._trace_out(bye)
-            except DrachtioError as exc:
+            except (DrachtioError, ValueError) as exc:
                 log.warning("could not send BYE dialog=%s: %s", dialog.id, exc)
         self._destroy_dialog(dialog, reason)
 
@@ -606,7 +650,8 @@ class Server:
             self._trace_in(request, event.source)
         transport = event.source[0]
         listener: Listener = (transport, *event.local)
-        tx = _ServerTx(str(uuid.uuid4()), event.tx_id, request, None, listener)
+        source = Source(transport, event.source[1], event.source[2])
+        tx = _ServerTx(str(uuid.uuid4()), event.tx_id, request, None, listener, source, time.time())
         to, from_ = request.to, request.from_
         if to is not None and to.tag is not None:
             # RFC 3261 §12.2.2: a request within a dialog.
@@ -639,16 +684,8 @@ class Server:
         tx.owner = owner
         self._server_txs[tx.id] = tx
         self._server_txs_by_stack[tx.stack_id] = tx
-        source = Source(transport, event.source[1], event.source[2])
-        message = Sip(
-            tx.id,
-            request.to_dict(),
-            tx.dialog.id if tx.dialog is not None else None,
-            source,
-            time.time(),
-        )
         assert owner is not None
-        if not owner.send_request(message):
+        if not owner.send_request(self._sip_message(tx)):
             tx.owner = None
             self._answer(tx, 480, "Temporarily Unavailable")
             return
@@ -657,6 +694,17 @@ class Server:
         )
         if tx.dialog is not None and request.method == "BYE":
             self._destroy_dialog(tx.dialog, "BYE received")
+
+    @staticmethod
+    def _sip_message(tx: _ServerTx) -> Sip:
+        """The ``sip`` request that hands ``tx``'s request to its owner."""
+        return Sip(
+            tx.id,
+            tx.request.to_dict(),
+            tx.dialog.id if tx.dialog is not None else None,
+            tx.source,
+            tx.received,
+        )
 
     def _on_ack(self, event: AckEvent) -> None:
         if self._trace:
@@ -712,6 +760,9 @@ class Server:
                         time.time(),
                     )
                 )
+            if ctx.dialog is not None and code == 408:
+                # RFC 3261 §12.2.1.2: no response at all ends the dialog.
+                self._destroy_dialog(ctx.dialog, f"no response to {ctx.request.method}")
             return
         tx = self._server_txs_by_stack.pop(stack_id, None)
         if tx is not None:
@@ -755,6 +806,10 @@ class Server:
                     time.time(),
                 )
             )
+        if ctx.dialog is not None and status in (408, 481):
+            # RFC 3261 §12.2.1.2: the peer no longer knows the dialog (481) or
+            # could not be reached (408): the dialog is over.
+            self._destroy_dialog(ctx.dialog, f"{status} response to {ctx.request.method}")
 
     def _uac_dialog(self, ctx: _ClientTx, response: SipResponse) -> Dialog[ControlSession] | None:
         dialog = ctx.dialog
