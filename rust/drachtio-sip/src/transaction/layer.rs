@@ -3,6 +3,7 @@
 //! application (§8.2.2 checks, CANCEL, merged requests, ACK for 2xx).
 
 use super::client::{build_cancel, ClientInput, ClientTx};
+use super::index::{Hasher as KeyHasher, Index};
 use super::matching::{AckKey, ClientKey, MergeKey, Missing, ServerKey, Summary, MAGIC_COOKIE};
 use super::server::{complete_response, make_response, to_tag, ServerInput, ServerTx};
 use super::timers::{Timer, TimerTable};
@@ -62,9 +63,12 @@ pub struct TransactionLayer {
     clients: HashMap<ClientTxId, Box<ClientTx>>,
     client_index: HashMap<ClientKey, ClientTxId>,
     servers: HashMap<ServerTxId, Box<ServerTx>>,
-    server_index: HashMap<ServerKey, ServerTxId>,
-    merge_index: HashMap<MergeKey, ServerTxId>,
-    ack_index: HashMap<AckKey, ServerTxId>,
+    // The server transactions by their keys, which only the transactions
+    // hold (see `index.rs`).
+    server_index: Index,
+    merge_index: Index,
+    ack_index: Index,
+    hasher: KeyHasher,
     timers: TimerTable,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TxEvent>,
@@ -106,9 +110,10 @@ impl TransactionLayer {
             clients: HashMap::new(),
             client_index: HashMap::new(),
             servers: HashMap::new(),
-            server_index: HashMap::new(),
-            merge_index: HashMap::new(),
-            ack_index: HashMap::new(),
+            server_index: Index::default(),
+            merge_index: Index::default(),
+            ack_index: Index::default(),
+            hasher: KeyHasher::default(),
             timers: TimerTable::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -468,12 +473,12 @@ impl TransactionLayer {
 
     fn remove_server(&mut self, id: ServerTxId) {
         if let Some(tx) = self.servers.remove(&id) {
-            remove_if(&mut self.server_index, &tx.key, id);
+            self.server_index.remove(self.hasher.hash(&tx.key), id);
             if let Some(k) = &tx.merge_key {
-                remove_if(&mut self.merge_index, k, id);
+                self.merge_index.remove(self.hasher.hash(k), id);
             }
             if let Some(k) = &tx.ack_key {
-                remove_if(&mut self.ack_index, k, id);
+                self.ack_index.remove(self.hasher.hash(k), id);
             }
         }
         self.timers.stop_all(TxId::Server(id));
@@ -542,7 +547,7 @@ impl TransactionLayer {
             }
         };
         let key = ServerKey::of(&request, &s, &request.method);
-        if let Some(&id) = self.server_index.get(&key) {
+        if let Some(id) = self.server_by_key(&key) {
             if self.same_transaction(id, &key, &request, &s) {
                 let input = if request.method == Method::Ack {
                     ServerInput::Ack {
@@ -597,7 +602,14 @@ impl TransactionLayer {
         peer: Peer,
         local: SocketAddr,
     ) {
-        let found = self.ack_index.get(&AckKey::of(s)).copied().filter(|id| {
+        let key = AckKey::of(s);
+        let servers = &self.servers;
+        let indexed = self.ack_index.get(self.hasher.hash(&key), |id| {
+            servers
+                .get(&id)
+                .is_some_and(|t| t.ack_key.as_ref() == Some(&key))
+        });
+        let found = indexed.filter(|id| {
             self.servers.get(id).is_some_and(|tx| {
                 tx.state == ServerState::Accepted
                     && (tx.local_tag.is_none() || s.to_tag == tx.local_tag)
@@ -645,16 +657,38 @@ impl TransactionLayer {
         texts.extend(ack_key.iter_mut().flat_map(AckKey::texts_mut));
         texts.extend(to_tag.iter_mut());
         Text::unshare_all(&mut texts);
-        if let Some(k) = &merge_key {
-            self.merge_index.entry(k.clone()).or_insert(id);
-        }
-        if let Some(k) = &ack_key {
-            self.ack_index.entry(k.clone()).or_insert(id);
-        }
-        self.server_index.insert(key.clone(), id);
+        let hashes = (
+            self.hasher.hash(&key),
+            merge_key.as_ref().map(|k| self.hasher.hash(k)),
+            ack_key.as_ref().map(|k| self.hasher.hash(k)),
+        );
         let tx = ServerTx::new(request, peer, local, key, merge_key, ack_key, to_tag);
         self.servers.insert(id, Box::new(tx));
+        let servers = &self.servers;
+        let tx = &servers[&id];
+        let held = |old: &ServerTxId| servers.get(old);
+        self.server_index.insert_last(hashes.0, id, |old| {
+            held(&old).is_some_and(|t| t.key == tx.key)
+        });
+        if let Some(h) = hashes.1 {
+            self.merge_index.insert_first(h, id, |old| {
+                held(&old).is_some_and(|t| t.merge_key == tx.merge_key)
+            });
+        }
+        if let Some(h) = hashes.2 {
+            self.ack_index.insert_first(h, id, |old| {
+                held(&old).is_some_and(|t| t.ack_key == tx.ack_key)
+            });
+        }
         id
+    }
+
+    /// The server transaction indexed under `key`.
+    fn server_by_key(&self, key: &ServerKey) -> Option<ServerTxId> {
+        let servers = &self.servers;
+        self.server_index.get(self.hasher.hash(key), |id| {
+            servers.get(&id).is_some_and(|t| t.key == *key)
+        })
     }
 
     /// A response made by the layer in transaction `id`. All but 100 carry a
@@ -694,9 +728,7 @@ impl TransactionLayer {
     ) {
         let invite_key = ServerKey::of(&request, &s, &Method::Invite);
         let invite = self
-            .server_index
-            .get(&invite_key)
-            .copied()
+            .server_by_key(&invite_key)
             .filter(|&id| self.same_transaction(id, &invite_key, &request, &s));
         let cancel_request = request.clone();
         let id = self.new_server(request, &s, key, peer, local);
@@ -780,7 +812,13 @@ impl TransactionLayer {
         // §8.2.2.2: same From tag, Call-ID and CSeq as a transaction in
         // progress, but not a retransmission of it: a merged request.
         if let Some(k) = MergeKey::of(&request.method, s) {
-            if self.merge_index.contains_key(&k) {
+            let servers = &self.servers;
+            let merged = self.merge_index.get(self.hasher.hash(&k), |id| {
+                servers
+                    .get(&id)
+                    .is_some_and(|t| t.merge_key.as_ref() == Some(&k))
+            });
+            if merged.is_some() {
                 return Some(Rejection::Merged);
             }
         }
@@ -799,11 +837,5 @@ impl TransactionLayer {
             }
         }
         (!unsupported.is_empty()).then_some(Rejection::BadExtension(unsupported))
-    }
-}
-
-fn remove_if<K: std::hash::Hash + Eq>(map: &mut HashMap<K, ServerTxId>, key: &K, id: ServerTxId) {
-    if map.get(key) == Some(&id) {
-        map.remove(key);
     }
 }

@@ -13,6 +13,7 @@
 //! detection (§8.2.2.2) and the basic checks of §8.2.2 (400, 416, 420).
 
 mod client;
+mod index;
 mod layer;
 mod matching;
 mod server;
