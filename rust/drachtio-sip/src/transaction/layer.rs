@@ -607,7 +607,7 @@ impl TransactionLayer {
         let indexed = self.ack_index.get(self.hasher.hash(&key), |id| {
             servers
                 .get(&id)
-                .is_some_and(|t| t.ack_key.as_ref() == Some(&key))
+                .is_some_and(|t| t.ack_key.as_deref() == Some(&key))
         });
         let found = indexed.filter(|id| {
             self.servers.get(id).is_some_and(|tx| {
@@ -816,7 +816,7 @@ impl TransactionLayer {
             let merged = self.merge_index.get(self.hasher.hash(&k), |id| {
                 servers
                     .get(&id)
-                    .is_some_and(|t| t.merge_key.as_ref() == Some(&k))
+                    .is_some_and(|t| t.merge_key.as_deref() == Some(&k))
             });
             if merged.is_some() {
                 return Some(Rejection::Merged);

@@ -103,16 +103,20 @@ pub(crate) enum ServerKey {
         port: Option<u16>,
         method: Method,
     },
-    /// Otherwise: Request-URI, From tag, Call-ID, CSeq, top Via. The To tag is
-    /// compared after the lookup (for an ACK it is the tag of our response).
-    Rfc2543 {
-        request_uri: String,
-        from_tag: Option<Text>,
-        call_id: Text,
-        cseq: u32,
-        method: Method,
-        top_via: String,
-    },
+    /// Otherwise (boxed: rare, and twice the size): see [`Rfc2543Key`].
+    Rfc2543(Box<Rfc2543Key>),
+}
+
+/// Request-URI, From tag, Call-ID, CSeq, top Via. The To tag is compared
+/// after the lookup (for an ACK it is the tag of our response).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Rfc2543Key {
+    request_uri: String,
+    from_tag: Option<Text>,
+    call_id: Text,
+    cseq: u32,
+    method: Method,
+    top_via: String,
 }
 
 /// `host` in lower case, shared when it already is.
@@ -143,14 +147,14 @@ impl ServerKey {
                 port: s.via.port,
                 method,
             },
-            _ => ServerKey::Rfc2543 {
+            _ => ServerKey::Rfc2543(Box::new(Rfc2543Key {
                 request_uri: req.uri.to_string(),
                 from_tag: s.from_tag.clone(),
                 call_id: s.call_id.clone(),
                 cseq: s.cseq.seq,
                 method,
                 top_via: s.via.to_string(),
-            },
+            })),
         }
     }
 
@@ -158,14 +162,12 @@ impl ServerKey {
     pub fn texts_mut(&mut self) -> Vec<&mut Text> {
         match self {
             ServerKey::Rfc3261 { branch, host, .. } => vec![branch, host],
-            ServerKey::Rfc2543 {
-                from_tag, call_id, ..
-            } => from_tag.iter_mut().chain([call_id]).collect(),
+            ServerKey::Rfc2543(k) => k.from_tag.iter_mut().chain([&mut k.call_id]).collect(),
         }
     }
 
     pub fn is_rfc2543(&self) -> bool {
-        matches!(self, ServerKey::Rfc2543 { .. })
+        matches!(self, ServerKey::Rfc2543(_))
     }
 }
 

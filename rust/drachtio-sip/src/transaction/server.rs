@@ -25,8 +25,10 @@ pub(crate) struct ServerTx {
     pub peer: Peer,
     pub local: SocketAddr,
     pub key: ServerKey,
-    pub merge_key: Option<MergeKey>,
-    pub ack_key: Option<AckKey>,
+    // Boxed: most transactions have neither (a request in a dialog has no
+    // merge key, and only INVITE has an ACK key).
+    pub merge_key: Option<Box<MergeKey>>,
+    pub ack_key: Option<Box<AckKey>>,
     /// The To tag of the request (compared for RFC 2543 matching).
     pub request_to_tag: Option<Text>,
     /// The To tag of our responses, once one carried a tag.
@@ -80,8 +82,8 @@ impl ServerTx {
             peer,
             local,
             key,
-            merge_key,
-            ack_key,
+            merge_key: merge_key.map(Box::new),
+            ack_key: ack_key.map(Box::new),
             request_to_tag,
             local_tag: None,
             last_response: None,
@@ -195,6 +197,9 @@ impl ServerTx {
                 } else {
                     self.acked = true;
                     cx.stop(Timer::Retransmit2xx);
+                    // Accepted absorbs retransmitted INVITEs without an
+                    // answer: the 2xx is not needed any more.
+                    self.last_response = None;
                     let TxId::Server(id) = cx.id else {
                         unreachable!("server transaction with a client id")
                     };
