@@ -430,6 +430,7 @@ impl TransactionLayer {
         self.timers.set(
             TxId::Client(invite),
             Timer::CancelWait,
+            now,
             now + self.config.t1x64(),
         );
         self.start_client(now, cancel_id, ClientTx::new(cancel, peer, key));

@@ -447,7 +447,7 @@ pub(crate) struct Cx<'a> {
 
 impl Cx<'_> {
     pub fn start(&mut self, timer: Timer, after: Duration) {
-        self.timers.set(self.id, timer, self.now + after);
+        self.timers.set(self.id, timer, self.now, self.now + after);
     }
 
     pub fn stop(&mut self, timer: Timer) {
