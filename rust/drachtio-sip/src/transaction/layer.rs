@@ -475,10 +475,10 @@ impl TransactionLayer {
     fn remove_server(&mut self, id: ServerTxId) {
         if let Some(tx) = self.servers.remove(&id) {
             self.server_index.remove(self.hasher.hash(&tx.key), id);
-            if let Some(k) = &tx.merge_key {
+            if let Some(k) = tx.merge_key() {
                 self.merge_index.remove(self.hasher.hash(k), id);
             }
-            if let Some(k) = &tx.ack_key {
+            if let Some(k) = tx.ack_key() {
                 self.ack_index.remove(self.hasher.hash(k), id);
             }
         }
@@ -606,9 +606,7 @@ impl TransactionLayer {
         let key = AckKey::of(s);
         let servers = &self.servers;
         let indexed = self.ack_index.get(self.hasher.hash(&key), |id| {
-            servers
-                .get(&id)
-                .is_some_and(|t| t.ack_key.as_deref() == Some(&key))
+            servers.get(&id).is_some_and(|t| t.ack_key() == Some(&key))
         });
         let found = indexed.filter(|id| {
             self.servers.get(id).is_some_and(|tx| {
@@ -673,12 +671,12 @@ impl TransactionLayer {
         });
         if let Some(h) = hashes.1 {
             self.merge_index.insert_first(h, id, |old| {
-                held(&old).is_some_and(|t| t.merge_key == tx.merge_key)
+                held(&old).is_some_and(|t| t.merge_key() == tx.merge_key())
             });
         }
         if let Some(h) = hashes.2 {
             self.ack_index.insert_first(h, id, |old| {
-                held(&old).is_some_and(|t| t.ack_key == tx.ack_key)
+                held(&old).is_some_and(|t| t.ack_key() == tx.ack_key())
             });
         }
         id
@@ -815,9 +813,7 @@ impl TransactionLayer {
         if let Some(k) = MergeKey::of(&request.method, s) {
             let servers = &self.servers;
             let merged = self.merge_index.get(self.hasher.hash(&k), |id| {
-                servers
-                    .get(&id)
-                    .is_some_and(|t| t.merge_key.as_deref() == Some(&k))
+                servers.get(&id).is_some_and(|t| t.merge_key() == Some(&k))
             });
             if merged.is_some() {
                 return Some(Rejection::Merged);

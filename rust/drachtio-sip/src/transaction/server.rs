@@ -25,10 +25,10 @@ pub(crate) struct ServerTx {
     pub peer: Peer,
     pub local: SocketAddr,
     pub key: ServerKey,
-    // Boxed: most transactions have neither (a request in a dialog has no
-    // merge key, and only INVITE has an ACK key).
-    pub merge_key: Option<Box<MergeKey>>,
-    pub ack_key: Option<Box<AckKey>>,
+    /// The merged-request and ACK keys. Boxed together: most transactions
+    /// have neither (a request in a dialog has no merge key, and only INVITE
+    /// has an ACK key).
+    keys: Option<Box<(Option<MergeKey>, Option<AckKey>)>>,
     /// The To tag of the request (compared for RFC 2543 matching).
     pub request_to_tag: Option<Text>,
     /// The To tag of our responses, once one carried a tag.
@@ -82,14 +82,24 @@ impl ServerTx {
             peer,
             local,
             key,
-            merge_key: merge_key.map(Box::new),
-            ack_key: ack_key.map(Box::new),
+            keys: (merge_key.is_some() || ack_key.is_some())
+                .then(|| Box::new((merge_key, ack_key))),
             request_to_tag,
             local_tag: None,
             last_response: None,
             interval: Duration::ZERO,
             acked: false,
         }
+    }
+
+    /// The merged-request key (§8.2.2.2), for a request without To tag.
+    pub fn merge_key(&self) -> Option<&MergeKey> {
+        self.keys.as_ref()?.0.as_ref()
+    }
+
+    /// The key of the ACK for a 2xx, for an INVITE.
+    pub fn ack_key(&self) -> Option<&AckKey> {
+        self.keys.as_ref()?.1.as_ref()
     }
 
     /// Whether the final response has been sent.
@@ -286,7 +296,12 @@ impl ServerTx {
 
     fn send(&mut self, cx: &mut Cx<'_>, r: Response) {
         if self.local_tag.is_none() {
-            self.local_tag = to_tag(&r.headers).map(|t| t.unshared());
+            // In a dialog the response's tag is the request's, which the
+            // transaction already holds in a buffer of its own.
+            self.local_tag = match to_tag(&r.headers) {
+                Some(t) if Some(&t) == self.request_to_tag.as_ref() => self.request_to_tag.clone(),
+                t => t.map(|t| t.unshared()),
+            };
         }
         let t = cx.send_response(self.peer, self.local, &r);
         self.last_response = Some((t.bytes, t.kind));
