@@ -7,11 +7,9 @@ the SIP server until SIGTERM or SIGINT (see ``docs/server.md``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.metadata
 import logging
 import os
-import signal
 import sys
 
 __all__ = ["build_parser", "main", "package_version", "serve"]
@@ -106,21 +104,16 @@ def serve(args: argparse.Namespace) -> int:
         )
     server = Server(config)
 
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, server.request_stop)
-        await server.start()
+    def started(server: Server) -> None:
         host, port = server.control_address
         print(
             f"drachtio {package_version()} listening: sip {' '.join(server.hostport)} "
             f"control {host}:{port}",
             flush=True,
         )
-        await server.serve()
 
     try:
-        asyncio.run(run())
+        server.run(on_started=started)
     except OSError as exc:
         print(f"drachtio: cannot listen: {exc}", file=sys.stderr)
         return 1

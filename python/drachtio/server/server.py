@@ -17,6 +17,7 @@ import signal
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from drachtio._core import (
@@ -238,15 +239,25 @@ class Server:
                 await asyncio.wait_for(self._control.wait_closed(), 1.0)
         log.info("stopped")
 
-    def run(self) -> None:
-        """Run the server on a new event loop until SIGTERM or SIGINT (``asyncio.run``)."""
-        asyncio.run(self._run_with_signals())
+    def run(self, on_started: Callable[[Server], None] | None = None) -> None:
+        """Run the server on a new event loop until SIGTERM or SIGINT (``asyncio.run``).
 
-    async def _run_with_signals(self) -> None:
+        ``on_started(server)`` is called once the server listens (the
+        ``drachtio`` command prints its addresses there).
+
+        Raises:
+            OSError: an address could not be bound.
+        """
+        asyncio.run(self._run_with_signals(on_started))
+
+    async def _run_with_signals(self, on_started: Callable[[Server], None] | None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         try:
+            await self.start()
+            if on_started is not None:
+                on_started(self)
             await self.serve()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
