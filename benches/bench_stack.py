@@ -7,11 +7,14 @@ time):
     Rust -> Python -> Rust: a load generator sends OPTIONS requests (distinct
     branches and Call-IDs) over UDP with a fixed window in flight and counts
     the 200s. The responder is ``benches/apps/stack_uas.py`` (``SipStack``,
-    each request answered from Python) and, as the baseline, the
-    pure-asyncio responder ``benches/apps/asyncio_responder.py``. Reports
-    events/s, wall µs per event and the responder process's CPU µs per event
-    (utime + stime from ``/proc``); the two sides alternate so they see the
-    same machine load.
+    each request answered from Python) and, as baselines, the pure-asyncio
+    responder ``benches/apps/asyncio_responder.py`` (copies five headers, no
+    SIP parsing) and ``benches/apps/aiosipua_responder.py`` (aiosipua's
+    ``SipUAS`` on its UDP transport; measured when ``aiosipua`` is
+    installed). Reports events/s, wall µs per event, the responder process's
+    CPU µs per event (utime + stime from ``/proc``) and the ratio of each
+    responder's events/s to each baseline's; the responders alternate round
+    by round so they see the same machine load.
 ``sipp``
     Core ceiling: sipp's built-in ``uac`` scenario (INVITE, ACK, BYE) at rising
     rates against ``stack_uas.py`` and against sipp's own ``uas`` scenario.
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import importlib.util
 import os
 import resource
 import shutil
@@ -251,22 +255,31 @@ def blast(server: Server, count: int, window: int, run: int) -> BlastResult:
     return BlastResult(server.label, sent, answered, lost, other, seconds, server_cpu, own)
 
 
+# (label, script, needed module) of the bridge baselines, in the order they run
+BRIDGE_BASELINES = [
+    ("asyncio responder", "asyncio_responder.py", None),
+    ("aiosipua SipUAS", "aiosipua_responder.py", "aiosipua"),
+]
+
+
 def run_bridge(args: argparse.Namespace) -> None:
     loop_args = ["--loop", args.loop]
-    have_stack = stack_available()
-    if not have_stack:
-        print("drachtio.SipStack is not available: measuring the baseline only\n")
+    apps = []
+    for label, script, module in BRIDGE_BASELINES:
+        if module is None or importlib.util.find_spec(module) is not None:
+            apps.append((label, script))
+        else:
+            print(f"{module} is not installed: no {label!r} baseline\n")
+    baselines = [label for label, _ in apps]
+    if stack_available():
+        apps.append(("drachtio SipStack", "stack_uas.py"))
+    else:
+        print("drachtio.SipStack is not available: measuring the baselines only\n")
     rounds: dict[str, list[BlastResult]] = {}
     with contextlib.ExitStack() as stack:
         servers = [
-            stack.enter_context(
-                python_app("asyncio (baseline)", "asyncio_responder.py", *loop_args)
-            )
+            stack.enter_context(python_app(label, script, *loop_args)) for label, script in apps
         ]
-        if have_stack:
-            servers.append(
-                stack.enter_context(python_app("drachtio SipStack", "stack_uas.py", *loop_args))
-            )
         for server in servers:  # warm-up: imports, allocator, caches
             blast(server, min(5000, args.requests), args.window, run=0)
         for run in range(1, args.rounds + 1):
@@ -282,25 +295,27 @@ def run_bridge(args: argparse.Namespace) -> None:
     def median(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]
 
-    base = max(r.per_second for r in rounds["asyncio (baseline)"])
+    best = {label: max(results, key=lambda r: r.per_second) for label, results in rounds.items()}
     print(
         f"\nBridge: {args.requests} OPTIONS over UDP, window {args.window}, "
-        f"loop {args.loop}, {args.rounds} rounds per side (best, median)"
+        f"loop {args.loop}, {args.rounds} rounds per responder (best, median); "
+        "vs: best events/s over the baseline's best"
     )
     print(
         f"{'responder':<20} {'events/s':>17} {'µs/event':>9} {'server CPU µs/event':>20} "
-        f"{'lost':>5} {'not 200':>8} {'generator CPU':>14} {'vs baseline':>12}"
+        f"{'lost':>5} {'not 200':>8} {'generator CPU':>14}"
+        + "".join(f" {'vs ' + label.split()[0]:>12}" for label in baselines)
     )
     for label, results in rounds.items():
-        best = max(results, key=lambda r: r.per_second)
+        top = best[label]
         mid = median([r.per_second for r in results])
         print(
-            f"{label:<20} {best.per_second:8.0f} {mid:8.0f} {best.wall_us:9.1f} "
+            f"{label:<20} {top.per_second:8.0f} {mid:8.0f} {top.wall_us:9.1f} "
             f"{median([r.cpu_us for r in results]):20.1f} "
             f"{sum(r.lost for r in results):5d} "
             f"{sum(sum(r.other.values()) for r in results):8d} "
-            f"{best.client_cpu / best.seconds * 100:13.0f}% "
-            f"{best.per_second / base:11.1f}x"
+            f"{top.client_cpu / top.seconds * 100:13.0f}%"
+            + "".join(f" {top.per_second / best[b].per_second:11.1f}x" for b in baselines)
         )
 
 
