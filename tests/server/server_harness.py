@@ -175,6 +175,26 @@ class App:
             data["opts"] = opts
         return await self.request("respondToSipRequest", data)
 
+    async def send_in_dialog(
+        self, dialog_id: str, method: str, **data: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """sendSipRequest within the dialog; the reply and the final response's ``sip`` message."""
+        sent = await self.request(
+            "sendSipRequest", {"method": method, "dialogId": dialog_id, **data}
+        )
+        assert sent["success"] is True, sent
+        while True:
+            response = await self.next_sip_of(sent["transactionId"])
+            if response["message"]["status_line"]["status_code"] >= 200:
+                return sent, response
+
+    async def next_sip_of(self, transaction_id: str, timeout: float = 10.0) -> Any:
+        """The next ``sip`` request of this transaction, skipping the others."""
+        while True:
+            data = await self.next_request("sip", timeout)
+            if data["transactionId"] == transaction_id:
+                return data
+
     async def wait_closed(self, timeout: float = 5.0) -> None:
         await asyncio.wait_for(self.closed.wait(), timeout)
 
@@ -607,3 +627,190 @@ async def sipp_uas(
     )
     await asyncio.sleep(0.3)  # let sipp bind
     return sipp, port
+
+
+# ---------------------------------------------------------------- subscriptions (RFC 6665)
+
+PIDF = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:presentity@127.0.0.1">\n'
+    '<tuple id="t1"><status><basic>open</basic></status></tuple>\n'
+    "</presence>\n"
+)
+
+
+def _checked_recv(what: str, checks: tuple[str, ...], prefix: str, rrs: bool = False) -> str:
+    """sipp receives ``what`` (``request="NOTIFY"``, ``response="200"``); each
+    of ``checks`` (regular expressions) must match it, or the call fails."""
+    rrs_attr = ' rrs="true"' if rrs else ""
+    if not checks:
+        return f'  <recv {what} timeout="15000"{rrs_attr}/>\n'
+    actions = "".join(
+        f'      <ereg regexp="{regexp}" search_in="msg" check_it="true" '
+        f'assign_to="{prefix}{index}"/>\n'
+        for index, regexp in enumerate(checks)
+    )
+    names = ",".join(f"{prefix}{index}" for index in range(len(checks)))
+    return (
+        f'  <recv {what} timeout="15000"{rrs_attr}>\n    <action>\n{actions}'
+        f'    </action>\n  </recv>\n  <Reference variables="{names}"/>\n'
+    )
+
+
+def _subscriber_subscribe(cseq: int, headers: str) -> str:
+    first = cseq == 1
+    uri = "sip:[service]@[remote_ip]:[remote_port]" if first else "[next_url]"
+    to_tag = "" if first else "[peer_tag_param]"
+    return f"""
+  <send retrans="500">
+    <![CDATA[
+
+      SUBSCRIBE {uri} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: [service] <sip:[service]@[remote_ip]:[remote_port]>{to_tag}
+      Call-ID: [call_id]
+      CSeq: {cseq} SUBSCRIBE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Event: presence
+{headers}\
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+
+def subscriber_scenario(steps: list[tuple[str, int, tuple[str, ...], str]]) -> str:
+    """sipp as a subscriber (a UAC) of ``presence``.
+
+    Each step is ``(method, code, checks, headers)``. ``SUBSCRIBE``: sipp
+    sends one (the first outside any dialog, then within it) with
+    ``headers`` (lines such as ``"Expires: 600"``) and expects the response
+    ``code``, which must match each of ``checks``. ``NOTIFY``: sipp receives
+    one that must match each of ``checks`` and answers it ``code``, adding
+    ``X-Sipp-Answered: NOTIFY`` and ``headers``. ``pause``: sipp waits
+    ``code`` milliseconds.
+    """
+    parts = [_HEAD.format(name="subscriber")]
+    cseq = 0
+    for index, (method, code, checks, headers) in enumerate(steps):
+        lines = "".join(f"      {line}\n" for line in headers.splitlines())
+        if method == "pause":
+            parts.append(f'  <pause milliseconds="{code}"/>\n')
+        elif method == "SUBSCRIBE":
+            cseq += 1
+            parts.append(_subscriber_subscribe(cseq, lines))
+            parts.append(_checked_recv(f'response="{code}"', checks, f"s{index}_", cseq == 1))
+        else:
+            parts.append(_checked_recv(f'request="{method}"', checks, f"s{index}_"))
+            parts.append(_uas_answer(code, f"X-Sipp-Answered: {method}\n{lines}"))
+    parts.append('  <pause milliseconds="200"/>\n')
+    parts.append("</scenario>\n")
+    return "".join(parts)
+
+
+def _notifier_notify(cseq: int, state: str, event: str) -> str:
+    # The SUBSCRIBE's From, To and Contact were kept in variables when it came.
+    body = PIDF if state.startswith("active") else ""
+    content_type = "Content-Type: application/pidf+xml\n" if body else ""
+    return f"""
+  <send retrans="500">
+    <![CDATA[
+
+      NOTIFY [$sub_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$sub_to];tag=notifier[call_number]
+      To: [$sub_from]
+      Call-ID: [call_id]
+      CSeq: {cseq} NOTIFY
+      Contact: <sip:notifier@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Event: {event}
+      Subscription-State: {state}
+{content_type}\
+      Content-Length: [len]
+
+{body}
+    ]]>
+  </send>
+"""
+
+
+_KEEP_SUBSCRIBE = """
+  <recv request="SUBSCRIBE" timeout="15000">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="Via:" assign_to="sub_via"/>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="sub_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="sub_to"/>
+      <ereg regexp=".*" search_in="hdr" header="CSeq:" assign_to="sub_cseq"/>
+      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="sub_contact"/>
+{checks}\
+    </action>
+  </recv>
+  <Reference variables="sub_via,sub_from,sub_to,sub_cseq,sub_contact{names}"/>
+"""
+
+_ACCEPT_SUBSCRIBE = """
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      Via: [$sub_via]
+      From: [$sub_from]
+      To: [$sub_to];tag=notifier[call_number]
+      Call-ID: [call_id]
+      CSeq: [$sub_cseq]
+      Contact: <sip:notifier@[local_ip]:[local_port];transport=[transport]>
+      Expires: 600
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+
+def notifier_scenario(
+    steps: list[tuple[str, int, str, tuple[str, ...]]],
+    *,
+    subscribe_checks: tuple[str, ...] = (),
+    early: list[tuple[int, str, str]] | None = None,
+) -> str:
+    """sipp as a notifier (a UAS) of ``presence``.
+
+    It receives a SUBSCRIBE that must match each of ``subscribe_checks`` and
+    answers it 200 (``Expires: 600``, a To tag and its Contact). Before that
+    answer it sends the NOTIFYs of ``early``, ``(code, state, event)`` each,
+    and waits for each to be answered ``code`` (RFC 6665 §4.1.2.4: a NOTIFY
+    may come before the 2xx). Then each step ``(method, code, state,
+    checks)``: ``NOTIFY``, sipp sends one with ``Subscription-State: state``
+    (with a PIDF body when active) and expects the response ``code``
+    matching each of ``checks``; ``SUBSCRIBE``, sipp receives one matching
+    each of ``checks`` and answers it ``code`` with ``X-Sipp-Answered:
+    SUBSCRIBE`` and the header line ``state`` (``Expires: 0``, say).
+    """
+    actions = "".join(
+        f'      <ereg regexp="{regexp}" search_in="msg" check_it="true" assign_to="sub{index}"/>\n'
+        for index, regexp in enumerate(subscribe_checks)
+    )
+    names = "".join(f",sub{index}" for index in range(len(subscribe_checks)))
+    parts = [_HEAD.format(name="notifier"), _KEEP_SUBSCRIBE.format(checks=actions, names=names)]
+    cseq = 0
+    for index, (code, state, event) in enumerate(early or []):
+        cseq += 1
+        parts.append(_notifier_notify(cseq, state, event))
+        parts.append(_checked_recv(f'response="{code}"', (), f"e{index}_"))
+    parts.append(_ACCEPT_SUBSCRIBE)
+    contact = "Contact: <sip:notifier@[local_ip]:[local_port];transport=[transport]>\n"
+    for index, (method, code, state, checks) in enumerate(steps):
+        if method == "NOTIFY":
+            cseq += 1
+            parts.append(_notifier_notify(cseq, state, "presence"))
+            parts.append(_checked_recv(f'response="{code}"', checks, f"s{index}_"))
+        else:
+            parts.append(_checked_recv(f'request="{method}"', checks, f"s{index}_"))
+            parts.append(_uas_answer(code, f"{contact}X-Sipp-Answered: {method}\n{state}\n"))
+    parts.append('  <pause milliseconds="200"/>\n')
+    parts.append("</scenario>\n")
+    return "".join(parts)

@@ -18,6 +18,7 @@ from drachtio._core import NameAddr, SipMessage, SipRequest, SipResponse, Uri
 from drachtio.protocol import SimpleHeaders
 
 __all__ = [
+    "DIALOG_METHODS",
     "Dialog",
     "Listener",
     "app_headers",
@@ -27,6 +28,7 @@ __all__ = [
     "build_response",
     "contact_for",
     "dialog_id",
+    "same_event",
     "synthetic_response",
 ]
 
@@ -52,6 +54,8 @@ _DIALOG_MANAGED = frozenset(
 )
 # Methods whose request or 2xx carries our Contact (RFC 3261 §8.1.1.8, §12.1; RFC 6665 §4.1.2.1).
 _TARGET_METHODS = frozenset({"INVITE", "SUBSCRIBE", "NOTIFY", "REFER", "UPDATE", "REGISTER"})
+DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
+"""Methods whose 2xx creates a dialog (RFC 3261 §12.1, RFC 6665 §4.1.2.1)."""
 
 
 def _canonical(name: str) -> str:
@@ -195,7 +199,9 @@ class Dialog(Generic[_Owner]):
 
     ``local_uri`` and ``remote_uri`` are the From and To values of the
     requests we send in it (with the tags). ``owner`` is the application
-    session that receives its requests.
+    session that receives its requests. ``method`` is that of the request
+    that created it: ``INVITE`` (a call, ended by BYE) or ``SUBSCRIBE`` (a
+    subscription, RFC 6665, ended by a NOTIFY saying it is terminated).
     """
 
     id: str
@@ -215,6 +221,7 @@ class Dialog(Generic[_Owner]):
     ack_cseq: int = 0
     # INVITE server transaction whose 2xx awaits the peer's ACK.
     awaiting_ack: int | None = None
+    method: str = "INVITE"
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -249,6 +256,7 @@ class Dialog(Generic[_Owner]):
             contact=contact,
             owner=owner,
             remote_cseq=None if cseq is None else cseq.seq,
+            method=request.method,
         )
 
     @classmethod
@@ -277,6 +285,43 @@ class Dialog(Generic[_Owner]):
             contact=contact,
             owner=owner,
             local_cseq=0 if cseq is None else cseq.seq,
+            method=request.method,
+        )
+
+    @classmethod
+    def for_notify(
+        cls,
+        subscribe: SipRequest,
+        notify: SipRequest,
+        contact: str,
+        owner: _Owner | None,
+    ) -> Dialog[_Owner]:
+        """The dialog a NOTIFY for our pending ``subscribe`` creates (RFC 6665 §4.1.2.4).
+
+        As the 2xx would (RFC 3261 §12.1.2), with the notifier's side taken
+        from the NOTIFY: its From (the remote tag), Contact and Record-Route
+        (in order, as for any request received, §12.1.1). Same id as the
+        dialog of the 2xx. The NOTIFY's CSeq is left for the caller to record
+        as that of any request in the dialog.
+        """
+        from_, notify_from = subscribe.from_, notify.from_
+        assert from_ is not None and from_.tag is not None
+        assert notify_from is not None and notify_from.tag is not None
+        call_id = subscribe.call_id or ""
+        cseq = subscribe.cseq
+        return cls(
+            id=dialog_id(call_id, from_.tag, notify_from.tag),
+            call_id=call_id,
+            local_tag=from_.tag,
+            remote_tag=notify_from.tag,
+            local_uri=subscribe.header("From") or "",
+            remote_uri=notify.header("From") or "",
+            remote_target=_target(notify) or str(notify_from.uri),
+            route_set=[str(r) for r in notify.record_route],
+            contact=contact,
+            owner=owner,
+            local_cseq=0 if cseq is None else cseq.seq,
+            method="SUBSCRIBE",
         )
 
     @property
@@ -289,10 +334,45 @@ class Dialog(Generic[_Owner]):
         return bool(self.route_set) and not _loose(self.route_set[0])
 
     def refresh_target(self, message: SipMessage) -> None:
-        """A target refresh (re-INVITE, UPDATE, their 2xx) moves the remote target (§12.2)."""
+        """A target refresh (re-INVITE, SUBSCRIBE, their 2xx) moves the remote target (§12.2)."""
         target = _target(message)
         if target is not None:
             self.remote_target = target
+
+    def ended_by(self, request: SipRequest) -> bool:
+        """Whether a 2xx to ``request``, sent or received in this dialog, ends it.
+
+        A NOTIFY whose Subscription-State is ``terminated`` ends a
+        subscription (RFC 6665), and with it a dialog that a
+        SUBSCRIBE created: such a dialog carries one subscription here. In a
+        call it is about another usage (a REFER's, say) and ends nothing.
+        """
+        if self.method != "SUBSCRIBE" or request.method != "NOTIFY":
+            return False
+        state = request.header("Subscription-State") or ""
+        return state.split(";", 1)[0].strip().lower() == "terminated"
+
+
+def same_event(subscribe: SipRequest, notify: SipRequest) -> bool:
+    """Whether ``notify`` is for ``subscribe``'s Event (RFC 6665).
+
+    The event types are compared byte by byte, and so are the ``id``
+    parameters, present in both or in neither; other parameters do not count.
+    """
+    return _event_key(subscribe) == _event_key(notify)
+
+
+def _event_key(request: SipRequest) -> tuple[str, str | None] | None:
+    value = request.header("Event")
+    if value is None:
+        return None
+    event_type, *params = (part.strip() for part in value.split(";"))
+    event_id = None
+    for param in params:
+        name, _, param_value = param.partition("=")
+        if name.strip().lower() == "id":
+            event_id = param_value.strip()
+    return event_type, event_id
 
 
 def _target(message: SipMessage) -> str | None:

@@ -55,6 +55,7 @@ from drachtio.protocol import (
 )
 from drachtio.server.config import ServerConfig
 from drachtio.server.dialog import (
+    DIALOG_METHODS,
     Dialog,
     Listener,
     build_ack,
@@ -62,6 +63,7 @@ from drachtio.server.dialog import (
     build_new_request,
     build_response,
     contact_for,
+    same_event,
     synthetic_response,
 )
 from drachtio.server.session import ControlSession
@@ -108,6 +110,11 @@ class _ClientTx:
     owner: ControlSession | None
     contact: str
     dialog: Dialog[ControlSession] | None = None
+    # A SUBSCRIBE outside any dialog: its Call-ID and From tag, which a
+    # NOTIFY arriving before its 2xx carries (RFC 6665 §4.1.2.4), and the
+    # remote tags of the dialogs it created, which no later message creates again.
+    subscribe_key: tuple[str, str] | None = None
+    subscribe_tags: set[str] | None = None
 
 
 class Server:
@@ -148,6 +155,7 @@ class Server:
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._dialogs: dict[str, Dialog[ControlSession]] = {}
         self._dialogs_by_key: dict[tuple[str, str, str], Dialog[ControlSession]] = {}
+        self._subscribing: dict[tuple[str, str], _ClientTx] = {}
         self._stop_requested: asyncio.Event | None = None
         self._stopped = False
         self._trace = config.sip_trace
@@ -219,7 +227,7 @@ class Server:
     async def stop(self) -> None:
         """Stop gracefully: no new connections, every application's calls ended, the stack closed.
 
-        Pending requests are answered 480 and dialogs ended with BYE, as when
+        Pending requests are answered 480 and calls ended with BYE, as when
         an application disconnects; the stack then finishes its transactions
         for at most ``shutdown_grace`` seconds. Idempotent.
         """
@@ -337,7 +345,7 @@ class Server:
         same ``appName`` (``on_disconnect = "handoff"``, round robin), with
         the requests received in them and not answered yet; its other pending
         requests are answered 480 so no caller hangs; its INVITEs still
-        ringing are cancelled; the dialogs no one took end with BYE.
+        ringing are cancelled; the dialogs no one took end (see :meth:`_hang_up`).
         """
         self._sessions.discard(session)
         for method in [m for m, sessions in self._routes.items() if session in sessions]:
@@ -415,7 +423,7 @@ class Server:
         request = tx.request
         if request.to is not None and request.to.tag is None and code > 100 and tx.to_tag is None:
             tx.to_tag = self._stack_or_fail().new_tag()
-        if request.method == "INVITE" and 200 <= code < 300:
+        if request.method in DIALOG_METHODS and 200 <= code < 300:
             # The dialog is built from these after the 2xx is sent: a malformed
             # value raises ParseError here, before anything goes out, and the
             # application is told (it can still answer with an error).
@@ -433,9 +441,11 @@ class Server:
         self._trace_out(response)
         dialog_id: str | None = None
         if code >= 200:
-            if request.method == "INVITE" and code < 300:
+            if request.method in DIALOG_METHODS and code < 300:
                 dialog_id = self._uas_dialog(tx).id
             self._finish_server_tx(tx, keep_for_ack=request.method == "INVITE" and code < 300)
+            if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
+                self._destroy_dialog(tx.dialog, "terminating NOTIFY received")
         elif request.method == "INVITE" and tx.timer is not None:
             # A ringing INVITE may ring as long as the caller waits.
             tx.timer.cancel()
@@ -452,7 +462,8 @@ class Server:
             self._dialogs_by_key[dialog.key] = dialog
         else:
             dialog.refresh_target(tx.request)
-        dialog.awaiting_ack = tx.stack_id
+        if tx.request.method == "INVITE":
+            dialog.awaiting_ack = tx.stack_id
         return dialog
 
     def _finish_server_tx(self, tx: _ServerTx, *, keep_for_ack: bool = False) -> None:
@@ -542,6 +553,11 @@ class Server:
         ctx = _ClientTx(str(uuid.uuid4()), stack_id, request, session, contact, dialog)
         self._client_txs[ctx.id] = ctx
         self._client_txs_by_stack[stack_id] = ctx
+        if dialog is None and command.method == "SUBSCRIBE":
+            from_ = request.from_
+            assert from_ is not None and from_.tag is not None
+            ctx.subscribe_key = (request.call_id or "", from_.tag)
+            self._subscribing[ctx.subscribe_key] = ctx
         if dialog is not None and command.method == "BYE":
             self._destroy_dialog(dialog, "BYE sent")
         return SendResult(ctx.id, request.to_dict(), None if dialog is None else dialog.id)
@@ -614,9 +630,16 @@ class Server:
         return ((uri.transport or "udp").lower(), host, uri.port or 5060)
 
     def _hang_up(self, dialog: Dialog[ControlSession], reason: str) -> None:
-        """End ``dialog`` with a BYE of the server's own (RFC 3261 §15.1.1)."""
+        """End ``dialog`` on the server's own: a call with a BYE (RFC 3261 §15.1.1).
+
+        A subscription is only forgotten: BYE is not for it, and the server
+        knows nothing of the event package's state to put in a terminating
+        NOTIFY or of when to unsubscribe. The peer's next request in it (a
+        refresh, a NOTIFY) is answered 481, which ends the subscription on
+        its side (RFC 6665).
+        """
         stack = self._stack
-        if stack is not None and not stack.is_closed:
+        if dialog.method == "INVITE" and stack is not None and not stack.is_closed:
             self._ack_pending_2xx(stack, dialog)
             bye = build_in_dialog_request(dialog, "BYE", {"Reason": f'SIP;text="{reason}"'}, None)
             try:
@@ -669,6 +692,8 @@ class Server:
             dialog = self._dialogs_by_key.get(
                 (request.call_id or "", to.tag, from_.tag if from_ and from_.tag else "")
             )
+            if dialog is None and request.method == "NOTIFY":
+                dialog = self._notify_dialog(request)
             if dialog is None or dialog.owner is None:
                 self._answer(tx, 481, "Call/Transaction Does Not Exist")
                 return
@@ -705,6 +730,31 @@ class Server:
         )
         if tx.dialog is not None and request.method == "BYE":
             self._destroy_dialog(tx.dialog, "BYE received")
+
+    def _notify_dialog(self, notify: SipRequest) -> Dialog[ControlSession] | None:
+        """The dialog a NOTIFY for a SUBSCRIBE still waiting for its 2xx creates.
+
+        RFC 6665 §4.1.2.4: the NOTIFY may overtake the 2xx (or come from
+        another fork). It matches the SUBSCRIBE by Call-ID, its To tag being
+        the SUBSCRIBE's From tag, and its Event.
+        """
+        to, from_ = notify.to, notify.from_
+        if to is None or to.tag is None or from_ is None or from_.tag is None:
+            return None
+        ctx = self._subscribing.get((notify.call_id or "", to.tag))
+        if ctx is None or ctx.owner is None or not same_event(ctx.request, notify):
+            return None
+        if ctx.subscribe_tags is not None and from_.tag in ctx.subscribe_tags:
+            return None  # that subscription has ended already
+        try:
+            dialog = Dialog.for_notify(ctx.request, notify, ctx.contact, ctx.owner)
+        except ParseError as exc:
+            log.warning("NOTIFY without a usable dialog transaction=%s: %s", ctx.id, exc)
+            return None
+        ctx.subscribe_tags = {from_.tag} | (ctx.subscribe_tags or set())
+        self._dialogs[dialog.id] = dialog
+        self._dialogs_by_key[dialog.key] = dialog
+        return dialog
 
     @staticmethod
     def _sip_message(tx: _ServerTx) -> Sip:
@@ -759,7 +809,8 @@ class Server:
     def _on_failure(self, stack_id: int, code: int, reason: str) -> None:
         ctx = self._client_txs_by_stack.pop(stack_id, None)
         if ctx is not None:
-            self._client_txs.pop(ctx.id, None)
+            self._forget_client_tx(ctx)
+            self._forget_subscribe(ctx)
             if ctx.owner is not None:
                 response = synthetic_response(ctx.request, code, reason)
                 ctx.owner.send_request(
@@ -790,14 +841,17 @@ class Server:
             return
         status = response.status
         dialog = ctx.dialog
-        is_invite = ctx.request.method == "INVITE"
-        if is_invite and 200 <= status < 300:
+        method = ctx.request.method
+        is_invite = method == "INVITE"
+        if method in DIALOG_METHODS and 200 <= status < 300:
             try:
                 dialog = self._uac_dialog(ctx, response)
             except ParseError as exc:
                 # No dialog can be built from a 2xx with a malformed Contact or
                 # Record-Route; the application still gets the response.
-                log.warning("2xx to INVITE without a usable dialog transaction=%s: %s", ctx.id, exc)
+                log.warning(
+                    "2xx to %s without a usable dialog transaction=%s: %s", method, ctx.id, exc
+                )
                 dialog = None
         if status >= 200:
             if is_invite and status < 300:
@@ -807,6 +861,15 @@ class Server:
                 )
             else:
                 self._forget_client_tx(ctx)
+            if ctx.subscribe_key is not None:
+                if status < 300:
+                    # NOTIFYs of other forks may create their dialogs for
+                    # 64*T1 yet (RFC 6665), as forked 2xx to an INVITE do.
+                    asyncio.get_running_loop().call_later(
+                        64 * self.config.t1, self._forget_subscribe, ctx
+                    )
+                else:
+                    self._forget_subscribe(ctx)
         if ctx.owner is not None:
             ctx.owner.send_request(
                 Sip(
@@ -820,7 +883,9 @@ class Server:
         if ctx.dialog is not None and status in (408, 481):
             # RFC 3261 §12.2.1.2: the peer no longer knows the dialog (481) or
             # could not be reached (408): the dialog is over.
-            self._destroy_dialog(ctx.dialog, f"{status} response to {ctx.request.method}")
+            self._destroy_dialog(ctx.dialog, f"{status} response to {method}")
+        elif ctx.dialog is not None and 200 <= status < 300 and ctx.dialog.ended_by(ctx.request):
+            self._destroy_dialog(ctx.dialog, "terminating NOTIFY sent")
 
     def _uac_dialog(self, ctx: _ClientTx, response: SipResponse) -> Dialog[ControlSession] | None:
         dialog = ctx.dialog
@@ -830,24 +895,37 @@ class Server:
         else:
             to = response.to
             if to is None or to.tag is None:
-                log.warning("2xx to INVITE without a To tag dropped transaction=%s", ctx.id)
+                log.warning(
+                    "2xx to %s without a To tag dropped transaction=%s", ctx.request.method, ctx.id
+                )
                 return None
             dialog = Dialog.for_uac(ctx.request, response, ctx.contact, ctx.owner)
             if dialog.id in self._dialogs:
                 return self._dialogs[dialog.id]
+            if ctx.subscribe_key is not None:
+                if ctx.subscribe_tags is not None and to.tag in ctx.subscribe_tags:
+                    # A NOTIFY before this 2xx created the dialog and ended it.
+                    return None
+                ctx.subscribe_tags = {to.tag} | (ctx.subscribe_tags or set())
             self._dialogs[dialog.id] = dialog
             self._dialogs_by_key[dialog.key] = dialog
-        cseq = ctx.request.cseq
-        dialog.ack_tx = ctx.stack_id
-        dialog.ack_cseq = 0 if cseq is None else cseq.seq
+        if ctx.request.method == "INVITE":
+            cseq = ctx.request.cseq
+            dialog.ack_tx = ctx.stack_id
+            dialog.ack_cseq = 0 if cseq is None else cseq.seq
         if ctx.owner is None:
-            # The application left while its INVITE was pending: take the call down.
+            # The application left while its request was pending: take the dialog down.
             self._hang_up(dialog, "application disconnected")
         return dialog
 
     def _forget_client_tx(self, ctx: _ClientTx) -> None:
         self._client_txs.pop(ctx.id, None)
         self._client_txs_by_stack.pop(ctx.stack_id, None)
+
+    def _forget_subscribe(self, ctx: _ClientTx) -> None:
+        key = ctx.subscribe_key
+        if key is not None and self._subscribing.get(key) is ctx:
+            del self._subscribing[key]
 
     # ------------------------------------------------------------ helpers
 
