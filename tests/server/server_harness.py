@@ -574,16 +574,20 @@ def uas_in_dialog_scenario(
     *,
     record_route: str | None = None,
     contact_user: str = "sipp",
+    refresh_user: str | None = None,
     checks: dict[str, tuple[str, ...]] | None = None,
 ) -> str:
     """sipp as a UAS: INVITE answered 200 (with ``record_route`` if given and
     a Contact of user ``contact_user``), its ACK; then for each ``(method,
     code)`` of ``steps`` a request received from the server and answered
     ``code`` (``X-Sipp-Answered: <method>`` added; ``None``: not answered; an
-    ACK is only received). ``checks[method]`` are regular expressions each
-    request of that method must match (the call fails otherwise)."""
+    ACK is only received); a 200 to a re-INVITE or UPDATE carries a Contact
+    of user ``refresh_user`` (default ``contact_user``). ``checks[method]``
+    are regular expressions each request of that method must match (the call
+    fails otherwise)."""
     checks = checks or {}
     contact = f"Contact: <sip:{contact_user}@[local_ip]:[local_port];transport=[transport]>\n"
+    refreshed = contact.replace(f"sip:{contact_user}@", f"sip:{refresh_user or contact_user}@")
     rr = f"Record-Route: {record_route}\n" if record_route else ""
     sdp = SDP.replace("\r\n", "\n")
     parts = [_HEAD.format(name="uas in-dialog requests")]
@@ -604,8 +608,10 @@ def uas_in_dialog_scenario(
         extra = f"X-Sipp-Answered: {method}\n"
         body = ""
         if method == "INVITE" and code == 200:
-            extra += contact + "Content-Type: application/sdp\n"
+            extra += refreshed + "Content-Type: application/sdp\n"
             body = sdp
+        elif method == "UPDATE" and code == 200:
+            extra += refreshed
         parts.append(_uas_answer(code, extra, body))
     parts.append('  <pause milliseconds="200"/>\n')
     parts.append("</scenario>\n")

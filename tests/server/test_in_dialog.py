@@ -56,19 +56,6 @@ async def _invite_from_app(app: App, port: int, transport: str = "udp") -> str:
     return dialog_id
 
 
-async def _send_in_dialog(
-    app: App, dialog_id: str, method: str, **data: Any
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """sendSipRequest within the dialog; the reply and the final response's ``sip`` message."""
-    sent = await app.request("sendSipRequest", {"method": method, "dialogId": dialog_id, **data})
-    assert sent["success"] is True, sent
-    while True:
-        response = await app.next_request("sip")
-        assert response["transactionId"] == sent["transactionId"], response
-        if response["message"]["status_line"]["status_code"] >= 200:
-            return sent, response
-
-
 @needs_sipp
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_requests_from_sipp_in_a_dialog_reach_the_owner(
@@ -124,13 +111,12 @@ async def test_app_sends_info_and_reinvite_in_a_dialog(tmp_path: Path) -> None:
     )
     sipp, port = await sipp_uas(tmp_path, scenario)
     dialog_id = await _invite_from_app(app, port)
-    sent, info_ok = await _send_in_dialog(app, dialog_id, "INFO", headers={"X-App": "info-1"})
+    sent, info_ok = await app.send_in_dialog(dialog_id, "INFO", headers={"X-App": "info-1"})
     assert sent["message"]["headers"]["cseq"] == {"seq": "2", "method": "INFO"}
     assert info_ok["dialogId"] == dialog_id
     assert info_ok["message"]["status_line"]["status_code"] == 200
     assert info_ok["message"]["headers"]["x_sipp_answered"] == "INFO"
-    sent, reinvite_ok = await _send_in_dialog(
-        app,
+    sent, reinvite_ok = await app.send_in_dialog(
         dialog_id,
         "INVITE",
         headers={"X-App": "reinvite-1", "Content-Type": "application/sdp"},
@@ -141,8 +127,32 @@ async def test_app_sends_info_and_reinvite_in_a_dialog(tmp_path: Path) -> None:
     assert reinvite_ok["message"]["headers"]["x_sipp_answered"] == "INVITE"
     ack = await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
     assert ack["message"]["headers"]["cseq"] == {"seq": "3", "method": "ACK"}
-    _, bye_ok = await _send_in_dialog(app, dialog_id, "BYE")
+    _, bye_ok = await app.send_in_dialog(dialog_id, "BYE")
     assert bye_ok["message"]["headers"]["x_sipp_answered"] == "BYE"
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
+
+
+@needs_sipp
+async def test_2xx_to_update_moves_the_remote_target(tmp_path: Path) -> None:
+    # RFC 3311 §5.1: the Contact of the 2xx to an UPDATE is the dialog's new
+    # remote target: the requests after it carry it as Request-URI.
+    server = await start_server()
+    app = await App.authenticated(server)
+    scenario = uas_in_dialog_scenario(
+        [("UPDATE", 200), ("INFO", 200), ("BYE", 200)],
+        refresh_user="moved",
+        checks={"UPDATE": ("^UPDATE sip:sipp@",), "INFO": ("^INFO sip:moved@",)},
+    )
+    sipp, port = await sipp_uas(tmp_path, scenario)
+    dialog_id = await _invite_from_app(app, port)
+    _, update_ok = await app.send_in_dialog(dialog_id, "UPDATE")
+    assert update_ok["message"]["status_line"]["status_code"] == 200
+    sent, _ = await app.send_in_dialog(dialog_id, "INFO")
+    assert sent["message"]["request_uri"]["url"]["user"] == "moved"
+    await app.send_in_dialog(dialog_id, "BYE")
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
@@ -163,7 +173,7 @@ async def test_481_or_no_answer_to_an_in_dialog_request_ends_the_dialog(
         scenario = scenario.replace('<pause milliseconds="200"/>', '<pause milliseconds="4000"/>')
     sipp, port = await sipp_uas(tmp_path, scenario)
     dialog_id = await _invite_from_app(app, port)
-    _, response = await _send_in_dialog(app, dialog_id, "INFO")
+    _, response = await app.send_in_dialog(dialog_id, "INFO")
     assert response["message"]["status_line"]["status_code"] == (answer or 408)
     assert response["dialogId"] == dialog_id
     destroyed = await app.next_request("dialog")
@@ -213,13 +223,13 @@ async def test_strict_router_first_in_the_route_set(tmp_path: Path) -> None:
     sipp, port = await sipp_uas(tmp_path, scenario, port=sipp_port)
     assert port == sipp_port
     dialog_id = await _invite_from_app(app, port)
-    sent, info_ok = await _send_in_dialog(app, dialog_id, "INFO")
+    sent, info_ok = await app.send_in_dialog(dialog_id, "INFO")
     uri = sent["message"]["request_uri"]["url"]
     assert (uri["user"], uri["host"], uri["port"]) == ("strict-router", "127.0.0.1", str(port))
     routes = [route["url"]["user"] for route in sent["message"]["headers"]["route"]]
     assert routes == ["loose", "uas-target"]
     assert info_ok["message"]["headers"]["x_sipp_answered"] == "INFO"
-    await _send_in_dialog(app, dialog_id, "BYE")
+    await app.send_in_dialog(dialog_id, "BYE")
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()

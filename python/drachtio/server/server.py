@@ -446,6 +446,9 @@ class Server:
             self._finish_server_tx(tx, keep_for_ack=request.method == "INVITE" and code < 300)
             if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
                 self._destroy_dialog(tx.dialog, "terminating NOTIFY received")
+            elif tx.dialog is not None and code < 300 and request.method == "UPDATE":
+                # RFC 3311 §5.2: UPDATE is a target refresh request.
+                tx.dialog.refresh_target(request)
         elif request.method == "INVITE" and tx.timer is not None:
             # A ringing INVITE may ring as long as the caller waits.
             tx.timer.cancel()
@@ -886,6 +889,9 @@ class Server:
             self._destroy_dialog(ctx.dialog, f"{status} response to {method}")
         elif ctx.dialog is not None and 200 <= status < 300 and ctx.dialog.ended_by(ctx.request):
             self._destroy_dialog(ctx.dialog, "terminating NOTIFY sent")
+        elif ctx.dialog is not None and 200 <= status < 300 and method == "UPDATE":
+            # RFC 3311 §5.1: the Contact of a 2xx to UPDATE is the new remote target.
+            ctx.dialog.refresh_target(response)
 
     def _uac_dialog(self, ctx: _ClientTx, response: SipResponse) -> Dialog[ControlSession] | None:
         dialog = ctx.dialog
