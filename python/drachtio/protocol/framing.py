@@ -138,6 +138,17 @@ class FrameDecoder:
         buffer = self._buffer
         start = self._pos
         limit = min(len(buffer), start + self._max_digits + 1)
+        hash_at = buffer.find(b"#", start, limit)
+        if hash_at > start:
+            digits = buffer[start:hash_at]
+            # isdigit() of bytes is ASCII digits only; int() would accept more.
+            if digits.isdigit():
+                length = int(digits)
+                if length <= self.max_frame_size:
+                    self._length = length
+                    self._pos = hash_at + 1
+                    return True
+        # Incomplete or bad: the byte-by-byte scan finds which, and words the error.
         value = 0
         for index in range(start, limit):
             byte = buffer[index]
