@@ -833,6 +833,8 @@ class Failure:
 
 ResponseData = AuthResult | Success | RespondResult | SendResult | Pong | Failure
 
+_SUCCESS = Success()
+
 # What may answer each command; everything not listed is answered Success or Failure.
 _RESPONSE_TYPES: dict[str, tuple[type[Any], ...]] = {
     "auth": (AuthResult, Failure),
@@ -988,9 +990,13 @@ def parse_response_data(command: str, data: Mapping[str, Any]) -> ResponseData:
         RemoteProtocolError: fatal ``bad_response`` (a response cannot be answered).
     """
     parser: Callable[[Mapping[str, Any]], ResponseData]
+    success = data.get("success")
+    if success is True and command not in _RESPONSE_TYPES:
+        # The answer to most requests (every sip, cancel and dialog): one immutable value.
+        return _SUCCESS
     if command == "auth" and "authenticated" in data:
         parser = AuthResult._from_json
-    elif data.get("success") is False:
+    elif success is False:
         parser = Failure._from_json
     else:
         parser = response_types(command)[0]._from_json
