@@ -7,7 +7,8 @@ request from the server (``sip``, ``dialog``, ``cancel``, ``ping``) gets its
 ``docs/protocol.md`` requires. It is the application side of
 ``benches/bench_server.py``, written the way a small client in any language
 would be: one TCP connection, ``drachtio.protocol``'s frame encoder and
-decoder, no other part of the package.
+decoder, no other part of the package. What it sends while handling one read
+goes out in one write.
 
 Run: ``python benches/apps/json_app.py --control HOST:PORT --secret SECRET``.
 Prints ``READY`` once its routes are in place, then serves until SIGINT or
@@ -50,6 +51,8 @@ class App(asyncio.Protocol):
         self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.invites = self.byes = self.acks = self.refused = 0
+        # Frames to send once the current read is handled; None outside a read.
+        self.out: list[bytes] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -65,7 +68,10 @@ class App(asyncio.Protocol):
 
     def send(self, obj: dict[str, Any]) -> None:
         assert self.transport is not None
-        self.transport.write(encode_frame(obj))
+        if self.out is None:
+            self.transport.write(encode_frame(obj))
+        else:
+            self.out.append(encode_frame(obj))
 
     def request(self, command: str, data: dict[str, Any]) -> str:
         rid = next(self.rids)
@@ -80,11 +86,17 @@ class App(asyncio.Protocol):
         return await future
 
     def data_received(self, data: bytes) -> None:
-        for frame in self.decoder.receive_data(data):
-            if frame.get("type") == "request":
-                self.on_request(frame)
-            else:
-                self.on_response(frame)
+        self.out = []
+        try:
+            for frame in self.decoder.receive_data(data):
+                if frame.get("type") == "request":
+                    self.on_request(frame)
+                else:
+                    self.on_response(frame)
+        finally:
+            out, self.out = self.out, None
+            if out and self.transport is not None:
+                self.transport.write(b"".join(out))
 
     def on_response(self, frame: dict[str, Any]) -> None:
         data = frame.get("data") or {}

@@ -186,6 +186,14 @@ def test_non_digit_prefix() -> None:
     expect_error(b"#{}", "bad_length_prefix", "frame starts with '#': the length is missing")
 
 
+@pytest.mark.parametrize("prefix", [b"+2", b" 2", b"1_0", b"\xd9\xa2"])
+def test_what_int_would_accept_is_still_a_bad_prefix(prefix: bytes) -> None:
+    # A sign, spaces, underscores and non-ASCII digits all parse as numbers in Python.
+    with pytest.raises(RemoteProtocolError) as info:
+        list(FrameDecoder().receive_data(prefix + b"#{}"))
+    assert info.value.code == "bad_length_prefix"
+
+
 def test_bad_prefix_after_good_frames_yields_them_first() -> None:
     decoder = FrameDecoder()
     frames = decoder.receive_data(encode_frame({"a": 1}) + encode_frame({"b": 2}) + b"x#")

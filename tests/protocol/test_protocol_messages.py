@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
+from drachtio import parse
 from drachtio.protocol import (
     CLIENT_COMMANDS,
     SERVER_COMMANDS,
@@ -30,6 +32,7 @@ from drachtio.protocol import (
     Source,
     Success,
     Unroute,
+    encode_frame,
     new_rid,
     parse_command,
     parse_request,
@@ -496,7 +499,7 @@ def test_command_sets() -> None:
 def test_new_rid_is_unique() -> None:
     rids = {new_rid() for _ in range(1000)}
     assert len(rids) == 1000
-    assert all(len(rid) == 32 for rid in rids)
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in rids)
 
 
 # ---------------------------------------------------------------- responses
@@ -557,6 +560,53 @@ def test_respond_and_send_results() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         response({"success": True, "message": INVITE}, "sendSipRequest")
     assert info.value.message == "data.transactionId: is required"
+
+
+SIP_INVITE = (
+    b"INVITE sip:bob@example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\r\n"
+    b"From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>\r\n"
+    b"Call-ID: c1@192.0.2.1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+    b"Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n"
+)
+SIP_OK = (
+    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\r\n"
+    b"From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=b2\r\n"
+    b"Call-ID: c1@192.0.2.1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def test_a_sip_message_object_is_sent_as_its_json_form() -> None:
+    # The core writes the JSON form into the frame: the same JSON as to_dict() gives.
+    invite, ok = parse(SIP_INVITE), parse(SIP_OK)
+    source = Source("udp", "192.0.2.1", 5060)
+    pairs = [
+        (Sip("t", invite, "d", source, 1.5), Sip("t", invite.to_dict(), "d", source, 1.5)),
+        (RespondResult(ok, "d"), RespondResult(ok.to_dict(), "d")),
+        (SendResult("t", invite), SendResult("t", invite.to_dict())),
+    ]
+    for given, as_dict in pairs:
+        data = decode(encode_frame(given.to_json()))
+        assert data == decode(encode_frame(as_dict.to_json()))
+        assert data["message"] == as_dict.message
+    frame = encode_frame(Request("r", Sip("t", invite)).to_json())
+    assert decode(frame)["data"]["message"]["request_uri"]["method"] == "INVITE"
+
+
+def test_a_sip_message_object_of_the_wrong_kind_is_refused() -> None:
+    invite, ok = parse(SIP_INVITE), parse(SIP_OK)
+    with pytest.raises(LocalProtocolError) as info:
+        RespondResult(invite)
+    assert info.value.message == "data.message: must be a SIP response"
+    with pytest.raises(LocalProtocolError) as info:
+        SendResult("t", ok)
+    assert info.value.message == "data.message: must be a SIP request"
+    assert Sip("t", ok).message is ok  # a response to the client's request
+
+
+def decode(frame: bytes) -> dict[str, Any]:
+    body: dict[str, Any] = orjson.loads(frame.split(b"#", 1)[1])
+    return body
 
 
 def test_pong() -> None:

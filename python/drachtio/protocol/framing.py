@@ -94,50 +94,60 @@ class FrameDecoder:
 
     def _frames(self) -> Iterator[dict[str, Any]]:
         while True:
-            frame = self._next_frame()
-            if frame is None:
+            if self._error is not None:
+                raise self._error
+            length = self._length
+            if length is None:
+                if self._pos == len(self._buffer):  # every byte read: nothing to scan
+                    self._compact()
+                    return
+                length = self._read_prefix()
+                if length is None:
+                    self._compact()
+                    return
+            start = self._pos
+            end = start + length
+            buffer = self._buffer
+            if len(buffer) < end:
+                self._compact()
                 return
-            yield frame
+            # A copy of the body: cheaper than a memoryview for frames of a few KiB.
+            body = buffer[start:end]
+            problem: str | None = None
+            try:
+                obj = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                # Keep the message only: the exception holds the whole body, which may
+                # carry a secret, and must not ride along as __context__.
+                problem = str(exc)
+            del body
+            if problem is not None:
+                self._fail("invalid_json", f"frame body is not valid JSON: {problem}")
+            if type(obj) is not dict:
+                self._fail(
+                    "not_an_object",
+                    f"frame body is a JSON {_json_kind(obj)}, the protocol sends objects only",
+                )
+            self._pos = end
+            self._length = None
+            yield obj
 
-    def _next_frame(self) -> dict[str, Any] | None:
-        if self._error is not None:
-            raise self._error
-        if self._length is None and not self._read_prefix():
-            self._compact()
-            return None
-        length = self._length
-        assert length is not None
-        start = self._pos
-        end = start + length
-        if len(self._buffer) < end:
-            self._compact()
-            return None
-        body = memoryview(self._buffer)[start:end]
-        problem: str | None = None
-        try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            # Keep the message only: the exception holds the whole body, which may
-            # carry a secret, and must not ride along as __context__.
-            problem = str(exc)
-        finally:
-            body.release()
-        if problem is not None:
-            self._fail("invalid_json", f"frame body is not valid JSON: {problem}")
-        if not isinstance(obj, dict):
-            self._fail(
-                "not_an_object",
-                f"frame body is a JSON {_json_kind(obj)}, the protocol sends objects only",
-            )
-        self._pos = end
-        self._length = None
-        return obj
-
-    def _read_prefix(self) -> bool:
-        """Parse the length prefix if complete; raise on the first bad byte."""
+    def _read_prefix(self) -> int | None:
+        """Parse the length prefix if complete (None if not yet); raise on the first bad byte."""
         buffer = self._buffer
         start = self._pos
         limit = min(len(buffer), start + self._max_digits + 1)
+        hash_at = buffer.find(b"#", start, limit)
+        if hash_at > start:
+            digits = buffer[start:hash_at]
+            # isdigit() of bytes is ASCII digits only; int() would accept more.
+            if digits.isdigit():
+                length = int(digits)
+                if length <= self.max_frame_size:
+                    self._length = length
+                    self._pos = hash_at + 1
+                    return length
+        # Incomplete or bad: the byte-by-byte scan finds which, and words the error.
         value = 0
         for index in range(start, limit):
             byte = buffer[index]
@@ -154,7 +164,7 @@ class FrameDecoder:
                     self._fail("bad_length_prefix", "frame starts with '#': the length is missing")
                 self._length = value
                 self._pos = index + 1
-                return True
+                return value
             else:
                 self._fail(
                     "bad_length_prefix",
@@ -165,7 +175,7 @@ class FrameDecoder:
                 "length_prefix_too_long",
                 f"length prefix longer than {self._max_digits} digits",
             )
-        return False
+        return None
 
     def _compact(self) -> None:
         if self._pos:

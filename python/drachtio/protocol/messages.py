@@ -9,16 +9,26 @@ Building a message validates it and raises :class:`LocalProtocolError`;
 parsing one received from the peer (:func:`parse_request`,
 :func:`parse_response`) raises :class:`RemoteProtocolError` with the JSON path
 of the bad value. Unknown keys are ignored so that the protocol can grow.
+
+A SIP message in ``sip``, ``respondToSipRequest``'s and ``sendSipRequest``'s
+results is its JSON form (docs/json-form.md): a dict, or, on the sending
+side, the :class:`~drachtio.SipMessage` itself, whose JSON form the core
+writes straight into the frame (``to_json()`` then holds an
+:class:`orjson.Fragment`).
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
-import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
+import orjson
+
+from drachtio._core import SipMessage, SipRequest, SipResponse
 from drachtio.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -44,6 +54,7 @@ __all__ = [
     "SendSipRequest",
     "SimpleHeaders",
     "Sip",
+    "SipJson",
     "Source",
     "Success",
     "Unroute",
@@ -59,6 +70,8 @@ __all__ = [
 JsonObject = dict[str, Any]
 SimpleHeaders = dict[str, str | list[str]]
 """Headers as applications write them: ``{"User-Agent": "x", "X-Tag": ["a", "b"]}``."""
+SipJson = JsonObject | SipMessage
+"""A SIP message in a protocol message: its JSON form, or the message itself when sending."""
 
 _T = TypeVar("_T")
 
@@ -66,14 +79,20 @@ _T = TypeVar("_T")
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 # RFC 3986 §3.1 scheme, then at least one character without whitespace.
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
-_LINE_BREAKS = re.compile(r"[\r\n\x00]")
 _TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 _DIALOG_EVENTS = ("created", "destroyed", "ack-timeout")
 
 
+# Request ids: a random prefix per process and a counter, 32 hex digits like
+# a UUID's, without the system call for randomness a UUID costs each time.
+_RID_PREFIX = os.urandom(8).hex()
+_rid_counter = itertools.count()
+
+
 def new_rid() -> str:
-    """A fresh request id, unique on the sending side (a random UUID in hex)."""
-    return uuid.uuid4().hex
+    """A fresh request id, unique on the sending side: 32 hex digits, random
+    per process, then a counter."""
+    return f"{_RID_PREFIX}{next(_rid_counter):016x}"
 
 
 # ---------------------------------------------------------------- validation
@@ -105,13 +124,17 @@ def _shown(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:40] + "...")
 
 
+def _has_line_break(value: str) -> bool:
+    return "\r" in value or "\n" in value or "\x00" in value
+
+
 def _check_str(value: object, path: str, *, line: bool = True) -> str:
     """A non-empty string; with ``line``, one without CR, LF or NUL."""
     if not isinstance(value, str):
         raise _invalid(path, f"must be a string, got {_kind(value)}")
     if not value:
         raise _invalid(path, "must not be empty")
-    if line and _LINE_BREAKS.search(value):
+    if line and ("\r" in value or "\n" in value or "\x00" in value):
         raise _invalid(path, "must not contain CR, LF or NUL")
     return value
 
@@ -149,6 +172,8 @@ def _check_token(value: object, path: str, what: str) -> str:
 
 
 def _check_object(value: object, path: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # the common case, without the Mapping ABC's check
+        return value
     if not isinstance(value, Mapping):
         raise _invalid(path, f"must be an object, got {_kind(value)}")
     return value
@@ -173,12 +198,21 @@ def _check_header_value(value: object, path: str) -> None:
     if not isinstance(value, str):
         raise _invalid(path, f"must be a string or an array of strings, got {_kind(value)}")
     # An empty value is legal SIP (RFC 3261 §25.1, e.g. "Subject:"); line breaks never are.
-    if _LINE_BREAKS.search(value):
+    if _has_line_break(value):
         raise _invalid(path, "must not contain CR, LF or NUL")
 
 
 def _check_sip_message(value: object, path: str, start: str | None = None) -> None:
-    """The JSON form of a SIP message (docs/json-form.md), checked in outline only."""
+    """The JSON form of a SIP message (docs/json-form.md), checked in outline only.
+
+    A :class:`~drachtio.SipMessage` is valid by construction; only its kind is checked.
+    """
+    if isinstance(value, SipMessage):
+        if start == "request_uri" and not isinstance(value, SipRequest):
+            raise _invalid(path, "must be a SIP request")
+        if start == "status_line" and not isinstance(value, SipResponse):
+            raise _invalid(path, "must be a SIP response")
+        return
     message = _check_object(value, path)
     has_request = "request_uri" in message
     has_status = "status_line" in message
@@ -189,6 +223,13 @@ def _check_sip_message(value: object, path: str, start: str | None = None) -> No
     key = "request_uri" if has_request else "status_line"
     _check_object(message[key], f"{path}.{key}")
     _check_object(message.get("headers"), f"{path}.headers")
+
+
+def _message_json(message: SipJson) -> Any:
+    """What ``to_json()`` holds for a message: the dict, or the core's JSON text."""
+    if isinstance(message, SipMessage):
+        return orjson.Fragment(message.to_json())
+    return message
 
 
 def _require(data: Mapping[str, Any], key: str) -> Any:
@@ -472,15 +513,17 @@ class Sip:
 
     A new request matched to the client's routes, a request within one of its
     dialogs, or a response to a request it sent (same ``transaction_id``).
-    ``message`` is the JSON form of the SIP message (docs/json-form.md);
-    ``time`` is when the server received it, in seconds since the Unix epoch.
+    ``message`` is the JSON form of the SIP message (docs/json-form.md), or
+    on the sending side the :class:`~drachtio.SipMessage` itself (a received
+    ``sip`` always holds the dict); ``time`` is when the server received it,
+    in seconds since the Unix epoch.
     The server always sends ``source`` and ``time``; the original protocol
     did not, so they are optional when reading.
     """
 
     COMMAND: ClassVar[str] = "sip"
     transaction_id: str
-    message: JsonObject
+    message: SipJson
     dialog_id: str | None = None
     source: Source | None = None
     time: float | None = None
@@ -501,7 +544,7 @@ class Sip:
         data: JsonObject = {"transactionId": self.transaction_id}
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
-        data["message"] = self.message
+        data["message"] = _message_json(self.message)
         if self.source is not None:
             data["source"] = self.source.to_json()
         if self.time is not None:
@@ -690,10 +733,11 @@ class RespondResult:
 
     ``message`` is the SIP response as the server sent it, in JSON form (with
     the To tag, Via, Call-ID, CSeq, Contact and Content-Length the server
-    supplied). ``dialog_id`` is set when a 2xx to an INVITE created a dialog.
+    supplied), or the :class:`~drachtio.SipResponse` itself on the sending
+    side. ``dialog_id`` is set when a 2xx to an INVITE created a dialog.
     """
 
-    message: JsonObject
+    message: SipJson
     dialog_id: str | None = None
 
     def __post_init__(self) -> None:
@@ -702,7 +746,7 @@ class RespondResult:
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
-        data: JsonObject = {"success": True, "message": self.message}
+        data: JsonObject = {"success": True, "message": _message_json(self.message)}
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
         return data
@@ -717,12 +761,13 @@ class RespondResult:
 class SendResult:
     """The success response to ``sendSipRequest``.
 
-    ``message`` is the SIP request as sent, in JSON form; responses to it
+    ``message`` is the SIP request as sent, in JSON form (or the
+    :class:`~drachtio.SipRequest` itself on the sending side); responses to it
     reach the client as ``sip`` requests with the same ``transaction_id``.
     """
 
     transaction_id: str
-    message: JsonObject
+    message: SipJson
     dialog_id: str | None = None
 
     def __post_init__(self) -> None:
@@ -735,7 +780,7 @@ class SendResult:
         data: JsonObject = {"success": True, "transactionId": self.transaction_id}
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
-        data["message"] = self.message
+        data["message"] = _message_json(self.message)
         return data
 
     @classmethod
@@ -787,6 +832,8 @@ class Failure:
 
 
 ResponseData = AuthResult | Success | RespondResult | SendResult | Pong | Failure
+
+_SUCCESS = Success()
 
 # What may answer each command; everything not listed is answered Success or Failure.
 _RESPONSE_TYPES: dict[str, tuple[type[Any], ...]] = {
@@ -854,10 +901,17 @@ class Response:
         return {"type": "response", "rid": self.rid, "data": self.data.to_json()}
 
 
-def _remote(build: Callable[[], _T], *, rid: str | None, code: ErrorCode, fatal: bool) -> _T:
+def _remote(
+    build: Callable[[Mapping[str, Any]], _T],
+    data: Mapping[str, Any],
+    *,
+    rid: str | None,
+    code: ErrorCode,
+    fatal: bool,
+) -> _T:
     """Run a constructor on peer data, turning its validation error into a remote one."""
     try:
-        return build()
+        return build(data)
     except LocalProtocolError as exc:
         raise RemoteProtocolError(code, exc.message, path=exc.path, rid=rid, fatal=fatal) from None
 
@@ -874,7 +928,7 @@ def parse_command(command: str, data: Mapping[str, Any], rid: str | None = None)
         raise RemoteProtocolError(
             "unknown_command", f"unknown command {_shown(command)}", rid=rid, fatal=False
         )
-    return _remote(lambda: build(data), rid=rid, code="invalid_data", fatal=False)
+    return _remote(build, data, rid=rid, code="invalid_data", fatal=False)
 
 
 def request_rid(obj: Mapping[str, Any]) -> str:
@@ -936,13 +990,17 @@ def parse_response_data(command: str, data: Mapping[str, Any]) -> ResponseData:
         RemoteProtocolError: fatal ``bad_response`` (a response cannot be answered).
     """
     parser: Callable[[Mapping[str, Any]], ResponseData]
+    success = data.get("success")
+    if success is True and command not in _RESPONSE_TYPES:
+        # The answer to most requests (every sip, cancel and dialog): one immutable value.
+        return _SUCCESS
     if command == "auth" and "authenticated" in data:
         parser = AuthResult._from_json
-    elif data.get("success") is False:
+    elif success is False:
         parser = Failure._from_json
     else:
         parser = response_types(command)[0]._from_json
-    return _remote(lambda: parser(data), rid=None, code="bad_response", fatal=True)
+    return _remote(parser, data, rid=None, code="bad_response", fatal=True)
 
 
 def parse_response(obj: Mapping[str, Any], command: str | None) -> Response:
@@ -968,7 +1026,7 @@ def parse_response(obj: Mapping[str, Any], command: str | None) -> Response:
         )
     if command is None:
         parsed: ResponseData = _remote(
-            lambda: Failure._from_json(data), rid=rid, code="bad_response", fatal=True
+            Failure._from_json, data, rid=rid, code="bad_response", fatal=True
         )
     else:
         parsed = parse_response_data(command, data)

@@ -3,7 +3,10 @@
 The session only moves bytes: :class:`~drachtio.protocol.Connection` decides
 what is valid (framing, rids, auth first) and the :class:`~drachtio.server.Server`
 carries out commands. Writes never wait: a client that stops reading while
-its write buffer grows past the bound is disconnected instead. An
+its write buffer grows past the bound is disconnected instead. Frames go out
+together, in one write: the responses to what one read brought once it is
+handled, other frames at the next turn of the event loop (one system call
+for many frames, and fewer wake-ups for the client). An
 authenticated client that has sent nothing for ``ping_interval`` is pinged,
 and dropped when it does not answer within ``ping_timeout``.
 """
@@ -58,6 +61,12 @@ class ControlSession:
         self._writer = writer
         self._max_write_buffer = config.max_write_buffer
         self._max_pending = config.max_pending_requests
+        self._loop = asyncio.get_running_loop()
+        # Frames waiting for the next flush, and their total size.
+        self._out: list[bytes] = []
+        self._out_size = 0
+        # While a read's frames are handled: the flush comes after the last one.
+        self._reading = False
         self.connection = Connection(Role.SERVER, max_frame_size=config.max_frame_size)
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -98,12 +107,17 @@ class ControlSession:
                             if isinstance(event, CloseConnection):
                                 reason = event.reason
                     break
-                for event in self.connection.receive_data(data):
-                    if isinstance(event, CloseConnection):
-                        reason = event.reason
-                    self._handle(event)
-                    if self.closed:
-                        break
+                self._reading = True
+                try:
+                    for event in self.connection.receive_data(data):
+                        if isinstance(event, CloseConnection):
+                            reason = event.reason
+                        self._handle(event)
+                        if self.closed:
+                            break
+                finally:
+                    self._reading = False
+                self._flush()
         except (ConnectionError, OSError) as exc:
             reason = f"connection error: {exc}"
         finally:
@@ -239,16 +253,29 @@ class ControlSession:
     def _write(self, frame: bytes) -> bool:
         if self.closed:
             return False
-        self._writer.write(frame)
-        if self._writer.transport.get_write_buffer_size() > self._max_write_buffer:
+        if not self._out and not self._reading:
+            self._loop.call_soon(self._flush)
+        self._out.append(frame)
+        self._out_size += len(frame)
+        waiting = self._out_size + self._writer.transport.get_write_buffer_size()
+        if waiting > self._max_write_buffer:
             log.warning(
-                "client does not read, %d bytes waiting, closing peer=%s",
-                self._writer.transport.get_write_buffer_size(),
-                self.peer,
+                "client does not read, %d bytes waiting, closing peer=%s", waiting, self.peer
             )
             self._abort()
             return False
         return True
+
+    def _flush(self) -> None:
+        """Write the frames queued since the last flush, in one write."""
+        out = self._out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self._out_size = 0
+        if not self._writer.is_closing():
+            self._writer.write(data)
 
     # ------------------------------------------------------------ closing
 
@@ -257,10 +284,13 @@ class ControlSession:
         self._flush_and_close()
 
     def _flush_and_close(self) -> None:
+        self._flush()
         if not self._writer.is_closing():
             self._writer.close()
 
     def _abort(self) -> None:
+        self._out.clear()
+        self._out_size = 0
         self._writer.transport.abort()
 
     def _close(self, reason: str) -> None:

@@ -62,6 +62,18 @@ fn tags(tags: Option<OptionTags>) -> Vec<String> {
     tags.map_or_else(Vec::new, |t| t.iter().map(|t| t.to_string()).collect())
 }
 
+/// About what the JSON form of `msg` takes: twice its headers and body (the
+/// form repeats parsed parts beside the raw values, and escapes CR LF), plus
+/// room for the start line and the keys.
+fn json_capacity(msg: &Message) -> usize {
+    let headers: usize = msg
+        .headers()
+        .iter()
+        .map(|h| h.name.as_str().len() + h.value.len() + 8)
+        .sum();
+    2 * (headers + msg.body().len()) + 512
+}
+
 fn body_arg(body: Option<&Bound<'_, PyBytes>>) -> Bytes {
     body.map_or_else(Bytes::new, |b| Bytes::copy_from_slice(b.as_bytes()))
 }
@@ -159,7 +171,12 @@ impl PySipMessage {
     /// The JSON form of the message as UTF-8 JSON text, written directly
     /// (faster than serializing `to_dict()` for the wire).
     fn to_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &json::to_json_vec(&self.msg))
+        // Sized for the whole text up front: growing from serde_json's small
+        // default buffer copies it several times over.
+        let mut out = Vec::with_capacity(json_capacity(&self.msg));
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &json::JsonForm(&self.msg));
+        PyBytes::new(py, &out)
     }
 
     /// Every Via value, top first (RFC 3261 §20.42).
