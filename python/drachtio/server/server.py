@@ -453,7 +453,7 @@ class Server:
             # A ringing INVITE may ring as long as the caller waits.
             tx.timer.cancel()
             tx.timer = None
-        return RespondResult(response.to_dict(), dialog_id)
+        return RespondResult(response, dialog_id)
 
     def _uas_dialog(self, tx: _ServerTx) -> Dialog[ControlSession]:
         dialog = tx.dialog
@@ -527,7 +527,7 @@ class Server:
                 stack.send_ack(dialog.ack_tx, ack, self._first_hop(dialog, ack))
                 self._trace_out(ack)
                 dialog.ack_tx = None
-                return SendResult(str(uuid.uuid4()), ack.to_dict(), dialog.id)
+                return SendResult(str(uuid.uuid4()), ack, dialog.id)
             if command.method == "BYE":
                 self._ack_pending_2xx(stack, dialog)
             request = build_in_dialog_request(dialog, command.method, command.headers, command.body)
@@ -563,7 +563,7 @@ class Server:
             self._subscribing[ctx.subscribe_key] = ctx
         if dialog is not None and command.method == "BYE":
             self._destroy_dialog(dialog, "BYE sent")
-        return SendResult(ctx.id, request.to_dict(), None if dialog is None else dialog.id)
+        return SendResult(ctx.id, request, None if dialog is None else dialog.id)
 
     def _listener_for(self, uri: str) -> Listener:
         """The listener a request to ``uri`` leaves from: its ``transport``'s, else UDP's."""
@@ -764,7 +764,7 @@ class Server:
         """The ``sip`` request that hands ``tx``'s request to its owner."""
         return Sip(
             tx.id,
-            tx.request.to_dict(),
+            tx.request,
             tx.dialog.id if tx.dialog is not None else None,
             tx.source,
             tx.received,
@@ -783,9 +783,7 @@ class Server:
         dialog.awaiting_ack = None
         if dialog.owner is not None:
             source = Source(*event.source)
-            dialog.owner.send_request(
-                Sip(tx.id, event.request.to_dict(), dialog.id, source, time.time())
-            )
+            dialog.owner.send_request(Sip(tx.id, event.request, dialog.id, source, time.time()))
 
     def _on_cancel(self, event: CancelEvent) -> None:
         if self._trace:
@@ -819,7 +817,7 @@ class Server:
                 ctx.owner.send_request(
                     Sip(
                         ctx.id,
-                        response.to_dict(),
+                        response,
                         None if ctx.dialog is None else ctx.dialog.id,
                         None,
                         time.time(),
@@ -877,7 +875,7 @@ class Server:
             ctx.owner.send_request(
                 Sip(
                     ctx.id,
-                    response.to_dict(),
+                    response,
                     None if dialog is None else dialog.id,
                     Source(*event.source),
                     time.time(),
