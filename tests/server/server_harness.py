@@ -555,18 +555,7 @@ def _uas_answer(code: int, extra: str = "", body: str = "", to: str = "[last_To:
 
 def _uas_recv(method: str, checks: tuple[str, ...], prefix: str) -> str:
     """sipp receives ``method``; each of ``checks`` (regular expressions) must match it."""
-    if not checks:
-        return f'  <recv request="{method}" timeout="15000"/>\n'
-    actions = "".join(
-        f'      <ereg regexp="{regexp}" search_in="msg" check_it="true" '
-        f'assign_to="{prefix}{index}"/>\n'
-        for index, regexp in enumerate(checks)
-    )
-    names = ",".join(f"{prefix}{index}" for index in range(len(checks)))
-    return (
-        f'  <recv request="{method}" timeout="15000">\n    <action>\n{actions}'
-        f'    </action>\n  </recv>\n  <Reference variables="{names}"/>\n'
-    )
+    return _checked_recv(f'request="{method}"', checks, prefix)
 
 
 def uas_in_dialog_scenario(

@@ -52,17 +52,9 @@ impl Index {
         &mut self,
         hash: u64,
         id: ServerTxId,
-        mut matches: impl FnMut(ServerTxId) -> bool,
+        matches: impl FnMut(ServerTxId) -> bool,
     ) {
-        match self
-            .table
-            .entry(hash, |&(h, old)| h == hash && matches(old), |&(h, _)| h)
-        {
-            Entry::Occupied(_) => {}
-            Entry::Vacant(v) => {
-                v.insert((hash, id));
-            }
-        }
+        self.insert(hash, id, matches, false);
     }
 
     /// Indexes `id`, replacing a transaction for which `matches` holds.
@@ -70,13 +62,24 @@ impl Index {
         &mut self,
         hash: u64,
         id: ServerTxId,
+        matches: impl FnMut(ServerTxId) -> bool,
+    ) {
+        self.insert(hash, id, matches, true);
+    }
+
+    fn insert(
+        &mut self,
+        hash: u64,
+        id: ServerTxId,
         mut matches: impl FnMut(ServerTxId) -> bool,
+        replace: bool,
     ) {
         match self
             .table
             .entry(hash, |&(h, old)| h == hash && matches(old), |&(h, _)| h)
         {
-            Entry::Occupied(mut o) => o.get_mut().1 = id,
+            Entry::Occupied(mut o) if replace => o.get_mut().1 = id,
+            Entry::Occupied(_) => {}
             Entry::Vacant(v) => {
                 v.insert((hash, id));
             }
