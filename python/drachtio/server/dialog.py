@@ -56,6 +56,9 @@ _DIALOG_MANAGED = frozenset(
 _TARGET_METHODS = frozenset({"INVITE", "SUBSCRIBE", "NOTIFY", "REFER", "UPDATE", "REGISTER"})
 DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
 """Methods whose 2xx creates a dialog (RFC 3261 §12.1, RFC 6665 §4.1.2.1)."""
+TARGET_REFRESH_METHODS = frozenset({"INVITE", "SUBSCRIBE", "UPDATE"})
+"""Methods that, answered 2xx in a dialog, move its remote target to their
+Contact or the 2xx's (RFC 3261 §12.2, RFC 6665 §4.1.2.1, RFC 3311 §5)."""
 
 
 def _canonical(name: str) -> str:

@@ -56,6 +56,7 @@ from drachtio.protocol import (
 from drachtio.server.config import ServerConfig
 from drachtio.server.dialog import (
     DIALOG_METHODS,
+    TARGET_REFRESH_METHODS,
     Dialog,
     Listener,
     build_ack,
@@ -423,11 +424,15 @@ class Server:
         request = tx.request
         if request.to is not None and request.to.tag is None and code > 100 and tx.to_tag is None:
             tx.to_tag = self._stack_or_fail().new_tag()
-        if request.method in DIALOG_METHODS and 200 <= code < 300:
-            # The dialog is built from these after the 2xx is sent: a malformed
-            # value raises ParseError here, before anything goes out, and the
-            # application is told (it can still answer with an error).
-            _ = request.record_route, request.contacts
+        refreshes = tx.dialog is not None and request.method in TARGET_REFRESH_METHODS
+        if 200 <= code < 300 and (refreshes or request.method in DIALOG_METHODS):
+            # The dialog is built, or its target moved, from these after the
+            # 2xx is sent: a malformed value raises ParseError here, before
+            # anything goes out, and the application is told (it can still
+            # answer with an error).
+            _ = request.contacts
+            if request.method in DIALOG_METHODS:
+                _ = request.record_route
         response = build_response(
             request,
             code,
@@ -441,14 +446,14 @@ class Server:
         self._trace_out(response)
         dialog_id: str | None = None
         if code >= 200:
+            if refreshes and code < 300:
+                assert tx.dialog is not None
+                tx.dialog.refresh_target(request)
             if request.method in DIALOG_METHODS and code < 300:
                 dialog_id = self._uas_dialog(tx).id
             self._finish_server_tx(tx, keep_for_ack=request.method == "INVITE" and code < 300)
             if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
                 self._destroy_dialog(tx.dialog, "terminating NOTIFY received")
-            elif tx.dialog is not None and code < 300 and request.method == "UPDATE":
-                # RFC 3311 §5.2: UPDATE is a target refresh request.
-                tx.dialog.refresh_target(request)
         elif request.method == "INVITE" and tx.timer is not None:
             # A ringing INVITE may ring as long as the caller waits.
             tx.timer.cancel()
@@ -463,8 +468,6 @@ class Server:
             tx.dialog = dialog
             self._dialogs[dialog.id] = dialog
             self._dialogs_by_key[dialog.key] = dialog
-        else:
-            dialog.refresh_target(tx.request)
         if tx.request.method == "INVITE":
             dialog.awaiting_ack = tx.stack_id
         return dialog
@@ -844,7 +847,8 @@ class Server:
         dialog = ctx.dialog
         method = ctx.request.method
         is_invite = method == "INVITE"
-        if method in DIALOG_METHODS and 200 <= status < 300:
+        refreshes = ctx.dialog is not None and method in TARGET_REFRESH_METHODS
+        if 200 <= status < 300 and (refreshes or method in DIALOG_METHODS):
             try:
                 dialog = self._uac_dialog(ctx, response)
             except ParseError as exc:
@@ -887,14 +891,12 @@ class Server:
             self._destroy_dialog(ctx.dialog, f"{status} response to {method}")
         elif ctx.dialog is not None and 200 <= status < 300 and ctx.dialog.ended_by(ctx.request):
             self._destroy_dialog(ctx.dialog, "terminating NOTIFY sent")
-        elif ctx.dialog is not None and 200 <= status < 300 and method == "UPDATE":
-            # RFC 3311 §5.1: the Contact of a 2xx to UPDATE is the new remote target.
-            ctx.dialog.refresh_target(response)
 
     def _uac_dialog(self, ctx: _ClientTx, response: SipResponse) -> Dialog[ControlSession] | None:
         dialog = ctx.dialog
         if dialog is not None:
-            # A 2xx to a re-INVITE: the ACK is the application's to send.
+            # A 2xx to a target refresh in the dialog (re-INVITE, SUBSCRIBE,
+            # UPDATE); after a re-INVITE the ACK is the application's to send.
             dialog.refresh_target(response)
         else:
             to = response.to
