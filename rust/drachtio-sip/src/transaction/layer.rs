@@ -358,9 +358,7 @@ impl TransactionLayer {
             .servers
             .get(&id)
             .ok_or(LocalError::UnknownTransaction)?;
-        if tx.final_sent() {
-            return Err(LocalError::FinalResponseSent);
-        }
+        // The request is released when the final response goes out.
         let Some(request) = &tx.request else {
             return Err(LocalError::FinalResponseSent);
         };

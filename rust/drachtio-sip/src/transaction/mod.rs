@@ -192,11 +192,6 @@ impl Transmit {
             kind: Outbound::Response(response.status, target),
         }
     }
-
-    /// Whether it is a request.
-    pub fn is_request(&self) -> bool {
-        self.kind == Outbound::Request
-    }
 }
 
 /// A client transaction handle.
@@ -473,7 +468,7 @@ impl Cx<'_> {
         t
     }
 
-    /// Sends again what [`Cx::send`] returned.
+    /// Sends again what [`Cx::send_request`] or [`Cx::send_response`] returned.
     pub fn resend(&mut self, t: &Transmit) {
         self.transmits.push_back(t.clone());
     }

@@ -102,14 +102,6 @@ impl ServerTx {
         self.keys.as_ref()?.1.as_ref()
     }
 
-    /// Whether the final response has been sent.
-    pub fn final_sent(&self) -> bool {
-        matches!(
-            self.state,
-            ServerState::Completed | ServerState::Confirmed | ServerState::Accepted
-        )
-    }
-
     pub fn step(&mut self, cx: &mut Cx<'_>, input: ServerInput) {
         if self.invite {
             self.invite_step(cx, input)

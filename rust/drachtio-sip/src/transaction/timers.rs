@@ -63,7 +63,7 @@ impl Timer {
 ///
 /// Compact, because ended transactions keep a timer for 64*T1 (Timers J and
 /// L: some 64,000 at 1,000 calls/s): a deadline is kept as nanoseconds since
-/// the first deadline set, and the transaction and timer are packed into one
+/// the first clock reading given, and the transaction and timer are packed into one
 /// `u64` (16 bytes per entry in each structure, instead of 40).
 #[derive(Debug, Default)]
 pub(crate) struct TimerTable {
@@ -83,6 +83,8 @@ fn pack(id: TxId, timer: Timer) -> u64 {
     n << 5 | server << 4 | timer as u64
 }
 
+/// The inverse of [`pack`]: `Timer::ALL` lists the timers in declaration
+/// order, so a timer's discriminant is its index there.
 fn unpack(packed: u64) -> (TxId, Timer) {
     let n = packed >> 5;
     let id = if packed >> 4 & 1 == 1 {
