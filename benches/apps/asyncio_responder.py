@@ -11,11 +11,11 @@ Prints ``READY <port>`` once bound, then serves until SIGINT or SIGTERM.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import sys
 from typing import cast
+
+import responder_cli
 
 COPIED = {b"via", b"v", b"from", b"f", b"call-id", b"i", b"cseq"}
 TO = {b"to", b"t"}
@@ -58,11 +58,8 @@ class Responder(asyncio.DatagramProtocol):
 
 
 async def serve(port: int) -> None:
-    loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set_result, None)
-    transport, protocol = await loop.create_datagram_endpoint(
+    stop = responder_cli.stop_signal()
+    transport, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
         Responder, local_addr=("127.0.0.1", port)
     )
     print("READY", transport.get_extra_info("sockname")[1], flush=True)
@@ -74,17 +71,8 @@ async def serve(port: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
-    args = parser.parse_args()
-    if args.loop == "uvloop":
-        import uvloop
-
-        uvloop.run(serve(args.port))
-    else:
-        asyncio.run(serve(args.port))
-    return 0
+    args = responder_cli.parser(__doc__).parse_args()
+    return responder_cli.run(serve(args.port), args.loop)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,9 @@ Prints ``READY <port>`` once bound, then serves until SIGINT or SIGTERM.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
 import sys
+
+import responder_cli
 
 from drachtio import RequestEvent, SipResponse, SipStack
 from drachtio.stack import StackEvent
@@ -60,10 +59,7 @@ class Uas:
 
 
 async def serve(port: int, transport: str, t1: float) -> None:
-    loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set_result, None)
+    stop = responder_cli.stop_signal()
     uas = Uas("")
     stack = await SipStack.start([f"{transport}:127.0.0.1:{port}"], uas.on_event, t1=t1)
     bound = stack.local_addresses[0][2]
@@ -78,19 +74,11 @@ async def serve(port: int, transport: str, t1: float) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
+    parser = responder_cli.parser(__doc__)
     parser.add_argument("--transport", choices=("udp", "tcp"), default="udp")
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--t1", type=float, default=0.5, help="RFC 3261 T1, seconds")
     args = parser.parse_args()
-    if args.loop == "uvloop":
-        import uvloop
-
-        uvloop.run(serve(args.port, args.transport, args.t1))
-    else:
-        asyncio.run(serve(args.port, args.transport, args.t1))
-    return 0
+    return responder_cli.run(serve(args.port, args.transport, args.t1), args.loop)
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def _check_str(value: object, path: str, *, line: bool = True) -> str:
         raise _invalid(path, f"must be a string, got {_kind(value)}")
     if not value:
         raise _invalid(path, "must not be empty")
-    if line and ("\r" in value or "\n" in value or "\x00" in value):
+    if line and _has_line_break(value):
         raise _invalid(path, "must not contain CR, LF or NUL")
     return value
 
