@@ -115,5 +115,6 @@ def test_serve_flags() -> None:
         "--config",
         "--log-level",
         "--sip-trace",
+        "--loop",
         "--dev",
     ]

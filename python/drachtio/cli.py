@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run the SIP server. Settings come from the config file, then the environment "
             "(DRACHTIO_SECRET, DRACHTIO_SIP, DRACHTIO_CONTROL, DRACHTIO_LOG_LEVEL, "
-            "DRACHTIO_SIP_TRACE, DRACHTIO_CONFIG), then these flags, later ones winning."
+            "DRACHTIO_SIP_TRACE, DRACHTIO_LOOP, DRACHTIO_CONFIG), then these flags, later ones "
+            "winning."
         ),
     )
     serve_parser.add_argument(
@@ -68,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="log every SIP message the server handles",
     )
     serve_parser.add_argument(
+        "--loop",
+        choices=["auto", "asyncio", "uvloop"],
+        help="the event loop (default auto: uvloop when installed, else asyncio's own)",
+    )
+    serve_parser.add_argument(
         "--dev",
         action="store_true",
         help="development mode: without a configured secret, accept the documented dev secret",
@@ -88,6 +94,7 @@ def serve(args: argparse.Namespace) -> int:
             secrets=args.secret,
             log_level=args.log_level,
             sip_trace=args.sip_trace,
+            loop=args.loop,
             dev=args.dev,
         )
     except ConfigError as exc:

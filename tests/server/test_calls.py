@@ -23,11 +23,15 @@ from server_harness import (
 pytestmark = needs_sipp
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize(
+    ("transport", "udp_on_loop"),
+    [("udp", True), ("udp", False), ("tcp", True)],
+    ids=["udp", "udp-stack-thread", "tcp"],
+)
 async def test_invite_answered_200_with_custom_headers_then_bye(
-    tmp_path: Path, transport: str
+    tmp_path: Path, transport: str, udp_on_loop: bool
 ) -> None:
-    server = await start_server()
+    server = await start_server(udp_on_loop=udp_on_loop)
     app = await App.authenticated(server, "invite", "bye")
     scenario = uac_scenario(
         200,

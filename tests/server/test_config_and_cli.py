@@ -26,6 +26,7 @@ def test_defaults() -> None:
         10.0,
         "handoff",
     )
+    assert (config.loop, config.udp_on_loop) == ("auto", True)
 
 
 def test_file_then_environment_then_flags(tmp_path: Path) -> None:
@@ -50,6 +51,10 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
     assert (config.secrets, config.control_port) == (["from-env"], 9200)
     config = load_config(config_file=path, env=env, secrets=["flag"], control="[::1]:9300")
     assert (config.secrets, config.control_host, config.control_port) == (["flag"], "::1", 9300)
+    assert load_config(secrets=["x"], env={"DRACHTIO_LOOP": "asyncio"}).loop == "asyncio"
+    assert load_config(secrets=["x"], env={"DRACHTIO_LOOP": "asyncio"}, loop="uvloop").loop == (
+        "uvloop"
+    )
 
 
 def test_secrets_are_not_in_repr() -> None:
@@ -74,6 +79,8 @@ def test_no_secret_is_an_error_unless_dev() -> None:
         ('on_disconnect = "drop"\n', "on_disconnect: must be one of handoff, bye, got 'drop'"),
         ("ping_timeout = 0\n", "ping_timeout: must be a positive number"),
         ("ping_interval = -1\n", "ping_interval: must be a positive number"),
+        ('loop = "trio"\n', "loop: must be one of auto, asyncio, uvloop, got 'trio'"),
+        ('udp_on_loop = "yes"\n', "udp_on_loop: must be true or false, got 'yes'"),
     ],
 )
 def test_invalid_settings(tmp_path: Path, toml: str, message: str) -> None:
@@ -130,3 +137,25 @@ async def test_serve_process_listens_and_stops_on_sigterm() -> None:
     logs = (await proc.stderr.read()).decode()
     assert SECRET not in logs
     assert "stopped" in logs
+    # uvloop is a dependency: the default ("auto") loop is uvloop's.
+    assert "loop=uvloop" in logs
+
+
+async def test_serve_on_asyncio_loop_from_flag() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRACHTIO_")}
+    env["DRACHTIO_LOOP"] = "uvloop"  # the flag wins
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "drachtio", "serve", "--sip", "udp:127.0.0.1:0", "--control", "127.0.0.1:0"),
+        *("--secret", SECRET, "--loop", "asyncio"),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+    assert "listening:" in line
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 20) == 0
+    logs = (await proc.stderr.read()).decode()
+    assert "loop=asyncio" in logs

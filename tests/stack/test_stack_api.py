@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -114,6 +115,48 @@ def test_runs_on_uvloop() -> None:
     module, status = uvloop.run(main())
     assert module.startswith("uvloop")
     assert status == 200
+
+
+def test_receives_on_uvloop_and_releases_its_sockets() -> None:
+    # receive_on_loop: the loop watches duplicates of the UDP sockets; once
+    # the stack has closed, none is left open and the port can be bound again.
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> tuple[list[int], int, list[int], int]:
+        uas = Uas()
+        uas.stack = server = await SipStack.start(
+            ["udp:127.0.0.1:0"], uas.on_event, receive_on_loop=True
+        )
+        watched = list(server._udp_watched)
+        _, port = address(server, "udp")
+        client_events = Recorder()
+        client = await SipStack.start(["udp:127.0.0.1:0"], client_events.on_event)
+
+        def answered() -> int:
+            return sum(isinstance(e, ResponseEvent) for e in client_events.events)
+
+        for n in range(3):
+            client.send_request(options(f"sip:uas@127.0.0.1:{port}", f"onloop-{n}"))
+            await until(lambda: answered() > n)  # noqa: B023 - awaited at once
+        statuses = [e.response.status for e in client_events.events if isinstance(e, ResponseEvent)]
+        await client.close(grace=0)
+        await server.close(grace=0)
+        return statuses, len(watched), [fd for fd in watched if _is_open(fd)], port
+
+    statuses, watched, still_open, port = uvloop.run(main())
+    assert statuses == [200, 200, 200]
+    assert watched == 1
+    assert still_open == []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+        again.bind(("127.0.0.1", port))
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def test_runs_on_a_host_loop_in_another_thread() -> None:

@@ -15,10 +15,14 @@ pytestmark = needs_sipp
 
 LISTEN = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
 
+# UDP read on the stack's thread, or on the loop's (SipStack receive_on_loop).
+udp_readers = pytest.mark.parametrize("on_loop", [False, True], ids=["stack-thread", "on-loop"])
 
-async def test_sipp_uac_against_python_uas_over_udp(tmp_path: Path) -> None:
+
+@udp_readers
+async def test_sipp_uac_against_python_uas_over_udp(tmp_path: Path, on_loop: bool) -> None:
     uas = Uas()
-    uas.stack = stack = await SipStack.start(LISTEN, uas.on_event)
+    uas.stack = stack = await SipStack.start(LISTEN, uas.on_event, receive_on_loop=on_loop)
     _, port = address(stack, "udp")
     run = await run_sipp(
         tmp_path,
@@ -56,7 +60,9 @@ async def test_sipp_uac_against_python_uas_over_tcp(tmp_path: Path) -> None:
     await stack.close(grace=1.0)
 
 
-async def sipp_uas_against_python_uac(tmp_path: Path, transport: str, flag: str) -> None:
+async def sipp_uas_against_python_uac(
+    tmp_path: Path, transport: str, flag: str, *, on_loop: bool = False
+) -> None:
     sipp_port = free_port()
     calls = 10
     sipp = asyncio.ensure_future(
@@ -66,7 +72,7 @@ async def sipp_uas_against_python_uac(tmp_path: Path, transport: str, flag: str)
         )
     )
     uac = Uac()
-    uac.stack = stack = await SipStack.start(LISTEN, uac.on_event, t1=0.1)
+    uac.stack = stack = await SipStack.start(LISTEN, uac.on_event, t1=0.1, receive_on_loop=on_loop)
     # Let sipp bind before the first INVITE (a lost one would only be retransmitted).
     await asyncio.sleep(0.3)
     for n in range(calls):
@@ -79,17 +85,23 @@ async def sipp_uas_against_python_uac(tmp_path: Path, transport: str, flag: str)
     await stack.close(grace=1.0)
 
 
-async def test_sipp_uas_against_python_uac_over_udp(tmp_path: Path) -> None:
-    await sipp_uas_against_python_uac(tmp_path, "udp", "u1")
+@udp_readers
+async def test_sipp_uas_against_python_uac_over_udp(tmp_path: Path, on_loop: bool) -> None:
+    await sipp_uas_against_python_uac(tmp_path, "udp", "u1", on_loop=on_loop)
 
 
 async def test_sipp_uas_against_python_uac_over_tcp(tmp_path: Path) -> None:
     await sipp_uas_against_python_uac(tmp_path, "tcp", "t1")
 
 
-async def test_lossy_network_calls_complete_by_retransmission(tmp_path: Path) -> None:
+@udp_readers
+async def test_lossy_network_calls_complete_by_retransmission(
+    tmp_path: Path, on_loop: bool
+) -> None:
     uas = Uas()
-    uas.stack = stack = await SipStack.start(LISTEN, uas.on_event, t1=0.05, t2=0.4)
+    uas.stack = stack = await SipStack.start(
+        LISTEN, uas.on_event, t1=0.05, t2=0.4, receive_on_loop=on_loop
+    )
     _, port = address(stack, "udp")
     run = await run_sipp(
         tmp_path,

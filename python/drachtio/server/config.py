@@ -31,6 +31,7 @@ DEV_SECRET = "cymru"
 _TRANSPORTS = ("udp", "tcp")
 _ON_DISCONNECT = ("handoff", "bye")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_LOOPS = ("auto", "asyncio", "uvloop")
 
 
 class ConfigError(DrachtioError, ValueError):
@@ -96,6 +97,8 @@ class ServerConfig:
     ping_interval: float = 30.0
     ping_timeout: float = 10.0
     on_disconnect: str = "handoff"
+    loop: str = "auto"
+    udp_on_loop: bool = True
 
     def validate(self) -> None:
         """Check every setting.
@@ -113,8 +116,12 @@ class ServerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name}: must be an integer, got {value!r}")
-        if not isinstance(self.sip_trace, bool):
-            raise ConfigError(f"sip_trace: must be true or false, got {self.sip_trace!r}")
+        for name in ("sip_trace", "udp_on_loop"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name}: must be true or false, got {value!r}")
+        if self.loop not in _LOOPS:
+            raise ConfigError(f"loop: must be one of {', '.join(_LOOPS)}, got {self.loop!r}")
         if not isinstance(self.log_level, str):
             raise ConfigError(f"log_level: must be a string, got {self.log_level!r}")
         if not self.sip:
@@ -227,6 +234,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["secrets"] = [env["DRACHTIO_SECRET"]]
     if env.get("DRACHTIO_LOG_LEVEL"):
         values["log_level"] = env["DRACHTIO_LOG_LEVEL"]
+    if env.get("DRACHTIO_LOOP"):
+        values["loop"] = env["DRACHTIO_LOOP"]
     if env.get("DRACHTIO_SIP_TRACE"):
         values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in ("1", "true", "yes", "on")
     return values
@@ -241,6 +250,7 @@ def load_config(
     secrets: Sequence[str] | None = None,
     log_level: str | None = None,
     sip_trace: bool | None = None,
+    loop: str | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -269,6 +279,8 @@ def load_config(
         values["log_level"] = log_level
     if sip_trace is not None:
         values["sip_trace"] = sip_trace
+    if loop is not None:
+        values["loop"] = loop
     try:
         config = replace(ServerConfig(), **values)
     except TypeError as exc:  # pragma: no cover - keys are filtered above

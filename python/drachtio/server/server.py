@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import ipaddress
+import itertools
 import logging
 import signal
 import time
@@ -53,7 +55,7 @@ from drachtio.protocol import (
     Success,
     Unroute,
 )
-from drachtio.server.config import ServerConfig
+from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.dialog import (
     DIALOG_METHODS,
     TARGET_REFRESH_METHODS,
@@ -144,7 +146,6 @@ class Server:
         self._stack: SipStack | None = None
         self._control: asyncio.Server | None = None
         self._sessions: set[ControlSession] = set()
-        self._session_tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Listener] = []
         self.hostport: list[str] = []
         self._routes: dict[str, list[ControlSession]] = {}
@@ -199,10 +200,13 @@ class Server:
             return
         config = self.config
         self._stop_requested = asyncio.Event()
-        self._stack = await SipStack.start(config.sip, self._on_stack_event, t1=config.t1)
+        self._stack = await SipStack.start(
+            config.sip, self._on_stack_event, t1=config.t1, receive_on_loop=config.udp_on_loop
+        )
         try:
-            self._control = await asyncio.start_server(
-                self._on_connection, config.control_host, config.control_port
+            loop = asyncio.get_running_loop()
+            self._control = await loop.create_server(
+                self._new_session, config.control_host, config.control_port
             )
         except OSError:
             await self._stack.close(grace=0)
@@ -211,7 +215,14 @@ class Server:
         self._listeners = self._stack.local_addresses
         self.hostport = [f"{t}/{_host(ip)}:{port}" for t, ip, port in self._listeners]
         host, port = self.control_address
-        log.info("listening sip=%s control=%s:%d", ",".join(self.hostport), _host(host), port)
+        loop_name = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+        log.info(
+            "listening sip=%s control=%s:%d loop=%s",
+            ",".join(self.hostport),
+            _host(host),
+            port,
+            loop_name,
+        )
 
     async def serve(self) -> None:
         """Start if needed and run until :meth:`request_stop` or :meth:`stop`; then stop."""
@@ -238,10 +249,11 @@ class Server:
         self.request_stop()
         if self._control is not None:
             self._control.close()
-        for session in list(self._sessions):
+        sessions = list(self._sessions)
+        for session in sessions:
             session.close()
-        if self._session_tasks:
-            await asyncio.wait(self._session_tasks, timeout=self.config.shutdown_grace)
+        if sessions:
+            await asyncio.wait([s.done for s in sessions], timeout=self.config.shutdown_grace)
         await self._stack.close(grace=self.config.shutdown_grace)
         if self._control is not None:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -249,15 +261,24 @@ class Server:
         log.info("stopped")
 
     def run(self, on_started: Callable[[Server], None] | None = None) -> None:
-        """Run the server on a new event loop until SIGTERM or SIGINT (``asyncio.run``).
+        """Run the server on a new event loop until SIGTERM or SIGINT.
 
+        The loop is the one ``config.loop`` names: ``"auto"`` takes uvloop
+        when it is installed, asyncio's own loop otherwise.
         ``on_started(server)`` is called once the server listens (the
         ``drachtio`` command prints its addresses there).
 
         Raises:
             OSError: an address could not be bound.
+            ConfigError: ``config.loop`` is ``"uvloop"`` and uvloop is not installed.
         """
-        asyncio.run(self._run_with_signals(on_started))
+        main = self._run_with_signals(on_started)
+        if resolve_loop(self.config.loop) == "uvloop":
+            import uvloop
+
+            uvloop.run(main)
+        else:
+            asyncio.run(main)
 
     async def _run_with_signals(self, on_started: Callable[[Server], None] | None) -> None:
         loop = asyncio.get_running_loop()
@@ -274,22 +295,15 @@ class Server:
 
     # ------------------------------------------------------------ control side
 
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def _new_session(self) -> ControlSession:
+        return ControlSession(self)
+
+    def session_opened(self, session: ControlSession) -> None:
+        """A client connected (called by the session); refused while stopping."""
         if self._stopped:
-            writer.close()
+            session.close()
             return
-        session = ControlSession(self, reader, writer)
         self._sessions.add(session)
-        task = asyncio.current_task()
-        if task is not None:
-            self._session_tasks.add(task)
-        try:
-            await session.run()
-        finally:
-            if task is not None:
-                self._session_tasks.discard(task)
 
     def execute(self, session: ControlSession, command: Command) -> ResponseData:
         """Carry out an authenticated client's command and return the response data."""
@@ -530,7 +544,7 @@ class Server:
                 stack.send_ack(dialog.ack_tx, ack, self._first_hop(dialog, ack))
                 self._trace_out(ack)
                 dialog.ack_tx = None
-                return SendResult(str(uuid.uuid4()), ack, dialog.id)
+                return SendResult(_new_tx_id(), ack, dialog.id)
             if command.method == "BYE":
                 self._ack_pending_2xx(stack, dialog)
             request = build_in_dialog_request(dialog, command.method, command.headers, command.body)
@@ -556,7 +570,7 @@ class Server:
             dest = None
         stack_id = stack.send_request(request, dest)
         self._trace_out(request)
-        ctx = _ClientTx(str(uuid.uuid4()), stack_id, request, session, contact, dialog)
+        ctx = _ClientTx(_new_tx_id(), stack_id, request, session, contact, dialog)
         self._client_txs[ctx.id] = ctx
         self._client_txs_by_stack[stack_id] = ctx
         if dialog is None and command.method == "SUBSCRIBE":
@@ -691,7 +705,7 @@ class Server:
         transport = event.source[0]
         listener: Listener = (transport, *event.local)
         source = Source(transport, event.source[1], event.source[2])
-        tx = _ServerTx(str(uuid.uuid4()), event.tx_id, request, None, listener, source, time.time())
+        tx = _ServerTx(_new_tx_id(), event.tx_id, request, None, listener, source, time.time())
         to, from_ = request.to, request.from_
         if to is not None and to.tag is not None:
             # RFC 3261 §12.2.2: a request within a dialog.
@@ -947,6 +961,32 @@ class Server:
     def _trace_out(self, message: SipMessage) -> None:
         if self._trace:
             trace.info("send\n%s", message.to_bytes().decode("utf-8", "replace"))
+
+
+# Transaction ids: UUID-shaped, a random part per process and a counter, so
+# that a new id costs no system call for randomness (uuid4 makes two).
+_TX_ID_PREFIX = str(uuid.uuid4())[:23]
+_tx_counter = itertools.count()
+
+
+def _new_tx_id() -> str:
+    """A transaction id unique in this process, in the form of a UUID."""
+    return f"{_TX_ID_PREFIX}-{next(_tx_counter):012x}"
+
+
+def resolve_loop(name: str) -> str:
+    """The event loop ``name`` (a ``loop`` setting) stands for: ``"uvloop"`` or ``"asyncio"``.
+
+    Raises:
+        ConfigError: ``"uvloop"`` was asked for and it is not installed.
+    """
+    if name == "asyncio":
+        return name
+    if importlib.util.find_spec("uvloop") is not None:
+        return "uvloop"
+    if name == "uvloop":
+        raise ConfigError("loop: uvloop is not installed (pip install uvloop)")
+    return "asyncio"
 
 
 def _host(ip: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from drachtio.protocol import (
     Auth,
@@ -49,29 +49,33 @@ log = logging.getLogger("drachtio.server")
 _READ_SIZE = 65536
 
 
-class ControlSession:
-    """The server's end of one application's TCP connection."""
+class ControlSession(asyncio.BufferedProtocol):
+    """The server's end of one application's TCP connection.
 
-    def __init__(
-        self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    An asyncio protocol: the loop reads into one reused buffer and calls
+    :meth:`buffer_updated`; no task, no future and no new buffer per read.
+    """
+
+    def __init__(self, server: Server) -> None:
         config = server.config
         self._server = server
-        self._reader = reader
-        self._writer = writer
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
         self._max_write_buffer = config.max_write_buffer
         self._max_pending = config.max_pending_requests
-        self._loop = asyncio.get_running_loop()
+        self._buffer = bytearray(_READ_SIZE)
+        self._view = memoryview(self._buffer)
         # Frames waiting for the next flush, and their total size.
         self._out: list[bytes] = []
         self._out_size = 0
         # While a read's frames are handled: the flush comes after the last one.
         self._reading = False
         self.connection = Connection(Role.SERVER, max_frame_size=config.max_frame_size)
-        peer = writer.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.peer = "?"
         self.app_name: str | None = None
         self.closed = False
+        # Set once the connection is gone and the server has been told.
+        self.done: asyncio.Future[None] = self._loop.create_future()
         self._auth_timer: asyncio.TimerHandle | None = None
         self._auth_timeout = config.auth_timeout
         self._ping_interval = config.ping_interval
@@ -79,6 +83,7 @@ class ControlSession:
         self._ping_timer: asyncio.TimerHandle | None = None
         self._ping_pending = False
         self._last_heard = 0.0
+        self._close_reason = "connection closed"
         self._drop_reason: str | None = None
 
     def __repr__(self) -> str:
@@ -90,38 +95,49 @@ class ControlSession:
         """Whether the client has authenticated."""
         return self.connection.authenticated
 
-    async def run(self) -> None:
-        """Read and handle the client's frames until the connection ends."""
-        loop = asyncio.get_running_loop()
-        self._auth_timer = loop.call_later(self._auth_timeout, self._on_auth_timeout)
-        self._last_heard = loop.time()
+    # ------------------------------------------------------------ asyncio protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport (uvloop's does not derive from asyncio.Transport).
+        self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self._auth_timer = self._loop.call_later(self._auth_timeout, self._on_auth_timeout)
+        self._last_heard = self._loop.time()
         log.info("control connection opened peer=%s", self.peer)
-        reason = "connection closed"
+        self._server.session_opened(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Handle what one read brought; the frames it produces go out in one write."""
+        if self.closed or self.connection.closing:
+            return
+        self._last_heard = self._loop.time()
+        self._reading = True
         try:
-            while not self.closed and not self.connection.closing:
-                data = await self._reader.read(_READ_SIZE)
-                self._last_heard = loop.time()
-                if not data:
-                    if not self.connection.closing:
-                        for event in self.connection.receive_eof():
-                            if isinstance(event, CloseConnection):
-                                reason = event.reason
+            for event in self.connection.receive_data(bytes(self._view[:nbytes])):
+                if isinstance(event, CloseConnection):
+                    self._close_reason = event.reason
+                self._handle(event)
+                if self.closed:
                     break
-                self._reading = True
-                try:
-                    for event in self.connection.receive_data(data):
-                        if isinstance(event, CloseConnection):
-                            reason = event.reason
-                        self._handle(event)
-                        if self.closed:
-                            break
-                finally:
-                    self._reading = False
-                self._flush()
-        except (ConnectionError, OSError) as exc:
-            reason = f"connection error: {exc}"
         finally:
-            self._close(self._drop_reason or reason)
+            self._reading = False
+        self._flush()
+
+    def eof_received(self) -> bool:
+        if not self.connection.closing:
+            for event in self.connection.receive_eof():
+                if isinstance(event, CloseConnection):
+                    self._close_reason = event.reason
+        return False  # the transport closes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self._close_reason = f"connection error: {exc}"
+        self._close(self._drop_reason or self._close_reason)
 
     def _handle(
         self,
@@ -257,7 +273,8 @@ class ControlSession:
             self._loop.call_soon(self._flush)
         self._out.append(frame)
         self._out_size += len(frame)
-        waiting = self._out_size + self._writer.transport.get_write_buffer_size()
+        assert self._transport is not None
+        waiting = self._out_size + self._transport.get_write_buffer_size()
         if waiting > self._max_write_buffer:
             log.warning(
                 "client does not read, %d bytes waiting, closing peer=%s", waiting, self.peer
@@ -274,8 +291,9 @@ class ControlSession:
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         self._out_size = 0
-        if not self._writer.is_closing():
-            self._writer.write(data)
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     # ------------------------------------------------------------ closing
 
@@ -285,13 +303,14 @@ class ControlSession:
 
     def _flush_and_close(self) -> None:
         self._flush()
-        if not self._writer.is_closing():
-            self._writer.close()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
 
     def _abort(self) -> None:
         self._out.clear()
         self._out_size = 0
-        self._writer.transport.abort()
+        if self._transport is not None:
+            self._transport.abort()
 
     def _close(self, reason: str) -> None:
         if self.closed:
@@ -306,3 +325,5 @@ class ControlSession:
         self._flush_and_close()
         log.info("control connection closed peer=%s reason=%s", self.peer, reason)
         self._server.session_closed(self)
+        if not self.done.done():
+            self.done.set_result(None)

@@ -69,6 +69,26 @@ pub struct StackConfig {
     /// 10 000. When full, new requests are answered 503 by the stack and
     /// counted; events of transactions already handed up are still queued.
     pub event_queue_capacity: usize,
+    /// Which thread reads UDP datagrams and sends what calls down produce.
+    /// Default [`UdpReader::StackThread`].
+    pub udp_reader: UdpReader,
+}
+
+/// Which thread reads the UDP sockets (`docs/transport.md`, "Threads").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UdpReader {
+    /// The stack's own thread reads every socket; a call down (a response,
+    /// a request) wakes that thread, which sends. Two threads share the
+    /// work: the most throughput.
+    #[default]
+    StackThread,
+    /// The owner watches each UDP socket ([`crate::Stack::udp_sockets`])
+    /// and calls [`crate::Stack::receive_udp`] when one is readable, on the
+    /// thread that drains the events; calls down send from the calling
+    /// thread. The stack's thread keeps timers, retransmissions, TCP and
+    /// name resolution. No thread hand-off per message: the least CPU per
+    /// message when messages do not come in bursts.
+    Caller,
 }
 
 impl Default for StackConfig {
@@ -81,6 +101,7 @@ impl Default for StackConfig {
             frame_limits: FrameLimits::default(),
             udp_recv_buffer: 4 * 1024 * 1024,
             event_queue_capacity: 10_000,
+            udp_reader: UdpReader::StackThread,
         }
     }
 }

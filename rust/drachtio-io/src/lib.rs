@@ -17,7 +17,7 @@ mod stats;
 mod tcp;
 mod udp;
 
-pub use config::{ListenSpec, StackConfig};
+pub use config::{ListenSpec, StackConfig, UdpReader};
 pub use stats::Stats;
 
 use drachtio_sip::transaction::{
@@ -27,6 +27,7 @@ use drachtio_sip::{Message, ParseError, Request, Response};
 use shared::{lock, Shared, TcpEndpoint, UdpEndpoint};
 use std::io;
 use std::net::SocketAddr;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -178,7 +179,7 @@ impl Stack {
         lock(&self.shared.core)
             .layer
             .respond(Instant::now(), id, response)?;
-        self.shared.wake.notify_one();
+        self.kick();
         Ok(())
     }
 
@@ -205,7 +206,7 @@ impl Stack {
                     request,
                     Peer { transport, addr },
                 )?;
-                self.shared.wake.notify_one();
+                self.kick();
                 Ok(id)
             }
             Target::Name(host, port) => {
@@ -230,7 +231,7 @@ impl Stack {
                 self.shared
                     .handle
                     .spawn(shared.resolve_placeholder(addr, host, transport));
-                self.shared.wake.notify_one();
+                self.kick();
                 Ok(id)
             }
         }
@@ -242,7 +243,7 @@ impl Stack {
         self.running()?;
         let cancel = lock(&self.shared.core).layer.cancel(Instant::now(), id)?;
         self.shared.inherit_placeholder(id, cancel);
-        self.shared.wake.notify_one();
+        self.kick();
         Ok(cancel)
     }
 
@@ -272,7 +273,7 @@ impl Stack {
                     ack,
                     Peer { transport, addr },
                 )?;
-                self.shared.wake.notify_one();
+                self.kick();
             }
             Target::Name(host, port) => {
                 let transport = self.shared.prepare_request(&mut ack, transport, None, None);
@@ -327,7 +328,7 @@ impl Stack {
                     Peer { transport, addr },
                     None,
                 );
-                self.shared.wake.notify_one();
+                self.kick();
             }
             Target::Name(host, port) => {
                 self.shared
@@ -376,6 +377,50 @@ impl Stack {
         let thread = lock(&self.thread).take();
         if let Some(thread) = thread {
             let _ = thread.join();
+        }
+    }
+
+    /// Each UDP socket's local address and descriptor, in the order
+    /// [`Stack::receive_udp`] numbers them: the sockets to watch for
+    /// [`UdpReader::Caller`]. The descriptors stay open until the stack has
+    /// closed ([`StackEvent::Closed`]); watch a duplicate of each.
+    pub fn udp_sockets(&self) -> Vec<(SocketAddr, RawFd)> {
+        let udp = self
+            .shared
+            .udp
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        udp.iter()
+            .map(|e| (e.local, e.socket.as_raw_fd()))
+            .collect()
+    }
+
+    /// Reads the datagrams waiting on UDP socket `index` (up to a batch of
+    /// 64; call again while the socket stays readable), hands them to the
+    /// transaction layer and sends what they produce, on the calling thread
+    /// ([`UdpReader::Caller`]). Their events are queued without `notify`:
+    /// drain them after this returns. Returns the number of datagrams read,
+    /// or `None` once the stack has closed its sockets.
+    pub fn receive_udp(&self, index: usize) -> Option<usize> {
+        let (socket, local) = {
+            let udp = self
+                .shared
+                .udp
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let ep = udp.get(index)?;
+            (ep.socket.clone(), ep.local)
+        };
+        Some(udp::receive_now(&self.shared, &socket, local))
+    }
+
+    /// After a call down changed the layer: with [`UdpReader::Caller`] send
+    /// what it produced from this thread, otherwise wake the stack's thread
+    /// to do it.
+    fn kick(&self) {
+        match self.shared.config.udp_reader {
+            UdpReader::Caller => self.shared.pump(Vec::new()),
+            UdpReader::StackThread => self.shared.wake.notify_one(),
         }
     }
 
@@ -444,8 +489,7 @@ fn bind_all(config: &StackConfig) -> io::Result<Bound> {
     for spec in &config.listen {
         match spec.transport {
             Transport::Udp => {
-                let socket =
-                    tokio::net::UdpSocket::from_std(udp::bind(spec.addr, config.udp_recv_buffer)?)?;
+                let socket = udp::bind(spec.addr, config.udp_recv_buffer)?;
                 udp.push(UdpEndpoint {
                     local: socket.local_addr()?,
                     socket: Arc::new(socket),
@@ -502,8 +546,10 @@ fn run(
             let eps = shared.udp.read().unwrap_or_else(PoisonError::into_inner);
             eps.iter().map(|e| (e.socket.clone(), e.local)).collect()
         };
-        for (socket, local) in udp {
-            tokio::spawn(udp::receive_loop(shared.clone(), socket, local));
+        if shared.config.udp_reader == UdpReader::StackThread {
+            for (socket, local) in udp {
+                tokio::spawn(udp::receive_loop(shared.clone(), socket, local));
+            }
         }
         let accepting: Vec<_> = listeners
             .into_iter()

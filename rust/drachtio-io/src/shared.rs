@@ -3,10 +3,11 @@
 //! queue.
 //!
 //! Locks, always taken in this order and never across an `.await`:
-//! `placeholders` → `core` → `queue`; `conns` and `udp` are taken alone.
-//! Only tasks on the runtime's single thread run [`Shared::pump`], so the
-//! order in which the layer produced messages and events is the order in
-//! which they reach sockets and the queue.
+//! `send_order` → `placeholders` → `core` → `queue`; `conns` and `udp` are
+//! taken alone. [`Shared::pump`] runs on the runtime's thread, and with
+//! [`crate::UdpReader::Caller`] on the caller's thread too; `send_order`
+//! keeps the order in which the layer produced messages and events the
+//! order in which they reach sockets and the queue.
 
 use crate::config::StackConfig;
 use crate::route;
@@ -19,11 +20,12 @@ use drachtio_sip::transaction::{
 };
 use drachtio_sip::{HeaderName, Message, ParseError, Request, Response};
 use std::collections::{HashMap, VecDeque};
+use std::net::UdpSocket;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
-use tokio::net::UdpSocket;
+use tokio::io::Interest;
 use tokio::sync::{mpsc, Notify};
 
 /// Requests larger than this go over TCP (RFC 3261 §18.1.1, path MTU unknown).
@@ -148,6 +150,8 @@ pub(crate) fn is_placeholder(addr: SocketAddr) -> bool {
 pub(crate) struct Shared {
     pub(crate) core: Mutex<Core>,
     queue: Mutex<EventQueue>,
+    /// Held by a pump from taking transmits until they are sent.
+    send_order: Mutex<()>,
     notify: Arc<dyn Fn() + Send + Sync>,
     /// Wakes the driver: a caller changed the layer, or a deadline moved earlier.
     pub(crate) wake: Notify,
@@ -185,6 +189,7 @@ impl Shared {
                 events: VecDeque::new(),
                 capacity: config.event_queue_capacity,
             }),
+            send_order: Mutex::new(()),
             notify,
             wake: Notify::new(),
             counters: Counters::default(),
@@ -224,8 +229,21 @@ impl Shared {
 
     /// Reports `failures` to the layer, then moves every queued event to the
     /// event queue and every transmit to its socket, until nothing is left.
-    pub(crate) fn pump(self: &Arc<Self>, mut failures: Vec<Failure>) {
+    pub(crate) fn pump(self: &Arc<Self>, failures: Vec<Failure>) {
+        self.pump_and_notify(failures, true);
+    }
+
+    /// [`Shared::pump`]; with `notify_consumer` false, events queued here do
+    /// not call `notify`: the caller drains the queue itself right after.
+    pub(crate) fn pump_and_notify(
+        self: &Arc<Self>,
+        mut failures: Vec<Failure>,
+        notify_consumer: bool,
+    ) {
         loop {
+            // Pumps may run on two threads (UdpReader::Caller): what one
+            // takes from the layer leaves before what the next one takes.
+            let _order = lock(&self.send_order);
             let mut transmits = Vec::new();
             let mut notify = false;
             let mut rearm = false;
@@ -309,7 +327,7 @@ impl Shared {
             if rearm {
                 self.wake.notify_one();
             }
-            if notify {
+            if notify && notify_consumer {
                 (self.notify)();
             }
             for t in transmits {
@@ -323,8 +341,9 @@ impl Shared {
         }
     }
 
-    /// Hands received messages to the layer, then pumps.
-    pub(crate) fn handle_incoming(self: &Arc<Self>, batch: Vec<Incoming>) {
+    /// Hands received messages to the layer, then pumps
+    /// ([`Shared::pump_and_notify`]).
+    pub(crate) fn handle_incoming(self: &Arc<Self>, batch: Vec<Incoming>, notify_consumer: bool) {
         {
             let mut core = lock(&self.core);
             let now = Instant::now();
@@ -332,7 +351,7 @@ impl Shared {
                 core.layer.handle_incoming(now, incoming);
             }
         }
-        self.pump(Vec::new());
+        self.pump_and_notify(Vec::new(), notify_consumer);
     }
 
     /// A parsed message from the network, with `received`/`rport` added to a
@@ -475,7 +494,7 @@ impl Shared {
         };
         let mut queued = lock(&backlog);
         if queued.queue.is_empty() {
-            match socket.try_send_to(&out.bytes, dest) {
+            match socket.send_to(&out.bytes, dest) {
                 Ok(_) => {
                     Counters::inc(&self.counters.udp_sent);
                     return Ok(());
@@ -499,8 +518,14 @@ impl Shared {
     }
 
     /// Sends a socket's held-back datagrams in order, waiting for it to be
-    /// writable; ends when the backlog is empty.
+    /// writable; ends when the backlog is empty. Only this task watches the
+    /// socket for writability (through a duplicate descriptor, registered
+    /// while it runs): otherwise every datagram sent would wake the stack's
+    /// thread when its buffer is freed.
     async fn drain_udp(self: Arc<Self>, socket: Arc<UdpSocket>, backlog: Arc<Mutex<UdpBacklog>>) {
+        let writable = socket
+            .try_clone()
+            .and_then(|dup| crate::udp::watch(Arc::new(dup), Interest::WRITABLE));
         loop {
             let next = {
                 let mut queued = lock(&backlog);
@@ -513,7 +538,21 @@ impl Shared {
                 }
             };
             let (out, dest) = next;
-            match socket.send_to(&out.bytes, dest).await {
+            let sent = match &writable {
+                Ok(fd) => loop {
+                    match fd.writable().await {
+                        Ok(mut guard) => {
+                            match guard.try_io(|fd| fd.get_ref().send_to(&out.bytes, dest)) {
+                                Ok(result) => break result,
+                                Err(_would_block) => continue,
+                            }
+                        }
+                        Err(e) => break Err(e),
+                    }
+                },
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            };
+            match sent {
                 Ok(_) => Counters::inc(&self.counters.udp_sent),
                 Err(e) => {
                     let reason = e.to_string();

@@ -215,7 +215,7 @@ fn on_bytes(
         }
     }
     if !incoming.is_empty() {
-        shared.handle_incoming(incoming);
+        shared.handle_incoming(incoming, true);
     }
     (replies, garbage)
 }

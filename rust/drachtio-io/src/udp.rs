@@ -8,8 +8,10 @@ use drachtio_sip::parse_bytes;
 use drachtio_sip::transaction::{Peer, Transport};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
+use std::net::UdpSocket;
 use std::sync::Arc;
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 /// Datagrams read per wake-up before the batch goes to the layer.
 const BATCH: usize = 64;
@@ -29,25 +31,70 @@ pub(crate) fn bind(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<std:
     Ok(socket.into())
 }
 
+/// The stack thread's reader ([`crate::UdpReader::StackThread`]): waits for
+/// the socket to be readable (the only readiness the runtime watches it
+/// for), then reads what it holds.
 pub(crate) async fn receive_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr) {
+    let Ok(readable) = watch(socket.clone(), Interest::READABLE) else {
+        return;
+    };
     let mut buf = vec![0u8; 65536];
     loop {
-        if socket.readable().await.is_err() {
+        let Ok(mut guard) = readable.readable().await else {
             return;
+        };
+        let (batch, drained) = read_batch(&socket, &mut buf);
+        if drained {
+            guard.clear_ready();
         }
-        let mut batch = Vec::new();
-        while batch.len() < BATCH {
-            match socket.try_recv_from(&mut buf) {
-                Ok((n, from)) => batch.push((Bytes::copy_from_slice(&buf[..n]), from)),
-                // WouldBlock ends the batch; other errors (an ICMP error
-                // reported on the socket) concern a datagram sent earlier.
-                Err(_) => break,
-            }
-        }
+        drop(guard);
         if !batch.is_empty() {
-            on_datagrams(&shared, &socket, local, batch);
+            on_datagrams(&shared, &socket, local, batch, true);
         }
     }
+}
+
+/// Registers `socket` with the runtime for `interest` only.
+#[allow(unsafe_code)]
+pub(crate) fn watch(
+    socket: Arc<UdpSocket>,
+    interest: Interest,
+) -> std::io::Result<AsyncFd<Arc<UdpSocket>>> {
+    // SAFETY: the AsyncFd owns a reference to the socket, which owns its
+    // descriptor: the descriptor stays open and the same until the AsyncFd
+    // is dropped.
+    unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(|e| e.into_parts().1)
+}
+
+/// Reads what `socket` holds, up to [`BATCH`] datagrams, hands it to the
+/// layer and sends what that produces, on the calling thread
+/// ([`crate::UdpReader::Caller`]). Events are queued without `notify`.
+/// Returns the number of datagrams read.
+pub(crate) fn receive_now(shared: &Arc<Shared>, socket: &UdpSocket, local: SocketAddr) -> usize {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 65536]);
+    }
+    let (batch, _) = BUF.with(|buf| read_batch(socket, &mut buf.borrow_mut()));
+    let n = batch.len();
+    if n > 0 {
+        on_datagrams(shared, socket, local, batch, false);
+    }
+    n
+}
+
+/// Up to [`BATCH`] reads; `true` when the socket was found empty.
+fn read_batch(socket: &UdpSocket, buf: &mut [u8]) -> (Vec<(Bytes, SocketAddr)>, bool) {
+    let mut batch = Vec::new();
+    for _ in 0..BATCH {
+        match socket.recv_from(buf) {
+            Ok((n, from)) => batch.push((Bytes::copy_from_slice(&buf[..n]), from)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return (batch, true),
+            // Other errors (an ICMP error reported on the socket) concern a
+            // datagram sent earlier: read on.
+            Err(_) => {}
+        }
+    }
+    (batch, false)
 }
 
 fn on_datagrams(
@@ -55,6 +102,7 @@ fn on_datagrams(
     socket: &UdpSocket,
     local: SocketAddr,
     batch: Vec<(Bytes, SocketAddr)>,
+    notify_consumer: bool,
 ) {
     let mut incoming = Vec::with_capacity(batch.len());
     for (data, from) in batch {
@@ -72,7 +120,7 @@ fn on_datagrams(
             Err(e) => {
                 // Answered to the source address: the Via may be the broken part.
                 if let Some(reply) = shared.on_malformed(&data, e, peer, local) {
-                    if socket.try_send_to(&reply, from).is_ok() {
+                    if socket.send_to(&reply, from).is_ok() {
                         Counters::inc(&shared.counters.udp_sent);
                     }
                 }
@@ -80,6 +128,6 @@ fn on_datagrams(
         }
     }
     if !incoming.is_empty() {
-        shared.handle_incoming(incoming);
+        shared.handle_incoming(incoming, notify_consumer);
     }
 }

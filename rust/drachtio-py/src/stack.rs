@@ -7,7 +7,7 @@
 //! batches, each batch converted to Python objects here (see `docs/bridge.md`).
 
 use crate::message::{message_into_py, PySipMessage, PySipRequest, PySipResponse};
-use drachtio_io::{ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats};
+use drachtio_io::{ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats, UdpReader};
 use drachtio_sip::transaction::{
     ClientTxId, Config as TimerConfig, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
 };
@@ -153,7 +153,8 @@ impl PyStack {
     #[new]
     #[pyo3(signature = (listen, *, t1 = 0.5, t2 = 4.0, t4 = 5.0, tcp_idle_timeout = 180.0,
                         max_tcp_connections = 1024, event_queue_capacity = 10_000,
-                        udp_recv_buffer = 4_194_304, supported = None))]
+                        udp_recv_buffer = 4_194_304, supported = None,
+                        receive_on_loop = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         listen: Vec<String>,
@@ -165,6 +166,7 @@ impl PyStack {
         event_queue_capacity: usize,
         udp_recv_buffer: usize,
         supported: Option<Vec<String>>,
+        receive_on_loop: bool,
     ) -> PyResult<Self> {
         let listen = listen
             .iter()
@@ -188,6 +190,11 @@ impl PyStack {
             max_tcp_connections,
             event_queue_capacity,
             udp_recv_buffer,
+            udp_reader: if receive_on_loop {
+                UdpReader::Caller
+            } else {
+                UdpReader::StackThread
+            },
             ..StackConfig::default()
         };
         let (wakeup, ring) = UnixStream::pair().map_err(os_error)?;
@@ -218,6 +225,24 @@ impl PyStack {
                 _ => return,
             }
         }
+    }
+
+    /// The descriptor of each UDP socket, in `_receive_udp`'s numbering
+    /// (`receive_on_loop`: the loop watches duplicates of them).
+    fn _udp_fds(&self) -> Vec<i32> {
+        self.stack
+            .udp_sockets()
+            .into_iter()
+            .map(|(_, fd)| fd)
+            .collect()
+    }
+
+    /// `receive_on_loop`: reads what UDP socket `index` holds (a batch at
+    /// most), hands it to the transaction layer and sends what it produces;
+    /// drain the events next. The count of datagrams read, or `None` once
+    /// the stack has closed its sockets.
+    fn _receive_udp(&self, index: usize) -> Option<usize> {
+        self.stack.receive_udp(index)
     }
 
     /// Takes up to `max` queued events, oldest first, as Python objects. The
