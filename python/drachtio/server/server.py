@@ -159,6 +159,8 @@ class Server:
         self._dialogs_by_key: dict[tuple[str, str, str], Dialog[ControlSession]] = {}
         self._subscribing: dict[tuple[str, str], _ClientTx] = {}
         self._stop_requested: asyncio.Event | None = None
+        # The loop the server runs on: set by start(), before any event.
+        self._loop: asyncio.AbstractEventLoop
         self._stopped = False
         self._trace = config.sip_trace
 
@@ -199,12 +201,12 @@ class Server:
         if self._stack is not None:
             return
         config = self.config
+        self._loop = loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
         self._stack = await SipStack.start(
             config.sip, self._on_stack_event, t1=config.t1, receive_on_loop=config.udp_on_loop
         )
         try:
-            loop = asyncio.get_running_loop()
             self._control = await loop.create_server(
                 self._new_session, config.control_host, config.control_port
             )
@@ -215,7 +217,7 @@ class Server:
         self._listeners = self._stack.local_addresses
         self.hostport = [f"{t}/{_host(ip)}:{port}" for t, ip, port in self._listeners]
         host, port = self.control_address
-        loop_name = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+        loop_name = type(loop).__module__.partition(".")[0]
         log.info(
             "listening sip=%s control=%s:%d loop=%s",
             ",".join(self.hostport),
@@ -745,9 +747,7 @@ class Server:
             tx.owner = None
             self._answer(tx, 480, "Temporarily Unavailable")
             return
-        tx.timer = asyncio.get_running_loop().call_later(
-            self.config.app_response_timeout, self._on_app_timeout, tx
-        )
+        tx.timer = self._loop.call_later(self.config.app_response_timeout, self._on_app_timeout, tx)
         if tx.dialog is not None and request.method == "BYE":
             self._destroy_dialog(tx.dialog, "BYE received")
 
@@ -875,18 +875,14 @@ class Server:
         if status >= 200:
             if is_invite and status < 300:
                 # Forked 2xx may follow for 64*T1 (RFC 3261 §13.2.2.4); keep the mapping as long.
-                asyncio.get_running_loop().call_later(
-                    64 * self.config.t1, self._forget_client_tx, ctx
-                )
+                self._loop.call_later(64 * self.config.t1, self._forget_client_tx, ctx)
             else:
                 self._forget_client_tx(ctx)
             if ctx.subscribe_key is not None:
                 if status < 300:
                     # NOTIFYs of other forks may create their dialogs for
                     # 64*T1 yet (RFC 6665), as forked 2xx to an INVITE do.
-                    asyncio.get_running_loop().call_later(
-                        64 * self.config.t1, self._forget_subscribe, ctx
-                    )
+                    self._loop.call_later(64 * self.config.t1, self._forget_subscribe, ctx)
                 else:
                     self._forget_subscribe(ctx)
         if ctx.owner is not None:

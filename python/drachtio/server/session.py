@@ -207,7 +207,7 @@ class ControlSession(asyncio.BufferedProtocol):
     def _schedule_ping(self, delay: float) -> None:
         if self._ping_timer is not None:
             self._ping_timer.cancel()
-        self._ping_timer = asyncio.get_running_loop().call_later(delay, self._on_ping_timer)
+        self._ping_timer = self._loop.call_later(delay, self._on_ping_timer)
 
     def _on_ping_timer(self) -> None:
         self._ping_timer = None
@@ -220,7 +220,7 @@ class ControlSession(asyncio.BufferedProtocol):
             self._drop_reason = "no answer to ping"
             self._abort()
             return
-        idle = asyncio.get_running_loop().time() - self._last_heard
+        idle = self._loop.time() - self._last_heard
         if idle < self._ping_interval:
             self._schedule_ping(self._ping_interval - idle)
             return
