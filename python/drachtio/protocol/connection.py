@@ -362,6 +362,8 @@ class Connection:
                 while closing, a reused rid, a response to no pending request or
                 of the wrong kind, a frame over the maximum size.
         """
+        if type(message) is Request:
+            return self._send_request(message)
         if type(message) is Response:
             return self._send_response(message)
         if isinstance(message, Request):

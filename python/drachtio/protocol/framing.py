@@ -38,12 +38,13 @@ def encode_frame(obj: Mapping[str, Any], max_frame_size: int = DEFAULT_MAX_FRAME
         body = orjson.dumps(obj)
     except TypeError as exc:
         raise LocalProtocolError("invalid_data", f"not serializable as JSON: {exc}") from None
-    if len(body) > max_frame_size:
+    size = len(body)
+    if size > max_frame_size:
         raise LocalProtocolError(
             "frame_too_large",
-            f"frame of {len(body)} bytes exceeds the maximum of {max_frame_size} bytes",
+            f"frame of {size} bytes exceeds the maximum of {max_frame_size} bytes",
         )
-    return b"%d#%b" % (len(body), body)
+    return b"%d#%b" % (size, body)
 
 
 class FrameDecoder:

@@ -624,7 +624,10 @@ class Sip:
         data: JsonObject = {"transactionId": self.transaction_id}
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
-        data["message"] = _message_json(self.message)
+        message = self.message  # _message_json, inline
+        data["message"] = (
+            orjson.Fragment(message.to_json()) if isinstance(message, SipMessage) else message
+        )
         if self.source is not None:
             data["source"] = self.source.to_json()
         if self.time is not None:
@@ -848,7 +851,13 @@ class RespondResult:
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
-        data: JsonObject = {"success": True, "message": _message_json(self.message)}
+        message = self.message  # _message_json, inline
+        data: JsonObject = {
+            "success": True,
+            "message": (
+                orjson.Fragment(message.to_json()) if isinstance(message, SipMessage) else message
+            ),
+        }
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
         return data
