@@ -38,12 +38,13 @@ def encode_frame(obj: Mapping[str, Any], max_frame_size: int = DEFAULT_MAX_FRAME
         body = orjson.dumps(obj)
     except TypeError as exc:
         raise LocalProtocolError("invalid_data", f"not serializable as JSON: {exc}") from None
-    if len(body) > max_frame_size:
+    size = len(body)
+    if size > max_frame_size:
         raise LocalProtocolError(
             "frame_too_large",
-            f"frame of {len(body)} bytes exceeds the maximum of {max_frame_size} bytes",
+            f"frame of {size} bytes exceeds the maximum of {max_frame_size} bytes",
         )
-    return b"%d#%b" % (len(body), body)
+    return b"%d#%b" % (size, body)
 
 
 class FrameDecoder:
@@ -85,69 +86,102 @@ class FrameDecoder:
                 frame over the maximum, or a body that is not a JSON object.
             LocalProtocolError: when the decoder already failed.
         """
+        self._feed(data)
+        return self._frames()
+
+    def _feed(self, data: bytes) -> None:
+        """Buffer ``data``; then call :meth:`_next` until it returns ``None``.
+
+        With :meth:`_next`, the package's own way to read frames without a
+        generator (:class:`~drachtio.protocol.Connection` uses it).
+        """
         if self._error is not None:
             raise LocalProtocolError(
                 "connection_closed", f"the frame decoder failed earlier: {self._error.message}"
             ) from self._error
         self._buffer += data
-        return self._frames()
 
     def _frames(self) -> Iterator[dict[str, Any]]:
         while True:
             if self._error is not None:
                 raise self._error
-            length = self._length
+            obj = self._next()
+            if obj is None:
+                return
+            yield obj
+
+    def _next(self) -> dict[str, Any] | None:
+        """The next complete frame's JSON object, or ``None`` until more bytes come.
+
+        Raises:
+            RemoteProtocolError: on a bad frame (the decoder is then failed).
+        """
+        buffer = self._buffer
+        if not buffer:  # every byte read (the buffer is emptied then)
+            return None
+        start = self._pos
+        length = self._length
+        size = len(buffer)
+        if length is None:
+            # The common case first: a complete, well-formed prefix.
+            hash_at = buffer.find(_HASH, start, start + self._max_digits + 1)
+            if hash_at > start:
+                digits = buffer[start:hash_at]
+                # isdigit() of bytes is ASCII digits only; int() would accept more.
+                if digits.isdigit():
+                    value = int(digits)
+                    if value <= self.max_frame_size:
+                        length = value
+                        start = hash_at + 1
             if length is None:
-                if self._pos == len(self._buffer):  # every byte read: nothing to scan
+                if start == size:  # every byte read: nothing to scan
                     self._compact()
-                    return
+                    return None
                 length = self._read_prefix()
                 if length is None:
                     self._compact()
-                    return
-            start = self._pos
-            end = start + length
-            buffer = self._buffer
-            if len(buffer) < end:
-                self._compact()
-                return
-            # A copy of the body: cheaper than a memoryview for frames of a few KiB.
-            body = buffer[start:end]
-            problem: str | None = None
-            try:
-                obj = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                # Keep the message only: the exception holds the whole body, which may
-                # carry a secret, and must not ride along as __context__.
-                problem = str(exc)
-            del body
-            if problem is not None:
-                self._fail("invalid_json", f"frame body is not valid JSON: {problem}")
-            if type(obj) is not dict:
-                self._fail(
-                    "not_an_object",
-                    f"frame body is a JSON {_json_kind(obj)}, the protocol sends objects only",
-                )
+                    return None
+                start = self._pos
+        end = start + length
+        if size < end:
+            self._pos = start
+            self._length = length
+            self._compact()
+            return None
+        # A copy of the body: cheaper than a memoryview for frames of a few KiB.
+        body = buffer[start:end]
+        problem: str | None = None
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            # Keep the message only: the exception holds the whole body, which may
+            # carry a secret, and must not ride along as __context__.
+            problem = str(exc)
+        del body
+        if problem is not None:
+            self._fail("invalid_json", f"frame body is not valid JSON: {problem}")
+        if type(obj) is not dict:
+            self._fail(
+                "not_an_object",
+                f"frame body is a JSON {_json_kind(obj)}, the protocol sends objects only",
+            )
+        if end == size:  # all read: start afresh rather than shift bytes later
+            buffer.clear()
+            self._pos = 0
+        else:
             self._pos = end
-            self._length = None
-            yield obj
+        self._length = None
+        return obj
 
     def _read_prefix(self) -> int | None:
-        """Parse the length prefix if complete (None if not yet); raise on the first bad byte."""
+        """Parse the length prefix if complete (None if not yet); raise on the first bad byte.
+
+        The slow path of :meth:`_next`, for a prefix incomplete or bad: the
+        byte-by-byte scan finds which, and words the error.
+        """
         buffer = self._buffer
         start = self._pos
         limit = min(len(buffer), start + self._max_digits + 1)
-        hash_at = buffer.find(b"#", start, limit)
-        if hash_at > start:
-            digits = buffer[start:hash_at]
-            # isdigit() of bytes is ASCII digits only; int() would accept more.
-            if digits.isdigit():
-                length = int(digits)
-                if length <= self.max_frame_size:
-                    self._length = length
-                    self._pos = hash_at + 1
-                    return length
-        # Incomplete or bad: the byte-by-byte scan finds which, and words the error.
         value = 0
         for index in range(start, limit):
             byte = buffer[index]

@@ -128,8 +128,20 @@ def _has_line_break(value: str) -> bool:
     return "\r" in value or "\n" in value or "\x00" in value
 
 
+# The checks below return at once for a valid value of the exact type (the
+# common case); the error messages come from the slower checks after. The
+# constructors the server runs for every SIP message repeat the fast test
+# inline and call the check only when it fails.
+
+
 def _check_str(value: object, path: str, *, line: bool = True) -> str:
     """A non-empty string; with ``line``, one without CR, LF or NUL."""
+    if (
+        type(value) is str
+        and value
+        and (not line or ("\r" not in value and "\n" not in value and "\x00" not in value))
+    ):
+        return value
     if not isinstance(value, str):
         raise _invalid(path, f"must be a string, got {_kind(value)}")
     if not value:
@@ -140,10 +152,20 @@ def _check_str(value: object, path: str, *, line: bool = True) -> str:
 
 
 def _check_opt_str(value: object, path: str) -> str | None:
-    return None if value is None else _check_str(value, path)
+    if value is None or (
+        type(value) is str
+        and value
+        and "\r" not in value
+        and "\n" not in value
+        and "\x00" not in value
+    ):
+        return value
+    return _check_str(value, path)
 
 
 def _check_int(value: object, path: str, low: int, high: int) -> int:
+    if type(value) is int and low <= value <= high:
+        return value
     # bool is an int in Python, never in the protocol.
     if not isinstance(value, int) or isinstance(value, bool):
         raise _invalid(path, f"must be an integer from {low} to {high}, got {_kind(value)}")
@@ -184,6 +206,10 @@ def _check_headers(value: object, path: str) -> None:
     for name, header_value in headers.items():
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise _invalid(path, f"header name {_shown(str(name))} is not a token")
+        if type(header_value) is str and (
+            "\r" not in header_value and "\n" not in header_value and "\x00" not in header_value
+        ):
+            continue  # the common case: one valid value
         item_path = f"{path}.{name}"
         if isinstance(header_value, list):
             if not header_value:
@@ -223,6 +249,10 @@ def _check_sip_message(value: object, path: str, start: str | None = None) -> No
     key = "request_uri" if has_request else "status_line"
     _check_object(message[key], f"{path}.{key}")
     _check_object(message.get("headers"), f"{path}.headers")
+
+
+# The classes of the core's messages, for a check by exact type without a call.
+_SIP_MESSAGE_TYPES = (SipRequest, SipResponse)
 
 
 def _message_json(message: SipJson) -> Any:
@@ -343,8 +373,25 @@ class RespondToSipRequest:
     body: str | None = None
 
     def __post_init__(self) -> None:
-        _check_str(self.transaction_id, "data.transactionId")
-        _check_int(self.code, "data.code", 100, 699)
+        tx, code = self.transaction_id, self.code
+        if (
+            type(tx) is str
+            and tx
+            and "\r" not in tx
+            and "\n" not in tx
+            and "\x00" not in tx
+            and type(code) is int
+            and 100 <= code <= 699
+            and self.status is None
+            and type(self.headers) is dict
+            and (self.body is None or type(self.body) is str)
+        ):
+            # The common case: the status is the default, only headers are left to check.
+            if self.headers:
+                _check_headers(self.headers, "data.opts.headers")
+            return
+        _check_str(tx, "data.transactionId")
+        _check_int(code, "data.code", 100, 699)
         _check_opt_str(self.status, "data.status")
         _check_headers(self.headers, "data.opts.headers")
         if self.body is not None and not isinstance(self.body, str):
@@ -366,14 +413,20 @@ class RespondToSipRequest:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> RespondToSipRequest:
-        opts = _check_object(data.get("opts", {}), "data.opts")
-        return cls(
-            _require(data, "transactionId"),
-            _require(data, "code"),
-            data.get("status"),
-            dict(_check_object(opts.get("headers", {}), "data.opts.headers")),
-            opts.get("body"),
-        )
+        opts = data.get("opts")
+        if opts is None:
+            if "opts" in data:
+                _check_object(opts, "data.opts")  # raises: null is not an object
+            headers: dict[str, Any] = {}
+            body = None
+        else:
+            opts = _check_object(opts, "data.opts")
+            headers = dict(_check_object(opts.get("headers", {}), "data.opts.headers"))
+            body = opts.get("body")
+        if "transactionId" not in data or "code" not in data:
+            _require(data, "transactionId")
+            _require(data, "code")
+        return cls(data["transactionId"], data["code"], data.get("status"), headers, body)
 
 
 @dataclass(slots=True, frozen=True)
@@ -473,6 +526,18 @@ class Source:
     port: int
 
     def __post_init__(self) -> None:
+        address, port = self.address, self.port
+        if (
+            type(address) is str
+            and address
+            and "\r" not in address
+            and "\n" not in address
+            and "\x00" not in address
+            and type(port) is int
+            and 1 <= port <= 65535
+            and self.transport in _TRANSPORTS
+        ):
+            return
         if self.transport not in _TRANSPORTS:
             raise _invalid(
                 "data.source.transport",
@@ -529,13 +594,28 @@ class Sip:
     time: float | None = None
 
     def __post_init__(self) -> None:
-        _check_str(self.transaction_id, "data.transactionId")
-        _check_sip_message(self.message, "data.message")
-        _check_opt_str(self.dialog_id, "data.dialogId")
-        if self.source is not None and not isinstance(self.source, Source):
-            raise _invalid("data.source", f"must be an object, got {_kind(self.source)}")
-        if self.time is not None and (
-            not isinstance(self.time, (int, float)) or isinstance(self.time, bool) or self.time < 0
+        tx = self.transaction_id
+        if type(tx) is not str or not tx or "\r" in tx or "\n" in tx or "\x00" in tx:
+            _check_str(tx, "data.transactionId")
+        if type(self.message) not in _SIP_MESSAGE_TYPES:
+            _check_sip_message(self.message, "data.message")
+        dialog_id = self.dialog_id
+        if dialog_id is not None and (
+            type(dialog_id) is not str
+            or not dialog_id
+            or "\r" in dialog_id
+            or "\n" in dialog_id
+            or "\x00" in dialog_id
+        ):
+            _check_str(dialog_id, "data.dialogId")
+        source = self.source
+        if source is not None and type(source) is not Source and not isinstance(source, Source):
+            raise _invalid("data.source", f"must be an object, got {_kind(source)}")
+        time = self.time
+        if (
+            time is not None
+            and not (type(time) is float and time >= 0)
+            and (not isinstance(time, (int, float)) or isinstance(time, bool) or time < 0)
         ):
             raise _invalid("data.time", "must be a non-negative number of seconds")
 
@@ -544,7 +624,10 @@ class Sip:
         data: JsonObject = {"transactionId": self.transaction_id}
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
-        data["message"] = _message_json(self.message)
+        message = self.message  # _message_json, inline
+        data["message"] = (
+            orjson.Fragment(message.to_json()) if isinstance(message, SipMessage) else message
+        )
         if self.source is not None:
             data["source"] = self.source.to_json()
         if self.time is not None:
@@ -608,7 +691,27 @@ class DialogEvent:
     reason: str | None = None
 
     def __post_init__(self) -> None:
-        _check_str(self.dialog_id, "data.dialogId")
+        dialog_id, reason = self.dialog_id, self.reason
+        if (
+            type(dialog_id) is str
+            and dialog_id
+            and "\r" not in dialog_id
+            and "\n" not in dialog_id
+            and "\x00" not in dialog_id
+            and self.event in _DIALOG_EVENTS
+            and (
+                reason is None
+                or (
+                    type(reason) is str
+                    and reason
+                    and "\r" not in reason
+                    and "\n" not in reason
+                    and "\x00" not in reason
+                )
+            )
+        ):
+            return
+        _check_str(dialog_id, "data.dialogId")
         if self.event not in _DIALOG_EVENTS:
             raise _invalid(
                 "data.event",
@@ -741,12 +844,20 @@ class RespondResult:
     dialog_id: str | None = None
 
     def __post_init__(self) -> None:
-        _check_sip_message(self.message, "data.message", "status_line")
-        _check_opt_str(self.dialog_id, "data.dialogId")
+        if type(self.message) is not SipResponse:
+            _check_sip_message(self.message, "data.message", "status_line")
+        if self.dialog_id is not None:
+            _check_str(self.dialog_id, "data.dialogId")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
-        data: JsonObject = {"success": True, "message": _message_json(self.message)}
+        message = self.message  # _message_json, inline
+        data: JsonObject = {
+            "success": True,
+            "message": (
+                orjson.Fragment(message.to_json()) if isinstance(message, SipMessage) else message
+            ),
+        }
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
         return data
@@ -861,7 +972,9 @@ class Request:
     data: Command
 
     def __post_init__(self) -> None:
-        _check_str(self.rid, "rid")
+        rid = self.rid
+        if type(rid) is not str or not rid or "\r" in rid or "\n" in rid or "\x00" in rid:
+            _check_str(rid, "rid")
 
     @property
     def command(self) -> str:
@@ -891,14 +1004,39 @@ class Response:
     data: ResponseData
 
     def __post_init__(self) -> None:
-        if self.rid is not None:
-            _check_str(self.rid, "rid")
+        rid = self.rid
+        if rid is not None:
+            if type(rid) is not str or not rid or "\r" in rid or "\n" in rid or "\x00" in rid:
+                _check_str(rid, "rid")
         elif not isinstance(self.data, Failure):
             raise _invalid("rid", "may be null only in a failure response")
 
     def to_json(self) -> JsonObject:
         """This response as a JSON object."""
         return {"type": "response", "rid": self.rid, "data": self.data.to_json()}
+
+
+# Envelopes built from parts already checked (a rid read from the peer, one of
+# our own rids), without running the constructors' checks a second time.
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _trusted_request(rid: str, data: Command) -> Request:
+    """A :class:`Request` of a valid rid and command; nothing is checked."""
+    request: Request = _new(Request)
+    _set(request, "rid", rid)
+    _set(request, "data", data)
+    return request
+
+
+def _trusted_response(rid: str, data: ResponseData) -> Response:
+    """A :class:`Response` of a valid rid and data; nothing is checked."""
+    response: Response = _new(Response)
+    _set(response, "rid", rid)
+    _set(response, "data", data)
+    return response
 
 
 def _remote(
@@ -957,9 +1095,15 @@ def parse_request(obj: Mapping[str, Any], commands: Collection[str] | None = Non
             not a non-empty string (nothing can be answered); otherwise a
             non-fatal error carrying the rid, to be answered with a failure.
     """
-    rid = request_rid(obj)
+    return _parse_request(obj, request_rid(obj), commands)
+
+
+def _parse_request(
+    obj: Mapping[str, Any], rid: str, commands: Collection[str] | None = None
+) -> Request:
+    """:func:`parse_request` once ``rid`` is read (by :func:`request_rid`)."""
     command = obj.get("command")
-    if not isinstance(command, str):
+    if type(command) is not str and not isinstance(command, str):
         raise RemoteProtocolError(
             "bad_envelope",
             f"command: must be a string, got {_kind(command)}",
@@ -972,7 +1116,7 @@ def parse_request(obj: Mapping[str, Any], commands: Collection[str] | None = Non
             "unknown_command", f"unknown command {_shown(command)}", rid=rid, fatal=False
         )
     data = obj.get("data", {})
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise RemoteProtocolError(
             "invalid_data",
             f"data: must be an object, got {_kind(data)}",
@@ -980,7 +1124,21 @@ def parse_request(obj: Mapping[str, Any], commands: Collection[str] | None = Non
             rid=rid,
             fatal=False,
         )
-    return Request(rid, parse_command(command, data, rid))
+    # parse_command, inline.
+    build = _COMMAND_TYPES.get(command)
+    if build is None:
+        raise RemoteProtocolError(
+            "unknown_command", f"unknown command {_shown(command)}", rid=rid, fatal=False
+        )
+    try:
+        parsed = build(data)
+    except LocalProtocolError as exc:
+        raise RemoteProtocolError(
+            "invalid_data", exc.message, path=exc.path, rid=rid, fatal=False
+        ) from None
+    if "\r" in rid or "\n" in rid or "\x00" in rid:
+        return Request(rid, parsed)  # refused by the constructor's check
+    return _trusted_request(rid, parsed)
 
 
 def parse_response_data(command: str, data: Mapping[str, Any]) -> ResponseData:
