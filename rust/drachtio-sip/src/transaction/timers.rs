@@ -55,7 +55,23 @@ impl Timer {
         Timer::Retransmit2xx,
         Timer::CancelWait,
     ];
+
+    /// A timer after which a transaction that only lingers (absorbing
+    /// retransmissions) is dropped: firing it later changes nothing on
+    /// the wire.
+    fn lingers(self) -> bool {
+        matches!(
+            self,
+            Timer::D | Timer::I | Timer::J | Timer::K | Timer::L | Timer::M
+        )
+    }
 }
+
+/// Lingering timers ([`Timer::lingers`]) fire on a grid of this step (in
+/// ns from the table's epoch), never early: ended transactions are then
+/// dropped in a few batches per second instead of one wake-up each (at 300
+/// calls/s some 600 a second reach Timer J or L, each at its own instant).
+const LINGER_STEP_NS: u64 = 250_000_000;
 
 /// Every armed timer, ordered by deadline. Each (transaction, timer) pair is
 /// armed at most once; stopping one removes it, so the table holds nothing
@@ -106,13 +122,17 @@ impl TimerTable {
         self.epoch.expect("a deadline without an epoch") + Duration::from_nanos(offset)
     }
 
-    /// Arms `timer` of `id` for `at`, replacing its deadline if it was
+    /// Arms `timer` of `id` for `at` (a lingering timer for `at` moved up
+    /// to the next multiple of 250 ms), replacing its deadline if it was
     /// armed. `now` is the caller's clock reading (deadlines are counted
     /// from the first one given).
     pub fn set(&mut self, id: TxId, timer: Timer, now: Instant, at: Instant) {
         let key = pack(id, timer);
         self.epoch.get_or_insert(now);
-        let at = self.offset(at);
+        let mut at = self.offset(at);
+        if timer.lingers() && at > self.offset(now) {
+            at = at.div_ceil(LINGER_STEP_NS).saturating_mul(LINGER_STEP_NS);
+        }
         if let Some(old) = self.armed.insert(key, at) {
             self.queue.remove(&(old, key));
         }
@@ -186,6 +206,36 @@ mod tests {
         );
         table.stop(a, Timer::J);
         assert_eq!(table.pop_expired(t0 + Duration::from_secs(40)), None);
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn lingering_timers_fire_on_the_grid_others_exactly() {
+        let t0 = Instant::now();
+        let mut table = TimerTable::default();
+        let a = TxId::Server(ServerTxId(1));
+        let b = TxId::Server(ServerTxId(2));
+        let c = TxId::Client(ClientTxId(3));
+        // Timer J for 32.1 s moves up to 32.25 s; Timer G stays at 0.6 s.
+        table.set(a, Timer::J, t0, t0 + Duration::from_millis(32_100));
+        table.set(b, Timer::G, t0, t0 + Duration::from_millis(600));
+        // A lingering timer due now (0 on a reliable transport) is not delayed.
+        table.set(c, Timer::K, t0, t0);
+        assert_eq!(table.pop_expired(t0), Some((c, Timer::K)));
+        assert_eq!(table.next_deadline(), Some(t0 + Duration::from_millis(600)));
+        assert_eq!(
+            table.pop_expired(t0 + Duration::from_millis(600)),
+            Some((b, Timer::G))
+        );
+        assert_eq!(table.pop_expired(t0 + Duration::from_millis(32_249)), None);
+        assert_eq!(
+            table.next_deadline(),
+            Some(t0 + Duration::from_millis(32_250))
+        );
+        assert_eq!(
+            table.pop_expired(t0 + Duration::from_millis(32_250)),
+            Some((a, Timer::J))
+        );
         assert!(table.is_empty());
     }
 }
