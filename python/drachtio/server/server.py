@@ -930,8 +930,13 @@ class Server:
             dialog.ack_tx = ctx.stack_id
             dialog.ack_cseq = 0 if cseq is None else cseq.seq
         if ctx.owner is None:
-            # The application left while its request was pending: take the dialog down.
-            self._hang_up(dialog, "application disconnected")
+            # The application left while its request was pending: take the
+            # dialog down, or, when that was done already (a 2xx to a
+            # re-INVITE or UPDATE after the BYE), only acknowledge the 2xx.
+            if dialog.id in self._dialogs:
+                self._hang_up(dialog, "application disconnected")
+            elif self._stack is not None and not self._stack.is_closed:
+                self._ack_pending_2xx(self._stack, dialog)
         return dialog
 
     def _forget_client_tx(self, ctx: _ClientTx) -> None:
