@@ -13,9 +13,10 @@ successful call (utime + stime of all threads from ``/proc/<pid>/stat``)
 while sipp runs and including the ``--tail`` seconds after it (default 35 s:
 ended transactions are kept 64*T1 = 32 s and their timers still run), and
 peak RSS (``VmHWM``); in the notes, the server's CPU split by thread (the
-Python loop and ``drachtio-io``) and its RSS after the tail. A benchmark,
-not a test: it asserts nothing and prints the targets and the C++ drachtio
-figures beside its own.
+Python loop and ``drachtio-io``), the context switches per call of the
+server and the app while sipp ran (about one per wake-up), and the server's
+RSS after the tail. A benchmark, not a test: it asserts nothing and prints
+the targets and the C++ drachtio figures beside its own.
 
 Run (after ``maturin develop --release``; ``sipp`` from the Debian package
 ``sip-tester``): ``python benches/bench_server.py [--rates 300 1000 2000]
@@ -80,6 +81,21 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
         fields = rest.split()
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return out
+
+
+def context_switches(pid: int) -> int:
+    """Voluntary and involuntary context switches of all of a process's threads:
+    nearly one per wake-up for a process that sleeps between messages."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return total
 
 
 def status_kib(pid: int, key: str) -> int:
@@ -255,8 +271,10 @@ def measure_drachtio(
         pids = {"server": d.server.pid, "app": d.app.pid}
         cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
         threads0 = thread_cpu_seconds(d.server.pid)
+        switches0 = {k: context_switches(p) for k, p in pids.items()}
         calls = sipp_uac(workdir, d.sip_port, rate, seconds, tag)
         cpu_run = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
+        switches = {k: context_switches(p) - switches0[k] for k, p in pids.items()}
         time.sleep(tail)
         cpu_tail = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
         hwm = {k: status_kib(p, "VmHWM") for k, p in pids.items()}
@@ -273,6 +291,8 @@ def measure_drachtio(
     )
     notes = [
         f"server CPU µs/call by thread (+tail): {split}",
+        f"context switches per call while sipp ran: server {switches['server'] / ok:.1f}, "
+        f"app {switches['app'] / ok:.1f}",
         f"server RSS {tail:.0f} s after the run: {rss_after / 1024:.1f} MiB",
     ]
     if counts:
@@ -287,10 +307,13 @@ def measure_sipp_uas(workdir: Path, rate: int, seconds: int) -> Measure:
     tag = f"uas-{rate}"
     with sipp_uas(workdir) as (proc, port):
         cpu0 = cpu_seconds(proc.pid)
+        switches0 = context_switches(proc.pid)
         calls = sipp_uac(workdir, port, rate, seconds, tag)
         cpu = cpu_seconds(proc.pid) - cpu0
+        switches = context_switches(proc.pid) - switches0
         hwm = status_kib(proc.pid, "VmHWM")
-    return Measure("sipp uas", rate, calls, {"server": cpu}, {}, {"server": hwm})
+    note = f"sipp uas context switches per call: {switches / (calls.successful or 1):.1f}"
+    return Measure("sipp uas", rate, calls, {"server": cpu}, {}, {"server": hwm}, [note])
 
 
 # --------------------------------------------------------------------------
@@ -353,7 +376,8 @@ def report(results: list[Measure], seconds: int, tail: float) -> None:
     for m in results:
         if m.label == "drachtio":
             print(f"  {m.rate:5d}/s: " + "; ".join(targets_for(m)))
-            for note in m.notes:
+            base = next((b for b in results if b.label != "drachtio" and b.rate == m.rate), None)
+            for note in m.notes + (base.notes if base else []):
                 print(f"          {note}")
     print(f"For scale (not measured here): {CPP_AT_1000}.")
 
