@@ -443,6 +443,27 @@ def test_envelope_errors_are_fatal() -> None:
     assert events[0].error.message == "rid: must be a non-empty string, got null"
 
 
+@pytest.mark.parametrize("authenticated", [False, True], ids=["before-auth", "after-auth"])
+@pytest.mark.parametrize("rid", ["a\r\nb", "a\nb", "a\x00b"])
+def test_a_rid_with_a_line_break_is_a_fatal_envelope_error(authenticated: bool, rid: str) -> None:
+    # A response could not carry such a rid: the error has a null rid, and
+    # the connection closes.
+    if authenticated:
+        _, server = authenticated_pair()
+    else:
+        server = Connection(Role.SERVER)
+    frame = {"type": "request", "rid": rid, "command": "auth", "data": {"secret": "x"}}
+    events = server.receive_data(encode_frame(frame))
+    assert isinstance(events[0], ProtocolFailed)
+    assert (events[0].error.code, events[0].error.message) == (
+        "bad_envelope",
+        "rid: must not contain CR, LF or NUL",
+    )
+    assert isinstance(events[-1], CloseConnection)
+    assert events[0].response is not None and events[0].response.rid is None
+    assert server.closing
+
+
 def test_a_peer_error_is_not_answered() -> None:
     client, server = authenticated_pair()
     events = client.receive_data(server.send(Response(None, Failure("oops", "invalid_json"))))

@@ -257,6 +257,17 @@ BAD_REQUESTS: list[dict[str, Any]] = [
 ]
 
 
+@pytest.mark.parametrize("command", ["auth", "ping", "route", "respondToSipRequest", "sip"])
+def test_schema_and_parser_refuse_a_rid_with_a_line_break(command: str) -> None:
+    obj = {"type": "request", "rid": "r\r\n1", "command": command, "data": {}}
+    with pytest.raises(RemoteProtocolError) as info:
+        parse_request(obj)
+    assert (info.value.code, info.value.path) == ("bad_envelope", "rid")
+    # The schema names the rid among what is wrong.
+    paths = [list(error.absolute_path) for error in schema(command).iter_errors(obj)]
+    assert ["rid"] in paths
+
+
 @pytest.mark.parametrize("bad", BAD_REQUESTS, ids=lambda bad: str(bad["command"]))
 def test_schema_and_parser_refuse_the_same_requests(bad: dict[str, Any]) -> None:
     obj = {"type": "request", "rid": "r", **bad}

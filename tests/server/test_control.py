@@ -106,6 +106,28 @@ async def test_garbage_frame_closes_only_that_connection(tmp_path: Path) -> None
 
 
 @needs_sipp
+async def test_rid_with_a_line_break_closes_only_that_connection(tmp_path: Path) -> None:
+    server = await start_server()
+    bystander = await App.authenticated(server)
+    app = await App.authenticated(server)
+    app.send_raw(encode_frame({"type": "request", "rid": "x\r\ny", "command": "ping"}))
+    await app.wait_closed()
+    assert app.frames[-1] == {
+        "type": "response",
+        "rid": None,
+        "data": {
+            "success": False,
+            "reason": "rid: must not contain CR, LF or NUL",
+            "error": "bad_envelope",
+        },
+    }
+    assert await bystander.request("ping") == {"pong": True}
+    await call_succeeds(tmp_path, server)
+    await bystander.close()
+    await server.stop()
+
+
+@needs_sipp
 async def test_invalid_json_body(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server)

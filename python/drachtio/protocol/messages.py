@@ -1073,14 +1073,17 @@ def request_rid(obj: Mapping[str, Any]) -> str:
     """The ``rid`` of a received request.
 
     Raises:
-        RemoteProtocolError: fatal ``bad_envelope`` when it is missing or not a
-            non-empty string (nothing can be answered).
+        RemoteProtocolError: fatal ``bad_envelope`` when it is missing, not a
+            non-empty string, or holds CR, LF or NUL (nothing can be answered:
+            a response could not carry it).
     """
     rid = obj.get("rid")
     if not isinstance(rid, str) or not rid:
         raise RemoteProtocolError(
             "bad_envelope", f"rid: must be a non-empty string, got {_kind(rid)}", path="rid"
         )
+    if _has_line_break(rid):
+        raise RemoteProtocolError("bad_envelope", "rid: must not contain CR, LF or NUL", path="rid")
     return rid
 
 
