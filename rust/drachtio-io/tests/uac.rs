@@ -3,7 +3,7 @@
 
 mod util;
 
-use drachtio_io::{StackError, StackEvent};
+use drachtio_io::{StackError, StackEvent, UdpReader};
 use drachtio_sip::transaction::{Peer, Transport, TxEvent, TxId};
 use drachtio_sip::{Message, Request, StreamItem};
 use std::time::Duration;
@@ -442,10 +442,23 @@ async fn invite_cancelled_then_invite_acknowledged() {
 
 #[tokio::test]
 async fn a_burst_of_datagrams_leaves_in_order() {
+    burst_leaves_in_order(UdpReader::StackThread).await;
+}
+
+#[tokio::test]
+async fn a_burst_sent_from_the_callers_thread_leaves_in_order() {
+    // UdpReader::Caller: the calling thread sends; what would block waits in
+    // the same backlog, drained on the stack's thread.
+    burst_leaves_in_order(UdpReader::Caller).await;
+}
+
+async fn burst_leaves_in_order(reader: UdpReader) {
     // Far more datagrams than a socket buffer takes at once: the ones that
     // would block wait in a per-socket backlog behind the earlier ones.
     // Stateless sends, so that no retransmission can reorder what arrives.
-    let h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
+    let mut cfg = config(&[(Transport::Udp, "127.0.0.1:0")]);
+    cfg.udp_reader = reader;
+    let h = Harness::start(cfg);
     let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let dest = Peer {
         transport: Transport::Udp,
