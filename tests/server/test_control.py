@@ -18,7 +18,7 @@ from server_harness import (
     uac_scenario,
 )
 
-from drachtio.protocol import encode_frame
+from drachtio.protocol import FrameDecoder, encode_frame
 from drachtio.server import Server
 
 
@@ -405,4 +405,57 @@ async def test_a_client_that_never_answers_requests_is_dropped() -> None:
         # The three it was given and the one that tipped it over: all 480.
         assert sorted(finals.values()) == [b"480"] * 4
     assert server.stats["sessions"] == 0
+    await server.stop()
+
+
+async def test_protocol_error_ends_the_session_even_when_the_client_does_not_read() -> None:
+    # The client stops reading with the server's writes backed up, then sends
+    # a broken frame: the session ends at once (its routes go) instead of
+    # waiting for a flush that never comes; the connection is dropped later.
+    server = await start_server(max_write_buffer=64 * 1024 * 1024)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    host, port = server.control_address
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, (host, port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    decoder = FrameDecoder()
+    for rid, command, data in [
+        ("a", "auth", {"secret": SECRET}),
+        ("r", "route", {"verb": "options"}),
+    ]:
+        writer.write(
+            encode_frame({"type": "request", "rid": rid, "command": command, "data": data})
+        )
+        frames: list[dict[str, object]] = []
+        while not frames:
+            frames += decoder.receive_data(await asyncio.wait_for(reader.read(4096), 5))
+        assert frames[0]["rid"] == rid, frames
+    # Responses carrying a whole SIP message each, never read: some 7 MB, more
+    # than the kernel buffers take.
+    uri = "sip:nobody@127.0.0.1:9"
+    for n in range(6000):
+        send = {"method": "OPTIONS", "uri": uri, "headers": {"X-Pad": "p" * 400}}
+        writer.write(
+            encode_frame(
+                {"type": "request", "rid": f"s{n}", "command": "sendSipRequest", "data": send}
+            )
+        )
+    await writer.drain()
+    await asyncio.sleep(0.5)
+    assert server.stats["sessions"] == 1
+    writer.write(b"garbage")
+    await writer.drain()
+
+    async def session_gone() -> None:
+        while server.stats["sessions"]:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(session_gone(), 2.0)
+    assert "options" not in server._routes
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+    del reader
     await server.stop()

@@ -47,6 +47,9 @@ __all__ = ["ControlSession"]
 log = logging.getLogger("drachtio.server")
 
 _READ_SIZE = 65536
+# How long a closed session's last frames may take to leave before the
+# connection is dropped.
+_CLOSE_GRACE = 5.0
 
 
 class ControlSession(asyncio.BufferedProtocol):
@@ -85,6 +88,8 @@ class ControlSession(asyncio.BufferedProtocol):
         self._last_heard = 0.0
         self._close_reason = "connection closed"
         self._drop_reason: str | None = None
+        # Set by _abort: the transport is going, nothing more is read or written.
+        self._aborted = False
 
     def __repr__(self) -> str:
         name = f" {self.app_name}" if self.app_name else ""
@@ -112,7 +117,7 @@ class ControlSession(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         """Handle what one read brought; the frames it produces go out in one write."""
-        if self.closed or self.connection.closing:
+        if self.closed or self._aborted or self.connection.closing:
             return
         self._last_heard = self._loop.time()
         self._reading = True
@@ -121,11 +126,15 @@ class ControlSession(asyncio.BufferedProtocol):
                 if isinstance(event, CloseConnection):
                     self._close_reason = event.reason
                 self._handle(event)
-                if self.closed:
+                if self.closed or self._aborted:
                     break
         finally:
             self._reading = False
         self._flush()
+        if self.connection.closing and not self.closed:
+            # A protocol error or a refused auth: the session ends now, its
+            # last frames are flushed as the transport closes.
+            self._close(self._drop_reason or self._close_reason)
 
     def eof_received(self) -> bool:
         if not self.connection.closing:
@@ -237,7 +246,7 @@ class ControlSession(asyncio.BufferedProtocol):
 
     def send_request(self, command: Command) -> bool:
         """Send a server-to-client request; ``False`` when the session cannot take it."""
-        if self.closed or self.connection.closing or not self.authenticated:
+        if self.closed or self._aborted or self.connection.closing or not self.authenticated:
             return False
         if self.connection.pending_count >= self._max_pending:
             # Every request waits for its response in memory: a client that
@@ -267,7 +276,7 @@ class ControlSession(asyncio.BufferedProtocol):
             self._flush_and_close()
 
     def _write(self, frame: bytes) -> bool:
-        if self.closed:
+        if self.closed or self._aborted:
             return False
         if not self._out and not self._reading:
             self._loop.call_soon(self._flush)
@@ -307,6 +316,9 @@ class ControlSession(asyncio.BufferedProtocol):
             self._transport.close()
 
     def _abort(self) -> None:
+        # The server is told in connection_lost, soon after: not from here,
+        # which may be in the middle of the server's own work.
+        self._aborted = True
         self._out.clear()
         self._out_size = 0
         if self._transport is not None:
@@ -323,6 +335,10 @@ class ControlSession(asyncio.BufferedProtocol):
             self._ping_timer.cancel()
             self._ping_timer = None
         self._flush_and_close()
+        transport = self._transport
+        if transport is not None and transport.get_write_buffer_size():
+            # A client that does not read would keep the connection open.
+            self._loop.call_later(_CLOSE_GRACE, transport.abort)
         log.info("control connection closed peer=%s reason=%s", self.peer, reason)
         self._server.session_closed(self)
         if not self.done.done():

@@ -107,8 +107,9 @@ impl std::fmt::Debug for Stack {
 impl Stack {
     /// Binds every listener (errors such as EADDRINUSE are returned here),
     /// then runs the stack on a new OS thread. `notify` is called on that
-    /// thread each time the event queue goes from empty to non-empty; it
-    /// must not block.
+    /// thread each time the event queue goes from empty to non-empty (with
+    /// [`UdpReader::Caller`], also on a thread calling down), after every
+    /// lock is released; it must not block.
     pub fn start(config: StackConfig, notify: Arc<dyn Fn() + Send + Sync>) -> io::Result<Stack> {
         if config.listen.is_empty() {
             return Err(io::Error::new(

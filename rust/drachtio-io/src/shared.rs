@@ -243,7 +243,7 @@ impl Shared {
         loop {
             // Pumps may run on two threads (UdpReader::Caller): what one
             // takes from the layer leaves before what the next one takes.
-            let _order = lock(&self.send_order);
+            let order = lock(&self.send_order);
             let mut transmits = Vec::new();
             let mut notify = false;
             let mut rearm = false;
@@ -327,13 +327,15 @@ impl Shared {
             if rearm {
                 self.wake.notify_one();
             }
-            if notify && notify_consumer {
-                (self.notify)();
-            }
             for t in transmits {
                 if let Err(f) = self.dispatch(t) {
                     failures.push(f);
                 }
+            }
+            drop(order);
+            // After every lock is released: `notify` may call back into the stack.
+            if notify && notify_consumer {
+                (self.notify)();
             }
             if failures.is_empty() {
                 return;
@@ -493,7 +495,9 @@ impl Shared {
             }
         };
         let mut queued = lock(&backlog);
-        if queued.queue.is_empty() {
+        // Straight to the socket only when nothing is held back, including
+        // the datagram the drain task may be holding while it waits.
+        if queued.queue.is_empty() && !queued.draining {
             match socket.send_to(&out.bytes, dest) {
                 Ok(_) => {
                     Counters::inc(&self.counters.udp_sent);

@@ -445,6 +445,11 @@ impl Cx<'_> {
         self.timers.set(self.id, timer, self.now, self.now + after);
     }
 
+    /// Moves an armed timer of this transaction up to the lingering grid.
+    pub fn linger(&mut self, timer: Timer) {
+        self.timers.move_to_grid(self.id, timer);
+    }
+
     pub fn stop(&mut self, timer: Timer) {
         self.timers.stop(self.id, timer);
     }

@@ -199,6 +199,9 @@ impl ServerTx {
                 } else {
                     self.acked = true;
                     cx.stop(Timer::Retransmit2xx);
+                    // Now Accepted only absorbs retransmissions: Timer L
+                    // may fire on the lingering grid.
+                    cx.linger(Timer::L);
                     // Accepted absorbs retransmitted INVITEs without an
                     // answer: the 2xx is not needed any more.
                     self.last_response = None;

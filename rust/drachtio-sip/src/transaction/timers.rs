@@ -58,12 +58,11 @@ impl Timer {
 
     /// A timer after which a transaction that only lingers (absorbing
     /// retransmissions) is dropped: firing it later changes nothing on
-    /// the wire.
+    /// the wire. Timer L also reports a missing ACK and ends the 2xx
+    /// retransmissions: it joins the grid only once the ACK has come
+    /// ([`TimerTable::move_to_grid`]).
     fn lingers(self) -> bool {
-        matches!(
-            self,
-            Timer::D | Timer::I | Timer::J | Timer::K | Timer::L | Timer::M
-        )
+        matches!(self, Timer::D | Timer::I | Timer::J | Timer::K | Timer::M)
     }
 }
 
@@ -123,7 +122,7 @@ impl TimerTable {
     }
 
     /// Arms `timer` of `id` for `at` (a lingering timer for `at` moved up
-    /// to the next multiple of 250 ms), replacing its deadline if it was
+    /// to the next multiple of 250 ms from the epoch), replacing its deadline if it was
     /// armed. `now` is the caller's clock reading (deadlines are counted
     /// from the first one given).
     pub fn set(&mut self, id: TxId, timer: Timer, now: Instant, at: Instant) {
@@ -137,6 +136,20 @@ impl TimerTable {
             self.queue.remove(&(old, key));
         }
         self.queue.insert((at, key));
+    }
+
+    /// Moves an armed timer's deadline up to the lingering grid (never
+    /// earlier): for Timer L once the transaction only lingers.
+    pub fn move_to_grid(&mut self, id: TxId, timer: Timer) {
+        let key = pack(id, timer);
+        if let Some(at) = self.armed.get_mut(&key) {
+            let moved = at.div_ceil(LINGER_STEP_NS).saturating_mul(LINGER_STEP_NS);
+            if moved != *at {
+                self.queue.remove(&(*at, key));
+                *at = moved;
+                self.queue.insert((moved, key));
+            }
+        }
     }
 
     pub fn stop(&mut self, id: TxId, timer: Timer) {
@@ -235,6 +248,28 @@ mod tests {
         assert_eq!(
             table.pop_expired(t0 + Duration::from_millis(32_250)),
             Some((a, Timer::J))
+        );
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn timer_l_is_exact_until_moved_to_the_grid() {
+        let t0 = Instant::now();
+        let mut table = TimerTable::default();
+        let a = TxId::Server(ServerTxId(1));
+        table.set(a, Timer::L, t0, t0 + Duration::from_millis(32_100));
+        assert_eq!(
+            table.next_deadline(),
+            Some(t0 + Duration::from_millis(32_100))
+        );
+        table.move_to_grid(a, Timer::L);
+        assert_eq!(
+            table.next_deadline(),
+            Some(t0 + Duration::from_millis(32_250))
+        );
+        assert_eq!(
+            table.pop_expired(t0 + Duration::from_millis(32_250)),
+            Some((a, Timer::L))
         );
         assert!(table.is_empty());
     }
