@@ -121,6 +121,9 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         server.run(on_started=started)
+    except ConfigError as exc:
+        print(f"drachtio: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except OSError as exc:
         print(f"drachtio: cannot listen: {exc}", file=sys.stderr)
         return 1

@@ -9,7 +9,9 @@ synchronous and never wait on the network. See ``docs/bridge.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
@@ -143,6 +145,9 @@ class SipStack:
                 watched = os.dup(fd)
                 stack._udp_watched.append(watched)
                 loop.add_reader(watched, stack._on_udp_readable, index)
+            # Closed with ClosedEvent; if the stack is dropped unclosed (its
+            # loop gone first), here, so that no port stays bound.
+            weakref.finalize(stack, _close_all, stack._udp_watched)
         return stack
 
     @property
@@ -274,3 +279,10 @@ class SipStack:
             )
         if isinstance(event, ClosedEvent) and not self._closed.done():
             self._closed.set_result(None)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()

@@ -159,3 +159,23 @@ async def test_serve_on_asyncio_loop_from_flag() -> None:
     assert await asyncio.wait_for(proc.wait(), 20) == 0
     logs = (await proc.stderr.read()).decode()
     assert "loop=asyncio" in logs
+
+
+async def test_serve_with_uvloop_asked_and_missing_is_a_config_error() -> None:
+    # uvloop hidden from the import system: "--loop uvloop" names what is missing.
+    code = (
+        "import sys; sys.modules['uvloop'] = None\n"
+        "from drachtio.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-c", code, "serve", "--sip", "udp:127.0.0.1:0", "--control", "127.0.0.1:0"),
+        *("--secret", SECRET, "--loop", "uvloop"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2
+    assert err.decode().strip() == "drachtio: loop: uvloop is not installed (pip install uvloop)"
+    assert out == b""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import os
 import socket
 import threading
@@ -147,6 +148,23 @@ def test_receives_on_uvloop_and_releases_its_sockets() -> None:
     assert statuses == [200, 200, 200]
     assert watched == 1
     assert still_open == []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+        again.bind(("127.0.0.1", port))
+
+
+def test_unclosed_stack_on_a_closed_loop_releases_its_sockets() -> None:
+    # receive_on_loop, the stack never closed and its loop closed first: the
+    # duplicated descriptors go with the stack, so the port is free again.
+    loop = asyncio.new_event_loop()
+    stack = loop.run_until_complete(
+        SipStack.start(["udp:127.0.0.1:0"], Recorder().on_event, receive_on_loop=True)
+    )
+    _, port = address(stack, "udp")
+    watched = list(stack._udp_watched)
+    loop.close()
+    del stack
+    gc.collect()
+    assert [fd for fd in watched if _is_open(fd)] == []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
         again.bind(("127.0.0.1", port))
 

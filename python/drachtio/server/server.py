@@ -274,13 +274,12 @@ class Server:
             OSError: an address could not be bound.
             ConfigError: ``config.loop`` is ``"uvloop"`` and uvloop is not installed.
         """
-        main = self._run_with_signals(on_started)
         if resolve_loop(self.config.loop) == "uvloop":
             import uvloop
 
-            uvloop.run(main)
+            uvloop.run(self._run_with_signals(on_started))
         else:
-            asyncio.run(main)
+            asyncio.run(self._run_with_signals(on_started))
 
     async def _run_with_signals(self, on_started: Callable[[Server], None] | None) -> None:
         loop = asyncio.get_running_loop()
