@@ -35,8 +35,19 @@ pub(crate) fn bind(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<std:
 /// the socket to be readable (the only readiness the runtime watches it
 /// for), then reads what it holds.
 pub(crate) async fn receive_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr) {
-    let Ok(readable) = watch(socket.clone(), Interest::READABLE) else {
-        return;
+    let readable = match watch(socket.clone(), Interest::READABLE) {
+        Ok(r) => r,
+        Err(e) => {
+            shared.push_event(
+                crate::StackEvent::TransportError {
+                    tx: None,
+                    peer: None,
+                    reason: format!("UDP {local}: cannot watch the socket: {e}"),
+                },
+                false,
+            );
+            return;
+        }
     };
     let mut buf = vec![0u8; 65536];
     loop {
@@ -82,16 +93,23 @@ pub(crate) fn receive_now(shared: &Arc<Shared>, socket: &UdpSocket, local: Socke
     n
 }
 
-/// Up to [`BATCH`] reads; `true` when the socket was found empty.
+/// Up to [`BATCH`] reads; `true` when the socket was found empty (or kept
+/// failing: the next readiness tries again, instead of a busy loop).
 fn read_batch(socket: &UdpSocket, buf: &mut [u8]) -> (Vec<(Bytes, SocketAddr)>, bool) {
     let mut batch = Vec::new();
+    let mut errors = 0;
     for _ in 0..BATCH {
         match socket.recv_from(buf) {
             Ok((n, from)) => batch.push((Bytes::copy_from_slice(&buf[..n]), from)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return (batch, true),
             // Other errors (an ICMP error reported on the socket) concern a
-            // datagram sent earlier: read on.
-            Err(_) => {}
+            // datagram sent earlier: read on, a few times.
+            Err(_) => {
+                errors += 1;
+                if errors == 8 {
+                    return (batch, true);
+                }
+            }
         }
     }
     (batch, false)
