@@ -565,6 +565,7 @@ def uas_in_dialog_scenario(
     contact_user: str = "sipp",
     refresh_user: str | None = None,
     checks: dict[str, tuple[str, ...]] | None = None,
+    tail: str = '  <pause milliseconds="200"/>\n',
 ) -> str:
     """sipp as a UAS: INVITE answered 200 (with ``record_route`` if given and
     a Contact of user ``contact_user``), its ACK; then for each ``(method,
@@ -573,7 +574,7 @@ def uas_in_dialog_scenario(
     ACK is only received); a 200 to a re-INVITE or UPDATE carries a Contact
     of user ``refresh_user`` (default ``contact_user``). ``checks[method]``
     are regular expressions each request of that method must match (the call
-    fails otherwise)."""
+    fails otherwise). ``tail`` ends the scenario (by default a short pause)."""
     checks = checks or {}
     contact = f"Contact: <sip:{contact_user}@[local_ip]:[local_port];transport=[transport]>\n"
     refreshed = contact.replace(f"sip:{contact_user}@", f"sip:{refresh_user or contact_user}@")
@@ -602,7 +603,7 @@ def uas_in_dialog_scenario(
         elif method == "UPDATE" and code == 200:
             extra += refreshed
         parts.append(_uas_answer(code, extra, body))
-    parts.append('  <pause milliseconds="200"/>\n')
+    parts.append(tail)
     parts.append("</scenario>\n")
     return "".join(parts)
 
@@ -622,6 +623,42 @@ async def sipp_uas(
     )
     await asyncio.sleep(0.3)  # let sipp bind
     return sipp, port
+
+
+def uas_reinvite_answered_after_bye_scenario() -> str:
+    """sipp as a UAS (:func:`uas_in_dialog_scenario`) that keeps a re-INVITE
+    unanswered, answers the BYE that comes next, then answers the re-INVITE
+    200 and waits for its ACK; any other request after it (a second BYE)
+    fails the call."""
+    late = (
+        '  <recv request="INVITE" timeout="10000">\n    <action>\n'
+        + _keep_headers("re_")
+        + "    </action>\n  </recv>\n"
+        + f'  <Reference variables="{_kept("re_")}"/>\n'
+        # No pause after the BYE: the re-INVITE's retransmissions would be
+        # unexpected then.
+        + '  <recv request="BYE" timeout="10000"/>\n'
+        + _uas_answer(200)
+        + """
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      Via: [$re_via]
+      From: [$re_from]
+      To: [$re_to]
+      Call-ID: [call_id]
+      CSeq: [$re_cseq]
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" timeout="5000"/>
+  <pause milliseconds="1500"/>
+"""
+    )
+    return uas_in_dialog_scenario([], tail=late)
 
 
 # ---------------------------------------------------------------- subscriptions (RFC 6665)
@@ -733,19 +770,29 @@ def _notifier_notify(cseq: int, state: str, event: str) -> str:
 """
 
 
-_KEEP_SUBSCRIBE = """
-  <recv request="SUBSCRIBE" timeout="15000">
-    <action>
-      <ereg regexp=".*" search_in="hdr" header="Via:" assign_to="sub_via"/>
-      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="sub_from"/>
-      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="sub_to"/>
-      <ereg regexp=".*" search_in="hdr" header="CSeq:" assign_to="sub_cseq"/>
-      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="sub_contact"/>
-{checks}\
-    </action>
-  </recv>
-  <Reference variables="sub_via,sub_from,sub_to,sub_cseq,sub_contact{names}"/>
-"""
+def _keep_headers(prefix: str) -> str:
+    """sipp actions keeping the received request's Via, From, To and CSeq in
+    ``<prefix>via``..., to answer it later, after other messages."""
+    return "".join(
+        f'      <ereg regexp=".*" search_in="hdr" header="{header}:" '
+        f'assign_to="{prefix}{header.lower()}"/>\n'
+        for header in ("Via", "From", "To", "CSeq")
+    )
+
+
+def _kept(prefix: str) -> str:
+    """The variables :func:`_keep_headers` fills, for a ``<Reference>``."""
+    return f"{prefix}via,{prefix}from,{prefix}to,{prefix}cseq"
+
+
+_KEEP_SUBSCRIBE = (
+    '  <recv request="SUBSCRIBE" timeout="15000">\n    <action>\n'
+    + _keep_headers("sub_")
+    + '      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="sub_contact"/>\n'
+    + "{checks}"
+    + "    </action>\n  </recv>\n"
+    + f'  <Reference variables="{_kept("sub_")},sub_contact{{names}}"/>\n'
+)
 
 _ACCEPT_SUBSCRIBE = """
   <send>
