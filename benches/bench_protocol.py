@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import drachtio
+from apps.json_app import SDP  # the answer the benchmark app sends
 from drachtio import SipRequest, SipResponse
 from drachtio.protocol import (
     Auth,
@@ -52,15 +53,6 @@ from drachtio.protocol import (
 )
 
 DATA = Path(__file__).parent / "data"
-SDP = (
-    "v=0\r\n"
-    "o=bench 1 1 IN IP4 127.0.0.1\r\n"
-    "s=-\r\n"
-    "c=IN IP4 127.0.0.1\r\n"
-    "t=0 0\r\n"
-    "m=audio 6000 RTP/AVP 0\r\n"
-    "a=rtpmap:0 PCMU/8000\r\n"
-)
 SDP_HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/sdp"}
 SOURCE = Source("udp", "192.0.2.101", 5060)
 RECEIVED = 1_700_000_000.25
