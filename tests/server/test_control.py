@@ -8,6 +8,7 @@ import contextlib
 import socket
 from pathlib import Path
 
+import pytest
 from server_harness import (
     SECRET,
     App,
@@ -82,45 +83,41 @@ async def test_command_before_auth_is_an_error_then_close(tmp_path: Path) -> Non
 
 
 @needs_sipp
-async def test_garbage_frame_closes_only_that_connection(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("authenticated", "sent", "reason", "error"),
+    [
+        (
+            False,
+            b"hello world",
+            "byte 'h' in the length prefix, expected a digit or '#'",
+            "bad_length_prefix",
+        ),
+        (
+            True,
+            encode_frame({"type": "request", "rid": "x\r\ny", "command": "ping"}),
+            "rid: must not contain CR, LF or NUL",
+            "bad_envelope",
+        ),
+    ],
+    ids=["garbage", "rid-with-line-break"],
+)
+async def test_fatal_frame_closes_only_that_connection(
+    tmp_path: Path, authenticated: bool, sent: bytes, reason: str, error: str
+) -> None:
     server = await start_server()
     bystander = await App.authenticated(server)
-    app = await App.connect(server)
-    app.send_raw(b"hello world")
+    app = await (App.authenticated(server) if authenticated else App.connect(server))
+    before = len(app.frames)
+    app.send_raw(sent)
     await app.wait_closed()
-    assert app.frames == [
+    # One error with a null rid (nothing could be answered), then the close.
+    assert app.frames[before:] == [
         {
             "type": "response",
             "rid": None,
-            "data": {
-                "success": False,
-                "reason": "byte 'h' in the length prefix, expected a digit or '#'",
-                "error": "bad_length_prefix",
-            },
+            "data": {"success": False, "reason": reason, "error": error},
         }
     ]
-    assert await bystander.request("ping") == {"pong": True}
-    await call_succeeds(tmp_path, server)
-    await bystander.close()
-    await server.stop()
-
-
-@needs_sipp
-async def test_rid_with_a_line_break_closes_only_that_connection(tmp_path: Path) -> None:
-    server = await start_server()
-    bystander = await App.authenticated(server)
-    app = await App.authenticated(server)
-    app.send_raw(encode_frame({"type": "request", "rid": "x\r\ny", "command": "ping"}))
-    await app.wait_closed()
-    assert app.frames[-1] == {
-        "type": "response",
-        "rid": None,
-        "data": {
-            "success": False,
-            "reason": "rid: must not contain CR, LF or NUL",
-            "error": "bad_envelope",
-        },
-    }
     assert await bystander.request("ping") == {"pong": True}
     await call_succeeds(tmp_path, server)
     await bystander.close()
