@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from drachtio._core import NameAddr, SipMessage, SipRequest, SipResponse, Uri
+from drachtio._core import NameAddr, SipMessage, SipRequest, SipResponse, Uri, parse
+from drachtio.errors import ParseError
 from drachtio.protocol import SimpleHeaders
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "build_in_dialog_request",
     "build_new_request",
     "build_response",
+    "check_relied_on",
     "contact_for",
     "dialog_id",
     "same_event",
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 _Owner = TypeVar("_Owner")
+_M = TypeVar("_M", SipRequest, SipResponse)
 
 Listener = tuple[str, str, int]
 """A SIP listener: ``(transport, ip, port)``."""
@@ -47,7 +50,9 @@ _COMPACT = {
     "m": "contact",
 }
 # Headers an application cannot set: the transaction and dialog own them.
-_RESPONSE_MANAGED = frozenset({"via", "from", "to", "call-id", "cseq", "content-length"})
+_RESPONSE_MANAGED = frozenset(
+    {"via", "from", "to", "call-id", "cseq", "content-length", "record-route"}
+)
 _NEW_REQUEST_MANAGED = frozenset({"via", "cseq", "content-length"})
 _DIALOG_MANAGED = frozenset(
     {"via", "from", "to", "call-id", "cseq", "content-length", "route", "max-forwards"}
@@ -59,6 +64,11 @@ DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
 TARGET_REFRESH_METHODS = frozenset({"INVITE", "SUBSCRIBE", "UPDATE"})
 """Methods that, answered 2xx in a dialog, move its remote target to their
 Contact or the 2xx's (RFC 3261 §12.2, RFC 6665 §4.1.2.1, RFC 3311 §5)."""
+
+
+# Headers the transaction and dialog layers read in every message (RFC 3261
+# §8.1.1); the parser validates them, in what we send as in what we receive.
+_RELIED_ON = frozenset({"from", "to", "call-id", "cseq", "max-forwards", "contact"})
 
 
 def _canonical(name: str) -> str:
@@ -77,6 +87,28 @@ def app_headers(headers: SimpleHeaders, managed: frozenset[str]) -> list[tuple[s
         else:
             pairs.append((name, value))
     return pairs
+
+
+def check_relied_on(message: _M, headers: SimpleHeaders) -> _M:
+    """``message``, checked when the application wrote a header the layers rely on.
+
+    From, To, Call-ID, CSeq, Max-Forwards and Contact must be what the
+    parser accepts (the one definition of their syntax), or the peer (and
+    this server, for the dialog) could not use them.
+
+    Raises:
+        ValueError: naming the header and what is wrong with it.
+    """
+    if not any(_canonical(name) in _RELIED_ON for name in headers):
+        return message
+    data = message.to_bytes()
+    try:
+        parse(data)
+    except ParseError as exc:
+        line = data[: exc.offset].rpartition(b"\r\n")[2]
+        name = line.partition(b":")[0].decode("utf-8", "replace").strip()
+        raise ValueError(f"malformed {name} header: {exc.detail or exc.kind}") from None
+    return message
 
 
 def _has(pairs: Iterable[tuple[str, str]], name: str) -> bool:
@@ -106,9 +138,6 @@ def _body(body: str | None) -> bytes:
     return b"" if body is None else body.encode("utf-8")
 
 
-_M = TypeVar("_M", SipRequest, SipResponse)
-
-
 def _with_length(
     cls: type[_M], first: Any, second: Any, pairs: list[tuple[str, str]], body: bytes
 ) -> _M:
@@ -129,26 +158,33 @@ def build_response(
 ) -> SipResponse:
     """A response to ``request`` (RFC 3261 §8.2.6).
 
-    Via, From, Call-ID and CSeq are copied; To too, with ``to_tag`` added
-    when the request's To has no tag and the response is not 100
-    (§8.2.6.2). ``contact`` is added to a 2xx, or a 1xx with a tag, to a
-    request that creates a dialog, unless the application gave one (§12.1.1).
+    Via, From, Call-ID and CSeq are copied as received; To too, with
+    ``to_tag`` added when the request's To has no tag and the response is
+    not 100 (§8.2.6.2); a 100 copies the Timestamp (§8.2.6.1). A response
+    that creates a dialog (a 2xx, or a 1xx with a tag, to an INVITE or
+    SUBSCRIBE outside any dialog) copies every Record-Route value in order
+    (§12.1.1). ``contact`` is added to a 2xx, or a 1xx with a tag, to a
+    request whose response carries the UA's target, unless the application
+    gave one. Copied values go out byte for byte: any value the parser
+    accepted can be written again.
     """
     pairs: list[tuple[str, str]] = [("Via", via) for via in request.header_all("Via")]
     pairs.append(("From", request.header("From") or ""))
     to = request.header("To") or ""
     to_header = request.to
-    if code != 100 and to_tag is not None and to_header is not None and to_header.tag is None:
+    outside_dialog = to_header is not None and to_header.tag is None
+    if code != 100 and to_tag is not None and outside_dialog:
         to = f"{to};tag={to_tag}"
     pairs.append(("To", to))
     pairs.append(("Call-ID", request.header("Call-ID") or ""))
     pairs.append(("CSeq", request.header("CSeq") or ""))
+    carries_target = 200 <= code < 300 or (100 < code < 200 and to_tag is not None)
+    if code == 100:
+        pairs.extend(("Timestamp", value) for value in request.header_all("Timestamp"))
+    elif carries_target and outside_dialog and request.method in DIALOG_METHODS:
+        pairs.extend(("Record-Route", value) for value in request.header_all("Record-Route"))
     own = app_headers(headers, _RESPONSE_MANAGED)
-    if (
-        request.method in _TARGET_METHODS
-        and (200 <= code < 300 or (100 < code < 200 and to_tag is not None))
-        and not _has(own, "contact")
-    ):
+    if request.method in _TARGET_METHODS and carries_target and not _has(own, "contact"):
         pairs.append(("Contact", contact))
     pairs.extend(own)
     return _with_length(SipResponse, code, status, pairs, _body(body))
@@ -421,7 +457,7 @@ def _target_and_routes(dialog: Dialog[_Owner]) -> tuple[str, list[str]]:
     remote target.
     """
     if not dialog.strict_routing:
-        return dialog.remote_target, dialog.route_set
+        return _as_request_uri(Uri(dialog.remote_target)), dialog.route_set
     first, rest = dialog.route_set[0], dialog.route_set[1:]
     return _as_request_uri(NameAddr(first).uri), [*rest, f"<{dialog.remote_target}>"]
 

@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import importlib.util
 import ipaddress
-import itertools
 import logging
+import os
 import signal
 import time
-import uuid
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from drachtio._core import (
@@ -65,6 +65,7 @@ from drachtio.server.dialog import (
     build_in_dialog_request,
     build_new_request,
     build_response,
+    check_relied_on,
     contact_for,
     same_event,
     synthetic_response,
@@ -72,7 +73,7 @@ from drachtio.server.dialog import (
 from drachtio.server.session import ControlSession
 from drachtio.stack import Destination, SipStack, StackEvent
 
-__all__ = ["CANCEL_APP_TIMEOUT", "CANCEL_BY_CALLER", "Server"]
+__all__ = ["CANCEL_APP_TIMEOUT", "CANCEL_BY_CALLER", "CANCEL_SERVER_ERROR", "Server"]
 
 log = logging.getLogger("drachtio.server")
 trace = logging.getLogger("drachtio.sip")
@@ -81,9 +82,11 @@ CANCEL_BY_CALLER = "cancelled by the caller"
 """The ``reason`` of a ``cancel`` sent because a CANCEL came for the INVITE."""
 CANCEL_APP_TIMEOUT = "no answer from the application in time: answered 500"
 """The ``reason`` of a ``cancel`` sent because the application did not answer in time."""
+CANCEL_SERVER_ERROR = "the server could not handle the request: answered 500"
+"""The ``reason`` of a ``cancel`` sent because handling the request failed in the server."""
 
-# Transaction ids recently finished, remembered to tell "already answered"
-# from "unknown" in respondToSipRequest failures.
+# Transaction ids recently finished, remembered to tell their owner "already
+# answered" rather than "unknown" in respondToSipRequest failures.
 _RECENT_FINISHED = 4096
 
 
@@ -154,7 +157,9 @@ class Server:
         self._server_txs_by_stack: dict[int, _ServerTx] = {}
         self._client_txs: dict[str, _ClientTx] = {}
         self._client_txs_by_stack: dict[int, _ClientTx] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
+        # Finished transaction id -> its owner then (weakly: a closed
+        # session is not kept for this), so only the owner learns it existed.
+        self._finished: OrderedDict[str, weakref.ref[ControlSession] | None] = OrderedDict()
         self._dialogs: dict[str, Dialog[ControlSession]] = {}
         self._dialogs_by_key: dict[tuple[str, str, str], Dialog[ControlSession]] = {}
         self._subscribing: dict[tuple[str, str], _ClientTx] = {}
@@ -368,28 +373,34 @@ class Server:
             self._unroute(session, method)
         if self._stack is None or self._stack.is_closed:
             return
+        # Each transaction and dialog is cleaned up on its own: one that
+        # fails is logged and does not keep the others from being freed.
         for ctx in [c for c in self._client_txs.values() if c.owner is session]:
             ctx.owner = None
             if ctx.request.method == "INVITE":
-                with contextlib.suppress(DrachtioError):
+                with _carry_on("cancel", ctx.id):
                     self._stack.cancel(ctx.stack_id)
         dialogs = [d for d in self._dialogs.values() if d.owner is session]
         heirs = self._heirs(session) if dialogs else []
         orphans: list[Dialog[ControlSession]] = []
         for index, dialog in enumerate(dialogs):
             dialog.owner = None
-            if not (heirs and self._hand_over(dialog, session, heirs[index % len(heirs)])):
-                orphans.append(dialog)
+            with _carry_on("hand over", dialog.id):
+                if heirs and self._hand_over(dialog, session, heirs[index % len(heirs)]):
+                    continue
+            orphans.append(dialog)
         for tx in [tx for tx in self._server_txs.values() if tx.owner is session]:
-            # A request in a dialog handed over goes to the dialog's new owner.
-            held = tx.dialog
-            heir = held.owner if held is not None and held.id in self._dialogs else None
-            tx.owner = heir
-            if heir is None or heir is session or not heir.send_request(self._sip_message(tx)):
-                tx.owner = None
-                self._answer(tx, 480, "Temporarily Unavailable")
+            with _carry_on("answer 480", tx.id):
+                # A request in a dialog handed over goes to the dialog's new owner.
+                held = tx.dialog
+                heir = held.owner if held is not None and held.id in self._dialogs else None
+                tx.owner = heir
+                if heir is None or heir is session or not heir.send_request(self._sip_message(tx)):
+                    tx.owner = None
+                    self._answer(tx, 480, "Temporarily Unavailable")
         for dialog in orphans:
-            self._hang_up(dialog, "application disconnected")
+            with _carry_on("hang up", dialog.id):
+                self._hang_up(dialog, "application disconnected")
 
     def _heirs(self, session: ControlSession) -> list[ControlSession]:
         """The connected clients of the same ``appName`` that may take ``session``'s dialogs."""
@@ -432,7 +443,9 @@ class Server:
         tx_id = command.transaction_id
         tx = self._server_txs.get(tx_id)
         if tx is None or tx.owner is not session:
-            if tx_id in self._finished:
+            # Another application's transaction is unknown in every state.
+            finished_by = self._finished.get(tx_id)
+            if tx is None and finished_by is not None and finished_by() is session:
                 return Failure(f"transaction {tx_id} already has a final response")
             return Failure(f"unknown transaction {tx_id}")
         code = command.code
@@ -457,6 +470,7 @@ class Server:
             tx.to_tag,
             contact_for(*tx.listener),
         )
+        check_relied_on(response, command.headers)
         self._stack_or_fail().respond(tx.stack_id, response)
         self._trace_out(response)
         dialog_id: str | None = None
@@ -492,27 +506,33 @@ class Server:
             tx.timer.cancel()
             tx.timer = None
         self._server_txs.pop(tx.id, None)
-        self._finished[tx.id] = None
+        self._finished[tx.id] = None if tx.owner is None else weakref.ref(tx.owner)
         if len(self._finished) > _RECENT_FINISHED:
             self._finished.popitem(last=False)
         if not keep_for_ack:
             self._server_txs_by_stack.pop(tx.stack_id, None)
 
     def _answer(self, tx: _ServerTx, code: int, reason: str | None) -> None:
-        """Answer a request on the server's own behalf (no application can)."""
+        """Answer a request on the server's own behalf (no application can).
+
+        A 405 lists the methods routed to applications (RFC 3261 §8.2.1).
+        """
         stack = self._stack
         if stack is None:
             return
         if code > 100 and tx.to_tag is None:
             tx.to_tag = stack.new_tag()
-        response = build_response(
-            tx.request, code, reason, {}, None, tx.to_tag, contact_for(*tx.listener)
-        )
+        headers: dict[str, str | list[str]] = {}
+        if code == 405:
+            headers["Allow"] = ", ".join(sorted(self._routes))
         try:
+            response = build_response(
+                tx.request, code, reason, headers, None, tx.to_tag, contact_for(*tx.listener)
+            )
             stack.respond(tx.stack_id, response)
             self._trace_out(response)
-        except DrachtioError as exc:
-            log.debug("could not answer %d: %s", code, exc)
+        except (DrachtioError, ValueError) as exc:
+            log.warning("could not answer %d transaction=%s: %s", code, tx.id, exc)
         self._finish_server_tx(tx)
 
     def _on_app_timeout(self, tx: _ServerTx) -> None:
@@ -549,6 +569,7 @@ class Server:
             if command.method == "BYE":
                 self._ack_pending_2xx(stack, dialog)
             request = build_in_dialog_request(dialog, command.method, command.headers, command.body)
+            check_relied_on(request, command.headers)
             contact = dialog.contact
             dest = self._first_hop(dialog, request)
         else:
@@ -566,6 +587,12 @@ class Server:
                 from_tag=stack.new_tag(),
                 listener=listener,
             )
+            check_relied_on(request, command.headers)
+            if self._foreign_dialog(session, request):
+                return Failure(
+                    "the Call-ID and tags name a dialog of another application: "
+                    "requests in a dialog are sent by its owner, with dialogId"
+                )
             dialog = None
             contact = contact_for(*listener)
             dest = None
@@ -582,6 +609,23 @@ class Server:
         if dialog is not None and command.method == "BYE":
             self._destroy_dialog(dialog, "BYE sent")
         return SendResult(ctx.id, request, None if dialog is None else dialog.id)
+
+    def _foreign_dialog(self, session: ControlSession, request: SipRequest) -> bool:
+        """Whether ``request`` names a dialog ``session`` does not own: its Call-ID and tags.
+
+        Either way round: as the dialog's own requests, or as its peer's.
+        """
+        to = request.to
+        if to is None or to.tag is None:
+            return False  # no To tag: no dialog is named (the usual new request)
+        from_ = request.from_
+        from_tag = from_.tag if from_ is not None and from_.tag else ""
+        call_id = request.call_id or ""
+        for key in ((call_id, from_tag, to.tag), (call_id, to.tag, from_tag)):
+            dialog = self._dialogs_by_key.get(key)
+            if dialog is not None and dialog.owner is not session:
+                return True
+        return False
 
     def _listener_for(self, uri: str) -> Listener:
         """The listener a request to ``uri`` leaves from: its ``transport``'s, else UDP's."""
@@ -620,9 +664,11 @@ class Server:
         """ACK a 2xx not acknowledged yet, so that a BYE does not leave the peer
         resending it (RFC 3261 §15.1.1: the ACK comes before the BYE)."""
         if dialog.ack_tx is not None:
-            ack = build_ack(dialog, {}, None)
-            with contextlib.suppress(DrachtioError, ValueError):
+            try:
+                ack = build_ack(dialog, {}, None)
                 stack.send_ack(dialog.ack_tx, ack, self._first_hop(dialog, ack))
+            except (DrachtioError, ValueError) as exc:
+                log.warning("could not send ACK dialog=%s: %s", dialog.id, exc)
             dialog.ack_tx = None
 
     @staticmethod
@@ -662,8 +708,10 @@ class Server:
         stack = self._stack
         if dialog.method == "INVITE" and stack is not None and not stack.is_closed:
             self._ack_pending_2xx(stack, dialog)
-            bye = build_in_dialog_request(dialog, "BYE", {"Reason": f'SIP;text="{reason}"'}, None)
             try:
+                bye = build_in_dialog_request(
+                    dialog, "BYE", {"Reason": f'SIP;text="{reason}"'}, None
+                )
                 stack.send_request(bye, self._first_hop(dialog, bye))
                 self._trace_out(bye)
             except (DrachtioError, ValueError) as exc:
@@ -707,6 +755,21 @@ class Server:
         listener: Listener = (transport, *event.local)
         source = Source(transport, event.source[1], event.source[2])
         tx = _ServerTx(_new_tx_id(), event.tx_id, request, None, listener, source, time.time())
+        try:
+            self._take_request(tx)
+        except Exception:
+            # A defect here must not leave the caller unanswered and the
+            # transaction held forever: answer 500 and finish it.
+            log.exception("could not handle %s transaction=%s", request.method, tx.id)
+            if tx.id not in self._finished:
+                owner = tx.owner
+                self._answer(tx, 500, "Server Internal Error")
+                if owner is not None:
+                    owner.send_request(Cancel(tx.id, CANCEL_SERVER_ERROR))
+
+    def _take_request(self, tx: _ServerTx) -> None:
+        """Give a new request to its dialog's owner or a routed application, or answer it."""
+        request = tx.request
         to, from_ = request.to, request.from_
         if to is not None and to.tag is not None:
             # RFC 3261 §12.2.2: a request within a dialog.
@@ -963,15 +1026,27 @@ class Server:
             trace.info("send\n%s", message.to_bytes().decode("utf-8", "replace"))
 
 
-# Transaction ids: UUID-shaped, a random part per process and a counter, so
-# that a new id costs no system call for randomness (uuid4 makes two).
-_TX_ID_PREFIX = str(uuid.uuid4())[:23]
-_tx_counter = itertools.count()
-
-
 def _new_tx_id() -> str:
-    """A transaction id unique in this process, in the form of a UUID."""
-    return f"{_TX_ID_PREFIX}-{next(_tx_counter):012x}"
+    """A new transaction id: a random (version 4) UUID.
+
+    Random rather than counted, so that one application cannot infer
+    another's transaction ids from its own (one ``getrandom`` call, about
+    0.6 µs more than a counter).
+    """
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+_UUID_VARIANT = "89ab"
+
+
+@contextlib.contextmanager
+def _carry_on(action: str, what: str) -> Iterator[None]:
+    """Log an exception raised by ``action`` on ``what`` and go on with the next one."""
+    try:
+        yield
+    except Exception:
+        log.exception("could not %s %s", action, what)
 
 
 def resolve_loop(name: str) -> str:

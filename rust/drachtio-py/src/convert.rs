@@ -3,7 +3,7 @@
 //! arguments, and the checks those arguments need.
 
 use crate::errors::value_error;
-use drachtio_sip::{Header, HeaderName, Headers, Text};
+use drachtio_sip::{is_header_value, is_reason_phrase, Header, HeaderName, Headers, Text};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -521,15 +521,14 @@ pub(crate) fn is_token(s: &str) -> bool {
         })
 }
 
-/// Refuses text that would break the message framing when written: CR, LF and
-/// other control characters except HTAB (RFC 3261 §25.1 `TEXT-UTF8char`).
-pub(crate) fn check_line_text(what: &str, s: &str) -> PyResult<()> {
-    match s.bytes().find(|&c| (c < b' ' && c != b'\t') || c == 0x7f) {
-        Some(c) => Err(value_error(format!(
-            "{what} contains control character {c:#04x}"
-        ))),
-        None => Ok(()),
+/// Refuses a Reason-Phrase the parser would refuse ([`is_reason_phrase`]).
+pub(crate) fn check_reason_phrase(s: &str) -> PyResult<()> {
+    if is_reason_phrase(s) {
+        return Ok(());
     }
+    Err(value_error(format!(
+        "reason phrase {s:?} contains a control character"
+    )))
 }
 
 fn header_pair(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Header> {
@@ -543,7 +542,11 @@ fn header_pair(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<He
             "header name {name:?} is not a token (RFC 3261 §25.1)"
         )));
     }
-    check_line_text("header value", value)?;
+    if !is_header_value(value) {
+        return Err(value_error(format!(
+            "header value {value:?} of {name} contains CR or LF"
+        )));
+    }
     Ok(Header {
         name: HeaderName::new(name),
         value: Text::from(value),

@@ -3,7 +3,7 @@
 //! raw header values each time they are read, so `parse` costs no more than
 //! the core parser plus one object.
 
-use crate::convert::{check_line_text, headers_arg, py_to_json, to_py};
+use crate::convert::{check_reason_phrase, headers_arg, py_to_json, to_py};
 use crate::errors::{value_error, IntoPyResult};
 use crate::fields::{
     PyChallenge, PyCredentials, PyEvent, PyMediaType, PyRAck, PySessionExpires, PySubscriptionState,
@@ -463,7 +463,7 @@ impl PySipResponse {
             .ok_or_else(|| value_error(format!("status {status} is not in 100..699")))?;
         let mut response = Response::new(status);
         if let Some(reason) = reason {
-            check_line_text("reason phrase", reason)?;
+            check_reason_phrase(reason)?;
             response.reason = Text::from(reason);
         }
         response.headers = headers_arg(headers)?;

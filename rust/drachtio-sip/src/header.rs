@@ -105,6 +105,16 @@ known_headers! {
     RetryAfter => "Retry-After", "retry_after", [];
 }
 
+/// Whether `value` can be written as a header value: it holds no CR and no
+/// LF, so it stays on its header's line (RFC 3261 §7.3.1; a folded value is
+/// written unfolded). Any other byte may appear: a quoted string may carry
+/// any control character but CR and LF as a `quoted-pair` (§25.1). Every
+/// value the parser returns passes, so a received value can be copied into
+/// another message as it is.
+pub fn is_header_value(value: &str) -> bool {
+    memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_none()
+}
+
 impl HeaderName {
     /// The name for `name` (long or compact form, any case). Never fails: an
     /// unknown name becomes [`HeaderName::Other`] with its spelling kept.

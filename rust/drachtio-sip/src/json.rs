@@ -5,7 +5,7 @@
 //! strings, as in the seed's example; `status_code` is a number. When reading,
 //! either is accepted.
 
-use crate::header::{Header, HeaderName, Headers};
+use crate::header::{is_header_value, Header, HeaderName, Headers};
 use crate::message::{Message, Method, Request, Response};
 use crate::scan::{list_items, unquote};
 use crate::text::Text;
@@ -738,7 +738,7 @@ fn scalar_text(v: &Value, path: &str) -> Result<Text, JsonError> {
         Value::Number(n) => n.to_string(),
         _ => return Err(jerr(path, "expected a string")),
     };
-    if s.contains(['\r', '\n']) {
+    if !is_header_value(&s) {
         return Err(jerr(path, "header values cannot contain CR or LF"));
     }
     Ok(Text::from(s))
@@ -972,7 +972,7 @@ fn push_one(
             ))
         }
     };
-    if text.contains(['\r', '\n']) {
+    if !is_header_value(&text) {
         return Err(jerr(path, "header values cannot contain CR or LF"));
     }
     headers.push(name.clone(), Text::from(text));

@@ -27,8 +27,8 @@ pub use fields::{
     Substate,
 };
 pub use framer::{FrameLimits, StreamFramer, StreamItem};
-pub use header::{Header, HeaderName, Headers};
-pub use message::{reason_phrase, Message, Method, Request, Response};
+pub use header::{is_header_value, Header, HeaderName, Headers};
+pub use message::{is_reason_phrase, reason_phrase, Message, Method, Request, Response};
 pub use parse::{parse, parse_bytes};
 pub use scan::{split_list, unescape};
 pub use text::Text;

@@ -208,6 +208,15 @@ impl From<Response> for Message {
     }
 }
 
+/// Whether `reason` can be a Reason-Phrase: UTF-8 text without control
+/// characters other than HTAB (RFC 3261 §25.1 `Reason-Phrase`, `UTF8-CONT`;
+/// DEL is refused too). The parser and the message constructors apply it.
+pub fn is_reason_phrase(reason: &str) -> bool {
+    !reason
+        .bytes()
+        .any(|c| (c < b' ' && c != b'\t') || c == 0x7f)
+}
+
 /// The reason phrase RFC 3261 §21 (and later RFCs) give for `code`; a generic
 /// phrase for the class when the code is not listed.
 // The class ranges at the end deliberately overlap the codes listed before them.

@@ -2,8 +2,8 @@
 //! compact names, body delimited by Content-Length (§18.3).
 
 use crate::error::{err, ParseError, ParseErrorKind as K};
-use crate::header::{Header, HeaderName, Headers};
-use crate::message::{Message, Method, Request, Response};
+use crate::header::{is_header_value, Header, HeaderName, Headers};
+use crate::message::{is_reason_phrase, Message, Method, Request, Response};
 use crate::scan::{is_token, is_ws, trim_ws, trim_ws_end, trim_ws_start};
 use crate::text::Text;
 use crate::typed::{
@@ -173,7 +173,7 @@ fn parse_status_line(head: &Text, line: &str, base: usize) -> Result<(u16, Text)
     if !(100..=699).contains(&status) {
         return Err(err(K::BadStatusCode, coff).with_detail("status code out of range 100-699"));
     }
-    if reason.bytes().any(|c| c < b' ' && c != b'\t') {
+    if !is_reason_phrase(reason) {
         return Err(
             err(K::BadStatusLine, coff + 4).with_detail("control character in reason phrase")
         );
@@ -230,6 +230,13 @@ fn parse_headers(
             };
             let name = HeaderName::from_slice_of(head, name_str);
             let voff = base + colon + 1 + (raw.len() - trim_ws_start(raw).len());
+            if !is_header_value(&value) {
+                // A bare CR or LF: a peer that ends lines at LF alone would
+                // read a header line that this parser does not see.
+                return Err(
+                    err(K::BadHeaderLine, voff).with_detail("CR or LF inside a header value")
+                );
+            }
             validate(&name, &value, voff, content_length, cseq)?;
             out.push(name, value);
             break;

@@ -381,7 +381,7 @@ fn scan_sip<'a>(
     let (user, password, hs) = match memchr::memchr(b'@', b) {
         Some(at) => {
             let ue = run(b, 0, USER);
-            if ue == 0 {
+            if ue == 0 && (at == 0 || b[0] == b':') {
                 return Err(err(BadUri, base).with_detail("empty user"));
             }
             let mut i = ue;
@@ -391,9 +391,12 @@ fn scan_sip<'a>(
                 password = Some(&rest[ue + 1..i]);
             }
             if i != at {
-                return Err(
-                    err(BadUri, base + i).with_detail("invalid character in user or password")
-                );
+                let detail = if b[i] >= 0x80 {
+                    "non-ASCII character in user or password (write it %-escaped)"
+                } else {
+                    "invalid character in user or password"
+                };
+                return Err(err(BadUri, base + i).with_detail(detail));
             }
             escapes(&rest[..ue], base)?;
             if let Some(p) = password {

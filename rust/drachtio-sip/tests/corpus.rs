@@ -650,3 +650,42 @@ fn truncated_and_garbage_inputs_fail_cleanly() {
         K::InvalidUtf8
     );
 }
+
+#[test]
+fn a_bare_cr_or_lf_inside_a_header_value_is_refused() {
+    // A peer that ends lines at LF alone would see an `X-Injected` header
+    // that this parser would not: neither may pass as part of a value.
+    for value in ["a\nX-Injected: 1", "a\rX-Injected: 1", "a\n"] {
+        let msg = format!(
+            "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             Subject: {value}\r\nContent-Length: 0\r\n\r\n"
+        );
+        let e = parse(msg.as_bytes()).unwrap_err();
+        assert_eq!(e.kind, K::BadHeaderLine, "{value:?}");
+        assert_eq!(e.detail, Some("CR or LF inside a header value"));
+    }
+}
+
+#[test]
+fn every_header_value_the_parser_returns_can_be_written_again() {
+    // The rule the message constructors apply holds for every parsed value,
+    // so a received header can be copied into a response as it is.
+    for (name, d) in all_files() {
+        let Ok(m) = parse(&d) else { continue };
+        for h in m.headers() {
+            assert!(
+                drachtio_sip::is_header_value(&h.value),
+                "{name}: {}: {:?}",
+                h.name.as_str(),
+                h.value.as_str()
+            );
+        }
+    }
+    // intmeth (RFC 4475 §3.1.1.3) carries BEL, NUL and DEL as quoted-pairs in To.
+    let (_, d) = all_files()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("intmeth"))
+        .unwrap();
+    let to = parse(&d).unwrap().header("To").unwrap().as_str().to_owned();
+    assert!(to.contains("\\\u{7}") && to.contains("\\\u{0}") && to.contains("\\\u{7f}"));
+}

@@ -92,6 +92,19 @@ fn invalid_uris() {
         ("1sip:a@b", "invalid scheme"),
         ("sip:", "empty host"),
         ("sip:@example.com", "empty user"),
+        ("sip::pw@example.com", "empty user"),
+        (
+            "sip:\u{fc}@example.com",
+            "non-ASCII character in user or password (write it %-escaped)",
+        ),
+        (
+            "sip:a\u{fc}@example.com",
+            "non-ASCII character in user or password (write it %-escaped)",
+        ),
+        (
+            "sip:<a>@example.com",
+            "invalid character in user or password",
+        ),
         (
             "sip:a b@example.com",
             "invalid character in user or password",
