@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run the SIP server. Settings come from the config file, then the environment "
             "(DRACHTIO_SECRET, DRACHTIO_SIP, DRACHTIO_CONTROL, DRACHTIO_LOG_LEVEL, "
-            "DRACHTIO_SIP_TRACE, DRACHTIO_LOOP, DRACHTIO_CONFIG), then these flags, later ones "
-            "winning."
+            "DRACHTIO_SIP_TRACE, DRACHTIO_LOOP, DRACHTIO_MAX_UNAUTHENTICATED, DRACHTIO_CONFIG), "
+            "then these flags, later ones winning."
         ),
     )
     serve_parser.add_argument(
@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the event loop (default auto: uvloop when installed, else asyncio's own)",
     )
     serve_parser.add_argument(
+        "--max-unauthenticated",
+        type=int,
+        metavar="N",
+        help=(
+            "control connections held before they authenticate; one more drops the oldest "
+            "(default 256)"
+        ),
+    )
+    serve_parser.add_argument(
         "--dev",
         action="store_true",
         help="development mode: without a configured secret, accept the documented dev secret",
@@ -95,6 +104,7 @@ def serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             sip_trace=args.sip_trace,
             loop=args.loop,
+            max_unauthenticated=args.max_unauthenticated,
             dev=args.dev,
         )
     except ConfigError as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from server_harness import SECRET
 
+from drachtio.cli import main
 from drachtio.protocol import FrameDecoder, encode_frame
 from drachtio.server import DEV_SECRET, ConfigError, ServerConfig, load_config
 
@@ -27,6 +28,7 @@ def test_defaults() -> None:
         "handoff",
     )
     assert (config.loop, config.udp_on_loop) == ("auto", True)
+    assert config.max_unauthenticated == 256
 
 
 def test_file_then_environment_then_flags(tmp_path: Path) -> None:
@@ -57,6 +59,22 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
     )
 
 
+def test_max_unauthenticated_from_file_environment_and_flag(tmp_path: Path) -> None:
+    path = tmp_path / "drachtio.toml"
+    path.write_text('secret = "x"\nmax_unauthenticated = 10\n')
+    assert load_config(config_file=path).max_unauthenticated == 10
+    env = {"DRACHTIO_MAX_UNAUTHENTICATED": "20"}
+    assert load_config(config_file=path, env=env).max_unauthenticated == 20
+    assert load_config(config_file=path, env=env, max_unauthenticated=30).max_unauthenticated == 30
+    with pytest.raises(ConfigError, match="max_unauthenticated: must be an integer, got 'lots'"):
+        load_config(secrets=["x"], env={"DRACHTIO_MAX_UNAUTHENTICATED": "lots"})
+
+
+def test_serve_flag_max_unauthenticated_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--secret", "x", "--max-unauthenticated", "0"]) == 2
+    assert capsys.readouterr().err == "drachtio: max_unauthenticated: must be at least 1\n"
+
+
 def test_secrets_are_not_in_repr() -> None:
     assert "hunter2" not in repr(load_config(secrets=["hunter2"]))
 
@@ -81,6 +99,8 @@ def test_no_secret_is_an_error_unless_dev() -> None:
         ("ping_interval = -1\n", "ping_interval: must be a positive number"),
         ('loop = "trio"\n', "loop: must be one of auto, asyncio, uvloop, got 'trio'"),
         ('udp_on_loop = "yes"\n', "udp_on_loop: must be true or false, got 'yes'"),
+        ("max_unauthenticated = 0\n", "max_unauthenticated: must be at least 1"),
+        ("max_unauthenticated = 1.5\n", "max_unauthenticated: must be an integer, got 1.5"),
     ],
 )
 def test_invalid_settings(tmp_path: Path, toml: str, message: str) -> None:

@@ -90,6 +90,7 @@ class ServerConfig:
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
     max_write_buffer: int = 4 * 1024 * 1024
     max_pending_requests: int = 10_000
+    max_unauthenticated: int = 256
     log_level: str = "info"
     sip_trace: bool = False
     t1: float = 0.5
@@ -111,6 +112,7 @@ class ServerConfig:
             "max_frame_size",
             "max_write_buffer",
             "max_pending_requests",
+            "max_unauthenticated",
             "control_port",
         ):
             value = getattr(self, name)
@@ -158,6 +160,8 @@ class ServerConfig:
             raise ConfigError("max_write_buffer: must be at least 1024 bytes")
         if self.max_pending_requests < 1:
             raise ConfigError("max_pending_requests: must be at least 1")
+        if self.max_unauthenticated < 1:
+            raise ConfigError("max_unauthenticated: must be at least 1")
         if self.on_disconnect not in _ON_DISCONNECT:
             raise ConfigError(
                 f"on_disconnect: must be one of {', '.join(_ON_DISCONNECT)}, "
@@ -238,6 +242,12 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["loop"] = env["DRACHTIO_LOOP"]
     if env.get("DRACHTIO_SIP_TRACE"):
         values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in ("1", "true", "yes", "on")
+    if env.get("DRACHTIO_MAX_UNAUTHENTICATED"):
+        text = env["DRACHTIO_MAX_UNAUTHENTICATED"]
+        try:
+            values["max_unauthenticated"] = int(text)
+        except ValueError:
+            values["max_unauthenticated"] = text  # validate() names it
     return values
 
 
@@ -251,6 +261,7 @@ def load_config(
     log_level: str | None = None,
     sip_trace: bool | None = None,
     loop: str | None = None,
+    max_unauthenticated: int | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -281,6 +292,8 @@ def load_config(
         values["sip_trace"] = sip_trace
     if loop is not None:
         values["loop"] = loop
+    if max_unauthenticated is not None:
+        values["max_unauthenticated"] = max_unauthenticated
     try:
         config = replace(ServerConfig(), **values)
     except TypeError as exc:  # pragma: no cover - keys are filtered above

@@ -70,7 +70,7 @@ from drachtio.server.dialog import (
     same_event,
     synthetic_response,
 )
-from drachtio.server.session import ControlSession
+from drachtio.server.session import ControlSession, UnauthenticatedSessions
 from drachtio.stack import Destination, SipStack, StackEvent
 
 __all__ = ["CANCEL_APP_TIMEOUT", "CANCEL_BY_CALLER", "CANCEL_SERVER_ERROR", "Server"]
@@ -149,6 +149,8 @@ class Server:
         self._stack: SipStack | None = None
         self._control: asyncio.Server | None = None
         self._sessions: set[ControlSession] = set()
+        # Those not authenticated yet, at most config.max_unauthenticated.
+        self.unauthenticated = UnauthenticatedSessions(config)
         self._listeners: list[Listener] = []
         self.hostport: list[str] = []
         self._routes: dict[str, list[ControlSession]] = {}
@@ -189,6 +191,8 @@ class Server:
         """What the server holds now (sessions, transactions, dialogs) and the stack's counters."""
         counts = {
             "sessions": len(self._sessions),
+            "control_unauthenticated": len(self.unauthenticated),
+            "control_unauthenticated_dropped": self.unauthenticated.dropped,
             "server_transactions": len(self._server_txs_by_stack),
             "client_transactions": len(self._client_txs_by_stack),
             "dialogs": len(self._dialogs),
