@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
+import json
 import logging
 import os
 import re
@@ -61,6 +63,11 @@ def auth_frame(secret: str = SECRET) -> bytes:
 async def authenticates(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
     """Send ``auth`` on an open connection; whether the server accepts it."""
     writer.write(auth_frame())
+    return await auth_accepted(reader)
+
+
+async def auth_accepted(reader: asyncio.StreamReader) -> bool:
+    """Whether the server's response to the ``auth`` sent says authenticated."""
     decoder = FrameDecoder()
     while True:
         data = await asyncio.wait_for(reader.read(4096), 10)
@@ -288,11 +295,15 @@ def open_fds(pid: int) -> int:
 
 @contextlib.asynccontextmanager
 async def drachtio_serve(
-    tmp_path: Path, env: dict[str, str], open_files: int | None = None
+    tmp_path: Path,
+    env: dict[str, str],
+    open_files: int | None = None,
+    secrets: tuple[str, ...] = (SECRET,),
 ) -> AsyncIterator[tuple[int, str, int]]:
     """``drachtio serve`` as a process; yields its pid and control address."""
     config = tmp_path / "drachtio.toml"
-    config.write_text("auth_timeout = 600\n")  # nothing reaped during the test
+    # auth_timeout: nothing reaped during the test.
+    config.write_text(f"auth_timeout = 600\nsecrets = {json.dumps(list(secrets))}\n")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DRACHTIO_")}
     environ.update(env)
     # The open file limit as the first argument (0: inherited), then the command's.
@@ -315,7 +326,7 @@ async def drachtio_serve(
             "--control",
             "127.0.0.1:0",
         ),
-        *("--secret", SECRET, "--log-level", "warning", "--config", str(config)),
+        *("--log-level", "warning", "--config", str(config)),
         env=environ,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -391,3 +402,23 @@ async def test_serve_at_a_low_open_file_limit_still_takes_an_application(
         finally:
             for sock in clients:
                 sock.close()
+
+
+async def test_auth_frames_arriving_interleaved_on_serve(tmp_path: Path) -> None:
+    """Unauthenticated connections share one read buffer: 50 clients' auth
+    frames, each larger than it, sent in interleaved pieces, are each read
+    whole (``drachtio serve`` runs on uvloop)."""
+    secrets = tuple((hashlib.sha256(str(n).encode()).hexdigest() * 200)[:10_000] for n in range(50))
+    async with drachtio_serve(tmp_path, {}, secrets=secrets) as (_, host, port):
+        clients = [await asyncio.open_connection(host, port) for _ in secrets]
+        frames = [auth_frame(secret) for secret in secrets]
+        piece = 1000
+        for start in range(0, max(map(len, frames)), piece):
+            for (_, writer), frame in zip(clients, frames, strict=True):
+                writer.write(frame[start : start + piece])
+            await asyncio.gather(*(writer.drain() for _, writer in clients))
+            await asyncio.sleep(0.002)
+        results = await asyncio.gather(*(auth_accepted(reader) for reader, _ in clients))
+        assert results == [True] * len(secrets)
+        for _, writer in clients:
+            writer.close()
