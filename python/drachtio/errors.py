@@ -8,9 +8,12 @@ carry what a server should answer with.
 from __future__ import annotations
 
 __all__ = [
+    "ConnectionLost",
     "DrachtioError",
     "LocalError",
     "ParseError",
+    "RequestFailed",
+    "SipError",
     "StackClosed",
     "TransactionFinished",
     "UnknownTransaction",
@@ -79,3 +82,35 @@ class TransactionFinished(LocalError):
 
 class StackClosed(LocalError):
     """The stack is closing (no new transactions) or closed."""
+
+
+class SipError(DrachtioError):
+    """A SIP request or a dialog's setup that ended with an error status.
+
+    Raised by an application's requests (``srf.request``, ``create_uac``...)
+    when the final response is not a success, with the response when one
+    came. Raised by a request handler, it answers the request with
+    ``status`` and ``reason``.
+
+    Attributes:
+        status: the SIP status code, 300-699.
+        reason: the reason phrase.
+        response: the final response that ended the request, if one came.
+    """
+
+    def __init__(self, status: int, reason: str | None = None, response: object = None) -> None:
+        self.status = status
+        self.reason = reason or ""
+        self.response = response
+        super().__init__(f"{status} {self.reason}".rstrip())
+
+    def __reduce__(self) -> tuple[type[SipError], tuple[int, str, None]]:
+        return (type(self), (self.status, self.reason, None))
+
+
+class RequestFailed(DrachtioError):
+    """The server refused an application's command (``{success: false}``), with its reason."""
+
+
+class ConnectionLost(DrachtioError):
+    """The connection to the server was lost before the command was answered."""

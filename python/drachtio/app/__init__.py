@@ -1,0 +1,26 @@
+"""The application side: SIP applications on asyncio that drive drachtio servers.
+
+``Srf`` holds the handlers and the links to servers; handlers get a
+:class:`Request` and its :class:`Response`; calls are :class:`Dialog` objects.
+"""
+
+from __future__ import annotations
+
+from drachtio.app.dialog import DEFAULT_ANSWERS, Dialog, DialogEvent
+from drachtio.app.link import AuthenticationFailed, RemoteLink
+from drachtio.app.message import Request, Response
+from drachtio.app.srf import Credentials, Handler, Middleware, Srf
+
+__all__ = [
+    "DEFAULT_ANSWERS",
+    "AuthenticationFailed",
+    "Credentials",
+    "Dialog",
+    "DialogEvent",
+    "Handler",
+    "Middleware",
+    "RemoteLink",
+    "Request",
+    "Response",
+    "Srf",
+]

@@ -1,0 +1,264 @@
+"""A dialog an application is part of: a call (INVITE) or a subscription (SUBSCRIBE).
+
+Requests the far end sends in it reach the handler registered with
+:meth:`Dialog.on` for their kind, else an ``async for`` over
+:meth:`Dialog.events`, else a default answer (:data:`DEFAULT_ANSWERS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from drachtio._core import SipResponse
+from drachtio.app.message import Headers, Request, Response, body_text, simple_headers
+from drachtio.errors import LocalError, SipError
+from drachtio.protocol import SendSipRequest
+
+if TYPE_CHECKING:
+    from drachtio.app.link import Link
+    from drachtio.app.srf import Srf
+
+__all__ = ["DEFAULT_ANSWERS", "Dialog", "DialogEvent"]
+
+log = logging.getLogger("drachtio.app")
+
+RequestHandler = Callable[[Request, Response], Awaitable[None]]
+DestroyHandler = Callable[[str], Coroutine[Any, Any, None] | None]
+
+DEFAULT_ANSWERS = {
+    "BYE": 200,
+    "INFO": 200,
+    "MESSAGE": 200,
+    "NOTIFY": 200,
+    "OPTIONS": 200,
+    "UPDATE": 200,
+    "REFER": 603,
+}
+"""How a request in a dialog that nothing handles is answered; a re-INVITE
+gets 200 with the dialog's local SDP, other methods 501."""
+
+# The event kind of a request received in a dialog.
+_KINDS = {"INVITE": "modify"}
+
+
+@dataclass(slots=True)
+class DialogEvent:
+    """One thing that happened in a dialog, as :meth:`Dialog.events` yields it.
+
+    ``kind`` is ``"destroy"`` (with ``reason``; the last event) or the kind
+    of a request the far end sent: ``"modify"`` (a re-INVITE), ``"info"``,
+    ``"notify"``, ``"refer"``, ``"message"``, ``"update"``, ``"options"``...
+    (the method in lower case). A request must be answered with ``res``.
+    """
+
+    kind: str
+    req: Request | None = None
+    res: Response | None = None
+    reason: str | None = None
+
+
+class Dialog:
+    """A dialog: its identity, its SDP both ways, and what can be done in it."""
+
+    def __init__(
+        self,
+        srf: Srf,
+        link: Link,
+        dialog_id: str,
+        *,
+        role: str,
+        method: str,
+        local_sdp: str | None,
+        remote_sdp: str | None,
+    ) -> None:
+        self.id = dialog_id
+        """The server's dialogId: ``<Call-ID>;from-tag=<tag>;to-tag=<tag>``."""
+        self.role = role
+        """``"uas"`` (we answered the request that created it) or ``"uac"``."""
+        self.method = method
+        """``INVITE`` (a call) or ``SUBSCRIBE``."""
+        self.local_sdp = local_sdp
+        self.remote_sdp = remote_sdp
+        self.destroy_reason: str | None = None
+        """Why the dialog ended (the server's reason), once it has."""
+        self._srf = srf
+        self._link = link
+        self._handlers: dict[str, RequestHandler] = {}
+        self._destroy_handlers: list[DestroyHandler] = []
+        self._queues: list[asyncio.Queue[DialogEvent]] = []
+        self._destroyed = asyncio.Event()
+        self._acked = asyncio.Event()
+
+    def __repr__(self) -> str:
+        state = f" destroyed ({self.destroy_reason})" if self.destroyed else ""
+        return f"<Dialog {self.role} {self.method} {self.id}{state}>"
+
+    @property
+    def call_id(self) -> str:
+        return self.id.split(";from-tag=", 1)[0]
+
+    @property
+    def destroyed(self) -> bool:
+        return self.destroy_reason is not None
+
+    # ------------------------------------------------------------ events
+
+    def on(self, kind: str, handler: Any = None) -> Any:
+        """Handle ``kind``: ``"destroy"`` (``handler(reason)``) or a request kind
+        (``async handler(req, res)``): ``"modify"``, ``"info"``, ``"notify"``...
+
+        Usable as a decorator: ``@dialog.on("info")``.
+        """
+
+        def register(fn: Any) -> Any:
+            if kind == "destroy":
+                self._destroy_handlers.append(fn)
+            else:
+                self._handlers[kind] = fn
+            return fn
+
+        return register if handler is None else register(handler)
+
+    async def events(self) -> AsyncIterator[DialogEvent]:
+        """The dialog's events from now on, until (and including) ``destroy``."""
+        queue: asyncio.Queue[DialogEvent] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            if self.destroyed:
+                yield DialogEvent("destroy", reason=self.destroy_reason)
+                return
+            while True:
+                event = await queue.get()
+                yield event
+                if event.kind == "destroy":
+                    return
+        finally:
+            self._queues.remove(queue)
+
+    async def wait_destroyed(self) -> str:
+        """Wait until the dialog ends; why it did."""
+        await self._destroyed.wait()
+        assert self.destroy_reason is not None
+        return self.destroy_reason
+
+    def _request(self, req: Request, res: Response) -> None:
+        """A request the far end sent in this dialog (not ACK)."""
+        if req.method == "INVITE" and req.body:
+            self.remote_sdp = req.text
+        kind = _KINDS.get(req.method, req.method.lower())
+        handler = self._handlers.get(kind)
+        if handler is not None:
+            self._srf.run_handler(handler, req, res)
+        elif self._queues and req.method != "BYE":
+            for queue in self._queues:
+                queue.put_nowait(DialogEvent(kind, req, res))
+        else:
+            self._srf.spawn(self._default_answer(req, res))
+
+    async def _default_answer(self, req: Request, res: Response) -> None:
+        if req.method == "INVITE":
+            headers = {"Content-Type": "application/sdp"} if self.local_sdp else None
+            await res.send(200, headers=headers, body=self.local_sdp)
+        else:
+            await res.send(DEFAULT_ANSWERS.get(req.method, 501))
+
+    def _ack(self) -> None:
+        self._acked.set()
+
+    def _ended(self, reason: str) -> None:
+        """The server says the dialog is over."""
+        if self.destroy_reason is not None:
+            return
+        self.destroy_reason = reason
+        self._destroyed.set()
+        self._acked.set()
+        for queue in self._queues:
+            queue.put_nowait(DialogEvent("destroy", reason=reason))
+        for handler in self._destroy_handlers:
+            result = handler(reason)
+            if result is not None:
+                self._srf.spawn(result)
+
+    # ------------------------------------------------------------ acting in it
+
+    async def request(
+        self,
+        method: str,
+        *,
+        headers: Headers | None = None,
+        body: str | bytes | None = None,
+    ) -> SipResponse:
+        """Send ``method`` in the dialog; its final response (of any status).
+
+        Raises:
+            LocalError: the dialog is over.
+            RequestFailed: the server refused the command.
+        """
+        if self.destroyed:
+            raise LocalError(f"dialog {self.id} is over ({self.destroy_reason})")
+        command = SendSipRequest(
+            method, None, simple_headers(headers), body_text(body), dialog_id=self.id
+        )
+        return await self._srf.send_and_wait(self._link, command)
+
+    async def destroy(self, *, headers: Headers | None = None) -> None:
+        """End the dialog: BYE for a call; returns once the server has ended it.
+
+        A subscription is ended with a terminating NOTIFY (notifier) or an
+        unsubscribe (subscriber), which the application sends with
+        :meth:`request`; ``destroy`` refuses it.
+        """
+        if self.destroyed:
+            return
+        if self.method != "INVITE":
+            raise LocalError("a subscription ends with a NOTIFY or an unsubscribe, not BYE")
+        await self.request("BYE", headers=headers)
+        await self._destroyed.wait()
+
+    async def modify(self, sdp: str, *, headers: Headers | None = None) -> SipResponse:
+        """Re-INVITE with ``sdp`` as the new offer; the 2xx is acknowledged here.
+
+        Returns the 2xx; its SDP becomes :attr:`remote_sdp`.
+
+        Raises:
+            SipError: the far end refused the new offer (the dialog goes on).
+        """
+        own = {"Content-Type": "application/sdp", **(headers or {})}
+        response = await self.request("INVITE", headers=own, body=sdp)
+        if not 200 <= response.status < 300:
+            raise SipError(response.status, response.reason, response)
+        self.local_sdp = sdp
+        if response.body:
+            self.remote_sdp = response.body.decode("utf-8", "replace")
+        await self._link.call(SendSipRequest("ACK", None, dialog_id=self.id))
+        return response
+
+    async def hold(self) -> SipResponse:
+        """Put the call on hold: a re-INVITE offering ``a=sendonly`` (RFC 3264 §8.4)."""
+        return await self.modify(_with_direction(self._sdp_or_fail(), "sendonly"))
+
+    async def unhold(self) -> SipResponse:
+        """Take the call off hold: a re-INVITE offering ``a=sendrecv``."""
+        return await self.modify(_with_direction(self._sdp_or_fail(), "sendrecv"))
+
+    def _sdp_or_fail(self) -> str:
+        if not self.local_sdp:
+            raise LocalError("the dialog has no local SDP to modify")
+        return self.local_sdp
+
+
+_DIRECTION = re.compile(r"^a=(sendrecv|sendonly|recvonly|inactive)\r?$", re.MULTILINE)
+
+
+def _with_direction(sdp: str, direction: str) -> str:
+    """``sdp`` with each direction attribute set to ``direction`` (one added if it has none)."""
+    if _DIRECTION.search(sdp):
+        return _DIRECTION.sub(f"a={direction}", sdp)
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    head, sep, media = sdp.partition(f"{newline}m=")
+    return f"{head}{newline}a={direction}{sep}{media}" if sep else f"{sdp}a={direction}{newline}"

@@ -1,0 +1,712 @@
+"""``Srf``: a SIP application on asyncio, driving drachtio servers.
+
+Handlers are async functions of ``(req, res)`` registered per method;
+:meth:`Srf.connect` opens a link to a server and routes the methods that have
+one. Calls are made with :meth:`Srf.create_uas`, :meth:`Srf.create_uac` and
+:meth:`Srf.create_b2bua`; other requests with :meth:`Srf.request`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl as _ssl
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from drachtio._core import SipRequest, SipResponse
+from drachtio.app.dialog import DEFAULT_ANSWERS, Dialog
+from drachtio.app.link import Link, RemoteLink
+from drachtio.app.message import Headers, Request, Response, body_text, simple_headers
+from drachtio.channel import ChannelSettings
+from drachtio.errors import ConnectionLost, DrachtioError, LocalError, RequestFailed, SipError
+from drachtio.protocol import (
+    DEFAULT_MAX_FRAME_SIZE,
+    Cancel,
+    CancelSipRequest,
+    Command,
+    DialogEvent,
+    ResponseData,
+    Route,
+    SendResult,
+    SendSipRequest,
+    Sip,
+    Success,
+)
+
+__all__ = ["Credentials", "Handler", "Middleware", "Srf"]
+
+log = logging.getLogger("drachtio.app")
+
+Handler = Callable[[Request, Response], Awaitable[None]]
+"""A request handler: ``async def handler(req, res)``."""
+Middleware = Callable[[Request, Response, Callable[[], Awaitable[None]]], Awaitable[None]]
+"""``async def middleware(req, res, call_next)``: runs before the handler; ``await call_next()``."""
+Credentials = tuple[str, str]
+"""``(username, password)`` for digest authentication."""
+
+_H = TypeVar("_H", bound=Handler)
+
+# How many 3xx responses create_uac follows before it gives up.
+_MAX_REDIRECTS = 5
+
+
+@dataclass(slots=True)
+class _ClientTx:
+    """A request this application sent, waiting for its final response."""
+
+    final: asyncio.Future[SipResponse]
+    on_provisional: Callable[[SipResponse], Any] | None = None
+    # Builds the dialog of a 2xx that carries a dialogId, as soon as it comes.
+    on_dialog: Callable[[str, SipResponse], Dialog] | None = None
+    link: Link | None = None
+    id: str = ""
+    dialog: Dialog | None = None
+    request: SipRequest | None = None
+
+
+@dataclass(slots=True)
+class _Route:
+    handler: Handler
+    middleware: list[Middleware] = field(default_factory=list)
+
+
+class Srf:
+    """A SIP application: handlers, middleware, links to servers, and the calls it makes.
+
+    ::
+
+        srf = Srf()
+
+        @srf.invite
+        async def on_invite(req, res):
+            dialog = await srf.create_uas(req, res, local_sdp=SDP)
+            await dialog.wait_destroyed()
+
+        await srf.connect("127.0.0.1", 9022, "s3cret")
+    """
+
+    def __init__(self, *, app_name: str | None = None) -> None:
+        self.app_name = app_name
+        self._routes: dict[str, Handler] = {}
+        self._middleware: list[tuple[str | None, Middleware]] = []
+        self._links: list[RemoteLink] = []
+        self._listeners: dict[str, list[Callable[..., Any]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._incoming: dict[str, Request] = {}
+        self._uac: dict[str, _ClientTx] = {}
+        self._dialogs: dict[str, Dialog] = {}
+
+    def __repr__(self) -> str:
+        return f"<Srf app={self.app_name} links={self._links} dialogs={len(self._dialogs)}>"
+
+    # ------------------------------------------------------------ handlers
+
+    def handle(self, method: str) -> Callable[[_H], _H]:
+        """Decorator: ``handler(req, res)`` gets new requests of ``method`` (any case)."""
+        method = method.upper()
+
+        def register(handler: _H) -> _H:
+            first = method not in self._routes
+            self._routes[method] = handler
+            if first:
+                for link in self._links:
+                    if link.connected:
+                        self.spawn(_route(link, method))
+            return handler
+
+        return register
+
+    def invite(self, handler: _H) -> _H:
+        """Decorator: the handler of new INVITEs."""
+        return self.handle("INVITE")(handler)
+
+    def register(self, handler: _H) -> _H:
+        """Decorator: the handler of REGISTER."""
+        return self.handle("REGISTER")(handler)
+
+    def options(self, handler: _H) -> _H:
+        """Decorator: the handler of OPTIONS."""
+        return self.handle("OPTIONS")(handler)
+
+    def message(self, handler: _H) -> _H:
+        """Decorator: the handler of MESSAGE."""
+        return self.handle("MESSAGE")(handler)
+
+    def subscribe(self, handler: _H) -> _H:
+        """Decorator: the handler of new SUBSCRIBEs."""
+        return self.handle("SUBSCRIBE")(handler)
+
+    def info(self, handler: _H) -> _H:
+        """Decorator: the handler of INFO outside any dialog."""
+        return self.handle("INFO")(handler)
+
+    def notify(self, handler: _H) -> _H:
+        """Decorator: the handler of NOTIFY outside any dialog."""
+        return self.handle("NOTIFY")(handler)
+
+    def refer(self, handler: _H) -> _H:
+        """Decorator: the handler of REFER outside any dialog."""
+        return self.handle("REFER")(handler)
+
+    def publish(self, handler: _H) -> _H:
+        """Decorator: the handler of PUBLISH."""
+        return self.handle("PUBLISH")(handler)
+
+    def use(self, middleware: Middleware, *, method: str | None = None) -> None:
+        """Run ``middleware(req, res, call_next)`` before the handlers (of ``method`` only)."""
+        self._middleware.append((method.upper() if method else None, middleware))
+
+    def on(self, event: str, callback: Callable[..., Any] | None = None) -> Any:
+        """Call ``callback`` on a link event: ``connect(link)``, ``disconnect(link, reason)``,
+        ``reconnecting(link, detail)``, ``closed(link, reason)``, or ``handover(dialog)``
+        (a dialog of another application instance handed to this one). A decorator too."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._listeners.setdefault(event, []).append(fn)
+            return fn
+
+        return register if callback is None else register(callback)
+
+    # ------------------------------------------------------------ links
+
+    async def connect(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 9022,
+        secret: str | None = None,
+        *,
+        tls: _ssl.SSLContext | None = None,
+        app_name: str | None = None,
+        ping_interval: float = 15.0,
+        ping_timeout: float = 5.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> RemoteLink:
+        """Connect to a drachtio server, authenticate and route the handled methods.
+
+        Once connected the link is kept up: a server that stops answering is
+        noticed within ``ping_interval + ping_timeout`` seconds, and a lost
+        connection is reopened after ``backoff_initial`` seconds, doubling up
+        to ``backoff_max``, routes restored. Several servers may be connected
+        at once: new requests come from any of them.
+
+        Raises:
+            OSError: the server could not be reached.
+            AuthenticationFailed: the secret was refused.
+        """
+        if secret is None:
+            raise LocalError("a secret is needed to connect (the server's DRACHTIO_SECRET)")
+        settings = ChannelSettings(
+            max_frame_size=DEFAULT_MAX_FRAME_SIZE,
+            max_write_buffer=4 * 1024 * 1024,
+            max_pending=10_000,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+        )
+        link = RemoteLink(
+            self,
+            host,
+            port,
+            secret,
+            app_name=app_name or self.app_name,
+            ssl=tls,
+            settings=settings,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+        )
+        self._links.append(link)
+        try:
+            await link.start()
+        except BaseException:
+            self._links.remove(link)
+            raise
+        return link
+
+    async def close(self) -> None:
+        """Close every link; handlers still running are cancelled."""
+        links, self._links = self._links, []
+        for link in links:
+            await link.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
+
+    @property
+    def links(self) -> list[RemoteLink]:
+        """The links to servers, connected or reconnecting."""
+        return list(self._links)
+
+    def _link(self, link: Link | None) -> Link:
+        if link is not None:
+            return link
+        for candidate in self._links:
+            if candidate.connected:
+                return candidate
+        raise ConnectionLost("not connected to any server")
+
+    # LinkEvents
+
+    def verbs(self) -> Iterable[str]:
+        return list(self._routes)
+
+    def link_state(self, link: RemoteLink, state: str, detail: str) -> None:
+        self._emit(state, link, detail)
+
+    def request_received(self, link: RemoteLink, command: Command) -> ResponseData:
+        if isinstance(command, Sip):
+            self._on_sip(link, command)
+        elif isinstance(command, Cancel):
+            request = self._incoming.get(command.transaction_id)
+            if request is not None:
+                request._cancel(command.reason or "cancelled")
+        elif isinstance(command, DialogEvent):
+            self._on_dialog_event(link, command)
+        return Success()
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for callback in self._listeners.get(event, ()):
+            try:
+                result = callback(*args)
+                if asyncio.iscoroutine(result):
+                    self.spawn(result)
+            except Exception:
+                log.exception("%s listener failed", event)
+
+    # ------------------------------------------------------------ incoming
+
+    def _on_sip(self, link: Link, sip: Sip) -> None:
+        message = link.sip_message(sip.message)
+        if isinstance(message, SipResponse):
+            self._on_response(sip, message)
+            return
+        assert isinstance(message, SipRequest)
+        request = Request(
+            message,
+            transaction_id=sip.transaction_id,
+            link=link,
+            source=sip.source,
+            dialog_id=sip.dialog_id,
+            received_at=sip.time,
+        )
+        if sip.dialog_id is not None:
+            self._in_dialog(request)
+            return
+        route = self._routes.get(message.method)
+        if route is None:
+            # Routed before the handler went away (or another instance's verb).
+            self.spawn(Response(request, self._forget).send(501))
+            return
+        self._incoming[request.transaction_id] = request
+        self.run_handler(route, request, Response(request, self._forget), new=True)
+
+    def _forget(self, request: Request) -> None:
+        self._incoming.pop(request.transaction_id, None)
+
+    def _in_dialog(self, request: Request) -> None:
+        assert request.dialog_id is not None
+        dialog = self._dialogs.get(request.dialog_id)
+        if request.method == "ACK":
+            if dialog is not None:
+                dialog._ack()
+            return
+        self._incoming[request.transaction_id] = request
+        response = Response(request, self._forget)
+        if dialog is not None:
+            dialog._request(request, response)
+        else:
+            # A dialog this application made without the dialog API (a raw 2xx).
+            self.spawn(response.send(DEFAULT_ANSWERS.get(request.method, 501)))
+
+    def _on_response(self, sip: Sip, response: SipResponse) -> None:
+        tx = self._uac.get(sip.transaction_id)
+        if tx is None:
+            return
+        if response.status < 200:
+            if tx.on_provisional is not None:
+                try:
+                    result = tx.on_provisional(response)
+                    if asyncio.iscoroutine(result):
+                        self.spawn(result)
+                except Exception:
+                    log.exception("on_provisional failed")
+            return
+        if sip.dialog_id is not None and tx.on_dialog is not None and tx.dialog is None:
+            tx.dialog = tx.on_dialog(sip.dialog_id, response)
+        if not tx.final.done():
+            tx.final.set_result(response)
+        elif tx.dialog is not None and response.status < 300 and sip.dialog_id != tx.dialog.id:
+            # Another fork answered too: this application keeps the first call only.
+            self.spawn(self._end_extra_fork(tx, sip))
+
+    async def _end_extra_fork(self, tx: _ClientTx, sip: Sip) -> None:
+        assert sip.dialog_id is not None and tx.link is not None
+        link = tx.link
+        await link.call(SendSipRequest("ACK", None, dialog_id=sip.dialog_id))
+        await link.call(SendSipRequest("BYE", None, dialog_id=sip.dialog_id))
+
+    def _on_dialog_event(self, link: Link, event: DialogEvent) -> None:
+        if event.event == "destroyed":
+            dialog = self._dialogs.pop(event.dialog_id, None)
+            if dialog is not None:
+                dialog._ended(event.reason or "destroyed")
+        elif event.event == "created" and event.dialog_id not in self._dialogs:
+            dialog = Dialog(
+                self,
+                link,
+                event.dialog_id,
+                role="uas",
+                method="INVITE",
+                local_sdp=None,
+                remote_sdp=None,
+            )
+            self._dialogs[dialog.id] = dialog
+            self._emit("handover", dialog)
+
+    # ------------------------------------------------------------ running handlers
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task the application keeps; its exception is logged."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("task failed: %r", exc, exc_info=exc)
+
+    def run_handler(
+        self, handler: Handler, req: Request, res: Response, *, new: bool = False
+    ) -> None:
+        """Run ``handler(req, res)`` (behind the middleware for a new request)."""
+        self.spawn(self._run_handler(handler, req, res, new))
+
+    async def _run_handler(self, handler: Handler, req: Request, res: Response, new: bool) -> None:
+        try:
+            if new:
+                await self._chain(handler, req, res)
+            else:
+                await handler(req, res)
+        except SipError as exc:
+            await _answer_error(res, exc.status, exc.reason)
+        except (ConnectionLost, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("handler of %s failed, answering 500", req.method)
+            await _answer_error(res, 500, None)
+
+    async def _chain(self, handler: Handler, req: Request, res: Response) -> None:
+        middleware = [m for method, m in self._middleware if method in (None, req.method)]
+
+        async def call(index: int) -> None:
+            if index == len(middleware):
+                await handler(req, res)
+            else:
+                await middleware[index](req, res, lambda: call(index + 1))
+
+        await call(0)
+
+    # ------------------------------------------------------------ requests out
+
+    async def send_and_wait(
+        self,
+        link: Link,
+        command: SendSipRequest,
+        on_provisional: Callable[[SipResponse], Any] | None = None,
+        on_dialog: Callable[[str, SipResponse], Dialog] | None = None,
+    ) -> SipResponse:
+        """Send ``command``; its final response. The request is cancelled (INVITE)
+        if the caller is cancelled while it waits."""
+        tx = _ClientTx(asyncio.get_running_loop().create_future(), on_provisional, on_dialog, link)
+
+        def sent(result: ResponseData) -> None:
+            assert isinstance(result, SendResult)
+            tx.id = result.transaction_id
+            message = link.sip_message(result.message)
+            assert isinstance(message, SipRequest)
+            tx.request = message
+            self._uac[tx.id] = tx
+
+        await link.call(command, on_result=sent)
+        try:
+            return await asyncio.shield(tx.final)
+        except asyncio.CancelledError:
+            if command.method == "INVITE" and not tx.final.done():
+                self.spawn(self._abandon(link, tx))
+            raise
+        finally:
+            if tx.final.done():
+                self._uac.pop(tx.id, None)
+
+    async def _abandon(self, link: Link, tx: _ClientTx) -> None:
+        """CANCEL an INVITE nobody waits for; end the call should a 2xx cross the CANCEL."""
+        with contextlib.suppress(RequestFailed):  # the final response is on its way
+            await link.call(CancelSipRequest(tx.id))
+        try:
+            response = await asyncio.wait_for(tx.final, 64.0)
+        finally:
+            self._uac.pop(tx.id, None)
+        if 200 <= response.status < 300 and tx.dialog is not None:
+            await link.call(SendSipRequest("ACK", None, dialog_id=tx.dialog.id))
+            await tx.dialog.destroy()
+
+    async def request(
+        self,
+        uri: str,
+        method: str = "OPTIONS",
+        *,
+        headers: Headers | None = None,
+        body: str | bytes | None = None,
+        auth: Credentials | None = None,
+        on_provisional: Callable[[SipResponse], Any] | None = None,
+        link: Link | None = None,
+    ) -> SipResponse:
+        """Send a request outside any dialog; its final response, whatever its status.
+
+        With ``auth``, a 401 or 407 is answered once with digest credentials
+        (RFC 7616: MD5 or SHA-256, qop=auth). INVITE is
+        :meth:`create_uac`'s (it creates a dialog and needs an ACK).
+
+        Raises:
+            LocalError: INVITE, ACK or CANCEL.
+            RequestFailed: the server refused the request (the reason says why).
+            ConnectionLost: no server, or the link went down.
+        """
+        method = method.upper()
+        if method in ("INVITE", "ACK", "CANCEL"):
+            raise LocalError(f"{method} is not sent with request(): use create_uac()")
+        target = self._link(link)
+        own = simple_headers(headers)
+        command = SendSipRequest(method, uri, own, body_text(body))
+        response = await self.send_and_wait(target, command, on_provisional)
+        retry = _with_credentials(response, method, uri, own, body, auth)
+        if retry is not None:
+            command = SendSipRequest(method, uri, retry, body_text(body))
+            response = await self.send_and_wait(target, command, on_provisional)
+        return response
+
+    # ------------------------------------------------------------ dialogs
+
+    async def create_uas(
+        self,
+        req: Request,
+        res: Response,
+        *,
+        local_sdp: str | None = None,
+        headers: Headers | None = None,
+    ) -> Dialog:
+        """Answer ``req`` (an INVITE) 200 with ``local_sdp``; the dialog once the ACK came.
+
+        Raises:
+            SipError: 487 when the caller cancelled first; 408 when no ACK came.
+        """
+        own: dict[str, Any] = dict(headers or {})
+        if local_sdp is not None:
+            own.setdefault("Content-Type", "application/sdp")
+        remote_sdp = req.text if req.body else None
+
+        def created(dialog_id: str) -> None:
+            dialog = Dialog(
+                self,
+                req.link,
+                dialog_id,
+                role="uas",
+                method=req.method,
+                local_sdp=local_sdp,
+                remote_sdp=remote_sdp,
+            )
+            self._dialogs[dialog_id] = dialog
+
+        if req.cancelled:
+            raise SipError(487, "Request Terminated")
+        try:
+            await res._send(200, None, own, local_sdp, created)
+        except RequestFailed as exc:
+            if req.cancelled:
+                raise SipError(487, "Request Terminated") from None
+            raise SipError(500, str(exc)) from exc
+        assert res.dialog_id is not None
+        dialog = self._dialogs.get(res.dialog_id)
+        if dialog is None:  # over before this coroutine resumed
+            raise SipError(408, "dialog ended before it was acknowledged")
+        if req.method == "INVITE":
+            await dialog._acked.wait()
+            if dialog.destroyed and dialog.destroy_reason == "no ACK for the 2xx":
+                raise SipError(408, "no ACK for the 2xx")
+        return dialog
+
+    async def create_uac(
+        self,
+        uri: str,
+        *,
+        local_sdp: str | None = None,
+        headers: Headers | None = None,
+        auth: Credentials | None = None,
+        on_provisional: Callable[[SipResponse], Any] | None = None,
+        follow_redirects: bool = False,
+        link: Link | None = None,
+    ) -> Dialog:
+        """Call ``uri``: an INVITE offering ``local_sdp``; the dialog once answered 2xx and ACKed.
+
+        Cancelling the task that awaits this sends CANCEL. With ``auth`` a
+        401/407 is answered once; with ``follow_redirects`` the first Contact
+        of a 3xx is called instead (at most 5 times).
+
+        Raises:
+            SipError: the call failed (the final response is ``exc.response``).
+        """
+        target = self._link(link)
+        own = simple_headers(headers)
+        if local_sdp is not None:
+            own.setdefault("Content-Type", "application/sdp")
+        authenticated = False
+        made: list[Dialog] = []
+        for _ in range(_MAX_REDIRECTS + 2):
+
+            def created(dialog_id: str, response: SipResponse) -> Dialog:
+                dialog = Dialog(
+                    self,
+                    target,
+                    dialog_id,
+                    role="uac",
+                    method="INVITE",
+                    local_sdp=local_sdp,
+                    remote_sdp=response.body.decode("utf-8", "replace") if response.body else None,
+                )
+                self._dialogs[dialog_id] = dialog
+                made.append(dialog)
+                return dialog
+
+            command = SendSipRequest("INVITE", uri, own, local_sdp)
+            response = await self.send_and_wait(target, command, on_provisional, created)
+            status = response.status
+            if 200 <= status < 300:
+                if not made:
+                    raise SipError(status, "2xx that created no dialog", response)
+                await target.call(SendSipRequest("ACK", None, dialog_id=made[0].id))
+                return made[0]
+            if status in (401, 407) and auth is not None and not authenticated:
+                retry = _with_credentials(response, "INVITE", uri, own, local_sdp, auth)
+                if retry is not None:
+                    own, authenticated = retry, True
+                    continue
+            if 300 <= status < 400 and follow_redirects and response.contacts:
+                uri = str(response.contacts[0].uri)
+                continue
+            raise SipError(status, response.reason, response)
+        raise SipError(482, "too many redirections")
+
+    async def create_b2bua(
+        self,
+        req: Request,
+        res: Response,
+        uri: str,
+        *,
+        headers: Headers | None = None,
+        local_sdp_b: str | None = None,
+        auth: Credentials | None = None,
+        copy_headers: Iterable[str] = (),
+    ) -> tuple[Dialog, Dialog]:
+        """Bridge ``req`` to ``uri``: ``(uas, uac)`` dialogs once the callee answered.
+
+        The callee is offered the caller's SDP (or ``local_sdp_b``); its
+        provisional responses with SDP are relayed as 183, and its answer
+        becomes the caller's 200. A CANCEL from the caller cancels the
+        callee; a failure of the callee is passed back to the caller (same
+        status and reason) and raised. ``copy_headers`` names headers of the
+        caller's INVITE to copy onto the callee's. When either call ends,
+        the other is hung up.
+
+        Raises:
+            SipError: the callee failed (passed back), or the caller cancelled (487).
+        """
+        own: dict[str, Any] = dict(headers or {})
+        for name in copy_headers:
+            values = req.get_all(name)
+            if values and name not in own:
+                own[name] = values if len(values) > 1 else values[0]
+        offer = local_sdp_b if local_sdp_b is not None else (req.text if req.body else None)
+
+        async def relay(provisional: SipResponse) -> None:
+            if provisional.status > 100 and not res.finished:
+                sdp = provisional.body.decode("utf-8", "replace") if provisional.body else None
+                status = 183 if sdp else provisional.status
+                ctype = {"Content-Type": "application/sdp"} if sdp else None
+                with contextlib.suppress(RequestFailed, LocalError):
+                    await res.send(status, headers=ctype, body=sdp)
+
+        calling = self.spawn(
+            self.create_uac(uri, local_sdp=offer, headers=own, auth=auth, on_provisional=relay)
+        )
+        cancelled = self.spawn(req.wait_cancelled())
+        await asyncio.wait([calling, cancelled], return_when=asyncio.FIRST_COMPLETED)
+        if not calling.done():
+            calling.cancel()
+            await asyncio.wait([calling])
+            raise SipError(487, "Request Terminated")
+        cancelled.cancel()
+        try:
+            uac = calling.result()
+        except SipError as exc:
+            await _answer_error(res, exc.status, exc.reason)
+            raise
+        try:
+            uas = await self.create_uas(req, res, local_sdp=uac.remote_sdp)
+        except SipError:
+            await uac.destroy()
+            raise
+        self._pair(uas, uac)
+        return uas, uac
+
+    def _pair(self, a: Dialog, b: Dialog) -> None:
+        async def hang_up(other: Dialog) -> None:
+            if not other.destroyed:
+                try:
+                    await other.destroy()
+                except (DrachtioError, OSError) as exc:
+                    log.info("could not end the other call leg %s: %s", other.id, exc)
+
+        a.on("destroy", lambda reason: hang_up(b))
+        b.on("destroy", lambda reason: hang_up(a))
+
+
+async def _route(link: RemoteLink, method: str) -> None:
+    await link.call(Route(method))
+
+
+async def _answer_error(res: Response, status: int, reason: str | None) -> None:
+    if res.finished:
+        return
+    try:
+        await res.send(status, reason)
+    except (RequestFailed, LocalError, ConnectionLost) as exc:
+        log.info("could not answer %d: %s", status, exc)
+
+
+def _with_credentials(
+    response: SipResponse,
+    method: str,
+    uri: str,
+    headers: dict[str, str | list[str]],
+    body: str | bytes | None,
+    auth: Credentials | None,
+) -> dict[str, str | list[str]] | None:
+    """``headers`` with the answer to ``response``'s digest challenge, or None."""
+    if auth is None or response.status not in (401, 407):
+        return None
+    from drachtio.app.digest import DigestCredentials, answer_challenge
+
+    raw = body.encode("utf-8") if isinstance(body, str) else (body or b"")
+    answer = answer_challenge(
+        response, method=method, uri=uri, credentials=DigestCredentials(*auth), body=raw
+    )
+    if answer is None:
+        return None
+    name, value = answer
+    return {**headers, name: value}

@@ -1,0 +1,275 @@
+"""Applications written on ``drachtio.Srf`` against a real server, sipp at the far end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from server_harness import (
+    SDP,
+    needs_sipp,
+    sipp_uac,
+    sipp_uas,
+    start_server,
+    uac_in_dialog_scenario,
+    uac_scenario,
+    uas_in_dialog_scenario,
+)
+
+from drachtio import SipError, SipResponse, Srf
+from drachtio.app import Dialog, Request, Response
+from drachtio.server import Server
+
+pytestmark = needs_sipp
+
+
+async def connected(server: Server, srf: Srf) -> None:
+    host, port = server.control_address
+    await srf.connect(host, port, "s3cret")
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_uas_answers_and_the_caller_hangs_up(tmp_path: Path, transport: str) -> None:
+    server = await start_server()
+    srf = Srf()
+    dialogs: asyncio.Queue[Dialog] = asyncio.Queue()
+
+    @srf.invite
+    async def on_invite(req: Request, res: Response) -> None:
+        assert req.method == "INVITE"
+        assert req.transport == transport
+        assert req.called_number == "service"
+        assert req.calling_number == "sipp"
+        assert req.text.startswith("v=0")
+        dialog = await srf.create_uas(req, res, local_sdp=SDP)
+        await dialogs.put(dialog)
+
+    try:
+        await connected(server, srf)
+        sipp = await sipp_uac(tmp_path, server, uac_scenario(200), transport)
+        dialog = await asyncio.wait_for(dialogs.get(), 10)
+        assert dialog.role == "uas" and dialog.local_sdp == SDP
+        assert dialog.remote_sdp is not None and dialog.remote_sdp.startswith("v=0")
+        assert await asyncio.wait_for(dialog.wait_destroyed(), 10) == "BYE received"
+        result = await sipp.result()
+        assert result.successful == 1, result.log
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_uac_calls_modifies_and_hangs_up(tmp_path: Path, transport: str) -> None:
+    server = await start_server()
+    srf = Srf()
+    scenario = uas_in_dialog_scenario(
+        [("INVITE", 200), ("ACK", None), ("BYE", 200)],
+        checks={"INVITE": ("a=sendonly",)},
+    )
+    sipp, port = await sipp_uas(tmp_path, scenario, transport)
+    provisionals: list[int] = []
+    try:
+        await connected(server, srf)
+        uri = f"sip:sipp@127.0.0.1:{port}" + ("" if transport == "udp" else ";transport=tcp")
+        dialog = await srf.create_uac(
+            uri, local_sdp=SDP, on_provisional=lambda r: provisionals.append(r.status)
+        )
+        assert dialog.role == "uac"
+        assert dialog.remote_sdp is not None and "m=audio" in dialog.remote_sdp
+        held = await dialog.hold()
+        assert held.status == 200
+        assert dialog.local_sdp is not None and "a=sendonly" in dialog.local_sdp
+        await dialog.destroy()
+        assert dialog.destroy_reason == "BYE sent"
+        result = await sipp.result()
+        assert result.successful == 1, result.log
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+async def test_a_rejected_call_raises_sip_error(tmp_path: Path) -> None:
+    server = await start_server()
+    srf = Srf()
+    sipp, port = await sipp_uas(tmp_path, reject_scenario(486))
+    try:
+        await connected(server, srf)
+        with pytest.raises(SipError) as failed:
+            await srf.create_uac(f"sip:sipp@127.0.0.1:{port}", local_sdp=SDP)
+        assert failed.value.status == 486
+        assert isinstance(failed.value.response, SipResponse)
+        assert (await sipp.result()).successful == 1
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+async def test_cancel_before_answer_reaches_the_handler_and_fails_the_uas(tmp_path: Path) -> None:
+    server = await start_server()
+    srf = Srf()
+    outcome: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+
+    @srf.invite
+    async def on_invite(req: Request, res: Response) -> None:
+        await res.send(180)
+        reason = await req.wait_cancelled()
+        try:
+            await srf.create_uas(req, res, local_sdp=SDP)
+        except SipError as exc:
+            outcome.set_result((reason, exc.status))
+
+    try:
+        await connected(server, srf)
+        scenario = uac_scenario(487, provisional=(180,), cancel_after=180)
+        sipp = await sipp_uac(tmp_path, server, scenario)
+        reason, status = await asyncio.wait_for(outcome, 10)
+        assert reason == "cancelled by the caller"
+        assert status == 487
+        assert (await sipp.result()).successful == 1
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+@pytest.mark.parametrize(
+    ("raised", "status"), [(SipError(486, "Busy Here"), 486), (KeyError("x"), 500)]
+)
+async def test_a_handler_that_raises_answers_with_its_status(
+    tmp_path: Path, raised: Exception, status: int
+) -> None:
+    server = await start_server()
+    srf = Srf()
+
+    @srf.invite
+    async def on_invite(req: Request, res: Response) -> None:
+        raise raised
+
+    try:
+        await connected(server, srf)
+        sipp = await sipp_uac(tmp_path, server, uac_scenario(status))
+        assert (await sipp.result()).successful == 1
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+async def test_reinvite_from_the_caller_gets_the_local_sdp_by_default(tmp_path: Path) -> None:
+    server = await start_server()
+    srf = Srf()
+    dialogs: asyncio.Queue[Dialog] = asyncio.Queue()
+
+    @srf.invite
+    async def on_invite(req: Request, res: Response) -> None:
+        await dialogs.put(await srf.create_uas(req, res, local_sdp=SDP))
+
+    try:
+        await connected(server, srf)
+        scenario = uac_in_dialog_scenario(
+            [("INVITE", 200, "o=app 1 1 IN IP4"), ("INFO", 200, "CSeq: 3 INFO")]
+        )
+        sipp = await sipp_uac(tmp_path, server, scenario)
+        dialog = await asyncio.wait_for(dialogs.get(), 10)
+        assert await asyncio.wait_for(dialog.wait_destroyed(), 10) == "BYE received"
+        assert (await sipp.result()).successful == 1
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+async def test_middleware_runs_before_the_handler_and_may_answer(tmp_path: Path) -> None:
+    server = await start_server()
+    srf = Srf()
+    seen: list[str] = []
+
+    async def screen(req: Request, res: Response, call_next: Callable[[], Awaitable[None]]) -> None:
+        seen.append(f"screen {req.calling_number}")
+        if req.calling_number == "sipp":
+            await res.send(603, "Declined")
+            return
+        await call_next()
+
+    srf.use(screen, method="invite")
+
+    @srf.invite
+    async def on_invite(req: Request, res: Response) -> None:
+        seen.append("handler")
+
+    try:
+        await connected(server, srf)
+        sipp = await sipp_uac(tmp_path, server, uac_scenario(603))
+        assert (await sipp.result()).successful == 1
+        assert seen == ["screen sipp"]
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+async def test_request_sends_options_and_returns_the_final_response(tmp_path: Path) -> None:
+    server = await start_server()
+    srf = Srf()
+    sipp, port = await sipp_uas(tmp_path, options_scenario())
+    try:
+        await connected(server, srf)
+        response = await srf.request(
+            f"sip:sipp@127.0.0.1:{port}", "OPTIONS", headers={"X-Probe": "1"}
+        )
+        assert response.status == 200
+        assert response.header("X-Answered") == "options"
+        assert (await sipp.result()).successful == 1
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+def reject_scenario(code: int) -> str:
+    """sipp as a UAS rejecting an INVITE with ``code`` and taking its ACK."""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="reject">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 {code} Rejected
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+def options_scenario() -> str:
+    """sipp answers one OPTIONS carrying ``X-Probe`` with 200 and ``X-Answered: options``."""
+    return """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="options">
+  <recv request="OPTIONS">
+    <action>
+      <ereg regexp="X-Probe: 1" search_in="msg" check_it="true" assign_to="probe"/>
+    </action>
+  </recv>
+  <Reference variables="probe"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      X-Answered: options
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="100"/>
+</scenario>
+"""
