@@ -8,6 +8,23 @@ events and messages into bytes, and asyncio adapters move the bytes.
 
 from __future__ import annotations
 
+from drachtio.protocol._checks import JsonObject, SimpleHeaders, SipJson
+from drachtio.protocol.commands import (
+    CLIENT_COMMANDS,
+    SERVER_COMMANDS,
+    Auth,
+    Cancel,
+    CancelSipRequest,
+    Command,
+    DialogEvent,
+    Ping,
+    RespondToSipRequest,
+    Route,
+    SendSipRequest,
+    Sip,
+    Source,
+    Unroute,
+)
 from drachtio.protocol.connection import (
     CloseConnection,
     Connection,
@@ -19,6 +36,16 @@ from drachtio.protocol.connection import (
     Role,
     check_secret,
 )
+from drachtio.protocol.envelope import (
+    Request,
+    Response,
+    new_rid,
+    parse_command,
+    parse_request,
+    parse_response,
+    parse_response_data,
+    request_rid,
+)
 from drachtio.protocol.errors import (
     ErrorCode,
     LocalProtocolError,
@@ -26,39 +53,14 @@ from drachtio.protocol.errors import (
     RemoteProtocolError,
 )
 from drachtio.protocol.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
-from drachtio.protocol.messages import (
-    CLIENT_COMMANDS,
-    SERVER_COMMANDS,
-    Auth,
+from drachtio.protocol.results import (
     AuthResult,
-    Cancel,
-    CancelSipRequest,
-    Command,
-    DialogEvent,
     Failure,
-    JsonObject,
-    Ping,
     Pong,
-    Request,
     RespondResult,
-    RespondToSipRequest,
-    Response,
     ResponseData,
-    Route,
     SendResult,
-    SendSipRequest,
-    SimpleHeaders,
-    Sip,
-    SipJson,
-    Source,
     Success,
-    Unroute,
-    new_rid,
-    parse_command,
-    parse_request,
-    parse_response,
-    parse_response_data,
-    request_rid,
     response_types,
 )
 

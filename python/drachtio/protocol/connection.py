@@ -13,7 +13,7 @@ model). It enforces what both sides must obey:
 
 Whether a secret is right is the caller's decision (see :func:`check_secret`):
 a server receives :class:`RequestReceived` for ``auth``, checks the secret and
-sends an :class:`~drachtio.protocol.messages.AuthResult`; the connection
+sends an :class:`~drachtio.protocol.results.AuthResult`; the connection
 follows what was sent.
 """
 
@@ -26,16 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from drachtio.protocol.errors import LocalProtocolError, RemoteProtocolError
-from drachtio.protocol.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
-from drachtio.protocol.messages import (
-    _DEFAULT_RESPONSE_TYPES,
-    _RESPONSE_TYPES,
-    _SUCCESS,
-    CLIENT_COMMANDS,
-    SERVER_COMMANDS,
-    AuthResult,
-    Failure,
+from drachtio.protocol.commands import CLIENT_COMMANDS, SERVER_COMMANDS
+from drachtio.protocol.envelope import (
     Request,
     Response,
     _parse_request,
@@ -43,6 +35,15 @@ from drachtio.protocol.messages import (
     parse_request,
     parse_response,
     request_rid,
+)
+from drachtio.protocol.errors import LocalProtocolError, RemoteProtocolError
+from drachtio.protocol.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from drachtio.protocol.results import (
+    _DEFAULT_RESPONSE_TYPES,
+    _RESPONSE_TYPES,
+    _SUCCESS,
+    AuthResult,
+    Failure,
 )
 
 __all__ = [

@@ -1,0 +1,561 @@
+"""The commands of the control protocol: the ``data`` of every request.
+
+Clients send ``auth``, ``route``, ``unroute``, ``respondToSipRequest``,
+``sendSipRequest``, ``cancelSipRequest`` and ``ping``; servers send ``sip``,
+``cancel``, ``dialog`` and ``ping``. Each command's ``data`` is a frozen
+dataclass with snake_case attributes for the camelCase JSON keys, checked
+when built (:class:`LocalProtocolError`); unknown keys are ignored so that
+the protocol can grow.
+
+A SIP message in ``sip`` is its JSON form (docs/json-form.md): a dict, or,
+on the sending side, the :class:`~drachtio.SipMessage` itself, whose JSON
+form the core writes straight into the frame (``to_json()`` then holds an
+:class:`orjson.Fragment`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+import orjson
+
+from drachtio._core import SipMessage
+from drachtio.protocol._checks import (
+    _SIP_MESSAGE_TYPES,
+    _URI,
+    JsonObject,
+    SimpleHeaders,
+    SipJson,
+    _check_headers,
+    _check_int,
+    _check_object,
+    _check_opt_str,
+    _check_sip_message,
+    _check_str,
+    _check_token,
+    _invalid,
+    _kind,
+    _require,
+    _require_at,
+    _shown,
+)
+
+__all__ = [
+    "CLIENT_COMMANDS",
+    "SERVER_COMMANDS",
+    "Auth",
+    "Cancel",
+    "CancelSipRequest",
+    "Command",
+    "DialogEvent",
+    "Ping",
+    "RespondToSipRequest",
+    "Route",
+    "SendSipRequest",
+    "Sip",
+    "Source",
+    "Unroute",
+]
+
+_TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
+_DIALOG_EVENTS = ("created", "destroyed", "ack-timeout")
+
+
+@dataclass(slots=True, frozen=True)
+class Auth:
+    """``auth``: the first request of every client; proves it knows a shared secret.
+
+    The secret never appears in ``repr()``, in error messages or in logs.
+    """
+
+    COMMAND: ClassVar[str] = "auth"
+    secret: str = field(repr=False)
+    app_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.secret, str):
+            raise _invalid("data.secret", f"must be a string, got {_kind(self.secret)}")
+        _check_opt_str(self.app_name, "data.appName")
+
+    def to_json(self) -> JsonObject:
+        """The ``data`` object of this command."""
+        data: JsonObject = {"secret": self.secret}
+        if self.app_name is not None:
+            data["appName"] = self.app_name
+        return data
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> Auth:
+        return cls(_require(data, "secret"), data.get("appName"))
+
+
+_V = TypeVar("_V", bound="_VerbCommand")
+
+
+@dataclass(slots=True, frozen=True)
+class _VerbCommand:
+    """What ``route`` and ``unroute`` share: one SIP method as ``verb``.
+
+    ``verb`` is matched case-insensitively and kept in lower case, as the
+    original protocol wrote it (``"invite"``). ACK and CANCEL are refused:
+    they never start a transaction of their own (RFC 3261 §17.2.3, §9.2).
+    """
+
+    COMMAND: ClassVar[str]
+    verb: str
+
+    def __post_init__(self) -> None:
+        _check_verb(self.verb)
+        object.__setattr__(self, "verb", self.verb.lower())
+
+    @property
+    def method(self) -> str:
+        """The SIP method the verb names, in upper case."""
+        return self.verb.upper()
+
+    def to_json(self) -> JsonObject:
+        """The ``data`` object of this command."""
+        return {"verb": self.verb}
+
+    @classmethod
+    def _from_json(cls: type[_V], data: Mapping[str, Any]) -> _V:
+        return cls(_require(data, "verb"))
+
+
+@dataclass(slots=True, frozen=True)
+class Route(_VerbCommand):
+    """``route``: deliver new SIP requests of this method to the client."""
+
+    COMMAND: ClassVar[str] = "route"
+
+
+@dataclass(slots=True, frozen=True)
+class Unroute(_VerbCommand):
+    """``unroute``: stop delivering new SIP requests of this method."""
+
+    COMMAND: ClassVar[str] = "unroute"
+
+
+def _check_verb(verb: object) -> None:
+    _check_token(verb, "data.verb", "a SIP method")
+    assert isinstance(verb, str)
+    if verb.upper() in ("ACK", "CANCEL"):
+        raise _invalid(
+            "data.verb",
+            f"{_shown(verb)} cannot be routed: CANCEL reaches the client as a 'cancel' "
+            "request and ACK within its dialog",
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class RespondToSipRequest:
+    """``respondToSipRequest``: answer a SIP request the client received.
+
+    Any number of provisional responses (1xx) may precede one final response.
+    """
+
+    COMMAND: ClassVar[str] = "respondToSipRequest"
+    transaction_id: str
+    code: int
+    status: str | None = None
+    headers: SimpleHeaders = field(default_factory=dict)
+    body: str | None = None
+
+    def __post_init__(self) -> None:
+        tx, code = self.transaction_id, self.code
+        if (
+            type(tx) is str
+            and tx
+            and "\r" not in tx
+            and "\n" not in tx
+            and "\x00" not in tx
+            and type(code) is int
+            and 100 <= code <= 699
+            and self.status is None
+            and type(self.headers) is dict
+            and (self.body is None or type(self.body) is str)
+        ):
+            # The common case: the status is the default, only headers are left to check.
+            if self.headers:
+                _check_headers(self.headers, "data.opts.headers")
+            return
+        _check_str(tx, "data.transactionId")
+        _check_int(code, "data.code", 100, 699)
+        _check_opt_str(self.status, "data.status")
+        _check_headers(self.headers, "data.opts.headers")
+        if self.body is not None and not isinstance(self.body, str):
+            raise _invalid("data.opts.body", f"must be a string, got {_kind(self.body)}")
+
+    def to_json(self) -> JsonObject:
+        """The ``data`` object of this command."""
+        data: JsonObject = {"transactionId": self.transaction_id, "code": self.code}
+        if self.status is not None:
+            data["status"] = self.status
+        opts: JsonObject = {}
+        if self.headers:
+            opts["headers"] = self.headers
+        if self.body is not None:
+            opts["body"] = self.body
+        if opts:
+            data["opts"] = opts
+        return data
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> RespondToSipRequest:
+        opts = data.get("opts")
+        if opts is None:
+            if "opts" in data:
+                _check_object(opts, "data.opts")  # raises: null is not an object
+            headers: dict[str, Any] = {}
+            body = None
+        else:
+            opts = _check_object(opts, "data.opts")
+            headers = dict(_check_object(opts.get("headers", {}), "data.opts.headers"))
+            body = opts.get("body")
+        if "transactionId" not in data or "code" not in data:
+            _require(data, "transactionId")
+            _require(data, "code")
+        return cls(data["transactionId"], data["code"], data.get("status"), headers, body)
+
+
+@dataclass(slots=True, frozen=True)
+class SendSipRequest:
+    """``sendSipRequest``: send a SIP request, new or within a dialog.
+
+    Without ``dialog_id`` the request starts a new transaction and needs a
+    ``uri``; with it the server fills in what the dialog knows (RFC 3261 §12.2.1.1),
+    including the Request-URI, so ``uri`` may be left out.
+    """
+
+    COMMAND: ClassVar[str] = "sendSipRequest"
+    method: str
+    uri: str | None = None
+    headers: SimpleHeaders = field(default_factory=dict)
+    body: str | None = None
+    dialog_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_token(self.method, "data.method", "a SIP method")
+        if self.uri is None:
+            if self.dialog_id is None:
+                raise _invalid("data.uri", "is required when there is no dialogId")
+        else:
+            _check_str(self.uri, "data.uri")
+            if not _URI.fullmatch(self.uri):
+                raise _invalid("data.uri", f"{_shown(self.uri)} is not a URI")
+        _check_headers(self.headers, "data.headers")
+        if self.body is not None and not isinstance(self.body, str):
+            raise _invalid("data.body", f"must be a string, got {_kind(self.body)}")
+        _check_opt_str(self.dialog_id, "data.dialogId")
+
+    def to_json(self) -> JsonObject:
+        """The ``data`` object of this command."""
+        data: JsonObject = {"method": self.method}
+        if self.uri is not None:
+            data["uri"] = self.uri
+        if self.headers:
+            data["headers"] = self.headers
+        if self.body is not None:
+            data["body"] = self.body
+        if self.dialog_id is not None:
+            data["dialogId"] = self.dialog_id
+        return data
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> SendSipRequest:
+        return cls(
+            _require(data, "method"),
+            data.get("uri"),
+            dict(_check_object(data.get("headers", {}), "data.headers")),
+            data.get("body"),
+            data.get("dialogId"),
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class CancelSipRequest:
+    """``cancelSipRequest``: cancel a pending INVITE the client sent (RFC 3261 §9)."""
+
+    COMMAND: ClassVar[str] = "cancelSipRequest"
+    transaction_id: str
+
+    def __post_init__(self) -> None:
+        _check_str(self.transaction_id, "data.transactionId")
+
+    def to_json(self) -> JsonObject:
+        """The ``data`` object of this command."""
+        return {"transactionId": self.transaction_id}
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> CancelSipRequest:
+        return cls(_require(data, "transactionId"))
+
+
+@dataclass(slots=True, frozen=True)
+class Ping:
+    """``ping``: a liveness check, sent by either side; answered ``{pong: true}``."""
+
+    COMMAND: ClassVar[str] = "ping"
+
+    def to_json(self) -> JsonObject:
+        """The ``data`` object of this command."""
+        return {}
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> Ping:
+        return cls()
+
+
+@dataclass(slots=True, frozen=True)
+class Source:
+    """Where the server received a SIP message from."""
+
+    transport: str
+    address: str
+    port: int
+
+    def __post_init__(self) -> None:
+        address, port = self.address, self.port
+        if (
+            type(address) is str
+            and address
+            and "\r" not in address
+            and "\n" not in address
+            and "\x00" not in address
+            and type(port) is int
+            and 1 <= port <= 65535
+            and self.transport in _TRANSPORTS
+        ):
+            return
+        if self.transport not in _TRANSPORTS:
+            raise _invalid(
+                "data.source.transport",
+                f"must be one of {', '.join(_TRANSPORTS)}, got "
+                + (
+                    _shown(self.transport)
+                    if isinstance(self.transport, str)
+                    else _kind(self.transport)
+                ),
+            )
+        _check_str(self.address, "data.source.address")
+        _check_int(self.port, "data.source.port", 1, 65535)
+
+    def to_json(self) -> JsonObject:
+        """This source as a JSON object."""
+        return {"transport": self.transport, "address": self.address, "port": self.port}
+
+    @classmethod
+    def _from_json(cls, data: object) -> Source:
+        source = _check_object(data, "data.source")
+        return cls(
+            _require_at(source, "transport", "data.source"),
+            _require_at(source, "address", "data.source"),
+            _require_at(source, "port", "data.source"),
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class Sip:
+    """``sip`` (server to client): a SIP request or response for the client.
+
+    A new request matched to the client's routes, a request within one of its
+    dialogs, or a response to a request it sent (same ``transaction_id``).
+    ``message`` is the JSON form of the SIP message (docs/json-form.md), or
+    on the sending side the :class:`~drachtio.SipMessage` itself (a received
+    ``sip`` always holds the dict); ``time`` is when the server received it,
+    in seconds since the Unix epoch.
+    The server always sends ``source`` and ``time``; the original protocol
+    did not, so they are optional when reading.
+    """
+
+    COMMAND: ClassVar[str] = "sip"
+    transaction_id: str
+    message: SipJson
+    dialog_id: str | None = None
+    source: Source | None = None
+    time: float | None = None
+
+    def __post_init__(self) -> None:
+        tx = self.transaction_id
+        if type(tx) is not str or not tx or "\r" in tx or "\n" in tx or "\x00" in tx:
+            _check_str(tx, "data.transactionId")
+        if type(self.message) not in _SIP_MESSAGE_TYPES:
+            _check_sip_message(self.message, "data.message")
+        dialog_id = self.dialog_id
+        if dialog_id is not None and (
+            type(dialog_id) is not str
+            or not dialog_id
+            or "\r" in dialog_id
+            or "\n" in dialog_id
+            or "\x00" in dialog_id
+        ):
+            _check_str(dialog_id, "data.dialogId")
+        source = self.source
+        if source is not None and type(source) is not Source and not isinstance(source, Source):
+            raise _invalid("data.source", f"must be an object, got {_kind(source)}")
+        time = self.time
+        if (
+            time is not None
+            and not (type(time) is float and time >= 0)
+            and (not isinstance(time, (int, float)) or isinstance(time, bool) or time < 0)
+        ):
+            raise _invalid("data.time", "must be a non-negative number of seconds")
+
+    def to_json(self) -> JsonObject:
+        """The ``data`` object of this command."""
+        data: JsonObject = {"transactionId": self.transaction_id}
+        if self.dialog_id is not None:
+            data["dialogId"] = self.dialog_id
+        message = self.message  # _message_json, inline
+        data["message"] = (
+            orjson.Fragment(message.to_json()) if isinstance(message, SipMessage) else message
+        )
+        if self.source is not None:
+            data["source"] = self.source.to_json()
+        if self.time is not None:
+            data["time"] = self.time
+        return data
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> Sip:
+        source = data.get("source")
+        return cls(
+            _require(data, "transactionId"),
+            _require(data, "message"),
+            data.get("dialogId"),
+            None if source is None else Source._from_json(source),
+            data.get("time"),
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class Cancel:
+    """``cancel`` (server to client): a pending INVITE was cancelled.
+
+    The server has already answered the CANCEL with 200 and the INVITE with
+    487 (RFC 3261 §9.2); the client must not respond to the INVITE any more.
+    ``reason``, when given, says why, for a transaction the server ended
+    itself (the client did not answer in time: answered 500).
+    """
+
+    COMMAND: ClassVar[str] = "cancel"
+    transaction_id: str
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_str(self.transaction_id, "data.transactionId")
+        _check_opt_str(self.reason, "data.reason")
+
+    def to_json(self) -> JsonObject:
+        """The ``data`` object of this command."""
+        data: JsonObject = {"transactionId": self.transaction_id}
+        if self.reason is not None:
+            data["reason"] = self.reason
+        return data
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> Cancel:
+        return cls(_require(data, "transactionId"), data.get("reason"))
+
+
+@dataclass(slots=True, frozen=True)
+class DialogEvent:
+    """``dialog`` (server to client): a dialog of the client was created or ended.
+
+    ``event`` is ``created``, ``destroyed`` or ``ack-timeout`` (no ACK came
+    for a 2xx the server sent, RFC 3261 §13.3.1.4; the server then ends the
+    dialog with BYE).
+    """
+
+    COMMAND: ClassVar[str] = "dialog"
+    dialog_id: str
+    event: Literal["created", "destroyed", "ack-timeout"]
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        dialog_id, reason = self.dialog_id, self.reason
+        if (
+            type(dialog_id) is str
+            and dialog_id
+            and "\r" not in dialog_id
+            and "\n" not in dialog_id
+            and "\x00" not in dialog_id
+            and self.event in _DIALOG_EVENTS
+            and (
+                reason is None
+                or (
+                    type(reason) is str
+                    and reason
+                    and "\r" not in reason
+                    and "\n" not in reason
+                    and "\x00" not in reason
+                )
+            )
+        ):
+            return
+        _check_str(dialog_id, "data.dialogId")
+        if self.event not in _DIALOG_EVENTS:
+            raise _invalid(
+                "data.event",
+                f"must be one of {', '.join(_DIALOG_EVENTS)}, got "
+                + (_shown(self.event) if isinstance(self.event, str) else _kind(self.event)),
+            )
+        _check_opt_str(self.reason, "data.reason")
+
+    def to_json(self) -> JsonObject:
+        """The ``data`` object of this command."""
+        data: JsonObject = {"dialogId": self.dialog_id, "event": self.event}
+        if self.reason is not None:
+            data["reason"] = self.reason
+        return data
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> DialogEvent:
+        return cls(_require(data, "dialogId"), _require(data, "event"), data.get("reason"))
+
+
+Command = (
+    Auth
+    | Route
+    | Unroute
+    | RespondToSipRequest
+    | SendSipRequest
+    | CancelSipRequest
+    | Ping
+    | Sip
+    | Cancel
+    | DialogEvent
+)
+
+_COMMAND_TYPES: dict[str, Callable[[Mapping[str, Any]], Command]] = {
+    cls.COMMAND: cls._from_json
+    for cls in (
+        Auth,
+        Route,
+        Unroute,
+        RespondToSipRequest,
+        SendSipRequest,
+        CancelSipRequest,
+        Ping,
+        Sip,
+        Cancel,
+        DialogEvent,
+    )
+}
+
+CLIENT_COMMANDS = frozenset(
+    {
+        "auth",
+        "route",
+        "unroute",
+        "respondToSipRequest",
+        "sendSipRequest",
+        "cancelSipRequest",
+        "ping",
+    }
+)
+"""Commands a client sends and a server accepts."""
+SERVER_COMMANDS = frozenset({"sip", "cancel", "dialog", "ping"})
+"""Commands a server sends and a client accepts."""
