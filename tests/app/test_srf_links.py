@@ -1,0 +1,115 @@
+"""An application's links: reconnecting to a restarted server, noticing a dead one, two at once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from server_harness import SECRET, free_port, needs_sipp, sipp_uac, start_server, uac_scenario
+
+from drachtio import Srf
+from drachtio.app import AuthenticationFailed, Request, Response
+from drachtio.protocol import FrameDecoder, encode_frame
+
+
+async def test_a_refused_secret_is_an_error_at_once() -> None:
+    server = await start_server()
+    srf = Srf()
+    try:
+        host, port = server.control_address
+        with pytest.raises(AuthenticationFailed, match="invalid secret"):
+            await srf.connect(host, port, "wrong")
+        assert srf.links == []
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+@needs_sipp
+async def test_the_link_comes_back_after_the_server_restarts(tmp_path: Path) -> None:
+    control = free_port()
+    sip = [f"udp:127.0.0.1:{free_port()}"]
+    server = await start_server(control_port=control, sip=sip)
+    srf = Srf()
+    events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    for name in ("connect", "disconnect", "reconnecting"):
+        srf.on(name, lambda link, detail, name=name: events.put_nowait((name, detail)))
+
+    @srf.invite
+    async def on_invite(req: Request, res: Response) -> None:
+        await res.send(486)
+
+    try:
+        await srf.connect("127.0.0.1", control, SECRET, backoff_initial=0.1, backoff_max=0.4)
+        assert (await events.get())[0] == "connect"
+        await server.stop()
+        assert (await asyncio.wait_for(events.get(), 10))[0] == "disconnect"
+        assert (await asyncio.wait_for(events.get(), 10))[0] == "reconnecting"
+        server = await start_server(control_port=control, sip=sip)
+        while (await asyncio.wait_for(events.get(), 10))[0] != "connect":
+            pass
+        # The route came back with the link: a new call reaches the handler.
+        sipp = await sipp_uac(tmp_path, server, uac_scenario(486))
+        assert (await sipp.result()).successful == 1
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+async def test_a_server_that_stops_answering_is_noticed_by_the_keepalive() -> None:
+    # A server that authenticates, routes, then answers nothing (a hung process).
+    async def hung(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = FrameDecoder()
+        while data := await reader.read(65536):
+            for frame in decoder.receive_data(data):
+                if frame["command"] in ("auth", "route"):
+                    answer = {"authenticated": True} if frame["command"] == "auth" else {}
+                    answer.setdefault("success", True)
+                    writer.write(
+                        encode_frame({"type": "response", "rid": frame["rid"], "data": answer})
+                    )
+
+    server = await asyncio.start_server(hung, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    srf = Srf()
+    lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    srf.on("disconnect", lambda link, reason: lost.done() or lost.set_result(reason))
+
+    @srf.options
+    async def on_options(req: Request, res: Response) -> None:
+        await res.send(200)
+
+    try:
+        link = await srf.connect("127.0.0.1", port, "x", ping_interval=0.2, ping_timeout=0.3)
+        assert link.connected
+        assert await asyncio.wait_for(lost, 10) == "no answer to ping"
+    finally:
+        await srf.close()
+        server.close()
+
+
+@needs_sipp
+async def test_two_servers_at_once_each_bring_new_calls(tmp_path: Path) -> None:
+    servers = [await start_server(), await start_server()]
+    srf = Srf()
+    answered: list[str] = []
+
+    @srf.invite
+    async def on_invite(req: Request, res: Response) -> None:
+        answered.append(req.link.name)
+        await res.send(486)
+
+    try:
+        for server in servers:
+            host, port = server.control_address
+            await srf.connect(host, port, SECRET)
+        for server in servers:
+            sipp = await sipp_uac(tmp_path, server, uac_scenario(486))
+            assert (await sipp.result()).successful == 1
+        assert answered == [link.name for link in srf.links]
+    finally:
+        await srf.close()
+        for server in servers:
+            await server.stop()
