@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from conftest import Attach
 from server_harness import (
     needs_sipp,
     sipp_uac,
@@ -14,7 +15,7 @@ from server_harness import (
     uac_scenario,
     uas_in_dialog_scenario,
 )
-from test_srf_calls import connected, reject_scenario
+from test_srf_calls import reject_scenario
 
 from drachtio import SipError, Srf
 from drachtio.app import Dialog, Request, Response
@@ -38,13 +39,15 @@ def bridge(srf: Srf, callee_port: int) -> asyncio.Queue[tuple[Dialog, Dialog] | 
     return outcomes
 
 
-async def test_bridged_call_ends_both_legs_when_the_caller_hangs_up(tmp_path: Path) -> None:
+async def test_bridged_call_ends_both_legs_when_the_caller_hangs_up(
+    attach: Attach, tmp_path: Path
+) -> None:
     server = await start_server()
     srf = Srf()
     callee, port = await sipp_uas(tmp_path, uas_in_dialog_scenario([("BYE", 200)]))
     outcomes = bridge(srf, port)
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         caller = await sipp_uac(tmp_path, server, uac_scenario(200))
         legs = await asyncio.wait_for(outcomes.get(), 10)
         assert not isinstance(legs, SipError)
@@ -59,13 +62,15 @@ async def test_bridged_call_ends_both_legs_when_the_caller_hangs_up(tmp_path: Pa
         await server.stop()
 
 
-async def test_the_callees_rejection_is_passed_back_to_the_caller(tmp_path: Path) -> None:
+async def test_the_callees_rejection_is_passed_back_to_the_caller(
+    attach: Attach, tmp_path: Path
+) -> None:
     server = await start_server()
     srf = Srf()
     callee, port = await sipp_uas(tmp_path, reject_scenario(486))
     outcomes = bridge(srf, port)
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         caller = await sipp_uac(tmp_path, server, uac_scenario(486))
         failure = await asyncio.wait_for(outcomes.get(), 10)
         assert isinstance(failure, SipError) and failure.status == 486
@@ -77,13 +82,15 @@ async def test_the_callees_rejection_is_passed_back_to_the_caller(tmp_path: Path
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-async def test_the_callers_cancel_cancels_the_callee(tmp_path: Path, transport: str) -> None:
+async def test_the_callers_cancel_cancels_the_callee(
+    attach: Attach, tmp_path: Path, transport: str
+) -> None:
     server = await start_server()
     srf = Srf()
     callee, port = await sipp_uas(tmp_path, ringing_then_cancelled_scenario())
     outcomes = bridge(srf, port)
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         scenario = uac_scenario(487, provisional=(180,), cancel_after=180)
         caller = await sipp_uac(tmp_path, server, scenario, transport)
         failure = await asyncio.wait_for(outcomes.get(), 10)

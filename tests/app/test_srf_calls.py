@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from conftest import Attach
 from server_harness import (
     SDP,
     needs_sipp,
@@ -20,18 +21,14 @@ from server_harness import (
 
 from drachtio import SipError, SipResponse, Srf
 from drachtio.app import Dialog, Request, Response
-from drachtio.server import Server
 
 pytestmark = needs_sipp
 
 
-async def connected(server: Server, srf: Srf) -> None:
-    host, port = server.control_address
-    await srf.connect(host, port, "s3cret")
-
-
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-async def test_uas_answers_and_the_caller_hangs_up(tmp_path: Path, transport: str) -> None:
+async def test_uas_answers_and_the_caller_hangs_up(
+    attach: Attach, tmp_path: Path, transport: str
+) -> None:
     server = await start_server()
     srf = Srf()
     dialogs: asyncio.Queue[Dialog] = asyncio.Queue()
@@ -47,7 +44,7 @@ async def test_uas_answers_and_the_caller_hangs_up(tmp_path: Path, transport: st
         await dialogs.put(dialog)
 
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         sipp = await sipp_uac(tmp_path, server, uac_scenario(200), transport)
         dialog = await asyncio.wait_for(dialogs.get(), 10)
         assert dialog.role == "uas" and dialog.local_sdp == SDP
@@ -61,7 +58,9 @@ async def test_uas_answers_and_the_caller_hangs_up(tmp_path: Path, transport: st
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-async def test_uac_calls_modifies_and_hangs_up(tmp_path: Path, transport: str) -> None:
+async def test_uac_calls_modifies_and_hangs_up(
+    attach: Attach, tmp_path: Path, transport: str
+) -> None:
     server = await start_server()
     srf = Srf()
     scenario = uas_in_dialog_scenario(
@@ -71,7 +70,7 @@ async def test_uac_calls_modifies_and_hangs_up(tmp_path: Path, transport: str) -
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
     provisionals: list[int] = []
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         uri = f"sip:sipp@127.0.0.1:{port}" + ("" if transport == "udp" else ";transport=tcp")
         dialog = await srf.create_uac(
             uri, local_sdp=SDP, on_provisional=lambda r: provisionals.append(r.status)
@@ -90,12 +89,12 @@ async def test_uac_calls_modifies_and_hangs_up(tmp_path: Path, transport: str) -
         await server.stop()
 
 
-async def test_a_rejected_call_raises_sip_error(tmp_path: Path) -> None:
+async def test_a_rejected_call_raises_sip_error(attach: Attach, tmp_path: Path) -> None:
     server = await start_server()
     srf = Srf()
     sipp, port = await sipp_uas(tmp_path, reject_scenario(486))
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         with pytest.raises(SipError) as failed:
             await srf.create_uac(f"sip:sipp@127.0.0.1:{port}", local_sdp=SDP)
         assert failed.value.status == 486
@@ -106,7 +105,9 @@ async def test_a_rejected_call_raises_sip_error(tmp_path: Path) -> None:
         await server.stop()
 
 
-async def test_cancel_before_answer_reaches_the_handler_and_fails_the_uas(tmp_path: Path) -> None:
+async def test_cancel_before_answer_reaches_the_handler_and_fails_the_uas(
+    attach: Attach, tmp_path: Path
+) -> None:
     server = await start_server()
     srf = Srf()
     outcome: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
@@ -121,7 +122,7 @@ async def test_cancel_before_answer_reaches_the_handler_and_fails_the_uas(tmp_pa
             outcome.set_result((reason, exc.status))
 
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         scenario = uac_scenario(487, provisional=(180,), cancel_after=180)
         sipp = await sipp_uac(tmp_path, server, scenario)
         reason, status = await asyncio.wait_for(outcome, 10)
@@ -137,7 +138,7 @@ async def test_cancel_before_answer_reaches_the_handler_and_fails_the_uas(tmp_pa
     ("raised", "status"), [(SipError(486, "Busy Here"), 486), (KeyError("x"), 500)]
 )
 async def test_a_handler_that_raises_answers_with_its_status(
-    tmp_path: Path, raised: Exception, status: int
+    attach: Attach, tmp_path: Path, raised: Exception, status: int
 ) -> None:
     server = await start_server()
     srf = Srf()
@@ -147,7 +148,7 @@ async def test_a_handler_that_raises_answers_with_its_status(
         raise raised
 
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         sipp = await sipp_uac(tmp_path, server, uac_scenario(status))
         assert (await sipp.result()).successful == 1
     finally:
@@ -155,7 +156,9 @@ async def test_a_handler_that_raises_answers_with_its_status(
         await server.stop()
 
 
-async def test_reinvite_from_the_caller_gets_the_local_sdp_by_default(tmp_path: Path) -> None:
+async def test_reinvite_from_the_caller_gets_the_local_sdp_by_default(
+    attach: Attach, tmp_path: Path
+) -> None:
     server = await start_server()
     srf = Srf()
     dialogs: asyncio.Queue[Dialog] = asyncio.Queue()
@@ -165,7 +168,7 @@ async def test_reinvite_from_the_caller_gets_the_local_sdp_by_default(tmp_path: 
         await dialogs.put(await srf.create_uas(req, res, local_sdp=SDP))
 
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         scenario = uac_in_dialog_scenario(
             [("INVITE", 200, "o=app 1 1 IN IP4"), ("INFO", 200, "CSeq: 3 INFO")]
         )
@@ -178,7 +181,9 @@ async def test_reinvite_from_the_caller_gets_the_local_sdp_by_default(tmp_path: 
         await server.stop()
 
 
-async def test_middleware_runs_before_the_handler_and_may_answer(tmp_path: Path) -> None:
+async def test_middleware_runs_before_the_handler_and_may_answer(
+    attach: Attach, tmp_path: Path
+) -> None:
     server = await start_server()
     srf = Srf()
     seen: list[str] = []
@@ -197,7 +202,7 @@ async def test_middleware_runs_before_the_handler_and_may_answer(tmp_path: Path)
         seen.append("handler")
 
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         sipp = await sipp_uac(tmp_path, server, uac_scenario(603))
         assert (await sipp.result()).successful == 1
         assert seen == ["screen sipp"]
@@ -206,12 +211,14 @@ async def test_middleware_runs_before_the_handler_and_may_answer(tmp_path: Path)
         await server.stop()
 
 
-async def test_request_sends_options_and_returns_the_final_response(tmp_path: Path) -> None:
+async def test_request_sends_options_and_returns_the_final_response(
+    attach: Attach, tmp_path: Path
+) -> None:
     server = await start_server()
     srf = Srf()
     sipp, port = await sipp_uas(tmp_path, options_scenario())
     try:
-        await connected(server, srf)
+        await attach(server, srf)
         response = await srf.request(
             f"sip:sipp@127.0.0.1:{port}", "OPTIONS", headers={"X-Probe": "1"}
         )

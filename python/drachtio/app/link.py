@@ -49,6 +49,10 @@ class Link(Protocol):
 
     name: str
 
+    @property
+    def connected(self) -> bool:
+        """Whether commands can be sent now."""
+
     async def call(
         self, command: Command, on_result: Callable[[ResponseData], None] | None = None
     ) -> ResponseData:
@@ -69,10 +73,10 @@ class LinkEvents(Protocol):
     def verbs(self) -> Iterable[str]:
         """The SIP methods to route on every (re)connection."""
 
-    def request_received(self, link: RemoteLink, command: Command) -> ResponseData:
+    def request_received(self, link: Link, command: Command) -> ResponseData:
         """The server sent a request (``sip``, ``cancel``, ``dialog``); the answer's data."""
 
-    def link_state(self, link: RemoteLink, state: str, detail: str) -> None:
+    def link_state(self, link: Link, state: str, detail: str) -> None:
         """``connect``, ``disconnect``, ``reconnecting`` or ``closed``, with a detail."""
 
 

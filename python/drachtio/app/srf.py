@@ -14,10 +14,11 @@ import logging
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from drachtio._core import SipRequest, SipResponse
 from drachtio.app.dialog import DEFAULT_ANSWERS, Dialog
+from drachtio.app.embedded import EmbeddedLink
 from drachtio.app.link import Link, RemoteLink
 from drachtio.app.message import Headers, Request, Response, body_text, simple_headers
 from drachtio.channel import ChannelSettings
@@ -35,6 +36,9 @@ from drachtio.protocol import (
     Sip,
     Success,
 )
+
+if TYPE_CHECKING:
+    from drachtio.server import Server
 
 __all__ = ["Credentials", "Handler", "Middleware", "Srf"]
 
@@ -92,7 +96,7 @@ class Srf:
         self.app_name = app_name
         self._routes: dict[str, Handler] = {}
         self._middleware: list[tuple[str | None, Middleware]] = []
-        self._links: list[RemoteLink] = []
+        self._links: list[RemoteLink | EmbeddedLink] = []
         self._listeners: dict[str, list[Callable[..., Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._incoming: dict[str, Request] = {}
@@ -225,18 +229,39 @@ class Srf:
             raise
         return link
 
+    async def attach(self, server: Server) -> EmbeddedLink:
+        """Serve ``server`` from this process: no socket, no JSON, the core's messages.
+
+        The server must be started (or pass ``app=srf`` to ``Server``, which
+        attaches it on start). Handlers behave exactly as over a connection.
+
+        Raises:
+            ConnectionLost: the server is stopping.
+        """
+        link = EmbeddedLink(self, server, self.app_name)
+        self._links.append(link)
+        try:
+            await link.start()
+        except BaseException:
+            self._links.remove(link)
+            raise
+        return link
+
     async def close(self) -> None:
         """Close every link; handlers still running are cancelled."""
         links, self._links = self._links, []
         for link in links:
-            await link.close()
+            if isinstance(link, RemoteLink):
+                await link.close()
+            else:
+                link.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5.0)
 
     @property
-    def links(self) -> list[RemoteLink]:
+    def links(self) -> list[RemoteLink | EmbeddedLink]:
         """The links to servers, connected or reconnecting."""
         return list(self._links)
 
@@ -253,10 +278,12 @@ class Srf:
     def verbs(self) -> Iterable[str]:
         return list(self._routes)
 
-    def link_state(self, link: RemoteLink, state: str, detail: str) -> None:
+    def link_state(self, link: Link, state: str, detail: str) -> None:
+        if state == "closed" and link in self._links:
+            self._links.remove(link)
         self._emit(state, link, detail)
 
-    def request_received(self, link: RemoteLink, command: Command) -> ResponseData:
+    def request_received(self, link: Link, command: Command) -> ResponseData:
         if isinstance(command, Sip):
             self._on_sip(link, command)
         elif isinstance(command, Cancel):
@@ -676,7 +703,7 @@ class Srf:
         b.on("destroy", lambda reason: hang_up(a))
 
 
-async def _route(link: RemoteLink, method: str) -> None:
+async def _route(link: Link, method: str) -> None:
     await link.call(Route(method))
 
 

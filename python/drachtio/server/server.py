@@ -21,6 +21,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from drachtio._core import (
     AckEvent,
@@ -90,6 +91,38 @@ CANCEL_SERVER_ERROR = "the server could not handle the request: answered 500"
 _RECENT_FINISHED = 4096
 
 
+class AppSession(Protocol):
+    """What the server needs of an application's session: a remote one
+    (:class:`~drachtio.server.session.ControlSession`) or one in the same
+    process (``Srf.attach``)."""
+
+    peer: str
+    app_name: str | None
+    closed: bool
+    done: asyncio.Future[None]
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the application authenticated (always, in process)."""
+
+    @property
+    def is_open(self) -> bool:
+        """Whether it can still be sent requests (not closed, not closing)."""
+
+    def send_request(self, command: Command) -> bool:
+        """Send the application a request; ``False`` when it cannot take it."""
+
+    def close(self) -> None:
+        """End the session (the server stops)."""
+
+
+class EmbeddedApp(Protocol):
+    """An application that can serve a server from its process (``drachtio.Srf``)."""
+
+    async def attach(self, server: Server) -> object:
+        """Join ``server``'s applications."""
+
+
 @dataclass(slots=True)
 class _ServerTx:
     """A SIP request the server received and handed to an application."""
@@ -97,11 +130,11 @@ class _ServerTx:
     id: str
     stack_id: int
     request: SipRequest
-    owner: ControlSession | None
+    owner: AppSession | None
     listener: Listener
     source: Source
     received: float
-    dialog: Dialog[ControlSession] | None = None
+    dialog: Dialog[AppSession] | None = None
     to_tag: str | None = None
     timer: asyncio.TimerHandle | None = None
 
@@ -113,9 +146,9 @@ class _ClientTx:
     id: str
     stack_id: int
     request: SipRequest
-    owner: ControlSession | None
+    owner: AppSession | None
     contact: str
-    dialog: Dialog[ControlSession] | None = None
+    dialog: Dialog[AppSession] | None = None
     # A SUBSCRIBE outside any dialog: its Call-ID and From tag, which a
     # NOTIFY arriving before its 2xx carries (RFC 6665 §4.1.2.4), and the
     # remote tags of the dialogs it created, which no later message creates again.
@@ -138,22 +171,26 @@ class Server:
     SIGTERM/SIGINT stopping the server gracefully.
     """
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, app: EmbeddedApp | None = None) -> None:
         """Check ``config``; nothing is bound until :meth:`start`.
+
+        ``app`` (a :class:`~drachtio.Srf`) is attached on :meth:`start`: it
+        serves this server from the same process.
 
         Raises:
             ConfigError: an invalid setting.
         """
         config.validate()
         self.config = config
+        self._app = app
         self._stack: SipStack | None = None
         self._control: asyncio.Server | None = None
-        self._sessions: set[ControlSession] = set()
+        self._sessions: set[AppSession] = set()
         # Those not authenticated yet, at most config.max_unauthenticated.
         self.unauthenticated = UnauthenticatedSessions(config)
         self._listeners: list[Listener] = []
         self.hostport: list[str] = []
-        self._routes: dict[str, list[ControlSession]] = {}
+        self._routes: dict[str, list[AppSession]] = {}
         self._next_route: dict[str, int] = {}
         self._server_txs: dict[str, _ServerTx] = {}
         self._server_txs_by_stack: dict[int, _ServerTx] = {}
@@ -161,9 +198,9 @@ class Server:
         self._client_txs_by_stack: dict[int, _ClientTx] = {}
         # Finished transaction id -> its owner then (weakly: a closed
         # session is not kept for this), so only the owner learns it existed.
-        self._finished: OrderedDict[str, weakref.ref[ControlSession] | None] = OrderedDict()
-        self._dialogs: dict[str, Dialog[ControlSession]] = {}
-        self._dialogs_by_key: dict[tuple[str, str, str], Dialog[ControlSession]] = {}
+        self._finished: OrderedDict[str, weakref.ref[AppSession] | None] = OrderedDict()
+        self._dialogs: dict[str, Dialog[AppSession]] = {}
+        self._dialogs_by_key: dict[tuple[str, str, str], Dialog[AppSession]] = {}
         self._subscribing: dict[tuple[str, str], _ClientTx] = {}
         self._stop_requested: asyncio.Event | None = None
         # The loop the server runs on: set by start(), before any event.
@@ -234,6 +271,8 @@ class Server:
             port,
             loop_name,
         )
+        if self._app is not None:
+            await self._app.attach(self)
 
     async def serve(self) -> None:
         """Start if needed and run until :meth:`request_stop` or :meth:`stop`; then stop."""
@@ -308,14 +347,14 @@ class Server:
     def _new_session(self) -> ControlSession:
         return ControlSession(self)
 
-    def session_opened(self, session: ControlSession) -> None:
+    def session_opened(self, session: AppSession) -> None:
         """A client connected (called by the session); refused while stopping."""
         if self._stopped:
             session.close()
             return
         self._sessions.add(session)
 
-    def execute(self, session: ControlSession, command: Command) -> ResponseData:
+    def execute(self, session: AppSession, command: Command) -> ResponseData:
         """Carry out an authenticated client's command and return the response data."""
         try:
             if isinstance(command, Route):
@@ -333,14 +372,14 @@ class Server:
             return Failure(str(exc) or type(exc).__name__)
         return Failure(f"{command.COMMAND!r} is not a command a server carries out")
 
-    def _route(self, session: ControlSession, method: str) -> Success:
+    def _route(self, session: AppSession, method: str) -> Success:
         sessions = self._routes.setdefault(method, [])
         if session not in sessions:
             sessions.append(session)
         log.info("route peer=%s method=%s", session.peer, method)
         return Success()
 
-    def _unroute(self, session: ControlSession, method: str) -> Success:
+    def _unroute(self, session: AppSession, method: str) -> Success:
         sessions = self._routes.get(method)
         if sessions is not None and session in sessions:
             index = sessions.index(session)
@@ -354,7 +393,7 @@ class Server:
                 self._next_route[method] -= 1
         return Success()
 
-    def _pick(self, method: str) -> ControlSession | None:
+    def _pick(self, method: str) -> AppSession | None:
         """The next application routed for ``method``, round robin."""
         sessions = self._routes.get(method)
         if not sessions:
@@ -363,7 +402,7 @@ class Server:
         self._next_route[method] = index + 1
         return sessions[index]
 
-    def session_closed(self, session: ControlSession) -> None:
+    def session_closed(self, session: AppSession) -> None:
         """An application went away: free what it held (RFC 3261 has no owner-less calls).
 
         Its routes go; its dialogs go to another connected client with the
@@ -386,7 +425,7 @@ class Server:
                     self._stack.cancel(ctx.stack_id)
         dialogs = [d for d in self._dialogs.values() if d.owner is session]
         heirs = self._heirs(session) if dialogs else []
-        orphans: list[Dialog[ControlSession]] = []
+        orphans: list[Dialog[AppSession]] = []
         for index, dialog in enumerate(dialogs):
             dialog.owner = None
             with _carry_on("hand over", dialog.id):
@@ -406,23 +445,17 @@ class Server:
             with _carry_on("hang up", dialog.id):
                 self._hang_up(dialog, "application disconnected")
 
-    def _heirs(self, session: ControlSession) -> list[ControlSession]:
+    def _heirs(self, session: AppSession) -> list[AppSession]:
         """The connected clients of the same ``appName`` that may take ``session``'s dialogs."""
         if self.config.on_disconnect != "handoff" or self._stopped or session.app_name is None:
             return []
         return [
             s
             for s in self._sessions
-            if s is not session
-            and s.app_name == session.app_name
-            and s.authenticated
-            and not s.closed
-            and not s.connection.closing
+            if s is not session and s.app_name == session.app_name and s.authenticated and s.is_open
         ]
 
-    def _hand_over(
-        self, dialog: Dialog[ControlSession], old: ControlSession, new: ControlSession
-    ) -> bool:
+    def _hand_over(self, dialog: Dialog[AppSession], old: AppSession, new: AppSession) -> bool:
         """Give ``dialog`` to ``new``; it is told with ``dialog {event: created}``."""
         event = DialogEvent(dialog.id, "created", f"handed over from {old.peer}")
         if not new.send_request(event):
@@ -443,7 +476,7 @@ class Server:
 
     # ------------------------------------------------------------ respondToSipRequest
 
-    def _respond(self, session: ControlSession, command: RespondToSipRequest) -> ResponseData:
+    def _respond(self, session: AppSession, command: RespondToSipRequest) -> ResponseData:
         tx_id = command.transaction_id
         tx = self._server_txs.get(tx_id)
         if tx is None or tx.owner is not session:
@@ -493,7 +526,7 @@ class Server:
             tx.timer = None
         return RespondResult(response, dialog_id)
 
-    def _uas_dialog(self, tx: _ServerTx) -> Dialog[ControlSession]:
+    def _uas_dialog(self, tx: _ServerTx) -> Dialog[AppSession]:
         dialog = tx.dialog
         if dialog is None:
             assert tx.to_tag is not None
@@ -556,7 +589,7 @@ class Server:
 
     # ------------------------------------------------------------ sendSipRequest
 
-    def _send(self, session: ControlSession, command: SendSipRequest) -> ResponseData:
+    def _send(self, session: AppSession, command: SendSipRequest) -> ResponseData:
         stack = self._stack_or_fail()
         if command.dialog_id is not None:
             dialog = self._dialogs.get(command.dialog_id)
@@ -614,7 +647,7 @@ class Server:
             self._destroy_dialog(dialog, "BYE sent")
         return SendResult(ctx.id, request, None if dialog is None else dialog.id)
 
-    def _foreign_dialog(self, session: ControlSession, request: SipRequest) -> bool:
+    def _foreign_dialog(self, session: AppSession, request: SipRequest) -> bool:
         """Whether ``request`` names a dialog ``session`` does not own: its Call-ID and tags.
 
         Either way round: as the dialog's own requests, or as its peer's.
@@ -640,7 +673,7 @@ class Server:
                 return listener
         return self._listeners[0]
 
-    def _cancel(self, session: ControlSession, command: CancelSipRequest) -> ResponseData:
+    def _cancel(self, session: AppSession, command: CancelSipRequest) -> ResponseData:
         ctx = self._client_txs.get(command.transaction_id)
         if ctx is None or ctx.owner is not session:
             return Failure(f"unknown transaction {command.transaction_id}")
@@ -652,7 +685,7 @@ class Server:
     # ------------------------------------------------------------ dialogs
 
     def _destroy_dialog(
-        self, dialog: Dialog[ControlSession], reason: str, *, notify: bool = True
+        self, dialog: Dialog[AppSession], reason: str, *, notify: bool = True
     ) -> None:
         if self._dialogs.pop(dialog.id, None) is None:
             return
@@ -664,7 +697,7 @@ class Server:
         if notify and dialog.owner is not None:
             dialog.owner.send_request(DialogEvent(dialog.id, "destroyed", reason))
 
-    def _ack_pending_2xx(self, stack: SipStack, dialog: Dialog[ControlSession]) -> None:
+    def _ack_pending_2xx(self, stack: SipStack, dialog: Dialog[AppSession]) -> None:
         """ACK a 2xx not acknowledged yet, so that a BYE does not leave the peer
         resending it (RFC 3261 §15.1.1: the ACK comes before the BYE)."""
         if dialog.ack_tx is not None:
@@ -676,7 +709,7 @@ class Server:
             dialog.ack_tx = None
 
     @staticmethod
-    def _first_hop(dialog: Dialog[ControlSession], request: SipRequest) -> Destination | None:
+    def _first_hop(dialog: Dialog[AppSession], request: SipRequest) -> Destination | None:
         """Where a request in ``dialog`` goes when the stack's choice would be wrong.
 
         The stack sends to the first Route, else the Request-URI. With a
@@ -700,7 +733,7 @@ class Server:
             return None
         return ((uri.transport or "udp").lower(), host, uri.port or 5060)
 
-    def _hang_up(self, dialog: Dialog[ControlSession], reason: str) -> None:
+    def _hang_up(self, dialog: Dialog[AppSession], reason: str) -> None:
         """End ``dialog`` on the server's own: a call with a BYE (RFC 3261 §15.1.1).
 
         A subscription is only forgotten: BYE is not for it, and the server
@@ -794,7 +827,7 @@ class Server:
                 dialog.remote_cseq = seq
             tx.dialog = dialog
             tx.to_tag = dialog.local_tag
-            owner: ControlSession | None = dialog.owner
+            owner: AppSession | None = dialog.owner
         else:
             owner = self._pick(request.method)
             if owner is None:
@@ -817,7 +850,7 @@ class Server:
         if tx.dialog is not None and request.method == "BYE":
             self._destroy_dialog(tx.dialog, "BYE received")
 
-    def _notify_dialog(self, notify: SipRequest) -> Dialog[ControlSession] | None:
+    def _notify_dialog(self, notify: SipRequest) -> Dialog[AppSession] | None:
         """The dialog a NOTIFY for a SUBSCRIBE still waiting for its 2xx creates.
 
         RFC 6665 §4.1.2.4: the NOTIFY may overtake the 2xx (or come from
@@ -968,7 +1001,7 @@ class Server:
         elif ctx.dialog is not None and 200 <= status < 300 and ctx.dialog.ended_by(ctx.request):
             self._destroy_dialog(ctx.dialog, "terminating NOTIFY sent")
 
-    def _uac_dialog(self, ctx: _ClientTx, response: SipResponse) -> Dialog[ControlSession] | None:
+    def _uac_dialog(self, ctx: _ClientTx, response: SipResponse) -> Dialog[AppSession] | None:
         dialog = ctx.dialog
         if dialog is not None:
             # A 2xx to a target refresh in the dialog (re-INVITE, SUBSCRIBE,

@@ -240,6 +240,11 @@ class ControlSession(asyncio.BufferedProtocol):
         """Whether the client has authenticated."""
         return self.connection.authenticated
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the session can still be sent requests (not closed, not closing)."""
+        return not (self.closed or self._aborted or self.connection.closing)
+
     # ------------------------------------------------------------ asyncio protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
