@@ -165,7 +165,8 @@ def build_response(
     SUBSCRIBE outside any dialog) copies every Record-Route value in order
     (§12.1.1). ``contact`` is added to a 2xx, or a 1xx with a tag, to a
     request whose response carries the UA's target, unless the application
-    gave one. Copied values go out byte for byte: any value the parser
+    gave one (a 2xx to REGISTER lists the registrar's bindings instead,
+    §10.3). Copied values go out byte for byte: any value the parser
     accepted can be written again.
     """
     pairs: list[tuple[str, str]] = [("Via", via) for via in request.header_all("Via")]
@@ -184,7 +185,12 @@ def build_response(
     elif carries_target and outside_dialog and request.method in DIALOG_METHODS:
         pairs.extend(("Record-Route", value) for value in request.header_all("Record-Route"))
     own = app_headers(headers, _RESPONSE_MANAGED)
-    if request.method in _TARGET_METHODS and carries_target and not _has(own, "contact"):
+    if (
+        request.method in _TARGET_METHODS
+        and request.method != "REGISTER"  # its 2xx lists the bindings (§10.3)
+        and carries_target
+        and not _has(own, "contact")
+    ):
         pairs.append(("Contact", contact))
     pairs.extend(own)
     return _with_length(SipResponse, code, status, pairs, _body(body))
