@@ -102,10 +102,43 @@ class ChannelSettings:
 
 
 class Channel(asyncio.BufferedProtocol):
-    """One end of a control connection, driving a :class:`~drachtio.protocol.Connection`."""
+    """One end of a control connection, driving a :class:`~drachtio.protocol.Connection`.
 
-    def __init__(self, owner: ChannelOwner, role: Role, settings: ChannelSettings) -> None:
-        self.owner = owner
+    ``buffer`` is what reads go into; by default one of ``settings.read_size``
+    bytes of its own. A subclass may be its own ``owner``.
+    """
+
+    __slots__ = (
+        "_aborted",
+        "_close_reason",
+        "_drop_reason",
+        "_last_heard",
+        "_loop",
+        "_out",
+        "_out_size",
+        "_ping_rid",
+        "_ping_timer",
+        "_reading",
+        "_transport",
+        "_view",
+        "closed",
+        "connection",
+        "done",
+        "owner",
+        "peer",
+        "settings",
+    )
+
+    def __init__(
+        self,
+        owner: ChannelOwner,
+        role: Role,
+        settings: ChannelSettings,
+        buffer: memoryview | None = None,
+    ) -> None:
+        # Dropped once the owner has been told of the close: a channel that is
+        # its own owner must not stay in a reference cycle with itself.
+        self.owner: ChannelOwner | None = owner
         self.settings = settings
         self.connection = Connection(role, max_frame_size=settings.max_frame_size)
         self.peer = "?"
@@ -114,7 +147,7 @@ class Channel(asyncio.BufferedProtocol):
         # Set once the connection is gone and the owner has been told.
         self.done: asyncio.Future[None] = self._loop.create_future()
         self._transport: asyncio.Transport | None = None
-        self._view = memoryview(bytearray(settings.read_size))
+        self._view = buffer if buffer is not None else memoryview(bytearray(settings.read_size))
         # Frames waiting for the next flush, and their total size.
         self._out: list[bytes] = []
         self._out_size = 0
@@ -148,6 +181,7 @@ class Channel(asyncio.BufferedProtocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self._last_heard = self._loop.time()
+        assert self.owner is not None
         self.owner.channel_opened(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -185,20 +219,20 @@ class Channel(asyncio.BufferedProtocol):
         self._close(self._drop_reason or self._close_reason)
 
     def _handle(self, event: Event) -> None:
+        owner = self.owner
+        assert owner is not None  # nothing is handled once closed
         if isinstance(event, RequestReceived):
             request = event.request
             if isinstance(request.data, Ping):
                 self.send_response(Response(request.rid, Pong()))
             else:
-                self.send_response(
-                    Response(request.rid, self.owner.request_received(self, request))
-                )
+                self.send_response(Response(request.rid, owner.request_received(self, request)))
         elif isinstance(event, ResponseReceived):
             if event.request.rid == self._ping_rid:
                 self._ping_rid = None
                 self._schedule_ping(self.settings.ping_interval)
             else:
-                self.owner.response_received(self, event.response, event.request)
+                owner.response_received(self, event.response, event.request)
         elif isinstance(event, RequestRejected):
             log.info(
                 "request refused peer=%s command=%s error=%s",
@@ -208,12 +242,16 @@ class Channel(asyncio.BufferedProtocol):
             )
             self.send_response(event.response)
         elif isinstance(event, ProtocolFailed):
-            log.warning("protocol error peer=%s error=%s", self.peer, event.error.message)
+            self.protocol_failed(event)
             if event.response is not None:
                 self.send_response(event.response)
         else:
             self._close_reason = event.reason
             self._flush_and_close()
+
+    def protocol_failed(self, event: ProtocolFailed) -> None:
+        """The peer broke the protocol; the connection closes after this (logged here)."""
+        log.warning("protocol error peer=%s error=%s", self.peer, event.error.message)
 
     # ------------------------------------------------------------ keepalive
 
@@ -239,14 +277,14 @@ class Channel(asyncio.BufferedProtocol):
         if idle < self.settings.ping_interval:
             self._schedule_ping(self.settings.ping_interval - idle)
             return
-        rid = self.send_request(Ping())
+        rid = self.send_command(Ping())
         if rid is not None:
             self._ping_rid = rid
             self._schedule_ping(self.settings.ping_timeout)
 
     # ------------------------------------------------------------ writing
 
-    def send_request(self, command: Command, rid: str | None = None) -> str | None:
+    def send_command(self, command: Command, rid: str | None = None) -> str | None:
         """Send a request; its rid, or ``None`` when the channel cannot take it."""
         if not self.is_open:
             return None
@@ -345,6 +383,8 @@ class Channel(asyncio.BufferedProtocol):
         if transport is not None and transport.get_write_buffer_size():
             # A peer that does not read would keep the connection open.
             self._loop.call_later(CLOSE_GRACE, transport.abort)
-        self.owner.channel_closed(self, reason)
+        owner, self.owner = self.owner, None
+        if owner is not None:
+            owner.channel_closed(self, reason)
         if not self.done.done():
             self.done.set_result(None)

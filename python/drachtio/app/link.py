@@ -210,7 +210,7 @@ class RemoteLink:
         on_result: Callable[[ResponseData], None] | None = None,
     ) -> ResponseData:
         future: asyncio.Future[ResponseData] = asyncio.get_running_loop().create_future()
-        rid = channel.send_request(command)
+        rid = channel.send_command(command)
         if rid is None:
             raise ConnectionLost(f"cannot send {command.COMMAND} to {self.name}")
         self._pending[rid] = (future, on_result)

@@ -38,6 +38,7 @@ from drachtio._core import (
     TransportErrorEvent,
     Uri,
 )
+from drachtio.channel import ChannelSettings
 from drachtio.errors import DrachtioError, ParseError
 from drachtio.protocol import (
     Cancel,
@@ -188,6 +189,14 @@ class Server:
         self._sessions: set[AppSession] = set()
         # Those not authenticated yet, at most config.max_unauthenticated.
         self.unauthenticated = UnauthenticatedSessions(config)
+        # The bounds and timers every control session shares.
+        self.channel_settings = ChannelSettings(
+            max_frame_size=config.max_frame_size,
+            max_write_buffer=config.max_write_buffer,
+            max_pending=config.max_pending_requests,
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
+        )
         self._listeners: list[Listener] = []
         self.hostport: list[str] = []
         self._routes: dict[str, list[AppSession]] = {}
