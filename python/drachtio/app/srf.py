@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from drachtio._core import SipRequest, SipResponse
 from drachtio.app.dialog import DEFAULT_ANSWERS, Dialog
+from drachtio.app.digest import DigestCredentials, answer_challenge
 from drachtio.app.embedded import EmbeddedLink
 from drachtio.app.link import Link, RemoteLink
 from drachtio.app.message import Headers, Request, Response, body_text, simple_headers
@@ -446,10 +447,19 @@ class Srf:
         link: Link,
         command: SendSipRequest,
         on_provisional: Callable[[SipResponse], Any] | None = None,
-        on_dialog: Callable[[str, SipResponse], Dialog] | None = None,
     ) -> SipResponse:
-        """Send ``command``; its final response. The request is cancelled (INVITE)
-        if the caller is cancelled while it waits."""
+        """Send ``command``; its final response."""
+        return (await self._exchange(link, command, on_provisional))[1]
+
+    async def _exchange(
+        self,
+        link: Link,
+        command: SendSipRequest,
+        on_provisional: Callable[[SipResponse], Any] | None = None,
+        on_dialog: Callable[[str, SipResponse], Dialog] | None = None,
+    ) -> tuple[SipRequest, SipResponse]:
+        """Send ``command``; the request as sent and its final response. The
+        request is cancelled (INVITE) if the caller is cancelled while it waits."""
         tx = _ClientTx(asyncio.get_running_loop().create_future(), on_provisional, on_dialog, link)
 
         def sent(result: ResponseData) -> None:
@@ -462,7 +472,9 @@ class Srf:
 
         await link.call(command, on_result=sent)
         try:
-            return await asyncio.shield(tx.final)
+            response = await asyncio.shield(tx.final)
+            assert tx.request is not None
+            return tx.request, response
         except asyncio.CancelledError:
             if command.method == "INVITE" and not tx.final.done():
                 self.spawn(self._abandon(link, tx))
@@ -511,8 +523,8 @@ class Srf:
         target = self._link(link)
         own = simple_headers(headers)
         command = SendSipRequest(method, uri, own, body_text(body))
-        response = await self.send_and_wait(target, command, on_provisional)
-        retry = _with_credentials(response, method, uri, own, body, auth)
+        sent, response = await self._exchange(target, command, on_provisional)
+        retry = _with_credentials(sent, response, own, body, auth)
         if retry is not None:
             command = SendSipRequest(method, uri, retry, body_text(body))
             response = await self.send_and_wait(target, command, on_provisional)
@@ -611,7 +623,7 @@ class Srf:
                 return dialog
 
             command = SendSipRequest("INVITE", uri, own, local_sdp)
-            response = await self.send_and_wait(target, command, on_provisional, created)
+            sent, response = await self._exchange(target, command, on_provisional, created)
             status = response.status
             if 200 <= status < 300:
                 if not made:
@@ -619,7 +631,7 @@ class Srf:
                 await target.call(SendSipRequest("ACK", None, dialog_id=made[0].id))
                 return made[0]
             if status in (401, 407) and auth is not None and not authenticated:
-                retry = _with_credentials(response, "INVITE", uri, own, local_sdp, auth)
+                retry = _with_credentials(sent, response, own, local_sdp, auth)
                 if retry is not None:
                     own, authenticated = retry, True
                     continue
@@ -717,23 +729,35 @@ async def _answer_error(res: Response, status: int, reason: str | None) -> None:
 
 
 def _with_credentials(
+    sent: SipRequest,
     response: SipResponse,
-    method: str,
-    uri: str,
     headers: dict[str, str | list[str]],
     body: str | bytes | None,
     auth: Credentials | None,
 ) -> dict[str, str | list[str]] | None:
-    """``headers`` with the answer to ``response``'s digest challenge, or None."""
+    """The headers of ``sent`` retried with the answer to ``response``'s digest
+    challenge, or None: the same Call-ID, From (and tag) and To, the next
+    CSeq (RFC 3261 §22.2)."""
     if auth is None or response.status not in (401, 407):
         return None
-    from drachtio.app.digest import DigestCredentials, answer_challenge
-
     raw = body.encode("utf-8") if isinstance(body, str) else (body or b"")
     answer = answer_challenge(
-        response, method=method, uri=uri, credentials=DigestCredentials(*auth), body=raw
+        response,
+        method=sent.method,
+        uri=str(sent.uri),
+        credentials=DigestCredentials(*auth),
+        body=raw,
     )
-    if answer is None:
+    cseq = sent.cseq
+    if answer is None or cseq is None:
         return None
     name, value = answer
-    return {**headers, name: value}
+    retry: dict[str, str | list[str]] = {
+        **headers,
+        "From": sent.header("From") or "",
+        "To": sent.header("To") or "",
+        "Call-ID": sent.call_id or "",
+        "CSeq": f"{cseq.seq + 1} {sent.method}",
+        name: value,
+    }
+    return retry

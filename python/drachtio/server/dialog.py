@@ -53,7 +53,7 @@ _COMPACT = {
 _RESPONSE_MANAGED = frozenset(
     {"via", "from", "to", "call-id", "cseq", "content-length", "record-route"}
 )
-_NEW_REQUEST_MANAGED = frozenset({"via", "cseq", "content-length"})
+_NEW_REQUEST_MANAGED = frozenset({"via", "content-length"})
 _DIALOG_MANAGED = frozenset(
     {"via", "from", "to", "call-id", "cseq", "content-length", "route", "max-forwards"}
 )
@@ -209,17 +209,19 @@ def build_new_request(
 
     From (with ``from_tag`` added when it has none), To and Call-ID come from
     the application when given, else From is the listener's address, To the
-    Request-URI and Call-ID a fresh UUID. CSeq is 1; Max-Forwards 70 and
-    Contact are added when absent. There is no Via: the stack adds it, with
-    the transport and sent-by it really uses and a fresh branch (as for
-    requests within a dialog).
+    Request-URI and Call-ID a fresh UUID. CSeq is the application's when
+    given (a request retried with credentials takes the next one, RFC 3261
+    §22.2), else 1. Max-Forwards 70 and Contact are added when absent. There
+    is no Via: the stack adds it, with the transport and sent-by it really
+    uses and a fresh branch (as for requests within a dialog).
     """
     transport, ip, port = listener
     own = app_headers(headers, _NEW_REQUEST_MANAGED)
     from_value = next((v for n, v in own if _canonical(n) == "from"), None)
     to_value = next((v for n, v in own if _canonical(n) == "to"), None)
     call_id = next((v for n, v in own if _canonical(n) == "call-id"), None)
-    rest = [(n, v) for n, v in own if _canonical(n) not in ("from", "to", "call-id")]
+    cseq = next((v for n, v in own if _canonical(n) == "cseq"), None)
+    rest = [(n, v) for n, v in own if _canonical(n) not in ("from", "to", "call-id", "cseq")]
     if from_value is None:
         from_value = f"<sip:drachtio@{_host(ip)}:{port}>"
     if ";tag=" not in from_value.replace(" ", "").lower():
@@ -228,7 +230,7 @@ def build_new_request(
         ("From", from_value),
         ("To", to_value if to_value is not None else f"<{uri}>"),
         ("Call-ID", call_id if call_id is not None else str(uuid.uuid4())),
-        ("CSeq", f"1 {method}"),
+        ("CSeq", cseq if cseq is not None else f"1 {method}"),
     ]
     if not _has(rest, "max-forwards"):
         pairs.append(("Max-Forwards", "70"))
