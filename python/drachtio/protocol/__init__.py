@@ -24,6 +24,7 @@ from drachtio.protocol.commands import (
     Sip,
     Source,
     Unroute,
+    parse_command,
 )
 from drachtio.protocol.connection import (
     CloseConnection,
@@ -40,10 +41,8 @@ from drachtio.protocol.envelope import (
     Request,
     Response,
     new_rid,
-    parse_command,
     parse_request,
     parse_response,
-    parse_response_data,
     request_rid,
 )
 from drachtio.protocol.errors import (
@@ -61,6 +60,7 @@ from drachtio.protocol.results import (
     ResponseData,
     SendResult,
     Success,
+    parse_response_data,
     response_types,
 )
 

@@ -4,7 +4,11 @@ The message classes of :mod:`~drachtio.protocol.commands`,
 :mod:`~drachtio.protocol.results` and :mod:`~drachtio.protocol.envelope`
 check their fields with these. A refused value raises
 :class:`LocalProtocolError` (``invalid_data``) with the JSON path of the
-value; the parsers turn it into a :class:`RemoteProtocolError`.
+value; for what came from the peer, :func:`remote` turns it into a
+:class:`RemoteProtocolError`.
+
+This module is the package's own: its names are for the modules of
+:mod:`drachtio.protocol`, which re-exports the types.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 import orjson
 
 from drachtio._core import SipMessage, SipRequest, SipResponse
-from drachtio.protocol.errors import LocalProtocolError
+from drachtio.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 
 JsonObject = dict[str, Any]
 SimpleHeaders = dict[str, str | list[str]]
@@ -25,16 +29,24 @@ SipJson = JsonObject | SipMessage
 """A SIP message in a protocol message: its JSON form, or the message itself when sending."""
 
 # RFC 3261 §25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
-_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 # RFC 3986 §3.1 scheme, then at least one character without whitespace.
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
+URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
 
 
-def _invalid(path: str, problem: str) -> LocalProtocolError:
+def invalid(path: str, problem: str) -> LocalProtocolError:
+    """The error for a refused value: ``invalid_data``, ``"<path>: <problem>"``."""
     return LocalProtocolError("invalid_data", f"{path}: {problem}", path)
 
 
-def _kind(value: object) -> str:
+def remote(
+    error: LocalProtocolError, code: ErrorCode, *, rid: str | None, fatal: bool
+) -> RemoteProtocolError:
+    """``error``, raised by a check of a value the peer sent, as the peer's fault."""
+    return RemoteProtocolError(code, error.message, path=error.path, rid=rid, fatal=fatal)
+
+
+def kind(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -52,11 +64,11 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
-def _shown(value: str) -> str:
+def shown(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:40] + "...")
 
 
-def _has_line_break(value: str) -> bool:
+def has_line_break(value: str) -> bool:
     return "\r" in value or "\n" in value or "\x00" in value
 
 
@@ -66,7 +78,7 @@ def _has_line_break(value: str) -> bool:
 # inline and call the check only when it fails.
 
 
-def _check_str(value: object, path: str, *, line: bool = True) -> str:
+def check_str(value: object, path: str, *, line: bool = True) -> str:
     """A non-empty string; with ``line``, one without CR, LF or NUL."""
     if (
         type(value) is str
@@ -75,15 +87,15 @@ def _check_str(value: object, path: str, *, line: bool = True) -> str:
     ):
         return value
     if not isinstance(value, str):
-        raise _invalid(path, f"must be a string, got {_kind(value)}")
+        raise invalid(path, f"must be a string, got {kind(value)}")
     if not value:
-        raise _invalid(path, "must not be empty")
-    if line and _has_line_break(value):
-        raise _invalid(path, "must not contain CR, LF or NUL")
+        raise invalid(path, "must not be empty")
+    if line and has_line_break(value):
+        raise invalid(path, "must not contain CR, LF or NUL")
     return value
 
 
-def _check_opt_str(value: object, path: str) -> str | None:
+def check_opt_str(value: object, path: str) -> str | None:
     if value is None or (
         type(value) is str
         and value
@@ -92,52 +104,52 @@ def _check_opt_str(value: object, path: str) -> str | None:
         and "\x00" not in value
     ):
         return value
-    return _check_str(value, path)
+    return check_str(value, path)
 
 
-def _check_int(value: object, path: str, low: int, high: int) -> int:
+def check_int(value: object, path: str, low: int, high: int) -> int:
     if type(value) is int and low <= value <= high:
         return value
     # bool is an int in Python, never in the protocol.
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _invalid(path, f"must be an integer from {low} to {high}, got {_kind(value)}")
+        raise invalid(path, f"must be an integer from {low} to {high}, got {kind(value)}")
     if not low <= value <= high:
-        raise _invalid(path, f"must be an integer from {low} to {high}, got {value}")
+        raise invalid(path, f"must be an integer from {low} to {high}, got {value}")
     return value
 
 
-def _check_bool(value: object, path: str) -> bool:
+def check_bool(value: object, path: str) -> bool:
     if not isinstance(value, bool):
-        raise _invalid(path, f"must be true or false, got {_kind(value)}")
+        raise invalid(path, f"must be true or false, got {kind(value)}")
     return value
 
 
-def _check_true(value: object, path: str) -> None:
+def check_true(value: object, path: str) -> None:
     if value is not True:
-        raise _invalid(path, f"must be true, got {_kind(value)}")
+        raise invalid(path, f"must be true, got {kind(value)}")
 
 
-def _check_token(value: object, path: str, what: str) -> str:
-    _check_str(value, path)
+def check_token(value: object, path: str, what: str) -> str:
+    check_str(value, path)
     assert isinstance(value, str)
-    if not _TOKEN.fullmatch(value):
-        raise _invalid(path, f"{_shown(value)} is not {what} (an RFC 3261 token)")
+    if not TOKEN.fullmatch(value):
+        raise invalid(path, f"{shown(value)} is not {what} (an RFC 3261 token)")
     return value
 
 
-def _check_object(value: object, path: str) -> Mapping[str, Any]:
+def check_object(value: object, path: str) -> Mapping[str, Any]:
     if type(value) is dict:  # the common case, without the Mapping ABC's check
         return value
     if not isinstance(value, Mapping):
-        raise _invalid(path, f"must be an object, got {_kind(value)}")
+        raise invalid(path, f"must be an object, got {kind(value)}")
     return value
 
 
-def _check_headers(value: object, path: str) -> None:
-    headers = _check_object(value, path)
+def check_headers(value: object, path: str) -> None:
+    headers = check_object(value, path)
     for name, header_value in headers.items():
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            raise _invalid(path, f"header name {_shown(str(name))} is not a token")
+        if not isinstance(name, str) or not TOKEN.fullmatch(name):
+            raise invalid(path, f"header name {shown(str(name))} is not a token")
         if type(header_value) is str and (
             "\r" not in header_value and "\n" not in header_value and "\x00" not in header_value
         ):
@@ -145,64 +157,64 @@ def _check_headers(value: object, path: str) -> None:
         item_path = f"{path}.{name}"
         if isinstance(header_value, list):
             if not header_value:
-                raise _invalid(item_path, "must not be an empty array")
+                raise invalid(item_path, "must not be an empty array")
             for index, item in enumerate(header_value):
-                _check_header_value(item, f"{item_path}[{index}]")
+                check_header_value(item, f"{item_path}[{index}]")
         else:
-            _check_header_value(header_value, item_path)
+            check_header_value(header_value, item_path)
 
 
-def _check_header_value(value: object, path: str) -> None:
+def check_header_value(value: object, path: str) -> None:
     if not isinstance(value, str):
-        raise _invalid(path, f"must be a string or an array of strings, got {_kind(value)}")
+        raise invalid(path, f"must be a string or an array of strings, got {kind(value)}")
     # An empty value is legal SIP (RFC 3261 §25.1, e.g. "Subject:"); line breaks never are.
-    if _has_line_break(value):
-        raise _invalid(path, "must not contain CR, LF or NUL")
+    if has_line_break(value):
+        raise invalid(path, "must not contain CR, LF or NUL")
 
 
-def _check_sip_message(value: object, path: str, start: str | None = None) -> None:
+def check_sip_message(value: object, path: str, start: str | None = None) -> None:
     """The JSON form of a SIP message (docs/json-form.md), checked in outline only.
 
     A :class:`~drachtio.SipMessage` is valid by construction; only its kind is checked.
     """
     if isinstance(value, SipMessage):
         if start == "request_uri" and not isinstance(value, SipRequest):
-            raise _invalid(path, "must be a SIP request")
+            raise invalid(path, "must be a SIP request")
         if start == "status_line" and not isinstance(value, SipResponse):
-            raise _invalid(path, "must be a SIP response")
+            raise invalid(path, "must be a SIP response")
         return
-    message = _check_object(value, path)
+    message = check_object(value, path)
     has_request = "request_uri" in message
     has_status = "status_line" in message
     if has_request == has_status:
-        raise _invalid(path, "must have exactly one of request_uri and status_line")
+        raise invalid(path, "must have exactly one of request_uri and status_line")
     if start is not None and start not in message:
-        raise _invalid(path, f"must have {start}")
+        raise invalid(path, f"must have {start}")
     key = "request_uri" if has_request else "status_line"
-    _check_object(message[key], f"{path}.{key}")
-    _check_object(message.get("headers"), f"{path}.headers")
+    check_object(message[key], f"{path}.{key}")
+    check_object(message.get("headers"), f"{path}.headers")
 
 
 # The classes of the core's messages, for a check by exact type without a call.
-_SIP_MESSAGE_TYPES = (SipRequest, SipResponse)
+SIP_MESSAGE_TYPES = (SipRequest, SipResponse)
 
 
-def _message_json(message: SipJson) -> Any:
+def message_json(message: SipJson) -> Any:
     """What ``to_json()`` holds for a message: the dict, or the core's JSON text."""
     if isinstance(message, SipMessage):
         return orjson.Fragment(message.to_json())
     return message
 
 
-def _require(data: Mapping[str, Any], key: str) -> Any:
+def require(data: Mapping[str, Any], key: str) -> Any:
     try:
         return data[key]
     except KeyError:
-        raise _invalid(f"data.{key}", "is required") from None
+        raise invalid(f"data.{key}", "is required") from None
 
 
-def _require_at(data: Mapping[str, Any], key: str, path: str) -> Any:
+def require_at(data: Mapping[str, Any], key: str, path: str) -> Any:
     try:
         return data[key]
     except KeyError:
-        raise _invalid(f"{path}.{key}", "is required") from None
+        raise invalid(f"{path}.{key}", "is required") from None

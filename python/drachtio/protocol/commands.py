@@ -4,8 +4,9 @@ Clients send ``auth``, ``route``, ``unroute``, ``respondToSipRequest``,
 ``sendSipRequest``, ``cancelSipRequest`` and ``ping``; servers send ``sip``,
 ``cancel``, ``dialog`` and ``ping``. Each command's ``data`` is a frozen
 dataclass with snake_case attributes for the camelCase JSON keys, checked
-when built (:class:`LocalProtocolError`); unknown keys are ignored so that
-the protocol can grow.
+when built (:class:`LocalProtocolError`); :func:`parse_command` builds one
+from what the peer sent. Unknown keys are ignored so that the protocol can
+grow.
 
 A SIP message in ``sip`` is its JSON form (docs/json-form.md): a dict, or,
 on the sending side, the :class:`~drachtio.SipMessage` itself, whose JSON
@@ -23,24 +24,26 @@ import orjson
 
 from drachtio._core import SipMessage
 from drachtio.protocol._checks import (
-    _SIP_MESSAGE_TYPES,
-    _URI,
+    SIP_MESSAGE_TYPES,
+    URI,
     JsonObject,
     SimpleHeaders,
     SipJson,
-    _check_headers,
-    _check_int,
-    _check_object,
-    _check_opt_str,
-    _check_sip_message,
-    _check_str,
-    _check_token,
-    _invalid,
-    _kind,
-    _require,
-    _require_at,
-    _shown,
+    check_headers,
+    check_int,
+    check_object,
+    check_opt_str,
+    check_sip_message,
+    check_str,
+    check_token,
+    invalid,
+    kind,
+    remote,
+    require,
+    require_at,
+    shown,
 )
+from drachtio.protocol.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "CLIENT_COMMANDS",
@@ -57,6 +60,7 @@ __all__ = [
     "Sip",
     "Source",
     "Unroute",
+    "parse_command",
 ]
 
 _TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
@@ -76,8 +80,8 @@ class Auth:
 
     def __post_init__(self) -> None:
         if not isinstance(self.secret, str):
-            raise _invalid("data.secret", f"must be a string, got {_kind(self.secret)}")
-        _check_opt_str(self.app_name, "data.appName")
+            raise invalid("data.secret", f"must be a string, got {kind(self.secret)}")
+        check_opt_str(self.app_name, "data.appName")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -88,7 +92,7 @@ class Auth:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> Auth:
-        return cls(_require(data, "secret"), data.get("appName"))
+        return cls(require(data, "secret"), data.get("appName"))
 
 
 _V = TypeVar("_V", bound="_VerbCommand")
@@ -121,7 +125,7 @@ class _VerbCommand:
 
     @classmethod
     def _from_json(cls: type[_V], data: Mapping[str, Any]) -> _V:
-        return cls(_require(data, "verb"))
+        return cls(require(data, "verb"))
 
 
 @dataclass(slots=True, frozen=True)
@@ -139,12 +143,12 @@ class Unroute(_VerbCommand):
 
 
 def _check_verb(verb: object) -> None:
-    _check_token(verb, "data.verb", "a SIP method")
+    check_token(verb, "data.verb", "a SIP method")
     assert isinstance(verb, str)
     if verb.upper() in ("ACK", "CANCEL"):
-        raise _invalid(
+        raise invalid(
             "data.verb",
-            f"{_shown(verb)} cannot be routed: CANCEL reaches the client as a 'cancel' "
+            f"{shown(verb)} cannot be routed: CANCEL reaches the client as a 'cancel' "
             "request and ACK within its dialog",
         )
 
@@ -179,14 +183,14 @@ class RespondToSipRequest:
         ):
             # The common case: the status is the default, only headers are left to check.
             if self.headers:
-                _check_headers(self.headers, "data.opts.headers")
+                check_headers(self.headers, "data.opts.headers")
             return
-        _check_str(tx, "data.transactionId")
-        _check_int(code, "data.code", 100, 699)
-        _check_opt_str(self.status, "data.status")
-        _check_headers(self.headers, "data.opts.headers")
+        check_str(tx, "data.transactionId")
+        check_int(code, "data.code", 100, 699)
+        check_opt_str(self.status, "data.status")
+        check_headers(self.headers, "data.opts.headers")
         if self.body is not None and not isinstance(self.body, str):
-            raise _invalid("data.opts.body", f"must be a string, got {_kind(self.body)}")
+            raise invalid("data.opts.body", f"must be a string, got {kind(self.body)}")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -207,16 +211,16 @@ class RespondToSipRequest:
         opts = data.get("opts")
         if opts is None:
             if "opts" in data:
-                _check_object(opts, "data.opts")  # raises: null is not an object
+                check_object(opts, "data.opts")  # raises: null is not an object
             headers: dict[str, Any] = {}
             body = None
         else:
-            opts = _check_object(opts, "data.opts")
-            headers = dict(_check_object(opts.get("headers", {}), "data.opts.headers"))
+            opts = check_object(opts, "data.opts")
+            headers = dict(check_object(opts.get("headers", {}), "data.opts.headers"))
             body = opts.get("body")
         if "transactionId" not in data or "code" not in data:
-            _require(data, "transactionId")
-            _require(data, "code")
+            require(data, "transactionId")
+            require(data, "code")
         return cls(data["transactionId"], data["code"], data.get("status"), headers, body)
 
 
@@ -237,18 +241,18 @@ class SendSipRequest:
     dialog_id: str | None = None
 
     def __post_init__(self) -> None:
-        _check_token(self.method, "data.method", "a SIP method")
+        check_token(self.method, "data.method", "a SIP method")
         if self.uri is None:
             if self.dialog_id is None:
-                raise _invalid("data.uri", "is required when there is no dialogId")
+                raise invalid("data.uri", "is required when there is no dialogId")
         else:
-            _check_str(self.uri, "data.uri")
-            if not _URI.fullmatch(self.uri):
-                raise _invalid("data.uri", f"{_shown(self.uri)} is not a URI")
-        _check_headers(self.headers, "data.headers")
+            check_str(self.uri, "data.uri")
+            if not URI.fullmatch(self.uri):
+                raise invalid("data.uri", f"{shown(self.uri)} is not a URI")
+        check_headers(self.headers, "data.headers")
         if self.body is not None and not isinstance(self.body, str):
-            raise _invalid("data.body", f"must be a string, got {_kind(self.body)}")
-        _check_opt_str(self.dialog_id, "data.dialogId")
+            raise invalid("data.body", f"must be a string, got {kind(self.body)}")
+        check_opt_str(self.dialog_id, "data.dialogId")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -266,9 +270,9 @@ class SendSipRequest:
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> SendSipRequest:
         return cls(
-            _require(data, "method"),
+            require(data, "method"),
             data.get("uri"),
-            dict(_check_object(data.get("headers", {}), "data.headers")),
+            dict(check_object(data.get("headers", {}), "data.headers")),
             data.get("body"),
             data.get("dialogId"),
         )
@@ -282,7 +286,7 @@ class CancelSipRequest:
     transaction_id: str
 
     def __post_init__(self) -> None:
-        _check_str(self.transaction_id, "data.transactionId")
+        check_str(self.transaction_id, "data.transactionId")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -290,7 +294,7 @@ class CancelSipRequest:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> CancelSipRequest:
-        return cls(_require(data, "transactionId"))
+        return cls(require(data, "transactionId"))
 
 
 @dataclass(slots=True, frozen=True)
@@ -330,17 +334,17 @@ class Source:
         ):
             return
         if self.transport not in _TRANSPORTS:
-            raise _invalid(
+            raise invalid(
                 "data.source.transport",
                 f"must be one of {', '.join(_TRANSPORTS)}, got "
                 + (
-                    _shown(self.transport)
+                    shown(self.transport)
                     if isinstance(self.transport, str)
-                    else _kind(self.transport)
+                    else kind(self.transport)
                 ),
             )
-        _check_str(self.address, "data.source.address")
-        _check_int(self.port, "data.source.port", 1, 65535)
+        check_str(self.address, "data.source.address")
+        check_int(self.port, "data.source.port", 1, 65535)
 
     def to_json(self) -> JsonObject:
         """This source as a JSON object."""
@@ -348,11 +352,11 @@ class Source:
 
     @classmethod
     def _from_json(cls, data: object) -> Source:
-        source = _check_object(data, "data.source")
+        source = check_object(data, "data.source")
         return cls(
-            _require_at(source, "transport", "data.source"),
-            _require_at(source, "address", "data.source"),
-            _require_at(source, "port", "data.source"),
+            require_at(source, "transport", "data.source"),
+            require_at(source, "address", "data.source"),
+            require_at(source, "port", "data.source"),
         )
 
 
@@ -380,9 +384,9 @@ class Sip:
     def __post_init__(self) -> None:
         tx = self.transaction_id
         if type(tx) is not str or not tx or "\r" in tx or "\n" in tx or "\x00" in tx:
-            _check_str(tx, "data.transactionId")
-        if type(self.message) not in _SIP_MESSAGE_TYPES:
-            _check_sip_message(self.message, "data.message")
+            check_str(tx, "data.transactionId")
+        if type(self.message) not in SIP_MESSAGE_TYPES:
+            check_sip_message(self.message, "data.message")
         dialog_id = self.dialog_id
         if dialog_id is not None and (
             type(dialog_id) is not str
@@ -391,24 +395,24 @@ class Sip:
             or "\n" in dialog_id
             or "\x00" in dialog_id
         ):
-            _check_str(dialog_id, "data.dialogId")
+            check_str(dialog_id, "data.dialogId")
         source = self.source
         if source is not None and type(source) is not Source and not isinstance(source, Source):
-            raise _invalid("data.source", f"must be an object, got {_kind(source)}")
+            raise invalid("data.source", f"must be an object, got {kind(source)}")
         time = self.time
         if (
             time is not None
             and not (type(time) is float and time >= 0)
             and (not isinstance(time, (int, float)) or isinstance(time, bool) or time < 0)
         ):
-            raise _invalid("data.time", "must be a non-negative number of seconds")
+            raise invalid("data.time", "must be a non-negative number of seconds")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
         data: JsonObject = {"transactionId": self.transaction_id}
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
-        message = self.message  # _message_json, inline
+        message = self.message  # message_json, inline
         data["message"] = (
             orjson.Fragment(message.to_json()) if isinstance(message, SipMessage) else message
         )
@@ -422,8 +426,8 @@ class Sip:
     def _from_json(cls, data: Mapping[str, Any]) -> Sip:
         source = data.get("source")
         return cls(
-            _require(data, "transactionId"),
-            _require(data, "message"),
+            require(data, "transactionId"),
+            require(data, "message"),
             data.get("dialogId"),
             None if source is None else Source._from_json(source),
             data.get("time"),
@@ -445,8 +449,8 @@ class Cancel:
     reason: str | None = None
 
     def __post_init__(self) -> None:
-        _check_str(self.transaction_id, "data.transactionId")
-        _check_opt_str(self.reason, "data.reason")
+        check_str(self.transaction_id, "data.transactionId")
+        check_opt_str(self.reason, "data.reason")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -457,7 +461,7 @@ class Cancel:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> Cancel:
-        return cls(_require(data, "transactionId"), data.get("reason"))
+        return cls(require(data, "transactionId"), data.get("reason"))
 
 
 @dataclass(slots=True, frozen=True)
@@ -495,14 +499,14 @@ class DialogEvent:
             )
         ):
             return
-        _check_str(dialog_id, "data.dialogId")
+        check_str(dialog_id, "data.dialogId")
         if self.event not in _DIALOG_EVENTS:
-            raise _invalid(
+            raise invalid(
                 "data.event",
                 f"must be one of {', '.join(_DIALOG_EVENTS)}, got "
-                + (_shown(self.event) if isinstance(self.event, str) else _kind(self.event)),
+                + (shown(self.event) if isinstance(self.event, str) else kind(self.event)),
             )
-        _check_opt_str(self.reason, "data.reason")
+        check_opt_str(self.reason, "data.reason")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -513,7 +517,7 @@ class DialogEvent:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> DialogEvent:
-        return cls(_require(data, "dialogId"), _require(data, "event"), data.get("reason"))
+        return cls(require(data, "dialogId"), require(data, "event"), data.get("reason"))
 
 
 Command = (
@@ -559,3 +563,26 @@ CLIENT_COMMANDS = frozenset(
 """Commands a client sends and a server accepts."""
 SERVER_COMMANDS = frozenset({"sip", "cancel", "dialog", "ping"})
 """Commands a server sends and a client accepts."""
+
+
+def unknown_command(command: str, rid: str | None) -> RemoteProtocolError:
+    """The error for a command that does not exist, or not in this direction."""
+    return RemoteProtocolError(
+        "unknown_command", f"unknown command {shown(command)}", rid=rid, fatal=False
+    )
+
+
+def parse_command(command: str, data: Mapping[str, Any], rid: str | None = None) -> Command:
+    """Build the command named ``command`` from its ``data`` object, as received.
+
+    Raises:
+        RemoteProtocolError: ``unknown_command`` or ``invalid_data`` (not fatal),
+            with ``rid`` and the path of the bad value.
+    """
+    parser = _COMMAND_TYPES.get(command)
+    if parser is None:
+        raise unknown_command(command, rid)
+    try:
+        return parser(data)
+    except LocalProtocolError as exc:
+        raise remote(exc, "invalid_data", rid=rid, fatal=False) from None

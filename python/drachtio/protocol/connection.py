@@ -30,20 +30,20 @@ from drachtio.protocol.commands import CLIENT_COMMANDS, SERVER_COMMANDS
 from drachtio.protocol.envelope import (
     Request,
     Response,
-    _parse_request,
-    _trusted_response,
     parse_request,
+    parse_request_with_rid,
     parse_response,
     request_rid,
+    trusted_response,
 )
 from drachtio.protocol.errors import LocalProtocolError, RemoteProtocolError
 from drachtio.protocol.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
 from drachtio.protocol.results import (
-    _DEFAULT_RESPONSE_TYPES,
-    _RESPONSE_TYPES,
-    _SUCCESS,
+    RESPONSE_TYPES,
+    SUCCESS,
     AuthResult,
     Failure,
+    response_types,
 )
 
 __all__ = [
@@ -206,9 +206,9 @@ class Connection:
         events: list[Event] = []
         decoder = self._decoder
         try:
-            # The decoder's generator, unrolled: one call per frame.
-            decoder._feed(data)
-            while (obj := decoder._next()) is not None:
+            # The decoder without its generator: one call per frame.
+            decoder.feed(data)
+            while (obj := decoder.next_frame()) is not None:
                 kind = obj.get("type")
                 if kind == "response":
                     self._handle_response(obj, events)
@@ -247,7 +247,7 @@ class Connection:
             self._gate_before_auth(obj, rid, command, events)
             return
         try:
-            request = _parse_request(obj, rid, self._accepts)
+            request = parse_request_with_rid(obj, rid, self._accepts)
         except RemoteProtocolError as exc:
             if exc.fatal:
                 raise
@@ -304,13 +304,13 @@ class Connection:
                 if (
                     type(data) is dict
                     and data.get("success") is True
-                    and request.data.COMMAND not in _RESPONSE_TYPES
+                    and request.data.COMMAND not in RESPONSE_TYPES
                 ):
                     # The answer to most requests (every sip, cancel and dialog),
                     # as parse_response reads it, with no check left to make: the
                     # rid is one of ours.
                     del self._sent[rid]
-                    events.append(ResponseReceived(_trusted_response(rid, _SUCCESS), request))
+                    events.append(ResponseReceived(trusted_response(rid, SUCCESS), request))
                     return
         if rid is None and "rid" in obj:
             failure = parse_response(obj, None).data
@@ -408,7 +408,7 @@ class Connection:
             raise LocalProtocolError(
                 "unknown_rid", f"no request with rid {rid!r} is waiting for a response", path="rid"
             )
-        allowed = _RESPONSE_TYPES.get(command, _DEFAULT_RESPONSE_TYPES)
+        allowed = response_types(command)
         if type(response.data) not in allowed and not isinstance(response.data, allowed):
             names = " or ".join(cls.__name__ for cls in allowed)
             raise LocalProtocolError(

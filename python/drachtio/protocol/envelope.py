@@ -14,41 +14,23 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from drachtio.protocol._checks import (
-    JsonObject,
-    _check_str,
-    _has_line_break,
-    _invalid,
-    _kind,
-    _shown,
-)
-from drachtio.protocol.commands import _COMMAND_TYPES, Command
-from drachtio.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from drachtio.protocol.results import (
-    _RESPONSE_TYPES,
-    _SUCCESS,
-    AuthResult,
-    Failure,
-    ResponseData,
-    response_types,
-)
+from drachtio.protocol._checks import JsonObject, check_str, has_line_break, invalid, kind
+from drachtio.protocol.commands import Command, parse_command, unknown_command
+from drachtio.protocol.errors import RemoteProtocolError
+from drachtio.protocol.results import Failure, ResponseData, parse_response_data
 
 __all__ = [
     "Request",
     "Response",
     "new_rid",
-    "parse_command",
     "parse_request",
     "parse_response",
-    "parse_response_data",
     "request_rid",
 ]
-
-_T = TypeVar("_T")
 
 # Request ids: a random prefix per process and a counter, 32 hex digits like
 # a UUID's, without the system call for randomness a UUID costs each time.
@@ -72,7 +54,7 @@ class Request:
     def __post_init__(self) -> None:
         rid = self.rid
         if type(rid) is not str or not rid or "\r" in rid or "\n" in rid or "\x00" in rid:
-            _check_str(rid, "rid")
+            check_str(rid, "rid")
 
     @property
     def command(self) -> str:
@@ -105,9 +87,9 @@ class Response:
         rid = self.rid
         if rid is not None:
             if type(rid) is not str or not rid or "\r" in rid or "\n" in rid or "\x00" in rid:
-                _check_str(rid, "rid")
+                check_str(rid, "rid")
         elif not isinstance(self.data, Failure):
-            raise _invalid("rid", "may be null only in a failure response")
+            raise invalid("rid", "may be null only in a failure response")
 
     def to_json(self) -> JsonObject:
         """This response as a JSON object."""
@@ -129,42 +111,12 @@ def _trusted_request(rid: str, data: Command) -> Request:
     return request
 
 
-def _trusted_response(rid: str, data: ResponseData) -> Response:
+def trusted_response(rid: str, data: ResponseData) -> Response:
     """A :class:`Response` of a valid rid and data; nothing is checked."""
     response: Response = _new(Response)
     _set(response, "rid", rid)
     _set(response, "data", data)
     return response
-
-
-def _remote(
-    build: Callable[[Mapping[str, Any]], _T],
-    data: Mapping[str, Any],
-    *,
-    rid: str | None,
-    code: ErrorCode,
-    fatal: bool,
-) -> _T:
-    """Run a constructor on peer data, turning its validation error into a remote one."""
-    try:
-        return build(data)
-    except LocalProtocolError as exc:
-        raise RemoteProtocolError(code, exc.message, path=exc.path, rid=rid, fatal=fatal) from None
-
-
-def parse_command(command: str, data: Mapping[str, Any], rid: str | None = None) -> Command:
-    """Build the command named ``command`` from its ``data`` object, as received.
-
-    Raises:
-        RemoteProtocolError: ``unknown_command`` or ``invalid_data`` (not fatal),
-            with ``rid`` and the path of the bad value.
-    """
-    build = _COMMAND_TYPES.get(command)
-    if build is None:
-        raise RemoteProtocolError(
-            "unknown_command", f"unknown command {_shown(command)}", rid=rid, fatal=False
-        )
-    return _remote(build, data, rid=rid, code="invalid_data", fatal=False)
 
 
 def request_rid(obj: Mapping[str, Any]) -> str:
@@ -178,9 +130,9 @@ def request_rid(obj: Mapping[str, Any]) -> str:
     rid = obj.get("rid")
     if not isinstance(rid, str) or not rid:
         raise RemoteProtocolError(
-            "bad_envelope", f"rid: must be a non-empty string, got {_kind(rid)}", path="rid"
+            "bad_envelope", f"rid: must be a non-empty string, got {kind(rid)}", path="rid"
         )
-    if _has_line_break(rid):
+    if has_line_break(rid):
         raise RemoteProtocolError("bad_envelope", "rid: must not contain CR, LF or NUL", path="rid")
     return rid
 
@@ -196,70 +148,40 @@ def parse_request(obj: Mapping[str, Any], commands: Collection[str] | None = Non
             not a non-empty string (nothing can be answered); otherwise a
             non-fatal error carrying the rid, to be answered with a failure.
     """
-    return _parse_request(obj, request_rid(obj), commands)
+    return parse_request_with_rid(obj, request_rid(obj), commands)
 
 
-def _parse_request(
+def parse_request_with_rid(
     obj: Mapping[str, Any], rid: str, commands: Collection[str] | None = None
 ) -> Request:
-    """:func:`parse_request` once ``rid`` is read (by :func:`request_rid`)."""
+    """:func:`parse_request` once :func:`request_rid` has read ``rid``.
+
+    For :class:`~drachtio.protocol.Connection`, which reads the rid first.
+    """
     command = obj.get("command")
     if type(command) is not str and not isinstance(command, str):
         raise RemoteProtocolError(
             "bad_envelope",
-            f"command: must be a string, got {_kind(command)}",
+            f"command: must be a string, got {kind(command)}",
             path="command",
             rid=rid,
             fatal=False,
         )
     if commands is not None and command not in commands:
-        raise RemoteProtocolError(
-            "unknown_command", f"unknown command {_shown(command)}", rid=rid, fatal=False
-        )
+        raise unknown_command(command, rid)
     data = obj.get("data", {})
     if type(data) is not dict and not isinstance(data, Mapping):
         raise RemoteProtocolError(
             "invalid_data",
-            f"data: must be an object, got {_kind(data)}",
+            f"data: must be an object, got {kind(data)}",
             path="data",
             rid=rid,
             fatal=False,
         )
-    # parse_command, inline.
-    build = _COMMAND_TYPES.get(command)
-    if build is None:
-        raise RemoteProtocolError(
-            "unknown_command", f"unknown command {_shown(command)}", rid=rid, fatal=False
-        )
-    try:
-        parsed = build(data)
-    except LocalProtocolError as exc:
-        raise RemoteProtocolError(
-            "invalid_data", exc.message, path=exc.path, rid=rid, fatal=False
-        ) from None
+    parsed = parse_command(command, data, rid)
     if "\r" in rid or "\n" in rid or "\x00" in rid:
         return Request(rid, parsed)  # refused by the constructor's check
     return _trusted_request(rid, parsed)
-
-
-def parse_response_data(command: str, data: Mapping[str, Any]) -> ResponseData:
-    """Build the data of a response to ``command`` from its received JSON object.
-
-    Raises:
-        RemoteProtocolError: fatal ``bad_response`` (a response cannot be answered).
-    """
-    parser: Callable[[Mapping[str, Any]], ResponseData]
-    success = data.get("success")
-    if success is True and command not in _RESPONSE_TYPES:
-        # The answer to most requests (every sip, cancel and dialog): one immutable value.
-        return _SUCCESS
-    if command == "auth" and "authenticated" in data:
-        parser = AuthResult._from_json
-    elif success is False:
-        parser = Failure._from_json
-    else:
-        parser = response_types(command)[0]._from_json
-    return _remote(parser, data, rid=None, code="bad_response", fatal=True)
 
 
 def parse_response(obj: Mapping[str, Any], command: str | None) -> Response:
@@ -276,17 +198,11 @@ def parse_response(obj: Mapping[str, Any], command: str | None) -> Response:
     rid = obj["rid"]
     if rid is not None and (not isinstance(rid, str) or not rid):
         raise RemoteProtocolError(
-            "bad_envelope", f"rid: must be a non-empty string or null, got {_kind(rid)}", path="rid"
+            "bad_envelope", f"rid: must be a non-empty string or null, got {kind(rid)}", path="rid"
         )
     data = obj.get("data")
     if not isinstance(data, Mapping):
         raise RemoteProtocolError(
-            "bad_response", f"data: must be an object, got {_kind(data)}", path="data", rid=rid
+            "bad_response", f"data: must be an object, got {kind(data)}", path="data", rid=rid
         )
-    if command is None:
-        parsed: ResponseData = _remote(
-            Failure._from_json, data, rid=rid, code="bad_response", fatal=True
-        )
-    else:
-        parsed = parse_response_data(command, data)
-    return Response(rid, parsed)
+    return Response(rid, parse_response_data(command, data))

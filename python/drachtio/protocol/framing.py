@@ -51,7 +51,8 @@ class FrameDecoder:
     """Split a byte stream into JSON objects, whatever the chunking.
 
     Feed bytes with :meth:`receive_data`; iterate what it returns to get each
-    complete frame's JSON object. The first error raises
+    complete frame's JSON object (or feed them with :meth:`feed` and call
+    :meth:`next_frame` until it returns ``None``). The first error raises
     :class:`RemoteProtocolError` (always ``fatal``) and poisons the decoder:
     feeding it again raises :class:`LocalProtocolError`.
     """
@@ -86,14 +87,17 @@ class FrameDecoder:
                 frame over the maximum, or a body that is not a JSON object.
             LocalProtocolError: when the decoder already failed.
         """
-        self._feed(data)
+        self.feed(data)
         return self._frames()
 
-    def _feed(self, data: bytes) -> None:
-        """Buffer ``data``; then call :meth:`_next` until it returns ``None``.
+    def feed(self, data: bytes) -> None:
+        """Buffer ``data``; then call :meth:`next_frame` until it returns ``None``.
 
-        With :meth:`_next`, the package's own way to read frames without a
-        generator (:class:`~drachtio.protocol.Connection` uses it).
+        With :meth:`next_frame`, :meth:`receive_data` without a generator
+        (:class:`~drachtio.protocol.Connection` reads frames so).
+
+        Raises:
+            LocalProtocolError: when the decoder already failed.
         """
         if self._error is not None:
             raise LocalProtocolError(
@@ -105,12 +109,12 @@ class FrameDecoder:
         while True:
             if self._error is not None:
                 raise self._error
-            obj = self._next()
+            obj = self.next_frame()
             if obj is None:
                 return
             yield obj
 
-    def _next(self) -> dict[str, Any] | None:
+    def next_frame(self) -> dict[str, Any] | None:
         """The next complete frame's JSON object, or ``None`` until more bytes come.
 
         Raises:
@@ -176,7 +180,7 @@ class FrameDecoder:
     def _read_prefix(self) -> int | None:
         """Parse the length prefix if complete (None if not yet); raise on the first bad byte.
 
-        The slow path of :meth:`_next`, for a prefix incomplete or bad: the
+        The slow path of :meth:`next_frame`, for a prefix incomplete or bad: the
         byte-by-byte scan finds which, and words the error.
         """
         buffer = self._buffer

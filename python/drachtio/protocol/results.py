@@ -4,11 +4,12 @@
 ``respondToSipRequest`` :class:`RespondResult`, ``sendSipRequest``
 :class:`SendResult`, every other command :class:`Success`; any command may
 be refused with :class:`Failure` (:func:`response_types`).
+:func:`parse_response_data` builds a result from what the peer sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,16 +19,18 @@ from drachtio._core import SipMessage, SipResponse
 from drachtio.protocol._checks import (
     JsonObject,
     SipJson,
-    _check_bool,
-    _check_opt_str,
-    _check_sip_message,
-    _check_str,
-    _check_true,
-    _invalid,
-    _kind,
-    _message_json,
-    _require,
+    check_bool,
+    check_opt_str,
+    check_sip_message,
+    check_str,
+    check_true,
+    invalid,
+    kind,
+    message_json,
+    remote,
+    require,
 )
+from drachtio.protocol.errors import LocalProtocolError
 
 __all__ = [
     "AuthResult",
@@ -37,6 +40,7 @@ __all__ = [
     "ResponseData",
     "SendResult",
     "Success",
+    "parse_response_data",
     "response_types",
 ]
 
@@ -55,16 +59,16 @@ class AuthResult:
     reason: str | None = None
 
     def __post_init__(self) -> None:
-        _check_bool(self.authenticated, "data.authenticated")
+        check_bool(self.authenticated, "data.authenticated")
         if not isinstance(self.hostport, (tuple, list)):
-            raise _invalid("data.hostport", f"must be an array, got {_kind(self.hostport)}")
+            raise invalid("data.hostport", f"must be an array, got {kind(self.hostport)}")
         for index, item in enumerate(self.hostport):
-            _check_str(item, f"data.hostport[{index}]")
+            check_str(item, f"data.hostport[{index}]")
         object.__setattr__(self, "hostport", tuple(self.hostport))
         if self.authenticated:
-            _check_opt_str(self.reason, "data.reason")
+            check_opt_str(self.reason, "data.reason")
         else:
-            _check_str(self.reason, "data.reason")
+            check_str(self.reason, "data.reason")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
@@ -74,7 +78,7 @@ class AuthResult:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> AuthResult:
-        return cls(_require(data, "authenticated"), data.get("hostport", ()), data.get("reason"))
+        return cls(require(data, "authenticated"), data.get("hostport", ()), data.get("reason"))
 
 
 @dataclass(slots=True, frozen=True)
@@ -87,7 +91,7 @@ class Success:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> Success:
-        _check_true(_require(data, "success"), "data.success")
+        check_true(require(data, "success"), "data.success")
         return cls()
 
 
@@ -106,13 +110,13 @@ class RespondResult:
 
     def __post_init__(self) -> None:
         if type(self.message) is not SipResponse:
-            _check_sip_message(self.message, "data.message", "status_line")
+            check_sip_message(self.message, "data.message", "status_line")
         if self.dialog_id is not None:
-            _check_str(self.dialog_id, "data.dialogId")
+            check_str(self.dialog_id, "data.dialogId")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
-        message = self.message  # _message_json, inline
+        message = self.message  # message_json, inline
         data: JsonObject = {
             "success": True,
             "message": (
@@ -125,8 +129,8 @@ class RespondResult:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> RespondResult:
-        _check_true(_require(data, "success"), "data.success")
-        return cls(_require(data, "message"), data.get("dialogId"))
+        check_true(require(data, "success"), "data.success")
+        return cls(require(data, "message"), data.get("dialogId"))
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,22 +147,22 @@ class SendResult:
     dialog_id: str | None = None
 
     def __post_init__(self) -> None:
-        _check_str(self.transaction_id, "data.transactionId")
-        _check_sip_message(self.message, "data.message", "request_uri")
-        _check_opt_str(self.dialog_id, "data.dialogId")
+        check_str(self.transaction_id, "data.transactionId")
+        check_sip_message(self.message, "data.message", "request_uri")
+        check_opt_str(self.dialog_id, "data.dialogId")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
         data: JsonObject = {"success": True, "transactionId": self.transaction_id}
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
-        data["message"] = _message_json(self.message)
+        data["message"] = message_json(self.message)
         return data
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> SendResult:
-        _check_true(_require(data, "success"), "data.success")
-        return cls(_require(data, "transactionId"), _require(data, "message"), data.get("dialogId"))
+        check_true(require(data, "success"), "data.success")
+        return cls(require(data, "transactionId"), require(data, "message"), data.get("dialogId"))
 
 
 @dataclass(slots=True, frozen=True)
@@ -171,7 +175,7 @@ class Pong:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> Pong:
-        _check_true(_require(data, "pong"), "data.pong")
+        check_true(require(data, "pong"), "data.pong")
         return cls()
 
 
@@ -188,8 +192,8 @@ class Failure:
     error: str | None = None
 
     def __post_init__(self) -> None:
-        _check_str(self.reason, "data.reason", line=False)
-        _check_opt_str(self.error, "data.error")
+        check_str(self.reason, "data.reason", line=False)
+        check_opt_str(self.error, "data.error")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
@@ -200,15 +204,15 @@ class Failure:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> Failure:
-        return cls(_require(data, "reason"), data.get("error"))
+        return cls(require(data, "reason"), data.get("error"))
 
 
 ResponseData = AuthResult | Success | RespondResult | SendResult | Pong | Failure
 
-_SUCCESS = Success()
+SUCCESS = Success()
 
 # What may answer each command; everything not listed is answered Success or Failure.
-_RESPONSE_TYPES: dict[str, tuple[type[Any], ...]] = {
+RESPONSE_TYPES: dict[str, tuple[type[Any], ...]] = {
     "auth": (AuthResult, Failure),
     "ping": (Pong, Failure),
     "respondToSipRequest": (RespondResult, Failure),
@@ -219,4 +223,32 @@ _DEFAULT_RESPONSE_TYPES: tuple[type[Any], ...] = (Success, Failure)
 
 def response_types(command: str) -> tuple[type[Any], ...]:
     """The response data classes that may answer ``command``."""
-    return _RESPONSE_TYPES.get(command, _DEFAULT_RESPONSE_TYPES)
+    return RESPONSE_TYPES.get(command, _DEFAULT_RESPONSE_TYPES)
+
+
+def parse_response_data(command: str | None, data: Mapping[str, Any]) -> ResponseData:
+    """Build the data of a response to ``command`` from its received JSON object.
+
+    ``command`` is the command of the request answered, or ``None`` for a
+    response with a null rid (always a failure).
+
+    Raises:
+        RemoteProtocolError: fatal ``bad_response`` (a response cannot be answered).
+    """
+    parser: Callable[[Mapping[str, Any]], ResponseData]
+    success = data.get("success")
+    if command is None:
+        parser = Failure._from_json
+    elif success is True and command not in RESPONSE_TYPES:
+        # The answer to most requests (every sip, cancel and dialog): one immutable value.
+        return SUCCESS
+    elif command == "auth" and "authenticated" in data:
+        parser = AuthResult._from_json
+    elif success is False:
+        parser = Failure._from_json
+    else:
+        parser = response_types(command)[0]._from_json
+    try:
+        return parser(data)
+    except LocalProtocolError as exc:
+        raise remote(exc, "bad_response", rid=None, fatal=True) from None
