@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import SECRET, free_port, needs_sipp, sipp_uac, start_server, uac_scenario
+from server_harness import (
+    SECRET,
+    free_port,
+    needs_sipp,
+    sipp_uac,
+    sipp_uas,
+    start_server,
+    uac_scenario,
+)
 
-from drachtio import Srf
+from drachtio import ConnectionLost, Srf
 from drachtio.app import AuthenticationFailed, Request, Response
 from drachtio.protocol import FrameDecoder, encode_frame
 
@@ -113,3 +121,32 @@ async def test_two_servers_at_once_each_bring_new_calls(tmp_path: Path) -> None:
         await srf.close()
         for server in servers:
             await server.stop()
+
+
+@needs_sipp
+async def test_a_lost_link_fails_what_waited_on_it(tmp_path: Path) -> None:
+    from test_srf_b2bua import ringing_then_cancelled_scenario
+
+    server = await start_server()
+    srf = Srf()
+    callee, port = await sipp_uas(tmp_path, ringing_then_cancelled_scenario())
+    ringing: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    try:
+        host, control = server.control_address
+        await srf.connect(host, control, SECRET, backoff_initial=5.0)
+        calling = asyncio.ensure_future(
+            srf.create_uac(
+                f"sip:callee@127.0.0.1:{port}",
+                on_provisional=lambda r: ringing.done() or ringing.set_result(r.status),
+            )
+        )
+        assert await asyncio.wait_for(ringing, 10) == 180
+        # The server goes away: it cancels the call it was making for us,
+        # and the application's wait ends instead of hanging.
+        await server.stop()
+        with pytest.raises(ConnectionLost, match="connection to the server lost"):
+            await asyncio.wait_for(calling, 10)
+        assert (await callee.result()).successful == 1
+    finally:
+        await srf.close()
+        await server.stop()

@@ -87,7 +87,8 @@ class Dialog:
         self.destroy_reason: str | None = None
         """Why the dialog ended (the server's reason), once it has."""
         self._srf = srf
-        self._link = link
+        self.link = link
+        """The server link the dialog lives on."""
         self._handlers: dict[str, RequestHandler] = {}
         self._destroy_handlers: list[DestroyHandler] = []
         self._queues: list[asyncio.Queue[DialogEvent]] = []
@@ -204,7 +205,7 @@ class Dialog:
         command = SendSipRequest(
             method, None, simple_headers(headers), body_text(body), dialog_id=self.id
         )
-        return await self._srf.send_and_wait(self._link, command)
+        return await self._srf.send_and_wait(self.link, command)
 
     async def destroy(self, *, headers: Headers | None = None) -> None:
         """End the dialog: BYE for a call; returns once the server has ended it.
@@ -235,7 +236,7 @@ class Dialog:
         self.local_sdp = sdp
         if response.body:
             self.remote_sdp = response.body.decode("utf-8", "replace")
-        await self._link.call(SendSipRequest("ACK", None, dialog_id=self.id))
+        await self.link.call(SendSipRequest("ACK", None, dialog_id=self.id))
         return response
 
     async def hold(self) -> SipResponse:

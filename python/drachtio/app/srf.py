@@ -282,13 +282,33 @@ class Srf:
     def link_state(self, link: Link, state: str, detail: str) -> None:
         if state == "closed" and link in self._links:
             self._links.remove(link)
+        if state in ("disconnect", "closed"):
+            self._lost(link, f"connection to the server lost: {detail}")
         self._emit(state, link, detail)
+
+    def _lost(self, link: Link, reason: str) -> None:
+        """What lived on ``link`` is over: the server has ended it or handed it on."""
+        for tx_id, tx in list(self._uac.items()):
+            if tx.link is link:
+                del self._uac[tx_id]
+                if not tx.final.done():
+                    tx.final.set_exception(ConnectionLost(reason))
+        for tx_id, request in list(self._incoming.items()):
+            if request.link is link:
+                del self._incoming[tx_id]
+                request._cancel(reason)
+        for dialog_id, dialog in list(self._dialogs.items()):
+            if dialog.link is link:
+                del self._dialogs[dialog_id]
+                dialog._ended(reason)
 
     def request_received(self, link: Link, command: Command) -> ResponseData:
         if isinstance(command, Sip):
             self._on_sip(link, command)
         elif isinstance(command, Cancel):
-            request = self._incoming.get(command.transaction_id)
+            # The transaction is over either way (the caller cancelled it or
+            # the server answered it): forget it.
+            request = self._incoming.pop(command.transaction_id, None)
             if request is not None:
                 request._cancel(command.reason or "cancelled")
         elif isinstance(command, DialogEvent):
