@@ -440,7 +440,7 @@ def test_envelope_errors_are_fatal() -> None:
     _, server = authenticated_pair()
     events = server.receive_data(encode_frame({"type": "request", "command": "ping"}))
     assert isinstance(events[0], ProtocolFailed)
-    assert events[0].error.message == "rid: must be a non-empty string, got null"
+    assert events[0].error.message == "rid: must be a string, got null"
 
 
 @pytest.mark.parametrize("authenticated", [False, True], ids=["before-auth", "after-auth"])

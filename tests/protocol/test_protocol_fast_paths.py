@@ -1,9 +1,14 @@
 """The shortcuts for the common case give what the general code gives.
 
-Constructors test valid values of the exact type first, the connection reads
-``{success: true}`` and received requests without a second round of checks,
-the decoder reads frames without a generator: the results, and the errors
-for bad values, must stay those of the general path.
+The connection reads ``{success: true}`` to a ``sip``, ``cancel`` or
+``dialog`` (or to a client's ``route``, ...) without parsing it, and builds
+received requests without checking their rid a second time; the decoder
+reads a complete length prefix in one step, and byte by byte only when it
+is incomplete or bad. On generated input, the results, and the errors for
+bad input, must be those of the general path: :func:`parse_response`,
+:func:`parse_request`, and the decoder fed one byte at a time. The
+constructors have no shortcut: each checks its fields with the one function
+of each rule, whatever the type of the value.
 """
 
 from __future__ import annotations
@@ -12,18 +17,27 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import drachtio
 from drachtio import SipRequest, SipResponse
 from drachtio.protocol import (
+    CLIENT_COMMANDS,
     Auth,
     AuthResult,
+    Cancel,
+    CancelSipRequest,
+    CloseConnection,
+    Command,
     Connection,
     DialogEvent,
+    Event,
     FrameDecoder,
     LocalProtocolError,
     Ping,
     ProtocolFailed,
+    RemoteProtocolError,
     Request,
     RequestReceived,
     RequestRejected,
@@ -32,9 +46,12 @@ from drachtio.protocol import (
     Response,
     ResponseReceived,
     Role,
+    Route,
+    SendSipRequest,
     Sip,
     Source,
     Success,
+    Unroute,
     encode_frame,
     parse_request,
     parse_response,
@@ -261,3 +278,175 @@ def test_buffered_counts_the_body_once_its_prefix_is_read() -> None:
     assert decoder.buffered == 2
     assert list(decoder.receive_data(frame[5:])) == [{"a": "x" * 20}]
     assert decoder.buffered == 0
+
+
+# ---------------------------------------------------------------- generated input
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**31), 2**31)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+# Strings made of what the rules are about: line breaks, NUL, spaces, non-ASCII.
+LINE = st.text(alphabet=st.sampled_from("aZ9-:@\r\n\x00 é"), max_size=6)
+VALUE = LINE | JSON
+
+
+def outcome(events: list[Event]) -> tuple[Any, ...]:
+    """What the connection made of one frame: the event, or the error that closes."""
+    if isinstance(events[0], ProtocolFailed):
+        error = events[0].error
+        assert events[-1] == CloseConnection(error.message)
+        return ("failed", error.code, error.message, error.path)
+    assert len(events) == 1
+    return ("event", events[0])
+
+
+# What a server and what a client send, answered by the generated data.
+SENT: list[tuple[Role, Command]] = [
+    (Role.SERVER, Sip("t", INVITE, "d", SOURCE, 1.5)),
+    (Role.SERVER, Cancel("t")),
+    (Role.SERVER, DialogEvent("d", "destroyed")),
+    (Role.SERVER, Ping()),
+    (Role.CLIENT, Route("invite")),
+    (Role.CLIENT, Unroute("bye")),
+    (Role.CLIENT, CancelSipRequest("t")),
+    (Role.CLIENT, RespondToSipRequest("t", 200)),
+    (Role.CLIENT, SendSipRequest("INVITE", "sip:bob@example.com")),
+    (Role.CLIENT, Ping()),
+]
+
+RESPONSE_DATA = st.one_of(
+    st.fixed_dictionaries(
+        {"success": st.sampled_from([True, False, 1, 0, "true", None])},
+        optional={
+            "reason": VALUE,
+            "error": VALUE,
+            "pong": VALUE,
+            "transactionId": VALUE,
+            "message": st.just({"status_line": {}, "headers": {}}) | JSON,
+            "note": JSON,
+        },
+    ),
+    st.dictionaries(st.sampled_from(["pong", "authenticated", "reason"]), VALUE, max_size=2),
+    JSON,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sent=st.sampled_from(SENT), data=RESPONSE_DATA)
+def test_a_received_response_is_what_parse_response_reads(
+    sent: tuple[Role, Command], data: Any
+) -> None:
+    role, command = sent
+    client, server = pair()
+    sender = server if role is Role.SERVER else client
+    request = Request("s1", command)
+    sender.send(request)
+    frame = encode_frame({"type": "response", "rid": "s1", "data": data})
+    got = outcome(sender.receive_data(frame))
+    received = orjson.loads(frame.partition(b"#")[2])  # the data as the peer's JSON gives it
+    try:
+        response = parse_response(received, command.COMMAND)
+    except RemoteProtocolError as exc:
+        assert got == ("failed", exc.code, exc.message, exc.path)
+    else:
+        assert got == ("event", ResponseReceived(response, request))
+        assert sender.pending_count == 0
+
+
+REQUEST_DATA = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "verb": st.sampled_from(["invite", "Cancel", "in vite"]) | VALUE,
+            "transactionId": VALUE,
+            "code": st.integers(90, 710) | VALUE,
+            "secret": VALUE,
+            "method": st.sampled_from(["INVITE", "BYE"]) | VALUE,
+            "uri": st.sampled_from(["sip:bob@example.com", "bob"]) | VALUE,
+            "dialogId": VALUE,
+            "status": VALUE,
+            "headers": st.dictionaries(st.sampled_from(["X-A", "X B"]), VALUE, max_size=2) | JSON,
+            "opts": st.fixed_dictionaries(
+                {}, optional={"headers": st.dictionaries(LINE, VALUE, max_size=2), "body": VALUE}
+            )
+            | JSON,
+        },
+    ),
+    JSON,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rid=st.sampled_from(["r1", "694984ea-16c6"]) | VALUE,
+    command=st.sampled_from(sorted(CLIENT_COMMANDS | {"sip", "dance"})) | JSON,
+    data=REQUEST_DATA,
+)
+def test_a_received_request_is_what_parse_request_reads(rid: Any, command: Any, data: Any) -> None:
+    _, server = pair()
+    frame = encode_frame({"type": "request", "rid": rid, "command": command, "data": data})
+    got = outcome(server.receive_data(frame))
+    received = orjson.loads(frame.partition(b"#")[2])
+    try:
+        request = parse_request(received, CLIENT_COMMANDS)
+    except RemoteProtocolError as exc:
+        if exc.fatal:
+            assert got == ("failed", exc.code, exc.message, exc.path)
+        else:
+            assert got[0] == "event" and isinstance(got[1], RequestRejected)
+            error = got[1].error
+            assert (error.code, error.message, error.path, error.rid) == (
+                exc.code,
+                exc.message,
+                exc.path,
+                exc.rid,
+            )
+    else:
+        # The request is built without checking its rid again: what the check
+        # would have refused never gets there.
+        assert Request(request.rid, request.data) == request
+        if request.command == "auth":
+            assert got[0] == "event" and isinstance(got[1], RequestRejected)
+            assert got[1].error.code == "already_authenticated"
+        else:
+            assert got == ("event", RequestReceived(request))
+
+
+STREAM = st.lists(
+    st.one_of(
+        st.dictionaries(st.text(max_size=4), st.integers(0, 9), max_size=3).map(encode_frame),
+        st.sampled_from(
+            [b"#", b"0", b"007#", b"2#{}", b"64#", b"65#", b"999#", b"3#[1]", b"5#{no"]
+        ),
+        st.binary(max_size=4),
+    ),
+    max_size=6,
+).map(b"".join)
+
+
+def read(chunks: list[bytes]) -> tuple[Any, ...]:
+    """The frames a decoder (64 bytes at most) reads from ``chunks``, then its error."""
+    decoder = FrameDecoder(max_frame_size=64)
+    frames: list[dict[str, Any]] = []
+    try:
+        for chunk in chunks:
+            frames += decoder.receive_data(chunk)
+    except RemoteProtocolError as exc:
+        return frames, exc.code, exc.message
+    return frames, decoder.buffered
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=STREAM)
+def test_the_decoder_reads_a_stream_whole_as_it_does_byte_by_byte(stream: bytes) -> None:
+    # Whole, each complete prefix is read in one step; byte by byte, every
+    # prefix is first incomplete and scanned by the slow path.
+    assert read([stream]) == read([bytes([byte]) for byte in stream])

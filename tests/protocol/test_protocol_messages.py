@@ -447,17 +447,27 @@ def test_request_envelope() -> None:
     assert request.to_json() == obj
 
 
-def test_request_without_a_usable_rid_is_fatal() -> None:
-    for rid in (None, "", 7):
-        obj: dict[str, Any] = {"type": "request", "command": "ping", "data": {}}
-        if rid is not None:
-            obj["rid"] = rid
-        with pytest.raises(RemoteProtocolError) as info:
-            parse_request(obj)
-        assert info.value.code == "bad_envelope"
-        assert info.value.fatal
-        assert info.value.rid is None
-    assert info.value.message == "rid: must be a non-empty string, got an integer"
+@pytest.mark.parametrize(
+    ("rid", "message"),
+    [
+        (None, "rid: must be a string, got null"),
+        ("", "rid: must not be empty"),
+        (7, "rid: must be a string, got an integer"),
+    ],
+)
+def test_request_without_a_usable_rid_is_fatal(rid: object, message: str) -> None:
+    obj: dict[str, Any] = {"type": "request", "command": "ping", "data": {}}
+    if rid is not None:
+        obj["rid"] = rid
+    with pytest.raises(RemoteProtocolError) as info:
+        parse_request(obj)
+    assert (info.value.code, info.value.message, info.value.path) == (
+        "bad_envelope",
+        message,
+        "rid",
+    )
+    assert info.value.fatal
+    assert info.value.rid is None
 
 
 def test_request_envelope_errors_with_a_rid_are_answerable() -> None:

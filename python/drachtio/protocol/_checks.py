@@ -1,11 +1,14 @@
-"""The checks of the values in protocol messages, and the types of those values.
+"""The rules the values in protocol messages obey, each written once, and their types.
 
 The message classes of :mod:`~drachtio.protocol.commands`,
 :mod:`~drachtio.protocol.results` and :mod:`~drachtio.protocol.envelope`
-check their fields with these. A refused value raises
-:class:`LocalProtocolError` (``invalid_data``) with the JSON path of the
-value; for what came from the peer, :func:`remote` turns it into a
+check each of their fields with one of the functions here. A refused value
+raises :class:`LocalProtocolError` (``invalid_data``) naming the JSON path of
+the value; for what came from the peer, :func:`remote` turns it into a
 :class:`RemoteProtocolError`.
+
+Each ``check_*`` function tests its rule once and, only when the value is
+refused, works out which part of the rule it breaks for the message.
 
 This module is the package's own: its names are for the modules of
 :mod:`drachtio.protocol`, which re-exports the types.
@@ -14,7 +17,7 @@ This module is the package's own: its names are for the modules of
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import orjson
@@ -34,6 +37,9 @@ TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
 
 
+# ---------------------------------------------------------------- errors
+
+
 def invalid(path: str, problem: str) -> LocalProtocolError:
     """The error for a refused value: ``invalid_data``, ``"<path>: <problem>"``."""
     return LocalProtocolError("invalid_data", f"{path}: {problem}", path)
@@ -47,6 +53,7 @@ def remote(
 
 
 def kind(value: object) -> str:
+    """What ``value`` is, in JSON's words, for an error message."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -65,79 +72,111 @@ def kind(value: object) -> str:
 
 
 def shown(value: str) -> str:
+    """``value`` quoted for an error message, cut after 40 characters."""
     return repr(value if len(value) <= 40 else value[:40] + "...")
 
 
-def has_line_break(value: str) -> bool:
-    return "\r" in value or "\n" in value or "\x00" in value
+# ---------------------------------------------------------------- strings
 
 
-# The checks below return at once for a valid value of the exact type (the
-# common case); the error messages come from the slower checks after. The
-# constructors the server runs for every SIP message repeat the fast test
-# inline and call the check only when it fails.
-
-
-def check_str(value: object, path: str, *, line: bool = True) -> str:
-    """A non-empty string; with ``line``, one without CR, LF or NUL."""
-    if (
-        type(value) is str
-        and value
-        and (not line or ("\r" not in value and "\n" not in value and "\x00" not in value))
-    ):
-        return value
+def check_text(value: object, path: str) -> str:
+    """A non-empty string, line breaks allowed (a failure's ``reason``, for people)."""
     if not isinstance(value, str):
         raise invalid(path, f"must be a string, got {kind(value)}")
     if not value:
         raise invalid(path, "must not be empty")
-    if line and has_line_break(value):
-        raise invalid(path, "must not contain CR, LF or NUL")
     return value
 
 
-def check_opt_str(value: object, path: str) -> str | None:
-    if value is None or (
-        type(value) is str
+def check_line(value: object, path: str) -> str:
+    """The single-line rule: a non-empty string without CR, LF or NUL.
+
+    What every identifier, name and reason in the protocol is (the ``rid``,
+    transaction and dialog ids, ...): a value that can be written on one
+    line of a SIP message or of a log.
+    """
+    if (
+        isinstance(value, str)
         and value
         and "\r" not in value
         and "\n" not in value
         and "\x00" not in value
     ):
         return value
-    return check_str(value, path)
+    check_text(value, path)  # raises unless a non-empty string
+    raise invalid(path, "must not contain CR, LF or NUL")
+
+
+def check_header_value(value: object, path: str) -> None:
+    """The value of a header: a string that follows the single-line rule, or is
+    empty (legal SIP, RFC 3261 §25.1: ``Subject:``)."""
+    if value == "":
+        return
+    if not isinstance(value, str):
+        raise invalid(path, f"must be a string or an array of strings, got {kind(value)}")
+    check_line(value, path)
+
+
+def check_token(value: object, path: str, what: str) -> str:
+    """An RFC 3261 token (a method, a header name), ``what`` naming it for the error."""
+    text = check_line(value, path)
+    if not TOKEN.fullmatch(text):
+        raise invalid(path, f"{shown(text)} is not {what} (an RFC 3261 token)")
+    return text
+
+
+def check_choice(value: object, choices: Collection[str], path: str) -> str:
+    """One of ``choices`` (strings, matched exactly)."""
+    if value in choices:
+        return value  # type: ignore[return-value]  # one of the strings
+    got = shown(value) if isinstance(value, str) else kind(value)
+    raise invalid(path, f"must be one of {', '.join(choices)}, got {got}")
+
+
+def check_body(value: object, path: str) -> str | None:
+    """A message body: ``None``, or any string (empty, with line breaks)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise invalid(path, f"must be a string, got {kind(value)}")
+
+
+# ---------------------------------------------------------------- numbers
 
 
 def check_int(value: object, path: str, low: int, high: int) -> int:
-    if type(value) is int and low <= value <= high:
-        return value
-    # bool is an int in Python, never in the protocol.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise invalid(path, f"must be an integer from {low} to {high}, got {kind(value)}")
-    if not low <= value <= high:
+    """An integer from ``low`` to ``high``; ``True`` is not one (it is in Python)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if low <= value <= high:
+            return value
         raise invalid(path, f"must be an integer from {low} to {high}, got {value}")
-    return value
+    raise invalid(path, f"must be an integer from {low} to {high}, got {kind(value)}")
+
+
+def check_seconds(value: object, path: str) -> float:
+    """A non-negative number (integer or not) of seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise invalid(path, "must be a non-negative number of seconds")
 
 
 def check_bool(value: object, path: str) -> bool:
+    """``true`` or ``false``."""
     if not isinstance(value, bool):
         raise invalid(path, f"must be true or false, got {kind(value)}")
     return value
 
 
 def check_true(value: object, path: str) -> None:
+    """``true``: the only value of ``success`` and ``pong`` in a successful response."""
     if value is not True:
         raise invalid(path, f"must be true, got {kind(value)}")
 
 
-def check_token(value: object, path: str, what: str) -> str:
-    check_str(value, path)
-    assert isinstance(value, str)
-    if not TOKEN.fullmatch(value):
-        raise invalid(path, f"{shown(value)} is not {what} (an RFC 3261 token)")
-    return value
+# ---------------------------------------------------------------- objects
 
 
 def check_object(value: object, path: str) -> Mapping[str, Any]:
+    """A JSON object: any mapping."""
     if type(value) is dict:  # the common case, without the Mapping ABC's check
         return value
     if not isinstance(value, Mapping):
@@ -145,37 +184,35 @@ def check_object(value: object, path: str) -> Mapping[str, Any]:
     return value
 
 
+def require(data: Mapping[str, Any], key: str, path: str = "data") -> Any:
+    """``data[key]``, which must be there (``path`` is where ``data`` is)."""
+    try:
+        return data[key]
+    except KeyError:
+        raise invalid(f"{path}.{key}", "is required") from None
+
+
 def check_headers(value: object, path: str) -> None:
+    """Headers (:data:`SimpleHeaders`): token names, each to a value or a non-empty array."""
     headers = check_object(value, path)
     for name, header_value in headers.items():
         if not isinstance(name, str) or not TOKEN.fullmatch(name):
             raise invalid(path, f"header name {shown(str(name))} is not a token")
-        if type(header_value) is str and (
-            "\r" not in header_value and "\n" not in header_value and "\x00" not in header_value
-        ):
-            continue  # the common case: one valid value
-        item_path = f"{path}.{name}"
         if isinstance(header_value, list):
             if not header_value:
-                raise invalid(item_path, "must not be an empty array")
+                raise invalid(f"{path}.{name}", "must not be an empty array")
             for index, item in enumerate(header_value):
-                check_header_value(item, f"{item_path}[{index}]")
+                check_header_value(item, f"{path}.{name}[{index}]")
         else:
-            check_header_value(header_value, item_path)
-
-
-def check_header_value(value: object, path: str) -> None:
-    if not isinstance(value, str):
-        raise invalid(path, f"must be a string or an array of strings, got {kind(value)}")
-    # An empty value is legal SIP (RFC 3261 §25.1, e.g. "Subject:"); line breaks never are.
-    if has_line_break(value):
-        raise invalid(path, "must not contain CR, LF or NUL")
+            check_header_value(header_value, f"{path}.{name}")
 
 
 def check_sip_message(value: object, path: str, start: str | None = None) -> None:
     """The JSON form of a SIP message (docs/json-form.md), checked in outline only.
 
-    A :class:`~drachtio.SipMessage` is valid by construction; only its kind is checked.
+    ``start`` is ``"request_uri"`` when it must be a request, ``"status_line"``
+    when it must be a response. A :class:`~drachtio.SipMessage` is valid by
+    construction; only its kind is checked.
     """
     if isinstance(value, SipMessage):
         if start == "request_uri" and not isinstance(value, SipRequest):
@@ -195,26 +232,8 @@ def check_sip_message(value: object, path: str, start: str | None = None) -> Non
     check_object(message.get("headers"), f"{path}.headers")
 
 
-# The classes of the core's messages, for a check by exact type without a call.
-SIP_MESSAGE_TYPES = (SipRequest, SipResponse)
-
-
 def message_json(message: SipJson) -> Any:
     """What ``to_json()`` holds for a message: the dict, or the core's JSON text."""
     if isinstance(message, SipMessage):
         return orjson.Fragment(message.to_json())
     return message
-
-
-def require(data: Mapping[str, Any], key: str) -> Any:
-    try:
-        return data[key]
-    except KeyError:
-        raise invalid(f"data.{key}", "is required") from None
-
-
-def require_at(data: Mapping[str, Any], key: str, path: str) -> Any:
-    try:
-        return data[key]
-    except KeyError:
-        raise invalid(f"{path}.{key}", "is required") from None

@@ -20,27 +20,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
-import orjson
-
-from drachtio._core import SipMessage
 from drachtio.protocol._checks import (
-    SIP_MESSAGE_TYPES,
     URI,
     JsonObject,
     SimpleHeaders,
     SipJson,
+    check_body,
+    check_choice,
     check_headers,
     check_int,
+    check_line,
     check_object,
-    check_opt_str,
+    check_seconds,
     check_sip_message,
-    check_str,
     check_token,
     invalid,
     kind,
+    message_json,
     remote,
     require,
-    require_at,
     shown,
 )
 from drachtio.protocol.errors import LocalProtocolError, RemoteProtocolError
@@ -67,6 +65,9 @@ _TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 _DIALOG_EVENTS = ("created", "destroyed", "ack-timeout")
 
 
+# ---------------------------------------------------------------- from the client
+
+
 @dataclass(slots=True, frozen=True)
 class Auth:
     """``auth``: the first request of every client; proves it knows a shared secret.
@@ -79,9 +80,11 @@ class Auth:
     app_name: str | None = None
 
     def __post_init__(self) -> None:
+        # Any string: the secret is compared, never written anywhere.
         if not isinstance(self.secret, str):
             raise invalid("data.secret", f"must be a string, got {kind(self.secret)}")
-        check_opt_str(self.app_name, "data.appName")
+        if self.app_name is not None:
+            check_line(self.app_name, "data.appName")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -111,8 +114,14 @@ class _VerbCommand:
     verb: str
 
     def __post_init__(self) -> None:
-        _check_verb(self.verb)
-        object.__setattr__(self, "verb", self.verb.lower())
+        verb = check_token(self.verb, "data.verb", "a SIP method")
+        if verb.upper() in ("ACK", "CANCEL"):
+            raise invalid(
+                "data.verb",
+                f"{shown(verb)} cannot be routed: CANCEL reaches the client as a 'cancel' "
+                "request and ACK within its dialog",
+            )
+        object.__setattr__(self, "verb", verb.lower())
 
     @property
     def method(self) -> str:
@@ -142,17 +151,6 @@ class Unroute(_VerbCommand):
     COMMAND: ClassVar[str] = "unroute"
 
 
-def _check_verb(verb: object) -> None:
-    check_token(verb, "data.verb", "a SIP method")
-    assert isinstance(verb, str)
-    if verb.upper() in ("ACK", "CANCEL"):
-        raise invalid(
-            "data.verb",
-            f"{shown(verb)} cannot be routed: CANCEL reaches the client as a 'cancel' "
-            "request and ACK within its dialog",
-        )
-
-
 @dataclass(slots=True, frozen=True)
 class RespondToSipRequest:
     """``respondToSipRequest``: answer a SIP request the client received.
@@ -168,29 +166,12 @@ class RespondToSipRequest:
     body: str | None = None
 
     def __post_init__(self) -> None:
-        tx, code = self.transaction_id, self.code
-        if (
-            type(tx) is str
-            and tx
-            and "\r" not in tx
-            and "\n" not in tx
-            and "\x00" not in tx
-            and type(code) is int
-            and 100 <= code <= 699
-            and self.status is None
-            and type(self.headers) is dict
-            and (self.body is None or type(self.body) is str)
-        ):
-            # The common case: the status is the default, only headers are left to check.
-            if self.headers:
-                check_headers(self.headers, "data.opts.headers")
-            return
-        check_str(tx, "data.transactionId")
-        check_int(code, "data.code", 100, 699)
-        check_opt_str(self.status, "data.status")
+        check_line(self.transaction_id, "data.transactionId")
+        check_int(self.code, "data.code", 100, 699)
+        if self.status is not None:
+            check_line(self.status, "data.status")
         check_headers(self.headers, "data.opts.headers")
-        if self.body is not None and not isinstance(self.body, str):
-            raise invalid("data.opts.body", f"must be a string, got {kind(self.body)}")
+        check_body(self.body, "data.opts.body")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -218,10 +199,9 @@ class RespondToSipRequest:
             opts = check_object(opts, "data.opts")
             headers = dict(check_object(opts.get("headers", {}), "data.opts.headers"))
             body = opts.get("body")
-        if "transactionId" not in data or "code" not in data:
-            require(data, "transactionId")
-            require(data, "code")
-        return cls(data["transactionId"], data["code"], data.get("status"), headers, body)
+        return cls(
+            require(data, "transactionId"), require(data, "code"), data.get("status"), headers, body
+        )
 
 
 @dataclass(slots=True, frozen=True)
@@ -245,14 +225,12 @@ class SendSipRequest:
         if self.uri is None:
             if self.dialog_id is None:
                 raise invalid("data.uri", "is required when there is no dialogId")
-        else:
-            check_str(self.uri, "data.uri")
-            if not URI.fullmatch(self.uri):
-                raise invalid("data.uri", f"{shown(self.uri)} is not a URI")
+        elif not URI.fullmatch(check_line(self.uri, "data.uri")):
+            raise invalid("data.uri", f"{shown(self.uri)} is not a URI")
         check_headers(self.headers, "data.headers")
-        if self.body is not None and not isinstance(self.body, str):
-            raise invalid("data.body", f"must be a string, got {kind(self.body)}")
-        check_opt_str(self.dialog_id, "data.dialogId")
+        check_body(self.body, "data.body")
+        if self.dialog_id is not None:
+            check_line(self.dialog_id, "data.dialogId")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -286,7 +264,7 @@ class CancelSipRequest:
     transaction_id: str
 
     def __post_init__(self) -> None:
-        check_str(self.transaction_id, "data.transactionId")
+        check_line(self.transaction_id, "data.transactionId")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -312,6 +290,9 @@ class Ping:
         return cls()
 
 
+# ---------------------------------------------------------------- from the server
+
+
 @dataclass(slots=True, frozen=True)
 class Source:
     """Where the server received a SIP message from."""
@@ -321,29 +302,8 @@ class Source:
     port: int
 
     def __post_init__(self) -> None:
-        address, port = self.address, self.port
-        if (
-            type(address) is str
-            and address
-            and "\r" not in address
-            and "\n" not in address
-            and "\x00" not in address
-            and type(port) is int
-            and 1 <= port <= 65535
-            and self.transport in _TRANSPORTS
-        ):
-            return
-        if self.transport not in _TRANSPORTS:
-            raise invalid(
-                "data.source.transport",
-                f"must be one of {', '.join(_TRANSPORTS)}, got "
-                + (
-                    shown(self.transport)
-                    if isinstance(self.transport, str)
-                    else kind(self.transport)
-                ),
-            )
-        check_str(self.address, "data.source.address")
+        check_choice(self.transport, _TRANSPORTS, "data.source.transport")
+        check_line(self.address, "data.source.address")
         check_int(self.port, "data.source.port", 1, 65535)
 
     def to_json(self) -> JsonObject:
@@ -354,9 +314,9 @@ class Source:
     def _from_json(cls, data: object) -> Source:
         source = check_object(data, "data.source")
         return cls(
-            require_at(source, "transport", "data.source"),
-            require_at(source, "address", "data.source"),
-            require_at(source, "port", "data.source"),
+            require(source, "transport", "data.source"),
+            require(source, "address", "data.source"),
+            require(source, "port", "data.source"),
         )
 
 
@@ -382,40 +342,22 @@ class Sip:
     time: float | None = None
 
     def __post_init__(self) -> None:
-        tx = self.transaction_id
-        if type(tx) is not str or not tx or "\r" in tx or "\n" in tx or "\x00" in tx:
-            check_str(tx, "data.transactionId")
-        if type(self.message) not in SIP_MESSAGE_TYPES:
-            check_sip_message(self.message, "data.message")
-        dialog_id = self.dialog_id
-        if dialog_id is not None and (
-            type(dialog_id) is not str
-            or not dialog_id
-            or "\r" in dialog_id
-            or "\n" in dialog_id
-            or "\x00" in dialog_id
-        ):
-            check_str(dialog_id, "data.dialogId")
+        check_line(self.transaction_id, "data.transactionId")
+        check_sip_message(self.message, "data.message")
+        if self.dialog_id is not None:
+            check_line(self.dialog_id, "data.dialogId")
         source = self.source
         if source is not None and type(source) is not Source and not isinstance(source, Source):
             raise invalid("data.source", f"must be an object, got {kind(source)}")
-        time = self.time
-        if (
-            time is not None
-            and not (type(time) is float and time >= 0)
-            and (not isinstance(time, (int, float)) or isinstance(time, bool) or time < 0)
-        ):
-            raise invalid("data.time", "must be a non-negative number of seconds")
+        if self.time is not None:
+            check_seconds(self.time, "data.time")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
         data: JsonObject = {"transactionId": self.transaction_id}
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
-        message = self.message  # message_json, inline
-        data["message"] = (
-            orjson.Fragment(message.to_json()) if isinstance(message, SipMessage) else message
-        )
+        data["message"] = message_json(self.message)
         if self.source is not None:
             data["source"] = self.source.to_json()
         if self.time is not None:
@@ -449,8 +391,9 @@ class Cancel:
     reason: str | None = None
 
     def __post_init__(self) -> None:
-        check_str(self.transaction_id, "data.transactionId")
-        check_opt_str(self.reason, "data.reason")
+        check_line(self.transaction_id, "data.transactionId")
+        if self.reason is not None:
+            check_line(self.reason, "data.reason")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -479,34 +422,10 @@ class DialogEvent:
     reason: str | None = None
 
     def __post_init__(self) -> None:
-        dialog_id, reason = self.dialog_id, self.reason
-        if (
-            type(dialog_id) is str
-            and dialog_id
-            and "\r" not in dialog_id
-            and "\n" not in dialog_id
-            and "\x00" not in dialog_id
-            and self.event in _DIALOG_EVENTS
-            and (
-                reason is None
-                or (
-                    type(reason) is str
-                    and reason
-                    and "\r" not in reason
-                    and "\n" not in reason
-                    and "\x00" not in reason
-                )
-            )
-        ):
-            return
-        check_str(dialog_id, "data.dialogId")
-        if self.event not in _DIALOG_EVENTS:
-            raise invalid(
-                "data.event",
-                f"must be one of {', '.join(_DIALOG_EVENTS)}, got "
-                + (shown(self.event) if isinstance(self.event, str) else kind(self.event)),
-            )
-        check_opt_str(self.reason, "data.reason")
+        check_line(self.dialog_id, "data.dialogId")
+        check_choice(self.event, _DIALOG_EVENTS, "data.event")
+        if self.reason is not None:
+            check_line(self.reason, "data.reason")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -518,6 +437,9 @@ class DialogEvent:
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> DialogEvent:
         return cls(require(data, "dialogId"), require(data, "event"), data.get("reason"))
+
+
+# ---------------------------------------------------------------- parsing
 
 
 Command = (

@@ -232,9 +232,7 @@ class Connection:
         return [CloseConnection(reason)]
 
     def _handle_request(self, obj: dict[str, Any], events: list[Event]) -> None:
-        rid = obj.get("rid")
-        if type(rid) is not str or not rid or "\r" in rid or "\n" in rid or "\x00" in rid:
-            rid = request_rid(obj)  # raises, unless a clean str subclass
+        rid = request_rid(obj)
         if rid in self._received:
             raise RemoteProtocolError(
                 "duplicate_rid", f"rid {rid!r} is already pending", path="rid"

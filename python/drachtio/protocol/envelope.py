@@ -18,9 +18,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from drachtio.protocol._checks import JsonObject, check_str, has_line_break, invalid, kind
+from drachtio.protocol._checks import JsonObject, check_line, invalid, kind, remote
 from drachtio.protocol.commands import Command, parse_command, unknown_command
-from drachtio.protocol.errors import RemoteProtocolError
+from drachtio.protocol.errors import LocalProtocolError, RemoteProtocolError
 from drachtio.protocol.results import Failure, ResponseData, parse_response_data
 
 __all__ = [
@@ -52,9 +52,7 @@ class Request:
     data: Command
 
     def __post_init__(self) -> None:
-        rid = self.rid
-        if type(rid) is not str or not rid or "\r" in rid or "\n" in rid or "\x00" in rid:
-            check_str(rid, "rid")
+        check_line(self.rid, "rid")
 
     @property
     def command(self) -> str:
@@ -84,10 +82,8 @@ class Response:
     data: ResponseData
 
     def __post_init__(self) -> None:
-        rid = self.rid
-        if rid is not None:
-            if type(rid) is not str or not rid or "\r" in rid or "\n" in rid or "\x00" in rid:
-                check_str(rid, "rid")
+        if self.rid is not None:
+            check_line(self.rid, "rid")
         elif not isinstance(self.data, Failure):
             raise invalid("rid", "may be null only in a failure response")
 
@@ -127,14 +123,10 @@ def request_rid(obj: Mapping[str, Any]) -> str:
             non-empty string, or holds CR, LF or NUL (nothing can be answered:
             a response could not carry it).
     """
-    rid = obj.get("rid")
-    if not isinstance(rid, str) or not rid:
-        raise RemoteProtocolError(
-            "bad_envelope", f"rid: must be a non-empty string, got {kind(rid)}", path="rid"
-        )
-    if has_line_break(rid):
-        raise RemoteProtocolError("bad_envelope", "rid: must not contain CR, LF or NUL", path="rid")
-    return rid
+    try:
+        return check_line(obj.get("rid"), "rid")
+    except LocalProtocolError as exc:
+        raise remote(exc, "bad_envelope", rid=None, fatal=True) from None
 
 
 def parse_request(obj: Mapping[str, Any], commands: Collection[str] | None = None) -> Request:
@@ -178,10 +170,7 @@ def parse_request_with_rid(
             rid=rid,
             fatal=False,
         )
-    parsed = parse_command(command, data, rid)
-    if "\r" in rid or "\n" in rid or "\x00" in rid:
-        return Request(rid, parsed)  # refused by the constructor's check
-    return _trusted_request(rid, parsed)
+    return _trusted_request(rid, parse_command(command, data, rid))
 
 
 def parse_response(obj: Mapping[str, Any], command: str | None) -> Response:

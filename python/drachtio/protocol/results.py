@@ -13,16 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from drachtio._core import SipMessage, SipResponse
 from drachtio.protocol._checks import (
     JsonObject,
     SipJson,
     check_bool,
-    check_opt_str,
+    check_line,
     check_sip_message,
-    check_str,
+    check_text,
     check_true,
     invalid,
     kind,
@@ -63,12 +60,10 @@ class AuthResult:
         if not isinstance(self.hostport, (tuple, list)):
             raise invalid("data.hostport", f"must be an array, got {kind(self.hostport)}")
         for index, item in enumerate(self.hostport):
-            check_str(item, f"data.hostport[{index}]")
+            check_line(item, f"data.hostport[{index}]")
         object.__setattr__(self, "hostport", tuple(self.hostport))
-        if self.authenticated:
-            check_opt_str(self.reason, "data.reason")
-        else:
-            check_str(self.reason, "data.reason")
+        if self.reason is not None or not self.authenticated:  # required in a failure
+            check_line(self.reason, "data.reason")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
@@ -92,7 +87,11 @@ class Success:
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> Success:
         check_true(require(data, "success"), "data.success")
-        return cls()
+        return SUCCESS
+
+
+SUCCESS = Success()
+"""The one :class:`Success` received responses carry: it holds nothing."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -109,20 +108,13 @@ class RespondResult:
     dialog_id: str | None = None
 
     def __post_init__(self) -> None:
-        if type(self.message) is not SipResponse:
-            check_sip_message(self.message, "data.message", "status_line")
+        check_sip_message(self.message, "data.message", "status_line")
         if self.dialog_id is not None:
-            check_str(self.dialog_id, "data.dialogId")
+            check_line(self.dialog_id, "data.dialogId")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
-        message = self.message  # message_json, inline
-        data: JsonObject = {
-            "success": True,
-            "message": (
-                orjson.Fragment(message.to_json()) if isinstance(message, SipMessage) else message
-            ),
-        }
+        data: JsonObject = {"success": True, "message": message_json(self.message)}
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
         return data
@@ -147,9 +139,10 @@ class SendResult:
     dialog_id: str | None = None
 
     def __post_init__(self) -> None:
-        check_str(self.transaction_id, "data.transactionId")
+        check_line(self.transaction_id, "data.transactionId")
         check_sip_message(self.message, "data.message", "request_uri")
-        check_opt_str(self.dialog_id, "data.dialogId")
+        if self.dialog_id is not None:
+            check_line(self.dialog_id, "data.dialogId")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
@@ -192,8 +185,9 @@ class Failure:
     error: str | None = None
 
     def __post_init__(self) -> None:
-        check_str(self.reason, "data.reason", line=False)
-        check_opt_str(self.error, "data.error")
+        check_text(self.reason, "data.reason")
+        if self.error is not None:
+            check_line(self.error, "data.error")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this response."""
@@ -209,15 +203,13 @@ class Failure:
 
 ResponseData = AuthResult | Success | RespondResult | SendResult | Pong | Failure
 
-SUCCESS = Success()
-
-# What may answer each command; everything not listed is answered Success or Failure.
 RESPONSE_TYPES: dict[str, tuple[type[Any], ...]] = {
     "auth": (AuthResult, Failure),
     "ping": (Pong, Failure),
     "respondToSipRequest": (RespondResult, Failure),
     "sendSipRequest": (SendResult, Failure),
 }
+"""What may answer each command with a result of its own, that result first."""
 _DEFAULT_RESPONSE_TYPES: tuple[type[Any], ...] = (Success, Failure)
 
 
