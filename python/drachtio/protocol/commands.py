@@ -346,9 +346,8 @@ class Sip:
         check_sip_message(self.message, "data.message")
         if self.dialog_id is not None:
             check_line(self.dialog_id, "data.dialogId")
-        source = self.source
-        if source is not None and type(source) is not Source and not isinstance(source, Source):
-            raise invalid("data.source", f"must be an object, got {kind(source)}")
+        if self.source is not None and not isinstance(self.source, Source):
+            raise invalid("data.source", f"must be an object, got {kind(self.source)}")
         if self.time is not None:
             check_seconds(self.time, "data.time")
 
@@ -505,6 +504,6 @@ def parse_command(command: str, data: Mapping[str, Any], rid: str | None = None)
     if parser is None:
         raise unknown_command(command, rid)
     try:
-        return parser(data)
+        return parser(check_object(data, "data"))
     except LocalProtocolError as exc:
         raise remote(exc, "invalid_data", rid=rid, fatal=False) from None

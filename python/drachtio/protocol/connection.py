@@ -361,10 +361,6 @@ class Connection:
                 while closing, a reused rid, a response to no pending request or
                 of the wrong kind, a frame over the maximum size.
         """
-        if type(message) is Request:
-            return self._send_request(message)
-        if type(message) is Response:
-            return self._send_response(message)
         if isinstance(message, Request):
             return self._send_request(message)
         return self._send_response(message)
@@ -407,7 +403,7 @@ class Connection:
                 "unknown_rid", f"no request with rid {rid!r} is waiting for a response", path="rid"
             )
         allowed = response_types(command)
-        if type(response.data) not in allowed and not isinstance(response.data, allowed):
+        if not isinstance(response.data, allowed):
             names = " or ".join(cls.__name__ for cls in allowed)
             raise LocalProtocolError(
                 "bad_response",

@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from drachtio.protocol._checks import JsonObject, check_line, invalid, kind, remote
+from drachtio.protocol._checks import JsonObject, check_line, check_object, invalid, kind, remote
 from drachtio.protocol.commands import Command, parse_command, unknown_command
 from drachtio.protocol.errors import LocalProtocolError, RemoteProtocolError
 from drachtio.protocol.results import Failure, ResponseData, parse_response_data
@@ -151,7 +151,7 @@ def parse_request_with_rid(
     For :class:`~drachtio.protocol.Connection`, which reads the rid first.
     """
     command = obj.get("command")
-    if type(command) is not str and not isinstance(command, str):
+    if not isinstance(command, str):
         raise RemoteProtocolError(
             "bad_envelope",
             f"command: must be a string, got {kind(command)}",
@@ -161,16 +161,7 @@ def parse_request_with_rid(
         )
     if commands is not None and command not in commands:
         raise unknown_command(command, rid)
-    data = obj.get("data", {})
-    if type(data) is not dict and not isinstance(data, Mapping):
-        raise RemoteProtocolError(
-            "invalid_data",
-            f"data: must be an object, got {kind(data)}",
-            path="data",
-            rid=rid,
-            fatal=False,
-        )
-    return _trusted_request(rid, parse_command(command, data, rid))
+    return _trusted_request(rid, parse_command(command, obj.get("data", {}), rid))
 
 
 def parse_response(obj: Mapping[str, Any], command: str | None) -> Response:
@@ -189,9 +180,8 @@ def parse_response(obj: Mapping[str, Any], command: str | None) -> Response:
         raise RemoteProtocolError(
             "bad_envelope", f"rid: must be a non-empty string or null, got {kind(rid)}", path="rid"
         )
-    data = obj.get("data")
-    if not isinstance(data, Mapping):
-        raise RemoteProtocolError(
-            "bad_response", f"data: must be an object, got {kind(data)}", path="data", rid=rid
-        )
+    try:
+        data = check_object(obj.get("data"), "data")
+    except LocalProtocolError as exc:
+        raise remote(exc, "bad_response", rid=rid, fatal=True) from None
     return Response(rid, parse_response_data(command, data))
