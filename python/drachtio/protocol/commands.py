@@ -189,16 +189,12 @@ class RespondToSipRequest:
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> RespondToSipRequest:
-        opts = data.get("opts")
-        if opts is None:
-            if "opts" in data:
-                check_object(opts, "data.opts")  # raises: null is not an object
-            headers: dict[str, Any] = {}
-            body = None
-        else:
-            opts = check_object(opts, "data.opts")
+        if "opts" in data:
+            opts = check_object(data["opts"], "data.opts")
             headers = dict(check_object(opts.get("headers", {}), "data.opts.headers"))
             body = opts.get("body")
+        else:
+            headers, body = {}, None
         return cls(
             require(data, "transactionId"), require(data, "code"), data.get("status"), headers, body
         )

@@ -30,7 +30,6 @@ from drachtio.protocol.commands import CLIENT_COMMANDS, SERVER_COMMANDS
 from drachtio.protocol.envelope import (
     Request,
     Response,
-    parse_request,
     parse_request_with_rid,
     parse_response,
     request_rid,
@@ -279,7 +278,7 @@ class Connection:
                 rid=rid,
             )
         try:
-            request = parse_request(obj, self._accepts)
+            request = parse_request_with_rid(obj, rid, self._accepts)
         except RemoteProtocolError as exc:
             error = RemoteProtocolError(exc.code, exc.message, path=exc.path, rid=rid)
             self._fail(events, error, Response(rid, AuthResult(False, reason=exc.message)))
@@ -295,45 +294,37 @@ class Connection:
 
     def _handle_response(self, obj: dict[str, Any], events: list[Event]) -> None:
         rid = obj.get("rid")
-        if type(rid) is str:
-            request = self._sent.get(rid)
-            if request is not None:
-                data = obj.get("data")
-                if (
-                    type(data) is dict
-                    and data.get("success") is True
-                    and request.data.COMMAND not in RESPONSE_TYPES
-                ):
-                    # The answer to most requests (every sip, cancel and dialog),
-                    # as parse_response reads it, with no check left to make: the
-                    # rid is one of ours.
-                    del self._sent[rid]
-                    events.append(ResponseReceived(trusted_response(rid, SUCCESS), request))
-                    return
-        if rid is None and "rid" in obj:
+        if not isinstance(rid, str):
+            # parse_response raises a bad envelope unless the rid is null: the
+            # peer reports a protocol error before it closes the connection.
             failure = parse_response(obj, None).data
             assert isinstance(failure, Failure)
             code = f" ({failure.error})" if failure.error else ""
             raise RemoteProtocolError(
                 "peer_error", f"the peer reported a protocol error{code}: {failure.reason}"
             )
-        if not isinstance(rid, str) or rid not in self._sent:
-            if not isinstance(rid, str):
-                parse_response(obj, None)  # words the envelope error
+        request = self._sent.get(rid)
+        if request is None:
             raise RemoteProtocolError(
                 "unknown_rid", f"response to rid {rid!r}, which has no pending request", path="rid"
             )
-        request = self._sent[rid]
-        response = parse_response(obj, request.command)
+        command = request.data.COMMAND
+        data = obj.get("data")
+        if type(data) is dict and data.get("success") is True and command not in RESPONSE_TYPES:
+            # The answer to most requests (every sip, cancel and dialog), as
+            # parse_response reads it, without its checks: the rid is one of ours.
+            response = trusted_response(rid, SUCCESS)
+        else:
+            response = parse_response(obj, command)
         del self._sent[rid]
         events.append(ResponseReceived(response, request))
-        if request.command == "auth":
-            data = response.data
-            if isinstance(data, AuthResult) and data.authenticated:
+        if command == "auth":
+            result = response.data
+            if isinstance(result, AuthResult) and result.authenticated:
                 self._auth = _Auth.DONE
             else:
                 self.closing = True
-                reason = data.reason if isinstance(data, (AuthResult, Failure)) else None
+                reason = result.reason if isinstance(result, (AuthResult, Failure)) else None
                 events.append(CloseConnection(f"authentication failed: {reason}"))
 
     def _error_response(self, error: RemoteProtocolError) -> Response | None:

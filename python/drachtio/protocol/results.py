@@ -228,15 +228,11 @@ def parse_response_data(command: str | None, data: Mapping[str, Any]) -> Respons
         RemoteProtocolError: fatal ``bad_response`` (a response cannot be answered).
     """
     parser: Callable[[Mapping[str, Any]], ResponseData]
-    success = data.get("success")
     if command is None:
         parser = Failure._from_json
-    elif success is True and command not in RESPONSE_TYPES:
-        # The answer to most requests (every sip, cancel and dialog): one immutable value.
-        return SUCCESS
     elif command == "auth" and "authenticated" in data:
         parser = AuthResult._from_json
-    elif success is False:
+    elif data.get("success") is False:
         parser = Failure._from_json
     else:
         parser = response_types(command)[0]._from_json
