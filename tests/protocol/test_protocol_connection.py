@@ -314,14 +314,70 @@ def test_sending_a_pending_rid_again_is_local_misuse() -> None:
 
 def test_the_response_kind_must_fit_the_command() -> None:
     client, server = authenticated_pair()
-    server.receive_data(client.send(Req("p", Ping())))
+    server.receive_data(client.send(Req("r", RespondToSipRequest("t", 200))))
     with pytest.raises(LocalProtocolError) as info:
-        server.send(Response("p", Success()))
+        server.send(Response("r", Success()))
     assert (info.value.code, info.value.message) == (
         "bad_response",
-        "'ping' is answered with Pong or Failure, not Success",
+        "'respondToSipRequest' is answered with RespondResult or Failure, not Success",
     )
-    server.send(Response("p", Failure("busy")))
+    with pytest.raises(LocalProtocolError) as info:
+        server.send(Response("r", Pong()))
+    assert info.value.code == "bad_response"
+    server.send(Response("r", Failure("busy")))
+
+
+# ---------------------------------------------------------------- ping
+
+
+@pytest.mark.parametrize(
+    ("data", "result"),
+    [
+        ({"pong": True}, Pong()),
+        # A client written from the original protocol answers every request so.
+        ({"success": True}, Success()),
+        ({"pong": True, "success": True}, Pong()),
+        ({"success": False, "reason": "busy"}, Failure("busy")),
+    ],
+    ids=["pong", "success", "both", "failure"],
+)
+def test_any_well_formed_answer_to_a_ping_is_received(
+    data: dict[str, Any], result: Pong | Success | Failure
+) -> None:
+    client, server = authenticated_pair()
+    ping = Req("p1", Ping())
+    [event] = client.receive_data(server.send(ping))
+    assert event == RequestReceived(ping)
+    answer = encode_frame({"type": "response", "rid": "p1", "data": data})
+    assert server.receive_data(answer) == [ResponseReceived(Response("p1", result), ping)]
+    assert not server.closing and server.pending_count == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "data.pong: is required"),
+        ({"pong": False}, "data.pong: must be true, got a boolean"),
+        ({"pong": False, "success": True}, "data.pong: must be true, got a boolean"),
+        ({"success": 1}, "data.pong: is required"),
+    ],
+)
+def test_an_answer_to_a_ping_that_is_neither_is_a_bad_response(
+    data: dict[str, Any], message: str
+) -> None:
+    _, server = authenticated_pair()
+    server.send(Req("p1", Ping()))
+    events = server.receive_data(encode_frame({"type": "response", "rid": "p1", "data": data}))
+    assert isinstance(events[0], ProtocolFailed)
+    assert (events[0].error.code, events[0].error.message) == ("bad_response", message)
+    assert server.closing
+
+
+def test_a_ping_may_be_answered_with_success() -> None:
+    client, server = authenticated_pair()
+    server.receive_data(client.send(Req("p", Ping())))
+    [event] = client.receive_data(server.send(Response("p", Success())))
+    assert event == ResponseReceived(Response("p", Success()), Req("p", Ping()))
 
 
 def test_a_role_sends_only_its_commands() -> None:

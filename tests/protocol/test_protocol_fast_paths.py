@@ -217,11 +217,11 @@ def test_a_success_not_exactly_true_is_still_a_bad_response(data: dict[str, Any]
 
 def test_success_to_a_command_with_its_own_result_is_a_bad_response() -> None:
     client, _ = pair()
-    client.send(Request("p1", Ping()))
-    frame = encode_frame({"type": "response", "rid": "p1", "data": {"success": True}})
+    client.send(Request("r1", RespondToSipRequest("t", 200)))
+    frame = encode_frame({"type": "response", "rid": "r1", "data": {"success": True}})
     failed, _ = client.receive_data(frame)
     assert isinstance(failed, ProtocolFailed)
-    assert (failed.error.code, failed.error.path) == ("bad_response", "data.pong")
+    assert (failed.error.code, failed.error.path) == ("bad_response", "data.message")
 
 
 def test_received_request_is_what_parse_request_reads() -> None:

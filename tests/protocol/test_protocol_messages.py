@@ -37,6 +37,7 @@ from drachtio.protocol import (
     parse_command,
     parse_request,
     parse_response,
+    response_types,
 )
 
 INVITE = {
@@ -625,6 +626,9 @@ def test_pong() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         response({"pong": False}, "ping")
     assert info.value.message == "data.pong: must be true, got a boolean"
+    # What a client written from the original protocol answers to every request.
+    assert response({"success": True}, "ping").data == Success()
+    assert response_types("ping") == (Pong, Success, Failure)
 
 
 def test_null_rid_only_for_failures() -> None:

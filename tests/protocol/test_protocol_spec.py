@@ -61,8 +61,10 @@ def schema_name(obj: dict[str, Any], command: str | None) -> str:
         return "auth-response"
     if data.get("success") is False:
         return "failure-response"
-    if command in ("ping", "respondToSipRequest", "sendSipRequest"):
-        return "pong-response" if command == "ping" else f"{command}-response"
+    if command == "ping" and "pong" in data:
+        return "pong-response"
+    if command in ("respondToSipRequest", "sendSipRequest"):
+        return f"{command}-response"
     return "success-response"
 
 

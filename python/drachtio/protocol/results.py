@@ -1,9 +1,9 @@
 """The results of the control protocol: the ``data`` of every response.
 
-``auth`` is answered :class:`AuthResult`, ``ping`` :class:`Pong`,
-``respondToSipRequest`` :class:`RespondResult`, ``sendSipRequest``
-:class:`SendResult`, every other command :class:`Success`; any command may
-be refused with :class:`Failure` (:func:`response_types`).
+``auth`` is answered :class:`AuthResult`, ``ping`` :class:`Pong` (or
+:class:`Success`), ``respondToSipRequest`` :class:`RespondResult`,
+``sendSipRequest`` :class:`SendResult`, every other command :class:`Success`;
+any command may be refused with :class:`Failure` (:func:`response_types`).
 :func:`parse_response_data` builds a result from what the peer sent.
 """
 
@@ -205,7 +205,9 @@ ResponseData = AuthResult | Success | RespondResult | SendResult | Pong | Failur
 
 RESPONSE_TYPES: dict[str, tuple[type[Any], ...]] = {
     "auth": (AuthResult, Failure),
-    "ping": (Pong, Failure),
+    # Any well-formed answer proves the peer alive; a client written from the
+    # original protocol answers every request {success: true}.
+    "ping": (Pong, Success, Failure),
     "respondToSipRequest": (RespondResult, Failure),
     "sendSipRequest": (SendResult, Failure),
 }
@@ -234,6 +236,8 @@ def parse_response_data(command: str | None, data: Mapping[str, Any]) -> Respons
         parser = AuthResult._from_json
     elif data.get("success") is False:
         parser = Failure._from_json
+    elif command == "ping" and "pong" not in data and data.get("success") is True:
+        return SUCCESS
     else:
         parser = response_types(command)[0]._from_json
     try:
