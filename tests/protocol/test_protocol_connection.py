@@ -161,18 +161,74 @@ def test_command_before_auth_is_an_error_then_close(command: str) -> None:
     }
 
 
-def test_request_while_auth_is_pending_closes() -> None:
+def test_requests_sent_right_after_auth_wait_for_its_answer() -> None:
+    # A client need not wait for the auth response: what it sends after auth
+    # is held, unread, until the server has answered the auth.
+    server = Connection(Role.SERVER)
+    pipelined = (
+        request("a", "auth", {"secret": "cymru"})
+        + request("r", "route", {"verb": "invite"})
+        + request("p", "ping", {})
+    )
+    [auth] = server.receive_data(pipelined[:-3])
+    assert isinstance(auth, RequestReceived) and server.paused
+    # More bytes while the auth waits for its answer are held as well.
+    assert server.receive_data(pipelined[-3:]) == []
+    assert server.unanswered_rids == ["a"]
+    serve_auth(server, auth)
+    assert server.authenticated and not server.paused
+    # Read now, in the order sent, as if they had come after the answer.
+    assert server.receive_data(b"") == [
+        RequestReceived(Req("r", Route("invite"))),
+        RequestReceived(Req("p", Ping())),
+    ]
+    assert not server.closing
+
+
+def test_requests_sent_right_after_a_failed_auth_are_never_read() -> None:
+    server = Connection(Role.SERVER)
+    [auth] = server.receive_data(
+        request("a", "auth", {"secret": "wrong"}) + request("s", "sendSipRequest", INVITE)
+    )
+    assert decode(serve_auth(server, auth))["data"]["authenticated"] is False
+    assert server.closing and not server.paused
+    assert server.unanswered_rids == []
+    with pytest.raises(LocalProtocolError) as info:
+        server.receive_data(b"")
+    assert info.value.code == "connection_closed"
+
+
+def test_requests_after_invalid_auth_data_are_never_read() -> None:
     server = Connection(Role.SERVER)
     events = server.receive_data(
-        request("a", "auth", {"secret": "cymru"}) + request("r", "route", {"verb": "invite"})
+        request("a", "auth", {"secret": 42}) + request("r", "route", {"verb": "invite"})
     )
-    assert isinstance(events[0], RequestReceived)
-    failed = events[1]
-    assert isinstance(failed, ProtocolFailed)
-    assert (
-        failed.error.message == "'route' before the auth response: auth must be the first request"
+    assert [type(event) for event in events] == [ProtocolFailed, CloseConnection]
+    assert server.closing and server.unanswered_rids == ["a"]
+
+
+def test_what_waits_for_the_auth_answer_is_bounded() -> None:
+    server = Connection(Role.SERVER, max_frame_size=200)
+    [_] = server.receive_data(request("a", "auth", {"secret": "cymru"}))
+    route = request("r", "route", {"verb": "invite"})
+    held = route * (200 // len(route))
+    assert server.receive_data(held) == []
+    failed, close = server.receive_data(route)
+    assert isinstance(failed, ProtocolFailed) and isinstance(close, CloseConnection)
+    assert (failed.error.code, failed.error.message) == (
+        "frame_too_large",
+        "more than 200 bytes sent after auth before its answer",
     )
-    assert isinstance(events[2], CloseConnection)
+    assert failed.response == Response(None, Failure(failed.error.message, "frame_too_large"))
+    assert server.closing
+
+
+def test_eof_while_the_auth_waits_for_its_answer() -> None:
+    server = Connection(Role.SERVER)
+    server.receive_data(request("a", "auth", {"secret": "cymru"}) + request("p", "ping"))
+    assert server.receive_eof() == [
+        CloseConnection("peer closed the connection before its auth was answered")
+    ]
 
 
 def test_invalid_auth_data_is_a_failed_auth() -> None:
@@ -573,20 +629,14 @@ def test_eof() -> None:
 
 def test_byte_at_a_time_session() -> None:
     server = Connection(Role.SERVER)
-    # A client that does not wait for the auth response (Connection would refuse to).
+    # A client that does not wait for the auth response (Connection would).
     data = request("a", "auth", {"secret": "cymru"}) + request("b", "ping", {})
     events: list[Event] = []
-    fed = 0
     for byte in data:
         events += server.receive_data(bytes([byte]))
-        fed += 1
-        if server.closing:
-            break
-    # Auth was not answered when the ping arrived: the ping is fatal, on its last byte.
-    assert fed == len(data)
-    assert isinstance(events[0], RequestReceived)
-    assert isinstance(events[1], ProtocolFailed)
-    assert events[1].error.code == "not_authenticated"
+    [auth] = events
+    serve_auth(server, auth)
+    assert server.receive_data(b"") == [RequestReceived(Req("b", Ping()))]
 
 
 def test_repr_shows_no_secret() -> None:

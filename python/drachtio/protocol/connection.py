@@ -7,9 +7,13 @@ model). It enforces what both sides must obey:
 - every request gets exactly one response with its ``rid``, in both
   directions: a response to an unknown rid or a second request with a rid
   still pending is a fatal protocol error;
-- ``auth`` first: on a server, any request before a successful ``auth`` is
-  answered with a failure and the connection closes; a failed ``auth`` is
-  answered ``{authenticated: false, reason}`` and the connection closes.
+- ``auth`` first: on a server, any other request first is answered with a
+  failure and the connection closes; a failed ``auth`` is answered
+  ``{authenticated: false, reason}`` and the connection closes;
+- nothing runs before the client is authenticated: a client may send
+  requests right after ``auth``, without waiting for its answer, and a
+  server reads them only once it has sent that answer (:attr:`paused`), in
+  the order sent; after a refusal it never reads them.
 
 Whether a secret is right is the caller's decision (see :func:`check_secret`):
 a server receives :class:`RequestReceived` for ``auth``, checks the secret and
@@ -145,6 +149,10 @@ class Connection:
     Feed received bytes to :meth:`receive_data` and act on the events; turn
     each message to send into bytes with :meth:`send`. When :attr:`closing`
     becomes true, write what :meth:`send` returned and close the transport.
+
+    On a server, reading pauses after an ``auth`` request (:attr:`paused`):
+    answer it, then, if the client was accepted, call ``receive_data(b"")``
+    for the requests the client sent after it.
     """
 
     def __init__(self, role: Role, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
@@ -157,6 +165,8 @@ class Connection:
         else:
             self._accepts, self._sends = SERVER_COMMANDS, CLIENT_COMMANDS
         self._auth = _Auth.NONE
+        # From an auth request received until its answer is sent (server).
+        self._paused = False
         # Our requests waiting for the peer's response, by rid.
         self._sent: dict[str, Request] = {}
         # The peer's requests waiting for our response: rid -> command.
@@ -173,6 +183,19 @@ class Connection:
     def authenticated(self) -> bool:
         """Whether ``auth`` succeeded on this connection."""
         return self._auth is _Auth.DONE
+
+    @property
+    def paused(self) -> bool:
+        """Whether received bytes are held unread until the ``auth`` request is answered.
+
+        True on a server from an ``auth`` request until its answer is sent,
+        so that no request runs before the client is authenticated. Bytes
+        received meanwhile, at most ``max_frame_size``, wait in order; once
+        the answer has accepted the client, ``receive_data(b"")`` reads
+        them. After a refusal the connection is closing and they are never
+        read.
+        """
+        return self._paused
 
     @property
     def pending_count(self) -> int:
@@ -196,6 +219,8 @@ class Connection:
 
         A protocol violation ends the list with :class:`ProtocolFailed` and
         :class:`CloseConnection`; bytes after the violation are ignored.
+        While :attr:`paused`, ``data`` is only kept; the list ends with the
+        ``auth`` request that pauses reading.
 
         Raises:
             LocalProtocolError: when the connection is already closing.
@@ -207,6 +232,13 @@ class Connection:
         try:
             # The decoder without its generator: one call per frame.
             decoder.feed(data)
+            if self._paused:
+                if decoder.buffered > self.max_frame_size:
+                    raise RemoteProtocolError(
+                        "frame_too_large",
+                        f"more than {self.max_frame_size} bytes sent after auth before its answer",
+                    )
+                return events
             while (obj := decoder.next_frame()) is not None:
                 kind = obj.get("type")
                 if kind == "response":
@@ -215,7 +247,7 @@ class Connection:
                     self._handle_request(obj, events)
                 else:
                     _bad_type(kind)
-                if self.closing:
+                if self.closing or self._paused:
                     break
         except RemoteProtocolError as exc:
             self._fail(events, exc, self._error_response(exc))
@@ -224,7 +256,9 @@ class Connection:
     def receive_eof(self) -> list[Event]:
         """The peer closed its side; return the final :class:`CloseConnection`."""
         self.closing = True
-        if self._decoder.buffered:
+        if self._paused:
+            reason = "peer closed the connection before its auth was answered"
+        elif self._decoder.buffered:
             reason = f"peer closed the connection inside a frame ({self._decoder.buffered} bytes)"
         else:
             reason = "peer closed the connection"
@@ -270,11 +304,12 @@ class Connection:
                 f"the server sent {command!r} before authentication completed",
                 rid=rid,
             )
-        if command != "auth" or self._auth is _Auth.PENDING:
-            what = "the auth response" if self._auth is _Auth.PENDING else "a successful auth"
+        # Reading pauses from an auth request until it is answered: a request
+        # that gets here on a server before a successful auth is the first one.
+        if command != "auth":
             raise RemoteProtocolError(
                 "not_authenticated",
-                f"{command!r} before {what}: auth must be the first request",
+                f"{command!r} before a successful auth: auth must be the first request",
                 rid=rid,
             )
         try:
@@ -284,6 +319,7 @@ class Connection:
             self._fail(events, error, Response(rid, AuthResult(False, reason=exc.message)))
             return
         self._auth = _Auth.PENDING
+        self._paused = True
         events.append(RequestReceived(request))
 
     def _reject(
@@ -404,6 +440,7 @@ class Connection:
         frame = encode_frame(response.to_json(), self.max_frame_size)
         del self._received[rid]
         if self.role is Role.SERVER and command == "auth":
+            self._paused = False
             data = response.data
             if isinstance(data, AuthResult) and data.authenticated and self._auth is _Auth.PENDING:
                 self._auth = _Auth.DONE
