@@ -700,9 +700,13 @@ class Srf:
                 with contextlib.suppress(RequestFailed, LocalError):
                     await res.send(status, headers=ctype, body=sdp)
 
-        calling = self.spawn(
+        # Kept as spawn() keeps tasks, but not logged by it: the callee's
+        # failure is an outcome, passed back and raised below.
+        calling = asyncio.ensure_future(
             self.create_uac(uri, local_sdp=offer, headers=own, auth=auth, on_provisional=relay)
         )
+        self._tasks.add(calling)
+        calling.add_done_callback(self._tasks.discard)
         cancelled = self.spawn(req.wait_cancelled())
         await asyncio.wait([calling, cancelled], return_when=asyncio.FIRST_COMPLETED)
         if not calling.done():
