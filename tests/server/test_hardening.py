@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import App, sip_port, start_server
+from server_harness import (
+    App,
+    needs_sipp,
+    sip_port,
+    sipp_uas,
+    start_server,
+    uas_in_dialog_scenario,
+)
 from sip_peer import SipPeer
 
 from drachtio import ParseError, SipRequest, parse
@@ -361,4 +369,31 @@ async def test_a_non_ascii_user_part_is_named_as_such() -> None:
     finally:
         with contextlib.suppress(Exception):
             await app.close()
+        await server.stop()
+
+
+@needs_sipp
+async def test_an_app_leaving_after_its_call_was_answered_ends_it_without_errors(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its INVITE transaction is answered (kept 64*T1 for forked 2xx): the
+    # call is ended with BYE, and nothing tries to cancel what is answered.
+    server = await start_server()
+    app = await App.authenticated(server)
+    sipp, port = await sipp_uas(tmp_path, uas_in_dialog_scenario([("BYE", 200)]))
+    try:
+        sent = await app.request(
+            "sendSipRequest", {"method": "INVITE", "uri": f"sip:sipp@127.0.0.1:{port}"}
+        )
+        answered = await app.next_sip_of(sent["transactionId"])
+        while answered["message"]["status_line"]["status_code"] < 200:
+            answered = await app.next_sip_of(sent["transactionId"])
+        dialog_id = answered["dialogId"]
+        ack = await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
+        assert ack["success"] is True
+        with caplog.at_level(logging.INFO, logger="drachtio.server"):
+            await app.close()
+            assert (await sipp.result()).successful == 1
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    finally:
         await server.stop()

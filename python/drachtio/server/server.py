@@ -155,6 +155,8 @@ class _ClientTx:
     # remote tags of the dialogs it created, which no later message creates again.
     subscribe_key: tuple[str, str] | None = None
     subscribe_tags: set[str] | None = None
+    # A final response came (an INVITE's is kept 64*T1 for forked 2xx).
+    answered: bool = False
 
 
 class Server:
@@ -429,7 +431,7 @@ class Server:
         # fails is logged and does not keep the others from being freed.
         for ctx in [c for c in self._client_txs.values() if c.owner is session]:
             ctx.owner = None
-            if ctx.request.method == "INVITE":
+            if ctx.request.method == "INVITE" and not ctx.answered:
                 with _carry_on("cancel", ctx.id):
                     self._stack.cancel(ctx.stack_id)
         dialogs = [d for d in self._dialogs.values() if d.owner is session]
@@ -981,6 +983,7 @@ class Server:
                 )
                 dialog = None
         if status >= 200:
+            ctx.answered = True
             if is_invite and status < 300:
                 # Forked 2xx may follow for 64*T1 (RFC 3261 §13.2.2.4); keep the mapping as long.
                 self._loop.call_later(64 * self.config.t1, self._forget_client_tx, ctx)
