@@ -536,3 +536,26 @@ fn cancel_after_the_final_response_is_refused() {
         Err(LocalError::NotCancellable)
     );
 }
+
+#[test]
+fn an_ack_for_a_2xx_without_max_forwards_gets_one() {
+    // RFC 3261 §8.1.1.6: as for any request the TU sends (a receiving stack
+    // drops a request without Max-Forwards).
+    let mut sim = Sim::new();
+    let (id, r) = send(&mut sim, "INVITE", "z9hG4bKi7", udp());
+    sim.receive_msg(response_to(&r, 200, Some("ok")), udp());
+    assert_eq!(response_event(&sim.one_event()), (id, 200));
+    let mut ack = parse_request(&req_to_tag("ACK", "z9hG4bKack7", "ok"));
+    ack.headers.set(HeaderName::CSeq, "1 ACK");
+    ack.headers.remove(&HeaderName::MaxForwards);
+    sim.layer.send_ack_for_2xx(sim.now, id, ack, udp()).unwrap();
+    sim.drain();
+    let sent = sim.one_sent();
+    assert_eq!(
+        request_of(&sent)
+            .headers
+            .get(&HeaderName::MaxForwards)
+            .map(|v| v.as_str()),
+        Some("70")
+    );
+}

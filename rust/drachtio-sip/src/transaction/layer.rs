@@ -256,9 +256,7 @@ impl TransactionLayer {
                 return Err(LocalError::MissingHeader(what));
             }
         }
-        if !request.headers.contains(&HeaderName::MaxForwards) {
-            request.headers.push(HeaderName::MaxForwards, "70");
-        }
+        add_max_forwards(&mut request);
         let key = ClientKey {
             branch,
             method: request.method.clone(),
@@ -315,6 +313,7 @@ impl TransactionLayer {
             return Err(LocalError::NotAck);
         }
         self.ensure_branch(&mut ack.headers)?;
+        add_max_forwards(&mut ack);
         let t = Transmit::request(None, peer, &ack);
         if let Some(tx) = self.clients.get_mut(&id) {
             if tx.state == ClientState::Accepted {
@@ -832,5 +831,14 @@ impl TransactionLayer {
             }
         }
         (!unsupported.is_empty()).then_some(Rejection::BadExtension(unsupported))
+    }
+}
+
+/// Adds `Max-Forwards: 70` to a request the TU sent without one (RFC 3261
+/// §8.1.1.6: a UAC must insert it; a receiving stack drops a request
+/// without it).
+fn add_max_forwards(request: &mut Request) {
+    if !request.headers.contains(&HeaderName::MaxForwards) {
+        request.headers.push(HeaderName::MaxForwards, "70");
     }
 }
