@@ -104,12 +104,14 @@ pub(crate) struct TcpEndpoint {
     pub(crate) advertise: Option<String>,
 }
 
-/// Bytes for a TCP connection, with what to report if they cannot be written.
+/// Bytes for a socket, with what to report if they cannot be written.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) bytes: Bytes,
     pub(crate) tx: Option<TxId>,
     pub(crate) peer: Peer,
+    /// The status of a response; `None` for a request.
+    pub(crate) status: Option<u16>,
 }
 
 impl Outgoing {
@@ -440,24 +442,29 @@ impl Shared {
             kind,
         } = t;
         let fail = |reason: String| Failure { tx, peer, reason };
-        let response_target = match kind {
-            Outbound::Response(_, target) => Some(target),
-            Outbound::Request => None,
+        let (status, response_target) = match kind {
+            Outbound::Response(status, target) => (Some(status), Some(target)),
+            Outbound::Request => (None, None),
+        };
+        let out = Outgoing {
+            bytes,
+            tx,
+            peer,
+            status,
         };
         match peer.transport {
             Transport::Udp => {
                 let dest = match response_target.flatten() {
                     Some(Target::Addr(a)) => a,
                     Some(Target::Name(host, port)) => {
-                        self.send_after_resolving(host, port, Outgoing { bytes, tx, peer }, local);
+                        self.send_after_resolving(host, port, out, local);
                         return Ok(());
                     }
                     None => peer.addr,
                 };
-                self.send_udp(local, dest, Outgoing { bytes, tx, peer })
+                self.send_udp(local, dest, out)
             }
             Transport::Tcp => {
-                let out = Outgoing { bytes, tx, peer };
                 let Some(target) = response_target else {
                     return self.send_tcp(peer.addr, out);
                 };

@@ -5,7 +5,7 @@ use crate::shared::{Failure, Outgoing, Shared};
 use crate::stats::Counters;
 use bytes::Bytes;
 use drachtio_sip::transaction::{Peer, Transport};
-use drachtio_sip::{parse_bytes, StreamFramer, StreamItem};
+use drachtio_sip::{parse_bytes, Method, StreamFramer, StreamItem};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -103,9 +103,15 @@ async fn run(
     let mut buf = vec![0u8; 64 * 1024];
     let idle = shared.config.tcp_idle_timeout;
     let mut idle_at = Instant::now() + idle;
+    // Requests read from this connection and not yet given a final response.
+    let mut unanswered: usize = 0;
+    // Set once the peer sent garbage: reading has stopped, and the
+    // connection stays until the requests framed before it are answered.
+    let mut draining: Option<Instant> = None;
     let end = loop {
+        let deadline = draining.unwrap_or(idle_at);
         tokio::select! {
-            read = rd.read(&mut buf) => {
+            read = rd.read(&mut buf), if draining.is_none() => {
                 let n = match read {
                     Ok(0) => break End::Closed,
                     Ok(n) => n,
@@ -113,9 +119,10 @@ async fn run(
                 };
                 idle_at = Instant::now() + idle;
                 framer.feed(&buf[..n]);
-                let (replies, garbage) = on_bytes(&shared, &mut framer, peer, local);
+                let read = on_bytes(&shared, &mut framer, peer, local);
+                unanswered += read.requests;
                 let mut failed = None;
-                for reply in replies {
+                for reply in read.replies {
                     if let Err(e) = wr.write_all(&reply).await {
                         failed = Some(e.to_string());
                         break;
@@ -124,19 +131,36 @@ async fn run(
                 if let Some(e) = failed {
                     break End::Failed(e, None);
                 }
-                if garbage {
-                    break End::Garbage;
+                if read.garbage {
+                    if unanswered == 0 {
+                        break End::Garbage;
+                    }
+                    draining = Some(Instant::now() + shared.config.timers.t1x64());
                 }
             }
             out = rx.recv() => {
                 let Some(out) = out else { break End::Closed };
+                if draining.is_some() && out.status.is_none() {
+                    // Its response would never be read.
+                    shared.pump(vec![out.fail("connection closing: the peer sent garbage")]);
+                    continue;
+                }
                 idle_at = Instant::now() + idle;
                 if let Err(e) = wr.write_all(&out.bytes).await {
                     break End::Failed(e.to_string(), Some(out));
                 }
                 Counters::inc(&shared.counters.tcp_sent);
+                if out.status.is_some_and(|s| s >= 200) {
+                    unanswered = unanswered.saturating_sub(1);
+                    if draining.is_some() && unanswered == 0 {
+                        break End::Garbage;
+                    }
+                }
             }
-            _ = tokio::time::sleep_until(idle_at) => {
+            _ = tokio::time::sleep_until(deadline) => {
+                if draining.is_some() {
+                    break End::Garbage;
+                }
                 Counters::inc(&shared.counters.tcp_idle_closed);
                 break End::Closed;
             }
@@ -161,43 +185,72 @@ async fn run(
     }
 }
 
-/// Frames and hands up what was read. Returns bytes to write back (pongs,
-/// answers to malformed requests) and whether to disconnect: the framer
-/// lost the message boundaries, or a message could not be parsed and is no
-/// request that can be answered.
+/// What [`on_bytes`] made of the bytes read.
+struct Read {
+    /// To write back: pongs, answers to malformed requests.
+    replies: Vec<Bytes>,
+    /// Requests handed to the layer (ACKs aside): each awaits a final response.
+    requests: usize,
+    /// The framer lost the message boundaries, or a message could not be
+    /// parsed and is no request that can be answered: read no more.
+    garbage: bool,
+}
+
+/// Frames and hands up what was read, in order: the messages framed before
+/// a malformed one reach the layer before its notice.
 fn on_bytes(
     shared: &Arc<Shared>,
     framer: &mut StreamFramer,
     peer: Peer,
     local: SocketAddr,
-) -> (Vec<Bytes>, bool) {
-    let mut replies = Vec::new();
+) -> Read {
+    let mut read = Read {
+        replies: Vec::new(),
+        requests: 0,
+        garbage: false,
+    };
     let mut incoming = Vec::new();
-    let mut garbage = false;
+    let flush = |incoming: &mut Vec<_>| {
+        if !incoming.is_empty() {
+            shared.handle_incoming(std::mem::take(incoming), true);
+        }
+    };
     loop {
         match framer.next_item() {
             Ok(None) => break,
             Ok(Some(StreamItem::Message(data))) => {
                 Counters::inc(&shared.counters.tcp_received);
                 match parse_bytes(data.clone()) {
-                    Ok(message) => incoming.push(Shared::incoming(message, peer, local)),
-                    Err(e) => match shared.on_malformed(&data, e, peer, local) {
-                        Some(reply) => replies.push(reply),
-                        None if data.starts_with(b"SIP/") => {}
-                        None => {
-                            garbage = true;
-                            break;
+                    Ok(message) => {
+                        if message
+                            .as_request()
+                            .is_some_and(|r| r.method != Method::Ack)
+                        {
+                            read.requests += 1;
                         }
-                    },
+                        incoming.push(Shared::incoming(message, peer, local));
+                    }
+                    Err(e) => {
+                        flush(&mut incoming);
+                        match shared.on_malformed(&data, e, peer, local) {
+                            Some(reply) => read.replies.push(reply),
+                            None if data.starts_with(b"SIP/") => {}
+                            None => {
+                                read.garbage = true;
+                                break;
+                            }
+                        }
+                    }
                 }
             }
             Ok(Some(StreamItem::Ping)) => {
                 // RFC 5626 §3.5.1: a CRLFCRLF ping is answered with CRLF.
                 Counters::inc(&shared.counters.tcp_pings_answered);
-                replies.push(Bytes::from_static(b"\r\n"));
+                read.replies.push(Bytes::from_static(b"\r\n"));
             }
             Ok(Some(StreamItem::Pong)) => {}
             Err(e) => {
+                flush(&mut incoming);
                 Counters::inc(&shared.counters.parse_errors);
                 Counters::inc(&shared.counters.malformed_dropped);
                 shared.push_event(
@@ -209,13 +262,11 @@ fn on_bytes(
                     },
                     true,
                 );
-                garbage = true;
+                read.garbage = true;
                 break;
             }
         }
     }
-    if !incoming.is_empty() {
-        shared.handle_incoming(incoming, true);
-    }
-    (replies, garbage)
+    flush(&mut incoming);
+    read
 }
