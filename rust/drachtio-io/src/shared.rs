@@ -11,8 +11,9 @@
 
 use crate::config::StackConfig;
 use crate::route;
+use crate::size;
 use crate::stats::Counters;
-use crate::StackEvent;
+use crate::{StackError, StackEvent};
 use bytes::Bytes;
 use drachtio_sip::transaction::{
     ClientTxId, Incoming, Outbound, Peer, Target, TransactionLayer, Transmit, Transport, TxEvent,
@@ -28,8 +29,6 @@ use std::time::Instant;
 use tokio::io::Interest;
 use tokio::sync::{mpsc, Notify};
 
-/// Requests larger than this go over TCP (RFC 3261 §18.1.1, path MTU unknown).
-pub(crate) const MTU_LIMIT: usize = 1300;
 /// Messages queued for one TCP connection before sends to it fail.
 const CONN_QUEUE: usize = 1024;
 /// Transmits held for a destination whose name is being resolved.
@@ -454,6 +453,13 @@ impl Shared {
         };
         match peer.transport {
             Transport::Udp => {
+                let v6 = local.map_or(peer.addr.is_ipv6(), |l| l.is_ipv6());
+                if status.is_some()
+                    && out.bytes.len() > size::max_udp_payload(v6)
+                    && !self.tcp.is_empty()
+                {
+                    return self.response_over_tcp(out, local);
+                }
                 let dest = match response_target.flatten() {
                     Some(Target::Addr(a)) => a,
                     Some(Target::Name(host, port)) => {
@@ -485,22 +491,85 @@ impl Shared {
         }
     }
 
+    /// A response too large for a datagram, meant for UDP: sent over TCP
+    /// to where its Via says (RFC 3261 §18.2.2), counted.
+    fn response_over_tcp(
+        self: &Arc<Self>,
+        mut out: Outgoing,
+        local: Option<SocketAddr>,
+    ) -> Result<(), Failure> {
+        let Some(target) = size::tcp_target(&out.bytes) else {
+            return Err(out.fail("a response too large for UDP has no usable Via"));
+        };
+        Counters::inc(&self.counters.large_responses_over_tcp);
+        out.peer.transport = Transport::Tcp;
+        match target {
+            Target::Addr(addr) => {
+                out.peer.addr = addr;
+                self.send_tcp(addr, out)
+            }
+            Target::Name(host, port) => {
+                self.send_after_resolving(host, port, out, local);
+                Ok(())
+            }
+        }
+    }
+
+    /// Refuses a response for UDP that no datagram can carry when the stack
+    /// has no TCP listener to send it over instead (with one,
+    /// [`Shared::response_over_tcp`] does).
+    pub(crate) fn check_response_size(
+        &self,
+        transport: Transport,
+        response: &Response,
+        v6: bool,
+    ) -> Result<(), StackError> {
+        if transport != Transport::Udp || !self.tcp.is_empty() {
+            return Ok(());
+        }
+        self.fits_udp("response", response.serialized_len(), v6)
+    }
+
+    /// Refuses (and counts) a message for UDP over the largest payload.
+    fn fits_udp(&self, what: &'static str, len: usize, v6: bool) -> Result<(), StackError> {
+        let limit = size::max_udp_payload(v6);
+        if len <= limit {
+            return Ok(());
+        }
+        Counters::inc(&self.counters.too_large_for_udp);
+        Err(StackError::TooLargeForUdp { what, len, limit })
+    }
+
     pub(crate) fn send_udp(
         self: &Arc<Self>,
         local: Option<SocketAddr>,
         dest: SocketAddr,
         out: Outgoing,
     ) -> Result<(), Failure> {
-        let (socket, backlog) = {
+        let (socket, backlog, v6) = {
             let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
             let ep = local
                 .and_then(|l| udp.iter().find(|e| e.local == l))
                 .or_else(|| udp.iter().find(|e| e.local.is_ipv6() == dest.is_ipv6()));
             match ep {
-                Some(ep) => (ep.socket.clone(), ep.backlog.clone()),
+                Some(ep) => (ep.socket.clone(), ep.backlog.clone(), ep.local.is_ipv6()),
                 None => return Err(out.fail("no UDP socket for this address family")),
             }
         };
+        // What the checks before the layer could not see (a message the
+        // layer made, a name resolved to another family) fails here with
+        // a clear reason rather than the system's.
+        let limit = size::max_udp_payload(v6);
+        if out.bytes.len() > limit {
+            Counters::inc(&self.counters.too_large_for_udp);
+            let what = if out.status.is_some() {
+                "response"
+            } else {
+                "request"
+            };
+            let reason = size::too_large(what, out.bytes.len(), limit);
+            return Err(out.fail(&reason));
+        }
         let mut queued = lock(&backlog);
         // Straight to the socket only when nothing is held back, including
         // the datagram the drain task may be holding while it waits.
@@ -761,34 +830,41 @@ impl Shared {
 
     /// Sets the top Via for sending over `transport` to `dest`, and applies
     /// RFC 3261 §18.1.1: a request over 1300 bytes meant for UDP goes over
-    /// TCP, for this request only. Returns the transport to use.
+    /// TCP, for this request only, when the stack has a TCP listener; else
+    /// one larger than a datagram can be is refused. Returns the transport
+    /// to use.
     pub(crate) fn prepare_request(
         &self,
         request: &mut Request,
         transport: Transport,
         dest: Option<IpAddr>,
         branch: Option<String>,
-    ) -> Transport {
+    ) -> Result<Transport, StackError> {
         let sent_by = self.sent_by(transport, dest);
         route::set_top_via(&mut request.headers, transport, &sent_by, branch.clone());
-        if transport != Transport::Udp || self.tcp.is_empty() {
-            return transport;
+        if transport != Transport::Udp {
+            return Ok(transport);
         }
-        let mut buf = Vec::with_capacity(2048);
-        request.write_to(&mut buf);
         // The layer adds `;branch=z9hG4bK` and 16 hex digits when missing.
         let extra = if route::has_branch(&request.headers) {
             0
         } else {
             31
         };
-        if buf.len() + extra <= MTU_LIMIT {
-            return transport;
+        let len = request.serialized_len() + extra;
+        if len <= size::MTU_LIMIT {
+            return Ok(transport);
+        }
+        if self.tcp.is_empty() {
+            // The family is not known before a name is resolved: the
+            // smaller (IPv4) limit.
+            self.fits_udp("request", len, dest.is_some_and(|ip| ip.is_ipv6()))?;
+            return Ok(transport);
         }
         Counters::inc(&self.counters.mtu_tcp_switches);
         let sent_by = self.sent_by(Transport::Tcp, dest);
         route::set_top_via(&mut request.headers, Transport::Tcp, &sent_by, branch);
-        Transport::Tcp
+        Ok(Transport::Tcp)
     }
 
     /// A placeholder address for a destination being resolved.

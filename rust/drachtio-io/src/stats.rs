@@ -82,6 +82,12 @@ counters! {
     send_errors,
     /// Requests over 1300 bytes sent over TCP instead of UDP (RFC 3261 §18.1.1).
     mtu_tcp_switches,
+    /// Responses meant for UDP but larger than a datagram, sent over TCP to
+    /// the address their Via names (RFC 3261 §18.2.2).
+    large_responses_over_tcp,
+    /// Messages larger than a datagram refused for want of a TCP listener
+    /// (the call down failed), or failed as they were sent.
+    too_large_for_udp,
 }
 
 impl Counters {
