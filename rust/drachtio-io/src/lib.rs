@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod conns;
 mod route;
 mod shared;
 mod size;
@@ -373,7 +374,8 @@ impl Stack {
     /// The counters of the transport and of the transaction layer.
     pub fn stats(&self) -> Stats {
         let transactions = lock(&self.shared.core).layer.stats().clone();
-        self.shared.counters.snapshot(transactions)
+        let gauges = self.shared.conn_gauges();
+        self.shared.counters.snapshot(gauges, transactions)
     }
 
     /// Starts closing without waiting: TCP listeners stop accepting, new

@@ -10,6 +10,7 @@
 //! order in which they reach sockets and the queue.
 
 use crate::config::StackConfig;
+use crate::conns::{ConnTable, Limits};
 use crate::route;
 use crate::size;
 use crate::stats::Counters;
@@ -23,14 +24,12 @@ use drachtio_sip::{HeaderName, Message, ParseError, Request, Response};
 use std::collections::{HashMap, VecDeque};
 use std::net::UdpSocket;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 use tokio::io::Interest;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-/// Messages queued for one TCP connection before sends to it fail.
-const CONN_QUEUE: usize = 1024;
 /// Transmits held for a destination whose name is being resolved.
 const MAX_HELD: usize = 8;
 
@@ -123,11 +122,6 @@ impl Outgoing {
     }
 }
 
-pub(crate) struct Conn {
-    pub(crate) id: u64,
-    pub(crate) sender: mpsc::Sender<Outgoing>,
-}
-
 enum Resolution {
     Waiting(Vec<Transmit>),
     Resolved(SocketAddr),
@@ -160,8 +154,7 @@ pub(crate) struct Shared {
     pub(crate) config: StackConfig,
     pub(crate) udp: RwLock<Vec<UdpEndpoint>>,
     pub(crate) tcp: Vec<TcpEndpoint>,
-    pub(crate) conns: Mutex<HashMap<SocketAddr, Conn>>,
-    next_conn: AtomicU64,
+    pub(crate) conns: Mutex<ConnTable>,
     placeholders: Mutex<HashMap<SocketAddr, Placeholder>>,
     next_placeholder: AtomicU32,
     route_cache: Mutex<HashMap<IpAddr, IpAddr>>,
@@ -180,6 +173,12 @@ impl Shared {
         tcp: Vec<TcpEndpoint>,
         handle: tokio::runtime::Handle,
     ) -> Shared {
+        let limits = Limits {
+            inbound: config.max_tcp_connections,
+            per_ip: config.max_tcp_connections_per_ip,
+            outbound: config.max_tcp_outbound,
+            idle_after: config.tcp_message_timeout,
+        };
         Shared {
             core: Mutex::new(Core {
                 layer: TransactionLayer::new(config.timers.clone()),
@@ -197,8 +196,7 @@ impl Shared {
             config,
             udp: RwLock::new(udp),
             tcp,
-            conns: Mutex::new(HashMap::new()),
-            next_conn: AtomicU64::new(1),
+            conns: Mutex::new(ConnTable::new(limits, Instant::now())),
             placeholders: Mutex::new(HashMap::new()),
             next_placeholder: AtomicU32::new(1),
             route_cache: Mutex::new(HashMap::new()),
@@ -491,55 +489,6 @@ impl Shared {
         }
     }
 
-    /// A response too large for a datagram, meant for UDP: sent over TCP
-    /// to where its Via says (RFC 3261 §18.2.2), counted.
-    fn response_over_tcp(
-        self: &Arc<Self>,
-        mut out: Outgoing,
-        local: Option<SocketAddr>,
-    ) -> Result<(), Failure> {
-        let Some(target) = size::tcp_target(&out.bytes) else {
-            return Err(out.fail("a response too large for UDP has no usable Via"));
-        };
-        Counters::inc(&self.counters.large_responses_over_tcp);
-        out.peer.transport = Transport::Tcp;
-        match target {
-            Target::Addr(addr) => {
-                out.peer.addr = addr;
-                self.send_tcp(addr, out)
-            }
-            Target::Name(host, port) => {
-                self.send_after_resolving(host, port, out, local);
-                Ok(())
-            }
-        }
-    }
-
-    /// Refuses a response for UDP that no datagram can carry when the stack
-    /// has no TCP listener to send it over instead (with one,
-    /// [`Shared::response_over_tcp`] does).
-    pub(crate) fn check_response_size(
-        &self,
-        transport: Transport,
-        response: &Response,
-        v6: bool,
-    ) -> Result<(), StackError> {
-        if transport != Transport::Udp || !self.tcp.is_empty() {
-            return Ok(());
-        }
-        self.fits_udp("response", response.serialized_len(), v6)
-    }
-
-    /// Refuses (and counts) a message for UDP over the largest payload.
-    fn fits_udp(&self, what: &'static str, len: usize, v6: bool) -> Result<(), StackError> {
-        let limit = size::max_udp_payload(v6);
-        if len <= limit {
-            return Ok(());
-        }
-        Counters::inc(&self.counters.too_large_for_udp);
-        Err(StackError::TooLargeForUdp { what, len, limit })
-    }
-
     pub(crate) fn send_udp(
         self: &Arc<Self>,
         local: Option<SocketAddr>,
@@ -642,73 +591,8 @@ impl Shared {
         }
     }
 
-    /// Queues `out` on the open connection to `remote`; gives it back when
-    /// there is none.
-    fn send_on_open_connection(
-        &self,
-        remote: SocketAddr,
-        out: Outgoing,
-    ) -> Result<Option<Outgoing>, Failure> {
-        let mut conns = lock(&self.conns);
-        let Some(conn) = conns.get(&remote) else {
-            return Ok(Some(out));
-        };
-        match conn.sender.try_send(out) {
-            Ok(()) => Ok(None),
-            Err(mpsc::error::TrySendError::Full(out)) => {
-                Err(out.fail("the connection's send queue is full"))
-            }
-            Err(mpsc::error::TrySendError::Closed(out)) => {
-                conns.remove(&remote);
-                Ok(Some(out))
-            }
-        }
-    }
-
-    /// Sends on the connection to `dest`, opening one if none is open
-    /// (connection reuse, RFC 3261 §18.1.1).
-    pub(crate) fn send_tcp(
-        self: &Arc<Self>,
-        dest: SocketAddr,
-        out: Outgoing,
-    ) -> Result<(), Failure> {
-        let Some(out) = self.send_on_open_connection(dest, out)? else {
-            return Ok(());
-        };
-        let open = self.counters.tcp_connections_open.load(Ordering::Relaxed);
-        if open as usize >= self.config.max_tcp_connections {
-            Counters::inc(&self.counters.tcp_connections_rejected);
-            return Err(out.fail("too many TCP connections"));
-        }
-        let (id, rx) = self.register_conn(dest);
-        let sender = lock(&self.conns).get(&dest).map(|c| c.sender.clone());
-        if let Some(sender) = sender {
-            // A new channel has room for one message.
-            let _ = sender.try_send(out);
-        }
-        self.handle
-            .spawn(crate::tcp::connect(self.clone(), dest, id, rx));
-        Ok(())
-    }
-
-    pub(crate) fn register_conn(&self, remote: SocketAddr) -> (u64, mpsc::Receiver<Outgoing>) {
-        let (sender, rx) = mpsc::channel(CONN_QUEUE);
-        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        Counters::inc(&self.counters.tcp_connections_open);
-        lock(&self.conns).insert(remote, Conn { id, sender });
-        (id, rx)
-    }
-
-    pub(crate) fn unregister_conn(&self, remote: SocketAddr, id: u64) {
-        Counters::dec(&self.counters.tcp_connections_open);
-        let mut conns = lock(&self.conns);
-        if conns.get(&remote).is_some_and(|c| c.id == id) {
-            conns.remove(&remote);
-        }
-    }
-
     /// Resolves `host` (A/AAAA), then sends `out` to it on `out.peer`'s transport.
-    fn send_after_resolving(
+    pub(crate) fn send_after_resolving(
         self: &Arc<Self>,
         host: String,
         port: u16,

@@ -1,9 +1,14 @@
 //! Messages too large for a UDP datagram (RFC 3261 §18.1.1, §18.2.2): the
 //! limits, and where a response goes over TCP instead.
 
+use crate::shared::{Failure, Outgoing, Shared};
+use crate::stats::Counters;
+use crate::StackError;
 use bytes::Bytes;
-use drachtio_sip::transaction::{response_target, Target};
-use drachtio_sip::{parse_bytes, Message};
+use drachtio_sip::transaction::{response_target, Target, Transport};
+use drachtio_sip::{parse_bytes, Message, Response};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Requests larger than this go over TCP when the stack has a TCP listener
 /// (RFC 3261 §18.1.1, the path MTU being unknown).
@@ -33,6 +38,62 @@ pub(crate) fn tcp_target(response: &Bytes) -> Option<Target> {
     match parse_bytes(response.clone()) {
         Ok(Message::Response(r)) => response_target(&r.headers, true),
         _ => None,
+    }
+}
+
+impl Shared {
+    /// A response too large for a datagram, meant for UDP: sent over TCP
+    /// to where its Via says (RFC 3261 §18.2.2), counted.
+    pub(crate) fn response_over_tcp(
+        self: &Arc<Self>,
+        mut out: Outgoing,
+        local: Option<SocketAddr>,
+    ) -> Result<(), Failure> {
+        let Some(target) = tcp_target(&out.bytes) else {
+            return Err(out.fail("a response too large for UDP has no usable Via"));
+        };
+        Counters::inc(&self.counters.large_responses_over_tcp);
+        out.peer.transport = Transport::Tcp;
+        match target {
+            Target::Addr(addr) => {
+                out.peer.addr = addr;
+                self.send_tcp(addr, out)
+            }
+            Target::Name(host, port) => {
+                self.send_after_resolving(host, port, out, local);
+                Ok(())
+            }
+        }
+    }
+
+    /// Refuses a response for UDP that no datagram can carry when the stack
+    /// has no TCP listener to send it over instead (with one,
+    /// [`Shared::response_over_tcp`] does).
+    pub(crate) fn check_response_size(
+        &self,
+        transport: Transport,
+        response: &Response,
+        v6: bool,
+    ) -> Result<(), StackError> {
+        if transport != Transport::Udp || !self.tcp.is_empty() {
+            return Ok(());
+        }
+        self.fits_udp("response", response.serialized_len(), v6)
+    }
+
+    /// Refuses (and counts) a message for UDP over the largest payload.
+    pub(crate) fn fits_udp(
+        &self,
+        what: &'static str,
+        len: usize,
+        v6: bool,
+    ) -> Result<(), StackError> {
+        let limit = max_udp_payload(v6);
+        if len <= limit {
+            return Ok(());
+        }
+        Counters::inc(&self.counters.too_large_for_udp);
+        Err(StackError::TooLargeForUdp { what, len, limit })
     }
 }
 

@@ -268,30 +268,6 @@ async fn tcp_malformed_request_answered_and_connection_kept() {
 }
 
 #[tokio::test]
-async fn tcp_connection_limit_and_idle_timeout() {
-    let mut cfg = config(&[(Transport::Tcp, "127.0.0.1:0")]);
-    cfg.max_tcp_connections = 1;
-    cfg.tcp_idle_timeout = Duration::from_millis(300);
-    let h = Harness::start(cfg);
-    let addr = h.addr(Transport::Tcp, false);
-    let mut first = TcpPeer::connect(addr).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut second = TcpPeer::connect(addr).await;
-    assert_eq!(second.item().await, None, "over the limit: closed at once");
-    let started = std::time::Instant::now();
-    assert_eq!(first.item().await, None, "closed when idle");
-    let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(150) && waited < Duration::from_secs(2),
-        "{waited:?}"
-    );
-    let stats = h.stack.stats();
-    assert_eq!(stats.tcp_connections_rejected, 1);
-    assert_eq!(stats.tcp_idle_closed, 1);
-    assert_eq!(stats.tcp_connections_open, 0);
-}
-
-#[tokio::test]
 async fn rfc4475_invalid_requests_over_udp_get_400_or_505() {
     let h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
     let stack_addr = h.addr(Transport::Udp, false);
