@@ -363,7 +363,9 @@ async def test_a_response_too_large_for_udp() -> None:
         headers = [("To", f"<sip:uas@127.0.0.1>;tag=big{len(listen)}")]
         big = SipResponse(200, headers=headers, body=b"x" * 70_000)
         if len(listen) == 1:
-            with pytest.raises(LocalError, match=r"^response of 70\d{3} bytes is too large for UDP"):
+            with pytest.raises(
+                LocalError, match=r"^response of 70\d{3} bytes is too large for UDP"
+            ):
                 server.respond(request.tx_id, big)
             server.respond(request.tx_id, SipResponse(500, headers=headers))
         else:
