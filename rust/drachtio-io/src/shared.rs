@@ -453,7 +453,7 @@ impl Shared {
             Transport::Udp => {
                 let v6 = local.map_or(peer.addr.is_ipv6(), |l| l.is_ipv6());
                 if status.is_some()
-                    && out.bytes.len() > size::max_udp_payload(v6)
+                    && size::over_udp_limit(out.bytes.len(), v6).is_some()
                     && !self.tcp.is_empty()
                 {
                     return self.response_over_tcp(out, local);
@@ -505,11 +505,9 @@ impl Shared {
                 None => return Err(out.fail("no UDP socket for this address family")),
             }
         };
-        // What the checks before the layer could not see (a message the
-        // layer made, a name resolved to another family) fails here with
-        // a clear reason rather than the system's.
-        let limit = size::max_udp_payload(v6);
-        if out.bytes.len() > limit {
+        // The calls down refuse such messages first; whatever still gets
+        // here fails with a reason naming its size, not the system's.
+        if let Some(limit) = size::over_udp_limit(out.bytes.len(), v6) {
             Counters::inc(&self.counters.too_large_for_udp);
             let what = if out.status.is_some() {
                 "response"

@@ -17,12 +17,19 @@ pub(crate) const MTU_LIMIT: usize = 1300;
 /// The largest UDP payload: 65,535 (the largest IPv4 datagram, or IPv6
 /// payload) less the 8-byte UDP header and, over IPv4, the 20-byte IP
 /// header. A larger datagram cannot be sent (the system answers EMSGSIZE).
-pub(crate) fn max_udp_payload(v6: bool) -> usize {
+fn max_udp_payload(v6: bool) -> usize {
     if v6 {
         65_527
     } else {
         65_507
     }
+}
+
+/// `Some(limit)` when a message of `len` bytes cannot go in one UDP
+/// datagram over IPv6 (`v6`) or IPv4.
+pub(crate) fn over_udp_limit(len: usize, v6: bool) -> Option<usize> {
+    let limit = max_udp_payload(v6);
+    (len > limit).then_some(limit)
 }
 
 /// Why `what` (a request, a response) of `len` bytes cannot go over UDP.
@@ -88,10 +95,9 @@ impl Shared {
         len: usize,
         v6: bool,
     ) -> Result<(), StackError> {
-        let limit = max_udp_payload(v6);
-        if len <= limit {
+        let Some(limit) = over_udp_limit(len, v6) else {
             return Ok(());
-        }
+        };
         Counters::inc(&self.counters.too_large_for_udp);
         Err(StackError::TooLargeForUdp { what, len, limit })
     }

@@ -315,7 +315,8 @@ async fn run(
 struct Read {
     /// To write back: pongs, answers to malformed requests.
     replies: Vec<Bytes>,
-    /// Complete SIP messages framed (parsed or not).
+    /// SIP messages framed and parsed (a malformed one, even answered,
+    /// does not count toward `tcp_message_timeout`).
     messages: usize,
     /// Requests handed to the layer (ACKs aside): each awaits a final response.
     requests: usize,
@@ -349,9 +350,9 @@ fn on_bytes(
             Ok(None) => break,
             Ok(Some(StreamItem::Message(data))) => {
                 Counters::inc(&shared.counters.tcp_received);
-                read.messages += 1;
                 match parse_bytes(data.clone()) {
                     Ok(message) => {
+                        read.messages += 1;
                         if message
                             .as_request()
                             .is_some_and(|r| r.method != Method::Ack)
