@@ -116,5 +116,10 @@ def test_serve_flags() -> None:
         "--log-level",
         "--sip-trace",
         "--loop",
+        "--max-unauthenticated",
+        "--max-tcp-connections",
+        "--max-tcp-connections-per-ip",
+        "--max-tcp-outbound",
+        "--tcp-message-timeout",
         "--dev",
     ]

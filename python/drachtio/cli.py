@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run the SIP server. Settings come from the config file, then the environment "
             "(DRACHTIO_SECRET, DRACHTIO_SIP, DRACHTIO_CONTROL, DRACHTIO_LOG_LEVEL, "
-            "DRACHTIO_SIP_TRACE, DRACHTIO_LOOP, DRACHTIO_MAX_UNAUTHENTICATED, DRACHTIO_CONFIG), "
+            "DRACHTIO_SIP_TRACE, DRACHTIO_LOOP, DRACHTIO_MAX_UNAUTHENTICATED, "
+            "DRACHTIO_MAX_TCP_CONNECTIONS, DRACHTIO_MAX_TCP_CONNECTIONS_PER_IP, "
+            "DRACHTIO_MAX_TCP_OUTBOUND, DRACHTIO_TCP_MESSAGE_TIMEOUT, DRACHTIO_CONFIG), "
             "then these flags, later ones winning."
         ),
     )
@@ -83,6 +85,36 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve_parser.add_argument(
+        "--max-tcp-connections",
+        type=int,
+        metavar="N",
+        help=(
+            "inbound SIP TCP connections at once; at the bound one not in use makes room "
+            "for a new one (default 1024)"
+        ),
+    )
+    serve_parser.add_argument(
+        "--max-tcp-connections-per-ip",
+        type=int,
+        metavar="N",
+        help="inbound SIP TCP connections from one IP address (default 64)",
+    )
+    serve_parser.add_argument(
+        "--max-tcp-outbound",
+        type=int,
+        metavar="N",
+        help="SIP TCP connections the server opens itself, apart from inbound ones (default 1024)",
+    )
+    serve_parser.add_argument(
+        "--tcp-message-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=(
+            "an inbound SIP TCP connection without a complete SIP message by then is "
+            "closed (default 20)"
+        ),
+    )
+    serve_parser.add_argument(
         "--dev",
         action="store_true",
         help="development mode: without a configured secret, accept the documented dev secret",
@@ -105,6 +137,10 @@ def serve(args: argparse.Namespace) -> int:
             sip_trace=args.sip_trace,
             loop=args.loop,
             max_unauthenticated=args.max_unauthenticated,
+            max_tcp_connections=args.max_tcp_connections,
+            max_tcp_connections_per_ip=args.max_tcp_connections_per_ip,
+            max_tcp_outbound=args.max_tcp_outbound,
+            tcp_message_timeout=args.tcp_message_timeout,
             dev=args.dev,
         )
     except ConfigError as exc:

@@ -91,6 +91,9 @@ class SipStack:
         t4: float = 5.0,
         tcp_idle_timeout: float = 180.0,
         max_tcp_connections: int = 1024,
+        max_tcp_connections_per_ip: int = 64,
+        max_tcp_outbound: int = 1024,
+        tcp_message_timeout: float = 20.0,
         event_queue_capacity: int = 10_000,
         udp_recv_buffer: int = 4 * 1024 * 1024,
         supported: Sequence[str] = (),
@@ -106,7 +109,17 @@ class SipStack:
                 and the next event is still delivered.
             t1, t2, t4: the RFC 3261 timers, in seconds.
             tcp_idle_timeout: seconds after which a silent TCP connection is closed.
-            max_tcp_connections: bound on TCP connections, accepted and opened.
+            max_tcp_connections: bound on inbound (accepted) TCP connections;
+                at the bound a new one takes the place of one not in use
+                (see ``tcp_message_timeout``), else it is refused.
+            max_tcp_connections_per_ip: bound on inbound TCP connections from
+                one IP address.
+            max_tcp_outbound: bound on the TCP connections the stack opens to
+                send, apart from the inbound ones (they cannot use it up).
+            tcp_message_timeout: seconds within which an inbound TCP
+                connection must deliver a complete SIP message (keep-alives do
+                not count), else it is closed; a connection without a SIP
+                message either way for this long is not in use.
             event_queue_capacity: events waiting for the loop; past it new
                 requests are answered 503 by the stack.
             udp_recv_buffer: ``SO_RCVBUF`` asked for each UDP socket.
@@ -131,6 +144,9 @@ class SipStack:
             t4=t4,
             tcp_idle_timeout=tcp_idle_timeout,
             max_tcp_connections=max_tcp_connections,
+            max_tcp_connections_per_ip=max_tcp_connections_per_ip,
+            max_tcp_outbound=max_tcp_outbound,
+            tcp_message_timeout=tcp_message_timeout,
             event_queue_capacity=event_queue_capacity,
             udp_recv_buffer=udp_recv_buffer,
             supported=list(supported),

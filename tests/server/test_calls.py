@@ -488,3 +488,57 @@ async def test_app_bye_before_ack_sends_the_ack_first(tmp_path: Path) -> None:
     assert received == ["ACK", "BYE"], received
     await app.close()
     await server.stop()
+
+
+async def test_a_response_too_large_for_udp_is_refused_to_the_app() -> None:
+    # Without a TCP listener a response no datagram can carry cannot go at
+    # all: the application is told, and can still answer with another.
+    server = await start_server(sip=["udp:127.0.0.1:0"])
+    app = await App.authenticated(server, "invite")
+    port = sip_port(server, "udp")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        sock.sendto(_raw_invite(port, sock.getsockname()[1], from_tag="big"), ("127.0.0.1", port))
+        invite = await app.next_sip("INVITE")
+        result = await app.respond(invite["transactionId"], 200, body="v" * 70_000)
+        assert result["success"] is False
+        assert "too large for UDP (at most 65507 bytes)" in result["reason"]
+        assert (await app.respond(invite["transactionId"], 488))["success"] is True
+        await _recv_status(sock, 488)
+    await app.close()
+    await server.stop()
+
+
+async def test_a_response_too_large_for_udp_goes_over_tcp() -> None:
+    # RFC 3261 §18.2.2: over TCP to the address and port of the Via.
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    port = sip_port(server, "udp")
+    local_port = free_port()
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener,
+    ):
+        sock.bind(("127.0.0.1", local_port))
+        listener.bind(("127.0.0.1", local_port))
+        listener.listen()
+        listener.setblocking(False)
+        sock.sendto(_raw_invite(port, local_port, from_tag="big-tcp"), ("127.0.0.1", port))
+        invite = await app.next_sip("INVITE")
+        result = await app.respond(invite["transactionId"], 486, body="v" * 70_000)
+        assert result["success"] is True
+        loop = asyncio.get_running_loop()
+        conn, _ = await asyncio.wait_for(loop.sock_accept(listener), 5)
+        with conn:
+            received = b""
+            while len(received) < 70_000:
+                chunk = await asyncio.wait_for(loop.sock_recv(conn, 65536), 5)
+                assert chunk, received[:200]
+                received += chunk
+        assert received.startswith(b"SIP/2.0 486 ")
+        assert received.endswith(b"\r\n\r\n" + b"v" * 70_000)
+    # Timer G re-sends the 486 the same way until an ACK comes.
+    assert server.stats["large_responses_over_tcp"] >= 1
+    await app.close()
+    await server.stop()

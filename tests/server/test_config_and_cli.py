@@ -29,6 +29,12 @@ def test_defaults() -> None:
     )
     assert (config.loop, config.udp_on_loop) == ("auto", True)
     assert config.max_unauthenticated == 256
+    assert (
+        config.max_tcp_connections,
+        config.max_tcp_connections_per_ip,
+        config.max_tcp_outbound,
+        config.tcp_message_timeout,
+    ) == (1024, 64, 1024, 20.0)
 
 
 def test_file_then_environment_then_flags(tmp_path: Path) -> None:
@@ -75,6 +81,31 @@ def test_serve_flag_max_unauthenticated_is_checked(capsys: pytest.CaptureFixture
     assert capsys.readouterr().err == "drachtio: max_unauthenticated: must be at least 1\n"
 
 
+def test_tcp_limits_from_file_environment_and_flags(tmp_path: Path) -> None:
+    path = tmp_path / "drachtio.toml"
+    path.write_text(
+        'secret = "x"\n'
+        "max_tcp_connections = 10\n"
+        "max_tcp_connections_per_ip = 2\n"
+        "max_tcp_outbound = 30\n"
+        "tcp_message_timeout = 5\n"
+    )
+    config = load_config(config_file=path)
+    limits = ("max_tcp_connections", "max_tcp_connections_per_ip", "max_tcp_outbound")
+    assert [getattr(config, n) for n in limits] == [10, 2, 30]
+    assert config.tcp_message_timeout == 5
+    env = {"DRACHTIO_MAX_TCP_CONNECTIONS_PER_IP": "3", "DRACHTIO_TCP_MESSAGE_TIMEOUT": "2.5"}
+    config = load_config(config_file=path, env=env)
+    assert [getattr(config, n) for n in limits] == [10, 3, 30]
+    assert config.tcp_message_timeout == 2.5
+    config = load_config(
+        config_file=path, env=env, max_tcp_outbound=40, max_tcp_connections_per_ip=4
+    )
+    assert [getattr(config, n) for n in limits] == [10, 4, 40]
+    with pytest.raises(ConfigError, match="max_tcp_outbound: must be an integer, got 'many'"):
+        load_config(secrets=["x"], env={"DRACHTIO_MAX_TCP_OUTBOUND": "many"})
+
+
 def test_secrets_are_not_in_repr() -> None:
     assert "hunter2" not in repr(load_config(secrets=["hunter2"]))
 
@@ -101,6 +132,9 @@ def test_no_secret_is_an_error_unless_dev() -> None:
         ('udp_on_loop = "yes"\n', "udp_on_loop: must be true or false, got 'yes'"),
         ("max_unauthenticated = 0\n", "max_unauthenticated: must be at least 1"),
         ("max_unauthenticated = 1.5\n", "max_unauthenticated: must be an integer, got 1.5"),
+        ("max_tcp_connections_per_ip = 0\n", "max_tcp_connections_per_ip: must be at least 1"),
+        ("max_tcp_outbound = 1.5\n", "max_tcp_outbound: must be an integer, got 1.5"),
+        ("tcp_message_timeout = 0\n", "tcp_message_timeout: must be a positive number"),
     ],
 )
 def test_invalid_settings(tmp_path: Path, toml: str, message: str) -> None:
@@ -199,3 +233,36 @@ async def test_serve_with_uvloop_asked_and_missing_is_a_config_error() -> None:
     assert proc.returncode == 2
     assert err.decode().strip() == "drachtio: loop: uvloop is not installed (pip install uvloop)"
     assert out == b""
+
+
+async def test_serve_applies_the_tcp_limits_from_flags() -> None:
+    # One connection per address, and none without a SIP message for 0.5 s.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRACHTIO_")}
+    env["DRACHTIO_MAX_TCP_CONNECTIONS_PER_IP"] = "5"  # the flag wins
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "drachtio", "serve", "--sip", "tcp:127.0.0.1:0", "--control", "127.0.0.1:0"),
+        *("--secret", SECRET, "--max-tcp-connections-per-ip", "1"),
+        *("--tcp-message-timeout", "0.5"),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+    host, port = line.split()[4].removeprefix("tcp/").rsplit(":", 1)
+    loop = asyncio.get_running_loop()
+    first_reader, first = await asyncio.open_connection(host, int(port))
+    opened = loop.time()
+    second_reader, second = await asyncio.open_connection(host, int(port))
+    # The second from 127.0.0.1 is closed at once, the first when no SIP
+    # message came in time, keep-alives or not.
+    assert await asyncio.wait_for(second_reader.read(), 5) == b""
+    first.write(b"\r\n\r\n")
+    assert await asyncio.wait_for(first_reader.read(100), 10) == b"\r\n"
+    assert await asyncio.wait_for(first_reader.read(), 10) == b""
+    assert loop.time() - opened >= 0.3
+    first.close()
+    second.close()
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 20) == 0

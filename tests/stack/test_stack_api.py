@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from peers import Uas, address
+from peers import Uas, address, free_port
 
 from drachtio import (
     ClosedEvent,
@@ -341,3 +341,44 @@ async def test_many_events_are_delivered_in_order_across_batches() -> None:
     assert len(set(tx_ids)) == 300
     await client.close(grace=0)
     await server.close(grace=0)
+
+
+async def test_a_response_too_large_for_udp() -> None:
+    # Without a TCP listener it is refused, and the transaction can still be
+    # answered; with one it goes over TCP to the Via's address and port.
+    client_events = Recorder()
+    port = free_port()
+    client = await SipStack.start(
+        [f"udp:127.0.0.1:{port}", f"tcp:127.0.0.1:{port}"], client_events.on_event
+    )
+    for listen in (["udp:127.0.0.1:0"], ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]):
+        uas = Recorder()
+        server = await SipStack.start(listen, uas.on_event)
+        _, server_port = address(server, "udp")
+        tx = client.send_request(
+            options(f"sip:uas@127.0.0.1:{server_port}", f"big-{len(listen)}"),
+            ("udp", "127.0.0.1", server_port),
+        )
+        request = await uas.wait_for(RequestEvent)
+        headers = [("To", f"<sip:uas@127.0.0.1>;tag=big{len(listen)}")]
+        big = SipResponse(200, headers=headers, body=b"x" * 70_000)
+        if len(listen) == 1:
+            with pytest.raises(
+                LocalError, match=r"^response of 70\d{3} bytes is too large for UDP"
+            ):
+                server.respond(request.tx_id, big)
+            server.respond(request.tx_id, SipResponse(500, headers=headers))
+        else:
+            server.respond(request.tx_id, big)
+        response = await client_events.wait_for(ResponseEvent)
+        client_events.events.clear()
+        assert response.tx_id == tx
+        if len(listen) == 1:
+            assert (response.response.status, response.source[0]) == (500, "udp")
+            assert server.stats()["too_large_for_udp"] == 1
+        else:
+            assert (response.response.status, response.source[0]) == (200, "tcp")
+            assert response.response.body == big.body
+            assert server.stats()["large_responses_over_tcp"] == 1
+        await server.close(grace=0)
+    await client.close(grace=0)

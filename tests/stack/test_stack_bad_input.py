@@ -126,3 +126,24 @@ async def test_tcp_garbage_and_endless_header_section_are_disconnected(tmp_path:
     await one_sipp_call(tmp_path, stack, "tcp")
     assert uas.methods == {"INVITE": 1, "BYE": 1}
     await stack.close(grace=1.0)
+
+
+async def test_idle_tcp_connections_do_not_lock_callers_out(tmp_path: Path) -> None:
+    # A peer holds every inbound TCP place with connections that send nothing
+    # but keep-alives: a caller still gets in (a silent one makes room).
+    uas = Uas()
+    uas.stack = stack = await SipStack.start(LISTEN, uas.on_event, max_tcp_connections=8)
+    host, port = address(stack, "tcp")
+    hogs = [await asyncio.open_connection(host, port) for _ in range(8)]
+    for reader, writer in hogs:
+        writer.write(b"\r\n\r\n")
+        assert await asyncio.wait_for(reader.read(2), 5) == b"\r\n"
+    assert stack.stats()["tcp_inbound_open"] == 8
+    await one_sipp_call(tmp_path, stack, "tcp")
+    assert uas.methods == {"INVITE": 1, "BYE": 1}
+    stats = stack.stats()
+    assert stats["tcp_evicted"] >= 1
+    assert stats["tcp_connections_rejected"] == 0
+    for _, writer in hogs:
+        writer.close()
+    await stack.close(grace=1.0)

@@ -32,6 +32,9 @@ _TRANSPORTS = ("udp", "tcp")
 _ON_DISCONNECT = ("handoff", "bye")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _LOOPS = ("auto", "asyncio", "uvloop")
+# The bounds on SIP TCP connections: integers, each with an environment
+# variable and a flag, as tcp_message_timeout (docs/server.md).
+_TCP_LIMITS = ("max_tcp_connections", "max_tcp_connections_per_ip", "max_tcp_outbound")
 
 
 class ConfigError(DrachtioError, ValueError):
@@ -100,6 +103,10 @@ class ServerConfig:
     on_disconnect: str = "handoff"
     loop: str = "auto"
     udp_on_loop: bool = True
+    max_tcp_connections: int = 1024
+    max_tcp_connections_per_ip: int = 64
+    max_tcp_outbound: int = 1024
+    tcp_message_timeout: float = 20.0
 
     def validate(self) -> None:
         """Check every setting.
@@ -114,6 +121,7 @@ class ServerConfig:
             "max_pending_requests",
             "max_unauthenticated",
             "control_port",
+            *_TCP_LIMITS,
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -146,6 +154,7 @@ class ServerConfig:
             "shutdown_grace",
             "ping_interval",
             "ping_timeout",
+            "tcp_message_timeout",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -160,8 +169,9 @@ class ServerConfig:
             raise ConfigError("max_write_buffer: must be at least 1024 bytes")
         if self.max_pending_requests < 1:
             raise ConfigError("max_pending_requests: must be at least 1")
-        if self.max_unauthenticated < 1:
-            raise ConfigError("max_unauthenticated: must be at least 1")
+        for name in ("max_unauthenticated", *_TCP_LIMITS):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1")
         if self.on_disconnect not in _ON_DISCONNECT:
             raise ConfigError(
                 f"on_disconnect: must be one of {', '.join(_ON_DISCONNECT)}, "
@@ -178,6 +188,12 @@ class ServerConfig:
         level: int = getattr(logging, self.log_level.upper())
         return level
 
+
+# Settings read from the environment as numbers: variable -> (field, type).
+_NUMERIC_ENV: dict[str, tuple[str, type[int] | type[float]]] = {
+    f"DRACHTIO_{name.upper()}": (name, int) for name in ("max_unauthenticated", *_TCP_LIMITS)
+}
+_NUMERIC_ENV["DRACHTIO_TCP_MESSAGE_TIMEOUT"] = ("tcp_message_timeout", float)
 
 # TOML keys that map one to one onto a field.
 _SCALARS = {
@@ -242,12 +258,13 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["loop"] = env["DRACHTIO_LOOP"]
     if env.get("DRACHTIO_SIP_TRACE"):
         values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in ("1", "true", "yes", "on")
-    if env.get("DRACHTIO_MAX_UNAUTHENTICATED"):
-        text = env["DRACHTIO_MAX_UNAUTHENTICATED"]
-        try:
-            values["max_unauthenticated"] = int(text)
-        except ValueError:
-            values["max_unauthenticated"] = text  # validate() names it
+    for var, (name, kind) in _NUMERIC_ENV.items():
+        text = env.get(var)
+        if text:
+            try:
+                values[name] = kind(text)
+            except ValueError:
+                values[name] = text  # validate() names it
     return values
 
 
@@ -262,6 +279,10 @@ def load_config(
     sip_trace: bool | None = None,
     loop: str | None = None,
     max_unauthenticated: int | None = None,
+    max_tcp_connections: int | None = None,
+    max_tcp_connections_per_ip: int | None = None,
+    max_tcp_outbound: int | None = None,
+    tcp_message_timeout: float | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -292,8 +313,14 @@ def load_config(
         values["sip_trace"] = sip_trace
     if loop is not None:
         values["loop"] = loop
-    if max_unauthenticated is not None:
-        values["max_unauthenticated"] = max_unauthenticated
+    flags = {
+        "max_unauthenticated": max_unauthenticated,
+        "max_tcp_connections": max_tcp_connections,
+        "max_tcp_connections_per_ip": max_tcp_connections_per_ip,
+        "max_tcp_outbound": max_tcp_outbound,
+        "tcp_message_timeout": tcp_message_timeout,
+    }
+    values.update({name: value for name, value in flags.items() if value is not None})
     try:
         config = replace(ServerConfig(), **values)
     except TypeError as exc:  # pragma: no cover - keys are filtered above

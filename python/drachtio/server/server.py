@@ -261,7 +261,14 @@ class Server:
         self._loop = loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
         self._stack = await SipStack.start(
-            config.sip, self._on_stack_event, t1=config.t1, receive_on_loop=config.udp_on_loop
+            config.sip,
+            self._on_stack_event,
+            t1=config.t1,
+            receive_on_loop=config.udp_on_loop,
+            max_tcp_connections=config.max_tcp_connections,
+            max_tcp_connections_per_ip=config.max_tcp_connections_per_ip,
+            max_tcp_outbound=config.max_tcp_outbound,
+            tcp_message_timeout=config.tcp_message_timeout,
         )
         try:
             self._control = await loop.create_server(

@@ -57,9 +57,23 @@ pub struct StackConfig {
     /// ringing INVITE, so its final response still finds the connection it
     /// came on. Keep-alives (RFC 5626 CRLF pings) count as traffic.
     pub tcp_idle_timeout: Duration,
-    /// Most TCP connections open at once, accepted and opened together.
-    /// Default 1024. Connections accepted over the bound are closed at once.
+    /// Most inbound (accepted) TCP connections open at once. Default 1024.
+    /// At the bound, a new connection takes the place of one not in use
+    /// (see `tcp_message_timeout`), else it is closed at once.
     pub max_tcp_connections: usize,
+    /// Most inbound TCP connections from one IP address. Default 64; more
+    /// are closed at once.
+    pub max_tcp_connections_per_ip: usize,
+    /// Most TCP connections the stack opens itself to send requests and
+    /// responses, a budget apart from the inbound ones, so that peers
+    /// connecting to the stack never leave it unable to send. Default 1024.
+    pub max_tcp_outbound: usize,
+    /// An inbound TCP connection that has not delivered a complete SIP
+    /// message this long after it was accepted is closed (CRLF keep-alives
+    /// do not count). A connection that carried no SIP message, either
+    /// way, for this long is not in use: at the `max_tcp_connections`
+    /// bound it may be evicted for a new one. Default 20 s.
+    pub tcp_message_timeout: Duration,
     /// Bounds on one message's header section and body on TCP.
     pub frame_limits: FrameLimits,
     /// Receive buffer asked for each UDP socket (the system may cap it:
@@ -98,6 +112,9 @@ impl Default for StackConfig {
             timers: TimerConfig::default(),
             tcp_idle_timeout: Duration::from_secs(180),
             max_tcp_connections: 1024,
+            max_tcp_connections_per_ip: 64,
+            max_tcp_outbound: 1024,
+            tcp_message_timeout: Duration::from_secs(20),
             frame_limits: FrameLimits::default(),
             udp_recv_buffer: 4 * 1024 * 1024,
             event_queue_capacity: 10_000,

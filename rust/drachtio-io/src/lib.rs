@@ -11,8 +11,10 @@
 #![warn(missing_docs)]
 
 mod config;
+mod conns;
 mod route;
 mod shared;
+mod size;
 mod stats;
 mod tcp;
 mod udp;
@@ -86,6 +88,18 @@ pub enum StackError {
     /// The transport is not served by this stack.
     #[error("unsupported transport: {0}")]
     UnsupportedTransport(String),
+    /// The message is meant for UDP, is larger than a datagram can be, and
+    /// the stack has no TCP listener to send it over instead. Nothing was
+    /// sent: a server transaction can still be answered.
+    #[error("{} and the stack has no TCP listener", size::too_large(.what, *.len, *.limit))]
+    TooLargeForUdp {
+        /// "request" or "response".
+        what: &'static str,
+        /// Its size, serialized.
+        len: usize,
+        /// The largest UDP payload for its address family.
+        limit: usize,
+    },
 }
 
 /// A running SIP stack. Every method takes `&self` and may be called from
@@ -177,9 +191,15 @@ impl Stack {
     /// layer copies from the request).
     pub fn respond(&self, id: ServerTxId, response: Response) -> Result<(), StackError> {
         self.running()?;
-        lock(&self.shared.core)
-            .layer
-            .respond(Instant::now(), id, response)?;
+        let shared = &self.shared;
+        lock(&shared.core).layer.respond_checked(
+            Instant::now(),
+            id,
+            response,
+            |response, peer, local| {
+                shared.check_response_size(peer.transport, response, local.is_ipv6())
+            },
+        )?;
         self.kick();
         Ok(())
     }
@@ -201,7 +221,7 @@ impl Stack {
             Target::Addr(addr) => {
                 let transport =
                     self.shared
-                        .prepare_request(&mut request, transport, Some(addr.ip()), None);
+                        .prepare_request(&mut request, transport, Some(addr.ip()), None)?;
                 let id = lock(&self.shared.core).layer.send_request(
                     Instant::now(),
                     request,
@@ -213,7 +233,7 @@ impl Stack {
             Target::Name(host, port) => {
                 let transport = self
                     .shared
-                    .prepare_request(&mut request, transport, None, None);
+                    .prepare_request(&mut request, transport, None, None)?;
                 let addr = self.shared.new_placeholder(port);
                 let result = lock(&self.shared.core).layer.send_request(
                     Instant::now(),
@@ -267,7 +287,7 @@ impl Stack {
             Target::Addr(addr) => {
                 let transport =
                     self.shared
-                        .prepare_request(&mut ack, transport, Some(addr.ip()), None);
+                        .prepare_request(&mut ack, transport, Some(addr.ip()), None)?;
                 lock(&self.shared.core).layer.send_ack_for_2xx(
                     Instant::now(),
                     id,
@@ -277,7 +297,9 @@ impl Stack {
                 self.kick();
             }
             Target::Name(host, port) => {
-                let transport = self.shared.prepare_request(&mut ack, transport, None, None);
+                let transport = self
+                    .shared
+                    .prepare_request(&mut ack, transport, None, None)?;
                 self.shared
                     .after_resolving(host, port, transport, move |layer, peer| {
                         // Checked above: the method is ACK; a Via problem
@@ -306,21 +328,24 @@ impl Stack {
             }
         };
         self.check_transport(transport)?;
-        let message = match message {
+        let ip = match &dest {
+            Target::Addr(a) => Some(a.ip()),
+            Target::Name(..) => None,
+        };
+        let (message, transport) = match message {
             Message::Request(mut r) => {
-                let ip = match &dest {
-                    Target::Addr(a) => Some(a.ip()),
-                    Target::Name(..) => None,
-                };
                 let branch = lock(&self.shared.core).layer.new_branch();
                 let transport = self
                     .shared
-                    .prepare_request(&mut r, transport, ip, Some(branch));
+                    .prepare_request(&mut r, transport, ip, Some(branch))?;
                 (Message::Request(r), transport)
             }
-            m => (m, transport),
+            Message::Response(r) => {
+                let v6 = ip.is_some_and(|ip| ip.is_ipv6());
+                self.shared.check_response_size(transport, &r, v6)?;
+                (Message::Response(r), transport)
+            }
         };
-        let (message, transport) = message;
         match dest {
             Target::Addr(addr) => {
                 lock(&self.shared.core).layer.send_stateless(
@@ -349,7 +374,8 @@ impl Stack {
     /// The counters of the transport and of the transaction layer.
     pub fn stats(&self) -> Stats {
         let transactions = lock(&self.shared.core).layer.stats().clone();
-        self.shared.counters.snapshot(transactions)
+        let gauges = self.shared.conn_gauges();
+        self.shared.counters.snapshot(gauges, transactions)
     }
 
     /// Starts closing without waiting: TCP listeners stop accepting, new

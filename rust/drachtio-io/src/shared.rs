@@ -10,9 +10,11 @@
 //! order in which they reach sockets and the queue.
 
 use crate::config::StackConfig;
+use crate::conns::{ConnTable, Limits};
 use crate::route;
+use crate::size;
 use crate::stats::Counters;
-use crate::StackEvent;
+use crate::{StackError, StackEvent};
 use bytes::Bytes;
 use drachtio_sip::transaction::{
     ClientTxId, Incoming, Outbound, Peer, Target, TransactionLayer, Transmit, Transport, TxEvent,
@@ -22,16 +24,12 @@ use drachtio_sip::{HeaderName, Message, ParseError, Request, Response};
 use std::collections::{HashMap, VecDeque};
 use std::net::UdpSocket;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 use tokio::io::Interest;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-/// Requests larger than this go over TCP (RFC 3261 §18.1.1, path MTU unknown).
-pub(crate) const MTU_LIMIT: usize = 1300;
-/// Messages queued for one TCP connection before sends to it fail.
-const CONN_QUEUE: usize = 1024;
 /// Transmits held for a destination whose name is being resolved.
 const MAX_HELD: usize = 8;
 
@@ -104,12 +102,14 @@ pub(crate) struct TcpEndpoint {
     pub(crate) advertise: Option<String>,
 }
 
-/// Bytes for a TCP connection, with what to report if they cannot be written.
+/// Bytes for a socket, with what to report if they cannot be written.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) bytes: Bytes,
     pub(crate) tx: Option<TxId>,
     pub(crate) peer: Peer,
+    /// The status of a response; `None` for a request.
+    pub(crate) status: Option<u16>,
 }
 
 impl Outgoing {
@@ -120,11 +120,6 @@ impl Outgoing {
             reason: reason.to_string(),
         }
     }
-}
-
-pub(crate) struct Conn {
-    pub(crate) id: u64,
-    pub(crate) sender: mpsc::Sender<Outgoing>,
 }
 
 enum Resolution {
@@ -159,8 +154,7 @@ pub(crate) struct Shared {
     pub(crate) config: StackConfig,
     pub(crate) udp: RwLock<Vec<UdpEndpoint>>,
     pub(crate) tcp: Vec<TcpEndpoint>,
-    pub(crate) conns: Mutex<HashMap<SocketAddr, Conn>>,
-    next_conn: AtomicU64,
+    pub(crate) conns: Mutex<ConnTable>,
     placeholders: Mutex<HashMap<SocketAddr, Placeholder>>,
     next_placeholder: AtomicU32,
     route_cache: Mutex<HashMap<IpAddr, IpAddr>>,
@@ -179,6 +173,12 @@ impl Shared {
         tcp: Vec<TcpEndpoint>,
         handle: tokio::runtime::Handle,
     ) -> Shared {
+        let limits = Limits {
+            inbound: config.max_tcp_connections,
+            per_ip: config.max_tcp_connections_per_ip,
+            outbound: config.max_tcp_outbound,
+            idle_after: config.tcp_message_timeout,
+        };
         Shared {
             core: Mutex::new(Core {
                 layer: TransactionLayer::new(config.timers.clone()),
@@ -196,8 +196,7 @@ impl Shared {
             config,
             udp: RwLock::new(udp),
             tcp,
-            conns: Mutex::new(HashMap::new()),
-            next_conn: AtomicU64::new(1),
+            conns: Mutex::new(ConnTable::new(limits, Instant::now())),
             placeholders: Mutex::new(HashMap::new()),
             next_placeholder: AtomicU32::new(1),
             route_cache: Mutex::new(HashMap::new()),
@@ -440,24 +439,36 @@ impl Shared {
             kind,
         } = t;
         let fail = |reason: String| Failure { tx, peer, reason };
-        let response_target = match kind {
-            Outbound::Response(_, target) => Some(target),
-            Outbound::Request => None,
+        let (status, response_target) = match kind {
+            Outbound::Response(status, target) => (Some(status), Some(target)),
+            Outbound::Request => (None, None),
+        };
+        let out = Outgoing {
+            bytes,
+            tx,
+            peer,
+            status,
         };
         match peer.transport {
             Transport::Udp => {
+                let v6 = local.map_or(peer.addr.is_ipv6(), |l| l.is_ipv6());
+                if status.is_some()
+                    && size::over_udp_limit(out.bytes.len(), v6).is_some()
+                    && !self.tcp.is_empty()
+                {
+                    return self.response_over_tcp(out, local);
+                }
                 let dest = match response_target.flatten() {
                     Some(Target::Addr(a)) => a,
                     Some(Target::Name(host, port)) => {
-                        self.send_after_resolving(host, port, Outgoing { bytes, tx, peer }, local);
+                        self.send_after_resolving(host, port, out, local);
                         return Ok(());
                     }
                     None => peer.addr,
                 };
-                self.send_udp(local, dest, Outgoing { bytes, tx, peer })
+                self.send_udp(local, dest, out)
             }
             Transport::Tcp => {
-                let out = Outgoing { bytes, tx, peer };
                 let Some(target) = response_target else {
                     return self.send_tcp(peer.addr, out);
                 };
@@ -484,16 +495,28 @@ impl Shared {
         dest: SocketAddr,
         out: Outgoing,
     ) -> Result<(), Failure> {
-        let (socket, backlog) = {
+        let (socket, backlog, v6) = {
             let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
             let ep = local
                 .and_then(|l| udp.iter().find(|e| e.local == l))
                 .or_else(|| udp.iter().find(|e| e.local.is_ipv6() == dest.is_ipv6()));
             match ep {
-                Some(ep) => (ep.socket.clone(), ep.backlog.clone()),
+                Some(ep) => (ep.socket.clone(), ep.backlog.clone(), ep.local.is_ipv6()),
                 None => return Err(out.fail("no UDP socket for this address family")),
             }
         };
+        // The calls down refuse such messages first; whatever still gets
+        // here fails with a reason naming its size, not the system's.
+        if let Some(limit) = size::over_udp_limit(out.bytes.len(), v6) {
+            Counters::inc(&self.counters.too_large_for_udp);
+            let what = if out.status.is_some() {
+                "response"
+            } else {
+                "request"
+            };
+            let reason = size::too_large(what, out.bytes.len(), limit);
+            return Err(out.fail(&reason));
+        }
         let mut queued = lock(&backlog);
         // Straight to the socket only when nothing is held back, including
         // the datagram the drain task may be holding while it waits.
@@ -566,73 +589,8 @@ impl Shared {
         }
     }
 
-    /// Queues `out` on the open connection to `remote`; gives it back when
-    /// there is none.
-    fn send_on_open_connection(
-        &self,
-        remote: SocketAddr,
-        out: Outgoing,
-    ) -> Result<Option<Outgoing>, Failure> {
-        let mut conns = lock(&self.conns);
-        let Some(conn) = conns.get(&remote) else {
-            return Ok(Some(out));
-        };
-        match conn.sender.try_send(out) {
-            Ok(()) => Ok(None),
-            Err(mpsc::error::TrySendError::Full(out)) => {
-                Err(out.fail("the connection's send queue is full"))
-            }
-            Err(mpsc::error::TrySendError::Closed(out)) => {
-                conns.remove(&remote);
-                Ok(Some(out))
-            }
-        }
-    }
-
-    /// Sends on the connection to `dest`, opening one if none is open
-    /// (connection reuse, RFC 3261 §18.1.1).
-    pub(crate) fn send_tcp(
-        self: &Arc<Self>,
-        dest: SocketAddr,
-        out: Outgoing,
-    ) -> Result<(), Failure> {
-        let Some(out) = self.send_on_open_connection(dest, out)? else {
-            return Ok(());
-        };
-        let open = self.counters.tcp_connections_open.load(Ordering::Relaxed);
-        if open as usize >= self.config.max_tcp_connections {
-            Counters::inc(&self.counters.tcp_connections_rejected);
-            return Err(out.fail("too many TCP connections"));
-        }
-        let (id, rx) = self.register_conn(dest);
-        let sender = lock(&self.conns).get(&dest).map(|c| c.sender.clone());
-        if let Some(sender) = sender {
-            // A new channel has room for one message.
-            let _ = sender.try_send(out);
-        }
-        self.handle
-            .spawn(crate::tcp::connect(self.clone(), dest, id, rx));
-        Ok(())
-    }
-
-    pub(crate) fn register_conn(&self, remote: SocketAddr) -> (u64, mpsc::Receiver<Outgoing>) {
-        let (sender, rx) = mpsc::channel(CONN_QUEUE);
-        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        Counters::inc(&self.counters.tcp_connections_open);
-        lock(&self.conns).insert(remote, Conn { id, sender });
-        (id, rx)
-    }
-
-    pub(crate) fn unregister_conn(&self, remote: SocketAddr, id: u64) {
-        Counters::dec(&self.counters.tcp_connections_open);
-        let mut conns = lock(&self.conns);
-        if conns.get(&remote).is_some_and(|c| c.id == id) {
-            conns.remove(&remote);
-        }
-    }
-
     /// Resolves `host` (A/AAAA), then sends `out` to it on `out.peer`'s transport.
-    fn send_after_resolving(
+    pub(crate) fn send_after_resolving(
         self: &Arc<Self>,
         host: String,
         port: u16,
@@ -754,34 +712,41 @@ impl Shared {
 
     /// Sets the top Via for sending over `transport` to `dest`, and applies
     /// RFC 3261 §18.1.1: a request over 1300 bytes meant for UDP goes over
-    /// TCP, for this request only. Returns the transport to use.
+    /// TCP, for this request only, when the stack has a TCP listener; else
+    /// one larger than a datagram can be is refused. Returns the transport
+    /// to use.
     pub(crate) fn prepare_request(
         &self,
         request: &mut Request,
         transport: Transport,
         dest: Option<IpAddr>,
         branch: Option<String>,
-    ) -> Transport {
+    ) -> Result<Transport, StackError> {
         let sent_by = self.sent_by(transport, dest);
         route::set_top_via(&mut request.headers, transport, &sent_by, branch.clone());
-        if transport != Transport::Udp || self.tcp.is_empty() {
-            return transport;
+        if transport != Transport::Udp {
+            return Ok(transport);
         }
-        let mut buf = Vec::with_capacity(2048);
-        request.write_to(&mut buf);
         // The layer adds `;branch=z9hG4bK` and 16 hex digits when missing.
         let extra = if route::has_branch(&request.headers) {
             0
         } else {
             31
         };
-        if buf.len() + extra <= MTU_LIMIT {
-            return transport;
+        let len = request.serialized_len() + extra;
+        if len <= size::MTU_LIMIT {
+            return Ok(transport);
+        }
+        if self.tcp.is_empty() {
+            // The family is not known before a name is resolved: the
+            // smaller (IPv4) limit.
+            self.fits_udp("request", len, dest.is_some_and(|ip| ip.is_ipv6()))?;
+            return Ok(transport);
         }
         Counters::inc(&self.counters.mtu_tcp_switches);
         let sent_by = self.sent_by(Transport::Tcp, dest);
         route::set_top_via(&mut request.headers, Transport::Tcp, &sent_by, branch);
-        Transport::Tcp
+        Ok(Transport::Tcp)
     }
 
     /// A placeholder address for a destination being resolved.

@@ -3,34 +3,53 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 macro_rules! counters {
-    ($( $(#[doc = $doc:literal])* $name:ident, )*) => {
+    (
+        counters { $( $(#[doc = $doc:literal])* $name:ident, )* }
+        gauges { $( $(#[doc = $gdoc:literal])* $gauge:ident, )* }
+    ) => {
         /// A snapshot of the stack's counters ([`crate::Stack::stats`]).
         #[derive(Clone, Debug, Default, PartialEq, Eq)]
         pub struct Stats {
             $( $(#[doc = $doc])* pub $name: u64, )*
+            $( $(#[doc = $gdoc])* pub $gauge: u64, )*
             /// The transaction layer's own counters.
             pub transactions: drachtio_sip::transaction::Stats,
         }
 
+        /// The counters, moved by the tasks and the callers.
         #[derive(Debug, Default)]
         pub(crate) struct Counters {
             $( pub(crate) $name: AtomicU64, )*
+        }
+
+        /// What is read from the stack's state when a snapshot is taken.
+        #[derive(Debug, Default)]
+        pub(crate) struct Gauges {
+            $( pub(crate) $gauge: u64, )*
         }
 
         impl Stats {
             /// Every counter with its name, the transport's then the
             /// transaction layer's (the names do not overlap).
             pub fn fields(&self) -> Vec<(&'static str, u64)> {
-                let mut out = vec![$( (stringify!($name), self.$name), )*];
+                let mut out = vec![
+                    $( (stringify!($name), self.$name), )*
+                    $( (stringify!($gauge), self.$gauge), )*
+                ];
                 out.extend(self.transactions.fields());
                 out
             }
         }
 
         impl Counters {
-            pub(crate) fn snapshot(&self, transactions: drachtio_sip::transaction::Stats) -> Stats {
+            pub(crate) fn snapshot(
+                &self,
+                gauges: Gauges,
+                transactions: drachtio_sip::transaction::Stats,
+            ) -> Stats {
                 Stats {
                     $( $name: self.$name.load(Ordering::Relaxed), )*
+                    $( $gauge: gauges.$gauge, )*
                     transactions,
                 }
             }
@@ -39,6 +58,7 @@ macro_rules! counters {
 }
 
 counters! {
+counters {
     /// Datagrams received on UDP.
     udp_received,
     /// Datagrams sent on UDP.
@@ -62,15 +82,25 @@ counters! {
     rejected_closing,
     /// Events dropped because the queue was full (stray ACKs, notices).
     events_dropped,
-    /// TCP connections open now (accepted and opened).
-    tcp_connections_open,
     /// TCP connections accepted.
     tcp_connections_accepted,
     /// TCP connections opened by the stack.
     tcp_connections_opened,
-    /// TCP connections refused: accepted over `max_tcp_connections` and
-    /// closed at once, or not opened for that reason.
+    /// Inbound TCP connections closed at once: `max_tcp_connections` were
+    /// open and every one was in use.
     tcp_connections_rejected,
+    /// Inbound TCP connections closed at once: their address already had
+    /// `max_tcp_connections_per_ip`.
+    tcp_per_ip_rejected,
+    /// Inbound TCP connections closed to make room for a new one at the
+    /// `max_tcp_connections` bound (they were not in use).
+    tcp_evicted,
+    /// Inbound TCP connections closed because no complete SIP message came
+    /// within `tcp_message_timeout` of their opening.
+    tcp_no_message_closed,
+    /// TCP connections the stack did not open because `max_tcp_outbound`
+    /// were open (each send is reported as a transport error).
+    tcp_outbound_rejected,
     /// TCP connections closed because the peer sent bytes that cannot be
     /// framed or parsed into an answerable message.
     tcp_garbage_disconnects,
@@ -82,14 +112,25 @@ counters! {
     send_errors,
     /// Requests over 1300 bytes sent over TCP instead of UDP (RFC 3261 §18.1.1).
     mtu_tcp_switches,
+    /// Responses meant for UDP but larger than a datagram, sent over TCP to
+    /// the address their Via names (RFC 3261 §18.2.2).
+    large_responses_over_tcp,
+    /// Messages larger than a datagram refused for want of a TCP listener
+    /// (the call down failed), or failed as they were sent.
+    too_large_for_udp,
+}
+gauges {
+    /// TCP connections open now, inbound and outbound.
+    tcp_connections_open,
+    /// Of those, accepted from peers.
+    tcp_inbound_open,
+    /// Of those, opened by the stack.
+    tcp_outbound_open,
+}
 }
 
 impl Counters {
     pub(crate) fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn dec(c: &AtomicU64) {
-        c.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -152,7 +152,9 @@ pub struct PyStack {
 impl PyStack {
     #[new]
     #[pyo3(signature = (listen, *, t1 = 0.5, t2 = 4.0, t4 = 5.0, tcp_idle_timeout = 180.0,
-                        max_tcp_connections = 1024, event_queue_capacity = 10_000,
+                        max_tcp_connections = 1024, max_tcp_connections_per_ip = 64,
+                        max_tcp_outbound = 1024, tcp_message_timeout = 20.0,
+                        event_queue_capacity = 10_000,
                         udp_recv_buffer = 4_194_304, supported = None,
                         receive_on_loop = false))]
     #[allow(clippy::too_many_arguments)]
@@ -163,6 +165,9 @@ impl PyStack {
         t4: f64,
         tcp_idle_timeout: f64,
         max_tcp_connections: usize,
+        max_tcp_connections_per_ip: usize,
+        max_tcp_outbound: usize,
+        tcp_message_timeout: f64,
         event_queue_capacity: usize,
         udp_recv_buffer: usize,
         supported: Option<Vec<String>>,
@@ -188,6 +193,9 @@ impl PyStack {
             },
             tcp_idle_timeout: seconds("tcp_idle_timeout", tcp_idle_timeout)?,
             max_tcp_connections,
+            max_tcp_connections_per_ip,
+            max_tcp_outbound,
+            tcp_message_timeout: seconds("tcp_message_timeout", tcp_message_timeout)?,
             event_queue_capacity,
             udp_recv_buffer,
             udp_reader: if receive_on_loop {

@@ -2,7 +2,7 @@
 
 use crate::header::HeaderName;
 use crate::message::{Message, Request, Response};
-use std::io::Write as _;
+use std::io::Write;
 
 impl Message {
     /// Appends the message to `out`. Headers are written in order with their
@@ -21,31 +21,73 @@ impl Message {
         self.write_to(&mut out);
         out
     }
+
+    /// The length of [`Message::to_bytes`], counted without writing.
+    pub fn serialized_len(&self) -> usize {
+        match self {
+            Message::Request(r) => r.serialized_len(),
+            Message::Response(r) => r.serialized_len(),
+        }
+    }
 }
 
 impl Request {
     /// Appends the request to `out` (see [`Message::write_to`]).
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.method.as_str().as_bytes());
-        out.push(b' ');
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, "{}", self.uri);
-        out.extend_from_slice(b" SIP/2.0\r\n");
-        write_headers_and_body(&self.headers, &self.body, out);
+        self.emit(out);
+    }
+
+    /// The length of the request as written (see [`Message::serialized_len`]).
+    pub fn serialized_len(&self) -> usize {
+        let mut n = Counter(0);
+        self.emit(&mut n);
+        n.0
+    }
+
+    fn emit<W: Write>(&self, out: &mut W) {
+        // Writing to a Vec or a Counter cannot fail.
+        let _ = out.write_all(self.method.as_str().as_bytes());
+        let _ = write!(out, " {} SIP/2.0\r\n", self.uri);
+        emit_headers_and_body(&self.headers, &self.body, out);
     }
 }
 
 impl Response {
     /// Appends the response to `out` (see [`Message::write_to`]).
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        self.emit(out);
+    }
+
+    /// The length of the response as written (see [`Message::serialized_len`]).
+    pub fn serialized_len(&self) -> usize {
+        let mut n = Counter(0);
+        self.emit(&mut n);
+        n.0
+    }
+
+    fn emit<W: Write>(&self, out: &mut W) {
         let _ = write!(out, "SIP/2.0 {} ", self.status);
-        out.extend_from_slice(self.reason.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        write_headers_and_body(&self.headers, &self.body, out);
+        let _ = out.write_all(self.reason.as_bytes());
+        let _ = out.write_all(b"\r\n");
+        emit_headers_and_body(&self.headers, &self.body, out);
     }
 }
 
-fn write_headers_and_body(headers: &crate::header::Headers, body: &[u8], out: &mut Vec<u8>) {
+/// A writer that only counts bytes.
+struct Counter(usize);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn emit_headers_and_body<W: Write>(headers: &crate::header::Headers, body: &[u8], out: &mut W) {
     let mut wrote_length = false;
     for h in headers {
         if h.name == HeaderName::ContentLength {
@@ -55,14 +97,14 @@ fn write_headers_and_body(headers: &crate::header::Headers, body: &[u8], out: &m
             }
             continue;
         }
-        out.extend_from_slice(h.name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        let _ = out.write_all(h.name.as_str().as_bytes());
+        let _ = out.write_all(b": ");
+        let _ = out.write_all(h.value.as_bytes());
+        let _ = out.write_all(b"\r\n");
     }
     if !wrote_length {
         let _ = write!(out, "Content-Length: {}\r\n", body.len());
     }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
+    let _ = out.write_all(b"\r\n");
+    let _ = out.write_all(body);
 }

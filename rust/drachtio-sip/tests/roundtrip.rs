@@ -149,6 +149,7 @@ proptest! {
     #[test]
     fn serialize_then_parse_is_identity(m in message()) {
         let bytes = m.to_bytes();
+        prop_assert_eq!(m.serialized_len(), bytes.len());
         let parsed = parse(&bytes).map_err(|e| TestCaseError::fail(format!("{e}\n{}", String::from_utf8_lossy(&bytes))))?;
         prop_assert_eq!(&parsed, &m);
         prop_assert_eq!(parse(&parsed.to_bytes()).unwrap(), parsed.clone());

@@ -444,3 +444,42 @@ fn same_branch_from_another_sent_by_is_another_transaction() {
     assert_ne!(ia, ib);
     assert_eq!(sim.layer.transaction_count(), (0, 2));
 }
+
+#[test]
+fn a_refused_check_leaves_the_transaction_answerable() {
+    let mut sim = Sim::new();
+    let text = req("OPTIONS", "z9hG4bKs9");
+    let (id, request) = new_request(&mut sim, &text, udp());
+    let mut seen = None;
+    let refused = sim.layer.respond_checked(
+        sim.now,
+        id,
+        tu_response(200, &request, Some("uas")),
+        |response, peer, l| {
+            // The response as it will be sent: completed from the request.
+            seen = Some((response.clone(), peer, l));
+            Err(LocalError::InvalidStatus(0))
+        },
+    );
+    assert_eq!(refused, Err(LocalError::InvalidStatus(0)));
+    let (response, peer, l) = seen.expect("check called");
+    assert_eq!((peer, l), (udp(), local()));
+    let completed = Message::Response(response);
+    assert_eq!(
+        completed.serialized_len(),
+        completed.to_bytes().len(),
+        "the length the check can measure"
+    );
+    assert_eq!(
+        hdr(&completed, "Via"),
+        "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKs9"
+    );
+    sim.drain();
+    assert!(sim.take_sent().is_empty(), "nothing sent");
+    assert_eq!(sim.layer.server_state(id), Some(ServerState::Trying));
+    sim.layer
+        .respond(sim.now, id, tu_response(200, &request, Some("uas")))
+        .unwrap();
+    sim.drain();
+    assert_eq!(status(&sim.one_sent()), 200);
+}

@@ -350,8 +350,23 @@ impl TransactionLayer {
         id: ServerTxId,
         response: Response,
     ) -> Result<(), LocalError> {
+        self.respond_checked(now, id, response, |_, _, _| Ok(()))
+    }
+
+    /// [`respond`](Self::respond), once `check` has accepted the response
+    /// as it will be sent (completed from the request), given the source of
+    /// the request and the local address it arrived on. When `check`
+    /// refuses, nothing is sent and the transaction is unchanged: it can
+    /// still be answered.
+    pub fn respond_checked<E: From<LocalError>>(
+        &mut self,
+        now: Instant,
+        id: ServerTxId,
+        response: Response,
+        check: impl FnOnce(&Response, Peer, SocketAddr) -> Result<(), E>,
+    ) -> Result<(), E> {
         if !(100..=699).contains(&response.status) {
-            return Err(LocalError::InvalidStatus(response.status));
+            return Err(LocalError::InvalidStatus(response.status).into());
         }
         let tx = self
             .servers
@@ -359,9 +374,10 @@ impl TransactionLayer {
             .ok_or(LocalError::UnknownTransaction)?;
         // The request is released when the final response goes out.
         let Some(request) = &tx.request else {
-            return Err(LocalError::FinalResponseSent);
+            return Err(LocalError::FinalResponseSent.into());
         };
         let response = complete_response(request, response);
+        check(&response, tx.peer, tx.local)?;
         self.step_server(now, id, ServerInput::Respond(response));
         Ok(())
     }
