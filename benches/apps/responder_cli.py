@@ -1,7 +1,9 @@
 """What the benchmark responders share: their command line and how they run.
 
-Each prints ``READY <port>`` once bound, serves until SIGINT or SIGTERM, then
-prints ``ANSWERED <n>``; ``--loop uvloop`` runs it on uvloop.
+Each SIP responder prints ``READY <port>`` once bound, serves until SIGINT or
+SIGTERM, then prints ``ANSWERED <n>``; ``--loop uvloop`` runs it on uvloop.
+The applications of a server (``srf_app.py``) take the same ``--loop`` and
+stop the same way, without ``--port``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from collections.abc import Coroutine
 from typing import Any
 
 
-def parser(doc: str | None) -> argparse.ArgumentParser:
-    """An argument parser with ``--port`` and ``--loop``, described by ``doc``'s first line."""
+def parser(doc: str | None, *, port: bool = True) -> argparse.ArgumentParser:
+    """An argument parser with ``--port`` (unless ``port`` is false) and ``--loop``,
+    described by ``doc``'s first line."""
     p = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
-    p.add_argument("--port", type=int, default=0)
+    if port:
+        p.add_argument("--port", type=int, default=0)
     p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     return p
 
