@@ -123,14 +123,17 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 section "cargo test --workspace --exclude drachtio-py"
 cargo test --quiet --workspace --exclude drachtio-py
 
-section "ruff check python tests benches"
-ruff check python tests benches
+section "ruff check python tests benches examples"
+ruff check python tests benches examples
 
-section "ruff format --check python tests benches"
-ruff format --check python tests benches
+section "ruff format --check python tests benches examples"
+ruff format --check python tests benches examples
 
 section "mypy --strict python/drachtio"
 mypy --strict python/drachtio
+
+section "mypy --strict examples"
+mypy --strict examples
 
 section "python -m mypy.stubtest drachtio._core"
 python -m mypy.stubtest drachtio._core
