@@ -14,6 +14,7 @@ import logging
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from drachtio._core import SipRequest, SipResponse
@@ -451,14 +452,10 @@ class Srf:
 
     async def _chain(self, handler: Handler, req: Request, res: Response) -> None:
         middleware = [m for method, m in self._middleware if method in (None, req.method)]
-
-        async def call(index: int) -> None:
-            if index == len(middleware):
-                await handler(req, res)
-            else:
-                await middleware[index](req, res, lambda: call(index + 1))
-
-        await call(0)
+        if middleware:
+            await _Chain(middleware, handler, req, res).run(0)
+        else:
+            await handler(req, res)
 
     # ------------------------------------------------------------ requests out
 
@@ -737,6 +734,27 @@ class Srf:
 
         a.on("destroy", lambda reason: hang_up(b))
         b.on("destroy", lambda reason: hang_up(a))
+
+
+@dataclass(slots=True)
+class _Chain:
+    """One request's way through the middleware to its handler.
+
+    Each ``call_next`` is a bound method, not a closure that refers to
+    itself: the request and its response are freed when the handler ends
+    instead of waiting in a reference cycle for the garbage collector.
+    """
+
+    middleware: list[Middleware]
+    handler: Handler
+    req: Request
+    res: Response
+
+    async def run(self, index: int) -> None:
+        if index == len(self.middleware):
+            await self.handler(self.req, self.res)
+        else:
+            await self.middleware[index](self.req, self.res, partial(self.run, index + 1))
 
 
 async def _route(link: Link, method: str) -> None:
