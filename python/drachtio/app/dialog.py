@@ -164,9 +164,9 @@ class Dialog:
     async def _default_answer(self, req: Request, res: Response) -> None:
         if req.method == "INVITE":
             headers = {"Content-Type": "application/sdp"} if self.local_sdp else None
-            await res.send(200, headers=headers, body=self.local_sdp)
+            await res._send(200, None, headers, self.local_sdp, None)
         else:
-            await res.send(DEFAULT_ANSWERS.get(req.method, 501))
+            await res._send(DEFAULT_ANSWERS.get(req.method, 501), None, None, None, None)
 
     def _ack(self) -> None:
         self._acked.set()

@@ -13,6 +13,7 @@ from drachtio.protocol import (
     RespondToSipRequest,
     ResponseData,
     SimpleHeaders,
+    SipJson,
     Source,
 )
 
@@ -202,14 +203,14 @@ class Request:
 class Response:
     """The answer to one :class:`Request`: provisional responses, then one final response."""
 
-    __slots__ = ("_final", "_on_final", "_request", "dialog_id", "sent")
+    __slots__ = ("_final", "_on_final", "_request", "_sent", "dialog_id")
 
     def __init__(self, request: Request, on_final: Callable[[Request], None] | None = None) -> None:
         self._request = request
         self._on_final = on_final
         self._final: int | None = None
-        self.sent: SipResponse | None = None
-        """The last response sent, as the server built it."""
+        # The last response sent, in the link's form until sent is first read.
+        self._sent: SipJson | None = None
         self.dialog_id: str | None = None
         """The dialog a 2xx to an INVITE or SUBSCRIBE created."""
 
@@ -225,6 +226,22 @@ class Response:
     def status(self) -> int | None:
         """The final status sent, or None."""
         return self._final
+
+    @property
+    def sent(self) -> SipResponse | None:
+        """The last response sent, as the server built it, or None.
+
+        Built when first read: over a connection the server's answer carries
+        it as JSON, and building the core's message from that costs more than
+        the rest of answering.
+        """
+        sent = self._sent
+        if sent is None or isinstance(sent, SipResponse):
+            return sent
+        message = self._request.link.sip_message(sent)
+        assert isinstance(message, SipResponse)
+        self._sent = message
+        return message
 
     async def send(
         self,
@@ -244,7 +261,10 @@ class Response:
                 instance the caller cancelled the request first).
             ConnectionLost: the connection to the server went away.
         """
-        return await self._send(status, reason, headers, body, None)
+        await self._send(status, reason, headers, body, None)
+        sent = self.sent
+        assert sent is not None
+        return sent
 
     async def _send(
         self,
@@ -253,8 +273,9 @@ class Response:
         headers: Headers | None,
         body: str | bytes | None,
         on_dialog: Callable[[str], None] | None,
-    ) -> SipResponse:
-        """:meth:`send`; ``on_dialog(dialog_id)`` as soon as a 2xx created a dialog."""
+    ) -> None:
+        """:meth:`send` without building the response sent (:attr:`sent` does, when read);
+        ``on_dialog(dialog_id)`` as soon as a 2xx created a dialog."""
         if self._final is not None:
             raise LocalError(f"{self._request.method} already has a final response ({self._final})")
         if status >= 200:
@@ -281,10 +302,7 @@ class Response:
             self._on_final(self._request)
         assert isinstance(result, RespondResult)
         self.dialog_id = result.dialog_id
-        message = self._request.link.sip_message(result.message)
-        assert isinstance(message, SipResponse)
-        self.sent = message
-        return message
+        self._sent = result.message
 
 
 def simple_headers(headers: Headers | None) -> SimpleHeaders:

@@ -765,7 +765,7 @@ async def _answer_error(res: Response, status: int, reason: str | None) -> None:
     if res.finished:
         return
     try:
-        await res.send(status, reason)
+        await res._send(status, reason, None, None, None)
     except (RequestFailed, LocalError, ConnectionLost) as exc:
         log.info("could not answer %d: %s", status, exc)
 
