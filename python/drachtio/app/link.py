@@ -16,7 +16,7 @@ import ssl as _ssl
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from drachtio._core import SipMessage, from_dict
+from drachtio._core import SipMessage, SipRequest, from_dict
 from drachtio.channel import Channel, ChannelSettings
 from drachtio.errors import ConnectionLost, DrachtioError, RequestFailed
 from drachtio.protocol import (
@@ -33,11 +33,27 @@ from drachtio.protocol import (
     Success,
 )
 
-__all__ = ["AuthenticationFailed", "Link", "LinkEvents", "RemoteLink"]
+__all__ = ["AuthenticationFailed", "Link", "LinkEvents", "RemoteLink", "request_method"]
 
 _OnResult = Callable[[ResponseData], None]
 
 log = logging.getLogger("drachtio.app")
+
+
+def request_method(message: SipJson) -> str | None:
+    """The method of the request a ``sip`` carries, in either form, read
+    without building the message; None for a response.
+
+    Building the core's message from the JSON form costs far more than
+    this, and a request in a dialog (an ACK, a BYE) is often handled on its
+    method alone. A request whose method is malformed gives None too: the
+    message is then built at once, and refused as before.
+    """
+    if isinstance(message, SipMessage):
+        return message.method if isinstance(message, SipRequest) else None
+    start = message.get("request_uri")
+    method = start.get("method") if isinstance(start, dict) else None
+    return method if isinstance(method, str) else None
 
 
 class AuthenticationFailed(DrachtioError):

@@ -53,9 +53,10 @@ class Request:
     __slots__ = (
         "_cancel_reason",
         "_cancelled",
+        "_message",
         "dialog_id",
         "link",
-        "message",
+        "method",
         "received_at",
         "source",
         "transaction_id",
@@ -63,15 +64,22 @@ class Request:
 
     def __init__(
         self,
-        message: SipRequest,
+        message: SipRequest | SipJson,
         *,
         transaction_id: str,
         link: Link,
         source: Source | None = None,
         dialog_id: str | None = None,
         received_at: float | None = None,
+        method: str | None = None,
     ) -> None:
-        self.message = message
+        # The core's message, or the link's form of it until message is first read.
+        self._message = message
+        if method is None:
+            assert isinstance(message, SipRequest), "a request in JSON form needs its method"
+            method = message.method
+        self.method: str = method
+        """``INVITE``, ``BYE``..."""
         self.transaction_id = transaction_id
         self.link = link
         self.source = source
@@ -86,8 +94,19 @@ class Request:
     # ------------------------------------------------------------ the message
 
     @property
-    def method(self) -> str:
-        return self.message.method
+    def message(self) -> SipRequest:
+        """The request as the core's message.
+
+        Built when first read, from the form the link gave: over a connection
+        that is JSON, and building the message from it costs more than
+        handling an ACK or a BYE in a dialog, which need the method only.
+        """
+        message = self._message
+        if not isinstance(message, SipRequest):
+            message = self.link.sip_message(message)
+            assert isinstance(message, SipRequest)
+            self._message = message
+        return message
 
     @property
     def uri(self) -> Uri:

@@ -21,7 +21,7 @@ from drachtio._core import SipRequest, SipResponse
 from drachtio.app.dialog import DEFAULT_ANSWERS, Dialog
 from drachtio.app.digest import DigestCredentials, answer_challenge
 from drachtio.app.embedded import EmbeddedLink
-from drachtio.app.link import Link, RemoteLink
+from drachtio.app.link import Link, RemoteLink, request_method
 from drachtio.app.message import Headers, Request, Response, body_text, simple_headers
 from drachtio.channel import ChannelSettings
 from drachtio.errors import ConnectionLost, DrachtioError, LocalError, RequestFailed, SipError
@@ -328,23 +328,26 @@ class Srf:
     # ------------------------------------------------------------ incoming
 
     def _on_sip(self, link: Link, sip: Sip) -> None:
-        message = link.sip_message(sip.message)
-        if isinstance(message, SipResponse):
-            self._on_response(sip, message)
+        method = request_method(sip.message)
+        if method is None:
+            message = link.sip_message(sip.message)
+            if isinstance(message, SipResponse):
+                self._on_response(sip, message)
             return
-        assert isinstance(message, SipRequest)
+        # The message is built when the application first reads it.
         request = Request(
-            message,
+            sip.message,
             transaction_id=sip.transaction_id,
             link=link,
             source=sip.source,
             dialog_id=sip.dialog_id,
             received_at=sip.time,
+            method=method,
         )
         if sip.dialog_id is not None:
             self._in_dialog(request)
             return
-        route = self._routes.get(message.method)
+        route = self._routes.get(method)
         if route is None:
             # Routed before the handler went away (or another instance's verb).
             self.spawn(Response(request, self._forget).send(501))
