@@ -16,6 +16,7 @@ Run: ``python benches/apps/srf_embedded.py --sip udp:127.0.0.1:5060
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
@@ -27,20 +28,14 @@ from drachtio.server import ConfigError, Server, load_config
 
 
 def main() -> int:
-    args = build_parser().parse_args(["serve", *sys.argv[1:]])
+    args = vars(build_parser().parse_args(["serve", *sys.argv[1:]]))
+    # drachtio serve's flags are load_config's arguments of the same names,
+    # but for these two: whatever options it gains, they are taken here too.
+    settings = {"config_file": args.pop("config"), "secrets": args.pop("secret"), "env": os.environ}
+    accepted = inspect.signature(load_config).parameters
+    settings.update((name, value) for name, value in args.items() if name in accepted)
     try:
-        config = load_config(
-            config_file=args.config,
-            env=os.environ,
-            sip=args.sip,
-            control=args.control,
-            secrets=args.secret,
-            log_level=args.log_level,
-            sip_trace=args.sip_trace,
-            loop=args.loop,
-            max_unauthenticated=args.max_unauthenticated,
-            dev=args.dev,
-        )
+        config = load_config(**settings)
     except ConfigError as exc:
         print(f"srf_embedded: {exc}", file=sys.stderr)
         return 2
