@@ -79,13 +79,19 @@ def shown(value: str) -> str:
 # ---------------------------------------------------------------- strings
 
 
+def check_string(value: object, path: str) -> str:
+    """Any string: empty, with line breaks (a body, a secret)."""
+    if isinstance(value, str):
+        return value
+    raise invalid(path, f"must be a string, got {kind(value)}")
+
+
 def check_text(value: object, path: str) -> str:
     """A non-empty string, line breaks allowed (a failure's ``reason``, for people)."""
-    if not isinstance(value, str):
-        raise invalid(path, f"must be a string, got {kind(value)}")
-    if not value:
-        raise invalid(path, "must not be empty")
-    return value
+    if isinstance(value, str) and value:
+        return value
+    check_string(value, path)  # raises unless a string
+    raise invalid(path, "must not be empty")
 
 
 def check_line(value: object, path: str) -> str:
@@ -133,13 +139,6 @@ def check_choice(value: object, choices: Collection[str], path: str) -> str:
     raise invalid(path, f"must be one of {', '.join(choices)}, got {got}")
 
 
-def check_body(value: object, path: str) -> str | None:
-    """A message body: ``None``, or any string (empty, with line breaks)."""
-    if value is None or isinstance(value, str):
-        return value
-    raise invalid(path, f"must be a string, got {kind(value)}")
-
-
 # ---------------------------------------------------------------- numbers
 
 
@@ -153,7 +152,7 @@ def check_int(value: object, path: str, low: int, high: int) -> int:
 
 
 def check_seconds(value: object, path: str) -> float:
-    """A non-negative number (integer or not) of seconds."""
+    """A non-negative number (integer or not) of seconds; ``True`` is not one."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return value
     raise invalid(path, "must be a non-negative number of seconds")

@@ -25,7 +25,6 @@ from drachtio.protocol._checks import (
     JsonObject,
     SimpleHeaders,
     SipJson,
-    check_body,
     check_choice,
     check_headers,
     check_int,
@@ -33,6 +32,7 @@ from drachtio.protocol._checks import (
     check_object,
     check_seconds,
     check_sip_message,
+    check_string,
     check_token,
     invalid,
     kind,
@@ -81,8 +81,7 @@ class Auth:
 
     def __post_init__(self) -> None:
         # Any string: the secret is compared, never written anywhere.
-        if not isinstance(self.secret, str):
-            raise invalid("data.secret", f"must be a string, got {kind(self.secret)}")
+        check_string(self.secret, "data.secret")
         if self.app_name is not None:
             check_line(self.app_name, "data.appName")
 
@@ -171,7 +170,8 @@ class RespondToSipRequest:
         if self.status is not None:
             check_line(self.status, "data.status")
         check_headers(self.headers, "data.opts.headers")
-        check_body(self.body, "data.opts.body")
+        if self.body is not None:
+            check_string(self.body, "data.opts.body")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -224,7 +224,8 @@ class SendSipRequest:
         elif not URI.fullmatch(check_line(self.uri, "data.uri")):
             raise invalid("data.uri", f"{shown(self.uri)} is not a URI")
         check_headers(self.headers, "data.headers")
-        check_body(self.body, "data.body")
+        if self.body is not None:
+            check_string(self.body, "data.body")
         if self.dialog_id is not None:
             check_line(self.dialog_id, "data.dialogId")
 
