@@ -1,18 +1,23 @@
 """The shortcuts for the common case give what the general code gives.
 
-The connection reads ``{success: true}`` to a ``sip``, ``cancel`` or
-``dialog`` (or to a client's ``route``, ...) without parsing it, and builds
-received requests without checking their rid a second time; the decoder
-reads a complete length prefix in one step, and byte by byte only when it
-is incomplete or bad. On generated input, the results, and the errors for
-bad input, must be those of the general path: :func:`parse_response`,
-:func:`parse_request`, and the decoder fed one byte at a time. The
-constructors have no shortcut: each checks its fields with the one function
-of each rule, whatever the type of the value.
+``Sip`` and ``RespondToSipRequest`` (built or parsed by a server for every
+message of a call) test the common case in one expression before calling
+the one function of each rule; the connection reads ``{success: true}`` to
+a ``sip``, ``cancel`` or ``dialog`` (or to a client's ``route``, ...)
+without parsing it, and builds received requests without checking their rid
+a second time; the decoder reads a complete length prefix in one step, and
+byte by byte only when it is incomplete or bad. On generated input, the
+results, and the errors for bad input, must be those of the general path:
+the constructors given a ``str`` subclass (which no shortcut takes),
+:func:`parse_response`, :func:`parse_request`, and the decoder fed one byte
+at a time. Every other constructor calls the rules' functions alone.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import orjson
@@ -182,6 +187,40 @@ class Text(str):
     """A str subclass: not the exact type the shortcuts test, still a string."""
 
 
+def checks_called(build: Callable[[], object]) -> list[str]:
+    """The rules' functions ``build`` calls, in order."""
+    called: list[str] = []
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code.co_filename.endswith("_checks.py"):
+            called.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        build()
+    finally:
+        sys.setprofile(None)
+    return called
+
+
+def test_the_shortcuts_are_taken_and_a_str_subclass_is_not() -> None:
+    # What the property tests below compare: the shortcut and the checks.
+    assert checks_called(lambda: Sip("t", INVITE, "d", SOURCE, 1.5)) == []
+    assert checks_called(lambda: Sip(Text("t"), INVITE, "d", SOURCE, 1.5)) == [
+        "check_line",
+        "check_sip_message",
+        "check_line",
+        "check_seconds",
+    ]
+    assert checks_called(lambda: RespondToSipRequest("t", 200)) == []
+    assert checks_called(lambda: RespondToSipRequest(Text("t"), 200)) == [
+        "check_line",
+        "check_int",
+        "check_headers",
+        "check_object",
+    ]
+
+
 def test_str_subclasses_take_the_general_path() -> None:
     assert Sip(Text("t"), INVITE, Text("d")).transaction_id == "t"
     assert Request(Text("r"), Ping()).rid == "r"
@@ -306,6 +345,69 @@ def outcome(events: list[Event]) -> tuple[Any, ...]:
         return ("failed", error.code, error.message, error.path)
     assert len(events) == 1
     return ("event", events[0])
+
+
+DICT_MESSAGES = [
+    {"request_uri": {}, "headers": {}},
+    {"status_line": {}, "headers": {}},
+    {"status_line": {}},
+    {"headers": {}},
+]
+
+
+def built(build: Callable[..., object], *args: Any) -> tuple[Any, ...]:
+    """What ``build(*args)`` gives: the value, or the refusal."""
+    try:
+        return ("built", build(*args))
+    except LocalProtocolError as exc:
+        return ("refused", exc.code, exc.message, exc.path)
+
+
+def mostly(usual: st.SearchStrategy[Any], *others: st.SearchStrategy[Any]) -> Any:
+    """``usual`` three times in four, else one of ``others``: the shortcuts
+    test every field at once, so most examples must pass most of the test."""
+    return st.one_of(usual, usual, usual, *others)
+
+
+# What a line may be: with a line break or a NUL, empty, or not a string.
+IDS = mostly(st.sampled_from(["t", "694984ea-16c6", "d-5c2f"]), LINE, JSON)
+NUMBERS = st.sampled_from([0.0, 1.5, 1_700_000_000.25, -0.0, -1.0, 0, 3, -1, True, False])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    transaction_id=IDS.filter(lambda value: isinstance(value, str)),
+    message=mostly(st.sampled_from([INVITE, OK]), st.sampled_from(DICT_MESSAGES), JSON),
+    dialog_id=mostly(st.none(), IDS),
+    source=mostly(st.sampled_from([None, SOURCE]), JSON),
+    time=mostly(st.none() | st.sampled_from([1.5, 0.0]), NUMBERS, st.floats(), JSON),
+)
+def test_sip_takes_its_shortcut_only_for_what_the_checks_accept(
+    transaction_id: str, message: Any, dialog_id: Any, source: Any, time: Any
+) -> None:
+    shortcut = built(Sip, transaction_id, message, dialog_id, source, time)
+    checks = built(Sip, Text(transaction_id), message, dialog_id, source, time)
+    assert shortcut == checks
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    transaction_id=IDS.filter(lambda value: isinstance(value, str)),
+    code=mostly(st.sampled_from([100, 200, 699]), st.sampled_from([99, 700, True]), JSON),
+    status=mostly(st.none(), IDS),
+    headers=mostly(
+        st.sampled_from([{}, {"Content-Type": "application/sdp"}]),
+        st.dictionaries(st.sampled_from(["X-A", "X B", ""]), VALUE, max_size=2),
+        JSON,
+    ),
+    body=mostly(st.none() | st.sampled_from(["", "v=0\r\n"]), JSON),
+)
+def test_respond_to_sip_request_takes_its_shortcut_only_for_what_the_checks_accept(
+    transaction_id: str, code: Any, status: Any, headers: Any, body: Any
+) -> None:
+    shortcut = built(RespondToSipRequest, transaction_id, code, status, headers, body)
+    checks = built(RespondToSipRequest, Text(transaction_id), code, status, headers, body)
+    assert shortcut == checks
 
 
 # What a server and what a client send, answered by the generated data.

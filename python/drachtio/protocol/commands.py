@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
+from drachtio._core import SipRequest, SipResponse
 from drachtio.protocol._checks import (
     URI,
     JsonObject,
@@ -61,6 +62,8 @@ __all__ = [
     "parse_command",
 ]
 
+# The core's message classes, for a test of the exact type.
+_SIP_MESSAGE_TYPES = (SipRequest, SipResponse)
 _TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 _DIALOG_EVENTS = ("created", "destroyed", "ack-timeout")
 
@@ -165,8 +168,27 @@ class RespondToSipRequest:
     body: str | None = None
 
     def __post_init__(self) -> None:
-        check_line(self.transaction_id, "data.transactionId")
-        check_int(self.code, "data.code", 100, 699)
+        tx, code = self.transaction_id, self.code
+        # The common case in one test, without a call (a server parses one of
+        # these for every response an application sends); what it accepts,
+        # the checks below accept: tests/protocol/test_protocol_fast_paths.py.
+        if (
+            type(tx) is str
+            and tx
+            and "\r" not in tx
+            and "\n" not in tx
+            and "\x00" not in tx
+            and type(code) is int
+            and 100 <= code <= 699
+            and self.status is None
+            and type(self.headers) is dict
+            and (self.body is None or type(self.body) is str)
+        ):
+            if self.headers:
+                check_headers(self.headers, "data.opts.headers")
+            return
+        check_line(tx, "data.transactionId")
+        check_int(code, "data.code", 100, 699)
         if self.status is not None:
             check_line(self.status, "data.status")
         check_headers(self.headers, "data.opts.headers")
@@ -339,7 +361,32 @@ class Sip:
     time: float | None = None
 
     def __post_init__(self) -> None:
-        check_line(self.transaction_id, "data.transactionId")
+        tx, dialog_id, time = self.transaction_id, self.dialog_id, self.time
+        # The common case in one test, without a call (a server builds one of
+        # these for every SIP message to an application); what it accepts,
+        # the checks below accept: tests/protocol/test_protocol_fast_paths.py.
+        if (
+            type(tx) is str
+            and tx
+            and "\r" not in tx
+            and "\n" not in tx
+            and "\x00" not in tx
+            and type(self.message) in _SIP_MESSAGE_TYPES
+            and (
+                dialog_id is None
+                or (
+                    type(dialog_id) is str
+                    and dialog_id
+                    and "\r" not in dialog_id
+                    and "\n" not in dialog_id
+                    and "\x00" not in dialog_id
+                )
+            )
+            and (self.source is None or type(self.source) is Source)
+            and (time is None or (type(time) is float and time >= 0))
+        ):
+            return
+        check_line(tx, "data.transactionId")
         check_sip_message(self.message, "data.message")
         if self.dialog_id is not None:
             check_line(self.dialog_id, "data.dialogId")
