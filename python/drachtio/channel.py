@@ -194,10 +194,20 @@ class Channel(asyncio.BufferedProtocol):
         self._last_heard = self._loop.time()
         self._reading = True
         try:
-            for event in self.connection.receive_data(bytes(self._view[:nbytes])):
-                self._handle(event)
-                if self.closed or self._aborted:
+            data = bytes(self._view[:nbytes])
+            while True:
+                connection = self.connection
+                events = connection.receive_data(data)
+                # The read ended on an auth request: what came after it waits
+                # unread until the auth is answered, which handling it does.
+                paused = connection.paused
+                for event in events:
+                    self._handle(event)
+                    if self.closed or self._aborted:
+                        break
+                if not paused or connection.paused or not self.is_open:
                     break
+                data = b""
         finally:
             self._reading = False
         self._flush()

@@ -68,11 +68,6 @@ def pipelined(app: App, requests: list[tuple[str, dict[str, Any]]]) -> list[asyn
     return futures
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the channel must read what the connection held after auth once it is answered "
-    "(Connection.paused, then receive_data(b''))",
-)
 async def test_requests_sent_right_after_auth_run_in_order_once_it_succeeds() -> None:
     server = await start_server()
     loop = asyncio.get_running_loop()
