@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 from server_harness import (
+    SDP,
     App,
     needs_sipp,
     sip_port,
+    sipp_uac,
     sipp_uas,
     start_server,
+    uac_scenario,
     uas_in_dialog_scenario,
 )
 from sip_peer import SipPeer
@@ -395,5 +398,23 @@ async def test_an_app_leaving_after_its_call_was_answered_ends_it_without_errors
             await app.close()
             assert (await sipp.result()).successful == 1
         assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    finally:
+        await server.stop()
+
+
+@needs_sipp
+async def test_a_bye_left_unanswered_by_an_app_that_leaves_gets_200(tmp_path: Path) -> None:
+    # The BYE ended the dialog when it came: the caller is told its call is
+    # over (200), not 480 as for a request someone should still handle.
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    try:
+        sipp = await sipp_uac(tmp_path, server, uac_scenario(200))
+        invite = await app.next_sip("INVITE")
+        assert (await app.respond(invite["transactionId"], 200, body=SDP))["success"] is True
+        await app.next_sip("BYE")
+        await app.close()
+        result = await sipp.result()
+        assert result.successful == 1, result.log
     finally:
         await server.stop()

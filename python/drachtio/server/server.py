@@ -456,7 +456,14 @@ class Server:
                 held = tx.dialog
                 heir = held.owner if held is not None and held.id in self._dialogs else None
                 tx.owner = heir
-                if heir is None or heir is session or not heir.send_request(self._sip_message(tx)):
+                if tx.request.method == "BYE" and held is not None and heir is None:
+                    # The BYE ended its dialog when it came: the call is
+                    # over, whoever would have answered (RFC 3261 §15.1.2).
+                    tx.owner = None
+                    self._answer(tx, 200, None)
+                elif (
+                    heir is None or heir is session or not heir.send_request(self._sip_message(tx))
+                ):
                     tx.owner = None
                     self._answer(tx, 480, "Temporarily Unavailable")
         for dialog in orphans:
