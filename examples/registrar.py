@@ -15,12 +15,11 @@ register a phone as ``sip:alice@127.0.0.1`` at 127.0.0.1:5060, and call
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from _common import parse, parser, run, serve
 
-from drachtio import SipError, SipResponse, Srf
+from drachtio import SipError, Srf
 from drachtio.app import Request, Response
 from drachtio.app.registrar import Registrar
 
@@ -43,35 +42,13 @@ def build() -> Srf:
         if not contacts:
             raise SipError(404, "Not Found")
 
-        # Bridged by hand rather than with create_b2bua, which would pass the
-        # callee's failure back as it is where this registrar answers 480.
-        async def ring(response: SipResponse) -> None:
-            if response.status == 180 and not req.cancelled:
-                await res.send(180)  # the callee rings: so does the caller
-
-        calling = asyncio.ensure_future(
-            srf.create_uac(contacts[0], local_sdp=req.text or None, on_provisional=ring)
-        )
-        cancelled = asyncio.ensure_future(req.wait_cancelled())
         try:
-            await asyncio.wait([calling, cancelled], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            cancelled.cancel()
-            calling.cancel()  # if still ringing, the caller gave up: CANCEL the callee
-        if not calling.done():
-            return  # the server has answered the caller 487
-        try:
-            callee = calling.result()
+            caller, _ = await srf.create_b2bua(req, res, contacts[0], pass_failure=False)
         except SipError as exc:
+            if exc.status == 487:
+                return  # the caller gave up: the server has answered it 487
             log.info("%s did not answer: %d %s", contacts[0], exc.status, exc.reason)
             raise SipError(480, "Temporarily Unavailable") from exc
-        try:
-            caller = await srf.create_uas(req, res, local_sdp=callee.remote_sdp)
-        except SipError:
-            await callee.destroy()
-            raise
-        caller.on("destroy", lambda reason: callee.destroy())
-        callee.on("destroy", lambda reason: caller.destroy())
         log.info("call %s bridged to %s", caller.call_id, contacts[0])
 
     return srf

@@ -150,3 +150,28 @@ def ringing_then_cancelled_scenario() -> str:
   <recv request="ACK"/>
 </scenario>
 """
+
+
+async def test_without_pass_failure_the_application_answers_the_caller(
+    attach: Attach, tmp_path: Path
+) -> None:
+    server = await start_server()
+    srf = Srf()
+    callee, port = await sipp_uas(tmp_path, reject_scenario(486))
+
+    @srf.invite
+    async def on_invite(req: Request, res: Response) -> None:
+        try:
+            await srf.create_b2bua(req, res, f"sip:callee@127.0.0.1:{port}", pass_failure=False)
+        except SipError as exc:
+            assert exc.status == 486
+            raise SipError(480, "Temporarily Unavailable") from exc
+
+    try:
+        await attach(server, srf)
+        caller = await sipp_uac(tmp_path, server, uac_scenario(480))
+        assert (await caller.result()).successful == 1
+        assert (await callee.result()).successful == 1
+    finally:
+        await srf.close()
+        await server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -149,4 +150,53 @@ async def test_a_lost_link_fails_what_waited_on_it(tmp_path: Path) -> None:
         assert (await callee.result()).successful == 1
     finally:
         await srf.close()
+        await server.stop()
+
+
+async def test_closing_on_purpose_is_not_a_lost_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = await start_server()
+    srf = Srf()
+    events: list[str] = []
+    for name in ("disconnect", "closed"):
+        srf.on(name, lambda link, detail, name=name: events.append(f"{name}: {detail}"))
+    try:
+        host, port = server.control_address
+        await srf.connect(host, port, SECRET)
+        with caplog.at_level(logging.INFO, logger="drachtio.app"):
+            await srf.close()
+        assert events == ["closed: closed by the application"]
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    finally:
+        await server.stop()
+
+
+@needs_sipp
+async def test_closing_while_a_cancelled_call_winds_down_logs_no_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from test_srf_b2bua import ringing_then_cancelled_scenario
+
+    server = await start_server()
+    srf = Srf()
+    callee, port = await sipp_uas(tmp_path, ringing_then_cancelled_scenario())
+    ringing: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    try:
+        host, control = server.control_address
+        await srf.connect(host, control, SECRET)
+        calling = asyncio.ensure_future(
+            srf.create_uac(
+                f"sip:callee@127.0.0.1:{port}",
+                on_provisional=lambda r: ringing.done() or ringing.set_result(r.status),
+            )
+        )
+        assert await asyncio.wait_for(ringing, 10) == 180
+        with caplog.at_level(logging.INFO):
+            calling.cancel()  # CANCEL, as Ctrl-C in a calling script
+            await srf.close()
+            assert (await callee.result()).successful == 1
+            await asyncio.sleep(0.2)  # let late callbacks run: none may log an error
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    finally:
         await server.stop()

@@ -274,7 +274,7 @@ class RemoteLink:
         for future, _ in pending.values():
             if not future.done():
                 future.set_exception(ConnectionLost(f"{self.name}: {reason}"))
-        if was_connected:
+        if was_connected and not self._closing:
             log.warning("lost connection to %s: %s", self.name, reason)
             self._events.link_state(self, "disconnect", reason)
         self._lost.set()

@@ -283,8 +283,10 @@ class Srf:
     def link_state(self, link: Link, state: str, detail: str) -> None:
         if state == "closed" and link in self._links:
             self._links.remove(link)
-        if state in ("disconnect", "closed"):
+        if state == "disconnect":
             self._lost(link, f"connection to the server lost: {detail}")
+        elif state == "closed":
+            self._lost(link, f"link closed: {detail}")
         self._emit(state, link, detail)
 
     def _lost(self, link: Link, reason: str) -> None:
@@ -294,6 +296,8 @@ class Srf:
                 del self._uac[tx_id]
                 if not tx.final.done():
                     tx.final.set_exception(ConnectionLost(reason))
+                    # Whoever waited may be gone already (a cancelled call).
+                    tx.final.add_done_callback(_retrieve)
         for tx_id, request in list(self._incoming.items()):
             if request.link is link:
                 del self._incoming[tx_id]
@@ -504,7 +508,14 @@ class Srf:
                 self._uac.pop(tx.id, None)
 
     async def _abandon(self, link: Link, tx: _ClientTx) -> None:
-        """CANCEL an INVITE nobody waits for; end the call should a 2xx cross the CANCEL."""
+        """CANCEL an INVITE nobody waits for; end the call should a 2xx cross the CANCEL.
+
+        When the link goes meanwhile, the server cancels or ends it itself.
+        """
+        with contextlib.suppress(ConnectionLost):
+            await self._abandon_on(link, tx)
+
+    async def _abandon_on(self, link: Link, tx: _ClientTx) -> None:
         with contextlib.suppress(RequestFailed):  # the final response is on its way
             await link.call(CancelSipRequest(tx.id))
         try:
@@ -671,6 +682,7 @@ class Srf:
         local_sdp_b: str | None = None,
         auth: Credentials | None = None,
         copy_headers: Iterable[str] = (),
+        pass_failure: bool = True,
     ) -> tuple[Dialog, Dialog]:
         """Bridge ``req`` to ``uri``: ``(uas, uac)`` dialogs once the callee answered.
 
@@ -678,7 +690,8 @@ class Srf:
         provisional responses with SDP are relayed as 183, and its answer
         becomes the caller's 200. A CANCEL from the caller cancels the
         callee; a failure of the callee is passed back to the caller (same
-        status and reason) and raised. ``copy_headers`` names headers of the
+        status and reason; with ``pass_failure=False`` the caller is left for
+        the application to answer) and raised. ``copy_headers`` names headers of the
         caller's INVITE to copy onto the callee's. When either call ends,
         the other is hung up.
 
@@ -717,7 +730,8 @@ class Srf:
         try:
             uac = calling.result()
         except SipError as exc:
-            await _answer_error(res, exc.status, exc.reason)
+            if pass_failure:
+                await _answer_error(res, exc.status, exc.reason)
             raise
         try:
             uas = await self.create_uas(req, res, local_sdp=uac.remote_sdp)
@@ -806,3 +820,8 @@ def _with_credentials(
         name: value,
     }
     return retry
+
+
+def _retrieve(future: asyncio.Future[SipResponse]) -> None:
+    if not future.cancelled():
+        future.exception()

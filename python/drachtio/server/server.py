@@ -157,6 +157,8 @@ class _ClientTx:
     subscribe_tags: set[str] | None = None
     # A final response came (an INVITE's is kept 64*T1 for forked 2xx).
     answered: bool = False
+    # The application cancelled it (an INVITE).
+    cancelled: bool = False
 
 
 class Server:
@@ -438,7 +440,7 @@ class Server:
         # fails is logged and does not keep the others from being freed.
         for ctx in [c for c in self._client_txs.values() if c.owner is session]:
             ctx.owner = None
-            if ctx.request.method == "INVITE" and not ctx.answered:
+            if ctx.request.method == "INVITE" and not (ctx.answered or ctx.cancelled):
                 with _carry_on("cancel", ctx.id):
                     self._stack.cancel(ctx.stack_id)
         dialogs = [d for d in self._dialogs.values() if d.owner is session]
@@ -705,6 +707,7 @@ class Server:
         if ctx.request.method != "INVITE":
             return Failure(f"transaction {ctx.id} is a {ctx.request.method}, not an INVITE")
         self._stack_or_fail().cancel(ctx.stack_id)
+        ctx.cancelled = True
         return Success()
 
     # ------------------------------------------------------------ dialogs
