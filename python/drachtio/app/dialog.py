@@ -75,6 +75,7 @@ class Dialog:
         method: str,
         local_sdp: str | None,
         remote_sdp: str | None,
+        event: str | None = None,
     ) -> None:
         self.id = dialog_id
         """The server's dialogId: ``<Call-ID>;from-tag=<tag>;to-tag=<tag>``."""
@@ -84,6 +85,8 @@ class Dialog:
         """``INVITE`` (a call) or ``SUBSCRIBE``."""
         self.local_sdp = local_sdp
         self.remote_sdp = remote_sdp
+        self.event = event
+        """A subscription's event package (``presence``...), for a subscriber."""
         self.destroy_reason: str | None = None
         """Why the dialog ended (the server's reason), once it has."""
         self._srf = srf
@@ -208,17 +211,22 @@ class Dialog:
         return await self._srf.send_and_wait(self.link, command)
 
     async def destroy(self, *, headers: Headers | None = None) -> None:
-        """End the dialog: BYE for a call; returns once the server has ended it.
+        """End the dialog; returns once the server has ended it.
 
-        A subscription is ended with a terminating NOTIFY (notifier) or an
-        unsubscribe (subscriber), which the application sends with
-        :meth:`request`; ``destroy`` refuses it.
+        A call: BYE. A subscription this application made: unsubscribe
+        (SUBSCRIBE with ``Expires: 0``), then the notifier's terminating
+        NOTIFY ends it. A notifier ends a subscription with a terminating
+        NOTIFY it sends with :meth:`request`; ``destroy`` refuses it.
         """
         if self.destroyed:
             return
-        if self.method != "INVITE":
-            raise LocalError("a subscription ends with a NOTIFY or an unsubscribe, not BYE")
-        await self.request("BYE", headers=headers)
+        if self.method == "INVITE":
+            await self.request("BYE", headers=headers)
+        elif self.event is not None:
+            own = {"Event": self.event, "Expires": "0", **(headers or {})}
+            await self.request("SUBSCRIBE", headers=own)
+        else:
+            raise LocalError("a notifier ends a subscription with a terminating NOTIFY")
         await self._destroyed.wait()
 
     async def modify(self, sdp: str, *, headers: Headers | None = None) -> SipResponse:

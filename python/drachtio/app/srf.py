@@ -66,7 +66,7 @@ class _ClientTx:
     final: asyncio.Future[SipResponse]
     on_provisional: Callable[[SipResponse], Any] | None = None
     # Builds the dialog of a 2xx that carries a dialogId, as soon as it comes.
-    on_dialog: Callable[[str, SipResponse], Dialog] | None = None
+    on_dialog: Callable[[str, SipResponse | None], Dialog] | None = None
     link: Link | None = None
     id: str = ""
     dialog: Dialog | None = None
@@ -369,6 +369,8 @@ class Srf:
             if dialog is not None:
                 dialog._ack()
             return
+        if dialog is None and request.method == "NOTIFY":
+            dialog = self._early_subscription(request.dialog_id)
         self._incoming[request.transaction_id] = request
         response = Response(request, self._forget)
         if dialog is not None:
@@ -376,6 +378,21 @@ class Srf:
         else:
             # A dialog this application made without the dialog API (a raw 2xx).
             self.spawn(response.send(DEFAULT_ANSWERS.get(request.method, 501)))
+
+    def _early_subscription(self, dialog_id: str) -> Dialog | None:
+        """The dialog a NOTIFY creates before its SUBSCRIBE's 2xx (RFC 6665 §4.1.2.4)."""
+        call_id = dialog_id.split(";from-tag=", 1)[0]
+        for tx in self._uac.values():
+            request = tx.request
+            if (
+                request is not None
+                and request.method == "SUBSCRIBE"
+                and request.call_id == call_id
+                and tx.on_dialog is not None
+            ):
+                tx.dialog = tx.on_dialog(dialog_id, None)
+                return tx.dialog
+        return None
 
     def _on_response(self, sip: Sip, response: SipResponse) -> None:
         tx = self._uac.get(sip.transaction_id)
@@ -480,7 +497,7 @@ class Srf:
         link: Link,
         command: SendSipRequest,
         on_provisional: Callable[[SipResponse], Any] | None = None,
-        on_dialog: Callable[[str, SipResponse], Dialog] | None = None,
+        on_dialog: Callable[[str, SipResponse | None], Dialog] | None = None,
     ) -> tuple[SipRequest, SipResponse]:
         """Send ``command``; the request as sent and its final response. The
         request is cancelled (INVITE) if the caller is cancelled while it waits."""
@@ -639,7 +656,8 @@ class Srf:
         made: list[Dialog] = []
         for _ in range(_MAX_REDIRECTS + 2):
 
-            def created(dialog_id: str, response: SipResponse) -> Dialog:
+            def created(dialog_id: str, response: SipResponse | None) -> Dialog:
+                assert response is not None  # an INVITE's dialog comes with its 2xx
                 dialog = Dialog(
                     self,
                     target,
@@ -671,6 +689,65 @@ class Srf:
                 continue
             raise SipError(status, response.reason, response)
         raise SipError(482, "too many redirections")
+
+    async def create_subscription(
+        self,
+        uri: str,
+        *,
+        event: str,
+        expires: int = 3600,
+        headers: Headers | None = None,
+        on_notify: Handler | None = None,
+        auth: Credentials | None = None,
+        link: Link | None = None,
+    ) -> Dialog:
+        """Subscribe to ``event`` at ``uri`` (RFC 6665); the subscription's dialog.
+
+        ``on_notify(req, res)`` gets every NOTIFY of the subscription, the
+        first ones too (one may come before the 2xx); without it they go to
+        the dialog's handlers, events or default answer (200). A NOTIFY
+        saying ``terminated`` and answered 2xx ends the dialog;
+        :meth:`Dialog.destroy` unsubscribes (``Expires: 0``) and waits for it.
+
+        Raises:
+            SipError: the SUBSCRIBE was refused (the final response is ``exc.response``).
+        """
+        target = self._link(link)
+        own: dict[str, str | list[str]] = {
+            "Event": event,
+            "Expires": str(expires),
+            **simple_headers(headers),
+        }
+        made: list[Dialog] = []
+
+        def created(dialog_id: str, _: SipResponse | None) -> Dialog:
+            if made:
+                return made[0]
+            dialog = Dialog(
+                self,
+                target,
+                dialog_id,
+                role="uac",
+                method="SUBSCRIBE",
+                local_sdp=None,
+                remote_sdp=None,
+                event=event,
+            )
+            if on_notify is not None:
+                dialog.on("notify", on_notify)
+            self._dialogs[dialog_id] = dialog
+            made.append(dialog)
+            return dialog
+
+        command = SendSipRequest("SUBSCRIBE", uri, own)
+        sent, response = await self._exchange(target, command, None, created)
+        retry = _with_credentials(sent, response, own, None, auth)
+        if retry is not None:
+            command = SendSipRequest("SUBSCRIBE", uri, retry)
+            sent, response = await self._exchange(target, command, None, created)
+        if not 200 <= response.status < 300 or not made:
+            raise SipError(response.status, response.reason, response)
+        return made[0]
 
     async def create_b2bua(
         self,
