@@ -354,7 +354,7 @@ def table(results: list[Measure]) -> None:
     )
     for rate in sorted({m.rate for m in results}):
         base = find(results, "uas", rate)
-        uas_us = base.run_us() if base else float("nan")
+        uas_us = base.run_us() if base else None
         for subject in (*SUBJECTS, "uas"):
             m = find(results, subject, rate)
             if m is None:
@@ -363,11 +363,12 @@ def table(results: list[Measure]) -> None:
             app = "app" in m.cpu_run
             app_us = f"{m.run_us('app'):5.0f} {m.tail_us('app'):5.0f}" if app else f"{'':11}"
             app_mib = f"{m.hwm_kib['app'] / 1024:5.1f}" if app else ""
+            times = f"{m.tail_us() / uas_us:5.2f}" if uas_us else f"{'-':>5}"
             print(
                 f"{rate:6d} {LABELS[subject]:<16} | {c.successful:6d} {c.failed:6d} "
                 f"{c.retransmissions:7d} {c.per_second:7.0f} "
                 f"| {m.run_us('server'):6.0f} {m.tail_us('server'):6.0f} | {app_us} "
-                f"| {m.run_us():5.0f} {m.tail_us():6.0f} {m.tail_us() / uas_us:5.2f} "
+                f"| {m.run_us():5.0f} {m.tail_us():6.0f} {times} "
                 f"| {m.hwm_kib['server'] / 1024:5.1f} {app_mib}"
             )
 
