@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
 import re
@@ -74,7 +73,6 @@ import secrets
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -84,9 +82,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from measure import HOST, cpu_seconds, free_udp_port, last_stats, status_kib, stop_process
+
 APPS = Path(__file__).parent / "apps"
-HOST = "127.0.0.1"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 APP_NAME = "soak"
 CANCEL_PAUSE_MS = 500
 
@@ -223,48 +221,6 @@ def scenario_noack() -> str:
 
 # --------------------------------------------------------------------------
 # processes
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        # The command name may hold spaces; the fields after it are fixed.
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def status_kib(pid: int, key: str) -> int:
-    """A ``kB`` field of ``/proc/<pid>/status`` (``VmHWM``, ``VmRSS``)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {key} for {pid}")
-
-
-def free_udp_port() -> int:
-    """A UDP port free at the time of the call (sipp needs a number)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def last_stats(path: Path) -> dict[str, str]:
-    """The last row of a sipp ``-trace_stat`` file, by column name."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f, delimiter=";"))
-    return dict(zip(rows[0], rows[-1], strict=False)) if len(rows) > 1 else {}
 
 
 def fd_count(pid: int) -> int:
