@@ -7,7 +7,9 @@ both ends:
 - reads go into one reused buffer (an ``asyncio.BufferedProtocol``: no task,
   no future, no new buffer per read);
 - frames go out together, in one write: the responses to what one read
-  brought once it is handled, other frames at the next turn of the loop;
+  brought once it is handled, other frames at the next turn of the loop
+  (with ``flush_after_tasks``, a read's frames wait for that turn too, so
+  that what the tasks the read woke send joins them);
 - writes never wait: a peer that stops reading while its unsent bytes grow
   past ``max_write_buffer`` is dropped, and so is one that leaves more than
   ``max_pending`` of our requests unanswered;
@@ -75,6 +77,7 @@ class ChannelSettings:
     """The bounds and timers of a channel; one object shared by many channels."""
 
     __slots__ = (
+        "flush_after_tasks",
         "max_frame_size",
         "max_pending",
         "max_write_buffer",
@@ -92,6 +95,7 @@ class ChannelSettings:
         ping_interval: float,
         ping_timeout: float,
         read_size: int = 65536,
+        flush_after_tasks: bool = False,
     ) -> None:
         self.max_frame_size = max_frame_size
         self.max_write_buffer = max_write_buffer
@@ -99,6 +103,10 @@ class ChannelSettings:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.read_size = read_size
+        self.flush_after_tasks = flush_after_tasks
+        """Whether a read's frames wait for the next turn of the loop, to leave
+        with what the tasks it woke send then (an application's end: its
+        handlers answer from tasks); a server answers at once."""
 
 
 class Channel(asyncio.BufferedProtocol):
@@ -210,7 +218,11 @@ class Channel(asyncio.BufferedProtocol):
                 data = b""
         finally:
             self._reading = False
-        self._flush()
+        if self._out and self.settings.flush_after_tasks and not self.connection.closing:
+            # The tasks this read woke run before this in the loop's next turn.
+            self._loop.call_soon(self._flush)
+        else:
+            self._flush()
         if self.connection.closing and not self.closed:
             # A protocol error or a refused auth: the channel ends now, its
             # last frames are flushed as the transport closes.

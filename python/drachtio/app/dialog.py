@@ -95,8 +95,10 @@ class Dialog:
         self._handlers: dict[str, RequestHandler] = {}
         self._destroy_handlers: list[DestroyHandler] = []
         self._queues: list[asyncio.Queue[DialogEvent]] = []
-        self._destroyed = asyncio.Event()
-        self._acked = asyncio.Event()
+        # Made when first awaited: most dialogs are waited on for one of them.
+        self._destroyed: asyncio.Event | None = None
+        self._acked: asyncio.Event | None = None
+        self._was_acked = False
 
     def __repr__(self) -> str:
         state = f" destroyed ({self.destroy_reason})" if self.destroyed else ""
@@ -146,9 +148,19 @@ class Dialog:
 
     async def wait_destroyed(self) -> str:
         """Wait until the dialog ends; why it did."""
-        await self._destroyed.wait()
+        if self.destroy_reason is None:
+            if self._destroyed is None:
+                self._destroyed = asyncio.Event()
+            await self._destroyed.wait()
         assert self.destroy_reason is not None
         return self.destroy_reason
+
+    async def wait_acked(self) -> None:
+        """Wait until the ACK for the 2xx that confirmed the dialog came, or the dialog ended."""
+        if not self._was_acked and self.destroy_reason is None:
+            if self._acked is None:
+                self._acked = asyncio.Event()
+            await self._acked.wait()
 
     def _request(self, req: Request, res: Response) -> None:
         """A request the far end sent in this dialog (not ACK)."""
@@ -161,26 +173,23 @@ class Dialog:
         elif self._queues and req.method != "BYE":
             for queue in self._queues:
                 queue.put_nowait(DialogEvent(kind, req, res))
-        else:
-            self._srf.spawn(self._default_answer(req, res))
-
-    async def _default_answer(self, req: Request, res: Response) -> None:
-        if req.method == "INVITE":
+        elif req.method == "INVITE":
             headers = {"Content-Type": "application/sdp"} if self.local_sdp else None
-            await res._send(200, None, headers, self.local_sdp, None)
+            res.answer_now(200, headers, self.local_sdp)
         else:
-            await res._send(DEFAULT_ANSWERS.get(req.method, 501), None, None, None, None)
+            res.answer_now(DEFAULT_ANSWERS.get(req.method, 501))
 
     def _ack(self) -> None:
-        self._acked.set()
+        self._was_acked = True
+        _wake(self._acked)
 
     def _ended(self, reason: str) -> None:
         """The server says the dialog is over."""
         if self.destroy_reason is not None:
             return
         self.destroy_reason = reason
-        self._destroyed.set()
-        self._acked.set()
+        _wake(self._destroyed)
+        _wake(self._acked)
         for queue in self._queues:
             queue.put_nowait(DialogEvent("destroy", reason=reason))
         for handler in self._destroy_handlers:
@@ -227,7 +236,7 @@ class Dialog:
             await self.request("SUBSCRIBE", headers=own)
         else:
             raise LocalError("a notifier ends a subscription with a terminating NOTIFY")
-        await self._destroyed.wait()
+        await self.wait_destroyed()
 
     async def modify(self, sdp: str, *, headers: Headers | None = None) -> SipResponse:
         """Re-INVITE with ``sdp`` as the new offer; the 2xx is acknowledged here.
@@ -262,6 +271,11 @@ class Dialog:
 
 
 _DIRECTION = re.compile(r"^a=(sendrecv|sendonly|recvonly|inactive)\r?$", re.MULTILINE)
+
+
+def _wake(waiters: asyncio.Event | None) -> None:
+    if waiters is not None:
+        waiters.set()
 
 
 def _with_direction(sdp: str, direction: str) -> str:

@@ -96,6 +96,19 @@ class EmbeddedLink:
             on_result(result)
         return result
 
+    def submit(
+        self, command: Command, on_result: Callable[[ResponseData], None] | None = None
+    ) -> asyncio.Future[ResponseData]:
+        future: asyncio.Future[ResponseData] = asyncio.get_running_loop().create_future()
+        if self.closed:
+            future.set_exception(ConnectionLost("detached from the server"))
+            return future
+        result = self._server.execute(self, command)
+        if on_result is not None and not isinstance(result, Failure):
+            on_result(result)
+        future.set_result(result)
+        return future
+
     def sip_message(self, message: SipJson) -> SipMessage:
         assert not isinstance(message, dict), "in process, messages are the core's objects"
         return message

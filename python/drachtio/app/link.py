@@ -30,10 +30,16 @@ from drachtio.protocol import (
     Role,
     Route,
     SipJson,
-    Success,
 )
 
-__all__ = ["AuthenticationFailed", "Link", "LinkEvents", "RemoteLink", "request_method"]
+__all__ = [
+    "AuthenticationFailed",
+    "Link",
+    "LinkEvents",
+    "RemoteLink",
+    "message_body",
+    "request_method",
+]
 
 _OnResult = Callable[[ResponseData], None]
 
@@ -54,6 +60,32 @@ def request_method(message: SipJson) -> str | None:
     start = message.get("request_uri")
     method = start.get("method") if isinstance(start, dict) else None
     return method if isinstance(method, str) else None
+
+
+def message_body(message: SipJson) -> bytes | None:
+    """The body of a message in JSON form, read without building the message;
+    None when only building it tells (an encoded or malformed payload).
+
+    The common forms only (no payload, a text payload): what
+    ``docs/json-form.md`` says of them, as ``from_dict`` reads them.
+    """
+    if isinstance(message, SipMessage):
+        return message.body
+    payload = message.get("payload")
+    if payload is None:
+        return b""
+    if isinstance(payload, dict):
+        if payload.get("encoding") is not None:
+            return None
+        payload = payload.get("content")
+        if payload is None:
+            return b""
+    if not isinstance(payload, str):
+        return None
+    try:
+        return payload.encode()
+    except UnicodeEncodeError:  # a lone surrogate: the message cannot be built
+        return None
 
 
 class AuthenticationFailed(DrachtioError):
@@ -77,6 +109,17 @@ class Link(Protocol):
         Raises:
             RequestFailed: the server answered ``{success: false}``.
             ConnectionLost: the link is down, or went down before the answer.
+        """
+
+    def submit(
+        self, command: Command, on_result: Callable[[ResponseData], None] | None = None
+    ) -> asyncio.Future[ResponseData]:
+        """Send ``command`` now, without waiting: the future of its result.
+
+        The future holds the :class:`~drachtio.protocol.Failure` when the
+        server refused it, and fails with ConnectionLost when the link is down
+        or went down before the answer; ``on_result`` gets a successful
+        result at once, as :meth:`call` does.
         """
 
     def sip_message(self, message: SipJson) -> SipMessage:
@@ -182,9 +225,11 @@ class RemoteLink:
             raise AuthenticationFailed(f"{self.name} refused authentication: {reason}")
         self.hostport = tuple(result.hostport or ())
         channel.start_keepalive()
+        # Usable from here: a request routed by the first route may come in the
+        # read that brings its answer, and its handler may answer at once.
+        self._connected = True
         for verb in self._events.verbs():
             await self._send(channel, Route(verb))
-        self._connected = True
         log.info("connected to %s app=%s", self.name, self.app_name)
         self._events.link_state(self, "connect", self.name)
 
@@ -219,18 +264,37 @@ class RemoteLink:
             raise ConnectionLost(f"not connected to {self.name}")
         return await self._send(channel, command, on_result)
 
+    def submit(
+        self, command: Command, on_result: Callable[[ResponseData], None] | None = None
+    ) -> asyncio.Future[ResponseData]:
+        channel = self._channel
+        if not self._connected or channel is None:
+            future: asyncio.Future[ResponseData] = asyncio.get_running_loop().create_future()
+            future.set_exception(ConnectionLost(f"not connected to {self.name}"))
+            return future
+        return self._submit(channel, command, on_result)
+
+    def _submit(
+        self,
+        channel: Channel,
+        command: Command,
+        on_result: Callable[[ResponseData], None] | None,
+    ) -> asyncio.Future[ResponseData]:
+        future: asyncio.Future[ResponseData] = asyncio.get_running_loop().create_future()
+        rid = channel.send_command(command)
+        if rid is None:
+            future.set_exception(ConnectionLost(f"cannot send {command.COMMAND} to {self.name}"))
+        else:
+            self._pending[rid] = (future, on_result)
+        return future
+
     async def _send(
         self,
         channel: Channel,
         command: Command,
         on_result: Callable[[ResponseData], None] | None = None,
     ) -> ResponseData:
-        future: asyncio.Future[ResponseData] = asyncio.get_running_loop().create_future()
-        rid = channel.send_command(command)
-        if rid is None:
-            raise ConnectionLost(f"cannot send {command.COMMAND} to {self.name}")
-        self._pending[rid] = (future, on_result)
-        result = await future
+        result = await self._submit(channel, command, on_result)
         if isinstance(result, Failure):
             raise RequestFailed(result.reason)
         return result
@@ -247,8 +311,6 @@ class RemoteLink:
         log.debug("control connection open to %s", self.name)
 
     def request_received(self, channel: Channel, request: Request) -> ResponseData:
-        if not self._connected:
-            return Success()
         return self._events.request_received(self, request.data)
 
     def response_received(self, channel: Channel, response: Response, request: Request) -> None:

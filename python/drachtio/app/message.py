@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from drachtio._core import CSeq, MediaType, NameAddr, SipRequest, SipResponse, Uri, Via
+from drachtio.app.link import message_body
 from drachtio.errors import LocalError
 from drachtio.protocol import (
+    Failure,
     RespondResult,
     RespondToSipRequest,
     ResponseData,
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
     from drachtio.app.link import Link
 
 __all__ = ["Headers", "Request", "Response", "body_text", "simple_headers"]
+
+log = logging.getLogger("drachtio.app")
 
 Headers = Mapping[str, str | list[str]]
 """Headers an application writes: ``{"User-Agent": "x", "X-Tag": ["a", "b"]}``."""
@@ -155,12 +160,14 @@ class Request:
 
     @property
     def body(self) -> bytes:
-        return self.message.body
+        """The body; read from the link's form when it tells, without building the message."""
+        body = message_body(self._message)
+        return self.message.body if body is None else body
 
     @property
     def text(self) -> str:
         """The body as text (UTF-8); an SDP offer, for instance."""
-        return self.message.body.decode("utf-8", "replace")
+        return self.body.decode("utf-8", "replace")
 
     @property
     def calling_number(self) -> str | None:
@@ -285,6 +292,32 @@ class Response:
         assert sent is not None
         return sent
 
+    def answer_now(
+        self, status: int, headers: Headers | None = None, body: str | bytes | None = None
+    ) -> None:
+        """Send a final response without waiting for the server's answer to it.
+
+        For answers nobody awaits (a dialog's default answers): no task is
+        made for them. A refusal is logged.
+
+        Raises:
+            LocalError: the request already has a final response.
+        """
+        if self._final is not None:
+            raise LocalError(f"{self._request.method} already has a final response ({self._final})")
+        self._final = status
+        command = RespondToSipRequest(
+            self._request.transaction_id, status, None, simple_headers(headers), body_text(body)
+        )
+        self._request.link.submit(command, self._answered).add_done_callback(_log_refusal)
+
+    def _answered(self, result: ResponseData) -> None:
+        if self._on_final is not None:
+            self._on_final(self._request)
+        if isinstance(result, RespondResult):
+            self.dialog_id = result.dialog_id
+            self._sent = result.message
+
     async def _send(
         self,
         status: int,
@@ -322,6 +355,17 @@ class Response:
         assert isinstance(result, RespondResult)
         self.dialog_id = result.dialog_id
         self._sent = result.message
+
+
+def _log_refusal(future: asyncio.Future[ResponseData]) -> None:
+    if future.cancelled():
+        return
+    exc = future.exception()
+    result = future.result() if exc is None else None
+    if exc is not None:
+        log.debug("answer not sent: %s", exc)
+    elif isinstance(result, Failure):
+        log.warning("answer refused: %s", result.reason)
 
 
 def simple_headers(headers: Headers | None) -> SimpleHeaders:

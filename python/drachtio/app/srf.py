@@ -211,6 +211,7 @@ class Srf:
             max_pending=10_000,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
+            flush_after_tasks=True,
         )
         link = RemoteLink(
             self,
@@ -354,7 +355,7 @@ class Srf:
         route = self._routes.get(method)
         if route is None:
             # Routed before the handler went away (or another instance's verb).
-            self.spawn(Response(request, self._forget).send(501))
+            Response(request, self._forget).answer_now(501)
             return
         self._incoming[request.transaction_id] = request
         self.run_handler(route, request, Response(request, self._forget), new=True)
@@ -377,7 +378,7 @@ class Srf:
             dialog._request(request, response)
         else:
             # A dialog this application made without the dialog API (a raw 2xx).
-            self.spawn(response.send(DEFAULT_ANSWERS.get(request.method, 501)))
+            response.answer_now(DEFAULT_ANSWERS.get(request.method, 501))
 
     def _early_subscription(self, dialog_id: str) -> Dialog | None:
         """The dialog a NOTIFY creates before its SUBSCRIBE's 2xx (RFC 6665 §4.1.2.4)."""
@@ -598,6 +599,8 @@ class Srf:
             own.setdefault("Content-Type", "application/sdp")
         remote_sdp = req.text if req.body else None
 
+        made: list[Dialog] = []
+
         def created(dialog_id: str) -> None:
             dialog = Dialog(
                 self,
@@ -609,6 +612,7 @@ class Srf:
                 remote_sdp=remote_sdp,
             )
             self._dialogs[dialog_id] = dialog
+            made.append(dialog)
 
         if req.cancelled:
             raise SipError(487, "Request Terminated")
@@ -618,14 +622,15 @@ class Srf:
             if req.cancelled:
                 raise SipError(487, "Request Terminated") from None
             raise SipError(500, str(exc)) from exc
-        assert res.dialog_id is not None
-        dialog = self._dialogs.get(res.dialog_id)
-        if dialog is None:  # over before this coroutine resumed
-            raise SipError(408, "dialog ended before it was acknowledged")
+        if not made:
+            raise SipError(500, "the 2xx created no dialog")
+        # Kept from the result rather than looked up again: the ACK, a BYE and
+        # the dialog's end may all have come before this coroutine resumed.
+        dialog = made[0]
         if req.method == "INVITE":
-            await dialog._acked.wait()
-            if dialog.destroyed and dialog.destroy_reason == "no ACK for the 2xx":
-                raise SipError(408, "no ACK for the 2xx")
+            await dialog.wait_acked()
+            if not dialog._was_acked:
+                raise SipError(408, dialog.destroy_reason or "no ACK for the 2xx")
         return dialog
 
     async def create_uac(
