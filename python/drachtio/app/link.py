@@ -262,7 +262,10 @@ class RemoteLink:
         channel = self._channel
         if not self._connected or channel is None:
             raise ConnectionLost(f"not connected to {self.name}")
-        return await self._send(channel, command, on_result)
+        result = await self._submit(channel, command, on_result)
+        if isinstance(result, Failure):
+            raise RequestFailed(result.reason)
+        return result
 
     def submit(
         self, command: Command, on_result: Callable[[ResponseData], None] | None = None

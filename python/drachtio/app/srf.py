@@ -463,8 +463,13 @@ class Srf:
 
     async def _run_handler(self, handler: Handler, req: Request, res: Response, new: bool) -> None:
         try:
-            if new:
-                await self._chain(handler, req, res)
+            middleware = (
+                [m for method, m in self._middleware if method in (None, req.method)]
+                if new and self._middleware
+                else None
+            )
+            if middleware:
+                await _Chain(middleware, handler, req, res).run(0)
             else:
                 await handler(req, res)
         except SipError as exc:
@@ -474,13 +479,6 @@ class Srf:
         except Exception:
             log.exception("handler of %s failed, answering 500", req.method)
             await _answer_error(res, 500, None)
-
-    async def _chain(self, handler: Handler, req: Request, res: Response) -> None:
-        middleware = [m for method, m in self._middleware if method in (None, req.method)]
-        if middleware:
-            await _Chain(middleware, handler, req, res).run(0)
-        else:
-            await handler(req, res)
 
     # ------------------------------------------------------------ requests out
 
