@@ -15,91 +15,18 @@ LOG="$ROOT/target/test-setup.log"
 # apt-get only when one of them is not installed yet.
 DEBIAN_PACKAGES=(sip-tester)
 
-step_no=0
-section() {
-    step_no=$((step_no + 1))
-    printf '\n==> [%d] %s\n' "$step_no" "$*"
-}
-on_exit() {
-    local rc=$?
-    if [ "$rc" -ne 0 ]; then
-        printf '\n!!! scripts/test.sh failed in step [%d] (exit %d)\n' "$step_no" "$rc" >&2
-    fi
-}
-trap on_exit EXIT
-
-# Runs a setup command with its output in $LOG, shown only if it fails.
-quiet() {
-    mkdir -p "$(dirname "$LOG")"
-    if ! "$@" >"$LOG" 2>&1; then
-        cat "$LOG" >&2
-        echo "failed: $*" >&2
-        return 1
-    fi
-}
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-deb_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
-
-find_python() {
-    local py
-    for py in "${PYTHON:-}" python3 python; do
-        if [ -n "$py" ] && command -v "$py" >/dev/null 2>&1 &&
-            "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-            echo "$py"
-            return 0
-        fi
-    done
-    echo "Python 3.10 or newer is needed (set PYTHON=/path/to/python3 to choose one)" >&2
-    return 1
-}
+# shellcheck source=scripts/setup.sh
+source "$ROOT/scripts/setup.sh"
 
 section "setup: system packages"
 PYTHON=$(find_python)
-missing=()
-for pkg in "${DEBIAN_PACKAGES[@]}"; do
-    deb_installed "$pkg" || missing+=("$pkg")
-done
-# A bare Debian has neither a C linker (rustc needs one) nor venv's ensurepip.
-if command -v apt-get >/dev/null 2>&1; then
-    command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
-    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
-fi
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    quiet as_root apt-get update
-    quiet as_root apt-get install -y --no-install-recommends "${missing[@]}"
-else
-    echo "nothing to install"
-fi
+ensure_debian_packages "${DEBIAN_PACKAGES[@]}"
 
 section "setup: Rust toolchain"
-export PATH="$HOME/.cargo/bin:$PATH"
-if ! command -v cargo >/dev/null 2>&1; then
-    echo "installing Rust with rustup"
-    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
-        sh -s -- -y --quiet --profile minimal --component rustfmt,clippy >"$LOG" 2>&1 ||
-        { cat "$LOG" >&2; exit 1; }
-fi
-if command -v rustup >/dev/null 2>&1; then
-    installed=$(rustup component list --installed 2>/dev/null || true)
-    for comp in rustfmt clippy; do
-        grep -q "^$comp" <<<"$installed" || quiet rustup component add "$comp"
-    done
-fi
-cargo --version
+ensure_rust rustfmt clippy
 
 section "setup: Python virtualenv .venv and the drachtio package"
-if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-    rm -rf "$VENV"
-    quiet "$PYTHON" -m venv "$VENV"
-fi
+ensure_venv "$VENV"
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 quiet python -m pip install --disable-pip-version-check 'maturin>=1.7,<2'
