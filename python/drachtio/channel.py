@@ -173,6 +173,11 @@ class Channel(asyncio.BufferedProtocol):
         return f"<Channel {self.connection.role.value} {self.peer}>"
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the channel runs on."""
+        return self._loop
+
+    @property
     def is_open(self) -> bool:
         """Whether requests may still be sent: connected, not closing."""
         return not (self.closed or self._aborted or self.connection.closing)

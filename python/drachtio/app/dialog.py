@@ -95,9 +95,9 @@ class Dialog:
         self._handlers: dict[str, RequestHandler] = {}
         self._destroy_handlers: list[DestroyHandler] = []
         self._queues: list[asyncio.Queue[DialogEvent]] = []
-        # Made when first awaited: most dialogs are waited on for one of them.
-        self._destroyed: asyncio.Event | None = None
-        self._acked: asyncio.Event | None = None
+        # Who waits for the end, for the ACK (futures; a cancelled one is skipped).
+        self._destroy_waiters: list[asyncio.Future[None]] = []
+        self._ack_waiters: list[asyncio.Future[None]] = []
         self._was_acked = False
 
     def __repr__(self) -> str:
@@ -149,18 +149,14 @@ class Dialog:
     async def wait_destroyed(self) -> str:
         """Wait until the dialog ends; why it did."""
         if self.destroy_reason is None:
-            if self._destroyed is None:
-                self._destroyed = asyncio.Event()
-            await self._destroyed.wait()
+            await _wait(self._srf.loop, self._destroy_waiters)
         assert self.destroy_reason is not None
         return self.destroy_reason
 
     async def wait_acked(self) -> None:
         """Wait until the ACK for the 2xx that confirmed the dialog came, or the dialog ended."""
         if not self._was_acked and self.destroy_reason is None:
-            if self._acked is None:
-                self._acked = asyncio.Event()
-            await self._acked.wait()
+            await _wait(self._srf.loop, self._ack_waiters)
 
     def _request(self, req: Request, res: Response) -> None:
         """A request the far end sent in this dialog (not ACK)."""
@@ -181,15 +177,15 @@ class Dialog:
 
     def _ack(self) -> None:
         self._was_acked = True
-        _wake(self._acked)
+        _wake(self._ack_waiters)
 
     def _ended(self, reason: str) -> None:
         """The server says the dialog is over."""
         if self.destroy_reason is not None:
             return
         self.destroy_reason = reason
-        _wake(self._destroyed)
-        _wake(self._acked)
+        _wake(self._destroy_waiters)
+        _wake(self._ack_waiters)
         for queue in self._queues:
             queue.put_nowait(DialogEvent("destroy", reason=reason))
         for handler in self._destroy_handlers:
@@ -273,9 +269,17 @@ class Dialog:
 _DIRECTION = re.compile(r"^a=(sendrecv|sendonly|recvonly|inactive)\r?$", re.MULTILINE)
 
 
-def _wake(waiters: asyncio.Event | None) -> None:
-    if waiters is not None:
-        waiters.set()
+async def _wait(loop: asyncio.AbstractEventLoop, waiters: list[asyncio.Future[None]]) -> None:
+    waiter = loop.create_future()
+    waiters.append(waiter)
+    await waiter
+
+
+def _wake(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+    waiters.clear()
 
 
 def _with_direction(sdp: str, direction: str) -> str:

@@ -36,7 +36,8 @@ class EmbeddedLink:
         self.peer = "embedded"
         self.app_name = app_name
         self.closed = False
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = self._loop.create_future()
         self._events = events
         self._server = server
 
@@ -99,7 +100,7 @@ class EmbeddedLink:
     def submit(
         self, command: Command, on_result: Callable[[ResponseData], None] | None = None
     ) -> asyncio.Future[ResponseData]:
-        future: asyncio.Future[ResponseData] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ResponseData] = self._loop.create_future()
         if self.closed:
             future.set_exception(ConnectionLost("detached from the server"))
             return future

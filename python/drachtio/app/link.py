@@ -283,7 +283,7 @@ class RemoteLink:
         command: Command,
         on_result: Callable[[ResponseData], None] | None,
     ) -> asyncio.Future[ResponseData]:
-        future: asyncio.Future[ResponseData] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ResponseData] = channel.loop.create_future()
         rid = channel.send_command(command)
         if rid is None:
             future.set_exception(ConnectionLost(f"cannot send {command.COMMAND} to {self.name}"))

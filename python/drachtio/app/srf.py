@@ -104,6 +104,7 @@ class Srf:
         self._incoming: dict[str, Request] = {}
         self._uac: dict[str, _ClientTx] = {}
         self._dialogs: dict[str, Dialog] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"<Srf app={self.app_name} links={self._links} dialogs={len(self._dialogs)}>"
@@ -205,6 +206,7 @@ class Srf:
         """
         if secret is None:
             raise LocalError("a secret is needed to connect (the server's DRACHTIO_SECRET)")
+        self._loop = asyncio.get_running_loop()
         settings = ChannelSettings(
             max_frame_size=DEFAULT_MAX_FRAME_SIZE,
             max_write_buffer=4 * 1024 * 1024,
@@ -241,6 +243,7 @@ class Srf:
         Raises:
             ConnectionLost: the server is stopping.
         """
+        self._loop = asyncio.get_running_loop()
         link = EmbeddedLink(self, server, self.app_name)
         self._links.append(link)
         try:
@@ -442,9 +445,17 @@ class Srf:
 
     # ------------------------------------------------------------ running handlers
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the application runs on (the one it connected or attached from)."""
+        # Kept: asyncio.get_running_loop() makes a system call on Python 3.11.
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` as a task the application keeps; its exception is logged."""
-        task = asyncio.ensure_future(coro)
+        task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
@@ -500,7 +511,7 @@ class Srf:
     ) -> tuple[SipRequest, SipResponse]:
         """Send ``command``; the request as sent and its final response. The
         request is cancelled (INVITE) if the caller is cancelled while it waits."""
-        tx = _ClientTx(asyncio.get_running_loop().create_future(), on_provisional, on_dialog, link)
+        tx = _ClientTx(self.loop.create_future(), on_provisional, on_dialog, link)
 
         def sent(result: ResponseData) -> None:
             assert isinstance(result, SendResult)
