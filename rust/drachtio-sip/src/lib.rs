@@ -13,6 +13,7 @@ pub mod header;
 pub mod json;
 pub mod message;
 mod parse;
+pub mod routing;
 mod scan;
 mod serialize;
 pub mod text;

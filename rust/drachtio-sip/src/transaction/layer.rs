@@ -13,6 +13,7 @@ use super::{
 };
 use crate::header::{HeaderName, Headers};
 use crate::message::{Message, Method, Request, Response};
+use crate::routing::replace_top_via;
 use crate::scan::split_list;
 use crate::text::Text;
 use crate::typed::{CSeq, Via};
@@ -401,23 +402,7 @@ impl TransactionLayer {
             return Ok(b.clone());
         }
         let branch = Text::from(self.new_branch());
-        let mut value = format!("{top};branch={branch}");
-        for rest in &items[1..] {
-            value.push_str(", ");
-            value.push_str(rest);
-        }
-        let mut done = false;
-        *headers = headers
-            .iter()
-            .map(|h| {
-                let mut h = h.clone();
-                if !done && h.name == HeaderName::Via {
-                    h.value = Text::from(value.as_str());
-                    done = true;
-                }
-                h
-            })
-            .collect();
+        replace_top_via(headers, &line, format!("{top};branch={branch}"));
         Ok(branch)
     }
 

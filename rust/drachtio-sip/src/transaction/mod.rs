@@ -17,14 +17,15 @@ mod index;
 mod layer;
 mod matching;
 mod server;
-mod target;
 mod timers;
 
+/// Where [`Outbound::Response`] goes; defined with the routing rules.
+pub use crate::routing::Target;
 pub use layer::TransactionLayer;
-pub use target::{response_target, Target, DEFAULT_PORT};
 
 use crate::error::ParseError;
 use crate::message::{Message, Request, Response};
+use crate::routing::response_target;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
