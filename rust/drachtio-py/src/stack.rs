@@ -10,7 +10,8 @@ use crate::message::{message_into_py, PySipMessage, PySipRequest, PySipResponse}
 use drachtio_io::{ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats, UdpReader};
 use drachtio_sip::routing::{Destination, RouteForm, Target};
 use drachtio_sip::transaction::{
-    ClientTxId, Config as TimerConfig, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
+    ClientTxId, Config as TimerConfig, LocalError, Peer, Policy, ServerTxId, Transport, TxEvent,
+    TxId,
 };
 use drachtio_sip::{Host, HostKind, Message, Request, Text};
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -190,6 +191,7 @@ impl PyStack {
                 t2: seconds("t2", t2)?,
                 t4: seconds("t4", t4)?,
                 supported: supported.unwrap_or_default(),
+                policy: Policy::UserAgent,
                 seed: None,
             },
             tcp_idle_timeout: seconds("tcp_idle_timeout", tcp_idle_timeout)?,
@@ -536,7 +538,7 @@ fn event_into_py(py: Python<'_>, event: StackEvent) -> PyResult<Bound<'_, PyAny>
                 local: addr_tuple(py, local)?,
             }
             .into_bound_py_any(py),
-            TxEvent::Cancelled { id, request } => PyCancelEvent {
+            TxEvent::CancelReceived { id, request } => PyCancelEvent {
                 tx_id: id.0,
                 request: message(Message::Request(request))?,
             }
