@@ -15,5 +15,4 @@ mod via;
 
 pub use next_hop::{next_hop, Hop, RouteError, RouteForm};
 pub use target::{response_target, Destination, Target, DEFAULT_PORT};
-pub(crate) use via::replace_top_via;
 pub use via::{has_branch, set_top_via, stamp_received};

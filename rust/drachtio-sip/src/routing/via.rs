@@ -19,28 +19,6 @@ pub(crate) fn top_via(headers: &Headers) -> Option<(Text, Via)> {
     Some((line.clone(), via))
 }
 
-/// Replaces the first item of the first Via header line (`line`) by `value`.
-pub(crate) fn replace_top_via(headers: &mut Headers, line: &Text, value: String) {
-    let items = split_list(line);
-    let mut new = value;
-    for rest in items.iter().skip(1) {
-        new.push_str(", ");
-        new.push_str(rest);
-    }
-    let mut done = false;
-    *headers = headers
-        .iter()
-        .map(|h| {
-            let mut h = h.clone();
-            if !done && h.name == HeaderName::Via {
-                h.value = Text::from(new.as_str());
-                done = true;
-            }
-            h
-        })
-        .collect();
-}
-
 fn via_value(transport: Transport, sent_by: &str, via: Option<&Via>) -> String {
     let mut v = format!("SIP/2.0/{} {}", transport.as_str(), sent_by);
     match via {
@@ -70,7 +48,7 @@ pub fn set_top_via(
         Some((line, via)) => {
             let value = via_value(transport, sent_by, Some(&via));
             if line.as_str() != value {
-                replace_top_via(headers, &line, value);
+                headers.replace_first_value(&HeaderName::Via, Some(&value));
             }
         }
         None if !headers.contains(&HeaderName::Via) => {
@@ -95,7 +73,7 @@ pub fn has_branch(headers: &Headers) -> bool {
 /// `received` when the sent-by host is not the source address (always when
 /// `rport` is asked for) and fills `rport` with the source port.
 pub fn stamp_received(request: &mut Request, source: SocketAddr) {
-    let Some((line, via)) = top_via(&request.headers) else {
+    let Some((_, via)) = top_via(&request.headers) else {
         return;
     };
     let rport_asked = matches!(via.rport(), Some(None));
@@ -122,7 +100,9 @@ pub fn stamp_received(request: &mut Request, source: SocketAddr) {
         }
     }
     value.push_str(&format!(";received={}", source.ip()));
-    replace_top_via(&mut request.headers, &line, value);
+    request
+        .headers
+        .replace_first_value(&HeaderName::Via, Some(&value));
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use super::{
 };
 use crate::header::{HeaderName, Headers};
 use crate::message::{Message, Method, Request, Response};
-use crate::routing::replace_top_via;
 use crate::scan::split_list;
 use crate::text::Text;
 use crate::typed::{CSeq, Via};
@@ -406,7 +405,7 @@ impl TransactionLayer {
             return Ok(b.clone());
         }
         let branch = Text::from(self.new_branch());
-        replace_top_via(headers, &line, format!("{top};branch={branch}"));
+        headers.replace_first_value(&HeaderName::Via, Some(&format!("{top};branch={branch}")));
         Ok(branch)
     }
 

@@ -27,6 +27,7 @@ mod timers;
 pub use crate::routing::Target;
 pub use layer::TransactionLayer;
 pub use policy::Policy;
+pub(crate) use policy::{understood_scheme, unsupported_tags};
 
 use crate::error::ParseError;
 use crate::message::{Message, Request, Response};

@@ -4,10 +4,11 @@
 //! of 2xx responses in the Accepted states of RFC 6026.
 
 use super::matching::{MergeKey, Summary};
-use crate::header::HeaderName;
+use crate::header::{HeaderName, Headers};
 use crate::message::Request;
 use crate::scan::split_list;
 use crate::text::Text;
+use crate::uri::Uri;
 
 /// Who the layer works for. Both send 100 Trying for a new INVITE at once
 /// (§17.2.1; §16.2 for a proxy) and answer a CANCEL (§9.2, §16.10).
@@ -84,7 +85,7 @@ pub(crate) fn uas_check(
     merged: impl FnOnce(&MergeKey) -> bool,
 ) -> Option<Rejection> {
     // §8.2.2.1: a Request-URI scheme we do not understand gets 416.
-    if !matches!(request.uri.scheme(), "sip" | "sips" | "tel") {
+    if !understood_scheme(&request.uri) {
         return Some(Rejection::UnsupportedScheme);
     }
     // §8.2.2.2: same From tag, Call-ID and CSeq as a transaction in
@@ -93,8 +94,26 @@ pub(crate) fn uas_check(
         return Some(Rejection::Merged);
     }
     // §8.2.2.3: an option tag in Require that we do not support gets 420.
+    let unsupported = unsupported_tags(&request.headers, &HeaderName::Require, supported);
+    (!unsupported.is_empty()).then_some(Rejection::BadExtension(unsupported))
+}
+
+/// Whether a Request-URI scheme is one the stack understands (RFC 3261
+/// §8.2.2.1 for a UAS, §16.3 item 2 for a proxy): `sip`, `sips`, `tel`.
+pub(crate) fn understood_scheme(uri: &Uri) -> bool {
+    matches!(uri.scheme(), "sip" | "sips" | "tel")
+}
+
+/// The option tags of every `name` header (Require for a UAS, §8.2.2.3;
+/// Proxy-Require for a proxy, §16.3 item 5) not in `supported`, compared
+/// without case.
+pub(crate) fn unsupported_tags(
+    headers: &Headers,
+    name: &HeaderName,
+    supported: &[String],
+) -> Vec<Text> {
     let mut unsupported = Vec::new();
-    for v in request.headers.get_all(&HeaderName::Require) {
+    for v in headers.get_all(name) {
         for tag in split_list(v) {
             let known = supported.iter().any(|t| t.eq_ignore_ascii_case(tag));
             if !tag.is_empty() && !known {
@@ -102,5 +121,5 @@ pub(crate) fn uas_check(
             }
         }
     }
-    (!unsupported.is_empty()).then_some(Rejection::BadExtension(unsupported))
+    unsupported
 }
