@@ -39,6 +39,15 @@ def parse(data: bytes) -> SipRequest | SipResponse:
 def from_dict(d: dict[str, Any]) -> SipRequest | SipResponse:
     """Build a message from its JSON form; raise ``ValueError`` naming the bad part."""
 
+def next_hop(request: SipRequest, strict_router: bool = False) -> tuple[str, str, int]:
+    """Where ``request`` goes (RFC 3261 §8.1.2): ``(transport, host, port)``.
+
+    Its first Route, else its Request-URI; with ``strict_router`` (the
+    request was formed for a strict router first in its route set,
+    §12.2.1.1) its Request-URI. The host is an IP address or a name to
+    resolve. Raise ``drachtio.LocalError`` when there is no next hop.
+    """
+
 @final
 class Uri:
     """A ``sip:``/``sips:``, ``tel:`` or other URI, kept as written."""

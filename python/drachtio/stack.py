@@ -47,7 +47,8 @@ StackEvent: TypeAlias = (
 """Everything :class:`SipStack` delivers to ``on_event``."""
 
 Destination: TypeAlias = tuple[str, str, int]
-"""``(transport, ip, port)``, transport ``"udp"`` or ``"tcp"``."""
+"""``(transport, host, port)``, transport ``"udp"`` or ``"tcp"``; the host an
+IP address or a name the stack resolves before sending."""
 
 # Events converted per call into Rust, and batches handled per loop
 # iteration before yielding to other callbacks (the rest is taken on the

@@ -190,17 +190,19 @@ async def test_481_or_no_answer_to_an_in_dialog_request_ends_the_dialog(
 
 
 @needs_sipp
-async def test_strict_router_first_in_the_route_set(tmp_path: Path) -> None:
+@pytest.mark.parametrize("router_host", ["127.0.0.1", "localhost"])
+async def test_strict_router_first_in_the_route_set(tmp_path: Path, router_host: str) -> None:
     # RFC 3261 §12.2.1.1: sipp's 200 says the first hop (the last
     # Record-Route) is a strict router (no lr). Requests in the dialog then
     # have it as Request-URI, the rest of the route set then the remote
     # target as Route, and go to it (sipp), not to the first Route: that one
-    # names a port nobody listens on.
+    # names a port nobody listens on. A router named by host name is
+    # resolved (§8.1.2 applied to the Request-URI).
     server = await start_server()
     app = await App.authenticated(server)
     nowhere = free_port()
     sipp_port = free_port()
-    strict = f"sip:strict-router@127.0.0.1:{sipp_port}"
+    strict = f"sip:strict-router@{router_host}:{sipp_port}"
     loose = f"sip:loose@127.0.0.1:{nowhere};lr"
     target = f"sip:uas-target@127.0.0.1:{sipp_port};transport=UDP"
 
@@ -226,7 +228,7 @@ async def test_strict_router_first_in_the_route_set(tmp_path: Path) -> None:
     dialog_id = await _invite_from_app(app, port)
     sent, info_ok = await app.send_in_dialog(dialog_id, "INFO")
     uri = sent["message"]["request_uri"]["url"]
-    assert (uri["user"], uri["host"], uri["port"]) == ("strict-router", "127.0.0.1", str(port))
+    assert (uri["user"], uri["host"], uri["port"]) == ("strict-router", router_host, str(port))
     routes = [route["url"]["user"] for route in sent["message"]["headers"]["route"]]
     assert routes == ["loose", "uas-target"]
     assert info_ok["message"]["headers"]["x_sipp_answered"] == "INFO"

@@ -31,6 +31,7 @@ from drachtio import (
     TransportErrorEvent,
     UnknownTransaction,
 )
+from drachtio._core import next_hop
 from drachtio.stack import StackEvent
 
 
@@ -210,9 +211,39 @@ async def test_bad_arguments_raise_valueerror() -> None:
     with pytest.raises(ValueError, match="t1"):
         await SipStack.start(["udp:127.0.0.1:0"], Recorder().on_event, t1=0)
     stack = await SipStack.start(["udp:127.0.0.1:0"], Recorder().on_event)
-    with pytest.raises(ValueError, match="IP address"):
-        stack.send_request(options("sip:a@127.0.0.1", "c"), ("udp", "example.com", 5060))
+    with pytest.raises(ValueError, match="neither an IP address nor a host name"):
+        stack.send_request(options("sip:a@127.0.0.1", "c"), ("udp", "bad host!", 5060))
     await stack.close(grace=0)
+
+
+async def test_a_destination_named_by_host_name_is_resolved() -> None:
+    uas = Uas()
+    uas.stack = server = await SipStack.start(["udp:127.0.0.1:0"], uas.on_event)
+    client_events = Recorder()
+    client = await SipStack.start(["udp:127.0.0.1:0"], client_events.on_event)
+    _, port = address(server, "udp")
+    # The Request-URI names nobody: the destination given wins.
+    tx = client.send_request(options("sip:uas@192.0.2.1", "dn-1"), ("udp", "localhost", port))
+    response = await client_events.wait_for(ResponseEvent)
+    assert (response.tx_id, response.response.status) == (tx, 200)
+    await client.close(grace=0)
+    await server.close(grace=0)
+
+
+def test_next_hop_rfc3261_s8_1_2() -> None:
+    routed = SipRequest(
+        "OPTIONS",
+        "sip:strict.example.com:5070;transport=tcp",
+        headers=[("Route", "<sip:loose@192.0.2.2;lr>, <sip:target@192.0.2.3>")],
+    )
+    # Loose routing: the first Route; a strict router first: the Request-URI.
+    assert next_hop(routed) == ("udp", "192.0.2.2", 5060)
+    assert next_hop(routed, strict_router=True) == ("tcp", "strict.example.com", 5070)
+    assert next_hop(SipRequest("OPTIONS", "sip:b@[2001:db8::1]")) == ("udp", "2001:db8::1", 5060)
+    with pytest.raises(LocalError, match="not a SIP URI"):
+        next_hop(SipRequest("OPTIONS", "tel:+15551234"))
+    with pytest.raises(LocalError, match="unsupported transport: sctp"):
+        next_hop(SipRequest("OPTIONS", "sip:b@192.0.2.1;transport=sctp"))
 
 
 async def test_local_errors() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import ipaddress
 import logging
 import os
 import signal
@@ -37,6 +36,7 @@ from drachtio._core import (
     TimeoutEvent,
     TransportErrorEvent,
     Uri,
+    next_hop,
 )
 from drachtio.channel import ChannelSettings
 from drachtio.errors import DrachtioError, ParseError
@@ -742,24 +742,12 @@ class Server:
 
         The stack sends to the first Route, else the Request-URI. With a
         strict router first (RFC 3261 §12.2.1.1) the Request-URI is that
-        router, and the request goes there (§8.1.2): its ``maddr`` or host,
-        port (5060) and ``transport`` (UDP). A host name is not resolved
-        here: the stack's choice is kept and a warning logged.
+        router, and the request goes there (§8.1.2); a host name is
+        resolved by the stack.
         """
         if not dialog.strict_routing:
             return None
-        uri = request.uri
-        host = uri.param("maddr") or uri.host or ""
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            log.warning(
-                "strict router %s is not an IP address, sending to the first Route dialog=%s",
-                uri,
-                dialog.id,
-            )
-            return None
-        return ((uri.transport or "udp").lower(), host, uri.port or 5060)
+        return next_hop(request, strict_router=True)
 
     def _hang_up(self, dialog: Dialog[AppSession], reason: str) -> None:
         """End ``dialog`` on the server's own: a call with a BYE (RFC 3261 §15.1.1).

@@ -13,6 +13,7 @@
 mod config;
 mod conns;
 mod route;
+pub use route::next_hop;
 mod shared;
 mod size;
 mod stats;
@@ -22,8 +23,9 @@ mod udp;
 pub use config::{ListenSpec, StackConfig, UdpReader};
 pub use stats::Stats;
 
+use drachtio_sip::routing::{response_target, Destination, RouteForm, Target};
 use drachtio_sip::transaction::{
-    response_target, ClientTxId, LocalError, Peer, ServerTxId, Target, Transport, TxEvent, TxId,
+    ClientTxId, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
 };
 use drachtio_sip::{Message, ParseError, Request, Response};
 use shared::{lock, Shared, TcpEndpoint, UdpEndpoint};
@@ -204,19 +206,19 @@ impl Stack {
         Ok(())
     }
 
-    /// Starts a client transaction. With `peer: None` the next hop comes
+    /// Starts a client transaction. With `dest: None` the next hop comes
     /// from the Route set or the Request-URI (RFC 3261 §8.1.2, §18.1.1); a
-    /// host name is resolved afterwards, and failing that the transaction
+    /// host name (there or in `dest`) is resolved afterwards, and failing that the transaction
     /// ends with a [`StackEvent::TransportError`]. The stack sets the top
     /// Via's transport and sent-by (adding a Via with `rport` if there is
     /// none); a request over 1300 bytes meant for UDP goes over TCP.
     pub fn send_request(
         &self,
         mut request: Request,
-        peer: Option<Peer>,
+        dest: Option<Destination>,
     ) -> Result<ClientTxId, StackError> {
         self.accepting()?;
-        let (transport, dest) = self.destination(&request, peer)?;
+        let (transport, dest) = self.destination(&request, dest)?;
         match dest {
             Target::Addr(addr) => {
                 let transport =
@@ -270,19 +272,19 @@ impl Stack {
 
     /// Sends the ACK for a 2xx reported on client transaction `id`
     /// (§13.2.2.4); the layer re-sends it for each retransmission of that
-    /// 2xx. With `peer: None` the next hop comes from the ACK's Route set or
+    /// 2xx. With `dest: None` the next hop comes from the ACK's Route set or
     /// Request-URI.
     pub fn send_ack_for_2xx(
         &self,
         id: ClientTxId,
         mut ack: Request,
-        peer: Option<Peer>,
+        dest: Option<Destination>,
     ) -> Result<(), StackError> {
         self.running()?;
         if ack.method != drachtio_sip::Method::Ack {
             return Err(LocalError::NotAck.into());
         }
-        let (transport, dest) = self.destination(&ack, peer)?;
+        let (transport, dest) = self.destination(&ack, dest)?;
         match dest {
             Target::Addr(addr) => {
                 let transport =
@@ -313,13 +315,20 @@ impl Stack {
 
     /// Sends a message outside any transaction, as is but for the top Via
     /// of a request (set as in [`Stack::send_request`], with a new branch
-    /// if the stack adds the Via). With `peer: None`, a request goes to its
+    /// if the stack adds the Via). With `dest: None`, a request goes to its
     /// next hop and a response to its top Via (RFC 3261 §18.2.2).
-    pub fn send_stateless(&self, message: Message, peer: Option<Peer>) -> Result<(), StackError> {
+    pub fn send_stateless(
+        &self,
+        message: Message,
+        dest: Option<Destination>,
+    ) -> Result<(), StackError> {
         self.running()?;
-        let (transport, dest) = match (&message, peer) {
-            (_, Some(p)) => (p.transport, Target::Addr(p.addr)),
-            (Message::Request(r), None) => route::next_hop(r)?,
+        let (transport, dest) = match (&message, dest) {
+            (_, Some(d)) => (d.transport, d.target),
+            (Message::Request(r), None) => {
+                let d = route::next_hop(r, RouteForm::Loose)?;
+                (d.transport, d.target)
+            }
             (Message::Response(r), None) => {
                 let transport = response_transport(r)?;
                 let dest = response_target(&r.headers, transport.is_reliable())
@@ -485,14 +494,14 @@ impl Stack {
     fn destination(
         &self,
         request: &Request,
-        peer: Option<Peer>,
+        dest: Option<Destination>,
     ) -> Result<(Transport, Target), StackError> {
-        let (transport, dest) = match peer {
-            Some(p) => (p.transport, Target::Addr(p.addr)),
-            None => route::next_hop(request)?,
+        let Destination { transport, target } = match dest {
+            Some(d) => d,
+            None => route::next_hop(request, RouteForm::Loose)?,
         };
         self.check_transport(transport)?;
-        Ok((transport, dest))
+        Ok((transport, target))
     }
 }
 

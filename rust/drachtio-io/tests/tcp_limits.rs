@@ -198,7 +198,9 @@ async fn outbound_connections_have_a_budget_apart_from_inbound_ones() {
             Message::Response(_) => unreachable!(),
         }
     };
-    h.stack.send_request(options("out1"), Some(dest)).unwrap();
+    h.stack
+        .send_request(options("out1"), Some(dest.into()))
+        .unwrap();
     let (stream, _) = tokio::time::timeout(WAIT, uas.accept())
         .await
         .unwrap()
@@ -211,7 +213,10 @@ async fn outbound_connections_have_a_budget_apart_from_inbound_ones() {
         transport: Transport::Tcp,
         addr: other.local_addr().unwrap(),
     };
-    let id = h.stack.send_request(options("out2"), Some(dest)).unwrap();
+    let id = h
+        .stack
+        .send_request(options("out2"), Some(dest.into()))
+        .unwrap();
     match h.next().await {
         StackEvent::TransportError { tx, reason, .. } => {
             assert_eq!(tx, Some(TxId::Client(id)));

@@ -156,7 +156,7 @@ async fn without_a_tcp_listener_a_request_too_large_is_refused() {
     let Message::Request(big) = msg(&text) else {
         unreachable!()
     };
-    let refused = h.stack.send_request(big.clone(), Some(dest));
+    let refused = h.stack.send_request(big.clone(), Some(dest.into()));
     let Err(e @ StackError::TooLargeForUdp { .. }) = refused else {
         panic!("expected TooLargeForUdp, got {refused:?}");
     };
@@ -164,7 +164,9 @@ async fn without_a_tcp_listener_a_request_too_large_is_refused() {
         e.to_string().starts_with("request of 70"),
         "{e}: names the size"
     );
-    let refused = h.stack.send_stateless(Message::Request(big), Some(dest));
+    let refused = h
+        .stack
+        .send_stateless(Message::Request(big), Some(dest.into()));
     assert!(matches!(refused, Err(StackError::TooLargeForUdp { .. })));
     assert!(quiet_udp(&uas, Duration::from_millis(200)).await);
     // Nothing was started: no event either.
@@ -177,7 +179,7 @@ async fn without_a_tcp_listener_a_request_too_large_is_refused() {
     let Message::Request(small) = msg(&text) else {
         unreachable!()
     };
-    h.stack.send_request(small, Some(dest)).unwrap();
+    h.stack.send_request(small, Some(dest.into())).unwrap();
     let (req, _) = recv_udp(&uas).await;
     assert_eq!(header(&req, "Call-ID"), "big5");
 }

@@ -131,7 +131,7 @@ async fn tcp_connection_reused_for_the_same_destination() {
     let uri = format!("sip:uas@{dest};transport=tcp");
     let first = h
         .stack
-        .send_request(options(&uri, "call-r1", 0), Some(peer))
+        .send_request(options(&uri, "call-r1", 0), Some(peer.into()))
         .unwrap();
     let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
         .await
@@ -472,7 +472,9 @@ async fn burst_leaves_in_order(reader: UdpReader) {
             drachtio_sip::HeaderName::Via,
             format!("SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKburst{i}"),
         );
-        h.stack.send_stateless(req.into(), Some(dest)).unwrap();
+        h.stack
+            .send_stateless(req.into(), Some(dest.into()))
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut buf = vec![0u8; 65536];

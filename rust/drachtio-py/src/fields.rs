@@ -7,8 +7,8 @@
 use crate::errors::IntoPyResult;
 use crate::views::{param_list, param_value, view_methods, ParamList};
 use drachtio_sip::{
-    AuthParam, Challenge, Credentials, Event, MediaType, RAck, SessionExpires, SubscriptionState,
-    Text,
+    AuthParam, Challenge, Credentials, EventHeader, MediaType, RAck, SessionExpires,
+    SubscriptionState, Text,
 };
 use pyo3::prelude::*;
 
@@ -301,14 +301,14 @@ view_methods!(PyChallenge, challenge, "Challenge", {
 #[pyclass(name = "Event", module = "drachtio._core", frozen)]
 #[derive(Debug, Clone)]
 pub struct PyEvent {
-    pub(crate) event: Event,
+    pub(crate) event: EventHeader,
 }
 
 view_methods!(PyEvent, event, "Event", {
     #[new]
     fn new(py: Python<'_>, value: &str) -> PyResult<Self> {
         Ok(PyEvent {
-            event: Event::parse(&Text::from(value)).or_raise(py)?,
+            event: EventHeader::parse(&Text::from(value)).or_raise(py)?,
         })
     }
 

@@ -8,10 +8,12 @@
 
 use crate::message::{message_into_py, PySipMessage, PySipRequest, PySipResponse};
 use drachtio_io::{ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats, UdpReader};
+use drachtio_sip::routing::{Destination, RouteForm, Target};
 use drachtio_sip::transaction::{
-    ClientTxId, Config as TimerConfig, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
+    ClientTxId, Config as TimerConfig, LocalError, Peer, Policy, ServerTxId, Transport, TxEvent,
+    TxId,
 };
-use drachtio_sip::{Message, Request};
+use drachtio_sip::{Host, HostKind, Message, Request, Text};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -189,6 +191,7 @@ impl PyStack {
                 t2: seconds("t2", t2)?,
                 t4: seconds("t4", t4)?,
                 supported: supported.unwrap_or_default(),
+                policy: Policy::UserAgent,
                 seed: None,
             },
             tcp_idle_timeout: seconds("tcp_idle_timeout", tcp_idle_timeout)?,
@@ -299,9 +302,9 @@ impl PyStack {
         request: &Bound<'_, PySipRequest>,
         dest: Option<(String, String, u16)>,
     ) -> PyResult<u64> {
-        let peer = dest.map(parse_dest).transpose()?;
+        let dest = dest.map(parse_dest).transpose()?;
         self.stack
-            .send_request(request_of(request), peer)
+            .send_request(request_of(request), dest)
             .map(|id| id.0)
             .map_err(|e| stack_error(py, e))
     }
@@ -323,9 +326,9 @@ impl PyStack {
         ack: &Bound<'_, PySipRequest>,
         dest: Option<(String, String, u16)>,
     ) -> PyResult<()> {
-        let peer = dest.map(parse_dest).transpose()?;
+        let dest = dest.map(parse_dest).transpose()?;
         self.stack
-            .send_ack_for_2xx(ClientTxId(tx_id), request_of(ack), peer)
+            .send_ack_for_2xx(ClientTxId(tx_id), request_of(ack), dest)
             .map_err(|e| stack_error(py, e))
     }
 
@@ -337,9 +340,9 @@ impl PyStack {
         message: &Bound<'_, PySipMessage>,
         dest: Option<(String, String, u16)>,
     ) -> PyResult<()> {
-        let peer = dest.map(parse_dest).transpose()?;
+        let dest = dest.map(parse_dest).transpose()?;
         self.stack
-            .send_stateless(message.get().msg.clone(), peer)
+            .send_stateless(message.get().msg.clone(), dest)
             .map_err(|e| stack_error(py, e))
     }
 
@@ -426,21 +429,52 @@ fn parse_listen(spec: &str) -> PyResult<ListenSpec> {
     })
 }
 
-/// `("udp", "127.0.0.1", 5060)` or `("tcp", "::1", 5060)`: an IP address,
-/// since a destination given explicitly is not resolved.
-fn parse_dest((transport, host, port): (String, String, u16)) -> PyResult<Peer> {
+/// `("udp", "127.0.0.1", 5060)`, `("tcp", "::1", 5060)` or
+/// `("udp", "proxy.example.com", 5060)`: an IP address, or a host name the
+/// stack resolves before sending.
+fn parse_dest((transport, host, port): (String, String, u16)) -> PyResult<Destination> {
     let transport = parse_transport(&transport)?;
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(&host);
-    let ip: IpAddr = bare.parse().map_err(|_| {
-        PyValueError::new_err(format!("destination host {host:?} is not an IP address"))
-    })?;
-    Ok(Peer {
-        transport,
-        addr: SocketAddr::new(ip, port),
-    })
+    let target = match bare.parse::<IpAddr>() {
+        Ok(ip) => Target::Addr(SocketAddr::new(ip, port)),
+        Err(_) => match Host::parse(&Text::from(host.as_str())) {
+            Ok(h) if h.kind == HostKind::Domain => Target::Name(h.text.to_string(), port),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "destination host {host:?} is neither an IP address nor a host name"
+                )))
+            }
+        },
+    };
+    Ok(Destination { transport, target })
+}
+
+/// The next hop of `request` (RFC 3261 §8.1.2) as a destination
+/// `(transport, host, port)`: its first Route, else its Request-URI; with
+/// `strict_router`, its Request-URI (the request was formed for a strict
+/// router first in its route set, §12.2.1.1). The host is an IP address or a
+/// name to resolve. Raises `drachtio.LocalError` when there is none.
+#[pyfunction]
+#[pyo3(signature = (request, strict_router = false))]
+fn next_hop(
+    py: Python<'_>,
+    request: &Bound<'_, PySipRequest>,
+    strict_router: bool,
+) -> PyResult<(String, String, u16)> {
+    let form = if strict_router {
+        RouteForm::StrictRouter
+    } else {
+        RouteForm::Loose
+    };
+    let dest = drachtio_io::next_hop(&request_of(request), form).map_err(|e| stack_error(py, e))?;
+    let (host, port) = match dest.target {
+        Target::Addr(addr) => (addr.ip().to_string(), addr.port()),
+        Target::Name(name, port) => (name, port),
+    };
+    Ok((dest.transport.as_str().to_ascii_lowercase(), host, port))
 }
 
 fn peer_tuple(
@@ -504,7 +538,7 @@ fn event_into_py(py: Python<'_>, event: StackEvent) -> PyResult<Bound<'_, PyAny>
                 local: addr_tuple(py, local)?,
             }
             .into_bound_py_any(py),
-            TxEvent::Cancelled { id, request } => PyCancelEvent {
+            TxEvent::CancelReceived { id, request } => PyCancelEvent {
                 tx_id: id.0,
                 request: message(Message::Request(request))?,
             }
@@ -576,10 +610,14 @@ fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
     Ok(d)
 }
 
-/// Registers the stack and event classes. `_SipStack` is set as an attribute
-/// only: `add_class` would list it in `__all__`, and it is not public.
+/// Registers the stack and event classes and `next_hop`. `_SipStack` is set
+/// as an attribute only: `add_class` would list it in `__all__`, and it is
+/// not public.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_SipStack", m.py().get_type::<PyStack>())?;
+    // Set, not added: `add_function` would list it in `__all__`, and the
+    // `drachtio` package does not re-export it (the server uses it).
+    m.setattr("next_hop", wrap_pyfunction!(next_hop, m)?)?;
     m.add_class::<PyRequestEvent>()?;
     m.add_class::<PyResponseEvent>()?;
     m.add_class::<PyAckEvent>()?;

@@ -711,7 +711,7 @@ impl<K> fmt::Display for Auth<K> {
 
 /// The Event header (RFC 6665 §8.2.1), e.g. `presence;id=7`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
+pub struct EventHeader {
     /// The event type as written: a package and optional templates,
     /// separated by dots (`presence.winfo`).
     pub event_type: Text,
@@ -721,9 +721,9 @@ pub struct Event {
     pub params: Vec<Param>,
 }
 
-impl Event {
+impl EventHeader {
     /// Parses `event-type *( SEMI event-param )`.
-    pub fn parse(t: &Text) -> Result<Event, ParseError> {
+    pub fn parse(t: &Text) -> Result<EventHeader, ParseError> {
         let s = t.as_str();
         let b = s.as_bytes();
         let i = skip_ws(b, 0);
@@ -747,7 +747,7 @@ impl Event {
                 Some(v.clone())
             }
         };
-        Ok(Event {
+        Ok(EventHeader {
             event_type: t.slice_ref(event_type),
             id,
             params,
@@ -763,7 +763,7 @@ impl Event {
     }
 }
 
-impl fmt::Display for Event {
+impl fmt::Display for EventHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.event_type)?;
         if let Some(id) = &self.id {
@@ -1072,8 +1072,8 @@ impl Message {
     }
 
     /// The Event header.
-    pub fn event(&self) -> Result<Option<Event>, ParseError> {
-        first(self, HeaderName::Event, Event::parse)
+    pub fn event(&self) -> Result<Option<EventHeader>, ParseError> {
+        first(self, HeaderName::Event, EventHeader::parse)
     }
 
     /// The Subscription-State header.

@@ -254,6 +254,24 @@ impl Headers {
         }
     }
 
+    /// Replaces the first value of the first header line named `name` by
+    /// `value`, keeping the rest of that line's comma-separated list;
+    /// `None` removes the value, and the line when nothing is left of it
+    /// (a top Via rewritten or popped, a Route used up).
+    pub fn replace_first_value(&mut self, name: &HeaderName, value: Option<&str>) {
+        let Some(i) = self.0.iter().position(|h| &h.name == name) else {
+            return;
+        };
+        let line = self.0[i].value.clone();
+        let items = crate::scan::split_list(&line);
+        let kept: Vec<&str> = value.into_iter().chain(items.into_iter().skip(1)).collect();
+        if kept.is_empty() {
+            self.0.remove(i);
+        } else {
+            self.0[i].value = Text::from(kept.join(", "));
+        }
+    }
+
     /// Removes every header named `name`; returns how many were removed.
     pub fn remove(&mut self, name: &HeaderName) -> usize {
         let before = self.0.len();

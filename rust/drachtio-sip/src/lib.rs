@@ -13,6 +13,8 @@ pub mod header;
 pub mod json;
 pub mod message;
 mod parse;
+pub mod proxy;
+pub mod routing;
 mod scan;
 mod serialize;
 pub mod text;
@@ -23,8 +25,8 @@ pub mod uri;
 pub use error::{ParseError, ParseErrorKind};
 pub use fields::{
     parse_delta_seconds, Auth, AuthParam, Challenge, ChallengeKind, Credentials, CredentialsKind,
-    Event, MediaType, MinSe, OptionTags, RAck, RSeq, Refresher, SessionExpires, SubscriptionState,
-    Substate,
+    EventHeader, MediaType, MinSe, OptionTags, RAck, RSeq, Refresher, SessionExpires,
+    SubscriptionState, Substate,
 };
 pub use framer::{FrameLimits, StreamFramer, StreamItem};
 pub use header::{is_header_value, Header, HeaderName, Headers};

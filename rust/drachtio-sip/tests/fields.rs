@@ -2,9 +2,9 @@
 //! `Message`.
 
 use drachtio_sip::{
-    parse, parse_delta_seconds, AuthParam, CSeq, Challenge, Contact, Credentials, Event, MediaType,
-    Message, Method, MinSe, OptionTags, Param, ParseError, ParseErrorKind, RAck, RSeq, Refresher,
-    SessionExpires, SubscriptionState, Substate, Text,
+    parse, parse_delta_seconds, AuthParam, CSeq, Challenge, Contact, Credentials, EventHeader,
+    MediaType, Message, Method, MinSe, OptionTags, Param, ParseError, ParseErrorKind, RAck, RSeq,
+    Refresher, SessionExpires, SubscriptionState, Substate, Text,
 };
 use std::fmt::{Debug, Display};
 
@@ -595,27 +595,27 @@ fn challenge_errors() {
 
 #[test]
 fn event_values() {
-    let e = Event::parse(&t("presence")).unwrap();
+    let e = EventHeader::parse(&t("presence")).unwrap();
     assert_eq!(e.event_type, "presence");
     assert_eq!(e.package(), "presence");
     assert_eq!(e.id, None);
     assert!(e.params.is_empty());
     assert_eq!(e.to_string(), "presence");
 
-    let r = Event::parse(&t("refer;id=93809824")).unwrap();
+    let r = EventHeader::parse(&t("refer;id=93809824")).unwrap();
     assert_eq!(r.event_type, "refer");
     assert_eq!(r.id.as_ref().unwrap(), "93809824");
     assert_eq!(r.to_string(), "refer;id=93809824");
-    round_trips(&r, Event::parse);
+    round_trips(&r, EventHeader::parse);
 
-    let w = Event::parse(&t("presence.winfo")).unwrap();
+    let w = EventHeader::parse(&t("presence.winfo")).unwrap();
     assert_eq!(w.package(), "presence");
     assert_eq!(w.event_type, "presence.winfo");
 }
 
 #[test]
 fn event_whitespace_case_and_other_params() {
-    let e = Event::parse(&t(
+    let e = EventHeader::parse(&t(
         " dialog ; call-id = \"abc@host\" ; ID = 7 ;include-session-description",
     ))
     .unwrap();
@@ -632,36 +632,36 @@ fn event_whitespace_case_and_other_params() {
         e.to_string(),
         "dialog;id=7;call-id=\"abc@host\";include-session-description"
     );
-    round_trips(&e, Event::parse);
+    round_trips(&e, EventHeader::parse);
 }
 
 #[test]
 fn event_errors() {
-    fails(Event::parse(&t("")), 0, "expected event-type");
-    fails(Event::parse(&t(";id=1")), 0, "expected event-type");
+    fails(EventHeader::parse(&t("")), 0, "expected event-type");
+    fails(EventHeader::parse(&t(";id=1")), 0, "expected event-type");
     fails(
-        Event::parse(&t("presence..winfo")),
+        EventHeader::parse(&t("presence..winfo")),
         0,
         "empty event-package or event-template",
     );
     fails(
-        Event::parse(&t(" .presence")),
+        EventHeader::parse(&t(" .presence")),
         1,
         "empty event-package or event-template",
     );
-    fails(Event::parse(&t("presence;id")), 9, "id needs a value");
+    fails(EventHeader::parse(&t("presence;id")), 9, "id needs a value");
     fails(
-        Event::parse(&t("presence;id=\"7\"")),
+        EventHeader::parse(&t("presence;id=\"7\"")),
         12,
         "id must be a token",
     );
     fails(
-        Event::parse(&t("presence;id=1;id=2")),
+        EventHeader::parse(&t("presence;id=1;id=2")),
         14,
         "duplicate parameter",
     );
     fails(
-        Event::parse(&t("pres@nce")),
+        EventHeader::parse(&t("pres@nce")),
         4,
         "expected ';' before parameter",
     );

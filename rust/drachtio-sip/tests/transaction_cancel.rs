@@ -32,7 +32,7 @@ fn cancel_before_the_final_response_gets_200_and_the_invite_487() {
         sim.take_events(),
         [(
             0,
-            TxEvent::Cancelled {
+            TxEvent::CancelReceived {
                 id,
                 request: parse_request(&cancel)
             }
@@ -75,7 +75,7 @@ fn cancel_before_any_tu_response_uses_one_fresh_to_tag() {
     let mut sim = Sim::new();
     let (id, _) = invite(&mut sim, "z9hG4bKx2");
     sim.receive(&req("CANCEL", "z9hG4bKx2"), udp());
-    assert!(matches!(sim.one_event(), TxEvent::Cancelled { id: i, .. } if i == id));
+    assert!(matches!(sim.one_event(), TxEvent::CancelReceived { id: i, .. } if i == id));
     let sent = sim.take_sent();
     let tag_of = |m| {
         hdr(m, "To")

@@ -299,7 +299,7 @@ fn cancel_before_the_final_response() {
     let uas_events = p.take_uas_events();
     assert!(matches!(
         &uas_events[..],
-        [(100, TxEvent::Cancelled { id, request })]
+        [(100, TxEvent::CancelReceived { id, request })]
             if *id == sid && request.method == Method::Cancel
     ));
     // The UAS TU answers too late.
@@ -344,7 +344,10 @@ fn cancel_crossing_the_2xx_gets_200_and_the_call_goes_on() {
         .unwrap();
     let cancel_id = p.uac.cancel(p.now, cid).unwrap();
     p.deliver();
-    assert!(p.take_uas_events().is_empty(), "no Cancelled after the 2xx");
+    assert!(
+        p.take_uas_events().is_empty(),
+        "no CancelReceived after the 2xx"
+    );
     let ok = last_response(&p);
     let got: Vec<(ClientTxId, u16)> = p
         .take_uac_events()

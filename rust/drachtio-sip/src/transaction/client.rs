@@ -140,10 +140,12 @@ impl ClientTx {
             (S::Calling | S::Proceeding, In::Response(r, from)) if r.status < 300 => {
                 self.stop_pending(cx);
                 self.state = S::Accepted;
-                self.forks.push(Fork {
-                    tag: to_tag(&r.headers),
-                    ack: None,
-                });
+                if !cx.config.policy.forwards_every_2xx() {
+                    self.forks.push(Fork {
+                        tag: to_tag(&r.headers),
+                        ack: None,
+                    });
+                }
                 cx.start(Timer::M, cx.config.t1x64());
                 self.to_tu(cx, r, from);
             }
@@ -178,9 +180,16 @@ impl ClientTx {
             }
             // §17.1.1.2: Timer D ends the transaction.
             (S::Completed, In::Timer(Timer::D)) => cx.terminate(),
-            // RFC 6026 §7.2: in Accepted every 2xx goes to the TU; here only the
-            // first of each To tag (forking) does, and a retransmission gets the
-            // TU's ACK again (§13.2.2.4), so retransmissions stay below the TU.
+            // RFC 6026 §7.2: in Accepted every 2xx goes to the TU, for a
+            // proxy to forward it.
+            (S::Accepted, In::Response(r, from))
+                if (200..300).contains(&r.status) && cx.config.policy.forwards_every_2xx() =>
+            {
+                self.to_tu(cx, r, from)
+            }
+            // A UA core: only the first 2xx of each To tag (forking) goes to
+            // the TU, and a retransmission gets the TU's ACK again
+            // (§13.2.2.4), so retransmissions stay below the TU.
             (S::Accepted, In::Response(r, from)) if (200..300).contains(&r.status) => {
                 let tag = to_tag(&r.headers);
                 match self.forks.iter().find(|f| f.tag == tag) {

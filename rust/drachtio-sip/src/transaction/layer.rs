@@ -1,10 +1,12 @@
 //! [`TransactionLayer`]: routes messages to transactions, creates them, runs
-//! their timers, and does the UA core work that must not reach the
-//! application (§8.2.2 checks, CANCEL, merged requests, ACK for 2xx).
+//! their timers, and does the work that must not reach the transaction user
+//! (CANCEL, ACK for 2xx, and what its [`Policy`](super::Policy) asks: the
+//! UAS checks of §8.2.2 for a UA core).
 
 use super::client::{build_cancel, ClientInput, ClientTx};
 use super::index::{Hasher as KeyHasher, Index};
 use super::matching::{AckKey, ClientKey, MergeKey, Missing, ServerKey, Summary, MAGIC_COOKIE};
+use super::policy::{uas_check, Rejection};
 use super::server::{complete_response, make_response, to_tag, ServerInput, ServerTx};
 use super::timers::{Timer, TimerTable};
 use super::{
@@ -88,13 +90,6 @@ impl SplitMix64 {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-}
-
-/// How a new request is rejected by the layer, if it is.
-enum Rejection {
-    UnsupportedScheme,
-    Merged,
-    BadExtension(Vec<Text>),
 }
 
 impl TransactionLayer {
@@ -341,7 +336,8 @@ impl TransactionLayer {
     }
 
     /// Sends `response` in server transaction `id`: provisional responses,
-    /// then one final response. Via, From, To, Call-ID and CSeq are copied
+    /// then one final response (under [`Policy::Proxy`](super::Policy), any
+    /// number of 2xx after a 2xx, sent as given). Via, From, To, Call-ID and CSeq are copied
     /// from the request when the response has none; the To tag is the one
     /// the TU wrote (the layer adds none).
     pub fn respond(
@@ -373,10 +369,18 @@ impl TransactionLayer {
             .get(&id)
             .ok_or(LocalError::UnknownTransaction)?;
         // The request is released when the final response goes out.
-        let Some(request) = &tx.request else {
-            return Err(LocalError::FinalResponseSent.into());
+        let response = match &tx.request {
+            Some(request) => complete_response(request, response),
+            // RFC 6026 §7.1, §16.7 step 9: a proxy forwards every 2xx, each
+            // as it came (complete).
+            None if self.config.policy.forwards_every_2xx()
+                && tx.state == ServerState::Accepted
+                && (200..300).contains(&response.status) =>
+            {
+                response
+            }
+            None => return Err(LocalError::FinalResponseSent.into()),
         };
-        let response = complete_response(request, response);
         check(&response, tx.peer, tx.local)?;
         self.step_server(now, id, ServerInput::Respond(response));
         Ok(())
@@ -401,23 +405,7 @@ impl TransactionLayer {
             return Ok(b.clone());
         }
         let branch = Text::from(self.new_branch());
-        let mut value = format!("{top};branch={branch}");
-        for rest in &items[1..] {
-            value.push_str(", ");
-            value.push_str(rest);
-        }
-        let mut done = false;
-        *headers = headers
-            .iter()
-            .map(|h| {
-                let mut h = h.clone();
-                if !done && h.name == HeaderName::Via {
-                    h.value = Text::from(value.as_str());
-                    done = true;
-                }
-                h
-            })
-            .collect();
+        headers.replace_first_value(&HeaderName::Via, Some(&format!("{top};branch={branch}")));
         Ok(branch)
     }
 
@@ -763,7 +751,7 @@ impl TransactionLayer {
         if pending {
             self.stats.cancels_matched += 1;
             self.respond_internal(now, invite, 487, Headers::new());
-            self.events.push_back(TxEvent::Cancelled {
+            self.events.push_back(TxEvent::CancelReceived {
                 id: invite,
                 request: cancel_request,
             });
@@ -779,74 +767,44 @@ impl TransactionLayer {
         peer: Peer,
         local: SocketAddr,
     ) {
-        let rejection = self.check(&request, &s);
+        let rejection = if self.config.policy.checks_as_uas() {
+            let (servers, merge_index, hasher) = (&self.servers, &self.merge_index, &self.hasher);
+            uas_check(&request, &s, &self.config.supported, |k| {
+                let held =
+                    |id: ServerTxId| servers.get(&id).is_some_and(|t| t.merge_key() == Some(k));
+                merge_index.get(hasher.hash(k), held).is_some()
+            })
+        } else {
+            None
+        };
         let invite = request.method == Method::Invite;
         let event_request = rejection.is_none().then(|| request.clone());
         let id = self.new_server(request, &s, key, peer, local);
-        match rejection {
-            None => {
-                self.events.push_back(TxEvent::NewRequest {
-                    id,
-                    request: event_request.expect("not rejected"),
-                    peer,
-                    local,
-                });
-                // §17.2.1: 100 Trying at once, so the TU may take its time.
-                if invite {
-                    self.respond_internal(now, id, 100, Headers::new());
-                }
+        let Some(rejection) = rejection else {
+            self.events.push_back(TxEvent::NewRequest {
+                id,
+                request: event_request.expect("not rejected"),
+                peer,
+                local,
+            });
+            // §17.2.1 (§16.2 for a proxy): 100 Trying at once, so the TU may
+            // take its time.
+            if invite {
+                self.respond_internal(now, id, 100, Headers::new());
             }
-            Some(Rejection::UnsupportedScheme) => {
-                self.stats.rejected_unsupported_scheme += 1;
-                self.respond_internal(now, id, 416, Headers::new());
-            }
-            Some(Rejection::Merged) => {
-                self.stats.rejected_merged += 1;
-                self.respond_internal(now, id, 482, Headers::new());
-            }
-            Some(Rejection::BadExtension(tags)) => {
+            return;
+        };
+        let mut extra = Headers::new();
+        match &rejection {
+            Rejection::UnsupportedScheme => self.stats.rejected_unsupported_scheme += 1,
+            Rejection::Merged => self.stats.rejected_merged += 1,
+            Rejection::BadExtension(tags) => {
                 self.stats.rejected_bad_extension += 1;
-                let mut extra = Headers::new();
                 let list: Vec<&str> = tags.iter().map(|t| t.as_str()).collect();
                 extra.push(HeaderName::Unsupported, list.join(", "));
-                self.respond_internal(now, id, 420, extra);
             }
         }
-    }
-
-    /// The checks of RFC 3261 §8.2.2, in its order. Max-Forwards 0 is not
-    /// rejected: it limits forwarding, and this is an endpoint (§8.2.2).
-    fn check(&self, request: &Request, s: &Summary) -> Option<Rejection> {
-        // §8.2.2.1: a Request-URI scheme we do not understand gets 416.
-        if !matches!(request.uri.scheme(), "sip" | "sips" | "tel") {
-            return Some(Rejection::UnsupportedScheme);
-        }
-        // §8.2.2.2: same From tag, Call-ID and CSeq as a transaction in
-        // progress, but not a retransmission of it: a merged request.
-        if let Some(k) = MergeKey::of(&request.method, s) {
-            let servers = &self.servers;
-            let merged = self.merge_index.get(self.hasher.hash(&k), |id| {
-                servers.get(&id).is_some_and(|t| t.merge_key() == Some(&k))
-            });
-            if merged.is_some() {
-                return Some(Rejection::Merged);
-            }
-        }
-        // §8.2.2.3: an option tag in Require that we do not support gets 420.
-        let mut unsupported = Vec::new();
-        for v in request.headers.get_all(&HeaderName::Require) {
-            for tag in split_list(v) {
-                let known = self
-                    .config
-                    .supported
-                    .iter()
-                    .any(|t| t.eq_ignore_ascii_case(tag));
-                if !tag.is_empty() && !known {
-                    unsupported.push(v.slice_ref(tag));
-                }
-            }
-        }
-        (!unsupported.is_empty()).then_some(Rejection::BadExtension(unsupported))
+        self.respond_internal(now, id, rejection.status(), extra);
     }
 }
 

@@ -6,32 +6,39 @@
 //! [`TransactionLayer::poll_transmit`], [`TransactionLayer::poll_event`] and
 //! [`TransactionLayer::poll_timeout`] (the shape of quinn-proto).
 //!
-//! Besides the four state machines, the layer does what a UA core must do
-//! below the application (see `docs/transactions.md`): 100 Trying for every
-//! INVITE, 2xx retransmission until the ACK (§13.3.1.4), the ACK for non-2xx
-//! final responses (§17.1.1.3), CANCEL matching (§9.2), merged-request
-//! detection (§8.2.2.2) and the basic checks of §8.2.2 (400, 416, 420).
+//! Besides the four state machines, the layer does what its transaction
+//! user needs below it (see `docs/transactions.md`): 100 Trying for every
+//! INVITE, the ACK for non-2xx final responses (§17.1.1.3), CANCEL matching
+//! (§9.2), 400 for a request missing a mandatory header; and, as its
+//! [`Policy`] says, what a UA core and a proxy core do differently: for a UA,
+//! 2xx retransmission until the ACK (§13.3.1.4), merged-request detection
+//! (§8.2.2.2) and the checks of §8.2.2 (416, 420); for a proxy, every 2xx
+//! passed through the Accepted states (RFC 6026 §7).
 
 mod client;
 mod index;
 mod layer;
 mod matching;
+mod policy;
 mod server;
-mod target;
 mod timers;
 
+/// Where [`Outbound::Response`] goes; defined with the routing rules.
+pub use crate::routing::Target;
 pub use layer::TransactionLayer;
-pub use target::{response_target, Target, DEFAULT_PORT};
+pub use policy::Policy;
+pub(crate) use policy::{understood_scheme, unsupported_tags};
 
 use crate::error::ParseError;
 use crate::message::{Message, Request, Response};
+use crate::routing::response_target;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use timers::{Timer, TimerTable};
 
-/// Timer values and UA options of a [`TransactionLayer`].
+/// Timer values, policy and UA options of a [`TransactionLayer`].
 #[derive(Clone, Debug)]
 pub struct Config {
     /// T1, the RTT estimate (RFC 3261 §17.1.1.1): 500 ms by default.
@@ -42,8 +49,10 @@ pub struct Config {
     /// T4, the longest time a message stays in the network: 5 s by default.
     pub t4: Duration,
     /// Option tags this UA supports; a request whose Require lists another is
-    /// answered 420 (RFC 3261 §8.2.2.3).
+    /// answered 420 (RFC 3261 §8.2.2.3) under [`Policy::UserAgent`].
     pub supported: Vec<String>,
+    /// Who the layer works for: a UA core (the default) or a proxy core.
+    pub policy: Policy,
     /// Seed of the generator of branches and tags. `None` seeds from the
     /// process's random hash keys; tests pass a fixed seed.
     pub seed: Option<u64>,
@@ -56,6 +65,7 @@ impl Default for Config {
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
             supported: Vec::new(),
+            policy: Policy::UserAgent,
             seed: None,
         }
     }
@@ -255,7 +265,7 @@ pub enum TxEvent {
     /// A CANCEL matched this INVITE server transaction before its final
     /// response: the layer has answered the CANCEL 200 and the INVITE 487
     /// (RFC 3261 §9.2).
-    Cancelled {
+    CancelReceived {
         /// The cancelled INVITE server transaction.
         id: ServerTxId,
         /// The CANCEL request.
@@ -308,7 +318,8 @@ pub enum ServerState {
     Completed,
     /// INVITE: the ACK for the non-2xx final response received.
     Confirmed,
-    /// INVITE: a 2xx sent, retransmitted until the ACK (RFC 6026 §7.1).
+    /// INVITE: a 2xx sent (RFC 6026 §7.1); a UA core retransmits it until
+    /// the ACK, a proxy forwards every further 2xx.
     Accepted,
 }
 

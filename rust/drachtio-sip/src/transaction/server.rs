@@ -1,7 +1,9 @@
 //! The server transactions: INVITE (RFC 3261 §17.2.1, Figure 7, as updated
 //! by RFC 6026 §7.1 and Figure 5 there) and non-INVITE (§17.2.2, Figure 8).
-//! The UAS core's 2xx retransmission (§13.3.1.4) lives in the INVITE
-//! machine's Accepted state, so retransmissions never reach the application.
+//! Under [`Policy::UserAgent`](super::Policy) the UAS core's 2xx
+//! retransmission (§13.3.1.4) runs in the INVITE machine's Accepted state,
+//! so retransmissions never reach the application; under `Proxy` that state
+//! sends every 2xx the TU forwards.
 
 use super::matching::{AckKey, MergeKey, ServerKey};
 use super::timers::Timer;
@@ -124,14 +126,17 @@ impl ServerTx {
             }
             // §17.2.1: provisional responses from the TU are sent, state unchanged.
             (S::Proceeding, In::Respond(r)) if r.status < 200 => self.send(cx, r),
-            // RFC 6026 §7.1: a 2xx moves to Accepted, Timer L = 64*T1; the UAS core
-            // retransmits the 2xx from T1, doubling to T2, until the ACK (§13.3.1.4).
-            // This is end to end, so it runs on reliable transports too.
+            // RFC 6026 §7.1: a 2xx moves to Accepted, Timer L = 64*T1. A UAS
+            // core retransmits the 2xx from T1, doubling to T2, until the ACK
+            // (§13.3.1.4); this is end to end, so it runs on reliable
+            // transports too.
             (S::Proceeding, In::Respond(r)) if r.status < 300 => {
                 self.send(cx, r);
                 self.state = S::Accepted;
-                self.interval = t1;
-                cx.start(Timer::Retransmit2xx, t1);
+                if cx.config.policy.retransmits_2xx() {
+                    self.interval = t1;
+                    cx.start(Timer::Retransmit2xx, t1);
+                }
                 cx.start(Timer::L, t64);
             }
             // §17.2.1: a 300-699 moves to Completed; Timer G (unreliable only), Timer H.
@@ -180,6 +185,10 @@ impl ServerTx {
             }
             // §17.2.1: Timer I ends the transaction.
             (S::Confirmed, In::Timer(Timer::I)) => cx.terminate(),
+            // RFC 6026 §7.1: a 2xx from the TU in Accepted is sent (a proxy
+            // forwards each 2xx it receives; the layer lets only a proxy's
+            // TU give more than one final response).
+            (S::Accepted, In::Respond(r)) if (200..300).contains(&r.status) => self.send(cx, r),
             // RFC 6026 §7.1: a retransmitted INVITE in Accepted is absorbed.
             (S::Accepted, In::Retransmission) => {
                 cx.stats.request_retransmissions_absorbed += 1;
@@ -225,7 +234,7 @@ impl ServerTx {
             // RFC 6026 §7.1: Timer L ends Accepted; without an ACK by then the
             // TU is told (§13.3.1.4: the session should be ended).
             (S::Accepted, In::Timer(Timer::L)) => {
-                if !self.acked {
+                if !self.acked && cx.config.policy.retransmits_2xx() {
                     cx.stats.ack_timeouts += 1;
                     let TxId::Server(id) = cx.id else {
                         unreachable!("server transaction with a client id")

@@ -1,9 +1,9 @@
 //! Where a message goes: an address, or a host name still to be resolved;
 //! and where a response goes by its top Via (RFC 3261 §18.2.2, RFC 3581 §4).
 
-use crate::header::{HeaderName, Headers};
-use crate::scan::split_list;
-use crate::typed::Via;
+use super::via::top_via;
+use crate::header::Headers;
+use crate::transaction::{Peer, Transport};
 use crate::uri::Host;
 use std::net::{IpAddr, SocketAddr};
 
@@ -29,11 +29,22 @@ impl Target {
     }
 }
 
-/// The first value of the first Via header, parsed.
-pub(crate) fn top_via(headers: &Headers) -> Option<Via> {
-    let line = headers.get(&HeaderName::Via)?;
-    let items = split_list(line);
-    Via::parse(&line.slice_ref(items.first()?)).ok()
+/// Where to send a message: the transport and the [`Target`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destination {
+    /// The transport.
+    pub transport: Transport,
+    /// The address, or the name to resolve.
+    pub target: Target,
+}
+
+impl From<Peer> for Destination {
+    fn from(peer: Peer) -> Destination {
+        Destination {
+            transport: peer.transport,
+            target: Target::Addr(peer.addr),
+        }
+    }
 }
 
 fn parse_ip(s: &str) -> Option<IpAddr> {
@@ -45,8 +56,12 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
 /// `received` address and `rport` port when rport is filled; the `received`
 /// address and sent-by port; else the sent-by. `None` when there is no
 /// usable Via.
+///
+/// Over a reliable transport the response goes first over the connection
+/// the request came on, while it is open: that is the I/O layer's part
+/// (`Outbound::Response` carries both); this is where it goes otherwise.
 pub fn response_target(headers: &Headers, reliable: bool) -> Option<Target> {
-    let via = top_via(headers)?;
+    let (_, via) = top_via(headers)?;
     let port = via.port.unwrap_or(DEFAULT_PORT);
     if let Some(maddr) = via.maddr() {
         let host = Host::parse(maddr).ok()?;
@@ -68,30 +83,56 @@ pub fn response_target(headers: &Headers, reliable: bool) -> Option<Target> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::header::HeaderName;
+
+    fn headers(via: &str) -> Headers {
+        let mut h = Headers::new();
+        h.push(HeaderName::Via, via);
+        h
+    }
+
+    fn addr(s: &str) -> Option<Target> {
+        Some(Target::Addr(s.parse().unwrap()))
+    }
 
     #[test]
-    fn response_targets() {
-        let headers = |via: &str| {
-            let mut h = Headers::new();
-            h.push(HeaderName::Via, via);
-            h
-        };
-        let a = |s: &str| Some(Target::Addr(s.parse().unwrap()));
+    fn rfc3581_s4_unreliable_goes_to_received_and_rport() {
         let h = headers("SIP/2.0/UDP pc.example.com:5070;rport=40000;received=192.0.2.1");
-        assert_eq!(response_target(&h, false), a("192.0.2.1:40000"));
-        assert_eq!(response_target(&h, true), a("192.0.2.1:5070"));
-        assert_eq!(
-            response_target(&headers("SIP/2.0/UDP [2001:db8::2]"), false),
-            a("[2001:db8::2]:5060")
-        );
+        assert_eq!(response_target(&h, false), addr("192.0.2.1:40000"));
+        // rport without received: the sent-by address, the source port.
+        let h = headers("SIP/2.0/UDP 192.0.2.8:5070;rport=40001");
+        assert_eq!(response_target(&h, false), addr("192.0.2.8:40001"));
+    }
+
+    #[test]
+    fn rfc3261_s18_2_2_reliable_goes_to_received_and_sent_by_port() {
+        let h = headers("SIP/2.0/UDP pc.example.com:5070;rport=40000;received=192.0.2.1");
+        assert_eq!(response_target(&h, true), addr("192.0.2.1:5070"));
+    }
+
+    #[test]
+    fn rfc3261_s18_2_2_maddr_wins() {
         assert_eq!(
             response_target(&headers("SIP/2.0/UDP h:5080;maddr=192.0.2.3"), false),
-            a("192.0.2.3:5080")
+            addr("192.0.2.3:5080")
+        );
+    }
+
+    #[test]
+    fn rfc3261_s18_2_2_sent_by_with_default_port_else() {
+        assert_eq!(
+            response_target(&headers("SIP/2.0/UDP [2001:db8::2]"), false),
+            addr("[2001:db8::2]:5060")
         );
         assert_eq!(
             response_target(&headers("SIP/2.0/TCP pc.example.com"), true),
             Some(Target::Name("pc.example.com".into(), 5060))
         );
+    }
+
+    #[test]
+    fn no_via_no_target() {
         assert_eq!(response_target(&Headers::new(), false), None);
+        assert_eq!(response_target(&headers("garbage"), false), None);
     }
 }
