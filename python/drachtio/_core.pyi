@@ -39,6 +39,12 @@ def parse(data: bytes) -> SipRequest | SipResponse:
 def from_dict(d: dict[str, Any]) -> SipRequest | SipResponse:
     """Build a message from its JSON form; raise ``ValueError`` naming the bad part."""
 
+_TRANSPORTS: tuple[str, ...]
+_LISTEN_TRANSPORTS: tuple[str, ...]
+
+def _parse_transport(name: str) -> str:
+    """The lower-case name of a transport given in any case; ``ValueError`` if unknown."""
+
 @final
 class Uri:
     """A ``sip:``/``sips:``, ``tel:`` or other URI, kept as written."""
@@ -64,6 +70,10 @@ class Uri:
     def number(self) -> str | None: ...
     @property
     def transport(self) -> str | None: ...
+    @property
+    def next_hop_transport(self) -> str | None: ...
+    @property
+    def next_hop_port(self) -> int | None: ...
     def param(self, name: str) -> str | None: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...

@@ -47,7 +47,7 @@ StackEvent: TypeAlias = (
 """Everything :class:`SipStack` delivers to ``on_event``."""
 
 Destination: TypeAlias = tuple[str, str, int]
-"""``(transport, ip, port)``, transport ``"udp"`` or ``"tcp"``."""
+"""``(transport, ip, port)``, transport a lower-case name such as ``"udp"`` or ``"tcp"``."""
 
 # Events converted per call into Rust, and batches handled per loop
 # iteration before yielding to other callbacks (the rest is taken on the

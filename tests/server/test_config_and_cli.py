@@ -14,6 +14,7 @@ from server_harness import SECRET
 from drachtio.cli import main
 from drachtio.protocol import FrameDecoder, encode_frame
 from drachtio.server import DEV_SECRET, ConfigError, ServerConfig, load_config
+from drachtio.server.config import parse_listen
 
 
 def test_defaults() -> None:
@@ -121,6 +122,7 @@ def test_no_secret_is_an_error_unless_dev() -> None:
     [
         ("bogus = 1\n", "bogus: unknown setting"),
         ('sip = ["sctp:1.2.3.4:5"]\n', "is not TRANSPORT:HOST:PORT"),
+        ('sip = ["wss:1.2.3.4:5"]\n', "with TRANSPORT one of udp, tcp"),
         ('control = "nope"\n', "control: 'nope' is not HOST:PORT"),
         ("no_route_status = 200\n", "no_route_status: must be a final error status"),
         ('auth_timeout = "x"\n', "auth_timeout: must be a positive number"),
@@ -266,3 +268,8 @@ async def test_serve_applies_the_tcp_limits_from_flags() -> None:
     second.close()
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
+def test_a_listen_transport_is_named_in_any_case() -> None:
+    assert parse_listen("TCP:127.0.0.1:5070") == ("tcp", "127.0.0.1", 5070)
+    assert parse_listen("Udp:[::1]:0") == ("udp", "::1", 0)

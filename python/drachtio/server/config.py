@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from drachtio._core import _LISTEN_TRANSPORTS, _parse_transport
 from drachtio.errors import DrachtioError
 from drachtio.protocol import DEFAULT_MAX_FRAME_SIZE
 
@@ -28,7 +29,6 @@ __all__ = [
 DEV_SECRET = "cymru"
 """The secret ``--dev`` uses when none is configured (the seed's example); not for production."""
 
-_TRANSPORTS = ("udp", "tcp")
 _ON_DISCONNECT = ("handoff", "bye")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _LOOPS = ("auto", "asyncio", "uvloop")
@@ -61,15 +61,21 @@ def parse_hostport(value: str, what: str = "control") -> tuple[str, int]:
 def parse_listen(value: str) -> tuple[str, str, int]:
     """Split a SIP listen spec ``TRANSPORT:HOST:PORT`` into its parts.
 
+    The transport is returned in lower case.
+
     Raises:
-        ConfigError: an unknown transport, or not of that form.
+        ConfigError: an unknown transport, one the server cannot listen on,
+            or not of that form.
     """
-    transport, sep, rest = value.partition(":")
-    transport = transport.lower()
-    if not sep or transport not in _TRANSPORTS:
+    name, sep, rest = value.partition(":")
+    try:
+        transport = _parse_transport(name) if sep else ""
+    except ValueError:
+        transport = ""
+    if transport not in _LISTEN_TRANSPORTS:
         raise ConfigError(
             f"sip: {value!r} is not TRANSPORT:HOST:PORT with TRANSPORT one of "
-            f"{', '.join(_TRANSPORTS)}"
+            f"{', '.join(_LISTEN_TRANSPORTS)}"
         )
     host, port = parse_hostport(rest, "sip")
     return transport, host, port

@@ -692,9 +692,12 @@ class Server:
         return False
 
     def _listener_for(self, uri: str) -> Listener:
-        """The listener a request to ``uri`` leaves from: its ``transport``'s, else UDP's."""
+        """The listener a request to ``uri`` leaves from: its transport's, else the first."""
         # The core's URI parser: a `;` in the user part is not a parameter.
-        wanted = Uri(uri).transport or "udp"
+        try:
+            wanted = Uri(uri).next_hop_transport
+        except ValueError:
+            wanted = None
         for listener in self._listeners:
             if listener[0] == wanted:
                 return listener
@@ -743,7 +746,8 @@ class Server:
         The stack sends to the first Route, else the Request-URI. With a
         strict router first (RFC 3261 §12.2.1.1) the Request-URI is that
         router, and the request goes there (§8.1.2): its ``maddr`` or host,
-        port (5060) and ``transport`` (UDP). A host name is not resolved
+        port and transport (UDP and 5060 by default, TLS and 5061 for
+        ``sips:``). A host name is not resolved
         here: the stack's choice is kept and a warning logged.
         """
         if not dialog.strict_routing:
@@ -759,7 +763,10 @@ class Server:
                 dialog.id,
             )
             return None
-        return ((uri.transport or "udp").lower(), host, uri.port or 5060)
+        transport, port = uri.next_hop_transport, uri.next_hop_port
+        if transport is None or port is None:
+            return None
+        return (transport, host, port)
 
     def _hang_up(self, dialog: Dialog[AppSession], reason: str) -> None:
         """End ``dialog`` on the server's own: a call with a BYE (RFC 3261 §15.1.1).

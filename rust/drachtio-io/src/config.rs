@@ -5,6 +5,9 @@ use drachtio_sip::FrameLimits;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The transports a [`crate::Stack`] can listen on.
+pub const LISTEN_TRANSPORTS: [Transport; 2] = [Transport::Udp, Transport::Tcp];
+
 /// One listening socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenSpec {

@@ -19,13 +19,13 @@ mod stats;
 mod tcp;
 mod udp;
 
-pub use config::{ListenSpec, StackConfig, UdpReader};
+pub use config::{ListenSpec, StackConfig, UdpReader, LISTEN_TRANSPORTS};
 pub use stats::Stats;
 
 use drachtio_sip::transaction::{
     response_target, ClientTxId, LocalError, Peer, ServerTxId, Target, Transport, TxEvent, TxId,
 };
-use drachtio_sip::{Message, ParseError, Request, Response};
+use drachtio_sip::{Message, ParseError, Request, Response, TransportError};
 use shared::{lock, Shared, TcpEndpoint, UdpEndpoint};
 use std::io;
 use std::net::SocketAddr;
@@ -88,6 +88,10 @@ pub enum StackError {
     /// The transport is not served by this stack.
     #[error("unsupported transport: {0}")]
     UnsupportedTransport(String),
+    /// A transport name is unknown, or a `sips:` URI names one that is not
+    /// secure.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     /// The message is meant for UDP, is larger than a datagram can be, and
     /// the stack has no TCP listener to send it over instead. Nothing was
     /// sent: a server transaction can still be answered.
@@ -554,11 +558,7 @@ fn response_transport(response: &Response) -> Result<Transport, StackError> {
         .first()
         .and_then(|v| drachtio_sip::Via::parse(&line.slice_ref(v)).ok())
         .ok_or(StackError::NoRoute("the response has no usable Via"))?;
-    match via.transport.to_ascii_uppercase().as_str() {
-        "UDP" => Ok(Transport::Udp),
-        "TCP" => Ok(Transport::Tcp),
-        other => Err(StackError::UnsupportedTransport(other.to_string())),
-    }
+    Ok(Transport::parse(&via.transport)?)
 }
 
 /// The stack's thread: the receive loops, the listeners and the driver,

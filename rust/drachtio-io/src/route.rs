@@ -2,7 +2,7 @@
 //! and the Via edits of the transport layer. Pure functions of messages.
 
 use crate::StackError;
-use drachtio_sip::transaction::{Target, Transport, DEFAULT_PORT};
+use drachtio_sip::transaction::{Target, Transport};
 use drachtio_sip::{
     split_list, HeaderName, Headers, Host, NameAddr, Request, Response, Text, Uri, Via,
 };
@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 
 /// The next hop of a request the UAC sends without a given peer
 /// (RFC 3261 §8.1.2): the first Route entry if there is a route set, else
-/// the Request-URI; its `maddr`, port (default 5060) and `transport`
-/// parameter (default UDP) name the destination (§18.1.1; NAPTR/SRV of
+/// the Request-URI; its `maddr`, port and transport ([`Transport::of_uri`],
+/// default port [`Transport::default_port`]) name the destination (§18.1.1; NAPTR/SRV of
 /// RFC 3263 not done).
 pub(crate) fn next_hop(request: &Request) -> Result<(Transport, Target), StackError> {
     let uri = match request.headers.get(&HeaderName::Route) {
@@ -29,15 +29,8 @@ pub(crate) fn next_hop(request: &Request) -> Result<(Transport, Target), StackEr
     let Uri::Sip(sip) = uri else {
         return Err(StackError::NoRoute("the next hop is not a SIP URI"));
     };
-    if sip.secure {
-        return Err(StackError::UnsupportedTransport("TLS (sips URI)".into()));
-    }
-    let transport = match sip.transport().as_deref() {
-        None | Some("udp") => Transport::Udp,
-        Some("tcp") => Transport::Tcp,
-        Some(other) => return Err(StackError::UnsupportedTransport(other.to_string())),
-    };
-    let port = sip.port.unwrap_or(DEFAULT_PORT);
+    let transport = Transport::of_uri(&sip)?;
+    let port = sip.port.unwrap_or(transport.default_port());
     let host = match sip.param("maddr").flatten() {
         Some(m) => Host::parse(m).map_err(|_| StackError::NoRoute("malformed maddr"))?,
         None => sip.host.clone(),

@@ -5,7 +5,7 @@ mod util;
 
 use drachtio_io::{StackError, StackEvent, UdpReader};
 use drachtio_sip::transaction::{Peer, Transport, TxEvent, TxId};
-use drachtio_sip::{Message, Request, StreamItem};
+use drachtio_sip::{Message, Request, StreamItem, TransportError};
 use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
 use util::*;
@@ -255,13 +255,22 @@ async fn misuse_is_a_local_error() {
             .send_request(options("tel:+15551234", "call-l2", 0), None),
         Err(StackError::NoRoute(_))
     ));
-    assert!(matches!(
+    assert_eq!(
         h.stack.send_request(
             options("sip:uas@127.0.0.1;transport=sctp", "call-l3", 0),
             None
         ),
-        Err(StackError::UnsupportedTransport(_))
-    ));
+        Err(StackError::Transport(TransportError::Unknown(
+            "sctp".into()
+        )))
+    );
+    assert_eq!(
+        h.stack.send_request(
+            options("sips:uas@127.0.0.1;transport=udp", "call-l4", 0),
+            None
+        ),
+        Err(StackError::Transport(TransportError::NotSecure("UDP")))
+    );
     assert_eq!(
         h.stack.respond(
             drachtio_sip::transaction::ServerTxId(99),

@@ -399,21 +399,16 @@ fn seconds_or_zero(name: &str, value: f64) -> PyResult<Duration> {
     })
 }
 
-fn parse_transport(name: &str) -> PyResult<Transport> {
-    match name.to_ascii_lowercase().as_str() {
-        "udp" => Ok(Transport::Udp),
-        "tcp" => Ok(Transport::Tcp),
-        _ => Err(PyValueError::new_err(format!(
-            "transport must be \"udp\" or \"tcp\", not {name:?}"
-        ))),
-    }
+/// A transport name in any case; `ValueError` when it is none.
+pub(crate) fn parse_transport(name: &str) -> PyResult<Transport> {
+    Transport::parse(name).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// `"udp:127.0.0.1:5060"`, `"tcp:[::1]:0"`.
 fn parse_listen(spec: &str) -> PyResult<ListenSpec> {
     let bad = || {
         PyValueError::new_err(format!(
-            "listen address {spec:?} is not \"udp|tcp:<ip>:<port>\""
+            "listen address {spec:?} is not \"<transport>:<ip>:<port>\""
         ))
     };
     let (transport, addr) = spec.split_once(':').ok_or_else(bad)?;
@@ -448,12 +443,7 @@ fn peer_tuple(
     transport: Transport,
     addr: SocketAddr,
 ) -> PyResult<Bound<'_, PyTuple>> {
-    (
-        transport.as_str().to_ascii_lowercase(),
-        addr.ip().to_string(),
-        addr.port(),
-    )
-        .into_pyobject(py)
+    (transport.name(), addr.ip().to_string(), addr.port()).into_pyobject(py)
 }
 
 fn addr_tuple(py: Python<'_>, addr: SocketAddr) -> PyResult<Py<PyAny>> {

@@ -3,6 +3,7 @@
 
 use crate::header::{HeaderName, Headers};
 use crate::scan::split_list;
+use crate::transport::Transport;
 use crate::typed::Via;
 use crate::uri::Host;
 use std::net::{IpAddr, SocketAddr};
@@ -36,6 +37,12 @@ pub(crate) fn top_via(headers: &Headers) -> Option<Via> {
     Via::parse(&line.slice_ref(items.first()?)).ok()
 }
 
+/// The port a Via without one means: its transport's default (RFC 3261
+/// §18.2.2), 5060 for a transport this stack does not know.
+fn via_default_port(via: &Via) -> u16 {
+    Transport::parse(&via.transport).map_or(DEFAULT_PORT, Transport::default_port)
+}
+
 fn parse_ip(s: &str) -> Option<IpAddr> {
     s.trim_start_matches('[').trim_end_matches(']').parse().ok()
 }
@@ -47,7 +54,7 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
 /// usable Via.
 pub fn response_target(headers: &Headers, reliable: bool) -> Option<Target> {
     let via = top_via(headers)?;
-    let port = via.port.unwrap_or(DEFAULT_PORT);
+    let port = via.port.unwrap_or_else(|| via_default_port(&via));
     if let Some(maddr) = via.maddr() {
         let host = Host::parse(maddr).ok()?;
         return Some(Target::of(&host, port));
@@ -93,5 +100,18 @@ mod tests {
             Some(Target::Name("pc.example.com".into(), 5060))
         );
         assert_eq!(response_target(&Headers::new(), false), None);
+    }
+
+    #[test]
+    fn a_via_without_a_port_means_its_transports_default() {
+        let target = |via: &str| {
+            let mut h = Headers::new();
+            h.push(HeaderName::Via, via);
+            response_target(&h, true)
+        };
+        let a = |s: &str| Some(Target::Addr(s.parse().unwrap()));
+        assert_eq!(target("SIP/2.0/TLS 192.0.2.1"), a("192.0.2.1:5061"));
+        assert_eq!(target("SIP/2.0/WSS 192.0.2.1"), a("192.0.2.1:443"));
+        assert_eq!(target("SIP/2.0/SCTP 192.0.2.1"), a("192.0.2.1:5060"));
     }
 }
