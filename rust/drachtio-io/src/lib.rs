@@ -26,7 +26,7 @@ use drachtio_sip::transaction::{
     response_target, ClientTxId, LocalError, Peer, ServerTxId, Target, Transport, TxEvent, TxId,
 };
 use drachtio_sip::{Message, ParseError, Request, Response, TransportError};
-use shared::{lock, Shared, TcpEndpoint, UdpEndpoint};
+use shared::{lock, Shared, StreamEndpoint, UdpEndpoint};
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -85,9 +85,11 @@ pub enum StackError {
     /// No next hop could be found for the request.
     #[error("no route: {0}")]
     NoRoute(&'static str),
-    /// The transport is not served by this stack.
-    #[error("unsupported transport: {0}")]
-    UnsupportedTransport(String),
+    /// The stack has no listener of the transport, so it sends nothing
+    /// over it (TCP aside: a stack with only UDP listeners still sends
+    /// over TCP).
+    #[error("the stack has no {0} listener")]
+    NotListening(Transport),
     /// A transport name is unknown, or a `sips:` URI names one that is not
     /// secure.
     #[error(transparent)]
@@ -179,7 +181,7 @@ impl Stack {
             .unwrap_or_else(PoisonError::into_inner);
         udp.iter()
             .map(|e| (Transport::Udp, e.local))
-            .chain(self.shared.tcp.iter().map(|e| (Transport::Tcp, e.local)))
+            .chain(self.shared.streams.iter().map(|e| (e.transport, e.local)))
             .collect()
     }
 
@@ -477,12 +479,16 @@ impl Stack {
     }
 
     fn check_transport(&self, transport: Transport) -> Result<(), StackError> {
-        match transport {
-            Transport::Udp if self.local_addrs().iter().any(|(t, _)| *t == Transport::Udp) => {
-                Ok(())
+        let usable = match transport {
+            Transport::Tcp => true,
+            Transport::Udp | Transport::Tls | Transport::Ws | Transport::Wss => {
+                self.shared.listens_on(transport)
             }
-            Transport::Tcp => Ok(()),
-            other => Err(StackError::UnsupportedTransport(other.as_str().to_string())),
+        };
+        if usable {
+            Ok(())
+        } else {
+            Err(StackError::NotListening(transport))
         }
     }
 
@@ -508,7 +514,7 @@ impl Drop for Stack {
 
 type Bound = (
     Vec<UdpEndpoint>,
-    Vec<TcpEndpoint>,
+    Vec<StreamEndpoint>,
     Vec<tokio::net::TcpListener>,
 );
 
@@ -530,16 +536,17 @@ fn bind_all(config: &StackConfig) -> io::Result<Bound> {
             }
             Transport::Tcp => {
                 let listener = tokio::net::TcpListener::from_std(tcp::bind(spec.addr)?)?;
-                tcp.push(TcpEndpoint {
+                tcp.push(StreamEndpoint {
+                    transport: Transport::Tcp,
                     local: listener.local_addr()?,
                     advertise: spec.advertise.clone(),
                 });
                 listeners.push(listener);
             }
-            other => {
+            Transport::Tls | Transport::Ws | Transport::Wss => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
-                    format!("{} listeners are not supported", other.as_str()),
+                    format!("{} listeners are not supported", spec.transport),
                 ))
             }
         }

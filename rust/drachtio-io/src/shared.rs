@@ -97,7 +97,9 @@ pub(crate) struct UdpBacklog {
 /// Datagrams a UDP socket may hold back before further sends fail.
 const UDP_BACKLOG_LIMIT: usize = 16_384;
 
-pub(crate) struct TcpEndpoint {
+/// A listener of a stream transport (TCP, TLS).
+pub(crate) struct StreamEndpoint {
+    pub(crate) transport: Transport,
     pub(crate) local: SocketAddr,
     pub(crate) advertise: Option<String>,
 }
@@ -153,7 +155,7 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     pub(crate) config: StackConfig,
     pub(crate) udp: RwLock<Vec<UdpEndpoint>>,
-    pub(crate) tcp: Vec<TcpEndpoint>,
+    pub(crate) streams: Vec<StreamEndpoint>,
     pub(crate) conns: Mutex<ConnTable>,
     placeholders: Mutex<HashMap<SocketAddr, Placeholder>>,
     next_placeholder: AtomicU32,
@@ -170,7 +172,7 @@ impl Shared {
         config: StackConfig,
         notify: Arc<dyn Fn() + Send + Sync>,
         udp: Vec<UdpEndpoint>,
-        tcp: Vec<TcpEndpoint>,
+        streams: Vec<StreamEndpoint>,
         handle: tokio::runtime::Handle,
     ) -> Shared {
         let limits = Limits {
@@ -195,7 +197,7 @@ impl Shared {
             counters: Counters::default(),
             config,
             udp: RwLock::new(udp),
-            tcp,
+            streams,
             conns: Mutex::new(ConnTable::new(limits, Instant::now())),
             placeholders: Mutex::new(HashMap::new()),
             next_placeholder: AtomicU32::new(1),
@@ -438,7 +440,6 @@ impl Shared {
             bytes,
             kind,
         } = t;
-        let fail = |reason: String| Failure { tx, peer, reason };
         let (status, response_target) = match kind {
             Outbound::Response(status, target) => (Some(status), Some(target)),
             Outbound::Request => (None, None),
@@ -454,7 +455,7 @@ impl Shared {
                 let v6 = local.map_or(peer.addr.is_ipv6(), |l| l.is_ipv6());
                 if status.is_some()
                     && size::over_udp_limit(out.bytes.len(), v6).is_some()
-                    && !self.tcp.is_empty()
+                    && self.listens_on(Transport::Tcp)
                 {
                     return self.response_over_tcp(out, local);
                 }
@@ -468,24 +469,38 @@ impl Shared {
                 };
                 self.send_udp(local, dest, out)
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
                 let Some(target) = response_target else {
-                    return self.send_tcp(peer.addr, out);
+                    return self.send_stream(peer, out);
                 };
                 // §18.2.2: over the connection the request came on while it is open.
-                let Some(out) = self.send_on_open_connection(peer.addr, out)? else {
+                let Some(out) = self.send_on_open_connection(peer, out)? else {
                     return Ok(());
                 };
                 match target {
-                    Some(Target::Addr(a)) => self.send_tcp(a, out),
+                    Some(Target::Addr(addr)) => self.send_stream(Peer { addr, ..peer }, out),
                     Some(Target::Name(host, port)) => {
                         self.send_after_resolving(host, port, out, local);
                         Ok(())
                     }
-                    None => self.send_tcp(peer.addr, out),
+                    None => self.send_stream(peer, out),
                 }
             }
-            other => Err(fail(format!("{} is not supported", other.as_str()))),
+            Transport::Ws | Transport::Wss => Err(out.fail(&not_listening(peer.transport))),
+        }
+    }
+
+    /// Whether the stack has a listener of `transport`.
+    pub(crate) fn listens_on(&self, transport: Transport) -> bool {
+        match transport {
+            Transport::Udp => !self
+                .udp
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty(),
+            Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
+                self.streams.iter().any(|e| e.transport == transport)
+            }
         }
     }
 
@@ -603,7 +618,10 @@ impl Shared {
             let result = match shared.resolve(&host, port, transport).await {
                 Ok(addr) => match transport {
                     Transport::Udp => shared.send_udp(local, addr, out),
-                    _ => shared.send_tcp(addr, out),
+                    Transport::Tcp | Transport::Tls => {
+                        shared.send_stream(Peer { transport, addr }, out)
+                    }
+                    Transport::Ws | Transport::Wss => Err(out.fail(&not_listening(transport))),
                 },
                 Err(reason) => Err(out.fail(&reason)),
             };
@@ -641,29 +659,38 @@ impl Shared {
     // ------------------------------------------------------------ requests
 
     /// The sent-by we write in Via for `transport` toward `dest`: the
-    /// listener's advertised address, else its bound address, else (bound to
-    /// an unspecified address) the address of the interface the system would
-    /// send from.
+    /// advertised address of a listener of that transport, else its bound
+    /// address, else (bound to an unspecified address) the address of the
+    /// interface the system would send from. TCP without a TCP listener
+    /// takes the UDP listener's (RFC 3261 §18: a UA sends over both); a
+    /// secure transport only ever names its own listener.
     pub(crate) fn sent_by(&self, transport: Transport, dest: Option<IpAddr>) -> String {
         let v6 = dest.is_some_and(|ip| ip.is_ipv6());
         let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
-        let mut candidates: Vec<(SocketAddr, Option<&String>)> = match transport {
-            Transport::Udp => udp
-                .iter()
+        let udp_candidates = || {
+            udp.iter()
                 .map(|e| (e.local, e.advertise.as_ref()))
-                .collect(),
-            _ => self
-                .tcp
-                .iter()
-                .map(|e| (e.local, e.advertise.as_ref()))
-                .collect(),
+                .collect::<Vec<_>>()
         };
-        if candidates.is_empty() {
-            candidates = udp
+        let stream_candidates = |t: Transport| {
+            self.streams
                 .iter()
+                .filter(|e| e.transport == t)
                 .map(|e| (e.local, e.advertise.as_ref()))
-                .collect();
-        }
+                .collect::<Vec<_>>()
+        };
+        let candidates: Vec<(SocketAddr, Option<&String>)> = match transport {
+            Transport::Udp => udp_candidates(),
+            Transport::Tcp => {
+                let tcp = stream_candidates(Transport::Tcp);
+                if tcp.is_empty() {
+                    udp_candidates()
+                } else {
+                    tcp
+                }
+            }
+            Transport::Tls | Transport::Ws | Transport::Wss => stream_candidates(transport),
+        };
         let chosen = candidates
             .iter()
             .find(|(l, _)| l.is_ipv6() == v6)
@@ -737,7 +764,7 @@ impl Shared {
         if len <= size::MTU_LIMIT {
             return Ok(transport);
         }
-        if self.tcp.is_empty() {
+        if !self.listens_on(Transport::Tcp) {
             // The family is not known before a name is resolved: the
             // smaller (IPv4) limit.
             self.fits_udp("request", len, dest.is_some_and(|ip| ip.is_ipv6()))?;
@@ -875,6 +902,11 @@ impl Shared {
             }
         });
     }
+}
+
+/// Why nothing can be sent over `transport`.
+pub(crate) fn not_listening(transport: Transport) -> String {
+    StackError::NotListening(transport).to_string()
 }
 
 /// The 503 for a request the stack will not hand up (RFC 3261 §21.5.4),

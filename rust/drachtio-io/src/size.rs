@@ -64,7 +64,7 @@ impl Shared {
         match target {
             Target::Addr(addr) => {
                 out.peer.addr = addr;
-                self.send_tcp(addr, out)
+                self.send_stream(out.peer, out)
             }
             Target::Name(host, port) => {
                 self.send_after_resolving(host, port, out, local);
@@ -82,7 +82,7 @@ impl Shared {
         response: &Response,
         v6: bool,
     ) -> Result<(), StackError> {
-        if transport != Transport::Udp || !self.tcp.is_empty() {
+        if transport != Transport::Udp || self.listens_on(Transport::Tcp) {
             return Ok(());
         }
         self.fits_udp("response", response.serialized_len(), v6)

@@ -41,7 +41,11 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             }
         };
         // Refused: dropping the stream closes it at once.
-        let Some(conn) = shared.accept_conn(remote) else {
+        let peer = Peer {
+            transport: Transport::Tcp,
+            addr: remote,
+        };
+        let Some(conn) = shared.accept_conn(peer) else {
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -55,8 +59,12 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-/// Opens a connection to `dest` for messages queued on `conn`.
+/// Opens a TCP connection to `dest` for messages queued on `conn`.
 pub(crate) async fn connect(shared: Arc<Shared>, dest: SocketAddr, mut conn: Registered) {
+    let peer = Peer {
+        transport: Transport::Tcp,
+        addr: dest,
+    };
     let timeout = shared.config.timers.t1x64();
     let reason = match tokio::time::timeout(timeout, TcpStream::connect(dest)).await {
         Ok(Ok(stream)) => {
@@ -67,7 +75,7 @@ pub(crate) async fn connect(shared: Arc<Shared>, dest: SocketAddr, mut conn: Reg
         Ok(Err(e)) => format!("cannot connect to {dest}: {e}"),
         Err(_) => format!("cannot connect to {dest}: timed out"),
     };
-    shared.unregister_conn(dest, conn.id);
+    shared.unregister_conn(peer, conn.id);
     conn.rx.close();
     let mut failures = Vec::new();
     while let Ok(out) = conn.rx.try_recv() {
@@ -77,11 +85,11 @@ pub(crate) async fn connect(shared: Arc<Shared>, dest: SocketAddr, mut conn: Reg
 }
 
 impl Shared {
-    /// Queues `out` on the open connection to `remote`; gives it back when
-    /// there is none.
+    /// Queues `out` on the open connection to `remote` (its transport and
+    /// address); gives it back when there is none.
     pub(crate) fn send_on_open_connection(
         &self,
-        remote: SocketAddr,
+        remote: Peer,
         out: Outgoing,
     ) -> Result<Option<Outgoing>, Failure> {
         let mut conns = lock(&self.conns);
@@ -101,13 +109,16 @@ impl Shared {
         }
     }
 
-    /// Sends on the connection to `dest`, opening one if none is open
-    /// (connection reuse, RFC 3261 §18.1.1) and the outbound budget allows.
-    pub(crate) fn send_tcp(
-        self: &Arc<Self>,
-        dest: SocketAddr,
-        out: Outgoing,
-    ) -> Result<(), Failure> {
+    /// Sends on the connection to `dest` (a stream transport and an
+    /// address), opening one if none is open (connection reuse, RFC 3261
+    /// §18.1.1) and the outbound budget allows.
+    pub(crate) fn send_stream(self: &Arc<Self>, dest: Peer, out: Outgoing) -> Result<(), Failure> {
+        match dest.transport {
+            Transport::Tcp => {}
+            Transport::Udp | Transport::Tls | Transport::Ws | Transport::Wss => {
+                return Err(out.fail(&crate::shared::not_listening(dest.transport)))
+            }
+        }
         let Some(out) = self.send_on_open_connection(dest, out)? else {
             return Ok(());
         };
@@ -129,13 +140,13 @@ impl Shared {
             }
         };
         self.handle
-            .spawn(crate::tcp::connect(self.clone(), dest, registered));
+            .spawn(crate::tcp::connect(self.clone(), dest.addr, registered));
         Ok(())
     }
 
     /// Admits a connection accepted from `remote`, in the place of one not
     /// in use at the bound, or refuses it; counted either way.
-    pub(crate) fn accept_conn(&self, remote: SocketAddr) -> Option<Registered> {
+    pub(crate) fn accept_conn(&self, remote: Peer) -> Option<Registered> {
         let admission = lock(&self.conns).admit_inbound(std::time::Instant::now(), remote);
         let (counter, conn) = match admission {
             Admission::Admitted { conn, evicted } => {
@@ -151,7 +162,7 @@ impl Shared {
         conn
     }
 
-    pub(crate) fn unregister_conn(&self, remote: SocketAddr, id: u64) {
+    pub(crate) fn unregister_conn(&self, remote: Peer, id: u64) {
         lock(&self.conns).remove(&remote, id);
     }
 
@@ -292,7 +303,7 @@ async fn run(
             }
         }
     };
-    shared.unregister_conn(remote, id);
+    shared.unregister_conn(peer, id);
     rx.close();
     let (reason, first) = match end {
         End::Closed => ("connection closed".to_string(), None),

@@ -271,6 +271,29 @@ async fn misuse_is_a_local_error() {
         ),
         Err(StackError::Transport(TransportError::NotSecure("UDP")))
     );
+    // A transport the stack has no listener of is refused by name, whether
+    // the URI or the caller names it.
+    for (uri, transport) in [
+        ("sips:uas@127.0.0.1", Transport::Tls),
+        ("sip:uas@127.0.0.1;transport=tls", Transport::Tls),
+        ("sip:uas@127.0.0.1;transport=ws", Transport::Ws),
+        ("sips:uas@127.0.0.1;transport=ws", Transport::Wss),
+    ] {
+        assert_eq!(
+            h.stack.send_request(options(uri, "call-l5", 0), None),
+            Err(StackError::NotListening(transport)),
+            "{uri}"
+        );
+    }
+    let peer = Peer {
+        transport: Transport::Tls,
+        addr: "127.0.0.1:5061".parse().unwrap(),
+    };
+    assert_eq!(
+        h.stack
+            .send_request(options("sip:uas@127.0.0.1", "call-l6", 0), Some(peer)),
+        Err(StackError::NotListening(Transport::Tls))
+    );
     assert_eq!(
         h.stack.respond(
             drachtio_sip::transaction::ServerTxId(99),
