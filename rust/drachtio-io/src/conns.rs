@@ -12,7 +12,7 @@
 //! message is the oldest. A connection in use is never evicted; when every
 //! one is, the new connection is refused.
 
-use crate::shared::Outgoing;
+use crate::send::Outgoing;
 use drachtio_sip::transaction::Peer;
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -12,10 +12,13 @@
 
 mod config;
 mod conns;
+mod hub;
+mod resolve;
 mod route;
-mod shared;
+mod send;
 mod size;
 mod stats;
+mod stream;
 mod tcp;
 mod udp;
 
@@ -26,7 +29,7 @@ use drachtio_sip::transaction::{
     response_target, ClientTxId, LocalError, Peer, ServerTxId, Target, Transport, TxEvent, TxId,
 };
 use drachtio_sip::{Message, ParseError, Request, Response, TransportError};
-use shared::{lock, Shared, StreamEndpoint, UdpEndpoint};
+use hub::{lock, Shared};
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -34,6 +37,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use stream::StreamEndpoint;
+use udp::UdpEndpoint;
 
 /// What the stack tells its user, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! Messages too large for a UDP datagram (RFC 3261 §18.1.1, §18.2.2): the
 //! limits, and where a response goes over TCP instead.
 
-use crate::shared::{Failure, Outgoing, Shared};
+use crate::hub::Shared;
+use crate::send::{Failure, Outgoing};
 use crate::stats::Counters;
 use crate::StackError;
 use bytes::Bytes;
