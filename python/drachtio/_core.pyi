@@ -1,5 +1,6 @@
 """Type stubs for the Rust extension module ``drachtio._core``."""
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, final
 
@@ -497,6 +498,9 @@ class _SipStack:
         udp_recv_buffer: int = 4194304,
         supported: list[str] | None = None,
         receive_on_loop: bool = False,
+        tls_certificate: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> _SipStack: ...
     @property
     def wakeup_fd(self) -> int: ...

@@ -271,6 +271,9 @@ class Server:
             max_tcp_connections_per_ip=config.max_tcp_connections_per_ip,
             max_tcp_outbound=config.max_tcp_outbound,
             tcp_message_timeout=config.tcp_message_timeout,
+            tls_certificate=config.tls_certificate,
+            tls_key=config.tls_key,
+            tls_ca=config.tls_ca,
         )
         try:
             self._control = await loop.create_server(

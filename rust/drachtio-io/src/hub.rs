@@ -16,6 +16,7 @@ use crate::route;
 use crate::send::Failure;
 use crate::stats::Counters;
 use crate::stream::StreamEndpoint;
+use crate::tls::Tls;
 use crate::udp::UdpEndpoint;
 use crate::StackEvent;
 use bytes::Bytes;
@@ -76,6 +77,7 @@ pub(crate) struct Shared {
     pub(crate) config: StackConfig,
     pub(crate) udp: RwLock<Vec<UdpEndpoint>>,
     pub(crate) streams: Vec<StreamEndpoint>,
+    pub(crate) tls: Tls,
     pub(crate) conns: Mutex<ConnTable>,
     pub(crate) placeholders: Mutex<HashMap<SocketAddr, Placeholder>>,
     pub(crate) next_placeholder: AtomicU32,
@@ -93,6 +95,7 @@ impl Shared {
         notify: Arc<dyn Fn() + Send + Sync>,
         udp: Vec<UdpEndpoint>,
         streams: Vec<StreamEndpoint>,
+        tls: Tls,
         handle: tokio::runtime::Handle,
     ) -> Shared {
         let limits = Limits {
@@ -118,6 +121,7 @@ impl Shared {
             config,
             udp: RwLock::new(udp),
             streams,
+            tls,
             conns: Mutex::new(ConnTable::new(limits, Instant::now())),
             placeholders: Mutex::new(HashMap::new()),
             next_placeholder: AtomicU32::new(1),

@@ -20,9 +20,10 @@ mod size;
 mod stats;
 mod stream;
 mod tcp;
+mod tls;
 mod udp;
 
-pub use config::{ListenSpec, StackConfig, UdpReader, LISTEN_TRANSPORTS};
+pub use config::{ListenSpec, StackConfig, TlsConfig, UdpReader, LISTEN_TRANSPORTS};
 pub use stats::Stats;
 
 use drachtio_sip::transaction::{
@@ -145,9 +146,16 @@ impl Stack {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let tls = match tls::Tls::load(&config.tls) {
+            Ok(tls) => tls,
+            Err(e) => {
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         let bound = {
             let _guard = runtime.enter();
-            bind_all(&config)
+            bind_all(&config, &tls)
         };
         let (udp, tcp, listeners) = match bound {
             Ok(b) => b,
@@ -163,6 +171,7 @@ impl Stack {
             notify,
             udp,
             tcp,
+            tls,
             runtime.handle().clone(),
         ));
         let driver_shared = shared.clone();
@@ -520,11 +529,11 @@ impl Drop for Stack {
 type Bound = (
     Vec<UdpEndpoint>,
     Vec<StreamEndpoint>,
-    Vec<tokio::net::TcpListener>,
+    Vec<(tokio::net::TcpListener, Transport)>,
 );
 
 /// Binds every listener of `config`, in the runtime's context.
-fn bind_all(config: &StackConfig) -> io::Result<Bound> {
+fn bind_all(config: &StackConfig, tls: &tls::Tls) -> io::Result<Bound> {
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     let mut listeners = Vec::new();
@@ -539,16 +548,23 @@ fn bind_all(config: &StackConfig) -> io::Result<Bound> {
                     backlog: Arc::default(),
                 });
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
+                if spec.transport == Transport::Tls && !tls.can_accept() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a TLS listener needs a certificate and its key \
+                         (tls_certificate, tls_key)",
+                    ));
+                }
                 let listener = tokio::net::TcpListener::from_std(tcp::bind(spec.addr)?)?;
                 tcp.push(StreamEndpoint {
-                    transport: Transport::Tcp,
+                    transport: spec.transport,
                     local: listener.local_addr()?,
                     advertise: spec.advertise.clone(),
                 });
-                listeners.push(listener);
+                listeners.push((listener, spec.transport));
             }
-            Transport::Tls | Transport::Ws | Transport::Wss => {
+            Transport::Ws | Transport::Wss => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
                     format!("{} listeners are not supported", spec.transport),
@@ -578,7 +594,7 @@ fn response_transport(response: &Response) -> Result<Transport, StackError> {
 fn run(
     runtime: tokio::runtime::Runtime,
     shared: Arc<Shared>,
-    listeners: Vec<tokio::net::TcpListener>,
+    listeners: Vec<(tokio::net::TcpListener, Transport)>,
 ) {
     runtime.block_on(async {
         let udp: Vec<_> = {
@@ -592,7 +608,7 @@ fn run(
         }
         let accepting: Vec<_> = listeners
             .into_iter()
-            .map(|l| tokio::spawn(tcp::accept_loop(shared.clone(), l)))
+            .map(|(l, transport)| tokio::spawn(tcp::accept_loop(shared.clone(), l, transport)))
             .collect();
         drive(&shared, accepting).await;
     });

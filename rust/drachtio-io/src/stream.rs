@@ -48,18 +48,21 @@ impl Shared {
     }
 
     /// Sends on the connection to `dest` (a stream transport and an
-    /// address), opening one if none is open (connection reuse, RFC 3261
-    /// §18.1.1) and the outbound budget allows.
+    /// address), whoever opened it (connection reuse, RFC 3261 §18.1.1,
+    /// §18.2.2); else opens one, if the stack can open one of that
+    /// transport and the outbound budget allows.
     pub(crate) fn send_stream(self: &Arc<Self>, dest: Peer, out: Outgoing) -> Result<(), Failure> {
-        match dest.transport {
-            Transport::Tcp => {}
-            Transport::Udp | Transport::Tls | Transport::Ws | Transport::Wss => {
-                return Err(out.fail(&not_listening(dest.transport)))
-            }
-        }
         let Some(out) = self.send_on_open_connection(dest, out)? else {
             return Ok(());
         };
+        let cannot = match dest.transport {
+            Transport::Tcp => None,
+            Transport::Tls => self.tls.cannot_connect().map(str::to_string),
+            Transport::Udp | Transport::Ws | Transport::Wss => Some(not_listening(dest.transport)),
+        };
+        if let Some(reason) = cannot {
+            return Err(out.fail(&reason));
+        }
         let registered = {
             let mut conns = lock(&self.conns);
             match conns.open_outbound(std::time::Instant::now(), dest) {
@@ -78,7 +81,7 @@ impl Shared {
             }
         };
         self.handle
-            .spawn(crate::tcp::connect(self.clone(), dest.addr, registered));
+            .spawn(crate::tcp::connect(self.clone(), dest, registered));
         Ok(())
     }
 

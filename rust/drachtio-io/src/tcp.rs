@@ -1,8 +1,10 @@
-//! TCP: the listener and outgoing connections, each run by the stream task
-//! ([`crate::stream::run`]).
+//! TCP, and TLS over it: the listeners and the connections the stack
+//! opens, each run by the stream task ([`crate::stream::run`]) once its
+//! TLS handshake, if any, is done.
 
 use crate::conns::{Direction, Registered};
 use crate::hub::Shared;
+use crate::send::not_listening;
 use crate::stats::Counters;
 use crate::stream::run;
 use drachtio_sip::transaction::{Peer, Transport};
@@ -26,9 +28,9 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Accepts connections on a TCP listener and runs each admitted one.
-pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    let local = listener.local_addr();
+/// Accepts connections on a listener of `transport` (TCP or TLS) and runs
+/// each one admitted.
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, transport: Transport) {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
@@ -38,20 +40,17 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 continue;
             }
         };
-        // Refused: dropping the stream closes it at once.
         let peer = Peer {
-            transport: Transport::Tcp,
+            transport,
             addr: remote,
         };
+        // Refused: dropping the stream closes it at once.
         let Some(conn) = shared.accept_conn(peer) else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let local = stream
-            .local_addr()
-            .or(local.as_ref().copied())
-            .unwrap_or(remote);
-        tokio::spawn(run(
+        let local = stream.local_addr().unwrap_or(remote);
+        tokio::spawn(serve(
             shared.clone(),
             stream,
             peer,
@@ -62,23 +61,68 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-/// Opens a TCP connection to `dest` for messages queued on `conn`.
-pub(crate) async fn connect(shared: Arc<Shared>, dest: SocketAddr, mut conn: Registered) {
-    let peer = Peer {
-        transport: Transport::Tcp,
-        addr: dest,
-    };
+/// Opens a connection to `dest` (TCP, or TLS over TCP) for the messages
+/// queued on `conn`.
+pub(crate) async fn connect(shared: Arc<Shared>, dest: Peer, conn: Registered) {
+    let addr = dest.addr;
     let timeout = shared.config.timers.t1x64();
-    let reason = match tokio::time::timeout(timeout, TcpStream::connect(dest)).await {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => {
             Counters::inc(&shared.counters.tcp_connections_opened);
             let _ = stream.set_nodelay(true);
-            let local = stream.local_addr().unwrap_or(dest);
-            return run(shared, stream, peer, local, Direction::Outbound, conn).await;
+            let local = stream.local_addr().unwrap_or(addr);
+            serve(shared, stream, dest, local, Direction::Outbound, conn).await;
         }
-        Ok(Err(e)) => format!("cannot connect to {dest}: {e}"),
-        Err(_) => format!("cannot connect to {dest}: timed out"),
-    };
+        Ok(Err(e)) => fail(
+            &shared,
+            dest,
+            conn,
+            format!("cannot connect to {addr}: {e}"),
+        ),
+        Err(_) => fail(
+            &shared,
+            dest,
+            conn,
+            format!("cannot connect to {addr}: timed out"),
+        ),
+    }
+}
+
+/// Runs a TCP connection as its transport: as it is for TCP; for TLS once
+/// the handshake (within `tcp_message_timeout`) has succeeded.
+async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: Peer,
+    local: SocketAddr,
+    direction: Direction,
+    conn: Registered,
+) {
+    match peer.transport {
+        Transport::Tcp => run(shared, stream, peer, local, direction, conn).await,
+        Transport::Tls => {
+            let timeout = shared.config.tcp_message_timeout;
+            let handshake = match direction {
+                Direction::Inbound => shared.tls.accept(stream, timeout).await,
+                Direction::Outbound => shared.tls.connect(stream, peer.addr.ip(), timeout).await,
+            };
+            match handshake {
+                Ok(tls) => run(shared, tls, peer, local, direction, conn).await,
+                Err(reason) => {
+                    Counters::inc(&shared.counters.tls_handshake_failures);
+                    fail(&shared, peer, conn, reason);
+                }
+            }
+        }
+        Transport::Udp | Transport::Ws | Transport::Wss => {
+            fail(&shared, peer, conn, not_listening(peer.transport));
+        }
+    }
+}
+
+/// Ends connection `conn` to `peer` before it ran: what was queued on it
+/// fails with `reason`.
+fn fail(shared: &Arc<Shared>, peer: Peer, mut conn: Registered, reason: String) {
     shared.unregister_conn(peer, conn.id);
     conn.rx.close();
     let mut failures = Vec::new();

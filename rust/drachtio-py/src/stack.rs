@@ -7,7 +7,9 @@
 //! batches, each batch converted to Python objects here (see `docs/bridge.md`).
 
 use crate::message::{message_into_py, PySipMessage, PySipRequest, PySipResponse};
-use drachtio_io::{ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats, UdpReader};
+use drachtio_io::{
+    ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats, TlsConfig, UdpReader,
+};
 use drachtio_sip::transaction::{
     ClientTxId, Config as TimerConfig, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
 };
@@ -20,6 +22,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,7 +159,8 @@ impl PyStack {
                         max_tcp_outbound = 1024, tcp_message_timeout = 20.0,
                         event_queue_capacity = 10_000,
                         udp_recv_buffer = 4_194_304, supported = None,
-                        receive_on_loop = false))]
+                        receive_on_loop = false, tls_certificate = None, tls_key = None,
+                        tls_ca = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         listen: Vec<String>,
@@ -172,6 +176,9 @@ impl PyStack {
         udp_recv_buffer: usize,
         supported: Option<Vec<String>>,
         receive_on_loop: bool,
+        tls_certificate: Option<PathBuf>,
+        tls_key: Option<PathBuf>,
+        tls_ca: Option<PathBuf>,
     ) -> PyResult<Self> {
         let listen = listen
             .iter()
@@ -202,6 +209,11 @@ impl PyStack {
                 UdpReader::Caller
             } else {
                 UdpReader::StackThread
+            },
+            tls: TlsConfig {
+                certificate: tls_certificate,
+                key: tls_key,
+                ca: tls_ca,
             },
             ..StackConfig::default()
         };
