@@ -1,4 +1,4 @@
-//! The SIP transport of drachtio: UDP and TCP sockets on a tokio runtime of
+//! The SIP transport of drachtio: UDP, TCP and TLS sockets on a tokio runtime of
 //! its own, driving the sans-IO core (`drachtio_sip`'s parser, stream framer
 //! and transaction layer) and owning the clock.
 //!
@@ -254,7 +254,7 @@ impl Stack {
                 let transport = self
                     .shared
                     .prepare_request(&mut request, transport, None, None)?;
-                let addr = self.shared.new_placeholder(port);
+                let addr = self.shared.new_placeholder(&host, port);
                 let result = lock(&self.shared.core).layer.send_request(
                     Instant::now(),
                     request,

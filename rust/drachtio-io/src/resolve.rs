@@ -24,42 +24,51 @@ pub(crate) enum Resolution {
 /// waiting for DNS.
 pub(crate) struct Placeholder {
     resolution: Resolution,
+    /// The name being resolved.
+    host: Arc<str>,
     /// The client transactions sending to it (an INVITE and its CANCEL).
     owners: Vec<ClientTxId>,
 }
+
+/// A transmit whose destination is known, with the host name it was
+/// resolved from, if it was named.
+pub(crate) type Named = (Transmit, Option<Arc<str>>);
 
 pub(crate) fn is_placeholder(addr: SocketAddr) -> bool {
     matches!(addr.ip(), IpAddr::V4(ip) if ip.octets()[0] == 0 && !ip.is_unspecified())
 }
 
 impl Shared {
-    /// `t` with a placeholder address replaced by the resolved one; `None`
-    /// while the name is being resolved (`t` is held and sent after).
-    pub(crate) fn resolved(&self, mut t: Transmit) -> Result<Option<Transmit>, Failure> {
+    /// `t` with a placeholder address replaced by the resolved one, and
+    /// the name it was resolved from; `None` while the name is being
+    /// resolved (`t` is held and sent after).
+    pub(crate) fn resolved(&self, mut t: Transmit) -> Result<Option<Named>, Failure> {
         if !is_placeholder(t.peer.addr) {
-            return Ok(Some(t));
+            return Ok(Some((t, None)));
         }
         let mut ph = lock(&self.placeholders);
-        match ph.get_mut(&t.peer.addr).map(|p| &mut p.resolution) {
-            Some(Resolution::Resolved(addr)) => {
+        let Some(placeholder) = ph.get_mut(&t.peer.addr) else {
+            return Err(Failure {
+                tx: t.tx,
+                peer: t.peer,
+                reason: "destination no longer known".into(),
+            });
+        };
+        match &mut placeholder.resolution {
+            Resolution::Resolved(addr) => {
                 t.peer.addr = *addr;
-                Ok(Some(t))
+                Ok(Some((t, Some(placeholder.host.clone()))))
             }
-            Some(Resolution::Waiting(held)) => {
+            Resolution::Waiting(held) => {
                 if held.len() < MAX_HELD {
                     held.push(t);
                 }
                 Ok(None)
             }
-            Some(Resolution::Failed(reason)) => Err(Failure {
+            Resolution::Failed(reason) => Err(Failure {
                 tx: t.tx,
                 peer: t.peer,
                 reason: reason.clone(),
-            }),
-            None => Err(Failure {
-                tx: t.tx,
-                peer: t.peer,
-                reason: "destination no longer known".into(),
             }),
         }
     }
@@ -69,9 +78,10 @@ impl Shared {
         self: &Arc<Self>,
         host: String,
         port: u16,
-        out: Outgoing,
+        mut out: Outgoing,
         local: Option<SocketAddr>,
     ) {
+        out.name = Some(host.as_str().into());
         let shared = self.clone();
         self.handle.spawn(async move {
             let transport = out.peer.transport;
@@ -116,8 +126,8 @@ impl Shared {
             .ok_or_else(|| format!("no usable address for {host}"))
     }
 
-    /// A placeholder address for a destination being resolved.
-    pub(crate) fn new_placeholder(&self, port: u16) -> SocketAddr {
+    /// A placeholder address for `host:port`, being resolved.
+    pub(crate) fn new_placeholder(&self, host: &str, port: u16) -> SocketAddr {
         let n = self.next_placeholder.fetch_add(1, Ordering::Relaxed) % 0x00ff_ffff + 1;
         let [_, a, b, c] = n.to_be_bytes();
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(0, a, b, c)), port);
@@ -125,6 +135,7 @@ impl Shared {
             addr,
             Placeholder {
                 resolution: Resolution::Waiting(Vec::new()),
+                host: host.into(),
                 owners: Vec::new(),
             },
         );
@@ -177,9 +188,10 @@ impl Shared {
         };
         let mut failures = Vec::new();
         match result {
-            Ok(resolved) => {
-                for mut t in held {
-                    t.peer.addr = resolved;
+            Ok(_) => {
+                // Sent through the placeholder, now resolved, so that each
+                // goes with the name it was resolved from.
+                for t in held {
                     if let Err(f) = self.dispatch(t) {
                         failures.push(f);
                     }

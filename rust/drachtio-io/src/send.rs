@@ -29,6 +29,10 @@ pub(crate) struct Outgoing {
     pub(crate) peer: Peer,
     /// The status of a response; `None` for a request.
     pub(crate) status: Option<u16>,
+    /// The host name the destination was resolved from, if it was named:
+    /// a TLS connection opened for the message verifies the peer's
+    /// certificate against it (else against the address).
+    pub(crate) name: Option<Arc<str>>,
 }
 
 impl Outgoing {
@@ -44,7 +48,7 @@ impl Outgoing {
 impl Shared {
     /// Sends `t` over its transport, once its destination is known.
     pub(crate) fn dispatch(self: &Arc<Self>, t: Transmit) -> Result<(), Failure> {
-        let Some(t) = self.resolved(t)? else {
+        let Some((t, name)) = self.resolved(t)? else {
             return Ok(());
         };
         let Transmit {
@@ -63,6 +67,7 @@ impl Shared {
             tx,
             peer,
             status,
+            name,
         };
         match peer.transport {
             Transport::Udp => {

@@ -63,6 +63,7 @@ impl Shared {
         if let Some(reason) = cannot {
             return Err(out.fail(&reason));
         }
+        let name = out.name.clone();
         let registered = {
             let mut conns = lock(&self.conns);
             match conns.open_outbound(std::time::Instant::now(), dest) {
@@ -81,7 +82,7 @@ impl Shared {
             }
         };
         self.handle
-            .spawn(crate::tcp::connect(self.clone(), dest, registered));
+            .spawn(crate::tcp::connect(self.clone(), dest, name, registered));
         Ok(())
     }
 

@@ -56,14 +56,20 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tran
             peer,
             local,
             Direction::Inbound,
+            None,
             conn,
         ));
     }
 }
 
 /// Opens a connection to `dest` (TCP, or TLS over TCP) for the messages
-/// queued on `conn`.
-pub(crate) async fn connect(shared: Arc<Shared>, dest: Peer, conn: Registered) {
+/// queued on `conn`; `name` is the host name `dest` was resolved from.
+pub(crate) async fn connect(
+    shared: Arc<Shared>,
+    dest: Peer,
+    name: Option<Arc<str>>,
+    conn: Registered,
+) {
     let addr = dest.addr;
     let timeout = shared.config.timers.t1x64();
     match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
@@ -71,7 +77,7 @@ pub(crate) async fn connect(shared: Arc<Shared>, dest: Peer, conn: Registered) {
             Counters::inc(&shared.counters.tcp_connections_opened);
             let _ = stream.set_nodelay(true);
             let local = stream.local_addr().unwrap_or(addr);
-            serve(shared, stream, dest, local, Direction::Outbound, conn).await;
+            serve(shared, stream, dest, local, Direction::Outbound, name, conn).await;
         }
         Ok(Err(e)) => fail(
             &shared,
@@ -89,13 +95,15 @@ pub(crate) async fn connect(shared: Arc<Shared>, dest: Peer, conn: Registered) {
 }
 
 /// Runs a TCP connection as its transport: as it is for TCP; for TLS once
-/// the handshake (within `tcp_message_timeout`) has succeeded.
+/// the handshake (within `tcp_message_timeout`) has succeeded, verifying an
+/// outbound connection's peer against `name`, else its address.
 async fn serve(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: Peer,
     local: SocketAddr,
     direction: Direction,
+    name: Option<Arc<str>>,
     conn: Registered,
 ) {
     match peer.transport {
@@ -104,7 +112,13 @@ async fn serve(
             let timeout = shared.config.tcp_message_timeout;
             let handshake = match direction {
                 Direction::Inbound => shared.tls.accept(stream, timeout).await,
-                Direction::Outbound => shared.tls.connect(stream, peer.addr.ip(), timeout).await,
+                Direction::Outbound => {
+                    let ip = peer.addr.ip();
+                    shared
+                        .tls
+                        .connect(stream, ip, name.as_deref(), timeout)
+                        .await
+                }
             };
             match handshake {
                 Ok(tls) => run(shared, tls, peer, local, direction, conn).await,

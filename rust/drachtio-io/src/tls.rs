@@ -80,24 +80,33 @@ impl Tls {
     }
 
     /// The client side of the handshake on a connection the stack opened to
-    /// `ip`, within `timeout`: the peer's certificate must chain to a
-    /// configured authority and name `ip` (RFC 5922 §7.2 compares it with
-    /// the host the request was sent to: here, an address).
+    /// `ip`, resolved from `name` if it was named, within `timeout`: the
+    /// peer's certificate must chain to a configured authority and name the
+    /// host the message was sent to (RFC 5922 §7.2): `name`, else `ip`.
     pub(crate) async fn connect(
         &self,
         stream: TcpStream,
         ip: IpAddr,
+        name: Option<&str>,
         timeout: Duration,
     ) -> Result<TlsStream<TcpStream>, String> {
         let connector = self
             .connector
             .as_ref()
             .ok_or_else(|| self.cannot_connect().unwrap_or_default().to_string())?;
-        let handshake = connector.connect(ServerName::IpAddress(ip.into()), stream);
+        let (host, server_name) = match name {
+            Some(name) => (
+                name.to_string(),
+                ServerName::try_from(name.to_string())
+                    .map_err(|e| format!("TLS to {name}: {e}"))?,
+            ),
+            None => (ip.to_string(), ServerName::IpAddress(ip.into())),
+        };
+        let handshake = connector.connect(server_name, stream);
         match tokio::time::timeout(timeout, handshake).await {
             Ok(Ok(tls)) => Ok(TlsStream::Client(tls)),
-            Ok(Err(e)) => Err(format!("TLS handshake with {ip} failed: {e}")),
-            Err(_) => Err(format!("TLS handshake with {ip} failed: timed out")),
+            Ok(Err(e)) => Err(format!("TLS handshake with {host} failed: {e}")),
+            Err(_) => Err(format!("TLS handshake with {host} failed: timed out")),
         }
     }
 }

@@ -41,6 +41,11 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// A test authority `{name}-ca.pem` and a certificate for 127.0.0.1 that it
 /// signed, `{name}.pem` with its key `{name}.key`.
 fn make_certs(dir: &Path, name: &str) -> TlsConfig {
+    make_certs_for(dir, name, "IP:127.0.0.1")
+}
+
+/// [`make_certs`] for the subject alternative name `san` (`DNS:localhost`).
+fn make_certs_for(dir: &Path, name: &str, san: &str) -> TlsConfig {
     let ca_key = format!("{name}-ca.key");
     let ca = format!("{name}-ca.pem");
     let (key, csr, cert) = (
@@ -51,8 +56,10 @@ fn make_certs(dir: &Path, name: &str) -> TlsConfig {
     let ext = format!("{name}.ext");
     std::fs::write(
         dir.join(&ext),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n",
+        format!(
+            "subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n"
+        ),
     )
     .unwrap();
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
@@ -111,10 +118,13 @@ fn make_certs(dir: &Path, name: &str) -> TlsConfig {
 }
 
 fn tls_stack(tls: TlsConfig) -> Harness {
-    let mut cfg = config(&[
-        (Transport::Udp, "127.0.0.1:0"),
-        (Transport::Tls, "127.0.0.1:0"),
-    ]);
+    tls_stack_on("127.0.0.1", tls)
+}
+
+/// A stack with UDP and TLS listeners on `ip`.
+fn tls_stack_on(ip: &str, tls: TlsConfig) -> Harness {
+    let (udp, tls_addr) = (format!("{ip}:0"), format!("{ip}:0"));
+    let mut cfg = config(&[(Transport::Udp, &udp), (Transport::Tls, &tls_addr)]);
     cfg.tls = tls;
     Harness::start(cfg)
 }
@@ -162,6 +172,23 @@ async fn next_response(h: &mut Harness) -> (u16, Peer) {
         }
         e => panic!("expected a response, got {e:?}"),
     }
+}
+
+/// Sends a request from `h` to `uri` (127.0.0.1) and waits for its failure:
+/// the peer's certificate refused.
+async fn certificate_refused(h: &mut Harness, uri: &str) {
+    h.stack.send_request(options(uri, "refused"), None).unwrap();
+    let reason = transport_error(h).await;
+    assert!(
+        reason.starts_with("TLS handshake with 127.0.0.1 failed: invalid peer certificate"),
+        "{reason}"
+    );
+}
+
+/// Answers the next request `h` receives with a 200.
+async fn answer_200(h: &mut Harness) {
+    let (id, req, _) = next_request(h).await;
+    h.stack.respond(id, response_to(&req, 200, "b")).unwrap();
 }
 
 #[tokio::test]
@@ -218,17 +245,56 @@ async fn a_peer_whose_certificate_no_configured_authority_signed_is_refused() {
     let bob = tls_stack(make_certs(&dir, "bob"));
     let bob_tls = bob.addr(Transport::Tls, false);
     let uri = format!("sip:bob@127.0.0.1:{};transport=tls", bob_tls.port());
-    alice
-        .stack
-        .send_request(options(&uri, "tls-3"), None)
-        .unwrap();
-    let reason = transport_error(&mut alice).await;
-    assert!(
-        reason.starts_with("TLS handshake with 127.0.0.1 failed: invalid peer certificate"),
-        "{reason}"
-    );
+    certificate_refused(&mut alice, &uri).await;
     assert_eq!(alice.stack.stats().tls_handshake_failures, 1);
     assert_eq!(alice.stack.stats().tcp_outbound_open, 0);
+}
+
+#[tokio::test]
+async fn a_named_destination_is_verified_against_its_name() {
+    // A certificate for the name only: verifying against the address fails.
+    let certs = make_certs_for(&scratch(), "named", "DNS:localhost");
+    // The address the stack will resolve "localhost" to (its first one).
+    let first = tokio::net::lookup_host(("localhost", 0))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let mut alice = tls_stack_on(&first.ip().to_string(), certs.clone());
+    let mut bob = tls_stack_on(&first.ip().to_string(), certs);
+    let port = bob.addr(Transport::Tls, first.is_ipv6()).port();
+
+    let uri = format!("sips:bob@localhost:{port}");
+    alice
+        .stack
+        .send_request(options(&uri, "tls-6"), None)
+        .unwrap();
+    answer_200(&mut bob).await;
+    assert_eq!(next_response(&mut alice).await.0, 200);
+
+    let host = match first.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let uri = format!("sips:bob@{host}:{port}");
+    alice
+        .stack
+        .send_request(options(&uri, "tls-7"), None)
+        .unwrap();
+    // Connections are known by address: the one opened for "localhost"
+    // carries this request too.
+    answer_200(&mut bob).await;
+    assert_eq!(next_response(&mut alice).await.0, 200);
+    assert_eq!(alice.stack.stats().tcp_outbound_open, 1);
+}
+
+#[tokio::test]
+async fn an_address_is_verified_against_the_address() {
+    let certs = make_certs_for(&scratch(), "byname", "DNS:localhost");
+    let mut alice = tls_stack(certs.clone());
+    let bob = tls_stack(certs);
+    let port = bob.addr(Transport::Tls, false).port();
+    certificate_refused(&mut alice, &format!("sips:bob@127.0.0.1:{port}")).await;
 }
 
 #[tokio::test]
