@@ -11,9 +11,10 @@ ROOT=$(pwd)
 VENV="$ROOT/.venv"
 LOG="$ROOT/target/test-setup.log"
 
-# Debian packages that tests need (for example sipp, tshark). Installed with
+# Debian packages that tests need (for example sipp, tshark; openssl makes
+# the throwaway TLS certificates). Installed with
 # apt-get only when one of them is not installed yet.
-DEBIAN_PACKAGES=(sip-tester)
+DEBIAN_PACKAGES=(sip-tester openssl)
 
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"

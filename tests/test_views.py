@@ -213,6 +213,36 @@ def test_sip_uri_without_user() -> None:
     assert uri.transport is None
 
 
+@pytest.mark.parametrize(
+    ("uri", "transport", "port"),
+    [
+        ("sip:example.com", "udp", 5060),
+        ("sip:example.com:5080;transport=TCP", "tcp", 5080),
+        ("sips:example.com", "tls", 5061),
+        ("sips:example.com;transport=tcp", "tls", 5061),
+        ("sip:example.com;transport=ws", "ws", 80),
+        ("sips:example.com;transport=ws", "wss", 443),
+        ("tel:+1-201-555-0123", None, None),
+    ],
+)
+def test_a_uri_names_the_transport_and_port_of_its_next_hop(
+    uri: str, transport: str | None, port: int | None
+) -> None:
+    assert (Uri(uri).next_hop_transport, Uri(uri).next_hop_port) == (transport, port)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("sip:example.com;transport=sctp", 'unknown transport "sctp"'),
+        ("sips:example.com;transport=udp", "a sips URI cannot use transport UDP"),
+    ],
+)
+def test_a_uri_with_an_unusable_transport_says_why(uri: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Uri(uri).next_hop_transport  # noqa: B018
+
+
 def test_tel_uri() -> None:
     uri = Uri("tel:+1-201-555-0123;phone-context=example.com")
     assert uri.scheme == "tel"

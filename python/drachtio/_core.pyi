@@ -1,5 +1,6 @@
 """Type stubs for the Rust extension module ``drachtio._core``."""
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, final
 
@@ -48,6 +49,12 @@ def next_hop(request: SipRequest, strict_router: bool = False) -> tuple[str, str
     resolve. Raise ``drachtio.LocalError`` when there is no next hop.
     """
 
+_TRANSPORTS: tuple[str, ...]
+_LISTEN_TRANSPORTS: tuple[str, ...]
+
+def _parse_transport(name: str) -> str:
+    """The lower-case name of a transport given in any case; ``ValueError`` if unknown."""
+
 @final
 class Uri:
     """A ``sip:``/``sips:``, ``tel:`` or other URI, kept as written."""
@@ -73,6 +80,10 @@ class Uri:
     def number(self) -> str | None: ...
     @property
     def transport(self) -> str | None: ...
+    @property
+    def next_hop_transport(self) -> str | None: ...
+    @property
+    def next_hop_port(self) -> int | None: ...
     def param(self, name: str) -> str | None: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -496,6 +507,9 @@ class _SipStack:
         udp_recv_buffer: int = 4194304,
         supported: list[str] | None = None,
         receive_on_loop: bool = False,
+        tls_certificate: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> _SipStack: ...
     @property
     def wakeup_fd(self) -> int: ...

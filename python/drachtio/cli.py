@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(DRACHTIO_SECRET, DRACHTIO_SIP, DRACHTIO_CONTROL, DRACHTIO_LOG_LEVEL, "
             "DRACHTIO_SIP_TRACE, DRACHTIO_LOOP, DRACHTIO_MAX_UNAUTHENTICATED, "
             "DRACHTIO_MAX_TCP_CONNECTIONS, DRACHTIO_MAX_TCP_CONNECTIONS_PER_IP, "
-            "DRACHTIO_MAX_TCP_OUTBOUND, DRACHTIO_TCP_MESSAGE_TIMEOUT, DRACHTIO_CONFIG), "
+            "DRACHTIO_MAX_TCP_OUTBOUND, DRACHTIO_TCP_MESSAGE_TIMEOUT, "
+            "DRACHTIO_TLS_CERTIFICATE, DRACHTIO_TLS_KEY, DRACHTIO_TLS_CA, DRACHTIO_CONFIG), "
             "then these flags, later ones winning."
         ),
     )
@@ -115,6 +116,22 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve_parser.add_argument(
+        "--tls-certificate",
+        metavar="FILE",
+        help="PEM certificate chain of the tls listeners, leaf first (a tls listener needs it)",
+    )
+    serve_parser.add_argument(
+        "--tls-key", metavar="FILE", help="PEM private key of --tls-certificate"
+    )
+    serve_parser.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help=(
+            "PEM certificates of the authorities a peer's certificate must chain to when "
+            "the server opens a TLS connection (without it, it opens none)"
+        ),
+    )
+    serve_parser.add_argument(
         "--dev",
         action="store_true",
         help="development mode: without a configured secret, accept the documented dev secret",
@@ -141,6 +158,9 @@ def serve(args: argparse.Namespace) -> int:
             max_tcp_connections_per_ip=args.max_tcp_connections_per_ip,
             max_tcp_outbound=args.max_tcp_outbound,
             tcp_message_timeout=args.tcp_message_timeout,
+            tls_certificate=args.tls_certificate,
+            tls_key=args.tls_key,
+            tls_ca=args.tls_ca,
             dev=args.dev,
         )
     except ConfigError as exc:

@@ -47,8 +47,8 @@ StackEvent: TypeAlias = (
 """Everything :class:`SipStack` delivers to ``on_event``."""
 
 Destination: TypeAlias = tuple[str, str, int]
-"""``(transport, host, port)``, transport ``"udp"`` or ``"tcp"``; the host an
-IP address or a name the stack resolves before sending."""
+"""``(transport, host, port)``, transport a lower-case name such as ``"udp"`` or
+``"tcp"``; the host an IP address or a name the stack resolves before sending."""
 
 # Events converted per call into Rust, and batches handled per loop
 # iteration before yielding to other callbacks (the rest is taken on the
@@ -58,7 +58,7 @@ _BATCHES_PER_ITERATION = 16
 
 
 class SipStack:
-    """A SIP stack listening on UDP and TCP, driven from one asyncio loop.
+    """A SIP stack listening on UDP, TCP and TLS, driven from one asyncio loop.
 
     Create it with :meth:`start` on a running loop; stop it with :meth:`close`.
     Every event is passed to ``on_event`` on the loop's thread, in the order the
@@ -99,12 +99,16 @@ class SipStack:
         udp_recv_buffer: int = 4 * 1024 * 1024,
         supported: Sequence[str] = (),
         receive_on_loop: bool = False,
+        tls_certificate: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> SipStack:
         """Bind every listener and start the stack on the running loop.
 
         Args:
-            listen: addresses as ``"udp:127.0.0.1:5060"``, ``"tcp:[::1]:5060"``;
-                port 0 picks a free port (see :attr:`local_addresses`).
+            listen: addresses as ``"udp:127.0.0.1:5060"``, ``"tcp:[::1]:5060"``,
+                ``"tls:127.0.0.1:5061"``; port 0 picks a free port (see
+                :attr:`local_addresses`).
             on_event: called on the loop's thread with each event, in order.
                 An exception it raises goes to the loop's exception handler
                 and the next event is still delivered.
@@ -132,9 +136,17 @@ class SipStack:
                 at moderate rates, but one core does all the SIP work. The
                 stack's thread keeps timers, retransmissions and TCP. See
                 ``docs/bridge.md``.
+            tls_certificate: PEM certificate chain of the TLS listeners, leaf
+                first; a TLS listener needs it and ``tls_key``.
+            tls_key: PEM private key of ``tls_certificate``.
+            tls_ca: PEM certificates of the authorities a peer's certificate
+                must chain to when the stack opens a TLS connection; without
+                it the stack opens none (it still accepts them, and answers
+                and sends over them).
 
         Raises:
-            OSError: a listener could not be bound (e.g. the port is in use).
+            OSError: a listener could not be bound (e.g. the port is in use),
+                or a TLS file could not be read or used (the message names it).
             ValueError: a malformed listen address or timer value.
         """
         loop = asyncio.get_running_loop()
@@ -152,6 +164,9 @@ class SipStack:
             udp_recv_buffer=udp_recv_buffer,
             supported=list(supported),
             receive_on_loop=receive_on_loop,
+            tls_certificate=tls_certificate,
+            tls_key=tls_key,
+            tls_ca=tls_ca,
         )
         stack = cls(core, loop, on_event)
         loop.add_reader(stack._fd, stack._on_wakeup)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import ssl
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from server_harness import SECRET
 from drachtio.cli import main
 from drachtio.protocol import FrameDecoder, encode_frame
 from drachtio.server import DEV_SECRET, ConfigError, ServerConfig, load_config
+from drachtio.server.config import parse_listen
 
 
 def test_defaults() -> None:
@@ -121,6 +124,10 @@ def test_no_secret_is_an_error_unless_dev() -> None:
     [
         ("bogus = 1\n", "bogus: unknown setting"),
         ('sip = ["sctp:1.2.3.4:5"]\n', "is not TRANSPORT:HOST:PORT"),
+        ('sip = ["wss:1.2.3.4:5"]\n', "with TRANSPORT one of udp, tcp, tls"),
+        ('sip = ["tls:1.2.3.4:5"]\n', "sip: a tls listener needs tls_certificate and tls_key"),
+        ('sip = ["tls:1.2.3.4:5"]\ntls_certificate = "c.pem"\n', "needs tls_certificate and"),
+        ("tls_ca = 5\n", "tls_ca: must be a file name, got 5"),
         ('control = "nope"\n', "control: 'nope' is not HOST:PORT"),
         ("no_route_status = 200\n", "no_route_status: must be a final error status"),
         ('auth_timeout = "x"\n', "auth_timeout: must be a positive number"),
@@ -235,26 +242,37 @@ async def test_serve_with_uvloop_asked_and_missing_is_a_config_error() -> None:
     assert out == b""
 
 
-async def test_serve_applies_the_tcp_limits_from_flags() -> None:
-    # One connection per address, and none without a SIP message for 0.5 s.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRACHTIO_")}
-    env["DRACHTIO_MAX_TCP_CONNECTIONS_PER_IP"] = "5"  # the flag wins
+async def serve_one_listener(
+    listener: str, *flags: str, env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, str, int]:
+    """``drachtio serve`` on SIP listener ``listener`` (port 0) with ``flags``;
+    the process and the listener's host and port, once it listens."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DRACHTIO_")}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "drachtio", "serve", "--sip", "tcp:127.0.0.1:0", "--control", "127.0.0.1:0"),
-        *("--secret", SECRET, "--max-tcp-connections-per-ip", "1"),
-        *("--tcp-message-timeout", "0.5"),
-        env=env,
+        *("-m", "drachtio", "serve", "--sip", listener, "--control", "127.0.0.1:0"),
+        *("--secret", SECRET, *flags),
+        env={**clean, **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-    host, port = line.split()[4].removeprefix("tcp/").rsplit(":", 1)
+    host, port = line.split()[4].split("/", 1)[1].rsplit(":", 1)
+    return proc, host, int(port)
+
+
+async def test_serve_applies_the_tcp_limits_from_flags() -> None:
+    # One connection per address, and none without a SIP message for 0.5 s.
+    proc, host, port = await serve_one_listener(
+        "tcp:127.0.0.1:0",
+        *("--max-tcp-connections-per-ip", "1", "--tcp-message-timeout", "0.5"),
+        env={"DRACHTIO_MAX_TCP_CONNECTIONS_PER_IP": "5"},  # the flag wins
+    )
     loop = asyncio.get_running_loop()
-    first_reader, first = await asyncio.open_connection(host, int(port))
+    first_reader, first = await asyncio.open_connection(host, port)
     opened = loop.time()
-    second_reader, second = await asyncio.open_connection(host, int(port))
+    second_reader, second = await asyncio.open_connection(host, port)
     # The second from 127.0.0.1 is closed at once, the first when no SIP
     # message came in time, keep-alives or not.
     assert await asyncio.wait_for(second_reader.read(), 5) == b""
@@ -266,3 +284,55 @@ async def test_serve_applies_the_tcp_limits_from_flags() -> None:
     second.close()
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
+def test_tls_files_from_file_environment_and_flags(tmp_path: Path) -> None:
+    path = tmp_path / "drachtio.toml"
+    path.write_text(
+        'secret = "x"\nsip = ["tls:127.0.0.1:5061"]\n'
+        'tls_certificate = "file.pem"\ntls_key = "file.key"\ntls_ca = "file-ca.pem"\n'
+    )
+    files = ("tls_certificate", "tls_key", "tls_ca")
+    config = load_config(config_file=path)
+    assert [getattr(config, n) for n in files] == ["file.pem", "file.key", "file-ca.pem"]
+    env = {"DRACHTIO_TLS_KEY": "env.key", "DRACHTIO_TLS_CA": "env-ca.pem"}
+    config = load_config(config_file=path, env=env, tls_ca="flag-ca.pem")
+    assert [getattr(config, n) for n in files] == ["file.pem", "env.key", "flag-ca.pem"]
+
+
+async def test_serve_answers_over_tls_with_the_certificate_from_flags(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-nodes", "-days", "1", "-newkey", "ec"),
+            *("-pkeyopt", "ec_paramgen_curve:prime256v1", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    proc, host, port = await serve_one_listener(
+        "tls:127.0.0.1:0", "--tls-certificate", str(cert), "--tls-key", str(key)
+    )
+    client = ssl.create_default_context(cafile=str(cert))
+    reader, writer = await asyncio.open_connection(
+        host, port, ssl=client, server_hostname="127.0.0.1"
+    )
+    writer.write(
+        b"OPTIONS sip:nobody@127.0.0.1 SIP/2.0\r\n"
+        b"Via: SIP/2.0/TLS 127.0.0.1:9;branch=z9hG4bKtlsserve\r\n"
+        b"Max-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:nobody@127.0.0.1>\r\n"
+        b"Call-ID: tls-serve\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+    # No application: the server's no-route answer, over TLS.
+    status = await asyncio.wait_for(reader.readline(), 10)
+    assert status == b"SIP/2.0 503 Service Unavailable\r\n"
+    writer.close()
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
+def test_a_listen_transport_is_named_in_any_case() -> None:
+    assert parse_listen("TCP:127.0.0.1:5070") == ("tcp", "127.0.0.1", 5070)
+    assert parse_listen("Udp:[::1]:0") == ("udp", "::1", 0)

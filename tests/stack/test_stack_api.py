@@ -204,8 +204,10 @@ async def test_busy_port_raises_oserror() -> None:
 
 
 async def test_bad_arguments_raise_valueerror() -> None:
-    with pytest.raises(ValueError, match="transport must be"):
+    with pytest.raises(ValueError, match='unknown transport "sctp": expected one of udp, tcp'):
         await SipStack.start(["sctp:127.0.0.1:0"], Recorder().on_event)
+    with pytest.raises(OSError, match="WS listeners are not supported"):
+        await SipStack.start(["ws:127.0.0.1:0"], Recorder().on_event)
     with pytest.raises(ValueError, match="listen address"):
         await SipStack.start(["udp:localhost:5060"], Recorder().on_event)
     with pytest.raises(ValueError, match="t1"):
@@ -213,6 +215,13 @@ async def test_bad_arguments_raise_valueerror() -> None:
     stack = await SipStack.start(["udp:127.0.0.1:0"], Recorder().on_event)
     with pytest.raises(ValueError, match="neither an IP address nor a host name"):
         stack.send_request(options("sip:a@127.0.0.1", "c"), ("udp", "bad host!", 5060))
+    # A transport the stack does not listen on is refused, never sent over another.
+    with pytest.raises(LocalError, match=r"^the stack has no TLS listener$"):
+        stack.send_request(options("sip:a@127.0.0.1", "c"), ("tls", "127.0.0.1", 5061))
+    with pytest.raises(LocalError, match=r"^the stack has no TLS listener$"):
+        stack.send_request(options("sips:a@127.0.0.1", "c"))
+    with pytest.raises(LocalError, match=r"^the stack has no WSS listener$"):
+        stack.send_request(options("sip:a@127.0.0.1;transport=wss", "c"))
     await stack.close(grace=0)
 
 

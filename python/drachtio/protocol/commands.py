@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
-from drachtio._core import SipRequest, SipResponse
+from drachtio._core import _TRANSPORTS, SipRequest, SipResponse
 from drachtio.protocol._checks import (
     URI,
     JsonObject,
@@ -64,7 +64,6 @@ __all__ = [
 
 # The core's message classes, for a test of the exact type.
 _SIP_MESSAGE_TYPES = (SipRequest, SipResponse)
-_TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 _DIALOG_EVENTS = ("created", "destroyed", "ack-timeout")
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from drachtio._core import _LISTEN_TRANSPORTS, _parse_transport
 from drachtio.errors import DrachtioError
 from drachtio.protocol import DEFAULT_MAX_FRAME_SIZE
 
@@ -28,13 +29,14 @@ __all__ = [
 DEV_SECRET = "cymru"
 """The secret ``--dev`` uses when none is configured (the seed's example); not for production."""
 
-_TRANSPORTS = ("udp", "tcp")
 _ON_DISCONNECT = ("handoff", "bye")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _LOOPS = ("auto", "asyncio", "uvloop")
 # The bounds on SIP TCP connections: integers, each with an environment
 # variable and a flag, as tcp_message_timeout (docs/server.md).
 _TCP_LIMITS = ("max_tcp_connections", "max_tcp_connections_per_ip", "max_tcp_outbound")
+# PEM files for SIP over TLS, each with an environment variable and a flag.
+_TLS_FILES = ("tls_certificate", "tls_key", "tls_ca")
 
 
 class ConfigError(DrachtioError, ValueError):
@@ -61,15 +63,21 @@ def parse_hostport(value: str, what: str = "control") -> tuple[str, int]:
 def parse_listen(value: str) -> tuple[str, str, int]:
     """Split a SIP listen spec ``TRANSPORT:HOST:PORT`` into its parts.
 
+    The transport is returned in lower case.
+
     Raises:
-        ConfigError: an unknown transport, or not of that form.
+        ConfigError: an unknown transport, one the server cannot listen on,
+            or not of that form.
     """
-    transport, sep, rest = value.partition(":")
-    transport = transport.lower()
-    if not sep or transport not in _TRANSPORTS:
+    name, sep, rest = value.partition(":")
+    try:
+        transport = _parse_transport(name) if sep else ""
+    except ValueError:
+        transport = ""
+    if transport not in _LISTEN_TRANSPORTS:
         raise ConfigError(
             f"sip: {value!r} is not TRANSPORT:HOST:PORT with TRANSPORT one of "
-            f"{', '.join(_TRANSPORTS)}"
+            f"{', '.join(_LISTEN_TRANSPORTS)}"
         )
     host, port = parse_hostport(rest, "sip")
     return transport, host, port
@@ -107,6 +115,9 @@ class ServerConfig:
     max_tcp_connections_per_ip: int = 64
     max_tcp_outbound: int = 1024
     tcp_message_timeout: float = 20.0
+    tls_certificate: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
 
     def validate(self) -> None:
         """Check every setting.
@@ -136,8 +147,13 @@ class ServerConfig:
             raise ConfigError(f"log_level: must be a string, got {self.log_level!r}")
         if not self.sip:
             raise ConfigError("sip: at least one listen address is required")
-        for spec in self.sip:
-            parse_listen(spec)
+        transports = {parse_listen(spec)[0] for spec in self.sip}
+        for name in _TLS_FILES:
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"{name}: must be a file name, got {value!r}")
+        if "tls" in transports and not (self.tls_certificate and self.tls_key):
+            raise ConfigError("sip: a tls listener needs tls_certificate and tls_key")
         if not 0 <= self.control_port <= 65535:
             raise ConfigError(f"control: port {self.control_port} is out of range")
         if not self.secrets:
@@ -258,6 +274,9 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["loop"] = env["DRACHTIO_LOOP"]
     if env.get("DRACHTIO_SIP_TRACE"):
         values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in ("1", "true", "yes", "on")
+    for name in _TLS_FILES:
+        if env.get(f"DRACHTIO_{name.upper()}"):
+            values[name] = env[f"DRACHTIO_{name.upper()}"]
     for var, (name, kind) in _NUMERIC_ENV.items():
         text = env.get(var)
         if text:
@@ -283,6 +302,9 @@ def load_config(
     max_tcp_connections_per_ip: int | None = None,
     max_tcp_outbound: int | None = None,
     tcp_message_timeout: float | None = None,
+    tls_certificate: str | None = None,
+    tls_key: str | None = None,
+    tls_ca: str | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -319,6 +341,9 @@ def load_config(
         "max_tcp_connections_per_ip": max_tcp_connections_per_ip,
         "max_tcp_outbound": max_tcp_outbound,
         "tcp_message_timeout": tcp_message_timeout,
+        "tls_certificate": tls_certificate,
+        "tls_key": tls_key,
+        "tls_ca": tls_ca,
     }
     values.update({name: value for name, value in flags.items() if value is not None})
     try:

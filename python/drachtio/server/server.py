@@ -271,6 +271,9 @@ class Server:
             max_tcp_connections_per_ip=config.max_tcp_connections_per_ip,
             max_tcp_outbound=config.max_tcp_outbound,
             tcp_message_timeout=config.tcp_message_timeout,
+            tls_certificate=config.tls_certificate,
+            tls_key=config.tls_key,
+            tls_ca=config.tls_ca,
         )
         try:
             self._control = await loop.create_server(
@@ -692,9 +695,12 @@ class Server:
         return False
 
     def _listener_for(self, uri: str) -> Listener:
-        """The listener a request to ``uri`` leaves from: its ``transport``'s, else UDP's."""
+        """The listener a request to ``uri`` leaves from: its transport's, else the first."""
         # The core's URI parser: a `;` in the user part is not a parameter.
-        wanted = Uri(uri).transport or "udp"
+        try:
+            wanted = Uri(uri).next_hop_transport
+        except ValueError:
+            wanted = None
         for listener in self._listeners:
             if listener[0] == wanted:
                 return listener

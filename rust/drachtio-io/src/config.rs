@@ -3,12 +3,30 @@
 use drachtio_sip::transaction::{Config as TimerConfig, Transport};
 use drachtio_sip::FrameLimits;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// The transports a [`crate::Stack`] can listen on.
+pub const LISTEN_TRANSPORTS: [Transport; 3] = [Transport::Udp, Transport::Tcp, Transport::Tls];
+
+/// The TLS settings of a stack: PEM files, read when it starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The certificate chain TLS listeners present, leaf first. A TLS
+    /// listener needs it and `key`.
+    pub certificate: Option<PathBuf>,
+    /// The private key of `certificate` (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// The certificate authorities the certificate of a peer the stack
+    /// connects to must chain to. Without them the stack opens no TLS
+    /// connection (it still accepts them, and answers and sends over them).
+    pub ca: Option<PathBuf>,
+}
 
 /// One listening socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenSpec {
-    /// `Transport::Udp` or `Transport::Tcp`.
+    /// One of [`LISTEN_TRANSPORTS`].
     pub transport: Transport,
     /// The address to bind; port 0 asks the system for a free port.
     pub addr: SocketAddr,
@@ -32,6 +50,15 @@ impl ListenSpec {
     pub fn tcp(addr: SocketAddr) -> ListenSpec {
         ListenSpec {
             transport: Transport::Tcp,
+            addr,
+            advertise: None,
+        }
+    }
+
+    /// A TLS listener on `addr` (it needs [`TlsConfig`]'s certificate and key).
+    pub fn tls(addr: SocketAddr) -> ListenSpec {
+        ListenSpec {
+            transport: Transport::Tls,
             addr,
             advertise: None,
         }
@@ -86,6 +113,9 @@ pub struct StackConfig {
     /// Which thread reads UDP datagrams and sends what calls down produce.
     /// Default [`UdpReader::StackThread`].
     pub udp_reader: UdpReader,
+    /// Certificates and keys for TLS. Default: none (no TLS listener, no
+    /// TLS connection opened).
+    pub tls: TlsConfig,
 }
 
 /// Which thread reads the UDP sockets (`docs/transport.md`, "Threads").
@@ -119,6 +149,7 @@ impl Default for StackConfig {
             udp_recv_buffer: 4 * 1024 * 1024,
             event_queue_capacity: 10_000,
             udp_reader: UdpReader::StackThread,
+            tls: TlsConfig::default(),
         }
     }
 }

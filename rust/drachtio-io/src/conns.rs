@@ -1,4 +1,5 @@
-//! The table of open TCP connections and the limits on them: a bound on
+//! The table of open stream connections (TCP, TLS), each known by its
+//! transport and remote address, and the limits on them: a bound on
 //! inbound (accepted) connections with eviction of an idle one at the
 //! bound, a bound per source address, and a separate budget for the
 //! connections the stack opens itself. Sans-IO: every decision takes `now`.
@@ -11,15 +12,16 @@
 //! message is the oldest. A connection in use is never evicted; when every
 //! one is, the new connection is refused.
 
-use crate::shared::Outgoing;
+use crate::send::Outgoing;
+use drachtio_sip::transaction::Peer;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Messages queued for one TCP connection before sends to it fail.
+/// Messages queued for one connection before sends to it fail.
 const CONN_QUEUE: usize = 1024;
 
 /// Who opened a connection.
@@ -99,7 +101,7 @@ pub(crate) enum Admission {
     /// (its task ends).
     Admitted {
         conn: Registered,
-        evicted: Option<SocketAddr>,
+        evicted: Option<Peer>,
     },
     /// Its address already has `per_ip` inbound connections.
     PerIpLimit,
@@ -107,11 +109,12 @@ pub(crate) enum Admission {
     Full,
 }
 
-/// Open connections by remote address, with their counts.
+/// Open connections by transport and remote address, with their counts: a
+/// TCP and a TLS connection to one address are two connections.
 pub(crate) struct ConnTable {
     limits: Limits,
     origin: Instant,
-    by_addr: HashMap<SocketAddr, Conn>,
+    by_peer: HashMap<Peer, Conn>,
     per_ip: HashMap<IpAddr, usize>,
     inbound: usize,
     outbound: usize,
@@ -123,7 +126,7 @@ impl ConnTable {
         ConnTable {
             limits,
             origin,
-            by_addr: HashMap::new(),
+            by_peer: HashMap::new(),
             per_ip: HashMap::new(),
             inbound: 0,
             outbound: 0,
@@ -131,8 +134,8 @@ impl ConnTable {
         }
     }
 
-    pub(crate) fn get(&self, remote: &SocketAddr) -> Option<&Conn> {
-        self.by_addr.get(remote)
+    pub(crate) fn get(&self, remote: &Peer) -> Option<&Conn> {
+        self.by_peer.get(remote)
     }
 
     /// Open connections: (inbound, outbound).
@@ -142,17 +145,17 @@ impl ConnTable {
 
     /// Admits a connection accepted from `remote` at `now`, evicting a
     /// connection not in use when the inbound bound is reached.
-    pub(crate) fn admit_inbound(&mut self, now: Instant, remote: SocketAddr) -> Admission {
-        if self.per_ip.get(&remote.ip()).copied().unwrap_or(0) >= self.limits.per_ip {
+    pub(crate) fn admit_inbound(&mut self, now: Instant, remote: Peer) -> Admission {
+        if self.per_ip.get(&remote.addr.ip()).copied().unwrap_or(0) >= self.limits.per_ip {
             return Admission::PerIpLimit;
         }
         let mut evicted = None;
         if self.inbound >= self.limits.inbound {
-            let Some(addr) = self.eviction_candidate(now) else {
+            let Some(peer) = self.eviction_candidate(now) else {
                 return Admission::Full;
             };
-            self.take(&addr);
-            evicted = Some(addr);
+            self.take(&peer);
+            evicted = Some(peer);
         }
         let conn = self.insert(now, remote, Direction::Inbound);
         Admission::Admitted { conn, evicted }
@@ -160,7 +163,7 @@ impl ConnTable {
 
     /// Registers a connection the stack opens to `remote`; `None` when the
     /// outbound budget is spent.
-    pub(crate) fn open_outbound(&mut self, now: Instant, remote: SocketAddr) -> Option<Registered> {
+    pub(crate) fn open_outbound(&mut self, now: Instant, remote: Peer) -> Option<Registered> {
         if self.outbound >= self.limits.outbound {
             return None;
         }
@@ -169,8 +172,8 @@ impl ConnTable {
 
     /// Forgets connection `id` to `remote` if it is still the one listed;
     /// returns whether it was.
-    pub(crate) fn remove(&mut self, remote: &SocketAddr, id: u64) -> bool {
-        if self.by_addr.get(remote).is_some_and(|c| c.id == id) {
+    pub(crate) fn remove(&mut self, remote: &Peer, id: u64) -> bool {
+        if self.by_peer.get(remote).is_some_and(|c| c.id == id) {
             self.take(remote);
             true
         } else {
@@ -180,13 +183,13 @@ impl ConnTable {
 
     /// Forgets every connection (the stack has stopped).
     pub(crate) fn clear(&mut self) {
-        self.by_addr.clear();
+        self.by_peer.clear();
         self.per_ip.clear();
         self.inbound = 0;
         self.outbound = 0;
     }
 
-    fn insert(&mut self, now: Instant, remote: SocketAddr, direction: Direction) -> Registered {
+    fn insert(&mut self, now: Instant, remote: Peer, direction: Direction) -> Registered {
         let (sender, rx) = mpsc::channel(CONN_QUEUE);
         let id = self.next_id;
         self.next_id += 1;
@@ -198,30 +201,30 @@ impl ConnTable {
             opened: now.saturating_duration_since(self.origin),
             activity: activity.clone(),
         };
-        // A second connection with the same remote address (through
-        // another listener): the first is no longer reachable by address,
-        // so it is ended rather than left uncounted.
+        // A second connection with the same transport and remote address
+        // (through another listener): the first is no longer reachable by
+        // them, so it is ended rather than left uncounted.
         self.take(&remote);
         match direction {
             Direction::Inbound => {
                 self.inbound += 1;
-                *self.per_ip.entry(remote.ip()).or_insert(0) += 1;
+                *self.per_ip.entry(remote.addr.ip()).or_insert(0) += 1;
             }
             Direction::Outbound => self.outbound += 1,
         }
-        self.by_addr.insert(remote, conn);
+        self.by_peer.insert(remote, conn);
         Registered { id, rx, activity }
     }
 
-    fn take(&mut self, remote: &SocketAddr) -> Option<Conn> {
-        let conn = self.by_addr.remove(remote)?;
+    fn take(&mut self, remote: &Peer) -> Option<Conn> {
+        let conn = self.by_peer.remove(remote)?;
         match conn.direction {
             Direction::Inbound => {
                 self.inbound -= 1;
-                if let Some(n) = self.per_ip.get_mut(&remote.ip()) {
+                if let Some(n) = self.per_ip.get_mut(&remote.addr.ip()) {
                     *n -= 1;
                     if *n == 0 {
-                        self.per_ip.remove(&remote.ip());
+                        self.per_ip.remove(&remote.addr.ip());
                     }
                 }
             }
@@ -233,10 +236,10 @@ impl ConnTable {
     /// The inbound connection to evict at `now`, if one is not in use:
     /// the oldest without a message yet, else the one whose last message
     /// is the oldest and older than `idle_after`.
-    fn eviction_candidate(&self, now: Instant) -> Option<SocketAddr> {
+    fn eviction_candidate(&self, now: Instant) -> Option<Peer> {
         let now = now.saturating_duration_since(self.origin);
         let inbound = self
-            .by_addr
+            .by_peer
             .iter()
             .filter(|(_, c)| c.direction == Direction::Inbound);
         let silent = inbound
@@ -257,6 +260,7 @@ impl ConnTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use drachtio_sip::transaction::Transport;
 
     const LIMITS: Limits = Limits {
         inbound: 3,
@@ -265,15 +269,19 @@ mod tests {
         idle_after: Duration::from_secs(20),
     };
 
-    fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
+    /// A TCP peer.
+    fn addr(s: &str) -> Peer {
+        Peer {
+            transport: Transport::Tcp,
+            addr: s.parse().unwrap(),
+        }
     }
 
     /// A table on a simulated clock: `at(s)` is `s` seconds after its origin.
     struct Sim {
         table: ConnTable,
         origin: Instant,
-        conns: HashMap<SocketAddr, Registered>,
+        conns: HashMap<Peer, Registered>,
     }
 
     impl Sim {
@@ -291,7 +299,7 @@ mod tests {
         }
 
         /// Accepts `remote` at `secs`: the address evicted, or the refusal.
-        fn accept(&mut self, secs: u64, remote: &str) -> Result<Option<SocketAddr>, &'static str> {
+        fn accept(&mut self, secs: u64, remote: &str) -> Result<Option<Peer>, &'static str> {
             let remote = addr(remote);
             match self.table.admit_inbound(self.at(secs), remote) {
                 Admission::Admitted { conn, evicted } => {
@@ -377,7 +385,10 @@ mod tests {
             sim.accept(1, "192.0.2.7:1"),
             Ok(Some(addr("[2001:db8::1]:1000")))
         );
-        assert_eq!(sim.table.per_ip.get(&addr("[2001:db8::1]:1").ip()), None);
+        assert_eq!(
+            sim.table.per_ip.get(&addr("[2001:db8::1]:1").addr.ip()),
+            None
+        );
     }
 
     #[test]
@@ -423,5 +434,27 @@ mod tests {
             rx.try_recv(),
             Err(mpsc::error::TryRecvError::Disconnected)
         ));
+    }
+
+    #[test]
+    fn tcp_and_tls_connections_to_one_address_are_two_connections() {
+        let mut sim = Sim::new();
+        let tcp = addr("192.0.2.1:5061");
+        let tls = Peer {
+            transport: Transport::Tls,
+            ..tcp
+        };
+        assert!(matches!(
+            sim.table.admit_inbound(sim.at(0), tcp),
+            Admission::Admitted { evicted: None, .. }
+        ));
+        let out = sim.table.open_outbound(sim.at(0), tls).unwrap();
+        assert_eq!(sim.table.counts(), (1, 1));
+        assert!(sim.table.get(&tcp).is_some());
+        assert_eq!(sim.table.get(&tls).map(|c| c.id), Some(out.id));
+        // Closing one leaves the other.
+        assert!(sim.table.remove(&tls, out.id));
+        assert!(sim.table.get(&tcp).is_some());
+        assert_eq!(sim.table.counts(), (1, 0));
     }
 }

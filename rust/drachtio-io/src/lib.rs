@@ -1,4 +1,4 @@
-//! The SIP transport of drachtio: UDP and TCP sockets on a tokio runtime of
+//! The SIP transport of drachtio: UDP, TCP and TLS sockets on a tokio runtime of
 //! its own, driving the sans-IO core (`drachtio_sip`'s parser, stream framer
 //! and transaction layer) and owning the clock.
 //!
@@ -12,23 +12,27 @@
 
 mod config;
 mod conns;
+mod hub;
+mod resolve;
 mod route;
 pub use route::next_hop;
-mod shared;
+mod send;
 mod size;
 mod stats;
+mod stream;
 mod tcp;
+mod tls;
 mod udp;
 
-pub use config::{ListenSpec, StackConfig, UdpReader};
+pub use config::{ListenSpec, StackConfig, TlsConfig, UdpReader, LISTEN_TRANSPORTS};
 pub use stats::Stats;
 
 use drachtio_sip::routing::{response_target, Destination, RouteForm, Target};
 use drachtio_sip::transaction::{
     ClientTxId, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
 };
-use drachtio_sip::{Message, ParseError, Request, Response};
-use shared::{lock, Shared, TcpEndpoint, UdpEndpoint};
+use drachtio_sip::{Message, ParseError, Request, Response, TransportError};
+use hub::{lock, Shared};
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -36,6 +40,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use stream::StreamEndpoint;
+use udp::UdpEndpoint;
 
 /// What the stack tells its user, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,9 +93,15 @@ pub enum StackError {
     /// No next hop could be found for the request.
     #[error("no route: {0}")]
     NoRoute(&'static str),
-    /// The transport is not served by this stack.
-    #[error("unsupported transport: {0}")]
-    UnsupportedTransport(String),
+    /// The stack has no listener of the transport, so it sends nothing
+    /// over it (TCP aside: a stack with only UDP listeners still sends
+    /// over TCP).
+    #[error("the stack has no {0} listener")]
+    NotListening(Transport),
+    /// A transport name is unknown, or a `sips:` URI names one that is not
+    /// secure.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     /// The message is meant for UDP, is larger than a datagram can be, and
     /// the stack has no TCP listener to send it over instead. Nothing was
     /// sent: a server transaction can still be answered.
@@ -136,9 +148,16 @@ impl Stack {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let tls = match tls::Tls::load(&config.tls) {
+            Ok(tls) => tls,
+            Err(e) => {
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         let bound = {
             let _guard = runtime.enter();
-            bind_all(&config)
+            bind_all(&config, &tls)
         };
         let (udp, tcp, listeners) = match bound {
             Ok(b) => b,
@@ -154,6 +173,7 @@ impl Stack {
             notify,
             udp,
             tcp,
+            tls,
             runtime.handle().clone(),
         ));
         let driver_shared = shared.clone();
@@ -177,7 +197,7 @@ impl Stack {
             .unwrap_or_else(PoisonError::into_inner);
         udp.iter()
             .map(|e| (Transport::Udp, e.local))
-            .chain(self.shared.tcp.iter().map(|e| (Transport::Tcp, e.local)))
+            .chain(self.shared.streams.iter().map(|e| (e.transport, e.local)))
             .collect()
     }
 
@@ -236,7 +256,7 @@ impl Stack {
                 let transport = self
                     .shared
                     .prepare_request(&mut request, transport, None, None)?;
-                let addr = self.shared.new_placeholder(port);
+                let addr = self.shared.new_placeholder(&host, port);
                 let result = lock(&self.shared.core).layer.send_request(
                     Instant::now(),
                     request,
@@ -482,12 +502,16 @@ impl Stack {
     }
 
     fn check_transport(&self, transport: Transport) -> Result<(), StackError> {
-        match transport {
-            Transport::Udp if self.local_addrs().iter().any(|(t, _)| *t == Transport::Udp) => {
-                Ok(())
+        let usable = match transport {
+            Transport::Tcp => true,
+            Transport::Udp | Transport::Tls | Transport::Ws | Transport::Wss => {
+                self.shared.listens_on(transport)
             }
-            Transport::Tcp => Ok(()),
-            other => Err(StackError::UnsupportedTransport(other.as_str().to_string())),
+        };
+        if usable {
+            Ok(())
+        } else {
+            Err(StackError::NotListening(transport))
         }
     }
 
@@ -513,12 +537,12 @@ impl Drop for Stack {
 
 type Bound = (
     Vec<UdpEndpoint>,
-    Vec<TcpEndpoint>,
-    Vec<tokio::net::TcpListener>,
+    Vec<StreamEndpoint>,
+    Vec<(tokio::net::TcpListener, Transport)>,
 );
 
 /// Binds every listener of `config`, in the runtime's context.
-fn bind_all(config: &StackConfig) -> io::Result<Bound> {
+fn bind_all(config: &StackConfig, tls: &tls::Tls) -> io::Result<Bound> {
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     let mut listeners = Vec::new();
@@ -533,18 +557,26 @@ fn bind_all(config: &StackConfig) -> io::Result<Bound> {
                     backlog: Arc::default(),
                 });
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
+                if spec.transport == Transport::Tls && !tls.can_accept() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a TLS listener needs a certificate and its key \
+                         (tls_certificate, tls_key)",
+                    ));
+                }
                 let listener = tokio::net::TcpListener::from_std(tcp::bind(spec.addr)?)?;
-                tcp.push(TcpEndpoint {
+                tcp.push(StreamEndpoint {
+                    transport: spec.transport,
                     local: listener.local_addr()?,
                     advertise: spec.advertise.clone(),
                 });
-                listeners.push(listener);
+                listeners.push((listener, spec.transport));
             }
-            other => {
+            Transport::Ws | Transport::Wss => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
-                    format!("{} listeners are not supported", other.as_str()),
+                    format!("{} listeners are not supported", spec.transport),
                 ))
             }
         }
@@ -563,11 +595,7 @@ fn response_transport(response: &Response) -> Result<Transport, StackError> {
         .first()
         .and_then(|v| drachtio_sip::Via::parse(&line.slice_ref(v)).ok())
         .ok_or(StackError::NoRoute("the response has no usable Via"))?;
-    match via.transport.to_ascii_uppercase().as_str() {
-        "UDP" => Ok(Transport::Udp),
-        "TCP" => Ok(Transport::Tcp),
-        other => Err(StackError::UnsupportedTransport(other.to_string())),
-    }
+    Ok(Transport::parse(&via.transport)?)
 }
 
 /// The stack's thread: the receive loops, the listeners and the driver,
@@ -575,7 +603,7 @@ fn response_transport(response: &Response) -> Result<Transport, StackError> {
 fn run(
     runtime: tokio::runtime::Runtime,
     shared: Arc<Shared>,
-    listeners: Vec<tokio::net::TcpListener>,
+    listeners: Vec<(tokio::net::TcpListener, Transport)>,
 ) {
     runtime.block_on(async {
         let udp: Vec<_> = {
@@ -589,7 +617,7 @@ fn run(
         }
         let accepting: Vec<_> = listeners
             .into_iter()
-            .map(|l| tokio::spawn(tcp::accept_loop(shared.clone(), l)))
+            .map(|(l, transport)| tokio::spawn(tcp::accept_loop(shared.clone(), l, transport)))
             .collect();
         drive(&shared, accepting).await;
     });

@@ -5,14 +5,14 @@
 
 use crate::StackError;
 pub(crate) use drachtio_sip::routing::{has_branch, set_top_via, stamp_received};
-use drachtio_sip::routing::{Destination, Hop, RouteForm, DEFAULT_PORT};
+use drachtio_sip::routing::{Destination, Hop, RouteForm};
 use drachtio_sip::transaction::Transport;
 use drachtio_sip::{HeaderName, Request, Response};
 
 /// The next hop of a request the UAC sends without a given destination
 /// (RFC 3261 §8.1.2), formed as `form` says: the transport its URI names
-/// (`transport` parameter, UDP by default), its `maddr` or host, its port
-/// (default 5060).
+/// ([`Transport::of_uri`]), its `maddr` or host, its port (by default the
+/// transport's, [`Transport::default_port`]).
 pub fn next_hop(request: &Request, form: RouteForm) -> Result<Destination, StackError> {
     let hop = drachtio_sip::routing::next_hop(request, form)
         .map_err(|e| StackError::NoRoute(e.as_str()))?;
@@ -20,17 +20,10 @@ pub fn next_hop(request: &Request, form: RouteForm) -> Result<Destination, Stack
 }
 
 fn destination(hop: &Hop) -> Result<Destination, StackError> {
-    if hop.uri.secure {
-        return Err(StackError::UnsupportedTransport("TLS (sips URI)".into()));
-    }
-    let transport = match hop.uri.transport().as_deref() {
-        None | Some("udp") => Transport::Udp,
-        Some("tcp") => Transport::Tcp,
-        Some(other) => return Err(StackError::UnsupportedTransport(other.to_string())),
-    };
+    let transport = Transport::of_uri(&hop.uri)?;
     Ok(Destination {
         transport,
-        target: hop.target(DEFAULT_PORT),
+        target: hop.target(transport.default_port()),
     })
 }
 
@@ -100,6 +93,7 @@ pub(crate) fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use drachtio_sip::routing::Target;
+    use drachtio_sip::TransportError;
     use drachtio_sip::{parse, Message};
 
     fn req(s: &str) -> Request {
@@ -141,7 +135,9 @@ mod tests {
         ));
         assert_eq!(
             next_hop(&r, RouteForm::Loose),
-            Err(StackError::UnsupportedTransport("sctp".into()))
+            Err(StackError::Transport(TransportError::Unknown(
+                "sctp".into()
+            )))
         );
     }
 

@@ -1,7 +1,8 @@
 //! Messages too large for a UDP datagram (RFC 3261 §18.1.1, §18.2.2): the
 //! limits, and where a response goes over TCP instead.
 
-use crate::shared::{Failure, Outgoing, Shared};
+use crate::hub::Shared;
+use crate::send::{Failure, Outgoing};
 use crate::stats::Counters;
 use crate::StackError;
 use bytes::Bytes;
@@ -65,7 +66,7 @@ impl Shared {
         match target {
             Target::Addr(addr) => {
                 out.peer.addr = addr;
-                self.send_tcp(addr, out)
+                self.send_stream(out.peer, out)
             }
             Target::Name(host, port) => {
                 self.send_after_resolving(host, port, out, local);
@@ -83,7 +84,7 @@ impl Shared {
         response: &Response,
         v6: bool,
     ) -> Result<(), StackError> {
-        if transport != Transport::Udp || !self.tcp.is_empty() {
+        if transport != Transport::Udp || self.listens_on(Transport::Tcp) {
             return Ok(());
         }
         self.fits_udp("response", response.serialized_len(), v6)

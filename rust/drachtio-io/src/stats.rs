@@ -108,6 +108,10 @@ counters {
     tcp_idle_closed,
     /// CRLFCRLF keep-alive pings answered on TCP (RFC 5626 §3.5.1).
     tcp_pings_answered,
+    /// TLS connections closed because the handshake failed or timed out,
+    /// either way (the `tcp_` counters count TLS connections too: TLS runs
+    /// over TCP).
+    tls_handshake_failures,
     /// Messages that could not be sent (each reported as an event).
     send_errors,
     /// Requests over 1300 bytes sent over TCP instead of UDP (RFC 3261 §18.1.1).

@@ -1,20 +1,18 @@
-//! TCP: the listener, one task per connection (framing, keep-alives, idle
-//! timeout, the send queue) and outgoing connections.
+//! TCP, and TLS over it: the listeners and the connections the stack
+//! opens, each run by the stream task ([`crate::stream::run`]) once its
+//! TLS handshake, if any, is done.
 
-use crate::conns::{Admission, Direction, Registered};
-use crate::shared::{lock, Failure, Outgoing, Shared};
-use crate::stats::{Counters, Gauges};
-use bytes::Bytes;
+use crate::conns::{Direction, Registered};
+use crate::hub::Shared;
+use crate::send::not_listening;
+use crate::stats::Counters;
+use crate::stream::run;
 use drachtio_sip::transaction::{Peer, Transport};
-use drachtio_sip::{parse_bytes, Method, StreamFramer, StreamItem};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// Binds a TCP listener: SO_REUSEADDR so a restarted stack can bind a port
 /// with connections in TIME_WAIT; IPv6 sockets IPv6-only.
@@ -30,7 +28,9 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+/// Accepts connections on a listener of `transport` (TCP or TLS) and runs
+/// each one admitted.
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, transport: Transport) {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
@@ -40,364 +40,108 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 continue;
             }
         };
+        let peer = Peer {
+            transport,
+            addr: remote,
+        };
         // Refused: dropping the stream closes it at once.
-        let Some(conn) = shared.accept_conn(remote) else {
+        let Some(conn) = shared.accept_conn(peer) else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(run(
+        let local = stream.local_addr().unwrap_or(remote);
+        tokio::spawn(serve(
             shared.clone(),
             stream,
-            remote,
+            peer,
+            local,
             Direction::Inbound,
+            None,
             conn,
         ));
     }
 }
 
-/// Opens a connection to `dest` for messages queued on `conn`.
-pub(crate) async fn connect(shared: Arc<Shared>, dest: SocketAddr, mut conn: Registered) {
+/// Opens a connection to `dest` (TCP, or TLS over TCP) for the messages
+/// queued on `conn`; `name` is the host name `dest` was resolved from.
+pub(crate) async fn connect(
+    shared: Arc<Shared>,
+    dest: Peer,
+    name: Option<Arc<str>>,
+    conn: Registered,
+) {
+    let addr = dest.addr;
     let timeout = shared.config.timers.t1x64();
-    let reason = match tokio::time::timeout(timeout, TcpStream::connect(dest)).await {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => {
             Counters::inc(&shared.counters.tcp_connections_opened);
             let _ = stream.set_nodelay(true);
-            return run(shared, stream, dest, Direction::Outbound, conn).await;
+            let local = stream.local_addr().unwrap_or(addr);
+            serve(shared, stream, dest, local, Direction::Outbound, name, conn).await;
         }
-        Ok(Err(e)) => format!("cannot connect to {dest}: {e}"),
-        Err(_) => format!("cannot connect to {dest}: timed out"),
-    };
-    shared.unregister_conn(dest, conn.id);
+        Ok(Err(e)) => fail(
+            &shared,
+            dest,
+            conn,
+            format!("cannot connect to {addr}: {e}"),
+        ),
+        Err(_) => fail(
+            &shared,
+            dest,
+            conn,
+            format!("cannot connect to {addr}: timed out"),
+        ),
+    }
+}
+
+/// Runs a TCP connection as its transport: as it is for TCP; for TLS once
+/// the handshake (within `tcp_message_timeout`) has succeeded, verifying an
+/// outbound connection's peer against `name`, else its address.
+async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: Peer,
+    local: SocketAddr,
+    direction: Direction,
+    name: Option<Arc<str>>,
+    conn: Registered,
+) {
+    match peer.transport {
+        Transport::Tcp => run(shared, stream, peer, local, direction, conn).await,
+        Transport::Tls => {
+            let timeout = shared.config.tcp_message_timeout;
+            let handshake = match direction {
+                Direction::Inbound => shared.tls.accept(stream, timeout).await,
+                Direction::Outbound => {
+                    let ip = peer.addr.ip();
+                    shared
+                        .tls
+                        .connect(stream, ip, name.as_deref(), timeout)
+                        .await
+                }
+            };
+            match handshake {
+                Ok(tls) => run(shared, tls, peer, local, direction, conn).await,
+                Err(reason) => {
+                    Counters::inc(&shared.counters.tls_handshake_failures);
+                    fail(&shared, peer, conn, reason);
+                }
+            }
+        }
+        Transport::Udp | Transport::Ws | Transport::Wss => {
+            fail(&shared, peer, conn, not_listening(peer.transport));
+        }
+    }
+}
+
+/// Ends connection `conn` to `peer` before it ran: what was queued on it
+/// fails with `reason`.
+fn fail(shared: &Arc<Shared>, peer: Peer, mut conn: Registered, reason: String) {
+    shared.unregister_conn(peer, conn.id);
     conn.rx.close();
     let mut failures = Vec::new();
     while let Ok(out) = conn.rx.try_recv() {
         failures.push(out.fail(&reason));
     }
     shared.pump(failures);
-}
-
-impl Shared {
-    /// Queues `out` on the open connection to `remote`; gives it back when
-    /// there is none.
-    pub(crate) fn send_on_open_connection(
-        &self,
-        remote: SocketAddr,
-        out: Outgoing,
-    ) -> Result<Option<Outgoing>, Failure> {
-        let mut conns = lock(&self.conns);
-        let Some(conn) = conns.get(&remote) else {
-            return Ok(Some(out));
-        };
-        match conn.sender.try_send(out) {
-            Ok(()) => Ok(None),
-            Err(mpsc::error::TrySendError::Full(out)) => {
-                Err(out.fail("the connection's send queue is full"))
-            }
-            Err(mpsc::error::TrySendError::Closed(out)) => {
-                let id = conn.id;
-                conns.remove(&remote, id);
-                Ok(Some(out))
-            }
-        }
-    }
-
-    /// Sends on the connection to `dest`, opening one if none is open
-    /// (connection reuse, RFC 3261 §18.1.1) and the outbound budget allows.
-    pub(crate) fn send_tcp(
-        self: &Arc<Self>,
-        dest: SocketAddr,
-        out: Outgoing,
-    ) -> Result<(), Failure> {
-        let Some(out) = self.send_on_open_connection(dest, out)? else {
-            return Ok(());
-        };
-        let registered = {
-            let mut conns = lock(&self.conns);
-            match conns.open_outbound(std::time::Instant::now(), dest) {
-                Some(registered) => {
-                    if let Some(conn) = conns.get(&dest) {
-                        // A new channel has room for one message.
-                        let _ = conn.sender.try_send(out);
-                    }
-                    registered
-                }
-                None => {
-                    drop(conns);
-                    Counters::inc(&self.counters.tcp_outbound_rejected);
-                    return Err(out.fail("too many outbound TCP connections"));
-                }
-            }
-        };
-        self.handle
-            .spawn(crate::tcp::connect(self.clone(), dest, registered));
-        Ok(())
-    }
-
-    /// Admits a connection accepted from `remote`, in the place of one not
-    /// in use at the bound, or refuses it; counted either way.
-    pub(crate) fn accept_conn(&self, remote: SocketAddr) -> Option<Registered> {
-        let admission = lock(&self.conns).admit_inbound(std::time::Instant::now(), remote);
-        let (counter, conn) = match admission {
-            Admission::Admitted { conn, evicted } => {
-                if evicted.is_some() {
-                    Counters::inc(&self.counters.tcp_evicted);
-                }
-                (&self.counters.tcp_connections_accepted, Some(conn))
-            }
-            Admission::PerIpLimit => (&self.counters.tcp_per_ip_rejected, None),
-            Admission::Full => (&self.counters.tcp_connections_rejected, None),
-        };
-        Counters::inc(counter);
-        conn
-    }
-
-    pub(crate) fn unregister_conn(&self, remote: SocketAddr, id: u64) {
-        lock(&self.conns).remove(&remote, id);
-    }
-
-    /// The open connections, for [`crate::Stack::stats`].
-    pub(crate) fn conn_gauges(&self) -> Gauges {
-        let (inbound, outbound) = lock(&self.conns).counts();
-        Gauges {
-            tcp_connections_open: (inbound + outbound) as u64,
-            tcp_inbound_open: inbound as u64,
-            tcp_outbound_open: outbound as u64,
-        }
-    }
-}
-
-/// Why a connection ended.
-enum End {
-    Closed,
-    Garbage,
-    Failed(String, Option<Outgoing>),
-}
-
-/// What a connection waits for besides bytes, each with its deadline.
-struct Deadlines {
-    /// No bytes either way for `tcp_idle_timeout`.
-    idle: Instant,
-    /// An inbound connection's first complete message (`tcp_message_timeout`).
-    first_message: Option<Instant>,
-    /// Set once the peer sent garbage: reading has stopped, and the
-    /// connection stays until the requests framed before it are answered.
-    draining: Option<Instant>,
-}
-
-impl Deadlines {
-    fn next(&self) -> Instant {
-        match (self.draining, self.first_message) {
-            (Some(d), _) => d,
-            (None, Some(f)) => f.min(self.idle),
-            (None, None) => self.idle,
-        }
-    }
-}
-
-async fn run(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    remote: SocketAddr,
-    direction: Direction,
-    conn: Registered,
-) {
-    let Registered {
-        id,
-        mut rx,
-        activity,
-    } = conn;
-    let local = stream.local_addr().unwrap_or(remote);
-    let peer = Peer {
-        transport: Transport::Tcp,
-        addr: remote,
-    };
-    let (mut rd, mut wr) = stream.into_split();
-    let mut framer = StreamFramer::new(shared.config.frame_limits);
-    let mut buf = vec![0u8; 64 * 1024];
-    let idle = shared.config.tcp_idle_timeout;
-    let mut deadlines = Deadlines {
-        idle: Instant::now() + idle,
-        first_message: (direction == Direction::Inbound)
-            .then(|| Instant::now() + shared.config.tcp_message_timeout),
-        draining: None,
-    };
-    // Requests read from this connection and not yet given a final response.
-    let mut unanswered: usize = 0;
-    let end = loop {
-        tokio::select! {
-            read = rd.read(&mut buf), if deadlines.draining.is_none() => {
-                let n = match read {
-                    Ok(0) => break End::Closed,
-                    Ok(n) => n,
-                    Err(e) => break End::Failed(e.to_string(), None),
-                };
-                let now = Instant::now();
-                deadlines.idle = now + idle;
-                framer.feed(&buf[..n]);
-                let read = on_bytes(&shared, &mut framer, peer, local);
-                if read.messages > 0 {
-                    deadlines.first_message = None;
-                    activity.message(now.into_std());
-                }
-                unanswered += read.requests;
-                let mut failed = None;
-                for reply in read.replies {
-                    if let Err(e) = wr.write_all(&reply).await {
-                        failed = Some(e.to_string());
-                        break;
-                    }
-                }
-                if let Some(e) = failed {
-                    break End::Failed(e, None);
-                }
-                if read.garbage {
-                    if unanswered == 0 {
-                        break End::Garbage;
-                    }
-                    deadlines.draining = Some(now + shared.config.timers.t1x64());
-                }
-            }
-            out = rx.recv() => {
-                let Some(out) = out else { break End::Closed };
-                if deadlines.draining.is_some() && out.status.is_none() {
-                    // Its response would never be read.
-                    shared.pump(vec![out.fail("connection closing: the peer sent garbage")]);
-                    continue;
-                }
-                let now = Instant::now();
-                deadlines.idle = now + idle;
-                activity.message(now.into_std());
-                if let Err(e) = wr.write_all(&out.bytes).await {
-                    break End::Failed(e.to_string(), Some(out));
-                }
-                Counters::inc(&shared.counters.tcp_sent);
-                if out.status.is_some_and(|s| s >= 200) {
-                    unanswered = unanswered.saturating_sub(1);
-                    if deadlines.draining.is_some() && unanswered == 0 {
-                        break End::Garbage;
-                    }
-                }
-            }
-            _ = tokio::time::sleep_until(deadlines.next()) => {
-                if deadlines.draining.is_some() {
-                    break End::Garbage;
-                }
-                let counter = if deadlines.first_message.is_some_and(|f| f <= Instant::now()) {
-                    &shared.counters.tcp_no_message_closed
-                } else {
-                    &shared.counters.tcp_idle_closed
-                };
-                Counters::inc(counter);
-                break End::Closed;
-            }
-        }
-    };
-    shared.unregister_conn(remote, id);
-    rx.close();
-    let (reason, first) = match end {
-        End::Closed => ("connection closed".to_string(), None),
-        End::Garbage => {
-            Counters::inc(&shared.counters.tcp_garbage_disconnects);
-            ("connection closed: the peer sent garbage".to_string(), None)
-        }
-        End::Failed(e, out) => (format!("connection to {remote} failed: {e}"), out),
-    };
-    let mut failures: Vec<Failure> = first.into_iter().map(|o| o.fail(&reason)).collect();
-    while let Ok(out) = rx.try_recv() {
-        failures.push(out.fail(&reason));
-    }
-    if !failures.is_empty() {
-        shared.pump(failures);
-    }
-}
-
-/// What [`on_bytes`] made of the bytes read.
-struct Read {
-    /// To write back: pongs, answers to malformed requests.
-    replies: Vec<Bytes>,
-    /// SIP messages framed and parsed (a malformed one, even answered,
-    /// does not count toward `tcp_message_timeout`).
-    messages: usize,
-    /// Requests handed to the layer (ACKs aside): each awaits a final response.
-    requests: usize,
-    /// The framer lost the message boundaries, or a message could not be
-    /// parsed and is no request that can be answered: read no more.
-    garbage: bool,
-}
-
-/// Frames and hands up what was read, in order: the messages framed before
-/// a malformed one reach the layer before its notice.
-fn on_bytes(
-    shared: &Arc<Shared>,
-    framer: &mut StreamFramer,
-    peer: Peer,
-    local: SocketAddr,
-) -> Read {
-    let mut read = Read {
-        replies: Vec::new(),
-        messages: 0,
-        requests: 0,
-        garbage: false,
-    };
-    let mut incoming = Vec::new();
-    let flush = |incoming: &mut Vec<_>| {
-        if !incoming.is_empty() {
-            shared.handle_incoming(std::mem::take(incoming), true);
-        }
-    };
-    loop {
-        match framer.next_item() {
-            Ok(None) => break,
-            Ok(Some(StreamItem::Message(data))) => {
-                Counters::inc(&shared.counters.tcp_received);
-                match parse_bytes(data.clone()) {
-                    Ok(message) => {
-                        read.messages += 1;
-                        if message
-                            .as_request()
-                            .is_some_and(|r| r.method != Method::Ack)
-                        {
-                            read.requests += 1;
-                        }
-                        incoming.push(Shared::incoming(message, peer, local));
-                    }
-                    Err(e) => {
-                        flush(&mut incoming);
-                        match shared.on_malformed(&data, e, peer, local) {
-                            Some(reply) => read.replies.push(reply),
-                            None if data.starts_with(b"SIP/") => {}
-                            None => {
-                                read.garbage = true;
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            Ok(Some(StreamItem::Ping)) => {
-                // RFC 5626 §3.5.1: a CRLFCRLF ping is answered with CRLF.
-                Counters::inc(&shared.counters.tcp_pings_answered);
-                read.replies.push(Bytes::from_static(b"\r\n"));
-            }
-            Ok(Some(StreamItem::Pong)) => {}
-            Err(e) => {
-                flush(&mut incoming);
-                Counters::inc(&shared.counters.parse_errors);
-                Counters::inc(&shared.counters.malformed_dropped);
-                shared.push_event(
-                    crate::StackEvent::Malformed {
-                        peer,
-                        local,
-                        error: e,
-                        answered: None,
-                    },
-                    true,
-                );
-                read.garbage = true;
-                break;
-            }
-        }
-    }
-    flush(&mut incoming);
-    read
 }

@@ -1,7 +1,9 @@
 //! UDP: binding with a large receive buffer, and a receive loop that reads
 //! every datagram waiting at each wake-up.
 
-use crate::shared::Shared;
+use crate::hub::{lock, Shared};
+use crate::send::{Failure, Outgoing};
+use crate::size;
 use crate::stats::Counters;
 use bytes::Bytes;
 use drachtio_sip::parse_bytes;
@@ -9,7 +11,7 @@ use drachtio_sip::transaction::{Peer, Transport};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
 use std::net::UdpSocket;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -147,5 +149,127 @@ fn on_datagrams(
     }
     if !incoming.is_empty() {
         shared.handle_incoming(incoming, notify_consumer);
+    }
+}
+
+pub(crate) struct UdpEndpoint {
+    pub(crate) local: SocketAddr,
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) advertise: Option<String>,
+    /// Datagrams waiting for the socket to become writable, in send order.
+    pub(crate) backlog: Arc<Mutex<UdpBacklog>>,
+}
+
+/// The datagrams of one UDP socket that could not be sent at once. While it
+/// is not empty every new datagram joins its end, so that datagrams leave in
+/// the order they were queued; one task drains it.
+#[derive(Default)]
+pub(crate) struct UdpBacklog {
+    queue: std::collections::VecDeque<(Outgoing, SocketAddr)>,
+    draining: bool,
+}
+
+/// Datagrams a UDP socket may hold back before further sends fail.
+const UDP_BACKLOG_LIMIT: usize = 16_384;
+
+impl Shared {
+    pub(crate) fn send_udp(
+        self: &Arc<Self>,
+        local: Option<SocketAddr>,
+        dest: SocketAddr,
+        out: Outgoing,
+    ) -> Result<(), Failure> {
+        let (socket, backlog, v6) = {
+            let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
+            let ep = local
+                .and_then(|l| udp.iter().find(|e| e.local == l))
+                .or_else(|| udp.iter().find(|e| e.local.is_ipv6() == dest.is_ipv6()));
+            match ep {
+                Some(ep) => (ep.socket.clone(), ep.backlog.clone(), ep.local.is_ipv6()),
+                None => return Err(out.fail("no UDP socket for this address family")),
+            }
+        };
+        // The calls down refuse such messages first; whatever still gets
+        // here fails with a reason naming its size, not the system's.
+        if let Some(limit) = size::over_udp_limit(out.bytes.len(), v6) {
+            Counters::inc(&self.counters.too_large_for_udp);
+            let what = if out.status.is_some() {
+                "response"
+            } else {
+                "request"
+            };
+            let reason = size::too_large(what, out.bytes.len(), limit);
+            return Err(out.fail(&reason));
+        }
+        let mut queued = lock(&backlog);
+        // Straight to the socket only when nothing is held back, including
+        // the datagram the drain task may be holding while it waits.
+        if queued.queue.is_empty() && !queued.draining {
+            match socket.send_to(&out.bytes, dest) {
+                Ok(_) => {
+                    Counters::inc(&self.counters.udp_sent);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(out.fail(&e.to_string())),
+            }
+        }
+        if queued.queue.len() >= UDP_BACKLOG_LIMIT {
+            return Err(out.fail("UDP send queue full"));
+        }
+        queued.queue.push_back((out, dest));
+        if !queued.draining {
+            queued.draining = true;
+            let shared = self.clone();
+            let backlog = backlog.clone();
+            self.handle
+                .spawn(async move { shared.drain_udp(socket, backlog).await });
+        }
+        Ok(())
+    }
+
+    /// Sends a socket's held-back datagrams in order, waiting for it to be
+    /// writable; ends when the backlog is empty. Only this task watches the
+    /// socket for writability (through a duplicate descriptor, registered
+    /// while it runs): otherwise every datagram sent would wake the stack's
+    /// thread when its buffer is freed.
+    async fn drain_udp(self: Arc<Self>, socket: Arc<UdpSocket>, backlog: Arc<Mutex<UdpBacklog>>) {
+        let writable = socket
+            .try_clone()
+            .and_then(|dup| crate::udp::watch(Arc::new(dup), Interest::WRITABLE));
+        loop {
+            let next = {
+                let mut queued = lock(&backlog);
+                match queued.queue.pop_front() {
+                    Some(item) => item,
+                    None => {
+                        queued.draining = false;
+                        return;
+                    }
+                }
+            };
+            let (out, dest) = next;
+            let sent = match &writable {
+                Ok(fd) => loop {
+                    match fd.writable().await {
+                        Ok(mut guard) => {
+                            match guard.try_io(|fd| fd.get_ref().send_to(&out.bytes, dest)) {
+                                Ok(result) => break result,
+                                Err(_would_block) => continue,
+                            }
+                        }
+                        Err(e) => break Err(e),
+                    }
+                },
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            };
+            match sent {
+                Ok(_) => Counters::inc(&self.counters.udp_sent),
+                Err(e) => {
+                    let reason = e.to_string();
+                    self.pump(vec![out.fail(&reason)]);
+                }
+            }
+        }
     }
 }

@@ -5,7 +5,7 @@ mod util;
 
 use drachtio_io::{StackError, StackEvent, UdpReader};
 use drachtio_sip::transaction::{Peer, Transport, TxEvent, TxId};
-use drachtio_sip::{Message, Request, StreamItem};
+use drachtio_sip::{Message, Request, StreamItem, TransportError};
 use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
 use util::*;
@@ -255,13 +255,47 @@ async fn misuse_is_a_local_error() {
             .send_request(options("tel:+15551234", "call-l2", 0), None),
         Err(StackError::NoRoute(_))
     ));
-    assert!(matches!(
+    assert_eq!(
         h.stack.send_request(
             options("sip:uas@127.0.0.1;transport=sctp", "call-l3", 0),
             None
         ),
-        Err(StackError::UnsupportedTransport(_))
-    ));
+        Err(StackError::Transport(TransportError::Unknown(
+            "sctp".into()
+        )))
+    );
+    assert_eq!(
+        h.stack.send_request(
+            options("sips:uas@127.0.0.1;transport=udp", "call-l4", 0),
+            None
+        ),
+        Err(StackError::Transport(TransportError::NotSecure("UDP")))
+    );
+    // A transport the stack has no listener of is refused by name, whether
+    // the URI or the caller names it.
+    for (uri, transport) in [
+        ("sips:uas@127.0.0.1", Transport::Tls),
+        ("sip:uas@127.0.0.1;transport=tls", Transport::Tls),
+        ("sip:uas@127.0.0.1;transport=ws", Transport::Ws),
+        ("sips:uas@127.0.0.1;transport=ws", Transport::Wss),
+    ] {
+        assert_eq!(
+            h.stack.send_request(options(uri, "call-l5", 0), None),
+            Err(StackError::NotListening(transport)),
+            "{uri}"
+        );
+    }
+    let peer = Peer {
+        transport: Transport::Tls,
+        addr: "127.0.0.1:5061".parse().unwrap(),
+    };
+    assert_eq!(
+        h.stack.send_request(
+            options("sip:uas@127.0.0.1", "call-l6", 0),
+            Some(peer.into())
+        ),
+        Err(StackError::NotListening(Transport::Tls))
+    );
     assert_eq!(
         h.stack.respond(
             drachtio_sip::transaction::ServerTxId(99),

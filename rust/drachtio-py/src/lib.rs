@@ -11,6 +11,7 @@ mod views;
 
 use errors::IntoPyResult;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 /// Parses one SIP message (a datagram, or a whole message cut from a stream).
 /// Raises `drachtio.ParseError` when the message is malformed.
@@ -25,6 +26,13 @@ fn parse<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
 #[pyfunction]
 fn from_dict<'py>(py: Python<'py>, d: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     message::message_from_dict(py, d)
+}
+
+/// The lower-case name of a transport given in any case (`"TLS"` gives
+/// `"tls"`); raises `ValueError` naming the accepted ones.
+#[pyfunction]
+fn parse_transport(name: &str) -> PyResult<&'static str> {
+    stack::parse_transport(name).map(drachtio_sip::Transport::name)
 }
 
 #[pymodule]
@@ -45,6 +53,17 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<fields::PyChallenge>()?;
     m.add_class::<fields::PyEvent>()?;
     m.add_class::<fields::PySubscriptionState>()?;
+    // Private: set as attributes, so that `__all__` does not list them.
+    m.setattr("_parse_transport", wrap_pyfunction!(parse_transport, m)?)?;
+    let names = |ts: &[drachtio_sip::Transport]| ts.iter().map(|t| t.name()).collect::<Vec<_>>();
+    m.setattr(
+        "_TRANSPORTS",
+        PyTuple::new(m.py(), names(&drachtio_sip::Transport::ALL))?,
+    )?;
+    m.setattr(
+        "_LISTEN_TRANSPORTS",
+        PyTuple::new(m.py(), names(&drachtio_io::LISTEN_TRANSPORTS))?,
+    )?;
     stack::register(m)?;
     Ok(())
 }

@@ -7,7 +7,9 @@
 //! batches, each batch converted to Python objects here (see `docs/bridge.md`).
 
 use crate::message::{message_into_py, PySipMessage, PySipRequest, PySipResponse};
-use drachtio_io::{ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats, UdpReader};
+use drachtio_io::{
+    ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats, TlsConfig, UdpReader,
+};
 use drachtio_sip::routing::{Destination, RouteForm, Target};
 use drachtio_sip::transaction::{
     ClientTxId, Config as TimerConfig, LocalError, Peer, Policy, ServerTxId, Transport, TxEvent,
@@ -22,6 +24,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,7 +161,8 @@ impl PyStack {
                         max_tcp_outbound = 1024, tcp_message_timeout = 20.0,
                         event_queue_capacity = 10_000,
                         udp_recv_buffer = 4_194_304, supported = None,
-                        receive_on_loop = false))]
+                        receive_on_loop = false, tls_certificate = None, tls_key = None,
+                        tls_ca = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         listen: Vec<String>,
@@ -174,6 +178,9 @@ impl PyStack {
         udp_recv_buffer: usize,
         supported: Option<Vec<String>>,
         receive_on_loop: bool,
+        tls_certificate: Option<PathBuf>,
+        tls_key: Option<PathBuf>,
+        tls_ca: Option<PathBuf>,
     ) -> PyResult<Self> {
         let listen = listen
             .iter()
@@ -205,6 +212,11 @@ impl PyStack {
                 UdpReader::Caller
             } else {
                 UdpReader::StackThread
+            },
+            tls: TlsConfig {
+                certificate: tls_certificate,
+                key: tls_key,
+                ca: tls_ca,
             },
             ..StackConfig::default()
         };
@@ -402,21 +414,16 @@ fn seconds_or_zero(name: &str, value: f64) -> PyResult<Duration> {
     })
 }
 
-fn parse_transport(name: &str) -> PyResult<Transport> {
-    match name.to_ascii_lowercase().as_str() {
-        "udp" => Ok(Transport::Udp),
-        "tcp" => Ok(Transport::Tcp),
-        _ => Err(PyValueError::new_err(format!(
-            "transport must be \"udp\" or \"tcp\", not {name:?}"
-        ))),
-    }
+/// A transport name in any case; `ValueError` when it is none.
+pub(crate) fn parse_transport(name: &str) -> PyResult<Transport> {
+    Transport::parse(name).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// `"udp:127.0.0.1:5060"`, `"tcp:[::1]:0"`.
 fn parse_listen(spec: &str) -> PyResult<ListenSpec> {
     let bad = || {
         PyValueError::new_err(format!(
-            "listen address {spec:?} is not \"udp|tcp:<ip>:<port>\""
+            "listen address {spec:?} is not \"<transport>:<ip>:<port>\""
         ))
     };
     let (transport, addr) = spec.split_once(':').ok_or_else(bad)?;
@@ -482,12 +489,7 @@ fn peer_tuple(
     transport: Transport,
     addr: SocketAddr,
 ) -> PyResult<Bound<'_, PyTuple>> {
-    (
-        transport.as_str().to_ascii_lowercase(),
-        addr.ip().to_string(),
-        addr.port(),
-    )
-        .into_pyobject(py)
+    (transport.name(), addr.ip().to_string(), addr.port()).into_pyobject(py)
 }
 
 fn addr_tuple(py: Python<'_>, addr: SocketAddr) -> PyResult<Py<PyAny>> {

@@ -4,7 +4,8 @@
 
 use crate::errors::{value_error, IntoPyResult};
 use drachtio_sip::uri::find_param;
-use drachtio_sip::{CSeq, Method, NameAddr, Param, Text, Uri, Via};
+use drachtio_sip::{CSeq, Method, NameAddr, Param, Text, Transport, Uri, Via};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyString};
 use std::collections::hash_map::DefaultHasher;
@@ -155,6 +156,28 @@ view_methods!(PyUri, uri, "Uri", {
         self.uri.as_sip().and_then(|u| u.transport())
     }
 
+    /// The transport of a request sent to this SIP URI, lower-cased: its
+    /// `transport` parameter, else `"udp"` (`"tls"` for `sips:`); `None`
+    /// for another scheme. Raises `ValueError` for an unknown transport or
+    /// a `sips:` URI with `transport=udp`.
+    #[getter]
+    fn next_hop_transport(&self) -> PyResult<Option<&'static str>> {
+        self.hop_transport().map(|t| t.map(Transport::name))
+    }
+
+    /// The port of a request sent to this SIP URI: its port, else the
+    /// default of `next_hop_transport` (5060, 5061 for TLS...).
+    #[getter]
+    fn next_hop_port(&self) -> PyResult<Option<u16>> {
+        let Some(transport) = self.hop_transport()? else {
+            return Ok(None);
+        };
+        Ok(self
+            .uri
+            .as_sip()
+            .map(|u| u.port.unwrap_or(transport.default_port())))
+    }
+
     /// A parameter's value (any case): `""` for a flag, `None` when absent.
     fn param(&self, name: &str) -> Option<&str> {
         match &self.uri {
@@ -164,6 +187,15 @@ view_methods!(PyUri, uri, "Uri", {
         }
     }
 });
+
+impl PyUri {
+    fn hop_transport(&self) -> PyResult<Option<Transport>> {
+        self.uri
+            .as_sip()
+            .map(|u| Transport::of_uri(u).map_err(|e| PyValueError::new_err(e.to_string())))
+            .transpose()
+    }
+}
 
 /// One Via value (RFC 3261 §20.42).
 #[pyclass(name = "Via", module = "drachtio._core", frozen)]

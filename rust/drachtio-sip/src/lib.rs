@@ -19,6 +19,7 @@ mod scan;
 mod serialize;
 pub mod text;
 pub mod transaction;
+pub mod transport;
 pub mod typed;
 pub mod uri;
 
@@ -34,5 +35,6 @@ pub use message::{is_reason_phrase, reason_phrase, Message, Method, Request, Res
 pub use parse::{parse, parse_bytes};
 pub use scan::{split_list, unescape};
 pub use text::Text;
+pub use transport::{Transport, TransportError};
 pub use typed::{CSeq, Contact, NameAddr, Via};
 pub use uri::{Host, HostKind, Param, SipUri, TelUri, Uri};

@@ -3,7 +3,9 @@
 
 use super::via::top_via;
 use crate::header::Headers;
-use crate::transaction::{Peer, Transport};
+use crate::transaction::Peer;
+use crate::transport::Transport;
+use crate::typed::Via;
 use crate::uri::Host;
 use std::net::{IpAddr, SocketAddr};
 
@@ -47,6 +49,12 @@ impl From<Peer> for Destination {
     }
 }
 
+/// The port a Via without one means: its transport's default (RFC 3261
+/// §18.2.2), 5060 for a transport this stack does not know.
+fn via_default_port(via: &Via) -> u16 {
+    Transport::parse(&via.transport).map_or(DEFAULT_PORT, Transport::default_port)
+}
+
 fn parse_ip(s: &str) -> Option<IpAddr> {
     s.trim_start_matches('[').trim_end_matches(']').parse().ok()
 }
@@ -62,7 +70,7 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
 /// (`Outbound::Response` carries both); this is where it goes otherwise.
 pub fn response_target(headers: &Headers, reliable: bool) -> Option<Target> {
     let (_, via) = top_via(headers)?;
-    let port = via.port.unwrap_or(DEFAULT_PORT);
+    let port = via.port.unwrap_or_else(|| via_default_port(&via));
     if let Some(maddr) = via.maddr() {
         let host = Host::parse(maddr).ok()?;
         return Some(Target::of(&host, port));
@@ -134,5 +142,18 @@ mod tests {
     fn no_via_no_target() {
         assert_eq!(response_target(&Headers::new(), false), None);
         assert_eq!(response_target(&headers("garbage"), false), None);
+    }
+
+    #[test]
+    fn a_via_without_a_port_means_its_transports_default() {
+        let target = |via: &str| {
+            let mut h = Headers::new();
+            h.push(HeaderName::Via, via);
+            response_target(&h, true)
+        };
+        let a = |s: &str| Some(Target::Addr(s.parse().unwrap()));
+        assert_eq!(target("SIP/2.0/TLS 192.0.2.1"), a("192.0.2.1:5061"));
+        assert_eq!(target("SIP/2.0/WSS 192.0.2.1"), a("192.0.2.1:443"));
+        assert_eq!(target("SIP/2.0/SCTP 192.0.2.1"), a("192.0.2.1:5060"));
     }
 }

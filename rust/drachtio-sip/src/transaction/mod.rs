@@ -25,6 +25,7 @@ mod timers;
 
 /// Where [`Outbound::Response`] goes; defined with the routing rules.
 pub use crate::routing::Target;
+pub use crate::transport::Transport;
 pub use layer::TransactionLayer;
 pub use policy::Policy;
 pub(crate) use policy::{understood_scheme, unsupported_tags};
@@ -81,40 +82,6 @@ impl Config {
     /// 64*T1 when that is longer.
     pub fn timer_d(&self) -> Duration {
         Duration::from_secs(32).max(self.t1x64())
-    }
-}
-
-/// A transport protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Transport {
-    /// UDP (unreliable).
-    Udp,
-    /// TCP.
-    Tcp,
-    /// TLS over TCP.
-    Tls,
-    /// WebSocket (RFC 7118).
-    Ws,
-    /// Secure WebSocket.
-    Wss,
-}
-
-impl Transport {
-    /// Whether the transport is reliable: retransmission timers A, E and G
-    /// do not run and Timers D, I, J, K are zero (RFC 3261 §17).
-    pub fn is_reliable(self) -> bool {
-        !matches!(self, Transport::Udp)
-    }
-
-    /// The name used in Via (`UDP`, `TCP`, `TLS`, `WS`, `WSS`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-            Transport::Tls => "TLS",
-            Transport::Ws => "WS",
-            Transport::Wss => "WSS",
-        }
     }
 }
 
