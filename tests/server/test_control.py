@@ -136,6 +136,32 @@ async def test_invalid_json_body(tmp_path: Path) -> None:
 
 
 @needs_sipp
+async def test_a_rid_reused_while_pending_gets_the_failure_then_the_close(tmp_path: Path) -> None:
+    # `ping, ping` in one write: the first ping is answered, then the
+    # duplicate_rid failure (null rid: the rid was the first ping's), then the close.
+    server = await start_server()
+    app = await App.authenticated(server)
+    before = len(app.frames)
+    ping = encode_frame({"type": "request", "rid": "p", "command": "ping", "data": {}})
+    app.send_raw(ping + ping)
+    await app.wait_closed()
+    assert app.frames[before:] == [
+        {"type": "response", "rid": "p", "data": {"pong": True}},
+        {
+            "type": "response",
+            "rid": None,
+            "data": {
+                "success": False,
+                "reason": "rid 'p' is already pending",
+                "error": "duplicate_rid",
+            },
+        },
+    ]
+    await call_succeeds(tmp_path, server)
+    await server.stop()
+
+
+@needs_sipp
 async def test_2gb_length_prefix_is_refused_before_the_body(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.connect(server)
