@@ -12,12 +12,14 @@ import pytest
 from server_harness import (
     SECRET,
     App,
+    free_port,
     needs_sipp,
     sip_port,
     sipp_uac,
     start_server,
     uac_scenario,
 )
+from sip_peer import SipPeer
 
 from drachtio.protocol import FrameDecoder, encode_frame
 from drachtio.server import Server
@@ -248,6 +250,72 @@ async def test_route_errors_keep_the_connection() -> None:
         "reason": "unknown transaction y",
     }
     assert await app.request("ping") == {"pong": True}
+    await app.close()
+    await server.stop()
+
+
+def _request(peer: SipPeer, server_port: int, method: str, call_id: str) -> bytes:
+    lines = [
+        f"{method} sip:bob@127.0.0.1:{server_port} SIP/2.0",
+        f"Via: {peer.via}",
+        "Max-Forwards: 70",
+        "From: <sip:alice@127.0.0.1>;tag=a1",
+        "To: <sip:bob@127.0.0.1>",
+        f"Call-ID: {call_id}",
+        f"CSeq: 1 {method}",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def test_extension_methods_are_routed_as_written() -> None:
+    # Method names are case-sensitive (RFC 3261 §7.1): a route for the
+    # extension method FooBar takes FooBar, not FOOBAR (nobody routed it:
+    # 503); standard methods are routed whatever the verb's case.
+    server = await start_server()
+    app = await App.authenticated(server, "FooBar", "options")
+    port = sip_port(server, "udp")
+    peer = await SipPeer.open("udp", port)
+    try:
+        peer.send(_request(peer, port, "FooBar", "c1"))
+        received = await app.next_sip("FooBar")
+        assert (await app.respond(received["transactionId"], 200))["success"] is True
+        assert (await peer.final_response("c1")).status == 200
+        peer.send(_request(peer, port, "FOOBAR", "c2"))
+        assert (await peer.final_response("c2")).status == 503
+        peer.send(_request(peer, port, "OPTIONS", "c3"))
+        received = await app.next_sip("OPTIONS")
+        assert (await app.respond(received["transactionId"], 200))["success"] is True
+        assert (await peer.final_response("c3")).status == 200
+    finally:
+        peer.close()
+    await app.close()
+    await server.stop()
+
+
+async def test_a_standard_method_in_lower_case_and_a_body_without_type_are_refused() -> None:
+    server = await start_server()
+    app = await App.authenticated(server)
+    uri = f"sip:bob@127.0.0.1:{free_port()}"
+    assert await app.request("sendSipRequest", {"method": "invite", "uri": uri}) == {
+        "success": False,
+        "reason": "data.method: 'invite' is not INVITE: SIP method names are case-sensitive "
+        "(RFC 3261 §7.1), write 'INVITE'",
+        "error": "invalid_data",
+    }
+    assert await app.request(
+        "sendSipRequest", {"method": "MESSAGE", "uri": uri, "body": "hello"}
+    ) == {
+        "success": False,
+        "reason": "data.body: a body needs a Content-Type header (RFC 3261 §20.15)",
+        "error": "invalid_data",
+    }
+    sent = await app.request(
+        "sendSipRequest",
+        {"method": "MESSAGE", "uri": uri, "headers": {"Content-Type": "text/plain"}, "body": "hi"},
+    )
+    assert sent["message"]["payload"] == {"type": "text/plain", "content": "hi"}
+    assert server.stats["client_transactions"] == 1
     await app.close()
     await server.stop()
 
