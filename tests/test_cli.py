@@ -121,5 +121,7 @@ def test_serve_flags() -> None:
         "--max-tcp-connections-per-ip",
         "--max-tcp-outbound",
         "--tcp-message-timeout",
+        "--ping-interval",
+        "--ping-timeout",
         "--dev",
     ]

@@ -193,7 +193,8 @@ class ServerConfig:
 _NUMERIC_ENV: dict[str, tuple[str, type[int] | type[float]]] = {
     f"DRACHTIO_{name.upper()}": (name, int) for name in ("max_unauthenticated", *_TCP_LIMITS)
 }
-_NUMERIC_ENV["DRACHTIO_TCP_MESSAGE_TIMEOUT"] = ("tcp_message_timeout", float)
+for _name in ("tcp_message_timeout", "ping_interval", "ping_timeout"):
+    _NUMERIC_ENV[f"DRACHTIO_{_name.upper()}"] = (_name, float)
 
 # TOML keys that map one to one onto a field.
 _SCALARS = {
@@ -283,6 +284,8 @@ def load_config(
     max_tcp_connections_per_ip: int | None = None,
     max_tcp_outbound: int | None = None,
     tcp_message_timeout: float | None = None,
+    ping_interval: float | None = None,
+    ping_timeout: float | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -319,6 +322,8 @@ def load_config(
         "max_tcp_connections_per_ip": max_tcp_connections_per_ip,
         "max_tcp_outbound": max_tcp_outbound,
         "tcp_message_timeout": tcp_message_timeout,
+        "ping_interval": ping_interval,
+        "ping_timeout": ping_timeout,
     }
     values.update({name: value for name, value in flags.items() if value is not None})
     try:
