@@ -25,6 +25,15 @@ from drachtio.protocol import FrameDecoder, encode_frame
 from drachtio.server import Server
 
 
+def fatal_error(reason: str, error: str) -> dict[str, object]:
+    """The frame of a fatal protocol error: a failure with a null rid."""
+    return {
+        "type": "response",
+        "rid": None,
+        "data": {"success": False, "reason": reason, "error": error},
+    }
+
+
 async def call_succeeds(tmp_path: Path, server: Server) -> None:
     """A sipp call answered 200 by a fresh application, then ended with BYE."""
     app = await App.authenticated(server, "invite", "bye")
@@ -113,13 +122,7 @@ async def test_fatal_frame_closes_only_that_connection(
     app.send_raw(sent)
     await app.wait_closed()
     # One error with a null rid (nothing could be answered), then the close.
-    assert app.frames[before:] == [
-        {
-            "type": "response",
-            "rid": None,
-            "data": {"success": False, "reason": reason, "error": error},
-        }
-    ]
+    assert app.frames[before:] == [fatal_error(reason, error)]
     assert await bystander.request("ping") == {"pong": True}
     await call_succeeds(tmp_path, server)
     await bystander.close()
@@ -149,15 +152,7 @@ async def test_a_rid_reused_while_pending_gets_the_failure_then_the_close(tmp_pa
     await app.wait_closed()
     assert app.frames[before:] == [
         {"type": "response", "rid": "p", "data": {"pong": True}},
-        {
-            "type": "response",
-            "rid": None,
-            "data": {
-                "success": False,
-                "reason": "rid 'p' is already pending",
-                "error": "duplicate_rid",
-            },
-        },
+        fatal_error("rid 'p' is already pending", "duplicate_rid"),
     ]
     await call_succeeds(tmp_path, server)
     await server.stop()
@@ -170,15 +165,9 @@ async def test_2gb_length_prefix_is_refused_before_the_body(tmp_path: Path) -> N
     app.send_raw(b"2147483648#")
     await app.wait_closed()
     assert app.frames == [
-        {
-            "type": "response",
-            "rid": None,
-            "data": {
-                "success": False,
-                "reason": "length prefix announces more than the maximum of 1048576 bytes",
-                "error": "frame_too_large",
-            },
-        }
+        fatal_error(
+            "length prefix announces more than the maximum of 1048576 bytes", "frame_too_large"
+        )
     ]
     await call_succeeds(tmp_path, server)
     await server.stop()
