@@ -124,5 +124,7 @@ def test_serve_flags() -> None:
         "--tls-certificate",
         "--tls-key",
         "--tls-ca",
+        "--ping-interval",
+        "--ping-timeout",
         "--dev",
     ]

@@ -132,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve_parser.add_argument(
+        "--ping-interval",
+        type=float,
+        metavar="SECONDS",
+        help="an authenticated application silent this long is pinged (default 30)",
+    )
+    serve_parser.add_argument(
+        "--ping-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a pinged application that has not answered by then is dropped (default 10)",
+    )
+    serve_parser.add_argument(
         "--dev",
         action="store_true",
         help="development mode: without a configured secret, accept the documented dev secret",
@@ -161,6 +173,8 @@ def serve(args: argparse.Namespace) -> int:
             tls_certificate=args.tls_certificate,
             tls_key=args.tls_key,
             tls_ca=args.tls_ca,
+            ping_interval=args.ping_interval,
+            ping_timeout=args.ping_timeout,
             dev=args.dev,
         )
     except ConfigError as exc:

@@ -152,13 +152,20 @@ def test_command_before_auth_is_an_error_then_close(command: str) -> None:
     )
     assert failed.response == Response("r1", Failure(message, "not_authenticated"))
     assert close == CloseConnection(message)
-    assert server.closing
     assert failed.response is not None
     assert decode(server.send(failed.response)) == {
         "type": "response",
         "rid": "r1",
         "data": {"success": False, "reason": message, "error": "not_authenticated"},
     }
+    assert server.closing
+
+
+def send_failure(connection: Connection, events: list[Event]) -> bytes:
+    """Send the failure response of the :class:`ProtocolFailed` in ``events``."""
+    [failed] = [event for event in events if isinstance(event, ProtocolFailed)]
+    assert failed.response is not None
+    return connection.send(failed.response)
 
 
 def test_requests_sent_right_after_auth_wait_for_its_answer() -> None:
@@ -204,7 +211,9 @@ def test_requests_after_invalid_auth_data_are_never_read() -> None:
         request("a", "auth", {"secret": 42}) + request("r", "route", {"verb": "invite"})
     )
     assert [type(event) for event in events] == [ProtocolFailed, CloseConnection]
-    assert server.closing and server.unanswered_rids == ["a"]
+    assert server.unanswered_rids == ["a"]
+    send_failure(server, events)
+    assert server.closing and server.unanswered_rids == []
 
 
 def test_what_waits_for_the_auth_answer_is_bounded() -> None:
@@ -220,6 +229,7 @@ def test_what_waits_for_the_auth_answer_is_bounded() -> None:
         "more than 200 bytes sent after auth before its answer",
     )
     assert failed.response == Response(None, Failure(failed.error.message, "frame_too_large"))
+    send_failure(server, [failed])
     assert server.closing
 
 
@@ -426,6 +436,7 @@ def test_an_answer_to_a_ping_that_is_neither_is_a_bad_response(
     events = server.receive_data(encode_frame({"type": "response", "rid": "p1", "data": data}))
     assert isinstance(events[0], ProtocolFailed)
     assert (events[0].error.code, events[0].error.message) == ("bad_response", message)
+    send_failure(server, events)
     assert server.closing
 
 
@@ -573,6 +584,7 @@ def test_a_rid_with_a_line_break_is_a_fatal_envelope_error(authenticated: bool, 
     )
     assert isinstance(events[-1], CloseConnection)
     assert events[0].response is not None and events[0].response.rid is None
+    send_failure(server, events)
     assert server.closing
 
 
@@ -605,7 +617,6 @@ def test_invalid_response_data_is_fatal() -> None:
 def test_no_requests_after_closing_but_the_final_error_goes_out() -> None:
     _, server = authenticated_pair()
     [failed, _] = server.receive_data(b"x")
-    assert server.closing
     with pytest.raises(LocalProtocolError) as info:
         server.send(Req("s", Ping()))
     assert info.value.code == "connection_closed"
@@ -615,6 +626,39 @@ def test_no_requests_after_closing_but_the_final_error_goes_out() -> None:
         "reason": "byte 'x' in the length prefix, expected a digit or '#'",
         "error": "bad_length_prefix",
     }
+    assert server.closing
+    with pytest.raises(LocalProtocolError) as info:
+        server.send(Req("s", Ping()))
+    assert info.value.code == "connection_closed"
+
+
+def test_requests_before_a_duplicate_rid_are_answered_then_the_failure_goes_out() -> None:
+    # `ping, ping` in one write: the first is answered, then the failure, with
+    # a null rid (the rid is the first ping's, which its answer used), ends it.
+    _, server = authenticated_pair()
+    ping = request("p", "ping", {})
+    first, failed, close = server.receive_data(ping + ping)
+    assert first == RequestReceived(Req("p", Ping()))
+    assert isinstance(failed, ProtocolFailed) and isinstance(close, CloseConnection)
+    assert not server.closing
+    with pytest.raises(LocalProtocolError):
+        server.receive_data(b"")
+    assert decode(server.send(Response("p", Pong()))) == {
+        "type": "response",
+        "rid": "p",
+        "data": {"pong": True},
+    }
+    assert not server.closing
+    assert decode(send_failure(server, [failed])) == {
+        "type": "response",
+        "rid": None,
+        "data": {
+            "success": False,
+            "reason": "rid 'p' is already pending",
+            "error": "duplicate_rid",
+        },
+    }
+    assert server.closing
 
 
 def test_eof() -> None:

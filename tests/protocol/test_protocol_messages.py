@@ -99,15 +99,21 @@ def test_errors_never_echo_a_secret() -> None:
 
 
 @pytest.mark.parametrize("cls", [Route, Unroute])
-def test_route_verbs_are_case_insensitive_tokens(cls: type[Route] | type[Unroute]) -> None:
+def test_route_verbs_are_tokens_case_insensitive_for_standard_methods_only(
+    cls: type[Route] | type[Unroute],
+) -> None:
     command = cls.COMMAND
     assert parse_command(command, {"verb": "invite"}) == cls("invite")
     assert parse_command(command, {"verb": "INVITE"}) == cls("invite")
     assert parse_command(command, {"verb": "Subscribe"}).to_json() == {"verb": "subscribe"}
     route = cls("MESSAGE")
     assert (route.verb, route.method) == ("message", "MESSAGE")
-    # Extension methods are tokens too (RFC 3261 §7.1).
-    assert cls("x-custom.1").method == "X-CUSTOM.1"
+    # Extension methods are tokens too, and case-sensitive as on the wire
+    # (RFC 3261 §7.1): each spelling is a method of its own.
+    assert cls("x-custom.1").method == "x-custom.1"
+    mixed = parse_command(command, {"verb": "FooBar"})
+    assert (mixed.method, mixed.to_json()) == ("FooBar", {"verb": "FooBar"})
+    assert cls("FOOBAR").method == "FOOBAR"
     bad(command, {}, "data.verb: is required", "data.verb")
     bad(command, {"verb": ""}, "data.verb: must not be empty", "data.verb")
     bad(command, {"verb": 1}, "data.verb: must be a string, got an integer", "data.verb")
@@ -145,11 +151,18 @@ def test_respond_to_sip_request() -> None:
             "transactionId": "t1",
             "code": 180,
             "status": "Ringing",
-            "opts": {"headers": {"User-Agent": "x", "X-Tag": ["a", "b"]}, "body": "v=0\r\n"},
+            "opts": {
+                "headers": {"User-Agent": "x", "X-Tag": ["a", "b"], "c": "application/sdp"},
+                "body": "v=0\r\n",
+            },
         },
     )
     assert message == RespondToSipRequest(
-        "t1", 180, "Ringing", {"User-Agent": "x", "X-Tag": ["a", "b"]}, "v=0\r\n"
+        "t1",
+        180,
+        "Ringing",
+        {"User-Agent": "x", "X-Tag": ["a", "b"], "c": "application/sdp"},
+        "v=0\r\n",
     )
     assert parse_command("respondToSipRequest", {"transactionId": "t", "code": 200}).to_json() == {
         "transactionId": "t",
@@ -159,8 +172,13 @@ def test_respond_to_sip_request() -> None:
         "transactionId": "t1",
         "code": 180,
         "status": "Ringing",
-        "opts": {"headers": {"User-Agent": "x", "X-Tag": ["a", "b"]}, "body": "v=0\r\n"},
+        "opts": {
+            "headers": {"User-Agent": "x", "X-Tag": ["a", "b"], "c": "application/sdp"},
+            "body": "v=0\r\n",
+        },
     }
+    # An empty body needs no Content-Type.
+    assert RespondToSipRequest("t", 200, body="").body == ""
     # An empty header value is legal SIP ("Subject:").
     assert RespondToSipRequest("t", 200, headers={"Subject": ""}).headers == {"Subject": ""}
 
@@ -245,6 +263,21 @@ def test_respond_to_sip_request() -> None:
             "data.opts.body: must be a string, got an object",
             "data.opts.body",
         ),
+        (
+            {"transactionId": "t", "code": 200, "opts": {"body": "v=0\r\n"}},
+            "data.opts.body: a body needs a Content-Type header (RFC 3261 §20.15)",
+            "data.opts.body",
+        ),
+        (
+            {
+                "transactionId": "t",
+                "code": 200,
+                "status": "OK",
+                "opts": {"headers": {"Content-Length": "5"}, "body": "v=0\r\n"},
+            },
+            "data.opts.body: a body needs a Content-Type header (RFC 3261 §20.15)",
+            "data.opts.body",
+        ),
     ],
 )
 def test_respond_to_sip_request_rejects(data: dict[str, Any], message: str, path: str) -> None:
@@ -258,18 +291,22 @@ def test_send_sip_request() -> None:
     data = {
         "method": "INVITE",
         "uri": "sip:bob@example.com;transport=tcp",
-        "headers": {"From": "<sip:alice@example.com>"},
+        "headers": {"From": "<sip:alice@example.com>", "content-type": "application/sdp"},
         "body": "v=0",
     }
     message = parse_command("sendSipRequest", data)
     assert message == SendSipRequest(
-        "INVITE", "sip:bob@example.com;transport=tcp", {"From": "<sip:alice@example.com>"}, "v=0"
+        "INVITE",
+        "sip:bob@example.com;transport=tcp",
+        {"From": "<sip:alice@example.com>", "content-type": "application/sdp"},
+        "v=0",
     )
     assert message.to_json() == data
     # Method names are case-sensitive (RFC 3261 §7.1): kept as written.
     assert parse_command("sendSipRequest", {"method": "foo", "uri": "tel:+1555"}) == SendSipRequest(
         "foo", "tel:+1555"
     )
+    assert SendSipRequest("X-Sync", "sip:a@b").method == "X-Sync"
     # In a dialog the Request-URI comes from the dialog: ACK for a 2xx names only the dialog.
     ack = parse_command("sendSipRequest", {"method": "ACK", "dialogId": "d1"})
     assert ack == SendSipRequest("ACK", dialog_id="d1")
@@ -301,6 +338,23 @@ def test_send_sip_request() -> None:
             {"method": "INVITE", "uri": "sip:a@b", "body": 1},
             "data.body: must be a string, got an integer",
             "data.body",
+        ),
+        (
+            {"method": "MESSAGE", "uri": "sip:a@b", "body": "hello"},
+            "data.body: a body needs a Content-Type header (RFC 3261 §20.15)",
+            "data.body",
+        ),
+        (
+            {"method": "invite", "uri": "sip:a@b"},
+            "data.method: 'invite' is not INVITE: SIP method names are case-sensitive "
+            "(RFC 3261 §7.1), write 'INVITE'",
+            "data.method",
+        ),
+        (
+            {"method": "Bye", "dialogId": "d1"},
+            "data.method: 'Bye' is not BYE: SIP method names are case-sensitive "
+            "(RFC 3261 §7.1), write 'BYE'",
+            "data.method",
         ),
         (
             {"method": "BYE", "dialogId": ""},

@@ -146,6 +146,30 @@ class App:
         self.writer.write(encode_frame(message))
         return await asyncio.wait_for(future, timeout)
 
+    @property
+    def last_rid(self) -> str:
+        """The rid of the last request :meth:`request` sent."""
+        return f"r{self._rid}"
+
+    def labels(self, since: int = 0) -> list[str]:
+        """The frames received from index ``since`` on, in order, each as a label:
+        ``reply <rid>``, ``sip <method or status>``, ``dialog <event>``, or the command."""
+        labels: list[str] = []
+        for frame in self.frames[since:]:
+            if frame["type"] == "response":
+                labels.append(f"reply {frame['rid']}")
+            elif frame["command"] == "sip":
+                message = frame["data"]["message"]
+                if "request_uri" in message:
+                    labels.append(f"sip {message['request_uri']['method']}")
+                else:
+                    labels.append(f"sip {message['status_line']['status_code']}")
+            elif frame["command"] == "dialog":
+                labels.append(f"dialog {frame['data']['event']}")
+            else:
+                labels.append(frame["command"])
+        return labels
+
     async def next_request(self, command: str | None = None, timeout: float = 10.0) -> Any:
         """The next server request (``data`` only), skipping those of other commands."""
         while True:
@@ -168,7 +192,10 @@ class App:
     async def respond(
         self, transaction_id: str, code: int, headers: dict[str, Any] | None = None, **opts: Any
     ) -> dict[str, Any]:
+        """respondToSipRequest; a body is SDP unless ``headers`` give a Content-Type."""
         data: dict[str, Any] = {"transactionId": transaction_id, "code": code}
+        if opts.get("body") and not any(n.lower() == "content-type" for n in headers or {}):
+            headers = {**(headers or {}), "Content-Type": "application/sdp"}
         if headers is not None:
             opts["headers"] = headers
         if opts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from server_harness import (
@@ -19,6 +20,7 @@ from server_harness import (
     uac_hung_up_by_server_scenario,
     uac_scenario,
 )
+from sip_peer import SipPeer
 
 pytestmark = needs_sipp
 
@@ -540,5 +542,83 @@ async def test_a_response_too_large_for_udp_goes_over_tcp() -> None:
         assert received.endswith(b"\r\n\r\n" + b"v" * 70_000)
     # Timer G re-sends the 486 the same way until an ACK comes.
     assert server.stats["large_responses_over_tcp"] >= 1
+    await app.close()
+    await server.stop()
+
+
+def _uas_answer(peer: SipPeer, request: Any, status: int, reason: str, to_tag: str) -> None:
+    """``peer`` answers ``request`` with a To tag and a Contact (a dialog's 2xx)."""
+    to = request.header("To")
+    lines = [f"SIP/2.0 {status} {reason}"]
+    lines += [f"Via: {via}" for via in request.header_all("Via")]
+    lines += [f"From: {request.header('From')}", f"To: {to};tag={to_tag}"]
+    lines += [f"Call-ID: {request.call_id}", f"CSeq: {request.header('CSeq')}"]
+    lines += [f"Contact: <sip:bob@127.0.0.1:{peer.port}>", "Content-Length: 0"]
+    peer.send(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
+async def test_cancel_sip_request_failures_and_a_2xx_that_crosses_the_cancel() -> None:
+    server = await start_server()
+    app = await App.authenticated(server)
+    peer = await SipPeer.open("udp", sip_port(server, "udp"))
+    uri = f"sip:bob@127.0.0.1:{peer.port}"
+    try:
+        # An INVITE answered 486: finished, it cannot be cancelled any more.
+        sent = await app.request("sendSipRequest", {"method": "INVITE", "uri": uri})
+        invite = await peer.next_request("INVITE")
+        _uas_answer(peer, invite, 486, "Busy Here", "b1")
+        await app.next_sip(486)
+        assert await app.request("cancelSipRequest", {"transactionId": sent["transactionId"]}) == {
+            "success": False,
+            "reason": f"transaction {sent['transactionId']} already has a final response",
+        }
+        # Not an INVITE.
+        message = await app.request(
+            "sendSipRequest",
+            {
+                "method": "MESSAGE",
+                "uri": uri,
+                "headers": {"Content-Type": "text/plain"},
+                "body": "x",
+            },
+        )
+        assert await app.request(
+            "cancelSipRequest", {"transactionId": message["transactionId"]}
+        ) == {
+            "success": False,
+            "reason": f"transaction {message['transactionId']} is a MESSAGE, not an INVITE",
+        }
+        # The CANCEL goes out; the UAS had sent its 200 already: they cross.
+        sent = await app.request("sendSipRequest", {"method": "INVITE", "uri": uri})
+        tid = sent["transactionId"]
+        invite = await peer.next_request("INVITE")
+        # A CANCEL waits for a provisional response (RFC 3261 §9.1).
+        peer.answer(invite, 180, "Ringing")
+        await app.next_sip(180)
+        assert await app.request("cancelSipRequest", {"transactionId": tid}) == {"success": True}
+        assert await app.request("cancelSipRequest", {"transactionId": tid}) == {
+            "success": False,
+            "reason": f"transaction {tid} is already cancelled",
+        }
+        cancel = await peer.next_request("CANCEL")
+        _uas_answer(peer, invite, 200, "OK", "b2")
+        peer.answer(cancel, 200, "OK")
+        ok = await app.next_sip_of(tid)
+        while ok["message"]["status_line"]["status_code"] < 200:
+            ok = await app.next_sip_of(tid)
+        # The call is up: the client acknowledges the 2xx and ends it (RFC 3261 §9.1).
+        assert ok["message"]["status_line"]["status_code"] == 200 and ok["dialogId"]
+        ack = await app.request("sendSipRequest", {"method": "ACK", "dialogId": ok["dialogId"]})
+        assert ack["success"] is True, ack
+        assert (await peer.next_request("ACK")).call_id == invite.call_id
+        bye = await app.request("sendSipRequest", {"method": "BYE", "dialogId": ok["dialogId"]})
+        assert bye["success"] is True, bye
+        assert (await peer.next_request("BYE")).call_id == invite.call_id
+        assert await app.request("cancelSipRequest", {"transactionId": tid}) == {
+            "success": False,
+            "reason": f"transaction {tid} already has a final response",
+        }
+    finally:
+        peer.close()
     await app.close()
     await server.stop()

@@ -109,6 +109,26 @@ def test_tcp_limits_from_file_environment_and_flags(tmp_path: Path) -> None:
         load_config(secrets=["x"], env={"DRACHTIO_MAX_TCP_OUTBOUND": "many"})
 
 
+def test_keepalive_from_file_environment_and_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "drachtio.toml"
+    path.write_text('secret = "x"\nping_interval = 60\nping_timeout = 5\n')
+    config = load_config(config_file=path)
+    assert (config.ping_interval, config.ping_timeout) == (60, 5)
+    env = {"DRACHTIO_PING_INTERVAL": "12.5", "DRACHTIO_PING_TIMEOUT": "3"}
+    config = load_config(config_file=path, env=env)
+    assert (config.ping_interval, config.ping_timeout) == (12.5, 3)
+    config = load_config(config_file=path, env=env, ping_interval=1.5, ping_timeout=0.5)
+    assert (config.ping_interval, config.ping_timeout) == (1.5, 0.5)
+    with pytest.raises(ConfigError, match="ping_timeout: must be a positive number of seconds"):
+        load_config(secrets=["x"], env={"DRACHTIO_PING_TIMEOUT": "0"})
+    assert main(["serve", "--secret", "x", "--ping-interval", "-1"]) == 2
+    assert capsys.readouterr().err == (
+        "drachtio: ping_interval: must be a positive number of seconds, got -1.0\n"
+    )
+
+
 def test_secrets_are_not_in_repr() -> None:
     assert "hunter2" not in repr(load_config(secrets=["hunter2"]))
 

@@ -12,15 +12,26 @@ import pytest
 from server_harness import (
     SECRET,
     App,
+    free_port,
     needs_sipp,
     sip_port,
     sipp_uac,
     start_server,
     uac_scenario,
 )
+from sip_peer import SipPeer
 
 from drachtio.protocol import FrameDecoder, encode_frame
 from drachtio.server import Server
+
+
+def fatal_error(reason: str, error: str) -> dict[str, object]:
+    """The frame of a fatal protocol error: a failure with a null rid."""
+    return {
+        "type": "response",
+        "rid": None,
+        "data": {"success": False, "reason": reason, "error": error},
+    }
 
 
 async def call_succeeds(tmp_path: Path, server: Server) -> None:
@@ -111,13 +122,7 @@ async def test_fatal_frame_closes_only_that_connection(
     app.send_raw(sent)
     await app.wait_closed()
     # One error with a null rid (nothing could be answered), then the close.
-    assert app.frames[before:] == [
-        {
-            "type": "response",
-            "rid": None,
-            "data": {"success": False, "reason": reason, "error": error},
-        }
-    ]
+    assert app.frames[before:] == [fatal_error(reason, error)]
     assert await bystander.request("ping") == {"pong": True}
     await call_succeeds(tmp_path, server)
     await bystander.close()
@@ -136,21 +141,33 @@ async def test_invalid_json_body(tmp_path: Path) -> None:
 
 
 @needs_sipp
+async def test_a_rid_reused_while_pending_gets_the_failure_then_the_close(tmp_path: Path) -> None:
+    # `ping, ping` in one write: the first ping is answered, then the
+    # duplicate_rid failure (null rid: the rid was the first ping's), then the close.
+    server = await start_server()
+    app = await App.authenticated(server)
+    before = len(app.frames)
+    ping = encode_frame({"type": "request", "rid": "p", "command": "ping", "data": {}})
+    app.send_raw(ping + ping)
+    await app.wait_closed()
+    assert app.frames[before:] == [
+        {"type": "response", "rid": "p", "data": {"pong": True}},
+        fatal_error("rid 'p' is already pending", "duplicate_rid"),
+    ]
+    await call_succeeds(tmp_path, server)
+    await server.stop()
+
+
+@needs_sipp
 async def test_2gb_length_prefix_is_refused_before_the_body(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.connect(server)
     app.send_raw(b"2147483648#")
     await app.wait_closed()
     assert app.frames == [
-        {
-            "type": "response",
-            "rid": None,
-            "data": {
-                "success": False,
-                "reason": "length prefix announces more than the maximum of 1048576 bytes",
-                "error": "frame_too_large",
-            },
-        }
+        fatal_error(
+            "length prefix announces more than the maximum of 1048576 bytes", "frame_too_large"
+        )
     ]
     await call_succeeds(tmp_path, server)
     await server.stop()
@@ -222,6 +239,72 @@ async def test_route_errors_keep_the_connection() -> None:
         "reason": "unknown transaction y",
     }
     assert await app.request("ping") == {"pong": True}
+    await app.close()
+    await server.stop()
+
+
+def _request(peer: SipPeer, server_port: int, method: str, call_id: str) -> bytes:
+    lines = [
+        f"{method} sip:bob@127.0.0.1:{server_port} SIP/2.0",
+        f"Via: {peer.via}",
+        "Max-Forwards: 70",
+        "From: <sip:alice@127.0.0.1>;tag=a1",
+        "To: <sip:bob@127.0.0.1>",
+        f"Call-ID: {call_id}",
+        f"CSeq: 1 {method}",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def test_extension_methods_are_routed_as_written() -> None:
+    # Method names are case-sensitive (RFC 3261 §7.1): a route for the
+    # extension method FooBar takes FooBar, not FOOBAR (nobody routed it:
+    # 503); standard methods are routed whatever the verb's case.
+    server = await start_server()
+    app = await App.authenticated(server, "FooBar", "options")
+    port = sip_port(server, "udp")
+    peer = await SipPeer.open("udp", port)
+    try:
+        peer.send(_request(peer, port, "FooBar", "c1"))
+        received = await app.next_sip("FooBar")
+        assert (await app.respond(received["transactionId"], 200))["success"] is True
+        assert (await peer.final_response("c1")).status == 200
+        peer.send(_request(peer, port, "FOOBAR", "c2"))
+        assert (await peer.final_response("c2")).status == 503
+        peer.send(_request(peer, port, "OPTIONS", "c3"))
+        received = await app.next_sip("OPTIONS")
+        assert (await app.respond(received["transactionId"], 200))["success"] is True
+        assert (await peer.final_response("c3")).status == 200
+    finally:
+        peer.close()
+    await app.close()
+    await server.stop()
+
+
+async def test_a_standard_method_in_lower_case_and_a_body_without_type_are_refused() -> None:
+    server = await start_server()
+    app = await App.authenticated(server)
+    uri = f"sip:bob@127.0.0.1:{free_port()}"
+    assert await app.request("sendSipRequest", {"method": "invite", "uri": uri}) == {
+        "success": False,
+        "reason": "data.method: 'invite' is not INVITE: SIP method names are case-sensitive "
+        "(RFC 3261 §7.1), write 'INVITE'",
+        "error": "invalid_data",
+    }
+    assert await app.request(
+        "sendSipRequest", {"method": "MESSAGE", "uri": uri, "body": "hello"}
+    ) == {
+        "success": False,
+        "reason": "data.body: a body needs a Content-Type header (RFC 3261 §20.15)",
+        "error": "invalid_data",
+    }
+    sent = await app.request(
+        "sendSipRequest",
+        {"method": "MESSAGE", "uri": uri, "headers": {"Content-Type": "text/plain"}, "body": "hi"},
+    )
+    assert sent["message"]["payload"] == {"type": "text/plain", "content": "hi"}
+    assert server.stats["client_transactions"] == 1
     await app.close()
     await server.stop()
 

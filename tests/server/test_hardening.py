@@ -313,6 +313,9 @@ async def test_another_apps_transaction_is_unknown_in_every_state() -> None:
         ("Max-Forwards", "300", "Max-Forwards"),
         ("Contact", "<sip:a@127.0.0.1>;;x", "Contact"),
         ("f", "garbage", "From"),
+        ("CSeq", "x", "CSeq"),
+        # The CSeq of a request names its method (RFC 3261 §8.1.1.5).
+        ("CSeq", "5 INVITE", "CSeq"),
     ],
 )
 async def test_a_malformed_header_the_server_relies_on_is_refused(

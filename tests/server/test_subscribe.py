@@ -207,6 +207,7 @@ async def _terminating_notify(app: App, dialog_id: str) -> None:
     notify = await app.next_sip("NOTIFY")
     assert notify["dialogId"] == dialog_id
     assert notify["message"]["headers"]["subscription_state"] == "terminated;reason=noresource"
+    start = len(app.frames)
     ok = await app.respond(notify["transactionId"], 200)
     assert ok["success"] is True, ok
     assert "dialogId" not in ok
@@ -216,6 +217,8 @@ async def _terminating_notify(app: App, dialog_id: str) -> None:
         "event": "destroyed",
         "reason": "terminating NOTIFY received",
     }
+    # The reply to the command that ended the dialog comes first.
+    assert app.labels(start)[:2] == [f"reply {app.last_rid}", "dialog destroyed"]
 
 
 async def test_app_as_subscriber_receives_notifies(tmp_path: Path) -> None:

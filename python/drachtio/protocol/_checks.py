@@ -33,6 +33,26 @@ SipJson = JsonObject | SipMessage
 
 # RFC 3261 §25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
 TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+# The methods of RFC 3261 and of the RFCs that extend it that the core knows
+# by name (drachtio_sip's Method); any other token is an extension method.
+STANDARD_METHODS = frozenset(
+    {
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "REGISTER",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "INFO",
+        "REFER",
+        "MESSAGE",
+        "UPDATE",
+    }
+)
 # RFC 3986 §3.1 scheme, then at least one character without whitespace.
 URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
 
@@ -129,6 +149,29 @@ def check_token(value: object, path: str, what: str) -> str:
     if not TOKEN.fullmatch(text):
         raise invalid(path, f"{shown(text)} is not {what} (an RFC 3261 token)")
     return text
+
+
+def check_method(value: object, path: str) -> str:
+    """A SIP method as it goes on the wire: a token, and a standard method in upper case.
+
+    Method names are case-sensitive (RFC 3261 §7.1): ``"invite"`` would be
+    an extension method of its own, which is never what was meant.
+    """
+    method = check_token(value, path, "a SIP method")
+    upper = method.upper()
+    if method != upper and upper in STANDARD_METHODS:
+        raise invalid(
+            path,
+            f"{shown(method)} is not {upper}: SIP method names are case-sensitive "
+            f"(RFC 3261 §7.1), write {upper!r}",
+        )
+    return method
+
+
+def check_body_type(headers: Mapping[str, object], body: str | None, path: str) -> None:
+    """A non-empty body comes with a Content-Type header (RFC 3261 §20.15)."""
+    if body and not any(name.lower() in ("content-type", "c") for name in headers):
+        raise invalid(path, "a body needs a Content-Type header (RFC 3261 §20.15)")
 
 
 def check_choice(value: object, choices: Collection[str], path: str) -> str:

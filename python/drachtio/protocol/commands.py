@@ -22,14 +22,17 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from drachtio._core import _TRANSPORTS, SipRequest, SipResponse
 from drachtio.protocol._checks import (
+    STANDARD_METHODS,
     URI,
     JsonObject,
     SimpleHeaders,
     SipJson,
+    check_body_type,
     check_choice,
     check_headers,
     check_int,
     check_line,
+    check_method,
     check_object,
     check_seconds,
     check_sip_message,
@@ -106,9 +109,12 @@ _V = TypeVar("_V", bound="_VerbCommand")
 class _VerbCommand:
     """What ``route`` and ``unroute`` share: one SIP method as ``verb``.
 
-    ``verb`` is matched case-insensitively and kept in lower case, as the
-    original protocol wrote it (``"invite"``). ACK and CANCEL are refused:
-    they never start a transaction of their own (RFC 3261 §17.2.3, §9.2).
+    A standard method (:data:`STANDARD_METHODS`) is matched
+    case-insensitively and kept in lower case, as the original protocol
+    wrote it (``"invite"``); an extension method is case-sensitive, as
+    every method is on the wire (RFC 3261 §7.1), and kept as written. ACK
+    and CANCEL are refused: they never start a transaction of their own
+    (RFC 3261 §17.2.3, §9.2).
     """
 
     COMMAND: ClassVar[str]
@@ -116,18 +122,21 @@ class _VerbCommand:
 
     def __post_init__(self) -> None:
         verb = check_token(self.verb, "data.verb", "a SIP method")
-        if verb.upper() in ("ACK", "CANCEL"):
+        upper = verb.upper()
+        if upper in ("ACK", "CANCEL"):
             raise invalid(
                 "data.verb",
                 f"{shown(verb)} cannot be routed: CANCEL reaches the client as a 'cancel' "
                 "request and ACK within its dialog",
             )
-        object.__setattr__(self, "verb", verb.lower())
+        if upper in STANDARD_METHODS:
+            object.__setattr__(self, "verb", verb.lower())
 
     @property
     def method(self) -> str:
-        """The SIP method the verb names, in upper case."""
-        return self.verb.upper()
+        """The SIP method the verb names: a standard one in upper case, else as written."""
+        upper = self.verb.upper()
+        return upper if upper in STANDARD_METHODS else self.verb
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -185,6 +194,8 @@ class RespondToSipRequest:
         ):
             if self.headers:
                 check_headers(self.headers, "data.opts.headers")
+            if self.body:
+                check_body_type(self.headers, self.body, "data.opts.body")
             return
         check_line(tx, "data.transactionId")
         check_int(code, "data.code", 100, 699)
@@ -193,6 +204,7 @@ class RespondToSipRequest:
         check_headers(self.headers, "data.opts.headers")
         if self.body is not None:
             check_string(self.body, "data.opts.body")
+            check_body_type(self.headers, self.body, "data.opts.body")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -238,7 +250,7 @@ class SendSipRequest:
     dialog_id: str | None = None
 
     def __post_init__(self) -> None:
-        check_token(self.method, "data.method", "a SIP method")
+        check_method(self.method, "data.method")
         if self.uri is None:
             if self.dialog_id is None:
                 raise invalid("data.uri", "is required when there is no dialogId")
@@ -247,6 +259,7 @@ class SendSipRequest:
         check_headers(self.headers, "data.headers")
         if self.body is not None:
             check_string(self.body, "data.body")
+            check_body_type(self.headers, self.body, "data.body")
         if self.dialog_id is not None:
             check_line(self.dialog_id, "data.dialogId")
 

@@ -118,9 +118,12 @@ class ResponseReceived:
 class ProtocolFailed:
     """The peer broke the protocol; the connection must close.
 
-    Send ``response`` first when it is not ``None``: it tells the peer what
-    went wrong (``rid`` is the offending request's, or ``None``). A
-    :class:`CloseConnection` event follows.
+    The events before this one came from what the peer sent before the
+    violation: handle them, and answer their requests, as usual. Then send
+    ``response`` when it is not ``None``: it tells the peer what went wrong
+    (``rid`` is the offending request's, or ``None``), and once it is sent
+    the connection is :attr:`~Connection.closing`. A :class:`CloseConnection`
+    event follows.
     """
 
     error: RemoteProtocolError
@@ -150,6 +153,11 @@ class Connection:
     each message to send into bytes with :meth:`send`. When :attr:`closing`
     becomes true, write what :meth:`send` returned and close the transport.
 
+    After a protocol violation the connection is closing once the failure
+    response of :class:`ProtocolFailed` is sent (at once when it has none),
+    so that the responses to the requests received before the violation can
+    go out first.
+
     On a server, reading pauses after an ``auth`` request (:attr:`paused`):
     answer it, then, if the client was accepted, call ``receive_data(b"")``
     for the requests the client sent after it.
@@ -165,6 +173,10 @@ class Connection:
         else:
             self._accepts, self._sends = SERVER_COMMANDS, CLIENT_COMMANDS
         self._auth = _Auth.NONE
+        # The peer broke the protocol: nothing more is read or requested, and
+        # the connection is closing once this failure response is sent.
+        self._failed = False
+        self._final: Response | None = None
         # From an auth request received until its answer is sent (server).
         self._paused = False
         # Our requests waiting for the peer's response, by rid.
@@ -223,9 +235,10 @@ class Connection:
         ``auth`` request that pauses reading.
 
         Raises:
-            LocalProtocolError: when the connection is already closing.
+            LocalProtocolError: when the connection is already closing, or
+                failed (a :class:`ProtocolFailed` was returned).
         """
-        if self.closing:
+        if self.closing or self._failed:
             raise LocalProtocolError("connection_closed", "the connection is closing")
         events: list[Event] = []
         decoder = self._decoder
@@ -247,7 +260,7 @@ class Connection:
                     self._handle_request(obj, events)
                 else:
                     _bad_type(kind)
-                if self.closing or self._paused:
+                if self.closing or self._failed or self._paused:
                     break
         except RemoteProtocolError as exc:
             self._fail(events, exc, self._error_response(exc))
@@ -373,7 +386,10 @@ class Connection:
     def _fail(
         self, events: list[Event], error: RemoteProtocolError, response: Response | None
     ) -> None:
-        self.closing = True
+        self._failed = True
+        self._final = response
+        if response is None:
+            self.closing = True
         events.append(ProtocolFailed(error, response))
         events.append(CloseConnection(error.message))
 
@@ -394,7 +410,7 @@ class Connection:
 
     def _send_request(self, request: Request) -> bytes:
         command = request.data.COMMAND
-        if self.closing:
+        if self.closing or self._failed:
             raise LocalProtocolError("connection_closed", "the connection is closing")
         if command not in self._sends:
             raise LocalProtocolError(
@@ -419,6 +435,13 @@ class Connection:
         return frame
 
     def _send_response(self, response: Response) -> bytes:
+        if self._failed and response == self._final:
+            # The failure that ends the connection: nothing goes out after it.
+            self._final = None
+            frame = encode_frame(response.to_json(), self.max_frame_size)
+            self._received.pop(response.rid or "", None)
+            self.closing = True
+            return frame
         rid = response.rid
         if rid is None:
             frame = encode_frame(response.to_json(), self.max_frame_size)

@@ -209,7 +209,8 @@ class ServerConfig:
 _NUMERIC_ENV: dict[str, tuple[str, type[int] | type[float]]] = {
     f"DRACHTIO_{name.upper()}": (name, int) for name in ("max_unauthenticated", *_TCP_LIMITS)
 }
-_NUMERIC_ENV["DRACHTIO_TCP_MESSAGE_TIMEOUT"] = ("tcp_message_timeout", float)
+for _name in ("tcp_message_timeout", "ping_interval", "ping_timeout"):
+    _NUMERIC_ENV[f"DRACHTIO_{_name.upper()}"] = (_name, float)
 
 # TOML keys that map one to one onto a field.
 _SCALARS = {
@@ -305,6 +306,8 @@ def load_config(
     tls_certificate: str | None = None,
     tls_key: str | None = None,
     tls_ca: str | None = None,
+    ping_interval: float | None = None,
+    ping_timeout: float | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -344,6 +347,8 @@ def load_config(
         "tls_certificate": tls_certificate,
         "tls_key": tls_key,
         "tls_ca": tls_ca,
+        "ping_interval": ping_interval,
+        "ping_timeout": ping_timeout,
     }
     values.update({name: value for name, value in flags.items() if value is not None})
     try:

@@ -105,8 +105,12 @@ def check_relied_on(message: _M, headers: SimpleHeaders) -> _M:
     try:
         parse(data)
     except ParseError as exc:
-        line = data[: exc.offset].rpartition(b"\r\n")[2]
-        name = line.partition(b":")[0].decode("utf-8", "replace").strip()
+        if exc.kind == "cseq_method_mismatch":
+            # A rule across the start line and a header: the error is at byte 0.
+            name = "CSeq"
+        else:
+            line = data[: exc.offset].rpartition(b"\r\n")[2]
+            name = line.partition(b":")[0].decode("utf-8", "replace").strip()
         raise ValueError(f"malformed {name} header: {exc.detail or exc.kind}") from None
     return message
 

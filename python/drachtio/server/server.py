@@ -88,8 +88,34 @@ CANCEL_SERVER_ERROR = "the server could not handle the request: answered 500"
 """The ``reason`` of a ``cancel`` sent because handling the request failed in the server."""
 
 # Transaction ids recently finished, remembered to tell their owner "already
-# answered" rather than "unknown" in respondToSipRequest failures.
+# answered" rather than "unknown" in respondToSipRequest and cancelSipRequest failures.
 _RECENT_FINISHED = 4096
+
+
+class _Finished:
+    """The ids of the last ``_RECENT_FINISHED`` transactions finished, and their owners then.
+
+    Owners are held weakly (a closed session is not kept for this), so that
+    only the owner learns that a transaction existed.
+    """
+
+    __slots__ = ("_owners",)
+
+    def __init__(self) -> None:
+        self._owners: OrderedDict[str, weakref.ref[AppSession] | None] = OrderedDict()
+
+    def __contains__(self, tx_id: str) -> bool:
+        return tx_id in self._owners
+
+    def add(self, tx_id: str, owner: AppSession | None) -> None:
+        self._owners[tx_id] = None if owner is None else weakref.ref(owner)
+        if len(self._owners) > _RECENT_FINISHED:
+            self._owners.popitem(last=False)
+
+    def owned_by(self, tx_id: str, session: AppSession) -> bool:
+        """Whether ``tx_id`` finished recently and was ``session``'s."""
+        owner = self._owners.get(tx_id)
+        return owner is not None and owner() is session
 
 
 class AppSession(Protocol):
@@ -209,12 +235,16 @@ class Server:
         self._server_txs_by_stack: dict[int, _ServerTx] = {}
         self._client_txs: dict[str, _ClientTx] = {}
         self._client_txs_by_stack: dict[int, _ClientTx] = {}
-        # Finished transaction id -> its owner then (weakly: a closed
-        # session is not kept for this), so only the owner learns it existed.
-        self._finished: OrderedDict[str, weakref.ref[AppSession] | None] = OrderedDict()
+        # Server and client transactions recently finished.
+        self._finished = _Finished()
+        self._finished_client = _Finished()
         self._dialogs: dict[str, Dialog[AppSession]] = {}
         self._dialogs_by_key: dict[tuple[str, str, str], Dialog[AppSession]] = {}
         self._subscribing: dict[tuple[str, str], _ClientTx] = {}
+        # While a command runs: its session, and the requests the command
+        # leads to for that session, which go out after the command's reply.
+        self._replying_to: AppSession | None = None
+        self._after_reply: list[Command] = []
         self._stop_requested: asyncio.Event | None = None
         # The loop the server runs on: set by start(), before any event.
         self._loop: asyncio.AbstractEventLoop
@@ -378,7 +408,34 @@ class Server:
         self._sessions.add(session)
 
     def execute(self, session: AppSession, command: Command) -> ResponseData:
-        """Carry out an authenticated client's command and return the response data."""
+        """Carry out an authenticated client's command and return the response data.
+
+        The requests the command leads to for ``session`` (the ``dialog``
+        destroyed that a BYE it sends causes) are sent after the response:
+        at the next turn of the loop, once the caller has sent the response.
+        """
+        outer = self._replying_to, self._after_reply
+        self._replying_to, self._after_reply = session, []
+        try:
+            return self._execute(session, command)
+        finally:
+            held = self._after_reply
+            self._replying_to, self._after_reply = outer
+            if held:
+                self._loop.call_soon(self._send_after_reply, session, held)
+
+    def _send_after_reply(self, session: AppSession, held: list[Command]) -> None:
+        for command in held:
+            session.send_request(command)
+
+    def _tell(self, session: AppSession, command: Command) -> None:
+        """Send ``session`` a request, after the reply to the command it is running if any."""
+        if session is self._replying_to:
+            self._after_reply.append(command)
+        else:
+            session.send_request(command)
+
+    def _execute(self, session: AppSession, command: Command) -> ResponseData:
         try:
             if isinstance(command, Route):
                 return self._route(session, command.method)
@@ -511,8 +568,7 @@ class Server:
         tx = self._server_txs.get(tx_id)
         if tx is None or tx.owner is not session:
             # Another application's transaction is unknown in every state.
-            finished_by = self._finished.get(tx_id)
-            if tx is None and finished_by is not None and finished_by() is session:
+            if tx is None and self._finished.owned_by(tx_id, session):
                 return Failure(f"transaction {tx_id} already has a final response")
             return Failure(f"unknown transaction {tx_id}")
         code = command.code
@@ -573,9 +629,7 @@ class Server:
             tx.timer.cancel()
             tx.timer = None
         self._server_txs.pop(tx.id, None)
-        self._finished[tx.id] = None if tx.owner is None else weakref.ref(tx.owner)
-        if len(self._finished) > _RECENT_FINISHED:
-            self._finished.popitem(last=False)
+        self._finished.add(tx.id, tx.owner)
         if not keep_for_ack:
             self._server_txs_by_stack.pop(tx.stack_id, None)
 
@@ -707,11 +761,18 @@ class Server:
         return self._listeners[0]
 
     def _cancel(self, session: AppSession, command: CancelSipRequest) -> ResponseData:
-        ctx = self._client_txs.get(command.transaction_id)
+        tx_id = command.transaction_id
+        ctx = self._client_txs.get(tx_id)
         if ctx is None or ctx.owner is not session:
-            return Failure(f"unknown transaction {command.transaction_id}")
+            if ctx is None and self._finished_client.owned_by(tx_id, session):
+                return Failure(f"transaction {tx_id} already has a final response")
+            return Failure(f"unknown transaction {tx_id}")
         if ctx.request.method != "INVITE":
             return Failure(f"transaction {ctx.id} is a {ctx.request.method}, not an INVITE")
+        if ctx.answered:
+            return Failure(f"transaction {ctx.id} already has a final response")
+        if ctx.cancelled:
+            return Failure(f"transaction {ctx.id} is already cancelled")
         self._stack_or_fail().cancel(ctx.stack_id)
         ctx.cancelled = True
         return Success()
@@ -729,7 +790,7 @@ class Server:
             dialog.awaiting_ack = None
         log.debug("dialog destroyed id=%s reason=%s", dialog.id, reason)
         if notify and dialog.owner is not None:
-            dialog.owner.send_request(DialogEvent(dialog.id, "destroyed", reason))
+            self._tell(dialog.owner, DialogEvent(dialog.id, "destroyed", reason))
 
     def _ack_pending_2xx(self, stack: SipStack, dialog: Dialog[AppSession]) -> None:
         """ACK a 2xx not acknowledged yet, so that a BYE does not leave the peer
@@ -1062,7 +1123,8 @@ class Server:
         return dialog
 
     def _forget_client_tx(self, ctx: _ClientTx) -> None:
-        self._client_txs.pop(ctx.id, None)
+        if self._client_txs.pop(ctx.id, None) is not None:
+            self._finished_client.add(ctx.id, ctx.owner)
         self._client_txs_by_stack.pop(ctx.stack_id, None)
 
     def _forget_subscribe(self, ctx: _ClientTx) -> None:
