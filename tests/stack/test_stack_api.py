@@ -251,7 +251,7 @@ def test_next_hop_rfc3261_s8_1_2() -> None:
     assert next_hop(SipRequest("OPTIONS", "sip:b@[2001:db8::1]")) == ("udp", "2001:db8::1", 5060)
     with pytest.raises(LocalError, match="not a SIP URI"):
         next_hop(SipRequest("OPTIONS", "tel:+15551234"))
-    with pytest.raises(LocalError, match="unsupported transport: sctp"):
+    with pytest.raises(LocalError, match='unknown transport "sctp"'):
         next_hop(SipRequest("OPTIONS", "sip:b@192.0.2.1;transport=sctp"))
 
 
