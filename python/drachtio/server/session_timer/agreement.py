@@ -34,6 +34,10 @@ _EXPIRY_MARGIN_CAP = 32
 class SessionTimerConfig:
     """Local session-timer policy.
 
+    Its errors name the server settings these fields are read from
+    (``session_timer``, ``session_expires``, ``min_se``,
+    ``session_refresher``, ``max_422_retries``; ``docs/session-timers.md``).
+
     Attributes:
         enabled: whether the server asks for and honours session timers at
             all; when off it adds no header and runs no timer.
