@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from srfproto_strategies import BODY, MSG_ID, TOKEN
 
 from drachtio.srfproto import (
     Authenticate,
@@ -108,39 +109,36 @@ def test_a_multi_byte_body_survives_with_the_content_length_the_client_wrote() -
     assert parsed.method == "MESSAGE"
 
 
-_token = st.text(st.characters(blacklist_characters="|\r\n", blacklist_categories=("Cs",)))
-_id = _token.filter(bool)
-_word = _token.filter(lambda t: bool(t) and "," not in t)
-_body = st.text(st.characters(blacklist_categories=("Cs",)))
+_word = TOKEN.filter(lambda t: bool(t) and "," not in t)
 _uri = st.sampled_from(["sip:a@x", "sip:b@10.0.0.1:5070;transport=tcp", "tel:+15551234"])
 _method = st.sampled_from(["INVITE", "BYE", "INFO", "OPTIONS", "MESSAGE", "x-custom.1"])
 
 
 @st.composite
 def _request(draw: st.DrawFn, method: st.SearchStrategy[str] = _method) -> str:
-    return f"{draw(method)} {draw(_uri)} SIP/2.0\r\nX-H: {draw(_token)}\r\n\r\n{draw(_body)}"
+    return f"{draw(method)} {draw(_uri)} SIP/2.0\r\nX-H: {draw(TOKEN)}\r\n\r\n{draw(BODY)}"
 
 
 _messages: st.SearchStrategy[ClientMessage] = st.one_of(
-    st.builds(Authenticate, _id, _token, st.lists(_word, max_size=3).map(tuple)),
-    st.builds(Route, _id, _id),
-    st.builds(RemoveRoute, _id, _id),
-    st.builds(Ping, _id),
+    st.builds(Authenticate, MSG_ID, TOKEN, st.lists(_word, max_size=3).map(tuple)),
+    st.builds(Route, MSG_ID, MSG_ID),
+    st.builds(RemoveRoute, MSG_ID, MSG_ID),
+    st.builds(Ping, MSG_ID),
     st.builds(
         SendResponse,
-        _id,
-        _id,
-        st.builds(lambda b: f"SIP/2.0 486 Busy Here\r\n\r\n{b}", _body),
-        _token,
+        MSG_ID,
+        MSG_ID,
+        st.builds(lambda b: f"SIP/2.0 486 Busy Here\r\n\r\n{b}", BODY),
+        TOKEN,
     ),
-    st.builds(RequestInDialog, _id, _id, _request(), _token),
-    st.builds(CancelRequest, _id, _id, _request(st.just("CANCEL"))),
-    st.builds(NewRequest, _id, _request(), st.one_of(st.none(), _id)),
+    st.builds(RequestInDialog, MSG_ID, MSG_ID, _request(), TOKEN),
+    st.builds(CancelRequest, MSG_ID, MSG_ID, _request(st.just("CANCEL"))),
+    st.builds(NewRequest, MSG_ID, _request(), st.one_of(st.none(), MSG_ID)),
     st.builds(
         Proxy,
-        _id,
-        _id,
-        st.lists(_id, min_size=1, max_size=3).map(tuple),
+        MSG_ID,
+        MSG_ID,
+        st.lists(MSG_ID, min_size=1, max_size=3).map(tuple),
         _request(),
         st.booleans(),
         st.booleans(),

@@ -7,6 +7,7 @@ import calendar
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from srfproto_strategies import BODY, MSG_ID, TOKEN
 
 from drachtio.srfproto import (
     UNSOLICITED,
@@ -124,45 +125,42 @@ def test_stack_time_is_utc_time_of_day_with_microseconds() -> None:
     assert stack_time(59.9999996) == "00:01:00.000000"
 
 
-_token = st.text(st.characters(blacklist_characters="|\r\n", blacklist_categories=("Cs",)))
-_id = _token.filter(bool)
-_body = st.text(st.characters(blacklist_categories=("Cs",)))
 _meta = st.builds(
     SipMeta,
     st.sampled_from(["network", "application"]),
-    _token,
-    _token,
+    TOKEN,
+    TOKEN,
     st.integers(0, 65535),
-    _token,
+    TOKEN,
 )
 _server_messages: st.SearchStrategy[ServerMessage] = st.one_of(
     st.builds(
         Reply,
-        _id,
-        _id,
+        MSG_ID,
+        MSG_ID,
         st.booleans(),
-        st.lists(_token, max_size=12).map(tuple),
-        st.one_of(st.none(), _body),
+        st.lists(TOKEN, max_size=12).map(tuple),
+        st.one_of(st.none(), BODY),
     ),
     st.builds(
         SipEvent,
-        _id,
+        MSG_ID,
         _meta,
-        _token,
-        _token,
-        _body,
-        st.one_of(st.none(), st.tuples(_token, st.integers(0, 65535))),
+        TOKEN,
+        TOKEN,
+        BODY,
+        st.one_of(st.none(), st.tuples(TOKEN, st.integers(0, 65535))),
     ),
     st.builds(
         CdrEvent,
-        _id,
+        MSG_ID,
         st.just("start"),
         st.sampled_from(["network", "application"]),
-        _token,
-        _body,
-        _token,
+        TOKEN,
+        BODY,
+        TOKEN,
     ),
-    st.builds(CdrEvent, _id, st.just("attempt"), st.just("network"), _token, _body),
+    st.builds(CdrEvent, MSG_ID, st.just("attempt"), st.just("network"), TOKEN, BODY),
 )
 
 
