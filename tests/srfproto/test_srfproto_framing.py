@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -138,3 +139,17 @@ def test_errors_pickle_with_their_fields() -> None:
     local = pickle.loads(pickle.dumps(LocalSrfError("bad_value", "n")))
     assert (local.code, local.message) == ("bad_value", "n")
     assert DEFAULT_MAX_FRAME_SIZE == 1024 * 1024
+
+
+def test_the_complete_frames_in_the_specification_count_their_bytes() -> None:
+    spec = Path(__file__).parents[2] / "docs" / "srf-protocol.md"
+    examples = [
+        line[2:].replace("\\r\\n", "\r\n").replace("\\n", "\n").encode()
+        for line in spec.read_text(encoding="utf-8").splitlines()
+        if line[:2] in ("→ ", "← ") and line[2:3].isdigit()
+    ]
+    assert len(examples) == 3
+    for data in examples:
+        decoder = FrameDecoder()
+        (payload,) = decoder.payloads(data)
+        assert encode_frame(payload) == data

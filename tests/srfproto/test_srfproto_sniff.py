@@ -6,12 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drachtio.protocol import Connection, RequestReceived, Role
 from drachtio.protocol import encode_frame as encode_json_frame
 from drachtio.srfproto import (
     MAX_SNIFFED_MSG_ID,
     Authenticate,
     Dialect,
+    MessageReceived,
     RemoteSrfError,
+    ServerConnection,
     encode_frame,
     sniff_dialect,
     sniff_limit,
@@ -95,3 +98,16 @@ def test_neither_dialect_is_refused_precisely(data: bytes, code: str, text: str)
 )
 def test_too_few_bytes_to_tell(data: bytes) -> None:
     assert sniff_dialect(data) is None
+
+
+def test_the_sniffed_bytes_go_unchanged_to_the_chosen_dialect() -> None:
+    # The sniffer consumes nothing: each dialect's connection reads the same bytes.
+    srf = ServerConnection()
+    (received,) = srf.receive_data(SRF_AUTH)
+    assert received == MessageReceived(
+        Authenticate("1b4c8d6e-2f3a-4b5c-9d8e-7f6a5b4c3d2e", "cymru")
+    )
+    json = Connection(Role.SERVER)
+    (request,) = json.receive_data(JSON_AUTH)
+    assert isinstance(request, RequestReceived)
+    assert request.request.data.COMMAND == "auth"
