@@ -41,15 +41,13 @@ section "setup: drachtio-srf for the interoperability test (npm)"
 # The node.js client that tests/srfproto/test_srfproto_interop.py runs, pinned
 # by its package-lock.json; installed again only when the lock file changed.
 SRF_NODE="$ROOT/tests/srfproto/node"
-if command -v npm >/dev/null 2>&1; then
-    if ! cmp -s "$SRF_NODE/package-lock.json" "$SRF_NODE/node_modules/.installed-lock.json"; then
-        quiet npm ci --prefix "$SRF_NODE" --no-audit --no-fund --ignore-scripts
-        cp "$SRF_NODE/package-lock.json" "$SRF_NODE/node_modules/.installed-lock.json"
-    fi
-    echo "drachtio-srf $(node -p "require('$SRF_NODE/node_modules/drachtio-srf/package.json').version")"
-else
-    echo "npm not found: the drachtio-srf interoperability test is skipped"
+# Node.js and npm from Debian when no npm is on the PATH.
+command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
+if ! cmp -s "$SRF_NODE/package-lock.json" "$SRF_NODE/node_modules/.installed-lock.json"; then
+    quiet npm ci --prefix "$SRF_NODE" --no-audit --no-fund --ignore-scripts
+    cp "$SRF_NODE/package-lock.json" "$SRF_NODE/node_modules/.installed-lock.json"
 fi
+echo "drachtio-srf $(node -p "require('$SRF_NODE/node_modules/drachtio-srf/package.json').version")"
 
 section "cargo fmt --all --check"
 cargo fmt --all --check
