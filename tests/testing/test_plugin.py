@@ -430,3 +430,24 @@ def test_importing_drachtio_and_its_testing_helpers_does_not_import_pytest() -> 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "SipPhone"
+
+
+async def test_an_extension_method_is_handled_as_written(
+    drachtio_server: Server, sip_phone: SipPhone
+) -> None:
+    srf = Srf()
+    seen: list[str] = []
+
+    @srf.handle("FooBar")
+    async def on_foobar(req: Request, res: Response) -> None:
+        seen.append(req.method)
+        await res.send(200)
+
+    await srf.attach(drachtio_server)
+    assert (await sip_phone.request(drachtio_server, "FooBar", "sip:bob@example.com")).status == 200
+    assert seen == ["FooBar"]
+    # The same letters in another case are another method (RFC 3261 §7.1): not routed.
+    answer = await sip_phone.request(drachtio_server, "FOOBAR", "sip:bob@example.com")
+    assert answer.status == 503
+    assert seen == ["FooBar"]
+    await srf.close()

@@ -37,6 +37,7 @@ from drachtio.protocol import (
     SendSipRequest,
     Sip,
     Success,
+    method_named,
 )
 
 if TYPE_CHECKING:
@@ -112,8 +113,13 @@ class Srf:
     # ------------------------------------------------------------ handlers
 
     def handle(self, method: str) -> Callable[[_H], _H]:
-        """Decorator: ``handler(req, res)`` gets new requests of ``method`` (any case)."""
-        method = method.upper()
+        """Decorator: ``handler(req, res)`` gets new requests of ``method``.
+
+        A standard method may be named in any case (``"invite"``); an
+        extension method is matched exactly as written (RFC 3261 §7.1), as
+        the server routes it.
+        """
+        method = method_named(method)
 
         def register(handler: _H) -> _H:
             first = method not in self._routes
@@ -164,7 +170,7 @@ class Srf:
 
     def use(self, middleware: Middleware, *, method: str | None = None) -> None:
         """Run ``middleware(req, res, call_next)`` before the handlers (of ``method`` only)."""
-        self._middleware.append((method.upper() if method else None, middleware))
+        self._middleware.append((method_named(method) if method else None, middleware))
 
     def on(self, event: str, callback: Callable[..., Any] | None = None) -> Any:
         """Call ``callback`` on a link event: ``connect(link)``, ``disconnect(link, reason)``,
@@ -575,7 +581,7 @@ class Srf:
             RequestFailed: the server refused the request (the reason says why).
             ConnectionLost: no server, or the link went down.
         """
-        method = method.upper()
+        method = method_named(method)
         if method in ("INVITE", "ACK", "CANCEL"):
             raise LocalError(f"{method} is not sent with request(): use create_uac()")
         target = self._link(link)

@@ -8,7 +8,7 @@ events and messages into bytes, and asyncio adapters move the bytes.
 
 from __future__ import annotations
 
-from drachtio.protocol._checks import JsonObject, SimpleHeaders, SipJson
+from drachtio.protocol._checks import JsonObject, SimpleHeaders, SipJson, method_named
 from drachtio.protocol.commands import (
     CLIENT_COMMANDS,
     SERVER_COMMANDS,
@@ -107,6 +107,7 @@ __all__ = [
     "Unroute",
     "check_secret",
     "encode_frame",
+    "method_named",
     "new_rid",
     "parse_command",
     "parse_request",

@@ -151,6 +151,15 @@ def check_token(value: object, path: str, what: str) -> str:
     return text
 
 
+def method_named(name: str) -> str:
+    """The SIP method ``name`` means where a method may be named in any case
+    (a route, a handler): a standard method in upper case, any other (an
+    extension method, case-sensitive as every method is on the wire, RFC
+    3261 §7.1) as written."""
+    upper = name.upper()
+    return upper if upper in STANDARD_METHODS else name
+
+
 def check_method(value: object, path: str) -> str:
     """A SIP method as it goes on the wire: a token, and a standard method in upper case.
 

@@ -41,6 +41,7 @@ from drachtio.protocol._checks import (
     invalid,
     kind,
     message_json,
+    method_named,
     remote,
     require,
     shown,
@@ -135,8 +136,7 @@ class _VerbCommand:
     @property
     def method(self) -> str:
         """The SIP method the verb names: a standard one in upper case, else as written."""
-        upper = self.verb.upper()
-        return upper if upper in STANDARD_METHODS else self.verb
+        return method_named(self.verb)
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""

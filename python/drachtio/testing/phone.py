@@ -29,6 +29,7 @@ from drachtio._core import (
     TransportErrorEvent,
 )
 from drachtio.errors import LocalError
+from drachtio.protocol import method_named
 from drachtio.stack import Destination, SipStack, StackEvent
 
 if TYPE_CHECKING:
@@ -317,7 +318,7 @@ class SipPhone:
             TimeoutError: no final response in time.
             ConnectionError: the request could not be sent.
         """
-        method = method.upper()
+        method = method_named(method)
         if method in ("INVITE", "ACK", "CANCEL", "BYE"):
             raise LocalError(f"{method} is not sent with request(): use invite() and its call")
         stack = self._stack_or_fail()
@@ -367,7 +368,7 @@ class SipPhone:
         Raises:
             TimeoutError: none came in time.
         """
-        method = method.upper()
+        method = method_named(method)
         return await self._requests.take(
             lambda r: r.request.method == method,
             self._limit(timeout),
@@ -560,7 +561,7 @@ class Call:
             LocalError: the call is not established, or is over.
             TimeoutError: no final response in time.
         """
-        method = method.upper()
+        method = method_named(method)
         if method in ("ACK", "CANCEL"):
             raise LocalError(f"{method} is not sent with request()")
         if not self._established or not self._remote_target:
@@ -612,7 +613,7 @@ class Call:
         Raises:
             TimeoutError: none came in time.
         """
-        method = method.upper()
+        method = method_named(method)
         if method == "BYE":
             raise LocalError("the phone answers BYE itself: use wait_bye()")
         return await self._requests.take(
