@@ -177,6 +177,15 @@ async def test_health_is_200_while_sip_and_control_are_up() -> None:
         await server.stop()
 
 
+async def test_the_endpoint_closes_with_the_server() -> None:
+    server = await metrics_server()
+    assert server.metrics is not None
+    address = server.metrics.address
+    await server.stop()
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection(*address)
+
+
 async def test_health_is_503_for_a_server_not_listening() -> None:
     server = Server(ServerConfig(secrets=["x"]))
     endpoint = await MetricsEndpoint.start(server, "127.0.0.1", 0)
@@ -214,6 +223,19 @@ async def test_bad_http_requests_get_an_error_and_the_endpoint_keeps_serving(
         assert (await get(server.metrics.address, "/health"))[0] == 200
     finally:
         await server.stop()
+
+
+async def test_a_request_head_not_complete_in_time_gets_408() -> None:
+    server = Server(ServerConfig(secrets=["x"]))
+    endpoint = await MetricsEndpoint.start(server, "127.0.0.1", 0, head_timeout=0.2)
+    try:
+        # A client that stops in the middle of its head; another is served meanwhile.
+        slow = asyncio.ensure_future(http(endpoint.address, b"GET /metrics HTTP/1.1\r\nX: "))
+        assert (await get(endpoint.address, "/health"))[0] == 503
+        status, _, body = await slow
+        assert (status, body) == (408, b"no complete request in time\n")
+    finally:
+        await endpoint.close()
 
 
 async def test_head_is_get_without_the_body() -> None:

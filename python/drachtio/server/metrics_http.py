@@ -64,16 +64,21 @@ def health(server: Server) -> tuple[int, dict[str, object]]:
 class MetricsEndpoint:
     """The HTTP listener of ``/metrics`` and ``/health`` for one server."""
 
-    def __init__(self, server: Server, listener: asyncio.Server) -> None:
+    def __init__(self, server: Server, listener: asyncio.Server, head_timeout: float) -> None:
         """Use :meth:`start`."""
         self._server = server
+        self._head_timeout = head_timeout
         self._listener = listener
         self._registry = new_registry(server)
         self._handlers: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def start(cls, server: Server, host: str, port: int) -> MetricsEndpoint:
+    async def start(
+        cls, server: Server, host: str, port: int, *, head_timeout: float = HEAD_TIMEOUT
+    ) -> MetricsEndpoint:
         """Listen on ``host:port`` (port 0: a free one, see :attr:`address`).
+
+        A request head not complete within ``head_timeout`` seconds is answered 408.
 
         Raises:
             OSError: the address could not be bound.
@@ -91,7 +96,7 @@ class MetricsEndpoint:
                 endpoint._handlers.discard(task)
 
         listener = await asyncio.start_server(handle, host, port, limit=MAX_HEAD)
-        endpoint = cls(server, listener)
+        endpoint = cls(server, listener, head_timeout)
         name = listener.sockets[0].getsockname()
         log.info("metrics listening on %s:%d", name[0], name[1])
         return endpoint
@@ -112,7 +117,7 @@ class MetricsEndpoint:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._head_timeout)
         except asyncio.TimeoutError:
             await _reply(writer, 408, b"no complete request in time\n")
             return
