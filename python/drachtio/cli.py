@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
             "DRACHTIO_SIP_TRACE, DRACHTIO_LOOP, DRACHTIO_MAX_UNAUTHENTICATED, "
             "DRACHTIO_MAX_TCP_CONNECTIONS, DRACHTIO_MAX_TCP_CONNECTIONS_PER_IP, "
             "DRACHTIO_MAX_TCP_OUTBOUND, DRACHTIO_TCP_MESSAGE_TIMEOUT, "
-            "DRACHTIO_TLS_CERTIFICATE, DRACHTIO_TLS_KEY, DRACHTIO_TLS_CA, DRACHTIO_CONFIG), "
+            "DRACHTIO_TLS_CERTIFICATE, DRACHTIO_TLS_KEY, DRACHTIO_TLS_CA, "
+            "DRACHTIO_CONTROL_TLS_CERTIFICATE, DRACHTIO_CONTROL_TLS_KEY, "
+            "DRACHTIO_CONTROL_TLS_CLIENT_CA, DRACHTIO_METRICS, DRACHTIO_CONFIG), "
             "then these flags, later ones winning."
         ),
     )
@@ -132,6 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve_parser.add_argument(
+        "--control-tls-certificate",
+        metavar="FILE",
+        help="PEM certificate chain of the control listener, leaf first: applications "
+        "connect over TLS (needs --control-tls-key)",
+    )
+    serve_parser.add_argument(
+        "--control-tls-key", metavar="FILE", help="PEM private key of --control-tls-certificate"
+    )
+    serve_parser.add_argument(
+        "--control-tls-client-ca",
+        metavar="FILE",
+        help="PEM certificates of the authorities an application's client certificate must "
+        "chain to; with it, a client certificate is required",
+    )
+    serve_parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on /metrics and a health check on /health there "
+        "(PORT alone: on 127.0.0.1; default off)",
+    )
+    serve_parser.add_argument(
         "--ping-interval",
         type=float,
         metavar="SECONDS",
@@ -173,6 +196,10 @@ def serve(args: argparse.Namespace) -> int:
             tls_certificate=args.tls_certificate,
             tls_key=args.tls_key,
             tls_ca=args.tls_ca,
+            control_tls_certificate=args.control_tls_certificate,
+            control_tls_key=args.control_tls_key,
+            control_tls_client_ca=args.control_tls_client_ca,
+            metrics=args.metrics,
             ping_interval=args.ping_interval,
             ping_timeout=args.ping_timeout,
             dev=args.dev,
@@ -193,9 +220,13 @@ def serve(args: argparse.Namespace) -> int:
 
     def started(server: Server) -> None:
         host, port = server.control_address
+        metrics = ""
+        if server.metrics is not None:
+            metrics_host, metrics_port = server.metrics.address
+            metrics = f" metrics {metrics_host}:{metrics_port}"
         print(
             f"drachtio {package_version()} listening: sip {' '.join(server.hostport)} "
-            f"control {host}:{port}",
+            f"control {host}:{port}{metrics}",
             flush=True,
         )
 

@@ -24,6 +24,7 @@ __all__ = [
     "load_config",
     "parse_hostport",
     "parse_listen",
+    "parse_metrics",
 ]
 
 DEV_SECRET = "cymru"
@@ -37,6 +38,9 @@ _LOOPS = ("auto", "asyncio", "uvloop")
 _TCP_LIMITS = ("max_tcp_connections", "max_tcp_connections_per_ip", "max_tcp_outbound")
 # PEM files for SIP over TLS, each with an environment variable and a flag.
 _TLS_FILES = ("tls_certificate", "tls_key", "tls_ca")
+# PEM files of the control listener's TLS, each with an environment variable and a flag.
+_CONTROL_TLS_FILES = ("control_tls_certificate", "control_tls_key", "control_tls_client_ca")
+_FILES = (*_TLS_FILES, *_CONTROL_TLS_FILES)
 
 
 class ConfigError(DrachtioError, ValueError):
@@ -58,6 +62,17 @@ def parse_hostport(value: str, what: str = "control") -> tuple[str, int]:
     if port > 65535:
         raise ConfigError(f"{what}: port {port} is out of range")
     return host, port
+
+
+def parse_metrics(value: str) -> tuple[str, int]:
+    """The address of the metrics endpoint: ``HOST:PORT``, or ``PORT`` alone for loopback.
+
+    Raises:
+        ConfigError: neither form, or the port is not 0-65535.
+    """
+    if value.isdigit():
+        return parse_hostport(f"127.0.0.1:{value}", "metrics")
+    return parse_hostport(value, "metrics")
 
 
 def parse_listen(value: str) -> tuple[str, str, int]:
@@ -118,6 +133,10 @@ class ServerConfig:
     tls_certificate: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
+    control_tls_certificate: str | None = None
+    control_tls_key: str | None = None
+    control_tls_client_ca: str | None = None
+    metrics: str | None = None
 
     def validate(self) -> None:
         """Check every setting.
@@ -148,12 +167,27 @@ class ServerConfig:
         if not self.sip:
             raise ConfigError("sip: at least one listen address is required")
         transports = {parse_listen(spec)[0] for spec in self.sip}
-        for name in _TLS_FILES:
+        for name in _FILES:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(f"{name}: must be a file name, got {value!r}")
         if "tls" in transports and not (self.tls_certificate and self.tls_key):
             raise ConfigError("sip: a tls listener needs tls_certificate and tls_key")
+        if self.control_tls_certificate and not self.control_tls_key:
+            raise ConfigError("control_tls_key: control_tls_certificate needs its key")
+        if self.control_tls_key and not self.control_tls_certificate:
+            raise ConfigError("control_tls_certificate: control_tls_key needs its certificate")
+        if self.control_tls_client_ca and not self.control_tls_certificate:
+            raise ConfigError(
+                "control_tls_client_ca: client certificates need TLS on the control listener "
+                "(control_tls_certificate and control_tls_key)"
+            )
+        if self.metrics is not None:
+            if not isinstance(self.metrics, str):
+                raise ConfigError(
+                    f"metrics: must be a string HOST:PORT or PORT, got {self.metrics!r}"
+                )
+            parse_metrics(self.metrics)
         if not 0 <= self.control_port <= 65535:
             raise ConfigError(f"control: port {self.control_port} is out of range")
         if not self.secrets:
@@ -197,6 +231,11 @@ class ServerConfig:
             raise ConfigError(
                 f"log_level: must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}"
             )
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """The metrics endpoint's ``(host, port)``, or ``None`` when it is off."""
+        return None if self.metrics is None else parse_metrics(self.metrics)
 
     @property
     def log_level_number(self) -> int:
@@ -275,7 +314,9 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["loop"] = env["DRACHTIO_LOOP"]
     if env.get("DRACHTIO_SIP_TRACE"):
         values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in ("1", "true", "yes", "on")
-    for name in _TLS_FILES:
+    if env.get("DRACHTIO_METRICS"):
+        values["metrics"] = env["DRACHTIO_METRICS"]
+    for name in _FILES:
         if env.get(f"DRACHTIO_{name.upper()}"):
             values[name] = env[f"DRACHTIO_{name.upper()}"]
     for var, (name, kind) in _NUMERIC_ENV.items():
@@ -306,6 +347,10 @@ def load_config(
     tls_certificate: str | None = None,
     tls_key: str | None = None,
     tls_ca: str | None = None,
+    control_tls_certificate: str | None = None,
+    control_tls_key: str | None = None,
+    control_tls_client_ca: str | None = None,
+    metrics: str | None = None,
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
     dev: bool = False,
@@ -347,6 +392,10 @@ def load_config(
         "tls_certificate": tls_certificate,
         "tls_key": tls_key,
         "tls_ca": tls_ca,
+        "control_tls_certificate": control_tls_certificate,
+        "control_tls_key": control_tls_key,
+        "control_tls_client_ca": control_tls_client_ca,
+        "metrics": metrics,
         "ping_interval": ping_interval,
         "ping_timeout": ping_timeout,
     }

@@ -58,6 +58,7 @@ from drachtio.protocol import (
     Unroute,
 )
 from drachtio.server.config import ConfigError, ServerConfig
+from drachtio.server.control_tls import control_ssl_context
 from drachtio.server.dialog import (
     DIALOG_METHODS,
     TARGET_REFRESH_METHODS,
@@ -72,6 +73,7 @@ from drachtio.server.dialog import (
     same_event,
     synthetic_response,
 )
+from drachtio.server.metrics_http import MetricsEndpoint
 from drachtio.server.session import ControlSession, UnauthenticatedSessions
 from drachtio.stack import Destination, SipStack, StackEvent
 
@@ -216,6 +218,8 @@ class Server:
         self._app = app
         self._stack: SipStack | None = None
         self._control: asyncio.Server | None = None
+        self.metrics: MetricsEndpoint | None = None
+        """The metrics endpoint once started, when ``config.metrics`` is set."""
         self._sessions: set[AppSession] = set()
         # Those not authenticated yet, at most config.max_unauthenticated.
         self.unauthenticated = UnauthenticatedSessions(config)
@@ -292,6 +296,7 @@ class Server:
         config = self.config
         self._loop = loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
+        control_tls = control_ssl_context(config)
         self._stack = await SipStack.start(
             config.sip,
             self._on_stack_event,
@@ -307,9 +312,17 @@ class Server:
         )
         try:
             self._control = await loop.create_server(
-                self._new_session, config.control_host, config.control_port
+                self._new_session,
+                config.control_host,
+                config.control_port,
+                ssl=control_tls,
+                ssl_handshake_timeout=config.auth_timeout if control_tls else None,
             )
+            if (metrics := config.metrics_address) is not None:
+                self.metrics = await MetricsEndpoint.start(self, *metrics)
         except OSError:
+            if self._control is not None:
+                self._control.close()
             await self._stack.close(grace=0)
             self._stack = None
             raise
@@ -361,6 +374,8 @@ class Server:
         if self._control is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._control.wait_closed(), 1.0)
+        if self.metrics is not None:
+            await self.metrics.close()
         log.info("stopped")
 
     def run(self, on_started: Callable[[Server], None] | None = None) -> None:

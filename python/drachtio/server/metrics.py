@@ -1,0 +1,330 @@
+"""What the server counts, as Prometheus metrics.
+
+:class:`ServerCollector` reads :attr:`Server.stats <drachtio.Server.stats>`
+(the server's own counts and the SIP stack's counters) and the server's
+application sessions each time it is scraped; nothing is counted twice and
+the server is not slowed down between scrapes. Every name ``Server.stats``
+may hold maps to exactly one sample below, or is listed in
+:data:`NOT_EXPORTED` with the reason; ``docs/metrics.md`` explains each metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from drachtio.server.session import ControlSession
+
+if TYPE_CHECKING:
+    from drachtio.server.server import Server
+
+__all__ = ["FAMILIES", "NOT_EXPORTED", "Family", "ServerCollector", "new_registry"]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One metric, and the ``Server.stats`` names its samples come from.
+
+    ``samples`` maps a stats name to the values of ``labels`` its sample
+    carries (an empty tuple for a metric without labels).
+    """
+
+    name: str
+    counter: bool
+    help: str
+    samples: Mapping[str, tuple[str, ...]]
+    labels: tuple[str, ...] = ()
+
+
+def _one(stat: str) -> dict[str, tuple[str, ...]]:
+    return {stat: ()}
+
+
+FAMILIES: tuple[Family, ...] = (
+    # ---------------------------------------------------------------- transport
+    Family(
+        "drachtio_sip_messages_received",
+        True,
+        "SIP messages received: UDP datagrams, messages framed from TCP and TLS connections.",
+        {"udp_received": ("udp",), "tcp_received": ("tcp",)},
+        ("transport",),
+    ),
+    Family(
+        "drachtio_sip_messages_sent",
+        True,
+        "SIP messages sent: UDP datagrams, messages written to TCP and TLS connections.",
+        {"udp_sent": ("udp",), "tcp_sent": ("tcp",)},
+        ("transport",),
+    ),
+    Family(
+        "drachtio_sip_parse_errors",
+        True,
+        "Received SIP messages that failed to parse.",
+        _one("parse_errors"),
+    ),
+    Family(
+        "drachtio_sip_malformed_messages",
+        True,
+        "Unparsable SIP messages by what the stack did: answered 400/505/513, or dropped.",
+        {"malformed_answered": ("answered",), "malformed_dropped": ("dropped",)},
+        ("outcome",),
+    ),
+    Family(
+        "drachtio_sip_udp_keepalives_received",
+        True,
+        "UDP datagrams holding only whitespace (keep-alives), ignored.",
+        _one("keepalives_received"),
+    ),
+    Family(
+        "drachtio_sip_tcp_pings_answered",
+        True,
+        "CRLFCRLF keep-alive pings answered on TCP and TLS connections (RFC 5626).",
+        _one("tcp_pings_answered"),
+    ),
+    Family(
+        "drachtio_sip_requests_rejected",
+        True,
+        "New SIP requests answered by the stack itself with an error, by reason.",
+        {
+            "rejected_overload": ("overload",),
+            "rejected_closing": ("closing",),
+            "rejected_missing_header": ("missing_header",),
+            "rejected_unsupported_scheme": ("unsupported_scheme",),
+            "rejected_bad_extension": ("bad_extension",),
+            "rejected_merged": ("merged",),
+        },
+        ("reason",),
+    ),
+    Family(
+        "drachtio_stack_events_dropped",
+        True,
+        "Stack events dropped because the queue to the server was full.",
+        _one("events_dropped"),
+    ),
+    Family(
+        "drachtio_sip_tcp_connections_opened",
+        True,
+        "TCP and TLS connections accepted from peers (inbound) or opened by the stack (outbound).",
+        {"tcp_connections_accepted": ("inbound",), "tcp_connections_opened": ("outbound",)},
+        ("direction",),
+    ),
+    Family(
+        "drachtio_sip_tcp_connections_refused",
+        True,
+        "TCP and TLS connections refused at a bound, by bound.",
+        {
+            "tcp_connections_rejected": ("max_tcp_connections",),
+            "tcp_per_ip_rejected": ("max_tcp_connections_per_ip",),
+            "tcp_outbound_rejected": ("max_tcp_outbound",),
+        },
+        ("limit",),
+    ),
+    Family(
+        "drachtio_sip_tcp_connections_closed",
+        True,
+        "TCP and TLS connections the stack closed, by reason (peers' closes are not counted).",
+        {
+            "tcp_evicted": ("evicted",),
+            "tcp_no_message_closed": ("no_message",),
+            "tcp_garbage_disconnects": ("garbage",),
+            "tcp_idle_closed": ("idle",),
+            "tls_handshake_failures": ("tls_handshake",),
+        },
+        ("reason",),
+    ),
+    Family(
+        "drachtio_sip_tcp_connections",
+        False,
+        "TCP and TLS connections open now.",
+        {"tcp_inbound_open": ("inbound",), "tcp_outbound_open": ("outbound",)},
+        ("direction",),
+    ),
+    Family(
+        "drachtio_sip_send_errors",
+        True,
+        "SIP messages that could not be sent.",
+        _one("send_errors"),
+    ),
+    Family(
+        "drachtio_sip_sent_over_tcp_instead_of_udp",
+        True,
+        "SIP messages meant for UDP sent over TCP: requests over 1300 bytes, large responses.",
+        {"mtu_tcp_switches": ("request",), "large_responses_over_tcp": ("response",)},
+        ("message",),
+    ),
+    Family(
+        "drachtio_sip_too_large_for_udp",
+        True,
+        "SIP messages larger than a datagram that could not be sent over TCP instead.",
+        _one("too_large_for_udp"),
+    ),
+    # ---------------------------------------------------------------- transactions
+    Family(
+        "drachtio_sip_requests_received",
+        True,
+        "SIP requests passed to the transaction layer, retransmissions included.",
+        _one("requests_received"),
+    ),
+    Family(
+        "drachtio_sip_responses_received",
+        True,
+        "SIP responses passed to the transaction layer, retransmissions included.",
+        _one("responses_received"),
+    ),
+    Family(
+        "drachtio_sip_retransmissions_absorbed",
+        True,
+        "Retransmitted SIP messages a transaction absorbed, by kind.",
+        {
+            "request_retransmissions_absorbed": ("request",),
+            "response_retransmissions_absorbed": ("response",),
+        },
+        ("message",),
+    ),
+    Family(
+        "drachtio_sip_retransmissions_sent",
+        True,
+        "SIP requests and responses sent again, by a timer or for a retransmission received.",
+        _one("retransmissions_sent"),
+    ),
+    Family(
+        "drachtio_sip_messages_dropped",
+        True,
+        "SIP messages the transaction layer dropped, by reason.",
+        {
+            "dropped_without_via": ("request_without_via",),
+            "dropped_acks": ("ack_unmatched_or_malformed",),
+            "dropped_responses": ("response_unmatched_or_malformed",),
+        },
+        ("reason",),
+    ),
+    Family(
+        "drachtio_sip_acks_without_transaction",
+        True,
+        "ACKs passed up without a matching transaction (ACKs for 2xx).",
+        _one("acks_without_transaction"),
+    ),
+    Family(
+        "drachtio_sip_cancels",
+        True,
+        "CANCEL requests received, by whether they matched an INVITE (487) or not (481).",
+        {"cancels_matched": ("matched",), "cancels_unmatched": ("unmatched",)},
+        ("outcome",),
+    ),
+    Family(
+        "drachtio_sip_transaction_timeouts",
+        True,
+        "SIP transactions ended by Timer B, F or H, or the CANCEL wait.",
+        _one("timeouts"),
+    ),
+    Family(
+        "drachtio_sip_ack_timeouts",
+        True,
+        "2xx responses to INVITE never acknowledged within 64*T1.",
+        _one("ack_timeouts"),
+    ),
+    # ---------------------------------------------------------------- the server
+    Family(
+        "drachtio_transactions",
+        False,
+        "Transactions the server holds for applications now, server side or client side.",
+        {"server_transactions": ("server",), "client_transactions": ("client",)},
+        ("role",),
+    ),
+    Family("drachtio_dialogs", False, "Dialogs the server holds now.", _one("dialogs")),
+    Family(
+        "drachtio_control_connections",
+        False,
+        "Control connections open now, authenticated or not (embedded applications included).",
+        _one("sessions"),
+    ),
+    Family(
+        "drachtio_control_unauthenticated_connections",
+        False,
+        "Control connections open now that have not authenticated yet.",
+        _one("control_unauthenticated"),
+    ),
+    Family(
+        "drachtio_control_unauthenticated_dropped",
+        True,
+        "Unauthenticated control connections dropped at the max_unauthenticated bound.",
+        _one("control_unauthenticated_dropped"),
+    ),
+)
+"""Every metric read from ``Server.stats``."""
+
+NOT_EXPORTED: Mapping[str, str] = {
+    "tcp_connections_open": "the sum of drachtio_sip_tcp_connections over its directions",
+}
+"""``Server.stats`` names that are not exported, with the reason."""
+
+_APP_CONNECTIONS = "drachtio_app_connections"
+_APP_PENDING = "drachtio_app_pending_requests"
+
+
+class ServerCollector(Collector):
+    """Reads a server's counts on each scrape (on the server's loop: nothing is locked)."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every metric of :data:`FAMILIES`, then the applications' ones."""
+        stats = self._server.stats
+        for family in FAMILIES:
+            samples = [
+                (labels, stats[name]) for name, labels in family.samples.items() if name in stats
+            ]
+            if not samples:
+                continue  # the stack's counters before it has started
+            metric: CounterMetricFamily | GaugeMetricFamily
+            if family.counter:
+                metric = CounterMetricFamily(family.name, family.help, labels=family.labels)
+            else:
+                metric = GaugeMetricFamily(family.name, family.help, labels=family.labels)
+            for labels, value in samples:
+                metric.add_metric(list(labels), value)
+            yield metric
+        yield from self._applications()
+
+    def _applications(self) -> Iterator[Metric]:
+        connections: dict[str, int] = {}
+        pending: dict[str, int] = {}
+        # The server's sessions as it holds them; read only.
+        for session in self._server._sessions:
+            if not session.authenticated:
+                continue
+            app = getattr(session, "app_name", None) or ""
+            connections[app] = connections.get(app, 0) + 1
+            if isinstance(session, ControlSession):
+                pending[app] = pending.get(app, 0) + session.connection.pending_count
+        yield _by_app(
+            _APP_CONNECTIONS,
+            "Authenticated applications connected now, by the appName they gave.",
+            connections,
+        )
+        yield _by_app(
+            _APP_PENDING,
+            "Requests the server sent to remote applications that they have not answered yet.",
+            pending,
+        )
+
+
+def _by_app(name: str, help: str, counts: Mapping[str, int]) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, help, labels=("app",))
+    for app, count in sorted(counts.items()):
+        gauge.add_metric([app], count)
+    return gauge
+
+
+def new_registry(server: Server) -> CollectorRegistry:
+    """A registry of its own for ``server``: its metrics and the process's (CPU, memory, fds)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServerCollector(server))
+    ProcessCollector(registry=registry)
+    return registry
