@@ -30,7 +30,7 @@ __all__ = [
     "check_relied_on",
     "contact_for",
     "dialog_id",
-    "same_event",
+    "event_headers_match",
     "synthetic_response",
 ]
 
@@ -404,7 +404,7 @@ class Dialog(Generic[_Owner]):
         return state.split(";", 1)[0].strip().lower() == "terminated"
 
 
-def same_event(subscribe: SipRequest, notify: SipRequest) -> bool:
+def event_headers_match(subscribe: SipRequest, notify: SipRequest) -> bool:
     """Whether ``notify`` is for ``subscribe``'s Event (RFC 6665).
 
     The event types are compared byte by byte, and so are the ``id``

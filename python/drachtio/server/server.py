@@ -2,9 +2,13 @@
 
 :class:`Server` is a thin asyncio adapter: :class:`~drachtio.SipStack` owns
 sockets, transactions and retransmissions, :mod:`drachtio.protocol` owns the
-control protocol. What is left here is the transaction user (RFC 3261 §8,
-§12): which application gets a request, the map between the protocol's
-transaction ids and the stack's, and dialogs.
+control protocol. What is left is the transaction user (RFC 3261 §8, §12),
+whose state lives in sans-IO parts: :mod:`~drachtio.server.routing` (which
+application gets a new request), :mod:`~drachtio.server.transactions` (the
+map between the protocol's transaction ids and the stack's, and their
+timers) and :mod:`~drachtio.server.dialog_registry` (dialogs). The server
+carries stack events and application commands to them, sends what they
+decide, and runs their deadlines on one loop timer.
 """
 
 from __future__ import annotations
@@ -16,11 +20,7 @@ import logging
 import os
 import signal
 import time
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
 
 from drachtio._core import (
     AckEvent,
@@ -57,6 +57,7 @@ from drachtio.protocol import (
     Success,
     Unroute,
 )
+from drachtio.server.app_session import AppSession, EmbeddedApp
 from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.dialog import (
     DIALOG_METHODS,
@@ -69,10 +70,18 @@ from drachtio.server.dialog import (
     build_response,
     check_relied_on,
     contact_for,
-    same_event,
+    event_headers_match,
     synthetic_response,
 )
+from drachtio.server.dialog_registry import Dialogs
+from drachtio.server.routing import Routes
 from drachtio.server.session import ControlSession, UnauthenticatedSessions
+from drachtio.server.transactions import (
+    ClientTransactions,
+    ClientTx,
+    ServerTransactions,
+    ServerTx,
+)
 from drachtio.stack import Destination, SipStack, StackEvent
 
 __all__ = ["CANCEL_APP_TIMEOUT", "CANCEL_BY_CALLER", "CANCEL_SERVER_ERROR", "Server"]
@@ -86,105 +95,6 @@ CANCEL_APP_TIMEOUT = "no answer from the application in time: answered 500"
 """The ``reason`` of a ``cancel`` sent because the application did not answer in time."""
 CANCEL_SERVER_ERROR = "the server could not handle the request: answered 500"
 """The ``reason`` of a ``cancel`` sent because handling the request failed in the server."""
-
-# Transaction ids recently finished, remembered to tell their owner "already
-# answered" rather than "unknown" in respondToSipRequest and cancelSipRequest failures.
-_RECENT_FINISHED = 4096
-
-
-class _Finished:
-    """The ids of the last ``_RECENT_FINISHED`` transactions finished, and their owners then.
-
-    Owners are held weakly (a closed session is not kept for this), so that
-    only the owner learns that a transaction existed.
-    """
-
-    __slots__ = ("_owners",)
-
-    def __init__(self) -> None:
-        self._owners: OrderedDict[str, weakref.ref[AppSession] | None] = OrderedDict()
-
-    def __contains__(self, tx_id: str) -> bool:
-        return tx_id in self._owners
-
-    def add(self, tx_id: str, owner: AppSession | None) -> None:
-        self._owners[tx_id] = None if owner is None else weakref.ref(owner)
-        if len(self._owners) > _RECENT_FINISHED:
-            self._owners.popitem(last=False)
-
-    def owned_by(self, tx_id: str, session: AppSession) -> bool:
-        """Whether ``tx_id`` finished recently and was ``session``'s."""
-        owner = self._owners.get(tx_id)
-        return owner is not None and owner() is session
-
-
-class AppSession(Protocol):
-    """What the server needs of an application's session: a remote one
-    (:class:`~drachtio.server.session.ControlSession`) or one in the same
-    process (``Srf.attach``)."""
-
-    peer: str
-    app_name: str | None
-    closed: bool
-    done: asyncio.Future[None]
-
-    @property
-    def authenticated(self) -> bool:
-        """Whether the application authenticated (always, in process)."""
-
-    @property
-    def is_open(self) -> bool:
-        """Whether it can still be sent requests (not closed, not closing)."""
-
-    def send_request(self, command: Command) -> bool:
-        """Send the application a request; ``False`` when it cannot take it."""
-
-    def close(self) -> None:
-        """End the session (the server stops)."""
-
-
-class EmbeddedApp(Protocol):
-    """An application that can serve a server from its process (``drachtio.Srf``)."""
-
-    async def attach(self, server: Server) -> object:
-        """Join ``server``'s applications."""
-
-
-@dataclass(slots=True)
-class _ServerTx:
-    """A SIP request the server received and handed to an application."""
-
-    id: str
-    stack_id: int
-    request: SipRequest
-    owner: AppSession | None
-    listener: Listener
-    source: Source
-    received: float
-    dialog: Dialog[AppSession] | None = None
-    to_tag: str | None = None
-    timer: asyncio.TimerHandle | None = None
-
-
-@dataclass(slots=True)
-class _ClientTx:
-    """A SIP request an application sent through the server."""
-
-    id: str
-    stack_id: int
-    request: SipRequest
-    owner: AppSession | None
-    contact: str
-    dialog: Dialog[AppSession] | None = None
-    # A SUBSCRIBE outside any dialog: its Call-ID and From tag, which a
-    # NOTIFY arriving before its 2xx carries (RFC 6665 §4.1.2.4), and the
-    # remote tags of the dialogs it created, which no later message creates again.
-    subscribe_key: tuple[str, str] | None = None
-    subscribe_tags: set[str] | None = None
-    # A final response came (an INVITE's is kept 64*T1 for forked 2xx).
-    answered: bool = False
-    # The application cancelled it (an INVITE).
-    cancelled: bool = False
 
 
 class Server:
@@ -229,18 +139,15 @@ class Server:
         )
         self._listeners: list[Listener] = []
         self.hostport: list[str] = []
-        self._routes: dict[str, list[AppSession]] = {}
-        self._next_route: dict[str, int] = {}
-        self._server_txs: dict[str, _ServerTx] = {}
-        self._server_txs_by_stack: dict[int, _ServerTx] = {}
-        self._client_txs: dict[str, _ClientTx] = {}
-        self._client_txs_by_stack: dict[int, _ClientTx] = {}
-        # Server and client transactions recently finished.
-        self._finished = _Finished()
-        self._finished_client = _Finished()
-        self._dialogs: dict[str, Dialog[AppSession]] = {}
-        self._dialogs_by_key: dict[tuple[str, str, str], Dialog[AppSession]] = {}
-        self._subscribing: dict[tuple[str, str], _ClientTx] = {}
+        self._routes: Routes[AppSession] = Routes()
+        self._server_txs: ServerTransactions[AppSession] = ServerTransactions(
+            config.app_response_timeout
+        )
+        self._client_txs: ClientTransactions[AppSession] = ClientTransactions(64 * config.t1)
+        self._dialogs: Dialogs[AppSession] = Dialogs()
+        # The one loop timer for the registries' deadlines, and when it fires.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         # While a command runs: its session, and the requests the command
         # leads to for that session, which go out after the command's reply.
         self._replying_to: AppSession | None = None
@@ -273,8 +180,8 @@ class Server:
             "sessions": len(self._sessions),
             "control_unauthenticated": len(self.unauthenticated),
             "control_unauthenticated_dropped": self.unauthenticated.dropped,
-            "server_transactions": len(self._server_txs_by_stack),
-            "client_transactions": len(self._client_txs_by_stack),
+            "server_transactions": len(self._server_txs),
+            "client_transactions": len(self._client_txs),
             "dialogs": len(self._dialogs),
         }
         if self._stack is not None:
@@ -358,6 +265,9 @@ class Server:
         if sessions:
             await asyncio.wait([s.done for s in sessions], timeout=self.config.shutdown_grace)
         await self._stack.close(grace=self.config.shutdown_grace)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_at = None
         if self._control is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._control.wait_closed(), 1.0)
@@ -446,41 +356,20 @@ class Server:
             if isinstance(command, SendSipRequest):
                 return self._send(session, command)
             if isinstance(command, CancelSipRequest):
-                return self._cancel(session, command)
+                return self._cancel_sip_request(session, command)
         except (DrachtioError, ValueError) as exc:
             log.info("%s failed peer=%s: %s", command.COMMAND, session.peer, exc)
             return Failure(str(exc) or type(exc).__name__)
         return Failure(f"{command.COMMAND!r} is not a command a server carries out")
 
     def _route(self, session: AppSession, method: str) -> Success:
-        sessions = self._routes.setdefault(method, [])
-        if session not in sessions:
-            sessions.append(session)
+        self._routes.add(session, method)
         log.info("route peer=%s method=%s", session.peer, method)
         return Success()
 
     def _unroute(self, session: AppSession, method: str) -> Success:
-        sessions = self._routes.get(method)
-        if sessions is not None and session in sessions:
-            index = sessions.index(session)
-            sessions.remove(session)
-            if not sessions:
-                del self._routes[method]
-                self._next_route.pop(method, None)
-            elif index < self._next_route.get(method, 0) % (len(sessions) + 1):
-                # The clients after the removed one moved down a place: so
-                # does the cursor, so that the next in turn is not skipped.
-                self._next_route[method] -= 1
+        self._routes.remove(session, method)
         return Success()
-
-    def _pick(self, method: str) -> AppSession | None:
-        """The next application routed for ``method``, round robin."""
-        sessions = self._routes.get(method)
-        if not sessions:
-            return None
-        index = self._next_route.get(method, 0) % len(sessions)
-        self._next_route[method] = index + 1
-        return sessions[index]
 
     def session_closed(self, session: AppSession) -> None:
         """An application went away: free what it held (RFC 3261 has no owner-less calls).
@@ -492,27 +381,23 @@ class Server:
         ringing are cancelled; the dialogs no one took end (see :meth:`_hang_up`).
         """
         self._sessions.discard(session)
-        for method in [m for m, sessions in self._routes.items() if session in sessions]:
-            self._unroute(session, method)
+        self._routes.remove_app(session)
         if self._stack is None or self._stack.is_closed:
             return
         # Each transaction and dialog is cleaned up on its own: one that
         # fails is logged and does not keep the others from being freed.
-        for ctx in [c for c in self._client_txs.values() if c.owner is session]:
+        for ctx in self._client_txs.owned_by(session):
             ctx.owner = None
             if ctx.request.method == "INVITE" and not (ctx.answered or ctx.cancelled):
                 with _carry_on("cancel", ctx.id):
                     self._stack.cancel(ctx.stack_id)
-        dialogs = [d for d in self._dialogs.values() if d.owner is session]
-        heirs = self._heirs(session) if dialogs else []
         orphans: list[Dialog[AppSession]] = []
-        for index, dialog in enumerate(dialogs):
-            dialog.owner = None
+        for dialog, heir in self._dialogs.share_out(session, self._heirs(session)):
             with _carry_on("hand over", dialog.id):
-                if heirs and self._hand_over(dialog, session, heirs[index % len(heirs)]):
+                if heir is not None and self._hand_over(dialog, session, heir):
                     continue
             orphans.append(dialog)
-        for tx in [tx for tx in self._server_txs.values() if tx.owner is session]:
+        for tx in self._server_txs.owned_by(session):
             with _carry_on("answer 480", tx.id):
                 # A request in a dialog handed over goes to the dialog's new owner.
                 held = tx.dialog
@@ -544,12 +429,12 @@ class Server:
 
     def _hand_over(self, dialog: Dialog[AppSession], old: AppSession, new: AppSession) -> bool:
         """Give ``dialog`` to ``new``; it is told with ``dialog {event: created}``."""
-        event = DialogEvent(dialog.id, "created", f"handed over from {old.peer}")
-        if not new.send_request(event):
+        created = DialogEvent(dialog.id, "created", f"handed over from {old.peer}")
+        if not new.send_request(created):
             return False
         dialog.owner = new
-        for ctx in self._client_txs.values():
-            if ctx.dialog is dialog and ctx.owner is None:
+        for ctx in self._client_txs.in_dialog(dialog):
+            if ctx.owner is None:
                 # Responses to in-dialog requests the old owner sent now reach the new one.
                 ctx.owner = new
         log.info(
@@ -568,7 +453,7 @@ class Server:
         tx = self._server_txs.get(tx_id)
         if tx is None or tx.owner is not session:
             # Another application's transaction is unknown in every state.
-            if tx is None and self._finished.owned_by(tx_id, session):
+            if tx is None and self._server_txs.finished_by(tx_id, session):
                 return Failure(f"transaction {tx_id} already has a final response")
             return Failure(f"unknown transaction {tx_id}")
         code = command.code
@@ -603,37 +488,26 @@ class Server:
                 tx.dialog.refresh_target(request)
             if request.method in DIALOG_METHODS and code < 300:
                 dialog_id = self._uas_dialog(tx).id
-            self._finish_server_tx(tx, keep_for_ack=request.method == "INVITE" and code < 300)
+            self._server_txs.finish(tx, keep_for_ack=request.method == "INVITE" and code < 300)
             if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
                 self._destroy_dialog(tx.dialog, "terminating NOTIFY received")
-        elif request.method == "INVITE" and tx.timer is not None:
+        elif request.method == "INVITE":
             # A ringing INVITE may ring as long as the caller waits.
-            tx.timer.cancel()
-            tx.timer = None
+            self._server_txs.ringing(tx)
         return RespondResult(response, dialog_id)
 
-    def _uas_dialog(self, tx: _ServerTx) -> Dialog[AppSession]:
+    def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
         if dialog is None:
             assert tx.to_tag is not None
             dialog = Dialog.for_uas(tx.request, tx.to_tag, contact_for(*tx.listener), tx.owner)
             tx.dialog = dialog
-            self._dialogs[dialog.id] = dialog
-            self._dialogs_by_key[dialog.key] = dialog
+            self._dialogs.add(dialog)
         if tx.request.method == "INVITE":
             dialog.awaiting_ack = tx.stack_id
         return dialog
 
-    def _finish_server_tx(self, tx: _ServerTx, *, keep_for_ack: bool = False) -> None:
-        if tx.timer is not None:
-            tx.timer.cancel()
-            tx.timer = None
-        self._server_txs.pop(tx.id, None)
-        self._finished.add(tx.id, tx.owner)
-        if not keep_for_ack:
-            self._server_txs_by_stack.pop(tx.stack_id, None)
-
-    def _answer(self, tx: _ServerTx, code: int, reason: str | None) -> None:
+    def _answer(self, tx: ServerTx[AppSession], code: int, reason: str | None) -> None:
         """Answer a request on the server's own behalf (no application can).
 
         A 405 lists the methods routed to applications (RFC 3261 §8.2.1).
@@ -645,7 +519,7 @@ class Server:
             tx.to_tag = stack.new_tag()
         headers: dict[str, str | list[str]] = {}
         if code == 405:
-            headers["Allow"] = ", ".join(sorted(self._routes))
+            headers["Allow"] = ", ".join(self._routes.methods())
         try:
             response = build_response(
                 tx.request, code, reason, headers, None, tx.to_tag, contact_for(*tx.listener)
@@ -654,12 +528,38 @@ class Server:
             self._trace_out(response)
         except (DrachtioError, ValueError) as exc:
             log.warning("could not answer %d transaction=%s: %s", code, tx.id, exc)
-        self._finish_server_tx(tx)
+        self._server_txs.finish(tx)
 
-    def _on_app_timeout(self, tx: _ServerTx) -> None:
-        tx.timer = None
-        if tx.id not in self._server_txs:
+    def _arm_timer(self) -> None:
+        """Make the loop timer fire at the registries' earliest deadline."""
+        deadlines = (self._server_txs.next_deadline(), self._client_txs.next_deadline())
+        times = [at for at in deadlines if at is not None]
+        if not times:
             return
+        at = min(times)
+        if self._timer_at is not None and self._timer_at <= at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(at, self._on_timer)
+        self._timer_at = at
+
+    def _on_timer(self) -> None:
+        # The loop may run a timer up to its clock resolution early: it is
+        # at least the time it was set for.
+        now = max(self._loop.time(), self._timer_at or 0.0)
+        self._timer = self._timer_at = None
+        try:
+            self._client_txs.expire(now)
+            for tx in self._server_txs.overdue(now):
+                if self._server_txs.is_pending(tx):
+                    with _carry_on("answer 500", tx.id):
+                        self._on_app_timeout(tx)
+        finally:
+            self._arm_timer()
+
+    def _on_app_timeout(self, tx: ServerTx[AppSession]) -> None:
+        """The application did not answer ``tx`` in time: the server answers 500."""
         owner = tx.owner
         log.warning(
             "application did not answer in %.1f s, answering 500 transaction=%s peer=%s",
@@ -709,7 +609,7 @@ class Server:
                 listener=listener,
             )
             check_relied_on(request, command.headers)
-            if self._foreign_dialog(session, request):
+            if self._dialogs.names_other(session, request):
                 return Failure(
                     "the Call-ID and tags name a dialog of another application: "
                     "requests in a dialog are sent by its owner, with dialogId"
@@ -719,34 +619,17 @@ class Server:
             dest = None
         stack_id = stack.send_request(request, dest)
         self._trace_out(request)
-        ctx = _ClientTx(_new_tx_id(), stack_id, request, session, contact, dialog)
-        self._client_txs[ctx.id] = ctx
-        self._client_txs_by_stack[stack_id] = ctx
+        ctx: ClientTx[AppSession] = ClientTx(
+            _new_tx_id(), stack_id, request, session, contact, dialog
+        )
         if dialog is None and command.method == "SUBSCRIBE":
             from_ = request.from_
             assert from_ is not None and from_.tag is not None
             ctx.subscribe_key = (request.call_id or "", from_.tag)
-            self._subscribing[ctx.subscribe_key] = ctx
+        self._client_txs.add(ctx)
         if dialog is not None and command.method == "BYE":
             self._destroy_dialog(dialog, "BYE sent")
         return SendResult(ctx.id, request, None if dialog is None else dialog.id)
-
-    def _foreign_dialog(self, session: AppSession, request: SipRequest) -> bool:
-        """Whether ``request`` names a dialog ``session`` does not own: its Call-ID and tags.
-
-        Either way round: as the dialog's own requests, or as its peer's.
-        """
-        to = request.to
-        if to is None or to.tag is None:
-            return False  # no To tag: no dialog is named (the usual new request)
-        from_ = request.from_
-        from_tag = from_.tag if from_ is not None and from_.tag else ""
-        call_id = request.call_id or ""
-        for key in ((call_id, from_tag, to.tag), (call_id, to.tag, from_tag)):
-            dialog = self._dialogs_by_key.get(key)
-            if dialog is not None and dialog.owner is not session:
-                return True
-        return False
 
     def _listener_for(self, uri: str) -> Listener:
         """The listener a request to ``uri`` leaves from: its transport's, else the first."""
@@ -760,11 +643,11 @@ class Server:
                 return listener
         return self._listeners[0]
 
-    def _cancel(self, session: AppSession, command: CancelSipRequest) -> ResponseData:
+    def _cancel_sip_request(self, session: AppSession, command: CancelSipRequest) -> ResponseData:
         tx_id = command.transaction_id
         ctx = self._client_txs.get(tx_id)
         if ctx is None or ctx.owner is not session:
-            if ctx is None and self._finished_client.owned_by(tx_id, session):
+            if ctx is None and self._client_txs.finished_by(tx_id, session):
                 return Failure(f"transaction {tx_id} already has a final response")
             return Failure(f"unknown transaction {tx_id}")
         if ctx.request.method != "INVITE":
@@ -782,11 +665,10 @@ class Server:
     def _destroy_dialog(
         self, dialog: Dialog[AppSession], reason: str, *, notify: bool = True
     ) -> None:
-        if self._dialogs.pop(dialog.id, None) is None:
+        if not self._dialogs.remove(dialog):
             return
-        self._dialogs_by_key.pop(dialog.key, None)
         if dialog.awaiting_ack is not None:
-            self._server_txs_by_stack.pop(dialog.awaiting_ack, None)
+            self._server_txs.pop_by_stack(dialog.awaiting_ack)
             dialog.awaiting_ack = None
         log.debug("dialog destroyed id=%s reason=%s", dialog.id, reason)
         if notify and dialog.owner is not None:
@@ -848,7 +730,7 @@ class Server:
         elif isinstance(event, AckEvent):
             self._on_ack(event)
         elif isinstance(event, CancelEvent):
-            self._on_cancel(event)
+            self._on_cancel_received(event)
         elif isinstance(event, AckTimeoutEvent):
             self._on_ack_timeout(event.tx_id)
         elif isinstance(event, TimeoutEvent):
@@ -874,28 +756,28 @@ class Server:
         transport = event.source[0]
         listener: Listener = (transport, *event.local)
         source = Source(transport, event.source[1], event.source[2])
-        tx = _ServerTx(_new_tx_id(), event.tx_id, request, None, listener, source, time.time())
+        tx: ServerTx[AppSession] = ServerTx(
+            _new_tx_id(), event.tx_id, request, None, listener, source, time.time()
+        )
         try:
             self._take_request(tx)
         except Exception:
             # A defect here must not leave the caller unanswered and the
             # transaction held forever: answer 500 and finish it.
             log.exception("could not handle %s transaction=%s", request.method, tx.id)
-            if tx.id not in self._finished:
+            if not self._server_txs.was_finished(tx.id):
                 owner = tx.owner
                 self._answer(tx, 500, "Server Internal Error")
                 if owner is not None:
                     owner.send_request(Cancel(tx.id, CANCEL_SERVER_ERROR))
 
-    def _take_request(self, tx: _ServerTx) -> None:
+    def _take_request(self, tx: ServerTx[AppSession]) -> None:
         """Give a new request to its dialog's owner or a routed application, or answer it."""
         request = tx.request
-        to, from_ = request.to, request.from_
+        to = request.to
         if to is not None and to.tag is not None:
             # RFC 3261 §12.2.2: a request within a dialog.
-            dialog = self._dialogs_by_key.get(
-                (request.call_id or "", to.tag, from_.tag if from_ and from_.tag else "")
-            )
+            dialog = self._dialogs.receiving(request)
             if dialog is None and request.method == "NOTIFY":
                 dialog = self._notify_dialog(request)
             if dialog is None or dialog.owner is None:
@@ -912,7 +794,7 @@ class Server:
             tx.to_tag = dialog.local_tag
             owner: AppSession | None = dialog.owner
         else:
-            owner = self._pick(request.method)
+            owner = self._routes.pick(request.method)
             if owner is None:
                 log.info(
                     "no application for %s, answering %d",
@@ -922,14 +804,13 @@ class Server:
                 self._answer(tx, self.config.no_route_status, None)
                 return
         tx.owner = owner
-        self._server_txs[tx.id] = tx
-        self._server_txs_by_stack[tx.stack_id] = tx
+        self._server_txs.add(tx, self._loop.time())
         assert owner is not None
         if not owner.send_request(self._sip_message(tx)):
             tx.owner = None
             self._answer(tx, 480, "Temporarily Unavailable")
             return
-        tx.timer = self._loop.call_later(self.config.app_response_timeout, self._on_app_timeout, tx)
+        self._arm_timer()
         if tx.dialog is not None and request.method == "BYE":
             self._destroy_dialog(tx.dialog, "BYE received")
 
@@ -943,8 +824,8 @@ class Server:
         to, from_ = notify.to, notify.from_
         if to is None or to.tag is None or from_ is None or from_.tag is None:
             return None
-        ctx = self._subscribing.get((notify.call_id or "", to.tag))
-        if ctx is None or ctx.owner is None or not same_event(ctx.request, notify):
+        ctx = self._client_txs.subscribing((notify.call_id or "", to.tag))
+        if ctx is None or ctx.owner is None or not event_headers_match(ctx.request, notify):
             return None
         if ctx.subscribe_tags is not None and from_.tag in ctx.subscribe_tags:
             return None  # that subscription has ended already
@@ -954,12 +835,11 @@ class Server:
             log.warning("NOTIFY without a usable dialog transaction=%s: %s", ctx.id, exc)
             return None
         ctx.subscribe_tags = {from_.tag} | (ctx.subscribe_tags or set())
-        self._dialogs[dialog.id] = dialog
-        self._dialogs_by_key[dialog.key] = dialog
+        self._dialogs.add(dialog)
         return dialog
 
     @staticmethod
-    def _sip_message(tx: _ServerTx) -> Sip:
+    def _sip_message(tx: ServerTx[AppSession]) -> Sip:
         """The ``sip`` request that hands ``tx``'s request to its owner."""
         return Sip(
             tx.id,
@@ -975,7 +855,7 @@ class Server:
         if event.tx_id is None:
             log.debug("ACK matching no transaction dropped")
             return
-        tx = self._server_txs_by_stack.pop(event.tx_id, None)
+        tx = self._server_txs.pop_by_stack(event.tx_id)
         if tx is None or tx.dialog is None:
             return
         dialog = tx.dialog
@@ -984,19 +864,19 @@ class Server:
             source = Source(*event.source)
             dialog.owner.send_request(Sip(tx.id, event.request, dialog.id, source, time.time()))
 
-    def _on_cancel(self, event: CancelEvent) -> None:
+    def _on_cancel_received(self, event: CancelEvent) -> None:
         if self._trace:
             self._trace_in(event.request, None)
-        tx = self._server_txs_by_stack.get(event.tx_id)
+        tx = self._server_txs.get_by_stack(event.tx_id)
         if tx is None:
             return
         owner = tx.owner
-        self._finish_server_tx(tx)
+        self._server_txs.finish(tx)
         if owner is not None:
             owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
 
     def _on_ack_timeout(self, stack_id: int) -> None:
-        tx = self._server_txs_by_stack.pop(stack_id, None)
+        tx = self._server_txs.pop_by_stack(stack_id)
         if tx is None or tx.dialog is None:
             return
         dialog = tx.dialog
@@ -1007,10 +887,8 @@ class Server:
         self._hang_up(dialog, "no ACK for the 2xx")
 
     def _on_failure(self, stack_id: int, code: int, reason: str) -> None:
-        ctx = self._client_txs_by_stack.pop(stack_id, None)
+        ctx = self._client_txs.failed(stack_id)
         if ctx is not None:
-            self._forget_client_tx(ctx)
-            self._forget_subscribe(ctx)
             if ctx.owner is not None:
                 response = synthetic_response(ctx.request, code, reason)
                 ctx.owner.send_request(
@@ -1026,9 +904,9 @@ class Server:
                 # RFC 3261 §12.2.1.2: no response at all ends the dialog.
                 self._destroy_dialog(ctx.dialog, f"no response to {ctx.request.method}")
             return
-        tx = self._server_txs_by_stack.pop(stack_id, None)
+        tx = self._server_txs.pop_by_stack(stack_id)
         if tx is not None:
-            self._finish_server_tx(tx)
+            self._server_txs.finish(tx)
             if tx.dialog is not None and tx.dialog.awaiting_ack == stack_id:
                 self._hang_up(tx.dialog, reason)
 
@@ -1036,13 +914,12 @@ class Server:
         response = event.response
         if self._trace:
             self._trace_in(response, event.source)
-        ctx = self._client_txs_by_stack.get(event.tx_id)
+        ctx = self._client_txs.get_by_stack(event.tx_id)
         if ctx is None:
             return
         status = response.status
         dialog = ctx.dialog
         method = ctx.request.method
-        is_invite = method == "INVITE"
         refreshes = ctx.dialog is not None and method in TARGET_REFRESH_METHODS
         if 200 <= status < 300 and (refreshes or method in DIALOG_METHODS):
             try:
@@ -1055,19 +932,9 @@ class Server:
                 )
                 dialog = None
         if status >= 200:
-            ctx.answered = True
-            if is_invite and status < 300:
-                # Forked 2xx may follow for 64*T1 (RFC 3261 §13.2.2.4); keep the mapping as long.
-                self._loop.call_later(64 * self.config.t1, self._forget_client_tx, ctx)
-            else:
-                self._forget_client_tx(ctx)
-            if ctx.subscribe_key is not None:
-                if status < 300:
-                    # NOTIFYs of other forks may create their dialogs for
-                    # 64*T1 yet (RFC 6665), as forked 2xx to an INVITE do.
-                    self._loop.call_later(64 * self.config.t1, self._forget_subscribe, ctx)
-                else:
-                    self._forget_subscribe(ctx)
+            # Forked 2xx (RFC 3261 §13.2.2.4) and NOTIFYs (RFC 6665) may follow for 64*T1.
+            self._client_txs.final_response(ctx, status, self._loop.time())
+            self._arm_timer()
         if ctx.owner is not None:
             ctx.owner.send_request(
                 Sip(
@@ -1085,7 +952,9 @@ class Server:
         elif ctx.dialog is not None and 200 <= status < 300 and ctx.dialog.ended_by(ctx.request):
             self._destroy_dialog(ctx.dialog, "terminating NOTIFY sent")
 
-    def _uac_dialog(self, ctx: _ClientTx, response: SipResponse) -> Dialog[AppSession] | None:
+    def _uac_dialog(
+        self, ctx: ClientTx[AppSession], response: SipResponse
+    ) -> Dialog[AppSession] | None:
         dialog = ctx.dialog
         if dialog is not None:
             # A 2xx to a target refresh in the dialog (re-INVITE, SUBSCRIBE,
@@ -1099,15 +968,15 @@ class Server:
                 )
                 return None
             dialog = Dialog.for_uac(ctx.request, response, ctx.contact, ctx.owner)
-            if dialog.id in self._dialogs:
-                return self._dialogs[dialog.id]
+            known = self._dialogs.get(dialog.id)
+            if known is not None:
+                return known
             if ctx.subscribe_key is not None:
                 if ctx.subscribe_tags is not None and to.tag in ctx.subscribe_tags:
                     # A NOTIFY before this 2xx created the dialog and ended it.
                     return None
                 ctx.subscribe_tags = {to.tag} | (ctx.subscribe_tags or set())
-            self._dialogs[dialog.id] = dialog
-            self._dialogs_by_key[dialog.key] = dialog
+            self._dialogs.add(dialog)
         if ctx.request.method == "INVITE":
             cseq = ctx.request.cseq
             dialog.ack_tx = ctx.stack_id
@@ -1121,16 +990,6 @@ class Server:
             elif self._stack is not None and not self._stack.is_closed:
                 self._ack_pending_2xx(self._stack, dialog)
         return dialog
-
-    def _forget_client_tx(self, ctx: _ClientTx) -> None:
-        if self._client_txs.pop(ctx.id, None) is not None:
-            self._finished_client.add(ctx.id, ctx.owner)
-        self._client_txs_by_stack.pop(ctx.stack_id, None)
-
-    def _forget_subscribe(self, ctx: _ClientTx) -> None:
-        key = ctx.subscribe_key
-        if key is not None and self._subscribing.get(key) is ctx:
-            del self._subscribing[key]
 
     # ------------------------------------------------------------ helpers
 
