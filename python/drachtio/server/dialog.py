@@ -32,6 +32,7 @@ __all__ = [
     "dialog_id",
     "event_headers_match",
     "synthetic_response",
+    "uri_host",
 ]
 
 _Owner = TypeVar("_Owner")
@@ -119,14 +120,14 @@ def _has(pairs: Iterable[tuple[str, str]], name: str) -> bool:
     return any(_canonical(n) == name for n, _ in pairs)
 
 
-def _host(ip: str) -> str:
+def uri_host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
 def contact_for(transport: str, ip: str, port: int) -> str:
     """Our Contact for a listener: ``<sip:ip:port>``, with ``transport=tcp`` when not UDP."""
     param = "" if transport == "udp" else f";transport={transport}"
-    return f"<sip:{_host(ip)}:{port}{param}>"
+    return f"<sip:{uri_host(ip)}:{port}{param}>"
 
 
 def dialog_id(call_id: str, from_tag: str, to_tag: str) -> str:
@@ -227,7 +228,7 @@ def build_new_request(
     cseq = next((v for n, v in own if _canonical(n) == "cseq"), None)
     rest = [(n, v) for n, v in own if _canonical(n) not in ("from", "to", "call-id", "cseq")]
     if from_value is None:
-        from_value = f"<sip:drachtio@{_host(ip)}:{port}>"
+        from_value = f"<sip:drachtio@{uri_host(ip)}:{port}>"
     if ";tag=" not in from_value.replace(" ", "").lower():
         from_value = f"{from_value};tag={from_tag}"
     pairs: list[tuple[str, str]] = [
