@@ -47,6 +47,16 @@ def test_equal_deadlines_come_out_in_the_order_they_were_set() -> None:
     assert deadlines.pop_due(5.0) == [3, 1, 2]
 
 
+def test_cancelled_deadlines_are_not_held_until_they_would_have_come() -> None:
+    deadlines: Deadlines[int] = Deadlines()
+    deadlines.set(-1, 1.0)
+    for key in range(10_000):
+        deadlines.set(key, 100.0 + key)
+        deadlines.cancel(key)
+    assert deadlines.held() <= 2 * 64
+    assert deadlines.pop_due(1e9) == [-1]
+
+
 @given(st.lists(st.tuples(st.integers(0, 9), st.floats(0, 100), st.booleans())), st.floats(0, 100))
 def test_due_keys_are_the_last_set_deadlines_not_cancelled(
     steps: list[tuple[int, float, bool]], now: float

@@ -18,13 +18,18 @@ __all__ = ["Deadlines"]
 
 _K = TypeVar("_K", bound=Hashable)
 
+# Below this many entries, dropped ones wait for the front rather than a rebuild.
+_MIN_COMPACTED = 64
+
 
 class Deadlines(Generic[_K]):
     """At most one deadline per key; the due ones come out earliest first.
 
     Setting a key's deadline again replaces it; a cancelled or replaced
     deadline is dropped when it reaches the front (a heap with lazy removal,
-    so that setting and cancelling stay cheap).
+    so that setting and cancelling stay cheap), or when such dropped ones
+    are most of the heap: then it is rebuilt, so that keys whose deadline
+    was cancelled (a transaction answered in time) are not held until then.
     """
 
     __slots__ = ("_at", "_heap", "_order")
@@ -45,10 +50,22 @@ class Deadlines(Generic[_K]):
         entry = (at, next(self._order))
         self._at[key] = entry
         heapq.heappush(self._heap, (*entry, key))
+        self._compact()
 
     def cancel(self, key: _K) -> None:
         """Drop ``key``'s deadline, if it has one."""
-        self._at.pop(key, None)
+        if self._at.pop(key, None) is not None:
+            self._compact()
+
+    def held(self) -> int:
+        """How many entries the heap holds, dropped ones included (at most about twice the live)."""
+        return len(self._heap)
+
+    def _compact(self) -> None:
+        heap = self._heap
+        if len(heap) > _MIN_COMPACTED and len(heap) > 2 * len(self._at):
+            self._heap = [(at, order, key) for key, (at, order) in self._at.items()]
+            heapq.heapify(self._heap)
 
     def next_at(self) -> float | None:
         """The earliest deadline, or ``None`` when there is none."""
