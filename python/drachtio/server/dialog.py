@@ -30,8 +30,9 @@ __all__ = [
     "check_relied_on",
     "contact_for",
     "dialog_id",
-    "same_event",
+    "event_headers_match",
     "synthetic_response",
+    "uri_host",
 ]
 
 _Owner = TypeVar("_Owner")
@@ -119,14 +120,14 @@ def _has(pairs: Iterable[tuple[str, str]], name: str) -> bool:
     return any(_canonical(n) == name for n, _ in pairs)
 
 
-def _host(ip: str) -> str:
+def uri_host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
 def contact_for(transport: str, ip: str, port: int) -> str:
     """Our Contact for a listener: ``<sip:ip:port>``, with ``transport=tcp`` when not UDP."""
     param = "" if transport == "udp" else f";transport={transport}"
-    return f"<sip:{_host(ip)}:{port}{param}>"
+    return f"<sip:{uri_host(ip)}:{port}{param}>"
 
 
 def dialog_id(call_id: str, from_tag: str, to_tag: str) -> str:
@@ -227,7 +228,7 @@ def build_new_request(
     cseq = next((v for n, v in own if _canonical(n) == "cseq"), None)
     rest = [(n, v) for n, v in own if _canonical(n) not in ("from", "to", "call-id", "cseq")]
     if from_value is None:
-        from_value = f"<sip:drachtio@{_host(ip)}:{port}>"
+        from_value = f"<sip:drachtio@{uri_host(ip)}:{port}>"
     if ";tag=" not in from_value.replace(" ", "").lower():
         from_value = f"{from_value};tag={from_tag}"
     pairs: list[tuple[str, str]] = [
@@ -404,7 +405,7 @@ class Dialog(Generic[_Owner]):
         return state.split(";", 1)[0].strip().lower() == "terminated"
 
 
-def same_event(subscribe: SipRequest, notify: SipRequest) -> bool:
+def event_headers_match(subscribe: SipRequest, notify: SipRequest) -> bool:
     """Whether ``notify`` is for ``subscribe``'s Event (RFC 6665).
 
     The event types are compared byte by byte, and so are the ``id``

@@ -2,9 +2,12 @@
 
 :class:`Server` is a thin asyncio adapter: :class:`~drachtio.SipStack` owns
 sockets, transactions and retransmissions, :mod:`drachtio.protocol` owns the
-control protocol. What is left here is the transaction user (RFC 3261 §8,
-§12): which application gets a request, the map between the protocol's
-transaction ids and the stack's, and dialogs.
+control protocol, and the :class:`~drachtio.server.transaction_user.TransactionUser`
+(RFC 3261 §8, §12) carries SIP events and commands to the sans-IO parts that
+own the state: :mod:`~drachtio.server.routing` (which application gets a new
+request), :mod:`~drachtio.server.transactions` and
+:mod:`~drachtio.server.dialog_registry`. The server binds, accepts control
+sessions, and stops.
 """
 
 from __future__ import annotations
@@ -13,180 +16,29 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-import os
 import signal
-import time
-import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
 
-from drachtio._core import (
-    AckEvent,
-    AckTimeoutEvent,
-    CancelEvent,
-    ClosedEvent,
-    MalformedEvent,
-    RequestEvent,
-    ResponseEvent,
-    SipMessage,
-    SipRequest,
-    SipResponse,
-    TimeoutEvent,
-    TransportErrorEvent,
-    Uri,
-    next_hop,
-)
 from drachtio.channel import ChannelSettings
-from drachtio.errors import DrachtioError, ParseError
-from drachtio.protocol import (
-    Cancel,
-    CancelSipRequest,
-    Command,
-    DialogEvent,
-    Failure,
-    RespondResult,
-    RespondToSipRequest,
-    ResponseData,
-    Route,
-    SendResult,
-    SendSipRequest,
-    Sip,
-    Source,
-    Success,
-    Unroute,
-)
+from drachtio.protocol import Command, ResponseData
+from drachtio.server.app_session import AppSession, EmbeddedApp
 from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.control_tls import control_ssl_context
-from drachtio.server.dialog import (
-    DIALOG_METHODS,
-    TARGET_REFRESH_METHODS,
-    Dialog,
-    Listener,
-    build_ack,
-    build_in_dialog_request,
-    build_new_request,
-    build_response,
-    check_relied_on,
-    contact_for,
-    same_event,
-    synthetic_response,
-)
+from drachtio.server.dialog import Listener, uri_host
 from drachtio.server.metrics_http import MetricsEndpoint
+from drachtio.server.routing import Routes
 from drachtio.server.session import ControlSession, UnauthenticatedSessions
-from drachtio.stack import Destination, SipStack, StackEvent
+from drachtio.server.transaction_user import (
+    CANCEL_APP_TIMEOUT,
+    CANCEL_BY_CALLER,
+    CANCEL_SERVER_ERROR,
+    TransactionUser,
+)
+from drachtio.stack import SipStack
 
 __all__ = ["CANCEL_APP_TIMEOUT", "CANCEL_BY_CALLER", "CANCEL_SERVER_ERROR", "Server"]
 
 log = logging.getLogger("drachtio.server")
-trace = logging.getLogger("drachtio.sip")
-
-CANCEL_BY_CALLER = "cancelled by the caller"
-"""The ``reason`` of a ``cancel`` sent because a CANCEL came for the INVITE."""
-CANCEL_APP_TIMEOUT = "no answer from the application in time: answered 500"
-"""The ``reason`` of a ``cancel`` sent because the application did not answer in time."""
-CANCEL_SERVER_ERROR = "the server could not handle the request: answered 500"
-"""The ``reason`` of a ``cancel`` sent because handling the request failed in the server."""
-
-# Transaction ids recently finished, remembered to tell their owner "already
-# answered" rather than "unknown" in respondToSipRequest and cancelSipRequest failures.
-_RECENT_FINISHED = 4096
-
-
-class _Finished:
-    """The ids of the last ``_RECENT_FINISHED`` transactions finished, and their owners then.
-
-    Owners are held weakly (a closed session is not kept for this), so that
-    only the owner learns that a transaction existed.
-    """
-
-    __slots__ = ("_owners",)
-
-    def __init__(self) -> None:
-        self._owners: OrderedDict[str, weakref.ref[AppSession] | None] = OrderedDict()
-
-    def __contains__(self, tx_id: str) -> bool:
-        return tx_id in self._owners
-
-    def add(self, tx_id: str, owner: AppSession | None) -> None:
-        self._owners[tx_id] = None if owner is None else weakref.ref(owner)
-        if len(self._owners) > _RECENT_FINISHED:
-            self._owners.popitem(last=False)
-
-    def owned_by(self, tx_id: str, session: AppSession) -> bool:
-        """Whether ``tx_id`` finished recently and was ``session``'s."""
-        owner = self._owners.get(tx_id)
-        return owner is not None and owner() is session
-
-
-class AppSession(Protocol):
-    """What the server needs of an application's session: a remote one
-    (:class:`~drachtio.server.session.ControlSession`) or one in the same
-    process (``Srf.attach``)."""
-
-    peer: str
-    app_name: str | None
-    closed: bool
-    done: asyncio.Future[None]
-
-    @property
-    def authenticated(self) -> bool:
-        """Whether the application authenticated (always, in process)."""
-
-    @property
-    def is_open(self) -> bool:
-        """Whether it can still be sent requests (not closed, not closing)."""
-
-    def send_request(self, command: Command) -> bool:
-        """Send the application a request; ``False`` when it cannot take it."""
-
-    def close(self) -> None:
-        """End the session (the server stops)."""
-
-
-class EmbeddedApp(Protocol):
-    """An application that can serve a server from its process (``drachtio.Srf``)."""
-
-    async def attach(self, server: Server) -> object:
-        """Join ``server``'s applications."""
-
-
-@dataclass(slots=True)
-class _ServerTx:
-    """A SIP request the server received and handed to an application."""
-
-    id: str
-    stack_id: int
-    request: SipRequest
-    owner: AppSession | None
-    listener: Listener
-    source: Source
-    received: float
-    dialog: Dialog[AppSession] | None = None
-    to_tag: str | None = None
-    timer: asyncio.TimerHandle | None = None
-
-
-@dataclass(slots=True)
-class _ClientTx:
-    """A SIP request an application sent through the server."""
-
-    id: str
-    stack_id: int
-    request: SipRequest
-    owner: AppSession | None
-    contact: str
-    dialog: Dialog[AppSession] | None = None
-    # A SUBSCRIBE outside any dialog: its Call-ID and From tag, which a
-    # NOTIFY arriving before its 2xx carries (RFC 6665 §4.1.2.4), and the
-    # remote tags of the dialogs it created, which no later message creates again.
-    subscribe_key: tuple[str, str] | None = None
-    subscribe_tags: set[str] | None = None
-    # A final response came (an INVITE's is kept 64*T1 for forked 2xx).
-    answered: bool = False
-    # The application cancelled it (an INVITE).
-    cancelled: bool = False
 
 
 class Server:
@@ -233,27 +85,11 @@ class Server:
         )
         self._listeners: list[Listener] = []
         self.hostport: list[str] = []
-        self._routes: dict[str, list[AppSession]] = {}
-        self._next_route: dict[str, int] = {}
-        self._server_txs: dict[str, _ServerTx] = {}
-        self._server_txs_by_stack: dict[int, _ServerTx] = {}
-        self._client_txs: dict[str, _ClientTx] = {}
-        self._client_txs_by_stack: dict[int, _ClientTx] = {}
-        # Server and client transactions recently finished.
-        self._finished = _Finished()
-        self._finished_client = _Finished()
-        self._dialogs: dict[str, Dialog[AppSession]] = {}
-        self._dialogs_by_key: dict[tuple[str, str, str], Dialog[AppSession]] = {}
-        self._subscribing: dict[tuple[str, str], _ClientTx] = {}
-        # While a command runs: its session, and the requests the command
-        # leads to for that session, which go out after the command's reply.
-        self._replying_to: AppSession | None = None
-        self._after_reply: list[Command] = []
+        self._routes: Routes[AppSession] = Routes()
+        # Requests, transactions and dialogs: what SIP events and commands change.
+        self._tu = TransactionUser(config, self._routes)
         self._stop_requested: asyncio.Event | None = None
-        # The loop the server runs on: set by start(), before any event.
-        self._loop: asyncio.AbstractEventLoop
         self._stopped = False
-        self._trace = config.sip_trace
 
     # ------------------------------------------------------------ lifecycle
 
@@ -277,9 +113,7 @@ class Server:
             "sessions": len(self._sessions),
             "control_unauthenticated": len(self.unauthenticated),
             "control_unauthenticated_dropped": self.unauthenticated.dropped,
-            "server_transactions": len(self._server_txs_by_stack),
-            "client_transactions": len(self._client_txs_by_stack),
-            "dialogs": len(self._dialogs),
+            **self._tu.counts(),
         }
         if self._stack is not None:
             counts.update(self._stack.stats())
@@ -294,12 +128,12 @@ class Server:
         if self._stack is not None:
             return
         config = self.config
-        self._loop = loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
         control_tls = control_ssl_context(config)
         self._stack = await SipStack.start(
             config.sip,
-            self._on_stack_event,
+            self._tu.on_stack_event,
             t1=config.t1,
             receive_on_loop=config.udp_on_loop,
             max_tcp_connections=config.max_tcp_connections,
@@ -310,6 +144,7 @@ class Server:
             tls_key=config.tls_key,
             tls_ca=config.tls_ca,
         )
+        self._tu.attach(self._stack, loop)
         try:
             self._control = await loop.create_server(
                 self._new_session,
@@ -325,15 +160,16 @@ class Server:
                 self._control.close()
             await self._stack.close(grace=0)
             self._stack = None
+            self._tu.detach()
             raise
         self._listeners = self._stack.local_addresses
-        self.hostport = [f"{t}/{_host(ip)}:{port}" for t, ip, port in self._listeners]
+        self.hostport = [f"{t}/{uri_host(ip)}:{port}" for t, ip, port in self._listeners]
         host, port = self.control_address
         loop_name = type(loop).__module__.partition(".")[0]
         log.info(
             "listening sip=%s control=%s:%d loop=%s",
             ",".join(self.hostport),
-            _host(host),
+            uri_host(host),
             port,
             loop_name,
         )
@@ -371,6 +207,7 @@ class Server:
         if sessions:
             await asyncio.wait([s.done for s in sessions], timeout=self.config.shutdown_grace)
         await self._stack.close(grace=self.config.shutdown_grace)
+        self._tu.stop_timers()
         if self._control is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._control.wait_closed(), 1.0)
@@ -429,73 +266,7 @@ class Server:
         destroyed that a BYE it sends causes) are sent after the response:
         at the next turn of the loop, once the caller has sent the response.
         """
-        outer = self._replying_to, self._after_reply
-        self._replying_to, self._after_reply = session, []
-        try:
-            return self._execute(session, command)
-        finally:
-            held = self._after_reply
-            self._replying_to, self._after_reply = outer
-            if held:
-                self._loop.call_soon(self._send_after_reply, session, held)
-
-    def _send_after_reply(self, session: AppSession, held: list[Command]) -> None:
-        for command in held:
-            session.send_request(command)
-
-    def _tell(self, session: AppSession, command: Command) -> None:
-        """Send ``session`` a request, after the reply to the command it is running if any."""
-        if session is self._replying_to:
-            self._after_reply.append(command)
-        else:
-            session.send_request(command)
-
-    def _execute(self, session: AppSession, command: Command) -> ResponseData:
-        try:
-            if isinstance(command, Route):
-                return self._route(session, command.method)
-            if isinstance(command, Unroute):
-                return self._unroute(session, command.method)
-            if isinstance(command, RespondToSipRequest):
-                return self._respond(session, command)
-            if isinstance(command, SendSipRequest):
-                return self._send(session, command)
-            if isinstance(command, CancelSipRequest):
-                return self._cancel(session, command)
-        except (DrachtioError, ValueError) as exc:
-            log.info("%s failed peer=%s: %s", command.COMMAND, session.peer, exc)
-            return Failure(str(exc) or type(exc).__name__)
-        return Failure(f"{command.COMMAND!r} is not a command a server carries out")
-
-    def _route(self, session: AppSession, method: str) -> Success:
-        sessions = self._routes.setdefault(method, [])
-        if session not in sessions:
-            sessions.append(session)
-        log.info("route peer=%s method=%s", session.peer, method)
-        return Success()
-
-    def _unroute(self, session: AppSession, method: str) -> Success:
-        sessions = self._routes.get(method)
-        if sessions is not None and session in sessions:
-            index = sessions.index(session)
-            sessions.remove(session)
-            if not sessions:
-                del self._routes[method]
-                self._next_route.pop(method, None)
-            elif index < self._next_route.get(method, 0) % (len(sessions) + 1):
-                # The clients after the removed one moved down a place: so
-                # does the cursor, so that the next in turn is not skipped.
-                self._next_route[method] -= 1
-        return Success()
-
-    def _pick(self, method: str) -> AppSession | None:
-        """The next application routed for ``method``, round robin."""
-        sessions = self._routes.get(method)
-        if not sessions:
-            return None
-        index = self._next_route.get(method, 0) % len(sessions)
-        self._next_route[method] = index + 1
-        return sessions[index]
+        return self._tu.execute(session, command)
 
     def session_closed(self, session: AppSession) -> None:
         """An application went away: free what it held (RFC 3261 has no owner-less calls).
@@ -504,48 +275,10 @@ class Server:
         same ``appName`` (``on_disconnect = "handoff"``, round robin), with
         the requests received in them and not answered yet; its other pending
         requests are answered 480 so no caller hangs; its INVITEs still
-        ringing are cancelled; the dialogs no one took end (see :meth:`_hang_up`).
+        ringing are cancelled; the dialogs no one took end with a BYE.
         """
         self._sessions.discard(session)
-        for method in [m for m, sessions in self._routes.items() if session in sessions]:
-            self._unroute(session, method)
-        if self._stack is None or self._stack.is_closed:
-            return
-        # Each transaction and dialog is cleaned up on its own: one that
-        # fails is logged and does not keep the others from being freed.
-        for ctx in [c for c in self._client_txs.values() if c.owner is session]:
-            ctx.owner = None
-            if ctx.request.method == "INVITE" and not (ctx.answered or ctx.cancelled):
-                with _carry_on("cancel", ctx.id):
-                    self._stack.cancel(ctx.stack_id)
-        dialogs = [d for d in self._dialogs.values() if d.owner is session]
-        heirs = self._heirs(session) if dialogs else []
-        orphans: list[Dialog[AppSession]] = []
-        for index, dialog in enumerate(dialogs):
-            dialog.owner = None
-            with _carry_on("hand over", dialog.id):
-                if heirs and self._hand_over(dialog, session, heirs[index % len(heirs)]):
-                    continue
-            orphans.append(dialog)
-        for tx in [tx for tx in self._server_txs.values() if tx.owner is session]:
-            with _carry_on("answer 480", tx.id):
-                # A request in a dialog handed over goes to the dialog's new owner.
-                held = tx.dialog
-                heir = held.owner if held is not None and held.id in self._dialogs else None
-                tx.owner = heir
-                if tx.request.method == "BYE" and held is not None and heir is None:
-                    # The BYE ended its dialog when it came: the call is
-                    # over, whoever would have answered (RFC 3261 §15.1.2).
-                    tx.owner = None
-                    self._answer(tx, 200, None)
-                elif (
-                    heir is None or heir is session or not heir.send_request(self._sip_message(tx))
-                ):
-                    tx.owner = None
-                    self._answer(tx, 480, "Temporarily Unavailable")
-        for dialog in orphans:
-            with _carry_on("hang up", dialog.id):
-                self._hang_up(dialog, "application disconnected")
+        self._tu.session_closed(session, self._heirs(session))
 
     def _heirs(self, session: AppSession) -> list[AppSession]:
         """The connected clients of the same ``appName`` that may take ``session``'s dialogs."""
@@ -556,634 +289,6 @@ class Server:
             for s in self._sessions
             if s is not session and s.app_name == session.app_name and s.authenticated and s.is_open
         ]
-
-    def _hand_over(self, dialog: Dialog[AppSession], old: AppSession, new: AppSession) -> bool:
-        """Give ``dialog`` to ``new``; it is told with ``dialog {event: created}``."""
-        event = DialogEvent(dialog.id, "created", f"handed over from {old.peer}")
-        if not new.send_request(event):
-            return False
-        dialog.owner = new
-        for ctx in self._client_txs.values():
-            if ctx.dialog is dialog and ctx.owner is None:
-                # Responses to in-dialog requests the old owner sent now reach the new one.
-                ctx.owner = new
-        log.info(
-            "dialog handed over dialog=%s from=%s to=%s app=%s",
-            dialog.id,
-            old.peer,
-            new.peer,
-            new.app_name,
-        )
-        return True
-
-    # ------------------------------------------------------------ respondToSipRequest
-
-    def _respond(self, session: AppSession, command: RespondToSipRequest) -> ResponseData:
-        tx_id = command.transaction_id
-        tx = self._server_txs.get(tx_id)
-        if tx is None or tx.owner is not session:
-            # Another application's transaction is unknown in every state.
-            if tx is None and self._finished.owned_by(tx_id, session):
-                return Failure(f"transaction {tx_id} already has a final response")
-            return Failure(f"unknown transaction {tx_id}")
-        code = command.code
-        request = tx.request
-        if request.to is not None and request.to.tag is None and code > 100 and tx.to_tag is None:
-            tx.to_tag = self._stack_or_fail().new_tag()
-        refreshes = tx.dialog is not None and request.method in TARGET_REFRESH_METHODS
-        if 200 <= code < 300 and (refreshes or request.method in DIALOG_METHODS):
-            # The dialog is built, or its target moved, from these after the
-            # 2xx is sent: a malformed value raises ParseError here, before
-            # anything goes out, and the application is told (it can still
-            # answer with an error).
-            _ = request.contacts
-            if request.method in DIALOG_METHODS:
-                _ = request.record_route
-        response = build_response(
-            request,
-            code,
-            command.status,
-            command.headers,
-            command.body,
-            tx.to_tag,
-            contact_for(*tx.listener),
-        )
-        check_relied_on(response, command.headers)
-        self._stack_or_fail().respond(tx.stack_id, response)
-        self._trace_out(response)
-        dialog_id: str | None = None
-        if code >= 200:
-            if refreshes and code < 300:
-                assert tx.dialog is not None
-                tx.dialog.refresh_target(request)
-            if request.method in DIALOG_METHODS and code < 300:
-                dialog_id = self._uas_dialog(tx).id
-            self._finish_server_tx(tx, keep_for_ack=request.method == "INVITE" and code < 300)
-            if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
-                self._destroy_dialog(tx.dialog, "terminating NOTIFY received")
-        elif request.method == "INVITE" and tx.timer is not None:
-            # A ringing INVITE may ring as long as the caller waits.
-            tx.timer.cancel()
-            tx.timer = None
-        return RespondResult(response, dialog_id)
-
-    def _uas_dialog(self, tx: _ServerTx) -> Dialog[AppSession]:
-        dialog = tx.dialog
-        if dialog is None:
-            assert tx.to_tag is not None
-            dialog = Dialog.for_uas(tx.request, tx.to_tag, contact_for(*tx.listener), tx.owner)
-            tx.dialog = dialog
-            self._dialogs[dialog.id] = dialog
-            self._dialogs_by_key[dialog.key] = dialog
-        if tx.request.method == "INVITE":
-            dialog.awaiting_ack = tx.stack_id
-        return dialog
-
-    def _finish_server_tx(self, tx: _ServerTx, *, keep_for_ack: bool = False) -> None:
-        if tx.timer is not None:
-            tx.timer.cancel()
-            tx.timer = None
-        self._server_txs.pop(tx.id, None)
-        self._finished.add(tx.id, tx.owner)
-        if not keep_for_ack:
-            self._server_txs_by_stack.pop(tx.stack_id, None)
-
-    def _answer(self, tx: _ServerTx, code: int, reason: str | None) -> None:
-        """Answer a request on the server's own behalf (no application can).
-
-        A 405 lists the methods routed to applications (RFC 3261 §8.2.1).
-        """
-        stack = self._stack
-        if stack is None:
-            return
-        if code > 100 and tx.to_tag is None:
-            tx.to_tag = stack.new_tag()
-        headers: dict[str, str | list[str]] = {}
-        if code == 405:
-            headers["Allow"] = ", ".join(sorted(self._routes))
-        try:
-            response = build_response(
-                tx.request, code, reason, headers, None, tx.to_tag, contact_for(*tx.listener)
-            )
-            stack.respond(tx.stack_id, response)
-            self._trace_out(response)
-        except (DrachtioError, ValueError) as exc:
-            log.warning("could not answer %d transaction=%s: %s", code, tx.id, exc)
-        self._finish_server_tx(tx)
-
-    def _on_app_timeout(self, tx: _ServerTx) -> None:
-        tx.timer = None
-        if tx.id not in self._server_txs:
-            return
-        owner = tx.owner
-        log.warning(
-            "application did not answer in %.1f s, answering 500 transaction=%s peer=%s",
-            self.config.app_response_timeout,
-            tx.id,
-            owner.peer if owner else None,
-        )
-        self._answer(tx, 500, "Application Did Not Respond")
-        if owner is not None:
-            owner.send_request(Cancel(tx.id, CANCEL_APP_TIMEOUT))
-
-    # ------------------------------------------------------------ sendSipRequest
-
-    def _send(self, session: AppSession, command: SendSipRequest) -> ResponseData:
-        stack = self._stack_or_fail()
-        if command.dialog_id is not None:
-            dialog = self._dialogs.get(command.dialog_id)
-            if dialog is None or dialog.owner is not session:
-                return Failure(f"no dialog {command.dialog_id}")
-            if command.method == "ACK":
-                if dialog.ack_tx is None:
-                    return Failure(f"dialog {dialog.id} has no 2xx waiting for an ACK")
-                ack = build_ack(dialog, command.headers, command.body)
-                stack.send_ack(dialog.ack_tx, ack, self._first_hop(dialog, ack))
-                self._trace_out(ack)
-                dialog.ack_tx = None
-                return SendResult(_new_tx_id(), ack, dialog.id)
-            if command.method == "BYE":
-                self._ack_pending_2xx(stack, dialog)
-            request = build_in_dialog_request(dialog, command.method, command.headers, command.body)
-            check_relied_on(request, command.headers)
-            contact = dialog.contact
-            dest = self._first_hop(dialog, request)
-        else:
-            if command.method in ("ACK", "CANCEL"):
-                return Failure(
-                    f"{command.method} is sent with dialogId (ACK) or cancelSipRequest (CANCEL)"
-                )
-            assert command.uri is not None
-            listener = self._listener_for(command.uri)
-            request = build_new_request(
-                command.method,
-                command.uri,
-                command.headers,
-                command.body,
-                from_tag=stack.new_tag(),
-                listener=listener,
-            )
-            check_relied_on(request, command.headers)
-            if self._foreign_dialog(session, request):
-                return Failure(
-                    "the Call-ID and tags name a dialog of another application: "
-                    "requests in a dialog are sent by its owner, with dialogId"
-                )
-            dialog = None
-            contact = contact_for(*listener)
-            dest = None
-        stack_id = stack.send_request(request, dest)
-        self._trace_out(request)
-        ctx = _ClientTx(_new_tx_id(), stack_id, request, session, contact, dialog)
-        self._client_txs[ctx.id] = ctx
-        self._client_txs_by_stack[stack_id] = ctx
-        if dialog is None and command.method == "SUBSCRIBE":
-            from_ = request.from_
-            assert from_ is not None and from_.tag is not None
-            ctx.subscribe_key = (request.call_id or "", from_.tag)
-            self._subscribing[ctx.subscribe_key] = ctx
-        if dialog is not None and command.method == "BYE":
-            self._destroy_dialog(dialog, "BYE sent")
-        return SendResult(ctx.id, request, None if dialog is None else dialog.id)
-
-    def _foreign_dialog(self, session: AppSession, request: SipRequest) -> bool:
-        """Whether ``request`` names a dialog ``session`` does not own: its Call-ID and tags.
-
-        Either way round: as the dialog's own requests, or as its peer's.
-        """
-        to = request.to
-        if to is None or to.tag is None:
-            return False  # no To tag: no dialog is named (the usual new request)
-        from_ = request.from_
-        from_tag = from_.tag if from_ is not None and from_.tag else ""
-        call_id = request.call_id or ""
-        for key in ((call_id, from_tag, to.tag), (call_id, to.tag, from_tag)):
-            dialog = self._dialogs_by_key.get(key)
-            if dialog is not None and dialog.owner is not session:
-                return True
-        return False
-
-    def _listener_for(self, uri: str) -> Listener:
-        """The listener a request to ``uri`` leaves from: its transport's, else the first."""
-        # The core's URI parser: a `;` in the user part is not a parameter.
-        try:
-            wanted = Uri(uri).next_hop_transport
-        except ValueError:
-            wanted = None
-        for listener in self._listeners:
-            if listener[0] == wanted:
-                return listener
-        return self._listeners[0]
-
-    def _cancel(self, session: AppSession, command: CancelSipRequest) -> ResponseData:
-        tx_id = command.transaction_id
-        ctx = self._client_txs.get(tx_id)
-        if ctx is None or ctx.owner is not session:
-            if ctx is None and self._finished_client.owned_by(tx_id, session):
-                return Failure(f"transaction {tx_id} already has a final response")
-            return Failure(f"unknown transaction {tx_id}")
-        if ctx.request.method != "INVITE":
-            return Failure(f"transaction {ctx.id} is a {ctx.request.method}, not an INVITE")
-        if ctx.answered:
-            return Failure(f"transaction {ctx.id} already has a final response")
-        if ctx.cancelled:
-            return Failure(f"transaction {ctx.id} is already cancelled")
-        self._stack_or_fail().cancel(ctx.stack_id)
-        ctx.cancelled = True
-        return Success()
-
-    # ------------------------------------------------------------ dialogs
-
-    def _destroy_dialog(
-        self, dialog: Dialog[AppSession], reason: str, *, notify: bool = True
-    ) -> None:
-        if self._dialogs.pop(dialog.id, None) is None:
-            return
-        self._dialogs_by_key.pop(dialog.key, None)
-        if dialog.awaiting_ack is not None:
-            self._server_txs_by_stack.pop(dialog.awaiting_ack, None)
-            dialog.awaiting_ack = None
-        log.debug("dialog destroyed id=%s reason=%s", dialog.id, reason)
-        if notify and dialog.owner is not None:
-            self._tell(dialog.owner, DialogEvent(dialog.id, "destroyed", reason))
-
-    def _ack_pending_2xx(self, stack: SipStack, dialog: Dialog[AppSession]) -> None:
-        """ACK a 2xx not acknowledged yet, so that a BYE does not leave the peer
-        resending it (RFC 3261 §15.1.1: the ACK comes before the BYE)."""
-        if dialog.ack_tx is not None:
-            try:
-                ack = build_ack(dialog, {}, None)
-                stack.send_ack(dialog.ack_tx, ack, self._first_hop(dialog, ack))
-            except (DrachtioError, ValueError) as exc:
-                log.warning("could not send ACK dialog=%s: %s", dialog.id, exc)
-            dialog.ack_tx = None
-
-    @staticmethod
-    def _first_hop(dialog: Dialog[AppSession], request: SipRequest) -> Destination | None:
-        """Where a request in ``dialog`` goes when the stack's choice would be wrong.
-
-        The stack sends to the first Route, else the Request-URI. With a
-        strict router first (RFC 3261 §12.2.1.1) the Request-URI is that
-        router, and the request goes there (§8.1.2); a host name is
-        resolved by the stack.
-        """
-        if not dialog.strict_routing:
-            return None
-        return next_hop(request, strict_router=True)
-
-    def _hang_up(self, dialog: Dialog[AppSession], reason: str) -> None:
-        """End ``dialog`` on the server's own: a call with a BYE (RFC 3261 §15.1.1).
-
-        A subscription is only forgotten: BYE is not for it, and the server
-        knows nothing of the event package's state to put in a terminating
-        NOTIFY or of when to unsubscribe. The peer's next request in it (a
-        refresh, a NOTIFY) is answered 481, which ends the subscription on
-        its side (RFC 6665).
-        """
-        stack = self._stack
-        if dialog.method == "INVITE" and stack is not None and not stack.is_closed:
-            self._ack_pending_2xx(stack, dialog)
-            try:
-                bye = build_in_dialog_request(
-                    dialog, "BYE", {"Reason": f'SIP;text="{reason}"'}, None
-                )
-                stack.send_request(bye, self._first_hop(dialog, bye))
-                self._trace_out(bye)
-            except (DrachtioError, ValueError) as exc:
-                log.warning("could not send BYE dialog=%s: %s", dialog.id, exc)
-        self._destroy_dialog(dialog, reason)
-
-    # ------------------------------------------------------------ SIP side
-
-    def _on_stack_event(self, event: StackEvent) -> None:
-        if isinstance(event, RequestEvent):
-            self._on_request(event)
-        elif isinstance(event, ResponseEvent):
-            self._on_response(event)
-        elif isinstance(event, AckEvent):
-            self._on_ack(event)
-        elif isinstance(event, CancelEvent):
-            self._on_cancel(event)
-        elif isinstance(event, AckTimeoutEvent):
-            self._on_ack_timeout(event.tx_id)
-        elif isinstance(event, TimeoutEvent):
-            self._on_failure(event.tx_id, 408, "Request Timeout")
-        elif isinstance(event, TransportErrorEvent):
-            log.warning("transport error dest=%s reason=%s", event.dest, event.reason)
-            if event.tx_id is not None:
-                self._on_failure(event.tx_id, 503, "Service Unavailable")
-        elif isinstance(event, MalformedEvent):
-            log.info(
-                "malformed SIP message source=%s reason=%s answered=%s",
-                event.source,
-                event.reason,
-                event.answered,
-            )
-        elif isinstance(event, ClosedEvent):
-            log.info("SIP stack closed")
-
-    def _on_request(self, event: RequestEvent) -> None:
-        request = event.request
-        if self._trace:
-            self._trace_in(request, event.source)
-        transport = event.source[0]
-        listener: Listener = (transport, *event.local)
-        source = Source(transport, event.source[1], event.source[2])
-        tx = _ServerTx(_new_tx_id(), event.tx_id, request, None, listener, source, time.time())
-        try:
-            self._take_request(tx)
-        except Exception:
-            # A defect here must not leave the caller unanswered and the
-            # transaction held forever: answer 500 and finish it.
-            log.exception("could not handle %s transaction=%s", request.method, tx.id)
-            if tx.id not in self._finished:
-                owner = tx.owner
-                self._answer(tx, 500, "Server Internal Error")
-                if owner is not None:
-                    owner.send_request(Cancel(tx.id, CANCEL_SERVER_ERROR))
-
-    def _take_request(self, tx: _ServerTx) -> None:
-        """Give a new request to its dialog's owner or a routed application, or answer it."""
-        request = tx.request
-        to, from_ = request.to, request.from_
-        if to is not None and to.tag is not None:
-            # RFC 3261 §12.2.2: a request within a dialog.
-            dialog = self._dialogs_by_key.get(
-                (request.call_id or "", to.tag, from_.tag if from_ and from_.tag else "")
-            )
-            if dialog is None and request.method == "NOTIFY":
-                dialog = self._notify_dialog(request)
-            if dialog is None or dialog.owner is None:
-                self._answer(tx, 481, "Call/Transaction Does Not Exist")
-                return
-            seq = request.cseq.seq if request.cseq is not None else None
-            if seq is not None and dialog.remote_cseq is not None and seq <= dialog.remote_cseq:
-                # RFC 3261 §12.2.2: a lower CSeq than the last one is out of order.
-                self._answer(tx, 500, "CSeq Out Of Order")
-                return
-            if seq is not None:
-                dialog.remote_cseq = seq
-            tx.dialog = dialog
-            tx.to_tag = dialog.local_tag
-            owner: AppSession | None = dialog.owner
-        else:
-            owner = self._pick(request.method)
-            if owner is None:
-                log.info(
-                    "no application for %s, answering %d",
-                    request.method,
-                    self.config.no_route_status,
-                )
-                self._answer(tx, self.config.no_route_status, None)
-                return
-        tx.owner = owner
-        self._server_txs[tx.id] = tx
-        self._server_txs_by_stack[tx.stack_id] = tx
-        assert owner is not None
-        if not owner.send_request(self._sip_message(tx)):
-            tx.owner = None
-            self._answer(tx, 480, "Temporarily Unavailable")
-            return
-        tx.timer = self._loop.call_later(self.config.app_response_timeout, self._on_app_timeout, tx)
-        if tx.dialog is not None and request.method == "BYE":
-            self._destroy_dialog(tx.dialog, "BYE received")
-
-    def _notify_dialog(self, notify: SipRequest) -> Dialog[AppSession] | None:
-        """The dialog a NOTIFY for a SUBSCRIBE still waiting for its 2xx creates.
-
-        RFC 6665 §4.1.2.4: the NOTIFY may overtake the 2xx (or come from
-        another fork). It matches the SUBSCRIBE by Call-ID, its To tag being
-        the SUBSCRIBE's From tag, and its Event.
-        """
-        to, from_ = notify.to, notify.from_
-        if to is None or to.tag is None or from_ is None or from_.tag is None:
-            return None
-        ctx = self._subscribing.get((notify.call_id or "", to.tag))
-        if ctx is None or ctx.owner is None or not same_event(ctx.request, notify):
-            return None
-        if ctx.subscribe_tags is not None and from_.tag in ctx.subscribe_tags:
-            return None  # that subscription has ended already
-        try:
-            dialog = Dialog.for_notify(ctx.request, notify, ctx.contact, ctx.owner)
-        except ParseError as exc:
-            log.warning("NOTIFY without a usable dialog transaction=%s: %s", ctx.id, exc)
-            return None
-        ctx.subscribe_tags = {from_.tag} | (ctx.subscribe_tags or set())
-        self._dialogs[dialog.id] = dialog
-        self._dialogs_by_key[dialog.key] = dialog
-        return dialog
-
-    @staticmethod
-    def _sip_message(tx: _ServerTx) -> Sip:
-        """The ``sip`` request that hands ``tx``'s request to its owner."""
-        return Sip(
-            tx.id,
-            tx.request,
-            tx.dialog.id if tx.dialog is not None else None,
-            tx.source,
-            tx.received,
-        )
-
-    def _on_ack(self, event: AckEvent) -> None:
-        if self._trace:
-            self._trace_in(event.request, event.source)
-        if event.tx_id is None:
-            log.debug("ACK matching no transaction dropped")
-            return
-        tx = self._server_txs_by_stack.pop(event.tx_id, None)
-        if tx is None or tx.dialog is None:
-            return
-        dialog = tx.dialog
-        dialog.awaiting_ack = None
-        if dialog.owner is not None:
-            source = Source(*event.source)
-            dialog.owner.send_request(Sip(tx.id, event.request, dialog.id, source, time.time()))
-
-    def _on_cancel(self, event: CancelEvent) -> None:
-        if self._trace:
-            self._trace_in(event.request, None)
-        tx = self._server_txs_by_stack.get(event.tx_id)
-        if tx is None:
-            return
-        owner = tx.owner
-        self._finish_server_tx(tx)
-        if owner is not None:
-            owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
-
-    def _on_ack_timeout(self, stack_id: int) -> None:
-        tx = self._server_txs_by_stack.pop(stack_id, None)
-        if tx is None or tx.dialog is None:
-            return
-        dialog = tx.dialog
-        dialog.awaiting_ack = None
-        log.warning("no ACK for a 2xx, ending the call dialog=%s", dialog.id)
-        if dialog.owner is not None:
-            dialog.owner.send_request(DialogEvent(dialog.id, "ack-timeout", "no ACK for the 2xx"))
-        self._hang_up(dialog, "no ACK for the 2xx")
-
-    def _on_failure(self, stack_id: int, code: int, reason: str) -> None:
-        ctx = self._client_txs_by_stack.pop(stack_id, None)
-        if ctx is not None:
-            self._forget_client_tx(ctx)
-            self._forget_subscribe(ctx)
-            if ctx.owner is not None:
-                response = synthetic_response(ctx.request, code, reason)
-                ctx.owner.send_request(
-                    Sip(
-                        ctx.id,
-                        response,
-                        None if ctx.dialog is None else ctx.dialog.id,
-                        None,
-                        time.time(),
-                    )
-                )
-            if ctx.dialog is not None and code == 408:
-                # RFC 3261 §12.2.1.2: no response at all ends the dialog.
-                self._destroy_dialog(ctx.dialog, f"no response to {ctx.request.method}")
-            return
-        tx = self._server_txs_by_stack.pop(stack_id, None)
-        if tx is not None:
-            self._finish_server_tx(tx)
-            if tx.dialog is not None and tx.dialog.awaiting_ack == stack_id:
-                self._hang_up(tx.dialog, reason)
-
-    def _on_response(self, event: ResponseEvent) -> None:
-        response = event.response
-        if self._trace:
-            self._trace_in(response, event.source)
-        ctx = self._client_txs_by_stack.get(event.tx_id)
-        if ctx is None:
-            return
-        status = response.status
-        dialog = ctx.dialog
-        method = ctx.request.method
-        is_invite = method == "INVITE"
-        refreshes = ctx.dialog is not None and method in TARGET_REFRESH_METHODS
-        if 200 <= status < 300 and (refreshes or method in DIALOG_METHODS):
-            try:
-                dialog = self._uac_dialog(ctx, response)
-            except ParseError as exc:
-                # No dialog can be built from a 2xx with a malformed Contact or
-                # Record-Route; the application still gets the response.
-                log.warning(
-                    "2xx to %s without a usable dialog transaction=%s: %s", method, ctx.id, exc
-                )
-                dialog = None
-        if status >= 200:
-            ctx.answered = True
-            if is_invite and status < 300:
-                # Forked 2xx may follow for 64*T1 (RFC 3261 §13.2.2.4); keep the mapping as long.
-                self._loop.call_later(64 * self.config.t1, self._forget_client_tx, ctx)
-            else:
-                self._forget_client_tx(ctx)
-            if ctx.subscribe_key is not None:
-                if status < 300:
-                    # NOTIFYs of other forks may create their dialogs for
-                    # 64*T1 yet (RFC 6665), as forked 2xx to an INVITE do.
-                    self._loop.call_later(64 * self.config.t1, self._forget_subscribe, ctx)
-                else:
-                    self._forget_subscribe(ctx)
-        if ctx.owner is not None:
-            ctx.owner.send_request(
-                Sip(
-                    ctx.id,
-                    response,
-                    None if dialog is None else dialog.id,
-                    Source(*event.source),
-                    time.time(),
-                )
-            )
-        if ctx.dialog is not None and status in (408, 481):
-            # RFC 3261 §12.2.1.2: the peer no longer knows the dialog (481) or
-            # could not be reached (408): the dialog is over.
-            self._destroy_dialog(ctx.dialog, f"{status} response to {method}")
-        elif ctx.dialog is not None and 200 <= status < 300 and ctx.dialog.ended_by(ctx.request):
-            self._destroy_dialog(ctx.dialog, "terminating NOTIFY sent")
-
-    def _uac_dialog(self, ctx: _ClientTx, response: SipResponse) -> Dialog[AppSession] | None:
-        dialog = ctx.dialog
-        if dialog is not None:
-            # A 2xx to a target refresh in the dialog (re-INVITE, SUBSCRIBE,
-            # UPDATE); after a re-INVITE the ACK is the application's to send.
-            dialog.refresh_target(response)
-        else:
-            to = response.to
-            if to is None or to.tag is None:
-                log.warning(
-                    "2xx to %s without a To tag dropped transaction=%s", ctx.request.method, ctx.id
-                )
-                return None
-            dialog = Dialog.for_uac(ctx.request, response, ctx.contact, ctx.owner)
-            if dialog.id in self._dialogs:
-                return self._dialogs[dialog.id]
-            if ctx.subscribe_key is not None:
-                if ctx.subscribe_tags is not None and to.tag in ctx.subscribe_tags:
-                    # A NOTIFY before this 2xx created the dialog and ended it.
-                    return None
-                ctx.subscribe_tags = {to.tag} | (ctx.subscribe_tags or set())
-            self._dialogs[dialog.id] = dialog
-            self._dialogs_by_key[dialog.key] = dialog
-        if ctx.request.method == "INVITE":
-            cseq = ctx.request.cseq
-            dialog.ack_tx = ctx.stack_id
-            dialog.ack_cseq = 0 if cseq is None else cseq.seq
-        if ctx.owner is None:
-            # The application left while its request was pending: take the
-            # dialog down, or, when that was done already (a 2xx to a
-            # re-INVITE or UPDATE after the BYE), only acknowledge the 2xx.
-            if dialog.id in self._dialogs:
-                self._hang_up(dialog, "application disconnected")
-            elif self._stack is not None and not self._stack.is_closed:
-                self._ack_pending_2xx(self._stack, dialog)
-        return dialog
-
-    def _forget_client_tx(self, ctx: _ClientTx) -> None:
-        if self._client_txs.pop(ctx.id, None) is not None:
-            self._finished_client.add(ctx.id, ctx.owner)
-        self._client_txs_by_stack.pop(ctx.stack_id, None)
-
-    def _forget_subscribe(self, ctx: _ClientTx) -> None:
-        key = ctx.subscribe_key
-        if key is not None and self._subscribing.get(key) is ctx:
-            del self._subscribing[key]
-
-    # ------------------------------------------------------------ helpers
-
-    def _stack_or_fail(self) -> SipStack:
-        if self._stack is None:
-            raise DrachtioError("the server is not started")
-        return self._stack
-
-    def _trace_in(self, message: SipMessage, source: tuple[str, str, int] | None) -> None:
-        where = f" from {source[0]}/{_host(source[1])}:{source[2]}" if source else ""
-        trace.info("recv%s\n%s", where, message.to_bytes().decode("utf-8", "replace"))
-
-    def _trace_out(self, message: SipMessage) -> None:
-        if self._trace:
-            trace.info("send\n%s", message.to_bytes().decode("utf-8", "replace"))
-
-
-def _new_tx_id() -> str:
-    """A new transaction id: a random (version 4) UUID.
-
-    Random rather than counted, so that one application cannot infer
-    another's transaction ids from its own (one ``getrandom`` call, about
-    0.6 µs more than a counter).
-    """
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
-
-
-_UUID_VARIANT = "89ab"
-
-
-@contextlib.contextmanager
-def _carry_on(action: str, what: str) -> Iterator[None]:
-    """Log an exception raised by ``action`` on ``what`` and go on with the next one."""
-    try:
-        yield
-    except Exception:
-        log.exception("could not %s %s", action, what)
 
 
 def resolve_loop(name: str) -> str:
@@ -1199,7 +304,3 @@ def resolve_loop(name: str) -> str:
     if name == "uvloop":
         raise ConfigError("loop: uvloop is not installed (pip install uvloop)")
     return "asyncio"
-
-
-def _host(ip: str) -> str:
-    return f"[{ip}]" if ":" in ip else ip

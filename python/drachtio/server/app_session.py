@@ -1,0 +1,45 @@
+"""What the server needs of an application: its session, and an embedded one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Protocol
+
+from drachtio.protocol import Command
+
+if TYPE_CHECKING:
+    from drachtio.server.server import Server
+
+__all__ = ["AppSession", "EmbeddedApp"]
+
+
+class AppSession(Protocol):
+    """What the server needs of an application's session: a remote one
+    (:class:`~drachtio.server.session.ControlSession`) or one in the same
+    process (``Srf.attach``)."""
+
+    peer: str
+    app_name: str | None
+    closed: bool
+    done: asyncio.Future[None]
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the application authenticated (always, in process)."""
+
+    @property
+    def is_open(self) -> bool:
+        """Whether it can still be sent requests (not closed, not closing)."""
+
+    def send_request(self, command: Command) -> bool:
+        """Send the application a request; ``False`` when it cannot take it."""
+
+    def close(self) -> None:
+        """End the session (the server stops)."""
+
+
+class EmbeddedApp(Protocol):
+    """An application that can serve a server from its process (``drachtio.Srf``)."""
+
+    async def attach(self, server: Server) -> object:
+        """Join ``server``'s applications."""
