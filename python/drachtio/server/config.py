@@ -152,8 +152,9 @@ class ServerConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(f"{name}: must be a file name, got {value!r}")
-        if "tls" in transports and not (self.tls_certificate and self.tls_key):
-            raise ConfigError("sip: a tls listener needs tls_certificate and tls_key")
+        for secure in sorted(transports & {"tls", "wss"}):
+            if not (self.tls_certificate and self.tls_key):
+                raise ConfigError(f"sip: a {secure} listener needs tls_certificate and tls_key")
         if not 0 <= self.control_port <= 65535:
             raise ConfigError(f"control: port {self.control_port} is out of range")
         if not self.secrets:
