@@ -276,18 +276,14 @@ async fn run<S>(
     shared.unregister_conn(peer, id);
     shared.forget_ws_names(peer.addr, &names);
     rx.close();
-    let reason = match end {
-        End::Closed => "closed by the peer".to_string(),
-        End::Timeout(why) => {
-            close(&mut ws, CloseCode::Normal, why).await;
-            why.to_string()
-        }
+    let (reason, close_with) = match end {
+        End::Closed => ("closed by the peer".to_string(), None),
+        End::Timeout(why) => (why.to_string(), Some((CloseCode::Normal, why))),
         End::TooLarge(why) => {
             Counters::inc(&shared.counters.ws_oversized_closed);
-            close(&mut ws, CloseCode::Size, "message too large").await;
-            why
+            (why, Some((CloseCode::Size, "message too large")))
         }
-        End::Failed(e) => format!("connection failed: {e}"),
+        End::Failed(e) => (format!("connection failed: {e}"), None),
     };
     let failure = format!("connection to {} closed: {reason}", peer.addr);
     let mut failures = Vec::new();
@@ -305,12 +301,16 @@ async fn run<S>(
         },
         true,
     );
+    if let Some((code, why)) = close_with {
+        close(&mut ws, code, why).await;
+    }
 }
 
 /// Sends a close frame with `code`, shuts the connection down for
 /// writing, then reads and drops what the peer still sends (the rest of a
-/// message too large, its own close) until it closes, for at most [`LINGER`] and [`LINGER_BYTES`]: closing with
-/// unread bytes would reset the connection and lose the close frame.
+/// message too large, its own close) until it closes, for at most
+/// [`LINGER`] and [`LINGER_BYTES`]: closing with unread bytes would reset
+/// the connection and lose the close frame.
 async fn close<S>(ws: &mut WebSocketStream<S>, code: CloseCode, reason: &'static str)
 where
     S: AsyncRead + AsyncWrite + Unpin,
