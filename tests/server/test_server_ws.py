@@ -1,12 +1,18 @@
 """The server over SIP over WebSocket (``--sip ws:``): a browser-like client
 (the ``websockets`` package) that names itself ``*.invalid`` calls an
 application, which answers and then hangs up: its BYE reaches the client
-over the client's own connection (RFC 7118 §5.2)."""
+over the client's own connection (RFC 7118 §5.2). Then the same with JsSIP
+under node.js (``tests/jssip/node``, pinned by its ``package-lock.json``;
+``scripts/test.sh`` installs it)."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
+from pathlib import Path
 
+import pytest
 from server_harness import SDP, App, sip_port, start_server
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
@@ -14,6 +20,7 @@ from websockets.typing import Subprotocol
 from drachtio import SipRequest, SipResponse, parse
 
 CLIENT = "k3v9q2.invalid"
+JSSIP_DIR = Path(__file__).parent.parent / "jssip" / "node"
 WAIT = 10.0
 
 
@@ -69,6 +76,44 @@ async def test_a_call_from_a_websocket_client_answered_and_hung_up_by_the_app() 
         await ws.send("SIP/2.0 200 OK\r\n" + "\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n")
         _, final = await asyncio.wait_for(hang_up, WAIT)
         assert final["message"]["status_line"]["status_code"] == 200
+    assert server.stats["dialogs"] == 0
+    await app.close()
+    await server.stop()
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node.js is not installed")
+async def test_a_jssip_call_answered_and_hung_up_by_the_app() -> None:
+    assert (JSSIP_DIR / "node_modules" / "jssip").is_dir(), "run scripts/test.sh (npm ci)"
+    server = await start_server(sip=["ws:127.0.0.1:0"])
+    app = await App.authenticated(server, "invite")
+    url = f"ws://127.0.0.1:{sip_port(server, 'ws')}"
+    client = await asyncio.create_subprocess_exec(
+        "node",
+        str(JSSIP_DIR / "call.js"),
+        url,
+        "sip:service@example.com",
+        cwd=JSSIP_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        invite = await app.next_sip("INVITE", timeout=30)
+        contact = invite["message"]["headers"]["contact"]
+        assert ".invalid" in str(contact) and "transport=ws" in str(contact)
+        ok = await app.respond(invite["transactionId"], 200, body=SDP)
+        ack = await app.next_request("sip", timeout=30)
+        assert ack["message"]["request_uri"]["method"] == "ACK"
+        _, final = await app.send_in_dialog(ok["dialogId"], "BYE")
+        assert final["message"]["status_line"]["status_code"] == 200
+        output, _ = await asyncio.wait_for(client.communicate(), 30)
+    finally:
+        if client.returncode is None:
+            client.kill()
+            await client.wait()
+    lines = output.decode().splitlines()
+    sys.stdout.write(output.decode())
+    assert client.returncode == 0, lines
+    assert lines[-3:] == ["connected", "confirmed", "ended remote Terminated"], lines
     assert server.stats["dialogs"] == 0
     await app.close()
     await server.stop()
