@@ -49,6 +49,16 @@ if ! cmp -s "$SRF_NODE/package-lock.json" "$SRF_NODE/node_modules/.installed-loc
 fi
 echo "drachtio-srf $(node -p "require('$SRF_NODE/node_modules/drachtio-srf/package.json').version")"
 
+section "setup: JsSIP for the SIP over WebSocket test (npm)"
+# The JsSIP client that tests/server/test_server_ws.py runs under node.js,
+# pinned by its package-lock.json; installed again only when it changed.
+JSSIP_NODE="$ROOT/tests/jssip/node"
+if ! cmp -s "$JSSIP_NODE/package-lock.json" "$JSSIP_NODE/node_modules/.installed-lock.json"; then
+    quiet npm ci --prefix "$JSSIP_NODE" --no-audit --no-fund --ignore-scripts
+    cp "$JSSIP_NODE/package-lock.json" "$JSSIP_NODE/node_modules/.installed-lock.json"
+fi
+echo "jssip $(node -p "require('$JSSIP_NODE/node_modules/jssip/package.json').version")"
+
 section "cargo fmt --all --check"
 cargo fmt --all --check
 

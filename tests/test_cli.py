@@ -70,7 +70,7 @@ def test_module_serve_with_a_bad_listen_address() -> None:
     assert proc.returncode == 2
     assert proc.stderr == (
         "drachtio: sip: 'sctp:1.2.3.4:5' is not TRANSPORT:HOST:PORT "
-        "with TRANSPORT one of udp, tcp, tls\n"
+        "with TRANSPORT one of udp, tcp, tls, ws, wss\n"
     )
 
 

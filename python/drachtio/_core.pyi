@@ -13,6 +13,7 @@ __all__ = [
     "CancelEvent",
     "Challenge",
     "ClosedEvent",
+    "ConnectionClosedEvent",
     "Credentials",
     "Event",
     "MalformedEvent",
@@ -486,6 +487,17 @@ class MalformedEvent:
     def answered(self) -> int | None: ...
 
 @final
+class ConnectionClosedEvent:
+    """A WebSocket connection (``ws``, ``wss``) ended after its upgrade."""
+
+    @property
+    def source(self) -> tuple[str, str, int]: ...
+    @property
+    def local(self) -> tuple[str, int]: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
 class ClosedEvent:
     """The stack has stopped: the last event."""
 
@@ -527,6 +539,7 @@ class _SipStack:
         | AckTimeoutEvent
         | TransportErrorEvent
         | MalformedEvent
+        | ConnectionClosedEvent
         | ClosedEvent
     ]: ...
     @property

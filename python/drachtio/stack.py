@@ -20,6 +20,7 @@ from drachtio._core import (
     AckTimeoutEvent,
     CancelEvent,
     ClosedEvent,
+    ConnectionClosedEvent,
     MalformedEvent,
     RequestEvent,
     ResponseEvent,
@@ -31,7 +32,7 @@ from drachtio._core import (
     _SipStack,
 )
 
-__all__ = ["Destination", "SipStack", "StackEvent"]
+__all__ = ["ConnectionClosedEvent", "Destination", "SipStack", "StackEvent"]
 
 StackEvent: TypeAlias = (
     RequestEvent
@@ -42,6 +43,7 @@ StackEvent: TypeAlias = (
     | AckTimeoutEvent
     | TransportErrorEvent
     | MalformedEvent
+    | ConnectionClosedEvent
     | ClosedEvent
 )
 """Everything :class:`SipStack` delivers to ``on_event``."""
@@ -107,7 +109,9 @@ class SipStack:
 
         Args:
             listen: addresses as ``"udp:127.0.0.1:5060"``, ``"tcp:[::1]:5060"``,
-                ``"tls:127.0.0.1:5061"``; port 0 picks a free port (see
+                ``"tls:127.0.0.1:5061"``, ``"ws:127.0.0.1:8080"``,
+                ``"wss:127.0.0.1:8443"`` (SIP over WebSocket, RFC 7118: see
+                ``docs/transport.md``); port 0 picks a free port (see
                 :attr:`local_addresses`).
             on_event: called on the loop's thread with each event, in order.
                 An exception it raises goes to the loop's exception handler
@@ -136,8 +140,8 @@ class SipStack:
                 at moderate rates, but one core does all the SIP work. The
                 stack's thread keeps timers, retransmissions and TCP. See
                 ``docs/bridge.md``.
-            tls_certificate: PEM certificate chain of the TLS listeners, leaf
-                first; a TLS listener needs it and ``tls_key``.
+            tls_certificate: PEM certificate chain of the TLS and WSS
+                listeners, leaf first; either needs it and ``tls_key``.
             tls_key: PEM private key of ``tls_certificate``.
             tls_ca: PEM certificates of the authorities a peer's certificate
                 must chain to when the stack opens a TLS connection; without

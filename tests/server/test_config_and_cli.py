@@ -144,7 +144,8 @@ def test_no_secret_is_an_error_unless_dev() -> None:
     [
         ("bogus = 1\n", "bogus: unknown setting"),
         ('sip = ["sctp:1.2.3.4:5"]\n', "is not TRANSPORT:HOST:PORT"),
-        ('sip = ["wss:1.2.3.4:5"]\n', "with TRANSPORT one of udp, tcp, tls"),
+        ('sip = ["sctp:1.2.3.4:5"]\n', "with TRANSPORT one of udp, tcp, tls, ws, wss"),
+        ('sip = ["wss:1.2.3.4:5"]\n', "sip: a wss listener needs tls_certificate and tls_key"),
         ('sip = ["tls:1.2.3.4:5"]\n', "sip: a tls listener needs tls_certificate and tls_key"),
         ('sip = ["tls:1.2.3.4:5"]\ntls_certificate = "c.pem"\n', "needs tls_certificate and"),
         ("tls_ca = 5\n", "tls_ca: must be a file name, got 5"),
@@ -356,3 +357,5 @@ async def test_serve_answers_over_tls_with_the_certificate_from_flags(tmp_path: 
 def test_a_listen_transport_is_named_in_any_case() -> None:
     assert parse_listen("TCP:127.0.0.1:5070") == ("tcp", "127.0.0.1", 5070)
     assert parse_listen("Udp:[::1]:0") == ("udp", "::1", 0)
+    assert parse_listen("WS:127.0.0.1:8080") == ("ws", "127.0.0.1", 8080)
+    assert parse_listen("wss:[::1]:8443") == ("wss", "::1", 8443)

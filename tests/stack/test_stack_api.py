@@ -206,8 +206,8 @@ async def test_busy_port_raises_oserror() -> None:
 async def test_bad_arguments_raise_valueerror() -> None:
     with pytest.raises(ValueError, match='unknown transport "sctp": expected one of udp, tcp'):
         await SipStack.start(["sctp:127.0.0.1:0"], Recorder().on_event)
-    with pytest.raises(OSError, match="WS listeners are not supported"):
-        await SipStack.start(["ws:127.0.0.1:0"], Recorder().on_event)
+    with pytest.raises(OSError, match="a WSS listener needs a certificate and its key"):
+        await SipStack.start(["wss:127.0.0.1:0"], Recorder().on_event)
     with pytest.raises(ValueError, match="listen address"):
         await SipStack.start(["udp:localhost:5060"], Recorder().on_event)
     with pytest.raises(ValueError, match="t1"):

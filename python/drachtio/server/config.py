@@ -171,8 +171,9 @@ class ServerConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(f"{name}: must be a file name, got {value!r}")
-        if "tls" in transports and not (self.tls_certificate and self.tls_key):
-            raise ConfigError("sip: a tls listener needs tls_certificate and tls_key")
+        for secure in sorted(transports & {"tls", "wss"}):
+            if not (self.tls_certificate and self.tls_key):
+                raise ConfigError(f"sip: a {secure} listener needs tls_certificate and tls_key")
         if self.control_tls_certificate and not self.control_tls_key:
             raise ConfigError("control_tls_key: control_tls_certificate needs its key")
         if self.control_tls_key and not self.control_tls_certificate:

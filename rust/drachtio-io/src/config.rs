@@ -7,7 +7,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The transports a [`crate::Stack`] can listen on.
-pub const LISTEN_TRANSPORTS: [Transport; 3] = [Transport::Udp, Transport::Tcp, Transport::Tls];
+pub const LISTEN_TRANSPORTS: [Transport; 5] = [
+    Transport::Udp,
+    Transport::Tcp,
+    Transport::Tls,
+    Transport::Ws,
+    Transport::Wss,
+];
 
 /// The TLS settings of a stack: PEM files, read when it starts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 //! transports ([`crate::send`]) and to the event queue.
 //!
 //! Locks, always taken in this order and never across an `.await`:
-//! `send_order` → `placeholders` → `core` → `queue`; `conns` and `udp` are
-//! taken alone. [`Shared::pump`] runs on the runtime's thread, and with
+//! `send_order` → `placeholders` → `core` → `queue`; `conns`, `ws_names`
+//! and `udp` are taken alone. [`Shared::pump`] runs on the runtime's thread, and with
 //! [`crate::UdpReader::Caller`] on the caller's thread too; `send_order`
 //! keeps the order in which the layer produced messages and events the
 //! order in which they reach sockets and the queue.
@@ -18,6 +18,7 @@ use crate::stats::Counters;
 use crate::stream::StreamEndpoint;
 use crate::tls::Tls;
 use crate::udp::UdpEndpoint;
+use crate::ws::WsNames;
 use crate::StackEvent;
 use bytes::Bytes;
 use drachtio_sip::transaction::{Incoming, Peer, TransactionLayer, TxEvent, TxId};
@@ -79,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) streams: Vec<StreamEndpoint>,
     pub(crate) tls: Tls,
     pub(crate) conns: Mutex<ConnTable>,
+    /// The names WebSocket clients gave, mapped to their connections.
+    pub(crate) ws_names: Mutex<WsNames>,
     pub(crate) placeholders: Mutex<HashMap<SocketAddr, Placeholder>>,
     pub(crate) next_placeholder: AtomicU32,
     pub(crate) route_cache: Mutex<HashMap<IpAddr, IpAddr>>,
@@ -123,6 +126,7 @@ impl Shared {
             streams,
             tls,
             conns: Mutex::new(ConnTable::new(limits, Instant::now())),
+            ws_names: Mutex::new(WsNames::default()),
             placeholders: Mutex::new(HashMap::new()),
             next_placeholder: AtomicU32::new(1),
             route_cache: Mutex::new(HashMap::new()),

@@ -23,6 +23,8 @@ mod stream;
 mod tcp;
 mod tls;
 mod udp;
+mod ws;
+pub use ws::SUBPROTOCOL as WS_SUBPROTOCOL;
 
 pub use config::{ListenSpec, StackConfig, TlsConfig, UdpReader, LISTEN_TRANSPORTS};
 pub use stats::Stats;
@@ -75,6 +77,18 @@ pub enum StackEvent {
         error: ParseError,
         /// The status the stack answered with, if it could answer.
         answered: Option<u16>,
+    },
+    /// A WebSocket connection (WS, WSS) ended after its upgrade: closed by
+    /// the peer, timed out, closed for a message too large, or failed. The
+    /// names its client gave no longer reach it: dialogs over it are cut
+    /// off (RFC 7118 §5.2). Dropped, like `Malformed`, when the queue is full.
+    ConnectionClosed {
+        /// The client.
+        peer: Peer,
+        /// The local address it was connected to.
+        local: SocketAddr,
+        /// Why it ended.
+        reason: String,
     },
     /// The stack has stopped: the last event.
     Closed,
@@ -356,7 +370,7 @@ impl Stack {
                 (transport, dest)
             }
         };
-        self.check_transport(transport)?;
+        let (transport, dest) = self.reachable(transport, dest)?;
         let ip = match &dest {
             Target::Addr(a) => Some(a.ip()),
             Target::Name(..) => None,
@@ -515,6 +529,22 @@ impl Stack {
         }
     }
 
+    /// `target` as the stack can reach it on `transport`: over WebSocket,
+    /// an open connection's address ([`Shared::ws_target`]).
+    fn reachable(
+        &self,
+        transport: Transport,
+        target: Target,
+    ) -> Result<(Transport, Target), StackError> {
+        match transport {
+            Transport::Ws | Transport::Wss => self.shared.ws_target(transport, target),
+            Transport::Udp | Transport::Tcp | Transport::Tls => {
+                self.check_transport(transport)?;
+                Ok((transport, target))
+            }
+        }
+    }
+
     fn destination(
         &self,
         request: &Request,
@@ -524,8 +554,7 @@ impl Stack {
             Some(d) => d,
             None => route::next_hop(request, RouteForm::Loose)?,
         };
-        self.check_transport(transport)?;
-        Ok((transport, target))
+        self.reachable(transport, target)
     }
 }
 
@@ -557,12 +586,15 @@ fn bind_all(config: &StackConfig, tls: &tls::Tls) -> io::Result<Bound> {
                     backlog: Arc::default(),
                 });
             }
-            Transport::Tcp | Transport::Tls => {
-                if spec.transport == Transport::Tls && !tls.can_accept() {
+            Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
+                if spec.transport.is_secure() && !tls.can_accept() {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
-                        "a TLS listener needs a certificate and its key \
-                         (tls_certificate, tls_key)",
+                        format!(
+                            "a {} listener needs a certificate and its key \
+                             (tls_certificate, tls_key)",
+                            spec.transport
+                        ),
                     ));
                 }
                 let listener = tokio::net::TcpListener::from_std(tcp::bind(spec.addr)?)?;
@@ -572,12 +604,6 @@ fn bind_all(config: &StackConfig, tls: &tls::Tls) -> io::Result<Bound> {
                     advertise: spec.advertise.clone(),
                 });
                 listeners.push((listener, spec.transport));
-            }
-            Transport::Ws | Transport::Wss => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    format!("{} listeners are not supported", spec.transport),
-                ))
             }
         }
     }

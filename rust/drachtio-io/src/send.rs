@@ -105,7 +105,15 @@ impl Shared {
                     None => self.send_stream(peer, out),
                 }
             }
-            Transport::Ws | Transport::Wss => Err(out.fail(&not_listening(peer.transport))),
+            // RFC 7118 §5.2: only over the client's connection; `peer` is
+            // one (Shared::ws_target), or the one a request came on.
+            Transport::Ws | Transport::Wss => match self.send_on_open_connection(peer, out)? {
+                None => Ok(()),
+                Some(out) => Err(out.fail(&format!(
+                    "no open {} connection to {} (the stack opens none)",
+                    peer.transport, peer.addr
+                ))),
+            },
         }
     }
 

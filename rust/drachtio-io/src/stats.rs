@@ -112,6 +112,13 @@ counters {
     /// either way (the `tcp_` counters count TLS connections too: TLS runs
     /// over TCP).
     tls_handshake_failures,
+    /// WebSocket connections closed before the HTTP upgrade succeeded: no
+    /// `sip` subprotocol offered, not a WebSocket request, or timed out
+    /// (RFC 7118 §4). The `tcp_` counters count WebSocket connections too.
+    ws_handshake_failures,
+    /// WebSocket connections closed with 1009 for a message larger than a
+    /// SIP message may be (`max_header_bytes` + `max_body_bytes`).
+    ws_oversized_closed,
     /// Messages that could not be sent (each reported as an event).
     send_errors,
     /// Requests over 1300 bytes sent over TCP instead of UDP (RFC 3261 §18.1.1).

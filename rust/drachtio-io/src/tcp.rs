@@ -1,6 +1,7 @@
 //! TCP, and TLS over it: the listeners and the connections the stack
 //! opens, each run by the stream task ([`crate::stream::run`]) once its
-//! TLS handshake, if any, is done.
+//! TLS handshake, if any, is done; WebSocket listeners (WS, WSS) accept
+//! here too and hand each connection to [`crate::ws::serve`].
 
 use crate::conns::{Direction, Registered};
 use crate::hub::Shared;
@@ -128,6 +129,9 @@ async fn serve(
                 }
             }
         }
+        Transport::Ws | Transport::Wss if direction == Direction::Inbound => {
+            crate::ws::serve(shared, stream, peer, local, conn).await;
+        }
         Transport::Udp | Transport::Ws | Transport::Wss => {
             fail(&shared, peer, conn, not_listening(peer.transport));
         }
@@ -136,7 +140,7 @@ async fn serve(
 
 /// Ends connection `conn` to `peer` before it ran: what was queued on it
 /// fails with `reason`.
-fn fail(shared: &Arc<Shared>, peer: Peer, mut conn: Registered, reason: String) {
+pub(crate) fn fail(shared: &Arc<Shared>, peer: Peer, mut conn: Registered, reason: String) {
     shared.unregister_conn(peer, conn.id);
     conn.rx.close();
     let mut failures = Vec::new();

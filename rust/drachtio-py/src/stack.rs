@@ -140,6 +140,16 @@ event_class!(
 );
 
 event_class!(
+    /// A WebSocket connection (`ws`, `wss`) from `source` ended after its
+    /// upgrade; the names its client gave no longer reach it.
+    PyConnectionClosedEvent, "ConnectionClosedEvent" {
+        source: Py<PyAny>,
+        local: Py<PyAny>,
+        reason: String,
+    }
+);
+
+event_class!(
     /// The stack has stopped and its sockets are closed: the last event.
     PyClosedEvent, "ClosedEvent" {}
 );
@@ -578,6 +588,16 @@ fn event_into_py(py: Python<'_>, event: StackEvent) -> PyResult<Bound<'_, PyAny>
             answered,
         }
         .into_bound_py_any(py),
+        StackEvent::ConnectionClosed {
+            peer,
+            local,
+            reason,
+        } => PyConnectionClosedEvent {
+            source: source(peer)?,
+            local: addr_tuple(py, local)?,
+            reason,
+        }
+        .into_bound_py_any(py),
         StackEvent::Closed => PyClosedEvent {}.into_bound_py_any(py),
     }
 }
@@ -628,6 +648,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyAckTimeoutEvent>()?;
     m.add_class::<PyTransportErrorEvent>()?;
     m.add_class::<PyMalformedEvent>()?;
+    m.add_class::<PyConnectionClosedEvent>()?;
     m.add_class::<PyClosedEvent>()?;
     Ok(())
 }
