@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drachtio import SipRequest, parse
-from drachtio.server.dialog import Dialog
+from drachtio.server.dialog import Dialog, websocket_flow
 from drachtio.server.dialog_registry import Dialogs
 
 
@@ -84,3 +84,17 @@ def test_without_heirs_every_dialog_is_left_without_an_owner() -> None:
     dialogs.add(d)
     assert dialogs.share_out("a", []) == [(d, None)]
     assert d.owner is None
+
+
+def test_the_dialogs_of_a_websocket_connection_are_found_by_its_flow() -> None:
+    dialogs: Dialogs[str] = Dialogs()
+    over_ws = dialog("ws-1", "app")
+    over_ws.flow = websocket_flow("ws", "192.0.2.7", 50123)
+    over_udp = dialog("udp-1", "app")
+    over_udp.flow = websocket_flow("udp", "192.0.2.7", 50123)
+    dialogs.add(over_ws)
+    dialogs.add(over_udp)
+    assert over_udp.flow is None  # reached by its address: no connection to lose
+    assert dialogs.on_flow(("ws", "192.0.2.7", 50123)) == [over_ws]
+    assert dialogs.on_flow(("ws", "192.0.2.7", 50124)) == []
+    assert dialogs.on_flow(None) == []

@@ -117,3 +117,30 @@ async def test_a_jssip_call_answered_and_hung_up_by_the_app() -> None:
     assert server.stats["dialogs"] == 0
     await app.close()
     await server.stop()
+
+
+async def test_a_websocket_client_gone_mid_call_ends_its_dialog_for_the_app() -> None:
+    server = await start_server(sip=["ws:127.0.0.1:0"])
+    app = await App.authenticated(server, "invite")
+    url = f"ws://127.0.0.1:{sip_port(server, 'ws')}"
+    ws = await connect(url, subprotocols=[Subprotocol("sip")])
+    await ws.send(invite_part("INVITE", 1))
+    invite = await app.next_sip("INVITE")
+    ok = await app.respond(invite["transactionId"], 200, body=SDP)
+    while (response := await receive(ws)).status < 200:  # type: ignore[union-attr]
+        pass
+    to = response.header("To")
+    assert to is not None
+    await ws.send(invite_part("ACK", 1, to.split("tag=")[1]))
+    assert (await app.next_request("sip"))["message"]["request_uri"]["method"] == "ACK"
+    # The browser goes away without a BYE: nothing can reach it any more.
+    ws.transport.abort()
+    ended = await app.next_request("dialog")
+    assert ended == {
+        "dialogId": ok["dialogId"],
+        "event": "destroyed",
+        "reason": "WebSocket connection closed",
+    }
+    assert server.stats["dialogs"] == 0
+    await app.close()
+    await server.stop()

@@ -33,6 +33,7 @@ __all__ = [
     "event_headers_match",
     "synthetic_response",
     "uri_host",
+    "websocket_flow",
 ]
 
 _Owner = TypeVar("_Owner")
@@ -245,6 +246,12 @@ def build_new_request(
     return _with_length(SipRequest, method, uri, pairs, _body(body))
 
 
+def websocket_flow(transport: str, address: str, port: int) -> tuple[str, str, int] | None:
+    """``(transport, address, port)`` of a WebSocket peer (``ws``, ``wss``), else None:
+    a WebSocket client is reached over its connection only (RFC 7118 §5.2)."""
+    return (transport, address, port) if transport in ("ws", "wss") else None
+
+
 @dataclass(slots=True)
 class Dialog(Generic[_Owner]):
     """One dialog the server is a UA of (RFC 3261 §12).
@@ -274,6 +281,9 @@ class Dialog(Generic[_Owner]):
     # INVITE server transaction whose 2xx awaits the peer's ACK.
     awaiting_ack: int | None = None
     method: str = "INVITE"
+    # The WebSocket connection (transport, address, port) the peer is reached
+    # over and only over (RFC 7118 §5.2): the dialog ends when it closes.
+    flow: tuple[str, str, int] | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:

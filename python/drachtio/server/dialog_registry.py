@@ -50,6 +50,12 @@ class Dialogs(Generic[_Owner]):
         self._by_key.pop(dialog.key, None)
         return True
 
+    def on_flow(self, flow: tuple[str, str, int] | None) -> list[Dialog[_Owner]]:
+        """The dialogs whose peer is reached over the WebSocket connection ``flow``."""
+        if flow is None:
+            return []
+        return [dialog for dialog in self._by_id.values() if dialog.flow == flow]
+
     def receiving(self, request: SipRequest) -> Dialog[_Owner] | None:
         """The dialog a received request with a To tag is in (RFC 3261 §12.2.2).
 

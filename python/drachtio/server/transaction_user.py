@@ -23,6 +23,7 @@ from drachtio._core import (
     AckTimeoutEvent,
     CancelEvent,
     ClosedEvent,
+    ConnectionClosedEvent,
     MalformedEvent,
     RequestEvent,
     ResponseEvent,
@@ -68,6 +69,7 @@ from drachtio.server.dialog import (
     event_headers_match,
     synthetic_response,
     uri_host,
+    websocket_flow,
 )
 from drachtio.server.dialog_registry import Dialogs
 from drachtio.server.routing import Routes
@@ -90,6 +92,8 @@ CANCEL_APP_TIMEOUT = "no answer from the application in time: answered 500"
 """The ``reason`` of a ``cancel`` sent because the application did not answer in time."""
 CANCEL_SERVER_ERROR = "the server could not handle the request: answered 500"
 """The ``reason`` of a ``cancel`` sent because handling the request failed in the server."""
+WEBSOCKET_CLOSED = "WebSocket connection closed"
+"""The ``reason`` of a dialog ``destroyed`` because its peer's WebSocket connection closed."""
 
 
 class TransactionUser:
@@ -313,6 +317,7 @@ class TransactionUser:
         if dialog is None:
             assert tx.to_tag is not None
             dialog = Dialog.for_uas(tx.request, tx.to_tag, contact_for(*tx.listener), tx.owner)
+            dialog.flow = websocket_flow(tx.source.transport, tx.source.address, tx.source.port)
             tx.dialog = dialog
             self._dialogs.add(dialog)
         if tx.request.method == "INVITE":
@@ -558,8 +563,19 @@ class TransactionUser:
                 event.reason,
                 event.answered,
             )
+        elif isinstance(event, ConnectionClosedEvent):
+            self._on_connection_closed(event)
         elif isinstance(event, ClosedEvent):
             log.info("SIP stack closed")
+
+    def _on_connection_closed(self, event: ConnectionClosedEvent) -> None:
+        """A WebSocket connection closed: the dialogs whose peer was reached
+        over it are over (nothing can reach that peer any more), and their
+        owners are told."""
+        flow = websocket_flow(*event.source)
+        for dialog in self._dialogs.on_flow(flow):
+            log.info("dialog ended, its WebSocket connection closed id=%s", dialog.id)
+            self._destroy_dialog(dialog, WEBSOCKET_CLOSED)
 
     def _on_request(self, event: RequestEvent) -> None:
         request = event.request
@@ -743,6 +759,8 @@ class TransactionUser:
                     "2xx to %s without a usable dialog transaction=%s: %s", method, ctx.id, exc
                 )
                 dialog = None
+            if dialog is not None and dialog.flow is None:
+                dialog.flow = websocket_flow(*event.source)
         if status >= 200:
             # Forked 2xx (RFC 3261 §13.2.2.4) and NOTIFYs (RFC 6665) may follow for 64*T1.
             self._client_txs.final_response(ctx, status, self._loop.time())
