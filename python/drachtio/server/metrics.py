@@ -127,13 +127,16 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "drachtio_sip_tcp_connections_closed",
         True,
-        "TCP and TLS connections the stack closed, by reason (peers' closes are not counted).",
+        "TCP, TLS and WebSocket connections the stack closed, by reason "
+        "(peers' closes are not counted).",
         {
             "tcp_evicted": ("evicted",),
             "tcp_no_message_closed": ("no_message",),
             "tcp_garbage_disconnects": ("garbage",),
             "tcp_idle_closed": ("idle",),
             "tls_handshake_failures": ("tls_handshake",),
+            "ws_handshake_failures": ("ws_handshake",),
+            "ws_oversized_closed": ("ws_message_too_large",),
         },
         ("reason",),
     ),
