@@ -126,19 +126,21 @@ enum End {
     Failed(String, Option<Outgoing>),
 }
 
-/// What a connection waits for besides bytes, each with its deadline.
-struct Deadlines {
+/// What a connection waits for besides bytes, each with its deadline (the
+/// WebSocket task's too, which never drains).
+pub(crate) struct Deadlines {
     /// No bytes either way for `tcp_idle_timeout`.
-    idle: Instant,
+    pub(crate) idle: Instant,
     /// An inbound connection's first complete message (`tcp_message_timeout`).
-    first_message: Option<Instant>,
+    pub(crate) first_message: Option<Instant>,
     /// Set once the peer sent garbage: reading has stopped, and the
     /// connection stays until the requests framed before it are answered.
-    draining: Option<Instant>,
+    pub(crate) draining: Option<Instant>,
 }
 
 impl Deadlines {
-    fn next(&self) -> Instant {
+    /// The earliest of the deadlines that apply now.
+    pub(crate) fn next(&self) -> Instant {
         match (self.draining, self.first_message) {
             (Some(d), _) => d,
             (None, Some(f)) => f.min(self.idle),

@@ -16,6 +16,7 @@
 use crate::conns::Registered;
 use crate::hub::{lock, Shared};
 use crate::stats::Counters;
+use crate::stream::Deadlines;
 use crate::{StackError, StackEvent};
 use bytes::Bytes;
 use drachtio_sip::routing::Target;
@@ -215,11 +216,14 @@ async fn run<S>(
         activity,
     } = conn;
     let idle = shared.config.tcp_idle_timeout;
-    let mut idle_at = Instant::now() + idle;
-    let mut first_message = Some(first_message);
+    let mut deadlines = Deadlines {
+        idle: Instant::now() + idle,
+        first_message: Some(first_message),
+        draining: None,
+    };
     let mut names: Vec<(Transport, String)> = Vec::new();
     let end = loop {
-        let deadline = first_message.map_or(idle_at, |f| f.min(idle_at));
+        let deadline = deadlines.next();
         tokio::select! {
             read = ws.next() => {
                 let data = match read {
@@ -239,10 +243,10 @@ async fn run<S>(
                     Some(Ok(_)) => continue,
                 };
                 let now = Instant::now();
-                idle_at = now + idle;
+                deadlines.idle = now + idle;
                 let reply = on_message(&shared, data, peer, local, &mut names);
                 if reply.parsed {
-                    first_message = None;
+                    deadlines.first_message = None;
                     activity.message(now.into_std());
                 }
                 if let Some(reply) = reply.answer {
@@ -254,7 +258,7 @@ async fn run<S>(
             out = rx.recv() => {
                 let Some(out) = out else { break End::Closed };
                 let now = Instant::now();
-                idle_at = now + idle;
+                deadlines.idle = now + idle;
                 activity.message(now.into_std());
                 if let Err(e) = ws.send(outgoing(out.bytes.clone())).await {
                     let reason = format!("connection to {} failed: {e}", peer.addr);
@@ -264,7 +268,7 @@ async fn run<S>(
                 Counters::inc(&shared.counters.tcp_sent);
             }
             _ = tokio::time::sleep_until(deadline) => {
-                if first_message.is_some_and(|f| f <= Instant::now()) {
+                if deadlines.first_message.is_some_and(|f| f <= Instant::now()) {
                     Counters::inc(&shared.counters.tcp_no_message_closed);
                     break End::Timeout("no SIP message within tcp_message_timeout");
                 }
