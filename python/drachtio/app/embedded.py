@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from drachtio._core import SipMessage
-from drachtio.errors import ConnectionLost, RequestFailed
+from drachtio.app.link import succeeded
+from drachtio.errors import ConnectionLost
 from drachtio.protocol import Command, Failure, ResponseData, Route, SipJson
 
 if TYPE_CHECKING:
@@ -88,14 +89,8 @@ class EmbeddedLink:
     async def call(
         self, command: Command, on_result: Callable[[ResponseData], None] | None = None
     ) -> ResponseData:
-        if self.closed:
-            raise ConnectionLost("detached from the server")
-        result = self._server.execute(self, command)
-        if isinstance(result, Failure):
-            raise RequestFailed(result.reason)
-        if on_result is not None:
-            on_result(result)
-        return result
+        # The future is done at once: awaiting it does not yield to the loop.
+        return succeeded(await self.submit(command, on_result))
 
     def submit(
         self, command: Command, on_result: Callable[[ResponseData], None] | None = None

@@ -39,6 +39,7 @@ __all__ = [
     "RemoteLink",
     "message_body",
     "request_method",
+    "succeeded",
 ]
 
 _OnResult = Callable[[ResponseData], None]
@@ -86,6 +87,17 @@ def message_body(message: SipJson) -> bytes | None:
         return payload.encode()
     except UnicodeEncodeError:  # a lone surrogate: the message cannot be built
         return None
+
+
+def succeeded(result: ResponseData) -> ResponseData:
+    """A command's result, when it succeeded.
+
+    Raises:
+        RequestFailed: the server answered ``{success: false}``.
+    """
+    if isinstance(result, Failure):
+        raise RequestFailed(result.reason)
+    return result
 
 
 class AuthenticationFailed(DrachtioError):
@@ -262,10 +274,7 @@ class RemoteLink:
         channel = self._channel
         if not self._connected or channel is None:
             raise ConnectionLost(f"not connected to {self.name}")
-        result = await self._submit(channel, command, on_result)
-        if isinstance(result, Failure):
-            raise RequestFailed(result.reason)
-        return result
+        return await self._send(channel, command, on_result)
 
     def submit(
         self, command: Command, on_result: Callable[[ResponseData], None] | None = None
@@ -297,10 +306,7 @@ class RemoteLink:
         command: Command,
         on_result: Callable[[ResponseData], None] | None = None,
     ) -> ResponseData:
-        result = await self._submit(channel, command, on_result)
-        if isinstance(result, Failure):
-            raise RequestFailed(result.reason)
-        return result
+        return succeeded(await self._submit(channel, command, on_result))
 
     def sip_message(self, message: SipJson) -> SipMessage:
         if isinstance(message, dict):

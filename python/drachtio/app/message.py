@@ -303,17 +303,28 @@ class Response:
         Raises:
             LocalError: the request already has a final response.
         """
-        if self._final is not None:
-            raise LocalError(f"{self._request.method} already has a final response ({self._final})")
-        self._final = status
-        command = RespondToSipRequest(
-            self._request.transaction_id, status, None, simple_headers(headers), body_text(body)
-        )
+        command = self._command(status, None, headers, body)
         self._request.link.submit(command, self._answered).add_done_callback(_log_refusal)
 
+    def _command(
+        self, status: int, reason: str | None, headers: Headers | None, body: str | bytes | None
+    ) -> RespondToSipRequest:
+        """The command that sends this response; a final one is recorded as sent."""
+        if self._final is not None:
+            raise LocalError(f"{self._request.method} already has a final response ({self._final})")
+        if status >= 200:
+            self._final = status
+        return RespondToSipRequest(
+            self._request.transaction_id, status, reason, simple_headers(headers), body_text(body)
+        )
+
     def _answered(self, result: ResponseData) -> None:
+        """The server sent the final response: the request is done, and this is what went."""
         if self._on_final is not None:
             self._on_final(self._request)
+        self._record(result)
+
+    def _record(self, result: ResponseData) -> None:
         if isinstance(result, RespondResult):
             self.dialog_id = result.dialog_id
             self._sent = result.message
@@ -328,17 +339,7 @@ class Response:
     ) -> None:
         """:meth:`send` without building the response sent (:attr:`sent` does, when read);
         ``on_dialog(dialog_id)`` as soon as a 2xx created a dialog."""
-        if self._final is not None:
-            raise LocalError(f"{self._request.method} already has a final response ({self._final})")
-        if status >= 200:
-            self._final = status
-        command = RespondToSipRequest(
-            self._request.transaction_id,
-            status,
-            reason,
-            simple_headers(headers),
-            body_text(body),
-        )
+        command = self._command(status, reason, headers, body)
 
         def sent(data: ResponseData) -> None:
             if on_dialog is not None and isinstance(data, RespondResult) and data.dialog_id:
@@ -350,11 +351,11 @@ class Response:
             if status >= 200:
                 self._final = None
             raise
-        if status >= 200 and self._on_final is not None:
-            self._on_final(self._request)
         assert isinstance(result, RespondResult)
-        self.dialog_id = result.dialog_id
-        self._sent = result.message
+        if status >= 200:
+            self._answered(result)
+        else:
+            self._record(result)
 
 
 def _log_refusal(future: asyncio.Future[ResponseData]) -> None:
