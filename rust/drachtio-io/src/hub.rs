@@ -11,7 +11,7 @@
 
 use crate::config::StackConfig;
 use crate::conns::{ConnTable, Limits};
-use crate::resolve::Placeholder;
+use crate::resolve::{Placeholder, Resolutions};
 use crate::route;
 use crate::send::Failure;
 use crate::stats::Counters;
@@ -90,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     pub(crate) closed: AtomicBool,
     pub(crate) handle: tokio::runtime::Handle,
+    /// Name resolutions, in the order asked for.
+    pub(crate) resolutions: Resolutions,
 }
 
 impl Shared {
@@ -133,6 +135,7 @@ impl Shared {
             close_deadline: Mutex::new(None),
             closing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            resolutions: Resolutions::new(handle.clone()),
             handle,
         }
     }

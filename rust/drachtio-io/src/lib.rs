@@ -286,8 +286,8 @@ impl Stack {
                 self.shared.add_placeholder_owner(addr, id);
                 let shared = self.shared.clone();
                 self.shared
-                    .handle
-                    .spawn(shared.resolve_placeholder(addr, host, transport));
+                    .resolutions
+                    .run(shared.resolve_placeholder(addr, host, transport));
                 self.kick();
                 Ok(id)
             }

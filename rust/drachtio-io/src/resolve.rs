@@ -5,12 +5,53 @@ use crate::hub::{lock, Shared};
 use crate::send::{not_listening, Failure, Outgoing};
 use crate::StackEvent;
 use drachtio_sip::transaction::{ClientTxId, Peer, TransactionLayer, Transmit, Transport, TxId};
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
+use tokio::sync::mpsc;
 
 /// Transmits held for a destination whose name is being resolved.
 const MAX_HELD: usize = 8;
+
+/// Resolutions waiting their turn (beyond it they run at once, unordered).
+const MAX_QUEUED: usize = 4096;
+
+type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs name resolutions, and the sends that wait for them, one after the
+/// other in the order they were asked for: two messages to the same name
+/// (a 2xx's ACK, then the next request of the dialog) then leave in the
+/// order they were sent, whichever lookup would have finished first.
+pub(crate) struct Resolutions {
+    queue: mpsc::Sender<Job>,
+    handle: tokio::runtime::Handle,
+}
+
+impl Resolutions {
+    pub(crate) fn new(handle: tokio::runtime::Handle) -> Resolutions {
+        let (queue, mut jobs) = mpsc::channel::<Job>(MAX_QUEUED);
+        handle.spawn(async move {
+            while let Some(job) = jobs.recv().await {
+                job.await;
+            }
+        });
+        Resolutions { queue, handle }
+    }
+
+    /// Runs `job` after those asked for before it.
+    pub(crate) fn run(&self, job: impl Future<Output = ()> + Send + 'static) {
+        if let Err(e) = self.queue.try_send(Box::pin(job)) {
+            let job = match e {
+                mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => {
+                    job
+                }
+            };
+            self.handle.spawn(job);
+        }
+    }
+}
 
 pub(crate) enum Resolution {
     Waiting(Vec<Transmit>),
@@ -83,7 +124,7 @@ impl Shared {
     ) {
         out.name = Some(host.as_str().into());
         let shared = self.clone();
-        self.handle.spawn(async move {
+        self.resolutions.run(async move {
             let transport = out.peer.transport;
             let result = match shared.resolve(&host, port, transport).await {
                 Ok(addr) => match transport {
@@ -237,7 +278,7 @@ impl Shared {
         F: FnOnce(&mut TransactionLayer, Peer) + Send + 'static,
     {
         let shared = self.clone();
-        self.handle.spawn(async move {
+        self.resolutions.run(async move {
             match shared.resolve(&host, port, transport).await {
                 Ok(addr) => {
                     then(&mut lock(&shared.core).layer, Peer { transport, addr });
