@@ -255,6 +255,16 @@ class SipStack:
         """The counters of the transport and the transaction layer, by name."""
         return self._core.stats()
 
+    def message_counts(self) -> dict[str, dict[str, int]]:
+        """The messages the transaction layer received and sent, retransmissions included.
+
+        ``requests_received`` and ``requests_sent`` map a method (``"other"``
+        for every extension method together) to its count;
+        ``responses_received`` and ``responses_sent`` map a status code, as a
+        string, to its count. Only labels counted at least once appear.
+        """
+        return self._core.message_counts()
+
     async def close(self, grace: float = 5.0) -> None:
         """Stop the stack gracefully and wait until it has stopped.
 

@@ -17,8 +17,10 @@ from server_harness import (
     free_port,
     needs_sipp,
     sip_port,
+    sipp_uas,
     start_server,
     uac_scenario,
+    uas_in_dialog_scenario,
 )
 from sip_peer import SipPeer
 
@@ -59,6 +61,11 @@ async def scrape(server: Server) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, frozenset(labels.items()))]
+
+
+def total(samples: Samples, name: str) -> float:
+    """The sum of the samples of ``name`` over all its labels."""
+    return sum(v for (n, _), v in samples.items() if n == name)
 
 
 async def metrics_server(**settings: Any) -> Server:
@@ -117,11 +124,18 @@ async def test_counters_after_a_sipp_run_match_sipp_counts(tmp_path: Path) -> No
         # The last ACK may still be on its way when sipp exits.
         samples = await scrape(server)
         for _ in range(100):
-            if value(samples, "drachtio_sip_requests_received_total") >= sent:
+            if value(samples, "drachtio_sip_requests_received_total", method="ACK") >= calls:
                 break
             await asyncio.sleep(0.1)
             samples = await scrape(server)
-        assert value(samples, "drachtio_sip_requests_received_total") == sent
+        assert value(samples, "drachtio_sip_requests_received_total", method="INVITE") == calls
+        assert value(samples, "drachtio_sip_requests_received_total", method="ACK") == calls
+        assert value(samples, "drachtio_sip_responses_sent_total", status="503") == calls
+        assert total(samples, "drachtio_sip_responses_sent_total") == received
+        assert total(samples, "drachtio_sip_requests_sent_total") == 0
+        assert total(samples, "drachtio_sip_responses_received_total") == 0
+        # The server answered every INVITE itself: no application took any time.
+        assert value(samples, "drachtio_app_response_seconds_count") == 0
         assert value(samples, "drachtio_sip_messages_received_total", transport="tcp") == sent
         assert value(samples, "drachtio_sip_messages_sent_total", transport="tcp") == received
         assert value(samples, "drachtio_sip_messages_received_total", transport="udp") == 0
@@ -155,13 +169,61 @@ async def test_requests_an_application_has_not_answered_are_pending() -> None:
         samples = await scrape(server)
         assert value(samples, "drachtio_app_pending_requests", app="slow") == 1
         assert value(samples, "drachtio_transactions", role="server") == 1
+        assert value(samples, "drachtio_app_response_seconds_count") == 0
+        await asyncio.sleep(0.05)
         app.answer(frame["rid"], {"success": True})
         await app.respond(frame["data"]["transactionId"], 200)
         assert (await peer.final_response("pending-1")).status == 200
         samples = await scrape(server)
         assert value(samples, "drachtio_app_pending_requests", app="slow") == 0
+        # Answered after at least 50 ms: counted once, in no bucket under 50 ms.
+        assert value(samples, "drachtio_app_response_seconds_count") == 1
+        assert value(samples, "drachtio_app_response_seconds_sum") >= 0.05
+        assert value(samples, "drachtio_app_response_seconds_bucket", le="0.025") == 0
+        assert value(samples, "drachtio_app_response_seconds_bucket", le="+Inf") == 1
+        assert value(samples, "drachtio_sip_requests_received_total", method="OPTIONS") == 1
+        assert value(samples, "drachtio_sip_responses_sent_total", status="200") == 1
     finally:
         peer.close()
+        await app.close()
+        await server.stop()
+
+
+@needs_sipp
+async def test_an_invite_an_app_sends_is_counted_with_its_post_dial_delay(
+    tmp_path: Path,
+) -> None:
+    server = await metrics_server()
+    app = await App.authenticated(server)
+    # sipp waits 300 ms before it answers: the post-dial delay is at least that.
+    scenario = uas_in_dialog_scenario([("BYE", 200)]).replace(
+        "<send", '<pause milliseconds="300"/>\n  <send', 1
+    )
+    sipp, port = await sipp_uas(tmp_path, scenario)
+    try:
+        samples = await scrape(server)
+        assert value(samples, "drachtio_post_dial_delay_seconds_count") == 0
+        sent = await app.request(
+            "sendSipRequest", {"method": "INVITE", "uri": f"sip:sipp@127.0.0.1:{port}"}
+        )
+        answered = await app.next_sip_of(sent["transactionId"])
+        assert answered["message"]["status_line"]["status_code"] == 200
+        dialog_id = answered["dialogId"]
+        await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
+        await app.request("sendSipRequest", {"method": "BYE", "dialogId": dialog_id})
+        assert (await sipp.result()).successful == 1
+        samples = await scrape(server)
+        assert value(samples, "drachtio_post_dial_delay_seconds_count") == 1
+        assert value(samples, "drachtio_post_dial_delay_seconds_sum") >= 0.3
+        assert value(samples, "drachtio_post_dial_delay_seconds_bucket", le="0.25") == 0
+        # Retransmissions included: the INVITE is resent until sipp answers.
+        for method in ("INVITE", "ACK", "BYE"):
+            assert value(samples, "drachtio_sip_requests_sent_total", method=method) >= 1
+        resent = value(samples, "drachtio_sip_retransmissions_sent_total")
+        assert total(samples, "drachtio_sip_requests_sent_total") == 3 + resent
+        assert total(samples, "drachtio_sip_responses_sent_total") == 0
+        assert value(samples, "drachtio_sip_responses_received_total", status="200") >= 2
+    finally:
         await app.close()
         await server.stop()
 

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from drachtio.server.session import ControlSession
@@ -23,7 +28,15 @@ from drachtio.server.session import ControlSession
 if TYPE_CHECKING:
     from drachtio.server.server import Server
 
-__all__ = ["FAMILIES", "NOT_EXPORTED", "Family", "ServerCollector", "new_registry"]
+__all__ = [
+    "FAMILIES",
+    "LATENCY_FAMILIES",
+    "MESSAGE_FAMILIES",
+    "NOT_EXPORTED",
+    "Family",
+    "ServerCollector",
+    "new_registry",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,18 +181,6 @@ FAMILIES: tuple[Family, ...] = (
     ),
     # ---------------------------------------------------------------- transactions
     Family(
-        "drachtio_sip_requests_received",
-        True,
-        "SIP requests passed to the transaction layer, retransmissions included.",
-        _one("requests_received"),
-    ),
-    Family(
-        "drachtio_sip_responses_received",
-        True,
-        "SIP responses passed to the transaction layer, retransmissions included.",
-        _one("responses_received"),
-    ),
-    Family(
         "drachtio_sip_retransmissions_absorbed",
         True,
         "Retransmitted SIP messages a transaction absorbed, by kind.",
@@ -263,8 +264,46 @@ FAMILIES: tuple[Family, ...] = (
 
 NOT_EXPORTED: Mapping[str, str] = {
     "tcp_connections_open": "the sum of drachtio_sip_tcp_connections over its directions",
+    "requests_received": "the sum of drachtio_sip_requests_received_total over its methods",
+    "responses_received": "the sum of drachtio_sip_responses_received_total over its statuses",
 }
 """``Server.stats`` names that are not exported, with the reason."""
+
+MESSAGE_FAMILIES: Mapping[str, tuple[str, str, str]] = {
+    "requests_received": (
+        "drachtio_sip_requests_received",
+        "SIP requests passed to the transaction layer, retransmissions included, by method.",
+        "method",
+    ),
+    "requests_sent": (
+        "drachtio_sip_requests_sent",
+        "SIP requests sent, retransmissions included, by method.",
+        "method",
+    ),
+    "responses_received": (
+        "drachtio_sip_responses_received",
+        "SIP responses passed to the transaction layer, retransmissions included, by status.",
+        "status",
+    ),
+    "responses_sent": (
+        "drachtio_sip_responses_sent",
+        "SIP responses sent, retransmissions included, by status.",
+        "status",
+    ),
+}
+"""``Server.message_counts`` keys: the metric, its help and its one label."""
+
+LATENCY_FAMILIES: Mapping[str, tuple[str, str]] = {
+    "app_response_time": (
+        "drachtio_app_response_seconds",
+        "Time from a request reaching the server to its application's first response.",
+    ),
+    "post_dial_delay": (
+        "drachtio_post_dial_delay_seconds",
+        "Time from an application's INVITE leaving to its first response other than 100.",
+    ),
+}
+"""``Server.latencies`` keys: the histogram and its help."""
 
 _APP_CONNECTIONS = "drachtio_app_connections"
 _APP_PENDING = "drachtio_app_pending_requests"
@@ -293,7 +332,26 @@ class ServerCollector(Collector):
             for labels, value in samples:
                 metric.add_metric(list(labels), value)
             yield metric
+        yield from self._messages()
+        yield from self._latencies()
         yield from self._applications()
+
+    def _messages(self) -> Iterator[Metric]:
+        counts = self._server.message_counts
+        if not counts:
+            return  # before the stack has started
+        for key, (name, help, label) in MESSAGE_FAMILIES.items():
+            metric = CounterMetricFamily(name, help, labels=(label,))
+            for value, n in counts[key].items():
+                metric.add_metric([value], n)
+            yield metric
+
+    def _latencies(self) -> Iterator[Metric]:
+        latencies = self._server.latencies
+        for key, (name, help) in LATENCY_FAMILIES.items():
+            histogram = latencies[key]
+            buckets = [(_le(b), n) for b, n in histogram.cumulative()]
+            yield HistogramMetricFamily(name, help, buckets=buckets, sum_value=histogram.sum)
 
     def _applications(self) -> Iterator[Metric]:
         connections: dict[str, int] = {}
@@ -316,6 +374,11 @@ class ServerCollector(Collector):
             "Requests the server sent to remote applications that they have not answered yet.",
             pending,
         )
+
+
+def _le(bound: float) -> str:
+    """A bucket's ``le`` label: ``+Inf`` for the last."""
+    return "+Inf" if bound == float("inf") else repr(bound)
 
 
 def _by_app(name: str, help: str, counts: Mapping[str, int]) -> GaugeMetricFamily:

@@ -25,6 +25,7 @@ from drachtio.server.app_session import AppSession, EmbeddedApp
 from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.control_tls import control_ssl_context
 from drachtio.server.dialog import Listener, uri_host
+from drachtio.server.latency import Histogram
 from drachtio.server.metrics_http import MetricsEndpoint
 from drachtio.server.routing import Routes
 from drachtio.server.session import ControlSession, UnauthenticatedSessions
@@ -118,6 +119,22 @@ class Server:
         if self._stack is not None:
             counts.update(self._stack.stats())
         return counts
+
+    @property
+    def message_counts(self) -> dict[str, dict[str, int]]:
+        """SIP requests by method and responses by status, received and sent.
+
+        See :meth:`drachtio.SipStack.message_counts`; empty before the stack starts.
+        """
+        return {} if self._stack is None else self._stack.message_counts()
+
+    @property
+    def latencies(self) -> dict[str, Histogram]:
+        """``app_response_time`` and ``post_dial_delay``, in seconds (``docs/metrics.md``)."""
+        return {
+            "app_response_time": self._tu.app_response_time,
+            "post_dial_delay": self._tu.post_dial_delay,
+        }
 
     async def start(self) -> None:
         """Bind the SIP listeners and the control port; return once both accept.

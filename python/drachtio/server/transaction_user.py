@@ -72,6 +72,7 @@ from drachtio.server.dialog import (
     websocket_flow,
 )
 from drachtio.server.dialog_registry import Dialogs
+from drachtio.server.latency import APP_RESPONSE_BUCKETS, POST_DIAL_DELAY_BUCKETS, Histogram
 from drachtio.server.routing import Routes
 from drachtio.server.transactions import (
     ClientTransactions,
@@ -124,6 +125,8 @@ class TransactionUser:
         self._replying_to: AppSession | None = None
         self._after_reply: list[Command] = []
         self._trace = config.sip_trace
+        self.app_response_time = Histogram(APP_RESPONSE_BUCKETS)
+        self.post_dial_delay = Histogram(POST_DIAL_DELAY_BUCKETS)
 
     def attach(self, stack: SipStack, loop: asyncio.AbstractEventLoop) -> None:
         """Send through ``stack``, time on ``loop`` (the server is bound)."""
@@ -297,6 +300,9 @@ class TransactionUser:
         check_relied_on(response, command.headers)
         self._stack_or_fail().respond(tx.stack_id, response)
         self._trace_out(response)
+        if tx.awaiting_app_since is not None:
+            self.app_response_time.observe(self._loop.time() - tx.awaiting_app_since)
+            tx.awaiting_app_since = None
         dialog_id: str | None = None
         if code >= 200:
             if refreshes and code < 300:
@@ -439,7 +445,9 @@ class TransactionUser:
         ctx: ClientTx[AppSession] = ClientTx(
             _new_tx_id(), stack_id, request, session, contact, dialog
         )
-        if dialog is None and command.method == "SUBSCRIBE":
+        if dialog is None and command.method == "INVITE":
+            ctx.dialled_at = self._loop.time()
+        elif dialog is None and command.method == "SUBSCRIBE":
             from_ = request.from_
             assert from_ is not None and from_.tag is not None
             ctx.subscribe_key = (request.call_id or "", from_.tag)
@@ -587,6 +595,7 @@ class TransactionUser:
         tx: ServerTx[AppSession] = ServerTx(
             _new_tx_id(), event.tx_id, request, None, listener, source, time.time()
         )
+        tx.awaiting_app_since = self._loop.time()
         try:
             self._take_request(tx)
         except Exception:
@@ -746,6 +755,9 @@ class TransactionUser:
         if ctx is None:
             return
         status = response.status
+        if ctx.dialled_at is not None and status > 100:
+            self.post_dial_delay.observe(self._loop.time() - ctx.dialled_at)
+            ctx.dialled_at = None
         dialog = ctx.dialog
         method = ctx.request.method
         refreshes = ctx.dialog is not None and method in TARGET_REFRESH_METHODS

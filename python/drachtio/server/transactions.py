@@ -81,6 +81,8 @@ class ServerTx(Generic[_Owner]):
     received: float
     dialog: Dialog[_Owner] | None = None
     to_tag: str | None = None
+    # The loop's time it was received, until the application's first response.
+    awaiting_app_since: float | None = None
 
 
 class ServerTransactions(Generic[_Owner]):
@@ -183,6 +185,9 @@ class ClientTx(Generic[_Owner]):
     answered: bool = False
     # The application cancelled it (an INVITE).
     cancelled: bool = False
+    # An INVITE outside any dialog: the loop's time it was sent, until its
+    # first response other than 100 (post-dial delay).
+    dialled_at: float | None = None
 
 
 class ClientTransactions(Generic[_Owner]):

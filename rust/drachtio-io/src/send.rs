@@ -60,7 +60,7 @@ impl Shared {
         } = t;
         let (status, response_target) = match kind {
             Outbound::Response(status, target) => (Some(status), Some(target)),
-            Outbound::Request => (None, None),
+            Outbound::Request(_) => (None, None),
         };
         let out = Outgoing {
             bytes,

@@ -378,6 +378,35 @@ impl PyStack {
         stats_dict(py, &self.stack.stats())
     }
 
+    /// Messages counted by label: `requests_received` and `requests_sent` by
+    /// method, `responses_received` and `responses_sent` by status; only
+    /// labels counted at least once.
+    fn message_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let counts = self.stack.stats().transactions.messages;
+        let d = PyDict::new(py);
+        for (name, methods) in [
+            ("requests_received", &counts.requests_received),
+            ("requests_sent", &counts.requests_sent),
+        ] {
+            let by = PyDict::new(py);
+            for (method, n) in methods.iter() {
+                by.set_item(method, n)?;
+            }
+            d.set_item(name, by)?;
+        }
+        for (name, statuses) in [
+            ("responses_received", &counts.responses_received),
+            ("responses_sent", &counts.responses_sent),
+        ] {
+            let by = PyDict::new(py);
+            for (status, n) in statuses.iter() {
+                by.set_item(status.to_string(), n)?;
+            }
+            d.set_item(name, by)?;
+        }
+        Ok(d)
+    }
+
     /// Starts a graceful close (see `drachtio.SipStack.close`); a
     /// `ClosedEvent` is queued when it ends. Idempotent.
     fn begin_close(&self, grace: f64) -> PyResult<()> {

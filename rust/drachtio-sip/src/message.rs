@@ -26,6 +26,23 @@ macro_rules! methods {
                 }
             }
 
+            /// The name of each method of RFC 3261 and its extensions that
+            /// has a variant, in the order of [`Method::index`].
+            pub const STANDARD: &'static [&'static str] = &[$( $name, )*];
+
+            /// The position of the method in [`Method::STANDARD`]; that
+            /// list's length for an extension method.
+            pub fn index(&self) -> usize {
+                let mut i = 0;
+                $(
+                    if let Method::$variant = self {
+                        return i;
+                    }
+                    i += 1;
+                )*
+                i
+            }
+
             fn lookup(s: &str) -> Option<Method> {
                 match s {
                     $( $name => Some(Method::$variant), )*

@@ -10,8 +10,8 @@ use super::policy::{uas_check, Rejection};
 use super::server::{complete_response, make_response, to_tag, ServerInput, ServerTx};
 use super::timers::{Timer, TimerTable};
 use super::{
-    ClientState, ClientTxId, Config, Cx, Incoming, LocalError, Peer, ServerState, ServerTxId,
-    Stats, Transmit, TxEvent, TxId,
+    ClientState, ClientTxId, Config, Cx, Incoming, LocalError, Outbound, Peer, ServerState,
+    ServerTxId, Stats, Transmit, TxEvent, TxId,
 };
 use crate::header::{HeaderName, Headers};
 use crate::message::{Message, Method, Request, Response};
@@ -128,7 +128,12 @@ impl TransactionLayer {
 
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front()?;
+        match &t.kind {
+            Outbound::Request(method) => self.stats.messages.request_sent(method),
+            Outbound::Response(status, _) => self.stats.messages.response_sent(*status),
+        }
+        Some(t)
     }
 
     /// The next event for the transaction user.
@@ -197,6 +202,7 @@ impl TransactionLayer {
             peer,
             local,
         } = incoming;
+        self.stats.messages.received(&message);
         if message.is_request() {
             self.stats.requests_received += 1;
             let summary = Summary::of(&message);

@@ -19,6 +19,7 @@ mod client;
 mod index;
 mod layer;
 mod matching;
+mod message_counts;
 mod policy;
 mod server;
 mod timers;
@@ -27,11 +28,12 @@ mod timers;
 pub use crate::routing::Target;
 pub use crate::transport::Transport;
 pub use layer::TransactionLayer;
+pub use message_counts::{MessageCounts, MethodCounts, StatusCounts};
 pub use policy::Policy;
 pub(crate) use policy::{understood_scheme, unsupported_tags};
 
 use crate::error::ParseError;
-use crate::message::{Message, Request, Response};
+use crate::message::{Message, Method, Request, Response};
 use crate::routing::response_target;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -126,8 +128,8 @@ pub struct Transmit {
 /// What a [`Transmit`] carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outbound {
-    /// A request, for `peer`.
-    Request,
+    /// A request of this method, for `peer`.
+    Request(Method),
     /// A response with this status. RFC 3261 §18.2.2: over the connection
     /// the request came on while it is open, else to the target of its top
     /// Via ([`response_target`]; `None`: to `peer`).
@@ -144,7 +146,7 @@ impl Transmit {
             peer,
             local: None,
             bytes: Bytes::from(out),
-            kind: Outbound::Request,
+            kind: Outbound::Request(request.method.clone()),
         }
     }
 
@@ -328,6 +330,9 @@ pub struct Stats {
     pub timeouts: u64,
     /// 2xx responses never acknowledged within 64*T1.
     pub ack_timeouts: u64,
+    /// Requests by method and responses by status, in each direction
+    /// (not in [`Stats::fields`]: they are counts by label).
+    pub messages: MessageCounts,
 }
 
 impl Stats {
