@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import time
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,40 @@ async def test_an_invite_an_app_sends_is_counted_with_its_post_dial_delay(
         assert total(samples, "drachtio_sip_responses_sent_total") == 0
         assert value(samples, "drachtio_sip_responses_received_total", status="200") >= 2
     finally:
+        await app.close()
+        await server.stop()
+
+
+async def test_events_wait_in_the_stack_queue_while_the_loop_is_busy() -> None:
+    server = await metrics_server()
+    app = await App.authenticated(server, "OPTIONS")
+    # Over TCP: the stack's thread reads it (UDP is read on the loop's thread).
+    peer = await SipPeer.open("tcp", sip_port(server, "tcp"))
+    try:
+        for n in range(3):
+            peer.send(
+                (
+                    "OPTIONS sip:app@127.0.0.1 SIP/2.0\r\n"
+                    f"Via: {peer.via}\r\nMax-Forwards: 70\r\n"
+                    "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:app@127.0.0.1>\r\n"
+                    f"Call-ID: queued-{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                ).encode()
+            )
+        # The loop is held (no await): the stack's thread queues the requests.
+        for _ in range(200):
+            if server.stats["events_queued"] >= 3:
+                break
+            time.sleep(0.025)
+        assert server.stats["events_queued"] == 3
+        # Once the loop runs again it takes them all, and the gauge says so.
+        for n in range(3):
+            request = await app.next_sip("OPTIONS")
+            await app.respond(request["transactionId"], 200)
+            assert (await peer.final_response(f"queued-{n}")).status == 200
+        samples = await scrape(server)
+        assert value(samples, "drachtio_stack_events_queued") == 0
+    finally:
+        peer.close()
         await app.close()
         await server.stop()
 

@@ -120,6 +120,12 @@ FAMILIES: tuple[Family, ...] = (
         _one("events_dropped"),
     ),
     Family(
+        "drachtio_stack_events_queued",
+        False,
+        "Stack events waiting for the server's loop to take them (requests, responses, notices).",
+        _one("events_queued"),
+    ),
+    Family(
         "drachtio_sip_tcp_connections_opened",
         True,
         "TCP and TLS connections accepted from peers (inbound) or opened by the stack (outbound).",

@@ -149,6 +149,11 @@ impl Shared {
         }
     }
 
+    /// How many events wait to be drained.
+    pub(crate) fn events_queued(&self) -> usize {
+        lock(&self.queue).events.len()
+    }
+
     pub(crate) fn drain_events(&self, max: usize) -> Vec<StackEvent> {
         let mut q = lock(&self.queue);
         let n = max.min(q.events.len());

@@ -417,7 +417,8 @@ impl Stack {
     /// The counters of the transport and of the transaction layer.
     pub fn stats(&self) -> Stats {
         let transactions = lock(&self.shared.core).layer.stats().clone();
-        let gauges = self.shared.conn_gauges();
+        let mut gauges = self.shared.conn_gauges();
+        gauges.events_queued = self.shared.events_queued() as u64;
         self.shared.counters.snapshot(gauges, transactions)
     }
 

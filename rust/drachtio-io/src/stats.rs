@@ -137,6 +137,11 @@ gauges {
     tcp_inbound_open,
     /// Of those, opened by the stack.
     tcp_outbound_open,
+    /// Events (requests, responses, notices) waiting for the consumer to
+    /// drain them: the depth of the queue from the stack's thread to the
+    /// caller's (at most `event_queue_capacity`, beyond which new requests
+    /// are answered 503).
+    events_queued,
 }
 }
 

@@ -115,6 +115,7 @@ impl Shared {
             tcp_connections_open: (inbound + outbound) as u64,
             tcp_inbound_open: inbound as u64,
             tcp_outbound_open: outbound as u64,
+            ..Gauges::default()
         }
     }
 }
