@@ -522,6 +522,9 @@ class _SipStack:
         tls_certificate: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        capture: tuple[str, int] | None = None,
+        capture_id: int = 0,
+        capture_password: str | None = None,
     ) -> _SipStack: ...
     @property
     def wakeup_fd(self) -> int: ...

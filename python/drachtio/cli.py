@@ -155,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(PORT alone: on 127.0.0.1; default off)",
     )
     serve_parser.add_argument(
+        "--capture",
+        metavar="HOST:PORT",
+        help="send a copy of every SIP message to a Homer collector there (HEP v3 over UDP; "
+        "default off; its password only in the config file or DRACHTIO_CAPTURE_PASSWORD)",
+    )
+    serve_parser.add_argument(
+        "--capture-id",
+        type=int,
+        metavar="N",
+        help="the capture agent id the copies carry (default 0)",
+    )
+    serve_parser.add_argument(
         "--ping-interval",
         type=float,
         metavar="SECONDS",
@@ -200,6 +212,8 @@ def serve(args: argparse.Namespace) -> int:
             control_tls_key=args.control_tls_key,
             control_tls_client_ca=args.control_tls_client_ca,
             metrics=args.metrics,
+            capture=args.capture,
+            capture_id=args.capture_id,
             ping_interval=args.ping_interval,
             ping_timeout=args.ping_timeout,
             dev=args.dev,

@@ -104,6 +104,9 @@ class SipStack:
         tls_certificate: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        capture: tuple[str, int] | None = None,
+        capture_id: int = 0,
+        capture_password: str | None = None,
     ) -> SipStack:
         """Bind every listener and start the stack on the running loop.
 
@@ -147,6 +150,12 @@ class SipStack:
                 must chain to when the stack opens a TLS connection; without
                 it the stack opens none (it still accepts them, and answers
                 and sends over them).
+            capture: ``(host, port)`` of a Homer collector: a copy of every
+                SIP message received and sent goes there as HEP version 3
+                over UDP, never waiting (a copy the system cannot take at
+                once is dropped and counted as ``capture_failed``).
+            capture_id: the capture agent id each copy carries.
+            capture_password: the collector's password, sent with each copy.
 
         Raises:
             OSError: a listener could not be bound (e.g. the port is in use),
@@ -171,6 +180,9 @@ class SipStack:
             tls_certificate=tls_certificate,
             tls_key=tls_key,
             tls_ca=tls_ca,
+            capture=capture,
+            capture_id=capture_id,
+            capture_password=capture_password,
         )
         stack = cls(core, loop, on_event)
         loop.add_reader(stack._fd, stack._on_wakeup)

@@ -137,6 +137,9 @@ class ServerConfig:
     control_tls_key: str | None = None
     control_tls_client_ca: str | None = None
     metrics: str | None = None
+    capture: str | None = None
+    capture_id: int = 0
+    capture_password: str | None = field(default=None, repr=False)
 
     def validate(self) -> None:
         """Check every setting.
@@ -189,6 +192,22 @@ class ServerConfig:
                     f"metrics: must be a string HOST:PORT or PORT, got {self.metrics!r}"
                 )
             parse_metrics(self.metrics)
+        if self.capture is not None:
+            if not isinstance(self.capture, str):
+                raise ConfigError(f"capture: must be a string HOST:PORT, got {self.capture!r}")
+            parse_hostport(self.capture, "capture")
+        if (
+            isinstance(self.capture_id, bool)
+            or not isinstance(self.capture_id, int)
+            or not 0 <= self.capture_id <= 0xFFFFFFFF
+        ):
+            raise ConfigError(
+                f"capture_id: must be an integer 0-4294967295, got {self.capture_id!r}"
+            )
+        if self.capture_password is not None and (
+            not isinstance(self.capture_password, str) or not self.capture_password
+        ):
+            raise ConfigError("capture_password: must be a non-empty string")
         if not 0 <= self.control_port <= 65535:
             raise ConfigError(f"control: port {self.control_port} is out of range")
         if not self.secrets:
@@ -239,6 +258,11 @@ class ServerConfig:
         return None if self.metrics is None else parse_metrics(self.metrics)
 
     @property
+    def capture_address(self) -> tuple[str, int] | None:
+        """The HEP collector's ``(host, port)``, or ``None`` when capture is off."""
+        return None if self.capture is None else parse_hostport(self.capture, "capture")
+
+    @property
     def log_level_number(self) -> int:
         """The ``logging`` level of :attr:`log_level`."""
         level: int = getattr(logging, self.log_level.upper())
@@ -247,7 +271,8 @@ class ServerConfig:
 
 # Settings read from the environment as numbers: variable -> (field, type).
 _NUMERIC_ENV: dict[str, tuple[str, type[int] | type[float]]] = {
-    f"DRACHTIO_{name.upper()}": (name, int) for name in ("max_unauthenticated", *_TCP_LIMITS)
+    f"DRACHTIO_{name.upper()}": (name, int)
+    for name in ("max_unauthenticated", "capture_id", *_TCP_LIMITS)
 }
 for _name in ("tcp_message_timeout", "ping_interval", "ping_timeout"):
     _NUMERIC_ENV[f"DRACHTIO_{_name.upper()}"] = (_name, float)
@@ -317,6 +342,10 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in ("1", "true", "yes", "on")
     if env.get("DRACHTIO_METRICS"):
         values["metrics"] = env["DRACHTIO_METRICS"]
+    if env.get("DRACHTIO_CAPTURE"):
+        values["capture"] = env["DRACHTIO_CAPTURE"]
+    if env.get("DRACHTIO_CAPTURE_PASSWORD"):
+        values["capture_password"] = env["DRACHTIO_CAPTURE_PASSWORD"]
     for name in _FILES:
         if env.get(f"DRACHTIO_{name.upper()}"):
             values[name] = env[f"DRACHTIO_{name.upper()}"]
@@ -352,6 +381,8 @@ def load_config(
     control_tls_key: str | None = None,
     control_tls_client_ca: str | None = None,
     metrics: str | None = None,
+    capture: str | None = None,
+    capture_id: int | None = None,
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
     dev: bool = False,
@@ -397,6 +428,8 @@ def load_config(
         "control_tls_key": control_tls_key,
         "control_tls_client_ca": control_tls_client_ca,
         "metrics": metrics,
+        "capture": capture,
+        "capture_id": capture_id,
         "ping_interval": ping_interval,
         "ping_timeout": ping_timeout,
     }

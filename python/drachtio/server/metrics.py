@@ -167,6 +167,14 @@ FAMILIES: tuple[Family, ...] = (
         ("direction",),
     ),
     Family(
+        "drachtio_sip_capture_copies",
+        True,
+        "Copies of SIP messages for the HEP collector: sent, or dropped because the "
+        "system could not take them at once.",
+        {"capture_sent": ("sent",), "capture_failed": ("dropped",)},
+        ("outcome",),
+    ),
+    Family(
         "drachtio_sip_send_errors",
         True,
         "SIP messages that could not be sent.",

@@ -160,6 +160,9 @@ class Server:
             tls_certificate=config.tls_certificate,
             tls_key=config.tls_key,
             tls_ca=config.tls_ca,
+            capture=config.capture_address,
+            capture_id=config.capture_id,
+            capture_password=config.capture_password,
         )
         self._tu.attach(self._stack, loop)
         try:

@@ -1,5 +1,6 @@
 //! What a [`crate::Stack`] listens on and how it behaves.
 
+use crate::capture::CaptureConfig;
 use drachtio_sip::transaction::{Config as TimerConfig, Transport};
 use drachtio_sip::FrameLimits;
 use std::net::SocketAddr;
@@ -122,6 +123,8 @@ pub struct StackConfig {
     /// Certificates and keys for TLS. Default: none (no TLS listener, no
     /// TLS connection opened).
     pub tls: TlsConfig,
+    /// Where to send a copy of every SIP message (HEP v3). Default: none.
+    pub capture: Option<CaptureConfig>,
 }
 
 /// Which thread reads the UDP sockets (`docs/transport.md`, "Threads").
@@ -156,6 +159,7 @@ impl Default for StackConfig {
             event_queue_capacity: 10_000,
             udp_reader: UdpReader::StackThread,
             tls: TlsConfig::default(),
+            capture: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! keeps the order in which the layer produced messages and events the
 //! order in which they reach sockets and the queue.
 
+use crate::capture::Capture;
 use crate::config::StackConfig;
 use crate::conns::{ConnTable, Limits};
 use crate::resolve::{Placeholder, Resolutions};
@@ -92,6 +93,8 @@ pub(crate) struct Shared {
     pub(crate) handle: tokio::runtime::Handle,
     /// Name resolutions, in the order asked for.
     pub(crate) resolutions: Resolutions,
+    /// Where copies of the messages go, if anywhere.
+    pub(crate) capture: Option<Capture>,
 }
 
 impl Shared {
@@ -101,6 +104,7 @@ impl Shared {
         udp: Vec<UdpEndpoint>,
         streams: Vec<StreamEndpoint>,
         tls: Tls,
+        capture: Option<Capture>,
         handle: tokio::runtime::Handle,
     ) -> Shared {
         let limits = Limits {
@@ -136,6 +140,7 @@ impl Shared {
             closing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             resolutions: Resolutions::new(handle.clone()),
+            capture,
             handle,
         }
     }

@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+mod capture;
 mod config;
 mod conns;
 mod hub;
@@ -26,9 +27,11 @@ mod udp;
 mod ws;
 pub use ws::SUBPROTOCOL as WS_SUBPROTOCOL;
 
+pub use capture::CaptureConfig;
 pub use config::{ListenSpec, StackConfig, TlsConfig, UdpReader, LISTEN_TRANSPORTS};
 pub use stats::Stats;
 
+use capture::Capture;
 use drachtio_sip::routing::{response_target, Destination, RouteForm, Target};
 use drachtio_sip::transaction::{
     ClientTxId, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
@@ -169,6 +172,14 @@ impl Stack {
                 return Err(e);
             }
         };
+        let capture = match config.capture.clone().map(Capture::open).transpose() {
+            Ok(capture) => capture,
+            Err(e) => {
+                runtime.shutdown_background();
+                let reason = format!("capture socket: {e}");
+                return Err(io::Error::new(e.kind(), reason));
+            }
+        };
         let bound = {
             let _guard = runtime.enter();
             bind_all(&config, &tls)
@@ -188,6 +199,7 @@ impl Stack {
             udp,
             tcp,
             tls,
+            capture,
             runtime.handle().clone(),
         ));
         let driver_shared = shared.clone();

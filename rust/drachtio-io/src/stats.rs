@@ -126,6 +126,10 @@ counters {
     /// Responses meant for UDP but larger than a datagram, sent over TCP to
     /// the address their Via names (RFC 3261 §18.2.2).
     large_responses_over_tcp,
+    /// Copies of SIP messages sent to the capture collector (HEP).
+    capture_sent,
+    /// Copies the system could not send at once, dropped.
+    capture_failed,
     /// Messages larger than a datagram refused for want of a TCP listener
     /// (the call down failed), or failed as they were sent.
     too_large_for_udp,

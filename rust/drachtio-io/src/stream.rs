@@ -229,6 +229,7 @@ pub(crate) async fn run<S>(
                     break End::Failed(e.to_string(), Some(out));
                 }
                 Counters::inc(&shared.counters.tcp_sent);
+                shared.capture(peer.transport, local, peer.addr, &out.bytes);
                 if out.status.is_some_and(|s| s >= 200) {
                     unanswered = unanswered.saturating_sub(1);
                     if deadlines.draining.is_some() && unanswered == 0 {
@@ -315,6 +316,7 @@ fn on_bytes(
             Ok(None) => break,
             Ok(Some(StreamItem::Message(data))) => {
                 Counters::inc(&shared.counters.tcp_received);
+                shared.capture(peer.transport, peer.addr, local, &data);
                 match parse_bytes(data.clone()) {
                     Ok(message) => {
                         read.messages += 1;

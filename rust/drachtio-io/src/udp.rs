@@ -135,6 +135,7 @@ fn on_datagrams(
             Counters::inc(&shared.counters.keepalives_received);
             continue;
         }
+        shared.capture(Transport::Udp, from, local, &data);
         match parse_bytes(data.clone()) {
             Ok(message) => incoming.push(Shared::incoming(message, peer, local)),
             Err(e) => {
@@ -142,6 +143,7 @@ fn on_datagrams(
                 if let Some(reply) = shared.on_malformed(&data, e, peer, local) {
                     if socket.send_to(&reply, from).is_ok() {
                         Counters::inc(&shared.counters.udp_sent);
+                        shared.capture(Transport::Udp, local, from, &reply);
                     }
                 }
             }
@@ -179,19 +181,19 @@ impl Shared {
         dest: SocketAddr,
         out: Outgoing,
     ) -> Result<(), Failure> {
-        let (socket, backlog, v6) = {
+        let (socket, backlog, local) = {
             let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
             let ep = local
                 .and_then(|l| udp.iter().find(|e| e.local == l))
                 .or_else(|| udp.iter().find(|e| e.local.is_ipv6() == dest.is_ipv6()));
             match ep {
-                Some(ep) => (ep.socket.clone(), ep.backlog.clone(), ep.local.is_ipv6()),
+                Some(ep) => (ep.socket.clone(), ep.backlog.clone(), ep.local),
                 None => return Err(out.fail("no UDP socket for this address family")),
             }
         };
         // The calls down refuse such messages first; whatever still gets
         // here fails with a reason naming its size, not the system's.
-        if let Some(limit) = size::over_udp_limit(out.bytes.len(), v6) {
+        if let Some(limit) = size::over_udp_limit(out.bytes.len(), local.is_ipv6()) {
             Counters::inc(&self.counters.too_large_for_udp);
             let what = if out.status.is_some() {
                 "response"
@@ -208,6 +210,7 @@ impl Shared {
             match socket.send_to(&out.bytes, dest) {
                 Ok(_) => {
                     Counters::inc(&self.counters.udp_sent);
+                    self.capture(Transport::Udp, local, dest, &out.bytes);
                     return Ok(());
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -223,7 +226,7 @@ impl Shared {
             let shared = self.clone();
             let backlog = backlog.clone();
             self.handle
-                .spawn(async move { shared.drain_udp(socket, backlog).await });
+                .spawn(async move { shared.drain_udp(socket, local, backlog).await });
         }
         Ok(())
     }
@@ -233,7 +236,12 @@ impl Shared {
     /// socket for writability (through a duplicate descriptor, registered
     /// while it runs): otherwise every datagram sent would wake the stack's
     /// thread when its buffer is freed.
-    async fn drain_udp(self: Arc<Self>, socket: Arc<UdpSocket>, backlog: Arc<Mutex<UdpBacklog>>) {
+    async fn drain_udp(
+        self: Arc<Self>,
+        socket: Arc<UdpSocket>,
+        local: SocketAddr,
+        backlog: Arc<Mutex<UdpBacklog>>,
+    ) {
         let writable = socket
             .try_clone()
             .and_then(|dup| crate::udp::watch(Arc::new(dup), Interest::WRITABLE));
@@ -264,7 +272,10 @@ impl Shared {
                 Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
             };
             match sent {
-                Ok(_) => Counters::inc(&self.counters.udp_sent),
+                Ok(_) => {
+                    Counters::inc(&self.counters.udp_sent);
+                    self.capture(Transport::Udp, local, dest, &out.bytes);
+                }
                 Err(e) => {
                     let reason = e.to_string();
                     self.pump(vec![out.fail(&reason)]);

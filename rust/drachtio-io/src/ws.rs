@@ -266,6 +266,7 @@ async fn run<S>(
                     break End::Failed(e.to_string());
                 }
                 Counters::inc(&shared.counters.tcp_sent);
+                shared.capture(peer.transport, local, peer.addr, &out.bytes);
             }
             _ = tokio::time::sleep_until(deadline) => {
                 if deadlines.first_message.is_some_and(|f| f <= Instant::now()) {
@@ -379,6 +380,7 @@ fn on_message(
     names: &mut Vec<(Transport, String)>,
 ) -> Reply {
     Counters::inc(&shared.counters.tcp_received);
+    shared.capture(peer.transport, peer.addr, local, &data);
     match parse_bytes(data.clone()) {
         Ok(message) => {
             shared.learn_ws_names(peer, &message, names);

@@ -8,7 +8,8 @@
 
 use crate::message::{message_into_py, PySipMessage, PySipRequest, PySipResponse};
 use drachtio_io::{
-    ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats, TlsConfig, UdpReader,
+    CaptureConfig, ListenSpec, Stack, StackConfig, StackError, StackEvent, Stats, TlsConfig,
+    UdpReader,
 };
 use drachtio_sip::routing::{Destination, RouteForm, Target};
 use drachtio_sip::transaction::{
@@ -21,7 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -172,7 +173,8 @@ impl PyStack {
                         event_queue_capacity = 10_000,
                         udp_recv_buffer = 4_194_304, supported = None,
                         receive_on_loop = false, tls_certificate = None, tls_key = None,
-                        tls_ca = None))]
+                        tls_ca = None, capture = None, capture_id = 0,
+                        capture_password = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         listen: Vec<String>,
@@ -191,6 +193,9 @@ impl PyStack {
         tls_certificate: Option<PathBuf>,
         tls_key: Option<PathBuf>,
         tls_ca: Option<PathBuf>,
+        capture: Option<(String, u16)>,
+        capture_id: u32,
+        capture_password: Option<String>,
     ) -> PyResult<Self> {
         let listen = listen
             .iter()
@@ -201,6 +206,14 @@ impl PyStack {
                 "event_queue_capacity must be at least 1",
             ));
         }
+        let capture = match capture {
+            None => None,
+            Some((host, port)) => Some(CaptureConfig {
+                collector: collector_address(&host, port)?,
+                agent_id: capture_id,
+                password: capture_password,
+            }),
+        };
         let config = StackConfig {
             listen,
             timers: TimerConfig {
@@ -228,6 +241,7 @@ impl PyStack {
                 key: tls_key,
                 ca: tls_ca,
             },
+            capture,
             ..StackConfig::default()
         };
         let (wakeup, ring) = UnixStream::pair().map_err(os_error)?;
@@ -649,6 +663,21 @@ fn stack_error(py: Python<'_>, e: StackError) -> PyErr {
         Ok(value) => PyErr::from_value(value),
         Err(err) => err,
     }
+}
+
+/// The capture collector's address: `host` an IP address or a name
+/// resolved now (the first address it has).
+fn collector_address(host: &str, port: u16) -> PyResult<SocketAddr> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "capture: cannot resolve the collector {host}:{port}"
+            ))
+        })
 }
 
 /// Every counter in one flat dict (the names of the transport's and the
