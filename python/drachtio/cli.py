@@ -188,10 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the ``serve`` command and return its exit status."""
-    from drachtio.server import DEV_SECRET, ConfigError, Server, load_config
+    from drachtio.server import DEV_SECRET, ConfigError, Server, ServerConfig, load_config
 
-    try:
-        config = load_config(
+    def configure() -> ServerConfig:
+        return load_config(
             config_file=args.config,
             env=os.environ,
             sip=args.sip,
@@ -218,6 +218,9 @@ def serve(args: argparse.Namespace) -> int:
             ping_timeout=args.ping_timeout,
             dev=args.dev,
         )
+
+    try:
+        config = configure()
     except ConfigError as exc:
         print(f"drachtio: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -245,7 +248,8 @@ def serve(args: argparse.Namespace) -> int:
         )
 
     try:
-        server.run(on_started=started)
+        # SIGHUP reads the same sources again (docs/server.md, "Reloading").
+        server.run(on_started=started, reload_config=configure)
     except ConfigError as exc:
         print(f"drachtio: {exc}", file=sys.stderr)
         return EXIT_CONFIG

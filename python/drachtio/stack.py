@@ -267,6 +267,23 @@ class SipStack:
         """The counters of the transport and the transaction layer, by name."""
         return self._core.stats()
 
+    def reload_tls(
+        self,
+        tls_certificate: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Load the TLS files again (renewed certificates) for the handshakes from now on.
+
+        Connections already open keep their certificates. The arguments mean
+        what they mean for :meth:`start`.
+
+        Raises:
+            OSError: a file could not be read or used, or a TLS or WSS
+                listener would be left without a certificate; nothing changed.
+        """
+        self._core.reload_tls(tls_certificate, tls_key, tls_ca)
+
     def message_counts(self) -> dict[str, dict[str, int]]:
         """The messages the transaction layer received and sent, retransmissions included.
 

@@ -12,7 +12,7 @@ import ssl
 
 from drachtio.server.config import ConfigError, ServerConfig
 
-__all__ = ["control_ssl_context"]
+__all__ = ["ControlTls", "control_ssl_context"]
 
 
 def control_ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
@@ -56,3 +56,49 @@ def _reason(exc: OSError) -> str:
     if isinstance(exc, ssl.SSLError):
         return exc.reason or str(exc)
     return exc.strerror or str(exc)
+
+
+class ControlTls:
+    """The control listener's TLS, whose files can be loaded again while it listens.
+
+    The listener is created with :attr:`listening`, the first context; each
+    handshake then switches to the context current at that moment (the
+    server-name callback runs at every handshake, with or without SNI), so
+    that :meth:`reload` takes effect for the connections accepted after it.
+    Connections already open keep what they negotiated.
+    """
+
+    __slots__ = ("current", "listening")
+
+    def __init__(self, config: ServerConfig) -> None:
+        """Load the ``control_tls_*`` files of ``config``.
+
+        Raises:
+            ConfigError: see :func:`control_ssl_context`.
+        """
+        self.current = control_ssl_context(config)
+        self.listening = self.current
+        if self.listening is not None:
+            self.listening.sni_callback = self._switch
+
+    def prepare(self, config: ServerConfig) -> ssl.SSLContext | None:
+        """The context ``config`` describes, checked but not in use yet.
+
+        Raises:
+            ConfigError: a file cannot be used, or TLS would be turned on or
+                off (the listener is created with it or without it: that
+                needs a restart).
+        """
+        context = control_ssl_context(config)
+        if (context is None) != (self.listening is None):
+            raise ConfigError(
+                "control_tls_certificate: turning TLS on or off on the control listener "
+                "needs a restart"
+            )
+        return context
+
+    def _switch(
+        self, connection: ssl.SSLObject | ssl.SSLSocket, _name: str | None, context: ssl.SSLContext
+    ) -> None:
+        if self.current is not None and self.current is not context:
+            connection.context = self.current

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import logging
 import signal
@@ -23,7 +24,7 @@ from drachtio.channel import ChannelSettings
 from drachtio.protocol import Command, ResponseData
 from drachtio.server.app_session import AppSession, EmbeddedApp
 from drachtio.server.config import ConfigError, ServerConfig
-from drachtio.server.control_tls import control_ssl_context
+from drachtio.server.control_tls import ControlTls
 from drachtio.server.dialog import Listener, uri_host
 from drachtio.server.latency import Histogram
 from drachtio.server.metrics_http import MetricsEndpoint
@@ -40,6 +41,18 @@ from drachtio.stack import SipStack
 __all__ = ["CANCEL_APP_TIMEOUT", "CANCEL_BY_CALLER", "CANCEL_SERVER_ERROR", "Server"]
 
 log = logging.getLogger("drachtio.server")
+
+# Settings :meth:`Server.reload` takes as they are (the secrets are replaced
+# in place; TLS files are read again whether their names changed or not).
+_RELOADED = (
+    "log_level",
+    "tls_certificate",
+    "tls_key",
+    "tls_ca",
+    "control_tls_certificate",
+    "control_tls_key",
+    "control_tls_client_ca",
+)
 
 
 class Server:
@@ -91,6 +104,7 @@ class Server:
         self._tu = TransactionUser(config, self._routes)
         self._stop_requested: asyncio.Event | None = None
         self._stopped = False
+        self._control_tls: ControlTls | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -147,7 +161,8 @@ class Server:
         config = self.config
         loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
-        control_tls = control_ssl_context(config)
+        self._control_tls = ControlTls(config)
+        control_tls = self._control_tls.listening
         self._stack = await SipStack.start(
             config.sip,
             self._tu.on_stack_event,
@@ -235,13 +250,65 @@ class Server:
             await self.metrics.close()
         log.info("stopped")
 
-    def run(self, on_started: Callable[[Server], None] | None = None) -> None:
+    def reload(self, config: ServerConfig) -> list[str]:
+        """Apply what ``config`` changes that can change without a restart.
+
+        The secrets are replaced (applications already authenticated stay),
+        the TLS files of the SIP listeners and of the control listener are
+        read again, renewed or not, for the handshakes from now on, and the
+        log level is set. Calls, transactions and connections are untouched.
+        Any other setting that differs needs a restart: it is logged and
+        left as it was. Everything is checked before anything changes: on
+        an error nothing does.
+
+        Returns the names of what was applied.
+
+        Raises:
+            ConfigError: an invalid setting, or a TLS file that cannot be used.
+        """
+        config.validate()
+        control = self._control_tls.prepare(config) if self._control_tls is not None else None
+        if self._stack is not None:
+            try:
+                self._stack.reload_tls(config.tls_certificate, config.tls_key, config.tls_ca)
+            except OSError as exc:
+                raise ConfigError(f"tls_certificate: cannot reload: {exc}") from None
+        applied = ["tls"] if self._stack is not None and config.tls_certificate else []
+        if self._control_tls is not None and control is not None:
+            self._control_tls.current = control
+            applied.append("control_tls")
+        if config.secrets != self.config.secrets:
+            self.config.secrets[:] = config.secrets
+            applied.append("secrets")
+        for name in _RELOADED:
+            setattr(self.config, name, getattr(config, name))
+        level = self.config.log_level_number
+        logging.getLogger("drachtio").setLevel(level)
+        applied.append("log_level")
+        needs_restart = [
+            f.name
+            for f in dataclasses.fields(ServerConfig)
+            if f.name not in (*_RELOADED, "secrets")
+            and getattr(config, f.name) != getattr(self.config, f.name)
+        ]
+        if needs_restart:
+            log.warning("reload: these settings need a restart: %s", ", ".join(needs_restart))
+        return applied
+
+    def run(
+        self,
+        on_started: Callable[[Server], None] | None = None,
+        reload_config: Callable[[], ServerConfig] | None = None,
+    ) -> None:
         """Run the server on a new event loop until SIGTERM or SIGINT.
 
         The loop is the one ``config.loop`` names: ``"auto"`` takes uvloop
         when it is installed, asyncio's own loop otherwise.
         ``on_started(server)`` is called once the server listens (the
-        ``drachtio`` command prints its addresses there).
+        ``drachtio`` command prints its addresses there). With
+        ``reload_config``, SIGHUP calls it and passes what it returns to
+        :meth:`reload` (the ``drachtio`` command reads its sources again); a
+        failure is logged and changes nothing.
 
         Raises:
             OSError: an address could not be bound.
@@ -250,22 +317,36 @@ class Server:
         if resolve_loop(self.config.loop) == "uvloop":
             import uvloop
 
-            uvloop.run(self._run_with_signals(on_started))
+            uvloop.run(self._run_with_signals(on_started, reload_config))
         else:
-            asyncio.run(self._run_with_signals(on_started))
+            asyncio.run(self._run_with_signals(on_started, reload_config))
 
-    async def _run_with_signals(self, on_started: Callable[[Server], None] | None) -> None:
+    async def _run_with_signals(
+        self,
+        on_started: Callable[[Server], None] | None,
+        reload_config: Callable[[], ServerConfig] | None,
+    ) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        if reload_config is not None:
+            loop.add_signal_handler(signal.SIGHUP, self._reload_from, reload_config)
         try:
             await self.start()
             if on_started is not None:
                 on_started(self)
             await self.serve()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+
+    def _reload_from(self, reload_config: Callable[[], ServerConfig]) -> None:
+        try:
+            applied = self.reload(reload_config())
+        except ConfigError as exc:
+            log.error("reload failed, nothing changed: %s", exc)
+        else:
+            log.info("reloaded: %s", ", ".join(applied))
 
     # ------------------------------------------------------------ control side
 

@@ -79,7 +79,9 @@ pub(crate) struct Shared {
     pub(crate) config: StackConfig,
     pub(crate) udp: RwLock<Vec<UdpEndpoint>>,
     pub(crate) streams: Vec<StreamEndpoint>,
-    pub(crate) tls: Tls,
+    /// Replaced whole by [`crate::Stack::reload_tls`]; a handshake uses
+    /// the one current when it starts.
+    tls: RwLock<Arc<Tls>>,
     pub(crate) conns: Mutex<ConnTable>,
     /// The names WebSocket clients gave, mapped to their connections.
     pub(crate) ws_names: Mutex<WsNames>,
@@ -130,7 +132,7 @@ impl Shared {
             config,
             udp: RwLock::new(udp),
             streams,
-            tls,
+            tls: RwLock::new(Arc::new(tls)),
             conns: Mutex::new(ConnTable::new(limits, Instant::now())),
             ws_names: Mutex::new(WsNames::default()),
             placeholders: Mutex::new(HashMap::new()),
@@ -152,6 +154,19 @@ impl Shared {
         if became_non_empty {
             (self.notify)();
         }
+    }
+
+    /// The TLS certificates and authorities now.
+    pub(crate) fn tls(&self) -> Arc<Tls> {
+        self.tls
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Uses `tls` for the handshakes that start from now on.
+    pub(crate) fn replace_tls(&self, tls: Tls) {
+        *self.tls.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tls);
     }
 
     /// How many events wait to be drained.

@@ -434,6 +434,29 @@ impl Stack {
         self.shared.counters.snapshot(gauges, transactions)
     }
 
+    /// Loads the certificate, key and authorities of `tls` anew (e.g. renewed
+    /// files) for the TLS handshakes that start from now on; connections
+    /// already open keep theirs. On an error (a file that cannot be read or
+    /// used, no certificate while a TLS or WSS listener needs one) nothing
+    /// changes.
+    pub fn reload_tls(&self, tls: &TlsConfig) -> io::Result<()> {
+        let loaded = tls::Tls::load(tls)?;
+        if let Some(secure) = self.shared.streams.iter().find(|s| s.transport.is_secure()) {
+            if !loaded.can_accept() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "the {} listener needs a certificate and its key \
+                         (tls_certificate, tls_key)",
+                        secure.transport
+                    ),
+                ));
+            }
+        }
+        self.shared.replace_tls(loaded);
+        Ok(())
+    }
+
     /// Starts closing without waiting: TCP listeners stop accepting, new
     /// requests are answered 503, pending transactions run until they end
     /// or `grace` has passed, then the runtime stops, the sockets are

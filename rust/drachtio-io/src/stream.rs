@@ -57,7 +57,7 @@ impl Shared {
         };
         let cannot = match dest.transport {
             Transport::Tcp => None,
-            Transport::Tls => self.tls.cannot_connect().map(str::to_string),
+            Transport::Tls => self.tls().cannot_connect().map(str::to_string),
             Transport::Udp | Transport::Ws | Transport::Wss => Some(not_listening(dest.transport)),
         };
         if let Some(reason) = cannot {

@@ -112,11 +112,11 @@ async fn serve(
         Transport::Tls => {
             let timeout = shared.config.tcp_message_timeout;
             let handshake = match direction {
-                Direction::Inbound => shared.tls.accept(stream, timeout).await,
+                Direction::Inbound => shared.tls().accept(stream, timeout).await,
                 Direction::Outbound => {
                     let ip = peer.addr.ip();
                     shared
-                        .tls
+                        .tls()
                         .connect(stream, ip, name.as_deref(), timeout)
                         .await
                 }

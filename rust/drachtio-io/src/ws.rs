@@ -116,7 +116,7 @@ pub(crate) async fn serve(
     if peer.transport != Transport::Wss {
         return upgrade(shared, stream, peer, local, conn, deadline).await;
     }
-    match shared.tls.accept(stream, timeout).await {
+    match shared.tls().accept(stream, timeout).await {
         Ok(tls) => upgrade(shared, tls, peer, local, conn, deadline).await,
         Err(reason) => {
             Counters::inc(&shared.counters.tls_handshake_failures);

@@ -392,6 +392,24 @@ impl PyStack {
         stats_dict(py, &self.stack.stats())
     }
 
+    /// Loads the TLS certificate, key and authorities again, for the
+    /// handshakes from now on; nothing changes on an error.
+    #[pyo3(signature = (tls_certificate = None, tls_key = None, tls_ca = None))]
+    fn reload_tls(
+        &self,
+        tls_certificate: Option<PathBuf>,
+        tls_key: Option<PathBuf>,
+        tls_ca: Option<PathBuf>,
+    ) -> PyResult<()> {
+        self.stack
+            .reload_tls(&TlsConfig {
+                certificate: tls_certificate,
+                key: tls_key,
+                ca: tls_ca,
+            })
+            .map_err(os_error)
+    }
+
     /// Messages counted by label: `requests_received` and `requests_sent` by
     /// method, `responses_received` and `responses_sent` by status; only
     /// labels counted at least once.
