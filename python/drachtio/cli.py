@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the log level (default info)",
     )
     serve_parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines as text or as one JSON object each (default text)",
+    )
+    serve_parser.add_argument(
         "--sip-trace",
         action="store_true",
         default=None,
@@ -189,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     """Run the ``serve`` command and return its exit status."""
     from drachtio.server import DEV_SECRET, ConfigError, Server, ServerConfig, load_config
+    from drachtio.server.log_format import JsonFormatter
 
     def configure() -> ServerConfig:
         return load_config(
@@ -198,6 +204,7 @@ def serve(args: argparse.Namespace) -> int:
             control=args.control,
             secrets=args.secret,
             log_level=args.log_level,
+            log_format=args.log_format,
             sip_trace=args.sip_trace,
             loop=args.loop,
             max_unauthenticated=args.max_unauthenticated,
@@ -224,11 +231,12 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"drachtio: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=config.log_level_number,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=config.log_level_number, handlers=[handler])
     if args.dev and config.secrets == [DEV_SECRET]:
         logging.getLogger("drachtio.server").warning(
             "development mode: the documented development secret is accepted"

@@ -32,6 +32,7 @@ DEV_SECRET = "cymru"
 
 _ON_DISCONNECT = ("handoff", "bye")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_LOG_FORMATS = ("text", "json")
 _LOOPS = ("auto", "asyncio", "uvloop")
 # The bounds on SIP TCP connections: integers, each with an environment
 # variable and a flag, as tcp_message_timeout (docs/server.md).
@@ -118,6 +119,7 @@ class ServerConfig:
     max_pending_requests: int = 10_000
     max_unauthenticated: int = 256
     log_level: str = "info"
+    log_format: str = "text"
     sip_trace: bool = False
     t1: float = 0.5
     shutdown_grace: float = 5.0
@@ -163,6 +165,10 @@ class ServerConfig:
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ConfigError(f"{name}: must be true or false, got {value!r}")
+        if self.log_format not in _LOG_FORMATS:
+            raise ConfigError(
+                f"log_format: must be one of {', '.join(_LOG_FORMATS)}, got {self.log_format!r}"
+            )
         if self.loop not in _LOOPS:
             raise ConfigError(f"loop: must be one of {', '.join(_LOOPS)}, got {self.loop!r}")
         if not isinstance(self.log_level, str):
@@ -336,6 +342,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["secrets"] = [env["DRACHTIO_SECRET"]]
     if env.get("DRACHTIO_LOG_LEVEL"):
         values["log_level"] = env["DRACHTIO_LOG_LEVEL"]
+    if env.get("DRACHTIO_LOG_FORMAT"):
+        values["log_format"] = env["DRACHTIO_LOG_FORMAT"]
     if env.get("DRACHTIO_LOOP"):
         values["loop"] = env["DRACHTIO_LOOP"]
     if env.get("DRACHTIO_SIP_TRACE"):
@@ -367,6 +375,7 @@ def load_config(
     control: str | None = None,
     secrets: Sequence[str] | None = None,
     log_level: str | None = None,
+    log_format: str | None = None,
     sip_trace: bool | None = None,
     loop: str | None = None,
     max_unauthenticated: int | None = None,
@@ -411,6 +420,8 @@ def load_config(
         values["secrets"] = list(secrets)
     if log_level is not None:
         values["log_level"] = log_level
+    if log_format is not None:
+        values["log_format"] = log_format
     if sip_trace is not None:
         values["sip_trace"] = sip_trace
     if loop is not None:
