@@ -1,0 +1,317 @@
+"""The server's CPU per call over UDP, TCP, TLS and WSS, and with metrics and capture on.
+
+``drachtio serve`` (listening on all four transports, with
+``benches/apps/json_app.py`` answering INVITE 200 + SDP and BYE 200) takes
+the calls of ``benches/apps/uac_load.py`` (INVITE, ACK, BYE; Debian's sipp
+has no TLS and no WebSocket, so one generator serves every transport) at
+each rate, over each subject in turn, each with fresh processes:
+
+- ``udp``: one socket; the baseline of every ratio;
+- ``tcp``, ``tls``, ``wss``: one persistent connection;
+- ``observed``: UDP with ``metrics`` on (scraped every 5 s, three times as
+  often as Prometheus does by default) and ``capture`` to a HEP collector (a
+  socket of this process that counts the copies);
+- ``tls-new``: a new TLS connection per call (handshake included), closed
+  after the BYE's 200: new TLS connections per second.
+
+Reported per subject and rate: calls placed, successful, failed and timed
+out, the server's and the app's CPU µs per successful call (utime + stime of
+all threads from ``/proc``, while the load runs and ``--tail`` seconds
+after), and the server's CPU per call as a multiple of UDP's at the same
+rate. Then the targets (TLS and WSS within 1.5x UDP's server CPU per call
+and at least 0.7x its highest clean rate; metrics and capture together at
+most +5% over UDP). A benchmark, not a test: it asserts nothing. The
+generator runs on the same machine: its CPU is not counted, but on two
+cores it competes with the server, which caps the rates worth asking.
+
+Run (after ``maturin develop --release``; ``openssl`` on the PATH):
+``python benches/bench_transports.py [--rates 300 600] [--seconds 10]
+[--tail 5] [--fresh-rate 100] [--subjects udp,tcp,tls,wss,observed,tls-new]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench_server import APPS, final_words, start_app, start_server
+from measure import HOST, cpu_seconds
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "stack"))
+
+from certs import CertFiles, make_certs
+
+SUBJECTS = ("udp", "tcp", "tls", "wss", "observed", "tls-new")
+TRANSPORT = {"udp": "udp", "tcp": "tcp", "tls": "tls", "wss": "wss", "observed": "udp"}
+TARGET_SECURE_CPU = 1.5  # TLS and WSS server CPU per call over UDP's, at most
+TARGET_SECURE_RATE = 0.7  # their highest clean rate over UDP's, at least
+TARGET_OBSERVED = 1.05  # metrics + capture over UDP, at most
+# Prometheus scrapes every 15 s by default; every 5 s is a keen one.
+SCRAPE_INTERVAL = 5.0
+_RESULT = re.compile(r"RESULT placed=(\d+) ok=(\d+) failed=(\d+) timeouts=(\d+) seconds=(\S+)")
+_PORTS = re.compile(rb"(udp|tcp|tls|wss)/127\.0\.0\.1:(\d+)")
+
+
+@dataclass
+class Result:
+    subject: str
+    rate: int
+    placed: int
+    ok: int
+    failed: int
+    timeouts: int
+    seconds: float
+    server_s: float
+    app_s: float
+    note: str = ""
+
+    @property
+    def clean(self) -> bool:
+        return self.ok == self.placed and self.ok > 0
+
+    def us(self, seconds: float) -> float:
+        return seconds / self.ok * 1e6 if self.ok else float("nan")
+
+
+class Collector:
+    """A UDP socket that counts the HEP packets sent to it, on a thread of its own."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((HOST, 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.packets = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                if self.sock.recv(65536).startswith(b"HEP3"):
+                    self.packets += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+class Scraper:
+    """GETs ``/metrics`` every ``interval`` seconds on a thread, as Prometheus would."""
+
+    def __init__(self, address: str, interval: float) -> None:
+        self.url = f"http://{address}/metrics"
+        self.interval = interval
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with urllib.request.urlopen(self.url, timeout=5) as answer:
+                answer.read()
+            self.scrapes += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextlib.contextmanager
+def server_and_app(
+    workdir: Path, certs: CertFiles, subject: str, tag: str
+) -> Iterator[tuple[dict[str, subprocess.Popen[bytes]], dict[str, int], list[str]]]:
+    """``drachtio serve`` on the four transports and json_app; their processes and SIP ports."""
+    secret = secrets.token_hex(16)
+    extra: list[str] = []
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        if subject == "observed":
+            collector = Collector()
+            stack.callback(lambda: notes.append(f"HEP copies received: {collector.packets}"))
+            stack.callback(collector.close)
+            metrics_port = _free_tcp_port()
+            extra = [
+                *("--metrics", f"{HOST}:{metrics_port}"),
+                *("--capture", f"{HOST}:{collector.port}"),
+            ]
+        command = [
+            sys.executable, "-m", "drachtio", "serve",
+            *(arg for t in ("udp", "tcp", "tls", "wss") for arg in ("--sip", f"{t}:{HOST}:0")),
+            "--control", f"{HOST}:0", "--secret", secret,
+            "--tls-certificate", str(certs.certificate), "--tls-key", str(certs.key),
+            *extra,
+        ]  # fmt: skip
+        log = workdir / f"server-{tag}.log"
+        server, _, control = start_server(stack, command, log)
+        ports = _ports(log, server)
+        app = start_app(stack, "json_app.py", control, secret, workdir / f"app-{tag}.log")
+        if subject == "observed":
+            scraper = Scraper(f"{HOST}:{metrics_port}", SCRAPE_INTERVAL)
+            stack.callback(lambda: notes.append(f"scrapes: {scraper.scrapes}"))
+            stack.callback(scraper.close)
+        yield {"server": server, "app": app}, ports, notes
+
+
+def _ports(log: Path, server: subprocess.Popen[bytes]) -> dict[str, int]:
+    """The SIP port of each transport, from the server's ``listening`` log line."""
+    for _ in range(100):
+        found = dict(_PORTS.findall(log.read_bytes()))
+        if len(found) == 4:
+            return {t.decode(): int(p) for t, p in found.items()}
+        time.sleep(0.05)
+    raise RuntimeError(f"no listening line in {log} (server {server.pid})")
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def measure(
+    workdir: Path, certs: CertFiles, subject: str, rate: int, seconds: int, tail: float
+) -> Result:
+    tag = f"{subject}-{rate}"
+    fresh = subject == "tls-new"
+    transport = "tls" if fresh else TRANSPORT[subject]
+    with server_and_app(workdir, certs, subject, tag) as (procs, ports, notes):
+        pids = {name: proc.pid for name, proc in procs.items()}
+        cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+        load = subprocess.run(
+            [
+                sys.executable, str(APPS / "uac_load.py"),
+                "--transport", transport, "--target", f"{HOST}:{ports[transport]}",
+                "--rate", str(rate), "--seconds", str(seconds), "--ca", str(certs.ca),
+                *(["--fresh"] if fresh else []),
+            ],
+            capture_output=True, text=True, timeout=seconds + 120,
+        )  # fmt: skip
+        time.sleep(tail)
+        cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
+        counts = final_words(procs["app"])
+    match = _RESULT.search(load.stdout)
+    if match is None:
+        raise RuntimeError(f"uac_load failed: {load.stdout} {load.stderr}")
+    placed, ok, failed, timeouts = (int(match[i]) for i in range(1, 5))
+    note = "; ".join([*notes, counts])
+    return Result(
+        subject,
+        rate,
+        placed,
+        ok,
+        failed,
+        timeouts,
+        float(match[5]),
+        cpu["server"],
+        cpu["app"],
+        note,
+    )
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    print(
+        f"\n## Transports ({args.seconds} s per rate, tail {args.tail} s; "
+        "CPU µs per successful call)\n"
+    )
+    print(
+        "| subject | rate/s | placed | ok | failed | timeouts | server µs | app µs | server / udp |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    udp = {r.rate: r for r in results if r.subject == "udp"}
+    for r in results:
+        base = udp.get(r.rate)
+        ratio = r.us(r.server_s) / base.us(base.server_s) if base and base.ok else float("nan")
+        print(
+            f"| {r.subject} | {r.rate} | {r.placed} | {r.ok} | {r.failed} | {r.timeouts} "
+            f"| {r.us(r.server_s):.0f} | {r.us(r.app_s):.0f} | {ratio:.2f} |"
+        )
+    print()
+    for r in results:
+        if r.note:
+            print(f"- {r.subject} {r.rate}/s: {r.note}")
+    print("\n## Targets\n")
+
+    def best_clean(subject: str) -> int:
+        return max((r.rate for r in results if r.subject == subject and r.clean), default=0)
+
+    for subject in ("tls", "wss", "observed"):
+        for r in (r for r in results if r.subject == subject):
+            base = udp.get(r.rate)
+            if base is None or not base.ok or not r.ok:
+                continue
+            ratio = r.us(r.server_s) / base.us(base.server_s)
+            limit = TARGET_OBSERVED if subject == "observed" else TARGET_SECURE_CPU
+            verdict = "ok" if ratio <= limit else "MISSED"
+            print(
+                f"- {subject} server CPU per call at {r.rate}/s: {ratio:.2f}x UDP "
+                f"(target at most {limit}x): {verdict}"
+            )
+    for subject in ("tls", "wss"):
+        if best_clean("udp"):
+            ratio = best_clean(subject) / best_clean("udp")
+            verdict = "ok" if ratio >= TARGET_SECURE_RATE else "MISSED"
+            print(
+                f"- {subject} highest clean rate asked: {best_clean(subject)}/s, {ratio:.2f}x "
+                f"UDP's {best_clean('udp')}/s (target at least {TARGET_SECURE_RATE}x; only the "
+                f"rates asked are tried): {verdict}"
+            )
+    for r in (r for r in results if r.subject == "tls-new"):
+        print(
+            f"- new TLS connections: {r.ok / r.seconds:.0f}/s clean={r.clean} at {r.rate}/s "
+            f"asked, server {r.us(r.server_s):.0f} µs per connection and call"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", type=int, nargs="+", default=[300, 600])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--tail", type=float, default=5.0)
+    parser.add_argument("--fresh-rate", type=int, default=100, help="calls/s for tls-new")
+    parser.add_argument("--subjects", default=",".join(SUBJECTS))
+    args = parser.parse_args()
+    subjects = [s for s in args.subjects.split(",") if s]
+    unknown = set(subjects) - set(SUBJECTS)
+    if unknown:
+        parser.error(f"unknown subjects: {', '.join(sorted(unknown))}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-transports-") as tmp:
+        workdir = Path(tmp)
+        certs = make_certs(workdir / "certs")
+        for rate in args.rates:
+            for subject in subjects:
+                if subject == "tls-new":
+                    continue
+                r = measure(workdir, certs, subject, rate, args.seconds, args.tail)
+                results.append(r)
+                print(
+                    f"  {subject:>8} {rate:5d}/s: ok {r.ok}/{r.placed} server "
+                    f"{r.us(r.server_s):.0f} app {r.us(r.app_s):.0f} µs/call",
+                    file=sys.stderr,
+                )
+        if "tls-new" in subjects:
+            r = measure(workdir, certs, "tls-new", args.fresh_rate, args.seconds, args.tail)
+            results.append(r)
+    report(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
