@@ -522,6 +522,8 @@ class _SipStack:
         tls_certificate: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        tls_client_ca: str | os.PathLike[str] | None = None,
+        tls_system_roots: bool = False,
         capture: tuple[str, int] | None = None,
         capture_id: int = 0,
         capture_password: str | None = None,
@@ -566,6 +568,8 @@ class _SipStack:
         tls_certificate: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        tls_client_ca: str | os.PathLike[str] | None = None,
+        tls_system_roots: bool = False,
     ) -> None: ...
     def begin_close(self, grace: float) -> None: ...
     @property

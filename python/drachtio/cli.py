@@ -135,8 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=(
             "PEM certificates of the authorities a peer's certificate must chain to when "
-            "the server opens a TLS connection (without it, it opens none)"
+            "the server opens a TLS connection, besides the system's"
         ),
+    )
+    serve_parser.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="mutual TLS: PEM authorities a peer's client certificate must chain to; with it "
+        "TLS and WSS listeners require a client certificate",
+    )
+    serve_parser.add_argument(
+        "--tls-system-roots",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="trust the system's certificate authorities when opening TLS connections (default on)",
     )
     serve_parser.add_argument(
         "--control-tls-certificate",
@@ -215,6 +227,8 @@ def serve(args: argparse.Namespace) -> int:
             tls_certificate=args.tls_certificate,
             tls_key=args.tls_key,
             tls_ca=args.tls_ca,
+            tls_client_ca=args.tls_client_ca,
+            tls_system_roots=args.tls_system_roots,
             control_tls_certificate=args.control_tls_certificate,
             control_tls_key=args.control_tls_key,
             control_tls_client_ca=args.control_tls_client_ca,

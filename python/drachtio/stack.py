@@ -104,6 +104,8 @@ class SipStack:
         tls_certificate: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        tls_client_ca: str | os.PathLike[str] | None = None,
+        tls_system_roots: bool = False,
         capture: tuple[str, int] | None = None,
         capture_id: int = 0,
         capture_password: str | None = None,
@@ -150,6 +152,13 @@ class SipStack:
                 must chain to when the stack opens a TLS connection; without
                 it the stack opens none (it still accepts them, and answers
                 and sends over them).
+            tls_client_ca: PEM certificates of the authorities a peer's
+                client certificate must chain to: with it, TLS and WSS
+                listeners require a client certificate (mutual TLS). The
+                stack presents ``tls_certificate`` as its own client
+                certificate when it connects.
+            tls_system_roots: trust the system's certificate authorities too
+                when connecting (with or without ``tls_ca``).
             capture: ``(host, port)`` of a Homer collector: a copy of every
                 SIP message received and sent goes there as HEP version 3
                 over UDP, never waiting (a copy the system cannot take at
@@ -180,6 +189,8 @@ class SipStack:
             tls_certificate=tls_certificate,
             tls_key=tls_key,
             tls_ca=tls_ca,
+            tls_client_ca=tls_client_ca,
+            tls_system_roots=tls_system_roots,
             capture=capture,
             capture_id=capture_id,
             capture_password=capture_password,
@@ -272,6 +283,8 @@ class SipStack:
         tls_certificate: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        tls_client_ca: str | os.PathLike[str] | None = None,
+        tls_system_roots: bool = False,
     ) -> None:
         """Load the TLS files again (renewed certificates) for the handshakes from now on.
 
@@ -282,7 +295,7 @@ class SipStack:
             OSError: a file could not be read or used, or a TLS or WSS
                 listener would be left without a certificate; nothing changed.
         """
-        self._core.reload_tls(tls_certificate, tls_key, tls_ca)
+        self._core.reload_tls(tls_certificate, tls_key, tls_ca, tls_client_ca, tls_system_roots)
 
     def message_counts(self) -> dict[str, dict[str, int]]:
         """The messages the transaction layer received and sent, retransmissions included.

@@ -6,6 +6,7 @@ peer's request back over that same connection, and the settings refused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from pathlib import Path
 
@@ -13,7 +14,14 @@ import pytest
 from certs import CertFiles, make_certs, needs_openssl
 from peers import Uas, address
 
-from drachtio import ResponseEvent, SipRequest, SipResponse, SipStack, parse
+from drachtio import (
+    ResponseEvent,
+    SipRequest,
+    SipResponse,
+    SipStack,
+    TransportErrorEvent,
+    parse,
+)
 
 pytestmark = needs_openssl
 
@@ -202,3 +210,141 @@ async def test_tls_settings_are_refused_by_name(tmp_path: Path) -> None:
     missing = tmp_path / "missing.pem"
     with pytest.raises(OSError, match=f"tls_ca {missing}: "):
         await SipStack.start(["udp:127.0.0.1:0"], Uas().on_event, tls_ca=missing)
+
+
+def options_to(uri: str, call_id: str) -> SipRequest:
+    return SipRequest(
+        "OPTIONS",
+        uri,
+        headers=[
+            ("From", "<sip:stack@127.0.0.1>;tag=s1"),
+            ("To", f"<{uri}>"),
+            ("Call-ID", call_id),
+            ("CSeq", "1 OPTIONS"),
+        ],
+    )
+
+
+async def tls_peer(
+    certs: CertFiles, client_ca: CertFiles | None = None
+) -> tuple[asyncio.Server, int, asyncio.Queue[SipRequest]]:
+    """A TLS peer that answers 200 to what it receives; with ``client_ca``,
+    it requires a client certificate of that authority."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.certificate, certs.key)
+    if client_ca is not None:
+        context.load_verify_locations(cafile=str(client_ca.ca))
+        context.verify_mode = ssl.CERT_REQUIRED
+    received: asyncio.Queue[SipRequest] = asyncio.Queue()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            while True:
+                req = await read_message(reader)
+                assert isinstance(req, SipRequest)
+                received.put_nowait(req)
+                writer.write(answer(req))
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    return server, server.sockets[0].getsockname()[1], received
+
+
+async def final_status(uas: Uas, call_id: str) -> int | str:
+    """The status of the response to ``call_id``, or the transport error's reason."""
+    for _ in range(int(WAIT / 0.02)):
+        for e in uas.events:
+            if isinstance(e, ResponseEvent) and e.response.call_id == call_id:
+                return e.response.status
+            if isinstance(e, TransportErrorEvent):
+                return e.reason
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no answer to {call_id}")
+
+
+async def test_mutual_tls_listeners_require_a_client_certificate_of_their_authority(
+    tmp_path: Path,
+) -> None:
+    certs = make_certs(tmp_path / "server")
+    clients = make_certs(tmp_path / "clients", "clients")
+    stranger = make_certs(tmp_path / "stranger", "stranger")
+    uas = Uas()
+    uas.stack = stack = await SipStack.start(
+        ["tls:127.0.0.1:0"],
+        uas.on_event,
+        tls_certificate=certs.certificate,
+        tls_key=certs.key,
+        tls_client_ca=clients.ca,
+    )
+    host, port = address(stack, "tls")
+    try:
+        for presented, accepted in ((None, False), (stranger, False), (clients, True)):
+            context = ssl.create_default_context(cafile=str(certs.ca))
+            if presented is not None:
+                context.load_cert_chain(presented.certificate, presented.key)
+            reader, writer = await asyncio.open_connection(host, port, ssl=context)
+            local = "127.0.0.1:{}".format(writer.get_extra_info("sockname")[1])
+            writer.write(request("OPTIONS", f"sips:s@{host}:{port}", local, f"m-{accepted}", 1))
+            if accepted:
+                response = await read_message(reader)
+                assert isinstance(response, SipResponse) and response.status == 200
+            else:
+                # TLS 1.3: the client learns of the refusal when it reads.
+                with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
+                    await read_message(reader)
+            writer.close()
+        assert uas.methods == {"OPTIONS": 1}
+        assert stack.stats()["tls_handshake_failures"] == 2
+    finally:
+        await stack.close(grace=0)
+
+
+async def test_the_stack_presents_its_certificate_to_a_peer_that_requires_one(
+    tmp_path: Path,
+) -> None:
+    certs = make_certs(tmp_path / "both")
+    server, port, received = await tls_peer(certs, client_ca=certs)
+    uas = Uas()
+    uas.stack = stack = await SipStack.start(
+        ["tls:127.0.0.1:0"],
+        uas.on_event,
+        tls_certificate=certs.certificate,
+        tls_key=certs.key,
+        tls_ca=certs.ca,
+    )
+    try:
+        stack.send_request(options_to(f"sips:peer@127.0.0.1:{port}", "mutual-out"))
+        assert await final_status(uas, "mutual-out") == 200
+        assert (await asyncio.wait_for(received.get(), WAIT)).call_id == "mutual-out"
+    finally:
+        server.close()
+        await stack.close(grace=0)
+
+
+async def test_the_system_authorities_verify_a_peer_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certs = make_certs(tmp_path / "peer")
+    server, port, _ = await tls_peer(certs)
+    # The system's authorities, as OpenSSL would find them: here the file
+    # SSL_CERT_FILE names, holding the peer's authority.
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca))
+    try:
+        for system_roots, expected in ((False, "no TLS certificate authorities"), (True, 200)):
+            uas = Uas()
+            uas.stack = stack = await SipStack.start(
+                ["tls:127.0.0.1:0"],
+                uas.on_event,
+                tls_certificate=certs.certificate,
+                tls_key=certs.key,
+                tls_system_roots=system_roots,
+            )
+            call_id = f"roots-{system_roots}"
+            stack.send_request(options_to(f"sips:peer@127.0.0.1:{port}", call_id))
+            got = await final_status(uas, call_id)
+            await stack.close(grace=0)
+            if isinstance(expected, str):
+                assert isinstance(got, str) and expected in got
+            else:
+                assert got == expected
+    finally:
+        server.close()

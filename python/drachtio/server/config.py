@@ -38,7 +38,7 @@ _LOOPS = ("auto", "asyncio", "uvloop")
 # variable and a flag, as tcp_message_timeout (docs/server.md).
 _TCP_LIMITS = ("max_tcp_connections", "max_tcp_connections_per_ip", "max_tcp_outbound")
 # PEM files for SIP over TLS, each with an environment variable and a flag.
-_TLS_FILES = ("tls_certificate", "tls_key", "tls_ca")
+_TLS_FILES = ("tls_certificate", "tls_key", "tls_ca", "tls_client_ca")
 # PEM files of the control listener's TLS, each with an environment variable and a flag.
 _CONTROL_TLS_FILES = ("control_tls_certificate", "control_tls_key", "control_tls_client_ca")
 _FILES = (*_TLS_FILES, *_CONTROL_TLS_FILES)
@@ -135,6 +135,8 @@ class ServerConfig:
     tls_certificate: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
+    tls_client_ca: str | None = None
+    tls_system_roots: bool = True
     control_tls_certificate: str | None = None
     control_tls_key: str | None = None
     control_tls_client_ca: str | None = None
@@ -161,7 +163,7 @@ class ServerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name}: must be an integer, got {value!r}")
-        for name in ("sip_trace", "udp_on_loop"):
+        for name in ("sip_trace", "udp_on_loop", "tls_system_roots"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ConfigError(f"{name}: must be true or false, got {value!r}")
@@ -348,6 +350,13 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["loop"] = env["DRACHTIO_LOOP"]
     if env.get("DRACHTIO_SIP_TRACE"):
         values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in ("1", "true", "yes", "on")
+    if env.get("DRACHTIO_TLS_SYSTEM_ROOTS"):
+        values["tls_system_roots"] = env["DRACHTIO_TLS_SYSTEM_ROOTS"].lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+        )
     if env.get("DRACHTIO_METRICS"):
         values["metrics"] = env["DRACHTIO_METRICS"]
     if env.get("DRACHTIO_CAPTURE"):
@@ -386,6 +395,8 @@ def load_config(
     tls_certificate: str | None = None,
     tls_key: str | None = None,
     tls_ca: str | None = None,
+    tls_client_ca: str | None = None,
+    tls_system_roots: bool | None = None,
     control_tls_certificate: str | None = None,
     control_tls_key: str | None = None,
     control_tls_client_ca: str | None = None,
@@ -435,6 +446,8 @@ def load_config(
         "tls_certificate": tls_certificate,
         "tls_key": tls_key,
         "tls_ca": tls_ca,
+        "tls_client_ca": tls_client_ca,
+        "tls_system_roots": tls_system_roots,
         "control_tls_certificate": control_tls_certificate,
         "control_tls_key": control_tls_key,
         "control_tls_client_ca": control_tls_client_ca,

@@ -49,6 +49,8 @@ _RELOADED = (
     "tls_certificate",
     "tls_key",
     "tls_ca",
+    "tls_client_ca",
+    "tls_system_roots",
     "control_tls_certificate",
     "control_tls_key",
     "control_tls_client_ca",
@@ -175,6 +177,8 @@ class Server:
             tls_certificate=config.tls_certificate,
             tls_key=config.tls_key,
             tls_ca=config.tls_ca,
+            tls_client_ca=config.tls_client_ca,
+            tls_system_roots=config.tls_system_roots,
             capture=config.capture_address,
             capture_id=config.capture_id,
             capture_password=config.capture_password,
@@ -270,7 +274,13 @@ class Server:
         control = self._control_tls.prepare(config) if self._control_tls is not None else None
         if self._stack is not None:
             try:
-                self._stack.reload_tls(config.tls_certificate, config.tls_key, config.tls_ca)
+                self._stack.reload_tls(
+                    config.tls_certificate,
+                    config.tls_key,
+                    config.tls_ca,
+                    config.tls_client_ca,
+                    config.tls_system_roots,
+                )
             except OSError as exc:
                 raise ConfigError(f"tls_certificate: cannot reload: {exc}") from None
         applied = ["tls"] if self._stack is not None and config.tls_certificate else []

@@ -25,9 +25,17 @@ pub struct TlsConfig {
     /// The private key of `certificate` (PKCS#8, PKCS#1 or SEC1).
     pub key: Option<PathBuf>,
     /// The certificate authorities the certificate of a peer the stack
-    /// connects to must chain to. Without them the stack opens no TLS
-    /// connection (it still accepts them, and answers and sends over them).
+    /// connects to must chain to, besides the system's with
+    /// `system_roots`. With neither the stack opens no TLS connection (it
+    /// still accepts them, and answers and sends over them).
     pub ca: Option<PathBuf>,
+    /// Trust the operating system's certificate authorities too when
+    /// connecting (the PEM bundle or directory OpenSSL would use).
+    pub system_roots: bool,
+    /// Mutual TLS: the authorities a peer's client certificate must chain
+    /// to. With it, TLS and WSS listeners require a client certificate and
+    /// refuse a handshake without one.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// One listening socket.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
@@ -29,18 +30,24 @@ impl Tls {
     /// Reads the files `config` names. Errors name the setting, the file
     /// and what is wrong with it.
     pub(crate) fn load(config: &TlsConfig) -> io::Result<Tls> {
-        let acceptor = match (&config.certificate, &config.key) {
-            (Some(cert), Some(key)) => Some(acceptor(cert, key)?),
+        let own = match (&config.certificate, &config.key) {
+            (Some(cert), Some(key)) => Some(own_certificate(cert, key)?),
             (None, None) => None,
             (Some(_), None) => return Err(invalid("a TLS certificate needs its key (tls_key)")),
             (None, Some(_)) => {
                 return Err(invalid("a TLS key needs its certificate (tls_certificate)"))
             }
         };
-        let connector = match &config.ca {
-            Some(ca) => Some(connector(ca)?),
+        let acceptor = match &own {
+            Some(own) => Some(acceptor(own, config.client_ca.as_deref())?),
+            None if config.client_ca.is_some() => {
+                return Err(invalid(
+                    "tls_client_ca needs a certificate for the listeners (tls_certificate)",
+                ))
+            }
             None => None,
         };
+        let connector = connector(config, own)?;
         Ok(Tls {
             acceptor,
             connector,
@@ -57,7 +64,7 @@ impl Tls {
         match self.connector {
             Some(_) => None,
             None => Some(
-                "no TLS certificate authorities configured (tls_ca): \
+                "no TLS certificate authorities configured (tls_ca, tls_system_roots): \
                  the stack opens no TLS connection",
             ),
         }
@@ -137,37 +144,89 @@ fn certificates(setting: &str, path: &Path) -> io::Result<Vec<CertificateDer<'st
     Ok(certs)
 }
 
-fn acceptor(cert: &Path, key: &Path) -> io::Result<TlsAcceptor> {
+/// A certificate chain and its key, as read from their files.
+struct OwnCertificate {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    /// The files, for error messages.
+    files: String,
+}
+
+fn own_certificate(cert: &Path, key: &Path) -> io::Result<OwnCertificate> {
     let chain = certificates("tls_certificate", cert)?;
     let pem = read("tls_key", key)?;
     let key_der = PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|e| invalid(format!("tls_key {}: {e}", key.display())))?;
-    let config = ServerConfig::builder_with_provider(provider())
+    Ok(OwnCertificate {
+        chain,
+        key: key_der,
+        files: format!(
+            "tls_certificate {} and tls_key {}",
+            cert.display(),
+            key.display()
+        ),
+    })
+}
+
+/// The authorities of a PEM file, for `setting`.
+fn roots_from(setting: &str, path: &Path, roots: &mut RootCertStore) -> io::Result<()> {
+    for cert in certificates(setting, path)? {
+        roots
+            .add(cert)
+            .map_err(|e| invalid(format!("{setting} {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn acceptor(own: &OwnCertificate, client_ca: Option<&Path>) -> io::Result<TlsAcceptor> {
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key_der)
-        .map_err(|e| {
-            invalid(format!(
-                "tls_certificate {} and tls_key {}: {e}",
-                cert.display(),
-                key.display()
-            ))
-        })?;
+        .map_err(|e| invalid(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            roots_from("tls_client_ca", path, &mut roots)?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|e| invalid(format!("tls_client_ca {}: {e}", path.display())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
+        .with_single_cert(own.chain.clone(), own.key.clone_key())
+        .map_err(|e| invalid(format!("{}: {e}", own.files)))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-fn connector(ca: &Path) -> io::Result<TlsConnector> {
+/// What the stack connects with: the configured authorities and, with
+/// `system_roots`, the system's; our certificate as the client's (for
+/// peers that require mutual TLS). `None` without any authority.
+fn connector(config: &TlsConfig, own: Option<OwnCertificate>) -> io::Result<Option<TlsConnector>> {
     let mut roots = RootCertStore::empty();
-    for cert in certificates("tls_ca", ca)? {
-        roots
-            .add(cert)
-            .map_err(|e| invalid(format!("tls_ca {}: {e}", ca.display())))?;
+    if let Some(ca) = &config.ca {
+        roots_from("tls_ca", ca, &mut roots)?;
     }
-    let config = ClientConfig::builder_with_provider(provider())
+    if config.system_roots {
+        // Unreadable or unparsable system certificates are skipped: the
+        // others still verify, and a peer none of them vouch for fails its
+        // handshake with a reason naming the issuer.
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+    }
+    if roots.is_empty() {
+        return Ok(None);
+    }
+    let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+        .with_root_certificates(roots);
+    let config = match own {
+        Some(own) => builder
+            .with_client_auth_cert(own.chain, own.key)
+            .map_err(|e| invalid(format!("{}: {e}", own.files)))?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Some(TlsConnector::from(Arc::new(config))))
 }

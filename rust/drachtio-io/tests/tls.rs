@@ -114,6 +114,7 @@ fn make_certs_for(dir: &Path, name: &str, san: &str) -> TlsConfig {
         certificate: Some(dir.join(cert)),
         key: Some(dir.join(key)),
         ca: Some(dir.join(ca)),
+        ..TlsConfig::default()
     }
 }
 
@@ -320,7 +321,8 @@ async fn without_authorities_the_stack_opens_no_tls_connection() {
     let reason = transport_error(&mut alice).await;
     assert_eq!(
         reason,
-        "no TLS certificate authorities configured (tls_ca): the stack opens no TLS connection"
+        "no TLS certificate authorities configured (tls_ca, tls_system_roots): \
+         the stack opens no TLS connection"
     );
 }
 

@@ -173,7 +173,8 @@ impl PyStack {
                         event_queue_capacity = 10_000,
                         udp_recv_buffer = 4_194_304, supported = None,
                         receive_on_loop = false, tls_certificate = None, tls_key = None,
-                        tls_ca = None, capture = None, capture_id = 0,
+                        tls_ca = None, tls_client_ca = None, tls_system_roots = false,
+                        capture = None, capture_id = 0,
                         capture_password = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -193,6 +194,8 @@ impl PyStack {
         tls_certificate: Option<PathBuf>,
         tls_key: Option<PathBuf>,
         tls_ca: Option<PathBuf>,
+        tls_client_ca: Option<PathBuf>,
+        tls_system_roots: bool,
         capture: Option<(String, u16)>,
         capture_id: u32,
         capture_password: Option<String>,
@@ -240,6 +243,8 @@ impl PyStack {
                 certificate: tls_certificate,
                 key: tls_key,
                 ca: tls_ca,
+                client_ca: tls_client_ca,
+                system_roots: tls_system_roots,
             },
             capture,
             ..StackConfig::default()
@@ -394,18 +399,23 @@ impl PyStack {
 
     /// Loads the TLS certificate, key and authorities again, for the
     /// handshakes from now on; nothing changes on an error.
-    #[pyo3(signature = (tls_certificate = None, tls_key = None, tls_ca = None))]
+    #[pyo3(signature = (tls_certificate = None, tls_key = None, tls_ca = None,
+                        tls_client_ca = None, tls_system_roots = false))]
     fn reload_tls(
         &self,
         tls_certificate: Option<PathBuf>,
         tls_key: Option<PathBuf>,
         tls_ca: Option<PathBuf>,
+        tls_client_ca: Option<PathBuf>,
+        tls_system_roots: bool,
     ) -> PyResult<()> {
         self.stack
             .reload_tls(&TlsConfig {
                 certificate: tls_certificate,
                 key: tls_key,
                 ca: tls_ca,
+                client_ca: tls_client_ca,
+                system_roots: tls_system_roots,
             })
             .map_err(os_error)
     }
