@@ -303,7 +303,10 @@ class SipStack:
         ``requests_received`` and ``requests_sent`` map a method (``"other"``
         for every extension method together) to its count;
         ``responses_received`` and ``responses_sent`` map a status code, as a
-        string, to its count. Only labels counted at least once appear.
+        string, to its count; ``parse_errors`` maps what was wrong with a
+        message that failed to parse (a :class:`~drachtio.errors.ParseError`
+        kind, e.g. ``"bad_via"``) to its count. Only labels counted at least
+        once appear.
         """
         return self._core.message_counts()
 

@@ -75,12 +75,6 @@ FAMILIES: tuple[Family, ...] = (
         ("transport",),
     ),
     Family(
-        "drachtio_sip_parse_errors",
-        True,
-        "Received SIP messages that failed to parse.",
-        _one("parse_errors"),
-    ),
-    Family(
         "drachtio_sip_malformed_messages",
         True,
         "Unparsable SIP messages by what the stack did: answered 400/505/513, or dropped.",
@@ -280,6 +274,7 @@ NOT_EXPORTED: Mapping[str, str] = {
     "tcp_connections_open": "the sum of drachtio_sip_tcp_connections over its directions",
     "requests_received": "the sum of drachtio_sip_requests_received_total over its methods",
     "responses_received": "the sum of drachtio_sip_responses_received_total over its statuses",
+    "parse_errors": "the sum of drachtio_sip_parse_errors_total over its kinds",
 }
 """``Server.stats`` names that are not exported, with the reason."""
 
@@ -303,6 +298,11 @@ MESSAGE_FAMILIES: Mapping[str, tuple[str, str, str]] = {
         "drachtio_sip_responses_sent",
         "SIP responses sent, retransmissions included, by status.",
         "status",
+    ),
+    "parse_errors": (
+        "drachtio_sip_parse_errors",
+        "Received SIP messages that failed to parse, by what was wrong.",
+        "kind",
     ),
 }
 """``Server.message_counts`` keys: the metric, its help and its one label."""

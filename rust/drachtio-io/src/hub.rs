@@ -336,6 +336,7 @@ impl Shared {
         local: SocketAddr,
     ) -> Option<Bytes> {
         Counters::inc(&self.counters.parse_errors);
+        self.counters.parse_kinds.add(error.kind);
         let tag = lock(&self.core).layer.new_tag();
         let response = route::error_response(data, error.status_code(), &tag);
         Counters::inc(if response.is_some() {

@@ -1,6 +1,32 @@
 //! Counters of the transport, readable from any thread.
 
+use drachtio_sip::ParseErrorKind;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Parse errors by kind, one counter per [`ParseErrorKind::ALL`].
+#[derive(Debug)]
+pub(crate) struct ParseErrorCounts([AtomicU64; ParseErrorKind::ALL.len()]);
+
+impl Default for ParseErrorCounts {
+    fn default() -> Self {
+        ParseErrorCounts(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl ParseErrorCounts {
+    pub(crate) fn add(&self, kind: ParseErrorKind) {
+        self.0[kind.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        ParseErrorKind::ALL
+            .iter()
+            .zip(&self.0)
+            .map(|(kind, n)| (kind.as_str(), n.load(Ordering::Relaxed)))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+}
 
 macro_rules! counters {
     (
@@ -14,12 +40,16 @@ macro_rules! counters {
             $( $(#[doc = $gdoc])* pub $gauge: u64, )*
             /// The transaction layer's own counters.
             pub transactions: drachtio_sip::transaction::Stats,
+            /// Of `parse_errors`, each kind counted at least once with its
+            /// count, in the order of [`ParseErrorKind::ALL`].
+            pub parse_errors_by_kind: Vec<(&'static str, u64)>,
         }
 
         /// The counters, moved by the tasks and the callers.
         #[derive(Debug, Default)]
         pub(crate) struct Counters {
             $( pub(crate) $name: AtomicU64, )*
+            pub(crate) parse_kinds: ParseErrorCounts,
         }
 
         /// What is read from the stack's state when a snapshot is taken.
@@ -51,6 +81,7 @@ macro_rules! counters {
                     $( $name: self.$name.load(Ordering::Relaxed), )*
                     $( $gauge: gauges.$gauge, )*
                     transactions,
+                    parse_errors_by_kind: self.parse_kinds.snapshot(),
                 }
             }
         }

@@ -421,10 +421,11 @@ impl PyStack {
     }
 
     /// Messages counted by label: `requests_received` and `requests_sent` by
-    /// method, `responses_received` and `responses_sent` by status; only
-    /// labels counted at least once.
+    /// method, `responses_received` and `responses_sent` by status,
+    /// `parse_errors` by kind; only labels counted at least once.
     fn message_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let counts = self.stack.stats().transactions.messages;
+        let stats = self.stack.stats();
+        let counts = &stats.transactions.messages;
         let d = PyDict::new(py);
         for (name, methods) in [
             ("requests_received", &counts.requests_received),
@@ -446,6 +447,11 @@ impl PyStack {
             }
             d.set_item(name, by)?;
         }
+        let kinds = PyDict::new(py);
+        for (kind, n) in stats.parse_errors_by_kind {
+            kinds.set_item(kind, n)?;
+        }
+        d.set_item("parse_errors", kinds)?;
         Ok(d)
     }
 
