@@ -145,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
         "TLS and WSS listeners require a client certificate",
     )
     serve_parser.add_argument(
+        "--answer-options",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="answer OPTIONS 200 when no application routes them (keep-alive pings; "
+        "default off: such an OPTIONS gets the no-route status)",
+    )
+    serve_parser.add_argument(
         "--tls-system-roots",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -229,6 +236,7 @@ def serve(args: argparse.Namespace) -> int:
             tls_ca=args.tls_ca,
             tls_client_ca=args.tls_client_ca,
             tls_system_roots=args.tls_system_roots,
+            answer_options=args.answer_options,
             control_tls_certificate=args.control_tls_certificate,
             control_tls_key=args.control_tls_key,
             control_tls_client_ca=args.control_tls_client_ca,

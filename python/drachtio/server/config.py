@@ -33,6 +33,8 @@ DEV_SECRET = "cymru"
 _ON_DISCONNECT = ("handoff", "bye")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _LOG_FORMATS = ("text", "json")
+# What an environment variable holding a flag says to turn it on.
+_TRUE = ("1", "true", "yes", "on")
 _LOOPS = ("auto", "asyncio", "uvloop")
 # The bounds on SIP TCP connections: integers, each with an environment
 # variable and a flag, as tcp_message_timeout (docs/server.md).
@@ -114,6 +116,7 @@ class ServerConfig:
     auth_timeout: float = 10.0
     app_response_timeout: float = 32.0
     no_route_status: int = 503
+    answer_options: bool = False
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
     max_write_buffer: int = 4 * 1024 * 1024
     max_pending_requests: int = 10_000
@@ -163,7 +166,7 @@ class ServerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name}: must be an integer, got {value!r}")
-        for name in ("sip_trace", "udp_on_loop", "tls_system_roots"):
+        for name in ("sip_trace", "udp_on_loop", "tls_system_roots", "answer_options"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ConfigError(f"{name}: must be true or false, got {value!r}")
@@ -349,14 +352,11 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     if env.get("DRACHTIO_LOOP"):
         values["loop"] = env["DRACHTIO_LOOP"]
     if env.get("DRACHTIO_SIP_TRACE"):
-        values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in ("1", "true", "yes", "on")
+        values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in _TRUE
+    if env.get("DRACHTIO_ANSWER_OPTIONS"):
+        values["answer_options"] = env["DRACHTIO_ANSWER_OPTIONS"].lower() in _TRUE
     if env.get("DRACHTIO_TLS_SYSTEM_ROOTS"):
-        values["tls_system_roots"] = env["DRACHTIO_TLS_SYSTEM_ROOTS"].lower() in (
-            "1",
-            "true",
-            "yes",
-            "on",
-        )
+        values["tls_system_roots"] = env["DRACHTIO_TLS_SYSTEM_ROOTS"].lower() in _TRUE
     if env.get("DRACHTIO_METRICS"):
         values["metrics"] = env["DRACHTIO_METRICS"]
     if env.get("DRACHTIO_CAPTURE"):
@@ -397,6 +397,7 @@ def load_config(
     tls_ca: str | None = None,
     tls_client_ca: str | None = None,
     tls_system_roots: bool | None = None,
+    answer_options: bool | None = None,
     control_tls_certificate: str | None = None,
     control_tls_key: str | None = None,
     control_tls_client_ca: str | None = None,
@@ -448,6 +449,7 @@ def load_config(
         "tls_ca": tls_ca,
         "tls_client_ca": tls_client_ca,
         "tls_system_roots": tls_system_roots,
+        "answer_options": answer_options,
         "control_tls_certificate": control_tls_certificate,
         "control_tls_key": control_tls_key,
         "control_tls_client_ca": control_tls_client_ca,

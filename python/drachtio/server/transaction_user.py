@@ -341,8 +341,10 @@ class TransactionUser:
         if code > 100 and tx.to_tag is None:
             tx.to_tag = stack.new_tag()
         headers: dict[str, str | list[str]] = {}
-        if code == 405:
-            headers["Allow"] = ", ".join(self._routes.methods())
+        if code == 405 or tx.request.method == "OPTIONS":
+            # RFC 3261 §8.2.1, §11.2: what the applications take, and ACK,
+            # CANCEL and OPTIONS, which the server itself handles.
+            headers["Allow"] = ", ".join(self._allowed())
         try:
             response = build_response(
                 tx.request, code, reason, headers, None, tx.to_tag, contact_for(*tx.listener)
@@ -352,6 +354,12 @@ class TransactionUser:
         except (DrachtioError, ValueError) as exc:
             log.warning("could not answer %d transaction=%s: %s", code, tx.id, exc)
         self._server_txs.finish(tx)
+
+    def _allowed(self) -> list[str]:
+        """The methods requests may carry here: those routed, and those the server handles."""
+        routed = self._routes.methods()
+        own = [m for m in ("ACK", "CANCEL", "OPTIONS") if m not in routed]
+        return [*routed, *own] if self.config.answer_options else routed
 
     def _arm_timer(self) -> None:
         """Make the loop timer fire at the registries' earliest deadline."""
@@ -632,6 +640,10 @@ class TransactionUser:
             owner: AppSession | None = dialog.owner
         else:
             owner = self._routes.pick(request.method)
+            if owner is None and request.method == "OPTIONS" and self.config.answer_options:
+                # A keep-alive ping to the server itself (RFC 3261 §11.2).
+                self._answer(tx, 200, None)
+                return
             if owner is None:
                 log.info(
                     "no application for %s, answering %d",
