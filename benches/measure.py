@@ -124,12 +124,18 @@ def last_stats(path: Path) -> dict[str, str]:
     return dict(zip(rows[0], rows[-1], strict=False)) if len(rows) > 1 else {}
 
 
-def sipp_uac(workdir: Path, port: int, rate: int, seconds: int, tag: str) -> Calls:
-    """Place ``rate * seconds`` calls at ``rate`` calls/s and wait for sipp to end."""
+def sipp_uac(
+    workdir: Path, port: int, rate: int, seconds: int, tag: str, scenario: Path | None = None
+) -> Calls:
+    """Place ``rate * seconds`` calls at ``rate`` calls/s and wait for sipp to end.
+
+    The calls follow sipp's built-in ``uac`` scenario, or the XML file ``scenario``.
+    """
     calls = rate * seconds
     stats = workdir / f"uac-{tag}.csv"
+    which = ["-sn", "uac"] if scenario is None else ["-sf", str(scenario)]
     command = [
-        "sipp", "-sn", "uac", f"{HOST}:{port}", "-i", HOST, "-p", str(free_udp_port()),
+        "sipp", *which, f"{HOST}:{port}", "-i", HOST, "-p", str(free_udp_port()),
         # Up to 5 s of calls open at once: an overloaded server shows as failures.
         "-r", str(rate), "-m", str(calls), "-l", str(max(100, rate * 5)),
         "-recv_timeout", "10000", "-timeout", f"{seconds + 60}s",
@@ -150,11 +156,14 @@ def sipp_uac(workdir: Path, port: int, rate: int, seconds: int, tag: str) -> Cal
 
 
 @contextlib.contextmanager
-def sipp_uas(workdir: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """sipp's built-in ``uas`` scenario on a free port."""
+def sipp_uas(
+    workdir: Path, scenario: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """sipp's built-in ``uas`` scenario, or the XML file ``scenario``, on a free port."""
     port = free_udp_port()
+    which = ["-sn", "uas"] if scenario is None else ["-sf", str(scenario)]
     proc = subprocess.Popen(
-        ["sipp", "-sn", "uas", "-i", HOST, "-p", str(port), "-nostdin"],
+        ["sipp", *which, "-i", HOST, "-p", str(port), "-nostdin"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=workdir,
