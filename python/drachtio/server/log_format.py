@@ -11,10 +11,11 @@ a caller gave that JSON can carry. The server's messages already end in
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import orjson
+
+from drachtio.server.timestamps import iso_time
 
 __all__ = ["JsonFormatter"]
 
@@ -27,10 +28,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as a JSON line (no trailing newline: the handler adds it)."""
-        seconds = time.gmtime(record.created)
-        millis = int(record.msecs)
         line: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", seconds) + f".{millis:03d}Z",
+            "time": iso_time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -1,0 +1,240 @@
+"""Call detail records: an attempt, a start when answered, and exactly one stop per call.
+
+:class:`CallRecords` follows the INVITEs the server carries (received and
+handed to an application, sent for one, proxied) from the attempt to the
+stop, free of I/O: each method takes the wall-clock time of the event and
+returns the record to deliver, or ``None`` when there is none (a second
+stop, a start after the stop). Whoever calls it delivers the records: to
+the applications that route them, and as JSON lines to a file
+(:class:`CdrFile`). ``docs/cdr.md`` lists the fields and the reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+
+from drachtio.server.timestamps import iso_time
+
+__all__ = [
+    "REASONS",
+    "ROLES",
+    "CallRecords",
+    "Cdr",
+    "CdrFile",
+    "CdrKind",
+    "Reason",
+    "Role",
+    "Source",
+]
+
+CdrKind = Literal["attempt", "start", "stop"]
+Role = Literal["uas", "uac", "proxy"]
+Source = Literal["network", "application"]
+Reason = Literal[
+    "normal-release",
+    "call-rejected",
+    "call-canceled",
+    "request-timeout",
+    "ack-timeout",
+    "session-expired",
+    "application-gone",
+    "server-shutdown",
+]
+ROLES: tuple[Role, ...] = ("uas", "uac", "proxy")
+REASONS: tuple[Reason, ...] = (
+    "normal-release",
+    "call-rejected",
+    "call-canceled",
+    "request-timeout",
+    "ack-timeout",
+    "session-expired",
+    "application-gone",
+    "server-shutdown",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cdr:
+    """One record: what happened to a call, and when.
+
+    ``status`` is the final response's status (a stop after an answer: the
+    2xx's; a rejected or cancelled call: the final response sent or
+    received); ``duration`` the seconds from the start to the stop (0 for a
+    call that never started); ``message`` the SIP message that made the
+    record (the INVITE, the 2xx, the final response or BYE that ended it),
+    ``None`` when the server ended the call without one.
+    """
+
+    kind: CdrKind
+    call_id: str
+    role: Role
+    source: Source
+    time: float
+    from_uri: str
+    to_uri: str
+    attempt_time: float
+    start_time: float | None = None
+    status: int | None = None
+    reason: Reason | None = None
+    duration: float = 0.0
+    message: Any = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the JSON object written and sent (``docs/cdr.md``)."""
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "time": iso_time(self.time),
+            "callId": self.call_id,
+            "role": self.role,
+            "source": self.source,
+            "from": self.from_uri,
+            "to": self.to_uri,
+            "attemptTime": iso_time(self.attempt_time),
+        }
+        if self.start_time is not None:
+            out["startTime"] = iso_time(self.start_time)
+        if self.status is not None:
+            out["status"] = self.status
+        if self.kind == "stop":
+            out["reason"] = self.reason
+            out["duration"] = round(self.duration, 3)
+        return out
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    role: Role
+    source: Source
+    from_uri: str
+    to_uri: str
+    attempt_time: float
+    start_time: float | None = None
+    status: int | None = None
+
+
+class CallRecords:
+    """The calls between their attempt and their stop, by a key the caller chooses.
+
+    The key is whatever names the call for the caller (a transaction id
+    until the answer, the dialog's id after). :meth:`rekey` moves a call to a
+    new key. Every :meth:`attempt` ends in exactly one stop record: later
+    stops of the same call return ``None``.
+    """
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: dict[str, _Call] = {}
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._calls
+
+    def attempt(
+        self,
+        key: str,
+        *,
+        call_id: str,
+        role: Role,
+        source: Source,
+        from_uri: str,
+        to_uri: str,
+        now: float,
+        message: Any = None,
+    ) -> Cdr | None:
+        """A new call (an INVITE outside any dialog); ``None`` if ``key`` is taken."""
+        if key in self._calls:
+            return None
+        call = _Call(call_id, role, source, from_uri, to_uri, now)
+        self._calls[key] = call
+        return self._record("attempt", call, now, message)
+
+    def rekey(self, old: str, new: str) -> None:
+        """The call known as ``old`` is known as ``new`` from now on."""
+        call = self._calls.pop(old, None)
+        if call is not None:
+            self._calls[new] = call
+
+    def start(self, key: str, *, status: int, now: float, message: Any = None) -> Cdr | None:
+        """The call was answered (a 2xx); ``None`` if unknown or started already."""
+        call = self._calls.get(key)
+        if call is None or call.start_time is not None:
+            return None
+        call.start_time, call.status = now, status
+        return self._record("start", call, now, message)
+
+    def stop(
+        self,
+        key: str,
+        *,
+        reason: Reason,
+        now: float,
+        status: int | None = None,
+        message: Any = None,
+    ) -> Cdr | None:
+        """The call ended; ``None`` if unknown or stopped already (one stop per call)."""
+        call = self._calls.pop(key, None)
+        if call is None:
+            return None
+        if status is not None:
+            call.status = status
+        return self._record("stop", call, now, message, reason)
+
+    def stop_all(self, reason: Reason, now: float) -> list[Cdr]:
+        """Stop every call still open (the server stops)."""
+        return [
+            record
+            for key in list(self._calls)
+            if (record := self.stop(key, reason=reason, now=now)) is not None
+        ]
+
+    @staticmethod
+    def _record(
+        kind: CdrKind, call: _Call, now: float, message: Any, reason: Reason | None = None
+    ) -> Cdr:
+        started = call.start_time
+        return Cdr(
+            kind,
+            call.call_id,
+            call.role,
+            call.source,
+            now,
+            call.from_uri,
+            call.to_uri,
+            call.attempt_time,
+            started,
+            call.status,
+            reason,
+            max(0.0, now - started) if kind == "stop" and started is not None else 0.0,
+            message,
+        )
+
+
+class CdrFile:
+    """Appends each record as a line of JSON to a file, flushed at once.
+
+    The file is opened in append mode and never truncated; a record that
+    cannot be written (a full disk) raises ``OSError`` to the caller, which
+    logs it and goes on.
+    """
+
+    __slots__ = ("_file", "path")
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: IO[bytes] = self.path.open("ab")
+
+    def write(self, record: Cdr) -> None:
+        """Append ``record`` and flush."""
+        self._file.write(orjson.dumps(record.to_json()) + b"\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
