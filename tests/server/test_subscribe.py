@@ -302,3 +302,54 @@ async def test_notify_before_the_2xx_creates_the_dialog(tmp_path: Path) -> None:
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
     await server.stop()
+
+
+async def test_a_subscription_not_refreshed_expires_and_its_dialog_ends(tmp_path: Path) -> None:
+    # sipp subscribes for 1 s and does not refresh: the notifier app is told
+    # the dialog is destroyed, and sipp's late refresh gets 481.
+    server = await start_server()
+    app = await App.authenticated(server, "subscribe")
+    scenario = subscriber_scenario(
+        [
+            ("SUBSCRIBE", 200, ("Expires: 1",), "Expires: 1"),
+            ("pause", 1800, (), ""),
+            ("SUBSCRIBE", 481, (), "Expires: 600"),
+        ]
+    )
+    sipp = await sipp_uac(tmp_path, server, scenario)
+    subscribe = await app.next_sip("SUBSCRIBE")
+    accepted = await app.respond(subscribe["transactionId"], 200, {"Expires": "1"})
+    dialog_id = accepted["dialogId"]
+    destroyed = await app.next_request("dialog")
+    assert destroyed == {
+        "dialogId": dialog_id,
+        "event": "destroyed",
+        "reason": "subscription expired",
+    }
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    assert server.stats["dialogs"] == 0
+    await app.close()
+    await server.stop()
+
+
+async def test_a_subscriber_that_gets_no_notify_within_timer_n_loses_the_dialog(
+    tmp_path: Path,
+) -> None:
+    # RFC 6665 §4.1.2.4: sipp accepts the app's SUBSCRIBE but never notifies.
+    # With T1 = 50 ms, Timer N (64*T1) is 3.2 s.
+    server = await start_server()
+    app = await App.authenticated(server)
+    sipp, port = await sipp_uas(tmp_path, notifier_scenario([]))
+    sent = await _subscribe(app, port)
+    ok = await app.next_sip(200)
+    assert ok["transactionId"] == sent["transactionId"]
+    destroyed = await app.next_request("dialog", timeout=10)
+    assert destroyed["dialogId"] == ok["dialogId"]
+    assert destroyed["event"] == "destroyed"
+    assert destroyed["reason"].startswith("no NOTIFY within 64*T1")
+    assert server.stats["dialogs"] == 0
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()

@@ -74,6 +74,7 @@ from drachtio.server.dialog import (
 from drachtio.server.dialog_registry import Dialogs
 from drachtio.server.latency import APP_RESPONSE_BUCKETS, POST_DIAL_DELAY_BUCKETS, Histogram
 from drachtio.server.routing import Routes
+from drachtio.server.subscriptions import SubscriptionTimers, expires_of, subscription_state
 from drachtio.server.transactions import (
     ClientTransactions,
     ClientTx,
@@ -113,6 +114,7 @@ class TransactionUser:
         )
         self._client_txs: ClientTransactions[AppSession] = ClientTransactions(64 * config.t1)
         self._dialogs: Dialogs[AppSession] = Dialogs()
+        self._subscriptions = SubscriptionTimers(64 * config.t1)
         self._stack: SipStack | None = None
         self._listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -310,6 +312,8 @@ class TransactionUser:
                 tx.dialog.refresh_target(request)
             if request.method in DIALOG_METHODS and code < 300:
                 dialog_id = self._uas_dialog(tx).id
+            if request.method == "SUBSCRIBE" and code < 300 and dialog_id is not None:
+                self._subscription_accepted(dialog_id, response, request, subscriber=False)
             self._server_txs.finish(tx, keep_for_ack=request.method == "INVITE" and code < 300)
             if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
                 self._destroy_dialog(tx.dialog, "terminating NOTIFY received")
@@ -317,6 +321,25 @@ class TransactionUser:
             # A ringing INVITE may ring as long as the caller waits.
             self._server_txs.ringing(tx)
         return RespondResult(response, dialog_id)
+
+    def _subscription_accepted(
+        self, dialog_id: str, response: SipResponse, subscribe: SipRequest, *, subscriber: bool
+    ) -> None:
+        """A 2xx to a SUBSCRIBE: the subscription's expiry (and the subscriber's Timer N)."""
+        dialog = self._dialogs.get(dialog_id)
+        if dialog is not None and dialog.method == "SUBSCRIBE":
+            expires = expires_of(response, subscribe)
+            self._subscriptions.accepted(
+                dialog_id, expires, self._loop.time(), subscriber=subscriber
+            )
+            self._arm_timer()
+
+    def _notified(self, dialog: Dialog[AppSession], request: SipRequest) -> None:
+        """A NOTIFY in a SUBSCRIBE-created dialog, either way, sets its subscription's expiry."""
+        if request.method == "NOTIFY" and dialog.method == "SUBSCRIBE":
+            state = subscription_state(request)
+            self._subscriptions.notified(dialog.id, state, self._loop.time())
+            self._arm_timer()
 
     def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
@@ -363,7 +386,11 @@ class TransactionUser:
 
     def _arm_timer(self) -> None:
         """Make the loop timer fire at the registries' earliest deadline."""
-        deadlines = (self._server_txs.next_deadline(), self._client_txs.next_deadline())
+        deadlines = (
+            self._server_txs.next_deadline(),
+            self._client_txs.next_deadline(),
+            self._subscriptions.next_at(),
+        )
         times = [at for at in deadlines if at is not None]
         if not times:
             return
@@ -386,6 +413,9 @@ class TransactionUser:
                 if self._server_txs.is_pending(tx):
                     with _carry_on("answer 500", tx.id):
                         self._on_app_timeout(tx)
+            for dialog_id, reason in self._subscriptions.pop_due(now):
+                if (dialog := self._dialogs.get(dialog_id)) is not None:
+                    self._destroy_dialog(dialog, reason)
         finally:
             self._arm_timer()
 
@@ -422,6 +452,7 @@ class TransactionUser:
                 self._ack_pending_2xx(stack, dialog)
             request = build_in_dialog_request(dialog, command.method, command.headers, command.body)
             check_relied_on(request, command.headers)
+            self._notified(dialog, request)
             contact = dialog.contact
             dest = self._first_hop(dialog, request)
         else:
@@ -499,6 +530,7 @@ class TransactionUser:
     ) -> None:
         if not self._dialogs.remove(dialog):
             return
+        self._subscriptions.forget(dialog.id)
         if dialog.awaiting_ack is not None:
             self._server_txs.pop_by_stack(dialog.awaiting_ack)
             dialog.awaiting_ack = None
@@ -635,6 +667,7 @@ class TransactionUser:
                 return
             if seq is not None:
                 dialog.remote_cseq = seq
+            self._notified(dialog, request)
             tx.dialog = dialog
             tx.to_tag = dialog.local_tag
             owner: AppSession | None = dialog.owner
@@ -785,6 +818,8 @@ class TransactionUser:
                 dialog = None
             if dialog is not None and dialog.flow is None:
                 dialog.flow = websocket_flow(*event.source)
+        if method == "SUBSCRIBE" and 200 <= status < 300 and dialog is not None:
+            self._subscription_accepted(dialog.id, response, ctx.request, subscriber=True)
         if status >= 200:
             # Forked 2xx (RFC 3261 §13.2.2.4) and NOTIFYs (RFC 6665) may follow for 64*T1.
             self._client_txs.final_response(ctx, status, self._loop.time())
