@@ -86,7 +86,8 @@ async def test_requests_from_sipp_in_a_dialog_reach_the_owner(
             body = SDP
         result = await app.respond(request["transactionId"], code, headers, body=body)
         assert result["success"] is True, result
-        assert ("dialogId" in result) == (method == "INVITE")
+        # A 2xx to a dialog-creating method names the dialog (REFER: RFC 3515).
+        assert ("dialogId" in result) == (method in ("INVITE", "REFER"))
         if method == "INVITE":
             # sipp acknowledges the re-INVITE's 200; the ACK reaches the owner.
             ack = await app.next_request("sip")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from drachtio._core import NameAddr, SipMessage, SipRequest, SipResponse, Uri, parse
 from drachtio.errors import ParseError
@@ -20,7 +20,9 @@ from drachtio.protocol import SimpleHeaders
 
 __all__ = [
     "DIALOG_METHODS",
+    "SUBSCRIPTION_METHODS",
     "Dialog",
+    "EventKey",
     "Listener",
     "app_headers",
     "build_ack",
@@ -31,6 +33,8 @@ __all__ = [
     "contact_for",
     "dialog_id",
     "event_headers_match",
+    "event_key",
+    "events_match",
     "synthetic_response",
     "uri_host",
     "websocket_flow",
@@ -61,7 +65,10 @@ _DIALOG_MANAGED = frozenset(
 )
 # Methods whose request or 2xx carries our Contact (RFC 3261 §8.1.1.8, §12.1; RFC 6665 §4.1.2.1).
 _TARGET_METHODS = frozenset({"INVITE", "SUBSCRIBE", "NOTIFY", "REFER", "UPDATE", "REGISTER"})
-DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
+DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
+# Requests whose 2xx starts a subscription (RFC 6665; REFER's implicit one,
+# RFC 3515 §2.4.4); a dialog one of them created ends with its last subscription.
+SUBSCRIPTION_METHODS = frozenset({"SUBSCRIBE", "REFER"})
 """Methods whose 2xx creates a dialog (RFC 3261 §12.1, RFC 6665 §4.1.2.1)."""
 TARGET_REFRESH_METHODS = frozenset({"INVITE", "SUBSCRIBE", "UPDATE"})
 """Methods that, answered 2xx in a dialog, move its remote target to their
@@ -259,8 +266,11 @@ class Dialog(Generic[_Owner]):
     ``local_uri`` and ``remote_uri`` are the From and To values of the
     requests we send in it (with the tags). ``owner`` is the application
     session that receives its requests. ``method`` is that of the request
-    that created it: ``INVITE`` (a call, ended by BYE) or ``SUBSCRIBE`` (a
-    subscription, RFC 6665, ended by a NOTIFY saying it is terminated).
+    that created it: ``INVITE`` (a call, ended by BYE), ``SUBSCRIBE`` or
+    ``REFER`` (a subscription, RFC 6665 and RFC 3515, ended with the last of
+    its subscriptions). ``subscriptions`` are the event packages (type and
+    ``id``) subscribed to in it and not terminated yet: a call may carry
+    REFER's, a subscription dialog several (RFC 6665 §4.5.2).
     """
 
     id: str
@@ -284,6 +294,7 @@ class Dialog(Generic[_Owner]):
     # The WebSocket connection (transport, address, port) the peer is reached
     # over and only over (RFC 7118 §5.2): the dialog ends when it closes.
     flow: tuple[str, str, int] | None = None
+    subscriptions: list[EventKey] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -319,6 +330,7 @@ class Dialog(Generic[_Owner]):
             owner=owner,
             remote_cseq=None if cseq is None else cseq.seq,
             method=request.method,
+            subscriptions=_created_subscription(request),
         )
 
     @classmethod
@@ -348,6 +360,7 @@ class Dialog(Generic[_Owner]):
             owner=owner,
             local_cseq=0 if cseq is None else cseq.seq,
             method=request.method,
+            subscriptions=_created_subscription(request),
         )
 
     @classmethod
@@ -383,7 +396,8 @@ class Dialog(Generic[_Owner]):
             contact=contact,
             owner=owner,
             local_cseq=0 if cseq is None else cseq.seq,
-            method="SUBSCRIBE",
+            method=subscribe.method,
+            subscriptions=_created_subscription(subscribe),
         )
 
     @property
@@ -401,30 +415,65 @@ class Dialog(Generic[_Owner]):
         if target is not None:
             self.remote_target = target
 
+    def subscribed(self, request: SipRequest) -> None:
+        """A 2xx to ``request`` (a SUBSCRIBE or REFER) sent or received: its subscription is on."""
+        key = event_key(request)
+        if key is not None and key not in self.subscriptions:
+            self.subscriptions.append(key)
+
     def ended_by(self, request: SipRequest) -> bool:
         """Whether a 2xx to ``request``, sent or received in this dialog, ends it.
 
-        A NOTIFY whose Subscription-State is ``terminated`` ends a
-        subscription (RFC 6665), and with it a dialog that a
-        SUBSCRIBE created: such a dialog carries one subscription here. In a
-        call it is about another usage (a REFER's, say) and ends nothing.
+        A NOTIFY whose Subscription-State is ``terminated`` ends the
+        subscription of its Event (RFC 6665 §4.1.3), and with the last one a
+        dialog that a SUBSCRIBE or REFER created. In a call it ends that
+        usage only (a REFER's, say), never the call.
         """
-        if self.method != "SUBSCRIBE" or request.method != "NOTIFY":
+        if request.method != "NOTIFY":
             return False
         state = request.header("Subscription-State") or ""
-        return state.split(";", 1)[0].strip().lower() == "terminated"
+        if state.split(";", 1)[0].strip().lower() != "terminated":
+            return False
+        key = event_key(request)
+        for held in self.subscriptions:
+            if key is not None and events_match(held, key):
+                self.subscriptions.remove(held)
+                break
+        return self.method in SUBSCRIPTION_METHODS and not self.subscriptions
+
+
+EventKey: TypeAlias = tuple[str, str | None]
+"""An event package and its ``id`` parameter (``None`` without one)."""
 
 
 def event_headers_match(subscribe: SipRequest, notify: SipRequest) -> bool:
-    """Whether ``notify`` is for ``subscribe``'s Event (RFC 6665).
+    """Whether ``notify`` is for ``subscribe``'s subscription (RFC 6665, RFC 3515).
+
+    See :func:`events_match`.
+    """
+    held, key = event_key(subscribe), event_key(notify)
+    return held is not None and key is not None and events_match(held, key)
+
+
+def events_match(held: EventKey, notify: EventKey) -> bool:
+    """Whether a NOTIFY's event is that of the subscription ``held``.
 
     The event types are compared byte by byte, and so are the ``id``
-    parameters, present in both or in neither; other parameters do not count.
+    parameters, present in both or in neither; other parameters do not
+    count. A REFER's subscription is ``("refer", <its CSeq>)``; its NOTIFYs
+    carry that id, or none (RFC 3515 §2.4.6 asks for it only from the
+    second REFER of a dialog on).
     """
-    return _event_key(subscribe) == _event_key(notify)
+    if held[0] == "refer" == notify[0]:
+        return notify[1] is None or notify[1] == held[1]
+    return held == notify
 
 
-def _event_key(request: SipRequest) -> tuple[str, str | None] | None:
+def event_key(request: SipRequest) -> EventKey | None:
+    """The subscription a SUBSCRIBE, NOTIFY or REFER is about: ``(event, id)``."""
+    if request.method == "REFER":
+        cseq = request.cseq
+        return ("refer", None if cseq is None else str(cseq.seq))
     value = request.header("Event")
     if value is None:
         return None
@@ -435,6 +484,12 @@ def _event_key(request: SipRequest) -> tuple[str, str | None] | None:
         if name.strip().lower() == "id":
             event_id = param_value.strip()
     return event_type, event_id
+
+
+def _created_subscription(request: SipRequest) -> list[EventKey]:
+    """The subscription a dialog-creating SUBSCRIBE or REFER starts, as a list."""
+    key = event_key(request) if request.method in SUBSCRIPTION_METHODS else None
+    return [] if key is None else [key]
 
 
 def _target(message: SipMessage) -> str | None:

@@ -57,6 +57,7 @@ from drachtio.server.app_session import AppSession
 from drachtio.server.config import ServerConfig
 from drachtio.server.dialog import (
     DIALOG_METHODS,
+    SUBSCRIPTION_METHODS,
     TARGET_REFRESH_METHODS,
     Dialog,
     Listener,
@@ -312,7 +313,7 @@ class TransactionUser:
                 tx.dialog.refresh_target(request)
             if request.method in DIALOG_METHODS and code < 300:
                 dialog_id = self._uas_dialog(tx).id
-            if request.method == "SUBSCRIBE" and code < 300 and dialog_id is not None:
+            if request.method in SUBSCRIPTION_METHODS and code < 300 and dialog_id is not None:
                 self._subscription_accepted(dialog_id, response, request, subscriber=False)
             self._server_txs.finish(tx, keep_for_ack=request.method == "INVITE" and code < 300)
             if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
@@ -325,9 +326,13 @@ class TransactionUser:
     def _subscription_accepted(
         self, dialog_id: str, response: SipResponse, subscribe: SipRequest, *, subscriber: bool
     ) -> None:
-        """A 2xx to a SUBSCRIBE: the subscription's expiry (and the subscriber's Timer N)."""
+        """A 2xx to a SUBSCRIBE or REFER: its subscription is on; in a dialog it
+        created, the subscription's expiry (and the subscriber's Timer N) run."""
         dialog = self._dialogs.get(dialog_id)
-        if dialog is not None and dialog.method == "SUBSCRIBE":
+        if dialog is None:
+            return
+        dialog.subscribed(subscribe)
+        if dialog.method in SUBSCRIPTION_METHODS:
             expires = expires_of(response, subscribe)
             self._subscriptions.accepted(
                 dialog_id, expires, self._loop.time(), subscriber=subscriber
@@ -336,7 +341,7 @@ class TransactionUser:
 
     def _notified(self, dialog: Dialog[AppSession], request: SipRequest) -> None:
         """A NOTIFY in a SUBSCRIBE-created dialog, either way, sets its subscription's expiry."""
-        if request.method == "NOTIFY" and dialog.method == "SUBSCRIBE":
+        if request.method == "NOTIFY" and dialog.method in SUBSCRIPTION_METHODS:
             state = subscription_state(request)
             self._subscriptions.notified(dialog.id, state, self._loop.time())
             self._arm_timer()
@@ -486,7 +491,7 @@ class TransactionUser:
         )
         if dialog is None and command.method == "INVITE":
             ctx.dialled_at = self._loop.time()
-        elif dialog is None and command.method == "SUBSCRIBE":
+        elif dialog is None and command.method in SUBSCRIPTION_METHODS:
             from_ = request.from_
             assert from_ is not None and from_.tag is not None
             ctx.subscribe_key = (request.call_id or "", from_.tag)
@@ -818,7 +823,7 @@ class TransactionUser:
                 dialog = None
             if dialog is not None and dialog.flow is None:
                 dialog.flow = websocket_flow(*event.source)
-        if method == "SUBSCRIBE" and 200 <= status < 300 and dialog is not None:
+        if method in SUBSCRIPTION_METHODS and 200 <= status < 300 and dialog is not None:
             self._subscription_accepted(dialog.id, response, ctx.request, subscriber=True)
         if status >= 200:
             # Forked 2xx (RFC 3261 §13.2.2.4) and NOTIFYs (RFC 6665) may follow for 64*T1.
