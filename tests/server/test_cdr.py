@@ -148,3 +148,57 @@ def test_records_are_appended_to_the_file_as_json_lines(tmp_path: Path) -> None:
 def test_times_are_utc_with_milliseconds() -> None:
     assert iso_time(0.0) == "1970-01-01T00:00:00.000Z"
     assert iso_time(0.9996) == "1970-01-01T00:00:01.000Z"
+
+
+def test_the_recorder_turns_a_calls_messages_into_its_records() -> None:
+    from drachtio import SipRequest, SipResponse
+    from drachtio.server.cdr import CallRecorder
+
+    made: list[Cdr] = []
+    recorder = CallRecorder(made.append)
+    invite = SipRequest(
+        "INVITE",
+        "sip:bob@example.com",
+        headers=[
+            ("From", "<sip:alice@example.com>;tag=a"),
+            ("To", "<sip:bob@example.com>"),
+            ("Call-ID", "call-9"),
+            ("CSeq", "1 INVITE"),
+        ],
+    )
+    recorder.invite("tx9", invite, role="uas", now=T0)
+    recorder.answered("tx9", "dialog-9", SipResponse(200), T0 + 1)
+    recorder.answered("tx9", "dialog-9b", SipResponse(200), T0 + 1.5)  # a second fork: nothing
+    recorder.ended("dialog-9", "no ACK for the 2xx", T0 + 33)
+    recorder.ended("dialog-9", "BYE received", T0 + 34)  # already stopped
+    assert [(r.kind, r.role, r.source, r.reason) for r in made] == [
+        ("attempt", "uas", "network", None),
+        ("start", "uas", "network", None),
+        ("stop", "uas", "network", "ack-timeout"),
+    ]
+    assert (made[0].from_uri, made[0].to_uri, made[0].call_id) == (
+        "sip:alice@example.com",
+        "sip:bob@example.com",
+        "call-9",
+    )
+    made.clear()
+    recorder.invite("tx10", invite, role="uac", now=T0)
+    recorder.refused("tx10", 487, T0 + 2)
+    recorder.invite("tx11", invite, role="uac", now=T0)
+    recorder.shutdown(T0 + 3)
+    assert [(r.kind, r.source, r.reason, r.status) for r in made] == [
+        ("attempt", "application", None, None),
+        ("stop", "application", "call-canceled", 487),
+        ("attempt", "application", None, None),
+        ("stop", "application", "server-shutdown", None),
+    ]
+
+
+def test_why_a_dialog_ended_is_a_record_reason() -> None:
+    from drachtio.server.cdr import reason_for_dialog_end, reason_for_status
+
+    assert reason_for_dialog_end("BYE sent") == "normal-release"
+    assert reason_for_dialog_end("WebSocket connection closed") == "connection-closed"
+    assert reason_for_dialog_end("application disconnected") == "application-gone"
+    assert reason_for_dialog_end("no response to INFO") == "request-timeout"
+    assert (reason_for_status(486), reason_for_status(408)) == ("call-rejected", "request-timeout")

@@ -11,17 +11,20 @@ the applications that route them, and as JSON lines to a file
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import orjson
 
+from drachtio._core import SipRequest, SipResponse
 from drachtio.server.timestamps import iso_time
 
 __all__ = [
     "REASONS",
     "ROLES",
+    "CallRecorder",
     "CallRecords",
     "Cdr",
     "CdrFile",
@@ -41,6 +44,7 @@ Reason = Literal[
     "request-timeout",
     "ack-timeout",
     "session-expired",
+    "connection-closed",
     "application-gone",
     "server-shutdown",
 ]
@@ -52,6 +56,7 @@ REASONS: tuple[Reason, ...] = (
     "request-timeout",
     "ack-timeout",
     "session-expired",
+    "connection-closed",
     "application-gone",
     "server-shutdown",
 )
@@ -238,3 +243,94 @@ class CdrFile:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _uri(value: Any) -> str:
+    return "" if value is None else str(value.uri)
+
+
+def reason_for_status(status: int) -> Reason:
+    """Why a call that got this final status (300-699) never started."""
+    if status == 487:
+        return "call-canceled"
+    if status == 408:
+        return "request-timeout"
+    return "call-rejected"
+
+
+def reason_for_dialog_end(why: str) -> Reason:
+    """The record's reason for a call whose dialog ended ``why`` (the ``dialog`` event's text)."""
+    if why in ("BYE received", "BYE sent"):
+        return "normal-release"
+    if why.startswith("no ACK"):
+        return "ack-timeout"
+    if why.startswith("session expired") or why.startswith("session refresh failed"):
+        return "session-expired"
+    if why.startswith("WebSocket connection closed"):
+        return "connection-closed"
+    if why == "application disconnected":
+        return "application-gone"
+    if why.startswith("no response to") or why.startswith("408 "):
+        return "request-timeout"
+    return "normal-release"
+
+
+class CallRecorder:
+    """What the server tells about its calls, turned into records for ``deliver``.
+
+    The server calls it where a call begins, is answered and ends, with the
+    SIP messages at hand and the wall-clock time; only INVITEs outside a
+    dialog make calls, and every call it was told of ends in one stop.
+    """
+
+    __slots__ = ("deliver", "records")
+
+    def __init__(self, deliver: Callable[[Cdr], None]) -> None:
+        self.deliver = deliver
+        self.records = CallRecords()
+
+    def _emit(self, record: Cdr | None) -> None:
+        if record is not None:
+            self.deliver(record)
+
+    def invite(self, key: str, request: SipRequest, *, role: Role, now: float) -> None:
+        """A call begins: an INVITE received for an application (``uas``), sent by one (``uac``)."""
+        source: Source = "network" if role == "uas" else "application"
+        self._emit(
+            self.records.attempt(
+                key,
+                call_id=request.call_id or "",
+                role=role,
+                source=source,
+                from_uri=_uri(request.from_),
+                to_uri=_uri(request.to),
+                now=now,
+                message=request,
+            )
+        )
+
+    def answered(self, key: str, dialog_id: str, response: SipResponse, now: float) -> None:
+        """The INVITE of call ``key`` got a 2xx: the call starts, known by its dialog from now."""
+        if key not in self.records:
+            return
+        self._emit(self.records.start(key, status=response.status, now=now, message=response))
+        self.records.rekey(key, dialog_id)
+
+    def refused(self, key: str, status: int, now: float, message: Any = None) -> None:
+        """The INVITE of call ``key`` got the final response ``status`` (300-699)."""
+        reason = reason_for_status(status)
+        self._emit(self.records.stop(key, reason=reason, now=now, status=status, message=message))
+
+    def abandoned(self, key: str, reason: Reason, status: int, now: float) -> None:
+        """The server answered the INVITE of call ``key`` itself (its application is gone)."""
+        self._emit(self.records.stop(key, reason=reason, now=now, status=status))
+
+    def ended(self, dialog_id: str, why: str, now: float, message: Any = None) -> None:
+        """The dialog of a call ended ``why``."""
+        reason = reason_for_dialog_end(why)
+        self._emit(self.records.stop(dialog_id, reason=reason, now=now, message=message))
+
+    def shutdown(self, now: float) -> None:
+        """The server stops: every call still open stops."""
+        for record in self.records.stop_all("server-shutdown", now):
+            self.deliver(record)
