@@ -185,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
         "default off; its password only in the config file or DRACHTIO_CAPTURE_PASSWORD)",
     )
     serve_parser.add_argument(
+        "--cdr-file",
+        metavar="FILE",
+        help="append a call detail record (attempt, start, stop) per line of JSON to FILE",
+    )
+    serve_parser.add_argument(
         "--capture-id",
         type=int,
         metavar="N",
@@ -243,6 +248,7 @@ def serve(args: argparse.Namespace) -> int:
             metrics=args.metrics,
             capture=args.capture,
             capture_id=args.capture_id,
+            cdr_file=args.cdr_file,
             ping_interval=args.ping_interval,
             ping_timeout=args.ping_timeout,
             dev=args.dev,

@@ -145,6 +145,7 @@ class ServerConfig:
     control_tls_client_ca: str | None = None
     metrics: str | None = None
     capture: str | None = None
+    cdr_file: str | None = None
     capture_id: int = 0
     capture_password: str | None = field(default=None, repr=False)
 
@@ -203,6 +204,8 @@ class ServerConfig:
                     f"metrics: must be a string HOST:PORT or PORT, got {self.metrics!r}"
                 )
             parse_metrics(self.metrics)
+        if self.cdr_file is not None and (not isinstance(self.cdr_file, str) or not self.cdr_file):
+            raise ConfigError(f"cdr_file: must be a file name, got {self.cdr_file!r}")
         if self.capture is not None:
             if not isinstance(self.capture, str):
                 raise ConfigError(f"capture: must be a string HOST:PORT, got {self.capture!r}")
@@ -359,6 +362,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["tls_system_roots"] = env["DRACHTIO_TLS_SYSTEM_ROOTS"].lower() in _TRUE
     if env.get("DRACHTIO_METRICS"):
         values["metrics"] = env["DRACHTIO_METRICS"]
+    if env.get("DRACHTIO_CDR_FILE"):
+        values["cdr_file"] = env["DRACHTIO_CDR_FILE"]
     if env.get("DRACHTIO_CAPTURE"):
         values["capture"] = env["DRACHTIO_CAPTURE"]
     if env.get("DRACHTIO_CAPTURE_PASSWORD"):
@@ -404,6 +409,7 @@ def load_config(
     metrics: str | None = None,
     capture: str | None = None,
     capture_id: int | None = None,
+    cdr_file: str | None = None,
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
     dev: bool = False,
@@ -456,6 +462,7 @@ def load_config(
         "metrics": metrics,
         "capture": capture,
         "capture_id": capture_id,
+        "cdr_file": cdr_file,
         "ping_interval": ping_interval,
         "ping_timeout": ping_timeout,
     }

@@ -18,11 +18,13 @@ import dataclasses
 import importlib.util
 import logging
 import signal
+import time
 from collections.abc import Callable
 
 from drachtio.channel import ChannelSettings
 from drachtio.protocol import Command, ResponseData
 from drachtio.server.app_session import AppSession, EmbeddedApp
+from drachtio.server.cdr import Cdr, CdrFile
 from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.control_tls import ControlTls
 from drachtio.server.dialog import Listener, uri_host
@@ -107,6 +109,7 @@ class Server:
         self._stop_requested: asyncio.Event | None = None
         self._stopped = False
         self._control_tls: ControlTls | None = None
+        self._cdr_file: CdrFile | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -165,6 +168,11 @@ class Server:
         self._stop_requested = asyncio.Event()
         self._control_tls = ControlTls(config)
         control_tls = self._control_tls.listening
+        if config.cdr_file is not None:
+            try:
+                self._cdr_file = CdrFile(config.cdr_file)
+            except OSError as exc:
+                raise ConfigError(f"cdr_file: cannot open {config.cdr_file!r}: {exc}") from None
         self._stack = await SipStack.start(
             config.sip,
             self._tu.on_stack_event,
@@ -184,6 +192,8 @@ class Server:
             capture_password=config.capture_password,
         )
         self._tu.attach(self._stack, loop)
+        if self._cdr_file is not None:
+            self._tu.cdrs.deliver = self._write_cdr
         try:
             self._control = await loop.create_server(
                 self._new_session,
@@ -240,6 +250,8 @@ class Server:
         self.request_stop()
         if self._control is not None:
             self._control.close()
+        # The calls end because the server stops, whatever ends their dialogs next.
+        self._tu.cdrs.shutdown(time.time())
         sessions = list(self._sessions)
         for session in sessions:
             session.close()
@@ -252,7 +264,16 @@ class Server:
                 await asyncio.wait_for(self._control.wait_closed(), 1.0)
         if self.metrics is not None:
             await self.metrics.close()
+        if self._cdr_file is not None:
+            self._cdr_file.close()
         log.info("stopped")
+
+    def _write_cdr(self, record: Cdr) -> None:
+        assert self._cdr_file is not None
+        try:
+            self._cdr_file.write(record)
+        except OSError as exc:
+            log.error("could not write a call detail record to %s: %s", self._cdr_file.path, exc)
 
     def reload(self, config: ServerConfig) -> list[str]:
         """Apply what ``config`` changes that can change without a restart.

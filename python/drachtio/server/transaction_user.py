@@ -54,6 +54,7 @@ from drachtio.protocol import (
     Unroute,
 )
 from drachtio.server.app_session import AppSession
+from drachtio.server.cdr import CallRecorder, Reason
 from drachtio.server.config import ServerConfig
 from drachtio.server.dialog import (
     DIALOG_METHODS,
@@ -116,6 +117,8 @@ class TransactionUser:
         self._client_txs: ClientTransactions[AppSession] = ClientTransactions(64 * config.t1)
         self._dialogs: Dialogs[AppSession] = Dialogs()
         self._subscriptions = SubscriptionTimers(64 * config.t1)
+        # Call detail records; their sink is set by the server (docs/cdr.md).
+        self.cdrs = CallRecorder(lambda _record: None)
         self._stack: SipStack | None = None
         self._listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -143,7 +146,8 @@ class TransactionUser:
         self.stop_timers()
 
     def stop_timers(self) -> None:
-        """The stack is closed: no more deadlines run."""
+        """The stack is closed: no more deadlines run, no call goes on."""
+        self.cdrs.shutdown(time.time())
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._timer_at = None
@@ -313,6 +317,10 @@ class TransactionUser:
                 tx.dialog.refresh_target(request)
             if request.method in DIALOG_METHODS and code < 300:
                 dialog_id = self._uas_dialog(tx).id
+            if request.method == "INVITE" and tx.dialog is None and dialog_id is None:
+                self.cdrs.refused(tx.id, code, time.time(), response)
+            elif request.method == "INVITE" and dialog_id is not None:
+                self.cdrs.answered(tx.id, dialog_id, response, time.time())
             if request.method in SUBSCRIPTION_METHODS and code < 300 and dialog_id is not None:
                 self._subscription_accepted(dialog_id, response, request, subscriber=False)
             self._server_txs.finish(tx, keep_for_ack=request.method == "INVITE" and code < 300)
@@ -381,6 +389,9 @@ class TransactionUser:
             self._trace_out(response)
         except (DrachtioError, ValueError) as exc:
             log.warning("could not answer %d transaction=%s: %s", code, tx.id, exc)
+        if code >= 300 and tx.request.method == "INVITE":
+            why: Reason = "application-gone" if code == 480 else "call-rejected"
+            self.cdrs.abandoned(tx.id, why, code, time.time())
         self._server_txs.finish(tx)
 
     def _allowed(self) -> list[str]:
@@ -491,6 +502,7 @@ class TransactionUser:
         )
         if dialog is None and command.method == "INVITE":
             ctx.dialled_at = self._loop.time()
+            self.cdrs.invite(ctx.id, request, role="uac", now=time.time())
         elif dialog is None and command.method in SUBSCRIPTION_METHODS:
             from_ = request.from_
             assert from_ is not None and from_.tag is not None
@@ -536,6 +548,8 @@ class TransactionUser:
         if not self._dialogs.remove(dialog):
             return
         self._subscriptions.forget(dialog.id)
+        if dialog.method == "INVITE":
+            self.cdrs.ended(dialog.id, reason, time.time())
         if dialog.awaiting_ack is not None:
             self._server_txs.pop_by_stack(dialog.awaiting_ack)
             dialog.awaiting_ack = None
@@ -693,6 +707,8 @@ class TransactionUser:
         tx.owner = owner
         self._server_txs.add(tx, self._loop.time())
         assert owner is not None
+        if request.method == "INVITE" and tx.dialog is None:
+            self.cdrs.invite(tx.id, request, role="uas", now=time.time())
         if not owner.send_request(self._sip_message(tx)):
             tx.owner = None
             self._answer(tx, 480, "Temporarily Unavailable")
@@ -759,6 +775,7 @@ class TransactionUser:
             return
         owner = tx.owner
         self._server_txs.finish(tx)
+        self.cdrs.refused(tx.id, 487, time.time())
         if owner is not None:
             owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
 
@@ -775,6 +792,8 @@ class TransactionUser:
 
     def _on_failure(self, stack_id: int, code: int, reason: str) -> None:
         ctx = self._client_txs.failed(stack_id)
+        if ctx is not None and ctx.request.method == "INVITE" and ctx.dialog is None:
+            self.cdrs.refused(ctx.id, code, time.time())
         if ctx is not None:
             if ctx.owner is not None:
                 response = synthetic_response(ctx.request, code, reason)
@@ -823,6 +842,11 @@ class TransactionUser:
                 dialog = None
             if dialog is not None and dialog.flow is None:
                 dialog.flow = websocket_flow(*event.source)
+        if method == "INVITE" and ctx.dialog is None and status >= 200:
+            if status < 300 and dialog is not None:
+                self.cdrs.answered(ctx.id, dialog.id, response, time.time())
+            elif status >= 300:
+                self.cdrs.refused(ctx.id, status, time.time(), response)
         if method in SUBSCRIPTION_METHODS and 200 <= status < 300 and dialog is not None:
             self._subscription_accepted(dialog.id, response, ctx.request, subscriber=True)
         if status >= 200:
