@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, get_args
 
 import orjson
 
@@ -48,18 +48,8 @@ Reason = Literal[
     "application-gone",
     "server-shutdown",
 ]
-ROLES: tuple[Role, ...] = ("uas", "uac", "proxy")
-REASONS: tuple[Reason, ...] = (
-    "normal-release",
-    "call-rejected",
-    "call-canceled",
-    "request-timeout",
-    "ack-timeout",
-    "session-expired",
-    "connection-closed",
-    "application-gone",
-    "server-shutdown",
-)
+ROLES: tuple[Role, ...] = get_args(Role)
+REASONS: tuple[Reason, ...] = get_args(Reason)
 
 
 @dataclass(frozen=True, slots=True)
