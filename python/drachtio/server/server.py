@@ -24,10 +24,11 @@ from drachtio.protocol import Command, ResponseData
 from drachtio.server.app_session import AppSession, EmbeddedApp
 from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.control_tls import control_ssl_context
+from drachtio.server.dialect import DialectSniffer
 from drachtio.server.dialog import Listener, uri_host
 from drachtio.server.metrics_http import MetricsEndpoint
 from drachtio.server.routing import Routes
-from drachtio.server.session import ControlSession, UnauthenticatedSessions
+from drachtio.server.session import UnauthenticatedSessions
 from drachtio.server.transaction_user import (
     CANCEL_APP_TIMEOUT,
     CANCEL_BY_CALLER,
@@ -249,8 +250,9 @@ class Server:
 
     # ------------------------------------------------------------ control side
 
-    def _new_session(self) -> ControlSession:
-        return ControlSession(self)
+    def _new_session(self) -> DialectSniffer:
+        # The first bytes tell the dialect: JSON or drachtio-srf.
+        return DialectSniffer(self)
 
     def session_opened(self, session: AppSession) -> None:
         """A client connected (called by the session); refused while stopping."""
