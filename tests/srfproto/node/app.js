@@ -1,0 +1,99 @@
+// Small drachtio-srf applications for the tests of the server's srf dialect
+// (tests/srfproto/test_srf_server.py). Usage:
+//   node app.js <control port> <secret> <role> [<target uri>]
+// Each prints one JSON line per thing a user of it would look at, and exits
+// once its call is over; 'connect' (or 'connect-failed') comes first.
+'use strict';
+const Srf = require('drachtio-srf');
+
+const [port, secret, role, target] = process.argv.slice(2);
+const srf = new Srf();
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+const done = () => {
+  srf.disconnect();
+  setTimeout(() => process.exit(0), 50);
+};
+const SDP = [
+  'v=0', 'o=srf 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
+  'm=audio 41000 RTP/AVP 0', '',
+].join('\r\n');
+
+srf.on('error', (err) => emit({event: 'error', message: String(err)}));
+
+const roles = {
+  // createUAS answering 200 with SDP; the caller's BYE ends the dialog.
+  'uas-200': () => srf.invite(async(req, res) => {
+    emit({event: 'invite', from: req.get('From'), sdp: req.body.startsWith('v=0')});
+    try {
+      const dialog = await srf.createUAS(req, res, {localSdp: SDP});
+      emit({event: 'dialog', id: dialog.id, remoteSdp: dialog.remote.sdp.startsWith('v=0')});
+      dialog.on('destroy', () => {
+        emit({event: 'destroy'});
+        done();
+      });
+    } catch (err) {
+      emit({event: 'uas-failed', message: String(err)});
+      done();
+    }
+  }),
+  // A busy callee.
+  'uas-486': () => srf.invite((req, res) => {
+    emit({event: 'invite'});
+    res.send(486, 'Busy Here', {}, (err, msg) => {
+      emit({event: 'sent', status: err ? String(err) : msg.status});
+      done();
+    });
+  }),
+  // Rings; the caller cancels before the answer.
+  'uas-cancel': () => srf.invite((req, res) => {
+    emit({event: 'invite'});
+    req.on('cancel', () => {
+      emit({event: 'cancel'});
+      done();
+    });
+    res.send(180);
+  }),
+  // MESSAGE requests only (beside a JSON application routed for others).
+  'message': () => srf.message((req, res) => {
+    emit({event: 'message', body: req.body});
+    res.send(200);
+    done();
+  }),
+};
+
+srf.connect({host: '127.0.0.1', port: Number(port), secret});
+srf.on('connect', async(err, hostport, version) => {
+  if (err) {
+    emit({event: 'connect-failed', message: err.message});
+    done();
+    return;
+  }
+  emit({event: 'connect', hostport, version});
+  if (role === 'options') {
+    // srf.request: an OPTIONS out to the far end, and its response.
+    srf.request(target, {method: 'OPTIONS', headers: {'Subject': 'café'}}, (err, req) => {
+      if (err) {
+        emit({event: 'request-failed', message: String(err)});
+        return done();
+      }
+      emit({event: 'sent', method: req.method, callId: req.get('Call-ID')});
+      req.on('response', (res) => {
+        emit({event: 'response', status: res.status});
+        done();
+      });
+    });
+  }
+  else if (role === 'uac') {
+    // createUAC to a far end that answers 200; then the app hangs up.
+    try {
+      const dialog = await srf.createUAC(target, {localSdp: SDP});
+      emit({event: 'dialog', id: dialog.id, remoteSdp: dialog.remote.sdp.startsWith('v=0')});
+      await dialog.destroy();
+      emit({event: 'bye-sent'});
+    } catch (err) {
+      emit({event: 'uac-failed', status: err.status, message: String(err)});
+    }
+    done();
+  }
+});
+if (roles[role]) roles[role]();
