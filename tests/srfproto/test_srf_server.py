@@ -18,10 +18,13 @@ import pytest
 from server_harness import (
     SECRET,
     App,
+    Sipp,
+    free_port,
     needs_sipp,
     sipp_uac,
     sipp_uas,
     start_server,
+    uac_hung_up_by_server_scenario,
     uac_scenario,
     uas_in_dialog_scenario,
 )
@@ -104,20 +107,25 @@ async def call(
     tmp_path: Path, role: str, *, uac: str = "", uas: str = "", transport: str = "udp"
 ) -> list[dict[str, Any]]:
     """Run application ``role`` with sipp running ``uac`` (calling the server)
-    or ``uas`` (called by the application); sipp must succeed. Returns what
-    the application printed."""
+    or ``uas`` (called by the application), or both; each sipp must succeed.
+    Returns what the application printed."""
     server = await start_server()
     try:
         target = ""
+        runs: list[Sipp] = []
         if uas:
             sipp, port = await sipp_uas(tmp_path, uas, transport)
+            runs.append(sipp)
             target = f"sip:sipp@127.0.0.1:{port}" + (";transport=tcp" if transport == "tcp" else "")
         app = await connected(server, role, target)
         try:
             if uac:
-                sipp = await sipp_uac(tmp_path, server, uac, transport)
-            result = await sipp.result()
-            assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.log
+                runs.append(await sipp_uac(tmp_path, server, uac, transport))
+            for sipp in runs:
+                result = await sipp.result()
+                assert (result.returncode, result.successful, result.failed) == (0, 1, 0), (
+                    result.log
+                )
             return await app.finish()
         finally:
             app.kill()
@@ -134,6 +142,18 @@ async def test_create_uas_answers_200_with_sdp_and_the_callers_bye_ends_it(
     assert events(lines) == ["connect", "invite", "dialog", "destroy"]
     assert lines[1]["sdp"] is True and "sipp" in lines[1]["from"]
     assert lines[2]["remoteSdp"] is True
+    assert (lines[3]["reason"], lines[3]["source"]) == ("normal release", "network")
+
+
+async def test_no_ack_for_the_200_ends_the_dialog_with_an_unsolicited_bye(
+    tmp_path: Path,
+) -> None:
+    """The server's BYE after 64*T1 (3.2 s here) reaches the application as
+    drachtio-srf expects it, with the reason."""
+    scenario = uac_hung_up_by_server_scenario(ack=False)
+    lines = await call(tmp_path, "uas-200", uac=scenario)
+    assert events(lines) == ["connect", "invite", "dialog", "destroy"]
+    assert (lines[3]["reason"], lines[3]["source"]) == ("no ACK for the 2xx", "application")
 
 
 async def test_a_busy_callee_answers_486(tmp_path: Path) -> None:
@@ -249,3 +269,29 @@ async def test_a_wrong_secret_is_refused_and_others_keep_being_served(tmp_path: 
     assert server.stats["sessions"] == 1
     await json_app.close()
     await server.stop()
+
+
+async def test_create_b2bua_bridges_the_caller_to_the_callee(tmp_path: Path) -> None:
+    callee = uas_in_dialog_scenario([("BYE", 200)])
+    lines = await call(tmp_path, "b2bua", uac=uac_scenario(200), uas=callee)
+    assert events(lines) == ["connect", "invite", "bridged", "caller-hung-up", "callee-released"]
+    assert lines[2]["uasSdp"] is True
+
+
+async def test_the_application_reconnects_after_a_server_restart(tmp_path: Path) -> None:
+    port = free_port()
+    server = await start_server(control_port=port)
+    app = await connected(server, "uas-486")
+    try:
+        await server.stop()
+        server = await start_server(control_port=port)
+        await app.next("connect")
+        await asyncio.sleep(0.2)  # the routes, sent unanswered after the connect event
+        sipp = await sipp_uac(tmp_path, server, uac_scenario(486))
+        result = await sipp.result()
+        assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.log
+        lines = await app.finish()
+    finally:
+        app.kill()
+        await server.stop()
+    assert events(lines) == ["connect", "connect", "invite", "sent"]

@@ -25,7 +25,7 @@ from drachtio.server.app_session import AppSession, EmbeddedApp
 from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.control_tls import control_ssl_context
 from drachtio.server.dialect import DialectSniffer
-from drachtio.server.dialog import Listener, uri_host
+from drachtio.server.dialog import Dialog, Listener, uri_host
 from drachtio.server.metrics_http import MetricsEndpoint
 from drachtio.server.routing import Routes
 from drachtio.server.session import UnauthenticatedSessions
@@ -269,6 +269,10 @@ class Server:
         at the next turn of the loop, once the caller has sent the response.
         """
         return self._tu.execute(session, command)
+
+    def dialog(self, dialog_id: str) -> Dialog[AppSession] | None:
+        """The dialog ``dialog_id``, while it lasts (read it, do not change it)."""
+        return self._tu.dialog(dialog_id)
 
     def session_closed(self, session: AppSession) -> None:
         """An application went away: free what it held (RFC 3261 has no owner-less calls).

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from drachtio._core import SipMessage, SipRequest, SipResponse, next_hop
@@ -41,8 +42,11 @@ from drachtio.protocol import (
     check_secret,
 )
 from drachtio.protocol import Route as RouteCommand
+from drachtio.server.dialog import build_in_dialog_request
 from drachtio.server.session import AppChannel
+from drachtio.server.transaction_user import hang_up_headers
 from drachtio.srfproto import (
+    UNSOLICITED,
     Authenticate,
     CancelRequest,
     ClientMessage,
@@ -302,11 +306,27 @@ class SrfSession(AppChannel):
         if isinstance(command, Cancel):
             return self._send_cancel(command)
         if isinstance(command, DialogEvent):
+            if command.event == "ack-timeout":
+                return self._send_unsolicited_bye(command)
             # drachtio-srf learns of a dialog's end from its BYE; a dialog
             # handed over has no counterpart in this protocol.
             log.debug("dialog %s %s peer=%s", command.event, command.dialog_id, self.peer)
             return True
         return False
+
+    def _send_unsolicited_bye(self, command: DialogEvent) -> bool:
+        """No ACK came for the application's 2xx: the BYE the server sends next,
+        shown as drachtio-srf expects it (transaction ``unsolicited``), so that
+        the application's dialog ends with the reason."""
+        dialog = self._server.dialog(command.dialog_id)
+        if dialog is None or dialog.method != "INVITE":
+            return True
+        # A copy: the server's own BYE takes the same CSeq from the dialog.
+        reason = command.reason or "no ACK for the 2xx"
+        bye = build_in_dialog_request(replace(dialog), "BYE", hang_up_headers(reason), None)
+        meta = _meta("application", None, next_hop(bye))
+        event = SipEvent(self.srf.next_msg_id(), meta, UNSOLICITED, dialog.id, _text(bye))
+        return self._send(event)
 
     def _send_sip(self, command: Sip) -> bool:
         message = command.message

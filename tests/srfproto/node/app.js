@@ -27,8 +27,8 @@ const roles = {
     try {
       const dialog = await srf.createUAS(req, res, {localSdp: SDP});
       emit({event: 'dialog', id: dialog.id, remoteSdp: dialog.remote.sdp.startsWith('v=0')});
-      dialog.on('destroy', () => {
-        emit({event: 'destroy'});
+      dialog.on('destroy', (req, reason) => {
+        emit({event: 'destroy', reason, source: req.source});
         done();
       });
     } catch (err) {
@@ -52,6 +52,31 @@ const roles = {
       done();
     });
     res.send(180);
+  }),
+  // A B2BUA to the target; either side's BYE ends the other.
+  'b2bua': () => srf.invite(async(req, res) => {
+    emit({event: 'invite'});
+    try {
+      const {uas, uac} = await srf.createB2BUA(req, res, target, {
+        localSdpB: req.body,
+        headers: {'X-Bridged': 'yes'},
+      });
+      emit({event: 'bridged', uasSdp: uas.local.sdp.startsWith('v=0')});
+      uas.on('destroy', () => {
+        emit({event: 'caller-hung-up'});
+        uac.destroy().then(() => {
+          emit({event: 'callee-released'});
+          done();
+        });
+      });
+      uac.on('destroy', () => {
+        emit({event: 'callee-hung-up'});
+        uas.destroy().then(done);
+      });
+    } catch (err) {
+      emit({event: 'b2bua-failed', status: err.status});
+      done();
+    }
   }),
   // MESSAGE requests only (beside a JSON application routed for others).
   'message': () => srf.message((req, res) => {
