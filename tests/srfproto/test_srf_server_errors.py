@@ -176,3 +176,14 @@ async def test_a_first_frame_of_neither_dialect_gets_the_json_error() -> None:
     assert decoder.payloads(data)[0].startswith('{"type":"response"')
     writer.close()
     await server.stop()
+
+
+async def test_more_than_16_kib_before_authenticate_closes_the_connection() -> None:
+    server = await start_server()
+    client = await RawSrf.connect(server)
+    payload = "a1|authenticate|" + "x" * 20000 + "|"
+    client.writer.write(encode_frame(payload))
+    # No reply: the message was never read whole, it has no msgId to answer.
+    assert await asyncio.wait_for(client.reader.read(), 5) == b""
+    assert server.stats["control_unauthenticated"] == 0
+    await server.stop()

@@ -194,6 +194,10 @@ class SrfSession(AppChannel):
             reply = failure(self.srf.next_msg_id(), msg_id, exc.message)
         except LocalProtocolError as exc:
             reply = failure(self.srf.next_msg_id(), msg_id, exc.message)
+        except Exception:
+            # A defect here must not take the connection (and its calls) down.
+            log.exception("could not carry out %s peer=%s", message.TYPE, self.peer)
+            reply = failure(self.srf.next_msg_id(), msg_id, "the server could not carry it out")
         self._send(reply)
 
     def _answer(self, message: ClientMessage) -> ServerMessage:
