@@ -18,6 +18,7 @@ outbound proxy per request. The server never pings a drachtio-srf client
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import replace
@@ -108,7 +109,13 @@ class SrfSession(AppChannel):
 
     def __init__(self, server: Server, auth_deadline: float | None = None) -> None:
         super().__init__(server, auth_deadline)
-        self.srf = ServerConnection(max_frame_size=server.config.max_frame_size)
+        # The msgIds of what this side sends: unique on the connection is all
+        # the protocol asks (drachtio-srf never answers the server's messages).
+        counter = itertools.count(1)
+        self.srf = ServerConnection(
+            max_frame_size=server.config.max_frame_size,
+            new_msg_id=lambda: f"s{next(counter)}",
+        )
         self.tags: tuple[str, ...] = ()
         """The tags the application declared in ``authenticate``."""
         self._received: dict[str, tuple[SipRequest, Source | None]] = {}
