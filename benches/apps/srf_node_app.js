@@ -22,14 +22,18 @@ const SDP = [
 const counts = {invites: 0, byes: 0, failed: 0};
 
 const srf = new Srf();
-srf.invite(async(req, res) => {
+srf.invite((req, res) => {
   counts.invites += 1;
-  try {
-    const dialog = await srf.createUAS(req, res, {localSdp: SDP});
+  // The callback form: it runs as the reply to the 200 is read, so the
+  // destroy listener is on before a BYE read in the same chunk is handled
+  // (after an await it could come too late).
+  srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+    if (err) {
+      counts.failed += 1;
+      return;
+    }
     dialog.on('destroy', () => { counts.byes += 1; });
-  } catch {
-    counts.failed += 1;
-  }
+  });
 });
 srf.on('error', (err) => process.stderr.write(`error: ${err}\n`));
 srf.connect({host, port: Number(port), secret: option('--secret')});
