@@ -22,19 +22,21 @@ srf.on('error', (err) => emit({event: 'error', message: String(err)}));
 
 const roles = {
   // createUAS answering 200 with SDP; the caller's BYE ends the dialog.
-  'uas-200': () => srf.invite(async(req, res) => {
+  // (The callback form: the destroy listener is on before a BYE read with
+  // the 200's reply is handled, which an await could leave too late.)
+  'uas-200': () => srf.invite((req, res) => {
     emit({event: 'invite', from: req.get('From'), sdp: req.body.startsWith('v=0')});
-    try {
-      const dialog = await srf.createUAS(req, res, {localSdp: SDP});
+    srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+      if (err) {
+        emit({event: 'uas-failed', message: String(err)});
+        return done();
+      }
       emit({event: 'dialog', id: dialog.id, remoteSdp: dialog.remote.sdp.startsWith('v=0')});
       dialog.on('destroy', (req, reason) => {
         emit({event: 'destroy', reason, source: req.source});
         done();
       });
-    } catch (err) {
-      emit({event: 'uas-failed', message: String(err)});
-      done();
-    }
+    });
   }),
   // A busy callee.
   'uas-486': () => srf.invite((req, res) => {
@@ -54,13 +56,15 @@ const roles = {
     res.send(180);
   }),
   // A B2BUA to the target; either side's BYE ends the other.
-  'b2bua': () => srf.invite(async(req, res) => {
+  'b2bua': () => srf.invite((req, res) => {
     emit({event: 'invite'});
-    try {
-      const {uas, uac} = await srf.createB2BUA(req, res, target, {
-        localSdpB: req.body,
-        headers: {'X-Bridged': 'yes'},
-      });
+    const opts = {localSdpB: req.body, headers: {'X-Bridged': 'yes'}};
+    srf.createB2BUA(req, res, target, opts, {}, (err, dialogs) => {
+      if (err) {
+        emit({event: 'b2bua-failed', status: err.status});
+        return done();
+      }
+      const {uas, uac} = dialogs;
       emit({event: 'bridged', uasSdp: uas.local.sdp.startsWith('v=0')});
       uas.on('destroy', () => {
         emit({event: 'caller-hung-up'});
@@ -73,10 +77,7 @@ const roles = {
         emit({event: 'callee-hung-up'});
         uas.destroy().then(done);
       });
-    } catch (err) {
-      emit({event: 'b2bua-failed', status: err.status});
-      done();
-    }
+    });
   }),
   // MESSAGE requests only (beside a JSON application routed for others).
   'message': () => srf.message((req, res) => {
