@@ -174,9 +174,11 @@ OPTIONS_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv request="OPTIONS" timeout="15000">
     <action>
       <ereg regexp="Subject: café" search_in="msg" check_it="true" assign_to="subject"/>
+      <ereg regexp="Content-Length: 11" search_in="msg" check_it="true" assign_to="length"/>
+      <ereg regexp="héllo 😀$" search_in="body" check_it="true" assign_to="body"/>
     </action>
   </recv>
-  <Reference variables="subject"/>
+  <Reference variables="subject,length,body"/>
   <send>
     <![CDATA[
 
@@ -225,7 +227,7 @@ MESSAGE_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Type: text/plain
       Content-Length: [len]
 
-      hello srf
+      héllo ☕ srf
     ]]>
   </send>
   <recv response="200"/>
@@ -253,7 +255,8 @@ async def test_a_json_app_and_an_srf_app_serve_one_server(tmp_path: Path) -> Non
         await json_app.close()
         await server.stop()
     assert events(lines) == ["connect", "message"]
-    assert lines[1]["body"].startswith("hello srf")
+    # Multi-byte UTF-8 from the network: the frame's length counts bytes.
+    assert lines[1]["body"].startswith("héllo ☕ srf")
 
 
 async def test_a_wrong_secret_is_refused_and_others_keep_being_served(tmp_path: Path) -> None:

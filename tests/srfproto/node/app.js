@@ -97,7 +97,14 @@ srf.on('connect', async(err, hostport, version) => {
   emit({event: 'connect', hostport, version});
   if (role === 'options') {
     // srf.request: an OPTIONS out to the far end, and its response.
-    srf.request(target, {method: 'OPTIONS', headers: {'Subject': 'café'}}, (err, req) => {
+    // A multi-byte header and body: drachtio-srf writes Content-Length in
+    // UTF-16 units (8), the server sends the body's bytes (11).
+    const opts = {
+      method: 'OPTIONS',
+      headers: {'Subject': 'café', 'Content-Type': 'text/plain'},
+      body: 'héllo 😀',
+    };
+    srf.request(target, opts, (err, req) => {
       if (err) {
         emit({event: 'request-failed', message: String(err)});
         return done();
