@@ -298,3 +298,60 @@ async def test_the_application_reconnects_after_a_server_restart(tmp_path: Path)
         app.kill()
         await server.stop()
     assert events(lines) == ["connect", "connect", "invite", "sent"]
+
+
+RINGING_THEN_CANCELLED = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="rings, then takes the CANCEL">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="CANCEL"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: 1 INVITE
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+async def test_the_app_cancels_its_invite_once_the_far_end_rings(tmp_path: Path) -> None:
+    lines = await call(tmp_path, "uac-cancel", uas=RINGING_THEN_CANCELLED)
+    assert events(lines) == ["connect", "provisional", "cancel-sent", "uac-failed"]
+    assert lines[1]["status"] == 180
+    assert lines[2]["method"] == "CANCEL"
+    assert lines[3]["status"] == 487

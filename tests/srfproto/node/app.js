@@ -116,6 +116,26 @@ srf.on('connect', async(err, hostport, version) => {
       });
     });
   }
+  else if (role === 'uac-cancel') {
+    // createUAC, cancelled by the app once the far end rings.
+    let invite;
+    const callbacks = {
+      cbRequest: (err, req) => { invite = req; },
+      cbProvisional: (res) => {
+        emit({event: 'provisional', status: res.status});
+        if (res.status === 180) {
+          invite.cancel((err, cancel) => emit({event: 'cancel-sent', method: cancel.method}));
+        }
+      },
+    };
+    try {
+      await srf.createUAC(target, {localSdp: SDP}, callbacks);
+      emit({event: 'answered'});
+    } catch (err) {
+      emit({event: 'uac-failed', status: err.status});
+    }
+    done();
+  }
   else if (role === 'uac') {
     // createUAC to a far end that answers 200; then the app hangs up.
     try {
