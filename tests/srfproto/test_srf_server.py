@@ -25,6 +25,7 @@ from server_harness import (
     sipp_uas,
     start_server,
     uac_hung_up_by_server_scenario,
+    uac_in_dialog_scenario,
     uac_scenario,
     uas_in_dialog_scenario,
 )
@@ -355,3 +356,23 @@ async def test_the_app_cancels_its_invite_once_the_far_end_rings(tmp_path: Path)
     assert lines[1]["status"] == 180
     assert lines[2]["method"] == "CANCEL"
     assert lines[3]["status"] == 487
+
+
+async def test_requests_in_the_dialog_from_the_far_end_reach_the_app(tmp_path: Path) -> None:
+    """A re-INVITE and an INFO from sipp: the app's dialog answers them (200,
+    its SDP again to the re-INVITE), then sipp's BYE ends it."""
+    scenario = uac_in_dialog_scenario(
+        [("INVITE", 200, "Content-Type: application/sdp"), ("INFO", 200, "CSeq: 3 INFO")]
+    )
+    lines = await call(tmp_path, "uas-200", uac=scenario)
+    assert events(lines) == ["connect", "invite", "dialog", "destroy"]
+
+
+async def test_the_app_re_invites_the_far_end_then_hangs_up(tmp_path: Path) -> None:
+    scenario = uas_in_dialog_scenario(
+        [("INVITE", 200), ("ACK", None), ("BYE", 200)],
+        checks={"INVITE": ("o=srf 1 2",)},
+    )
+    lines = await call(tmp_path, "uac-modify", uas=scenario)
+    assert events(lines) == ["connect", "dialog", "modified", "bye-sent"]
+    assert lines[2]["remoteSdp"] is True

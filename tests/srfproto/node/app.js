@@ -136,6 +136,20 @@ srf.on('connect', async(err, hostport, version) => {
     }
     done();
   }
+  else if (role === 'uac-modify') {
+    // createUAC, then a re-INVITE from the app (dialog.modify), then BYE.
+    try {
+      const dialog = await srf.createUAC(target, {localSdp: SDP});
+      emit({event: 'dialog'});
+      await dialog.modify(SDP.replace('o=srf 1 1', 'o=srf 1 2'));
+      emit({event: 'modified', remoteSdp: dialog.remote.sdp.startsWith('v=0')});
+      await dialog.destroy();
+      emit({event: 'bye-sent'});
+    } catch (err) {
+      emit({event: 'uac-failed', status: err.status, message: String(err)});
+    }
+    done();
+  }
   else if (role === 'uac') {
     // createUAC to a far end that answers 200; then the app hangs up.
     try {
