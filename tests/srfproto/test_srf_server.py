@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,12 @@ class NodeApp:
 
     @classmethod
     async def start(
-        cls, server: Server, role: str, target: str = "", secret: str = SECRET
+        cls,
+        server: Server,
+        role: str,
+        target: str = "",
+        secret: str = SECRET,
+        env: dict[str, str] | None = None,
     ) -> NodeApp:
         assert (NODE_DIR / "node_modules" / "drachtio-srf").is_dir(), "run scripts/test.sh"
         _, port = server.control_address
@@ -63,6 +69,7 @@ class NodeApp:
             cwd=NODE_DIR,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **(env or {})},
         )
         return cls(process)
 
@@ -376,3 +383,32 @@ async def test_the_app_re_invites_the_far_end_then_hangs_up(tmp_path: Path) -> N
     lines = await call(tmp_path, "uac-modify", uas=scenario)
     assert events(lines) == ["connect", "dialog", "modified", "bye-sent"]
     assert lines[2]["remoteSdp"] is True
+
+
+# A registrar that challenges (401), then checks alice's credentials: 200 or 403.
+REGISTRAR = Path(__file__).parent.parent / "app" / "scenarios" / "uas_register_digest.xml"
+CHALLENGE = 'realm="sipp.example", nonce="b7c9036dbf357f7683f054aea940e9e8", qop="auth"'
+
+
+@pytest.mark.parametrize(("password", "status"), [("secret", 200), ("wrong", 403)])
+async def test_register_with_credentials_answers_the_challenge(
+    tmp_path: Path, password: str, status: int
+) -> None:
+    server = await start_server()
+    port = free_port()
+    registrar = await Sipp.start(
+        tmp_path, "-sf", str(REGISTRAR), *f"-m 1 -i 127.0.0.1 -p {port} -t u1".split(),
+        "-key", "challenge", CHALLENGE,
+    )  # fmt: skip
+    app = await NodeApp.start(
+        server, "register", f"sip:127.0.0.1:{port}", env={"SRF_PASSWORD": password}
+    )
+    try:
+        lines = await app.finish()
+        result = await registrar.result()
+        assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.log
+    finally:
+        app.kill()
+        await server.stop()
+    assert events(lines) == ["connect", "response"]
+    assert lines[1]["status"] == status

@@ -136,6 +136,28 @@ srf.on('connect', async(err, hostport, version) => {
     }
     done();
   }
+  else if (role === 'register') {
+    // srf.request with credentials: the 401 is answered by drachtio-srf.
+    const opts = {
+      method: 'REGISTER',
+      headers: {
+        'From': '<sip:alice@sipp.example>',
+        'To': '<sip:alice@sipp.example>',
+        'Contact': '<sip:alice@127.0.0.1>',
+      },
+      auth: {username: 'alice', password: process.env.SRF_PASSWORD},
+    };
+    srf.request(target, opts, (err, req) => {
+      if (err) {
+        emit({event: 'request-failed', message: String(err)});
+        return done();
+      }
+      req.on('response', (res) => {
+        emit({event: 'response', status: res.status});
+        if (res.status >= 200) done();
+      });
+    });
+  }
   else if (role === 'uac-modify') {
     // createUAC, then a re-INVITE from the app (dialog.modify), then BYE.
     try {
