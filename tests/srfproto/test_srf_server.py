@@ -412,3 +412,15 @@ async def test_register_with_credentials_answers_the_challenge(
         await server.stop()
     assert events(lines) == ["connect", "response"]
     assert lines[1]["status"] == status
+
+
+async def test_a_new_request_goes_through_the_outbound_proxy_the_app_names(
+    tmp_path: Path,
+) -> None:
+    """createUAC with ``proxy``: the INVITE keeps its Request-URI (a name that
+    resolves nowhere) and reaches sipp, the proxy, by a loose first Route."""
+    lines = await call(tmp_path, "uac-proxy", uas=uas_in_dialog_scenario([("BYE", 200)]))
+    assert events(lines) == ["connect", "sent", "dialog", "bye-sent"]
+    sent = lines[1]
+    assert sent["uri"] == "sip:bob@nowhere.invalid"
+    assert sent["route"].startswith("<sip:sipp@127.0.0.1:") and sent["route"].endswith(";lr>")

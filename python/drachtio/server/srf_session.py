@@ -11,9 +11,9 @@ the raw SIP text drachtio-srf expects. So a drachtio-srf application and a
 JSON one share routes, transactions and dialogs on one server.
 
 docs/srf-protocol.md is the specification. Not served yet, and refused with
-a ``NOK`` that says so: ``proxy``, CDR routes (``route|cdr:*``), and an
-outbound proxy per request. The server never pings a drachtio-srf client
-(the protocol has no such message from the server).
+a ``NOK`` that says so: ``proxy`` and CDR routes (``route|cdr:*``). The
+server never pings a drachtio-srf client (the protocol has no such message
+from the server).
 """
 
 from __future__ import annotations
@@ -261,8 +261,6 @@ class SrfSession(AppChannel):
 
     def _send_new(self, new_id: str, message: NewRequest) -> ServerMessage:
         msg_id = message.msg_id
-        if message.proxy is not None:
-            return failure(new_id, msg_id, f"an outbound proxy per request {_NOT_YET}")
         text = read_sip_text(message.message, msg_id)
         if text.method == "ACK":
             return failure(new_id, msg_id, _ACK_NON_2XX)
@@ -278,6 +276,8 @@ class SrfSession(AppChannel):
             command = SendSipRequest(text.method, None, headers, body, message.dialog_id)
         else:
             self._own_host(headers)
+            if message.proxy is not None:
+                _through(headers, message.proxy)
             command = SendSipRequest(text.method, text.request_uri, headers, body)
         result = self._server.execute(self, command)
         if not isinstance(result, SendResult):
@@ -396,6 +396,21 @@ class SrfSession(AppChannel):
             log.error("cannot send %s to peer=%s: %s", type(message).__name__, self.peer, exc)
             return False
         return self._write(frame)
+
+
+def _through(headers: dict[str, str | list[str]], proxy: str) -> None:
+    """Send a new request through the outbound ``proxy`` (a SIP URI): it becomes
+    the first Route, a loose one (RFC 3261 §8.1.2), ahead of any the
+    application wrote; the request goes there, its Request-URI unchanged."""
+    route = proxy if proxy.startswith("<") else f"<{proxy}>"
+    if ";lr" not in route.lower():
+        route = f"{route[:-1]};lr>"
+    name = next((n for n in headers if n.lower() == "route"), "Route")
+    known = headers.get(name)
+    if known is None:
+        headers[name] = route
+    else:
+        headers[name] = [route, *([known] if isinstance(known, str) else known)]
 
 
 def _refused(new_id: str, msg_id: str, result: ResponseData) -> ServerMessage | None:

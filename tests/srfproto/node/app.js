@@ -158,6 +158,22 @@ srf.on('connect', async(err, hostport, version) => {
       });
     });
   }
+  else if (role === 'uac-proxy') {
+    // createUAC to a name that resolves nowhere, through the far end as proxy.
+    const opts = {localSdp: SDP, proxy: target};
+    const callbacks = {
+      cbRequest: (err, req) => emit({event: 'sent', uri: req.uri, route: req.get('Route')}),
+    };
+    try {
+      const dialog = await srf.createUAC('sip:bob@nowhere.invalid', opts, callbacks);
+      emit({event: 'dialog'});
+      await dialog.destroy();
+      emit({event: 'bye-sent'});
+    } catch (err) {
+      emit({event: 'uac-failed', status: err.status, message: String(err)});
+    }
+    done();
+  }
   else if (role === 'uac-modify') {
     // createUAC, then a re-INVITE from the app (dialog.modify), then BYE.
     try {
