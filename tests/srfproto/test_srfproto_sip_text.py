@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drachtio.srfproto import RemoteSrfError
-from drachtio.srfproto.sip_text import app_headers, read_sip_text
+from drachtio.srfproto.sip_text import command_headers, read_sip_text
 
 
 def test_start_line_headers_in_order_and_the_body_after_the_blank_line() -> None:
@@ -28,7 +28,7 @@ def test_start_line_headers_in_order_and_the_body_after_the_blank_line() -> None
     )
     assert text.body == "héllo\r\n\r\nstill the body"
     # Content-Length counted UTF-16 units: never trusted, left out.
-    assert app_headers(text, "m1") == {
+    assert command_headers(text, "m1") == {
         "Subject": "café",
         "X-Long": "one two",
         "Route": ["<sip:a>", "<sip:b>"],
@@ -39,15 +39,15 @@ def test_start_line_headers_in_order_and_the_body_after_the_blank_line() -> None
 def test_a_message_without_a_blank_line_has_no_body() -> None:
     text = read_sip_text("SIP/2.0 180 Ringing\r\nX-A: 1\r\n", "m1")
     assert (text.is_response, text.status("m1"), text.body) == (True, (180, "Ringing"), "")
-    assert app_headers(text, "m1") == {"X-A": "1"}
+    assert command_headers(text, "m1") == {"X-A": "1"}
 
 
 def test_an_sdp_body_without_content_type_is_sdp_any_other_is_refused() -> None:
     sdp = read_sip_text("SIP/2.0 200 OK\r\n\r\nv=0\r\n", "m1")
-    assert app_headers(sdp, "m1") == {"Content-Type": "application/sdp"}
+    assert command_headers(sdp, "m1") == {"Content-Type": "application/sdp"}
     other = read_sip_text("SIP/2.0 200 OK\r\n\r\nhello", "m2")
     with pytest.raises(RemoteSrfError) as info:
-        app_headers(other, "m2")
+        command_headers(other, "m2")
     assert (info.value.code, info.value.msg_id, info.value.fatal) == (
         "bad_sip_message",
         "m2",

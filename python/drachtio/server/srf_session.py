@@ -69,15 +69,17 @@ from drachtio.srfproto import (
     ServerMessage,
     SipEvent,
     SipMeta,
+    SipText,
     auth_accepted,
+    command_headers,
     failure,
     pong,
+    read_sip_text,
     request_sent,
     response_sent,
     stack_time,
     success,
 )
-from drachtio.srfproto.sip_text import SipText, app_headers, read_sip_text
 
 if TYPE_CHECKING:
     from drachtio.server.server import Server
@@ -246,7 +248,7 @@ class SrfSession(AppChannel):
         text = read_sip_text(message.message, msg_id)
         code, reason = text.status(msg_id)
         body = text.body or None
-        command = RespondToSipRequest(txn, code, reason, app_headers(text, msg_id), body)
+        command = RespondToSipRequest(txn, code, reason, command_headers(text, msg_id), body)
         result = self._server.execute(self, command)
         if not isinstance(result, RespondResult):
             return _refused(new_id, msg_id, result) or failure(new_id, msg_id, "not sent")
@@ -270,7 +272,7 @@ class SrfSession(AppChannel):
         self, new_id: str, message: NewRequest | RequestInDialog, text: SipText
     ) -> ServerMessage:
         msg_id = message.msg_id
-        headers = app_headers(text, msg_id)
+        headers = command_headers(text, msg_id)
         body = text.body or None
         if isinstance(message, RequestInDialog):
             command = SendSipRequest(text.method, None, headers, body, message.dialog_id)

@@ -6,7 +6,7 @@ it is not parsed as a complete SIP message: :func:`read_sip_text` splits it
 into its start line, its headers in order and its body. The body is
 everything after the blank line: drachtio-srf writes Content-Length in
 UTF-16 code units rather than bytes (docs/srf-protocol.md), so that header
-is never trusted, and :func:`app_headers` leaves it out.
+is never trusted, and :func:`command_headers` leaves it out.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from drachtio.srfproto.errors import RemoteSrfError
 
-__all__ = ["SipText", "app_headers", "read_sip_text"]
+__all__ = ["SipText", "command_headers", "read_sip_text"]
 
 _SDP_TYPE = "application/sdp"
 
@@ -98,7 +98,7 @@ def read_sip_text(text: str, msg_id: str) -> SipText:
     return SipText(lines[0], tuple(headers), body)
 
 
-def app_headers(text: SipText, msg_id: str) -> dict[str, str | list[str]]:
+def command_headers(text: SipText, msg_id: str) -> dict[str, str | list[str]]:
     """The headers of ``text`` as the JSON protocol's ``headers`` (a repeated name: a list).
 
     Content-Length is left out (it is computed from the body as sent). A body
