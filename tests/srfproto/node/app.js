@@ -1,5 +1,5 @@
 // Small drachtio-srf applications for the tests of the server's srf dialect
-// (tests/srfproto/test_srf_server.py). Usage:
+// (tests/server/test_srf_server.py). Usage:
 //   node app.js <control port> <secret> <role> [<target uri>]
 // Each prints one JSON line per thing a user of it would look at, and exits
 // once its call is over; 'connect' (or 'connect-failed') comes first.

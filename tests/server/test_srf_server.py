@@ -1,9 +1,9 @@
 """drachtio-srf applications against the real server, sipp as the far end.
 
-Each test runs a small drachtio-srf application (``node/app.js``, the real
-client library pinned in ``node/package-lock.json``) against a started
-server, and checks what a user would: sipp's result and what the
-application printed.
+Each test runs a small drachtio-srf application
+(``tests/srfproto/node/app.js``, on the real client library pinned in its
+``package-lock.json``) against a started server, and checks what a user
+would: sipp's result and what the application printed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from server_harness import (
     Sipp,
     free_port,
     needs_sipp,
+    ringing_then_cancelled_scenario,
     sipp_uac,
     sipp_uas,
     start_server,
@@ -33,7 +34,7 @@ from server_harness import (
 
 from drachtio.server import Server
 
-NODE_DIR = Path(__file__).parent / "node"
+NODE_DIR = Path(__file__).parent.parent / "srfproto" / "node"
 
 pytestmark = [
     needs_sipp,
@@ -308,57 +309,8 @@ async def test_the_application_reconnects_after_a_server_restart(tmp_path: Path)
     assert events(lines) == ["connect", "connect", "invite", "sent"]
 
 
-RINGING_THEN_CANCELLED = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="rings, then takes the CANCEL">
-  <recv request="INVITE"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="CANCEL"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      CSeq: 1 INVITE
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>
-</scenario>
-"""
-
-
 async def test_the_app_cancels_its_invite_once_the_far_end_rings(tmp_path: Path) -> None:
-    lines = await call(tmp_path, "uac-cancel", uas=RINGING_THEN_CANCELLED)
+    lines = await call(tmp_path, "uac-cancel", uas=ringing_then_cancelled_scenario())
     assert events(lines) == ["connect", "provisional", "cancel-sent", "uac-failed"]
     assert lines[1]["status"] == 180
     assert lines[2]["method"] == "CANCEL"
