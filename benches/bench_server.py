@@ -12,7 +12,11 @@ calls, one rate after another, on each subject (``--apps``, default all):
 - ``embedded``: ``benches/apps/srf_embedded.py``, one process running
   ``Server(config, app=srf)`` with that same ``Srf`` application, on uvloop
   like ``drachtio serve``: its CPU is the server's and the application's
-  together.
+  together;
+- ``node`` (only when asked for): ``drachtio serve`` with
+  ``benches/apps/srf_node_app.js``, the same application written for
+  node.js drachtio-srf (``createUAS``), speaking the drachtio-srf dialect:
+  what a drachtio deployment moving to this server runs.
 
 Then sipp's ``uas`` scenario takes the same calls, as the baseline, in the
 same run. Each subject gets fresh processes at each rate, so that peak RSS
@@ -35,11 +39,13 @@ counted. Then the targets: issue 4's on ``json`` (server ≤ 400 µs, app ≤ 30
 µs, ...), issue 10's on ``srf`` (its app ≤ 1.3 times json_app's CPU per
 call, 0 failed and 0 retransmissions at 1,000 calls/s) and on ``embedded``
 (≤ half the CPU per call of server + json_app, 0 failed at the stretch
-rate). A benchmark, not a test: it asserts nothing.
+rate), and the drachtio-srf dialect's on ``node`` (0 failed and 0
+retransmissions at 2,000 calls/s, server CPU per call ≤ 3.2 times sipp's
+``uas``). A benchmark, not a test: it asserts nothing.
 
 Run (after ``maturin develop --release``; ``sipp`` from the Debian package
 ``sip-tester``): ``python benches/bench_server.py [--rates 300 1000 2000]
-[--apps json,srf,embedded] [--seconds 10] [--tail 35] [--stretch 1.5]
+[--apps json,srf,embedded,node] [--seconds 10] [--tail 35] [--stretch 1.5]
 [--no-baseline] [--server-config FILE]``; a short trial: ``--seconds 5
 --tail 5``; the old benchmark alone: ``--apps json``. Process helpers and
 sipp are in ``benches/measure.py``.
@@ -74,14 +80,20 @@ from measure import (
 )
 
 APPS = Path(__file__).parent / "apps"
-SUBJECTS = ("json", "srf", "embedded")
+SUBJECTS = ("json", "srf", "embedded", "node")
+DEFAULT_SUBJECTS = ("json", "srf", "embedded")
 LABELS = {
     "json": "server+json_app",
     "srf": "server+srf_app",
     "embedded": "embedded",
+    "node": "server+node srf",
     "uas": "sipp uas",
 }
-APP_SCRIPTS = {"json": "json_app.py", "srf": "srf_app.py"}
+APP_COMMANDS = {
+    "json": [sys.executable, str(APPS / "json_app.py")],
+    "srf": [sys.executable, str(APPS / "srf_app.py")],
+    "node": ["node", str(APPS / "srf_node_app.js")],
+}
 
 # Targets of the server work (issue 4) and, for scale, the C++ drachtio server
 # with a node.js drachtio-srf app measured the same way at 1,000 calls/s.
@@ -94,6 +106,9 @@ CPP_AT_1000 = (
 # Targets of the application API (issue 10).
 TARGET_SRF_VS_JSON = 1.3  # srf_app's CPU per call over json_app's, at most
 TARGET_EMBEDDED_VS_PAIR = 0.5  # embedded over server + json_app, at most
+# Target of the drachtio-srf dialect: half the C++ server's CPU per
+# call, measured at 6.4 times sipp's uas: the server at most 3.2 times it.
+TARGET_NODE_SERVER_VS_UAS = 3.2
 
 
 # --------------------------------------------------------------------------
@@ -128,12 +143,13 @@ def start_server(
 
 
 def start_app(
-    stack: contextlib.ExitStack, script: str, control: str, secret: str, log: Path
+    stack: contextlib.ExitStack, command: list[str], control: str, secret: str, log: Path
 ) -> subprocess.Popen[bytes]:
     """Start an application that prints ``READY`` once routed."""
+    script = Path(command[-1]).name
     with open(log, "wb") as log_file:
         app = subprocess.Popen(
-            [sys.executable, str(APPS / script), "--control", control, "--secret", secret],
+            [*command, "--control", control, "--secret", secret],
             stdout=subprocess.PIPE,
             stderr=log_file,
         )
@@ -164,7 +180,7 @@ def running(workdir: Path, subject: str, tag: str, config: str | None) -> Iterat
         procs = {"server": server}
         if subject != "embedded":
             logs.append(workdir / f"app-{tag}.log")
-            procs["app"] = start_app(stack, APP_SCRIPTS[subject], control, secret, logs[1])
+            procs["app"] = start_app(stack, APP_COMMANDS[subject], control, secret, logs[1])
         yield Running(procs, sip_port, logs)
 
 
@@ -322,7 +338,7 @@ def issue4_targets(m: Measure) -> list[str]:
 
 def issue10_targets(results: list[Measure], rate: int, stretch: int | None) -> list[str]:
     """Issue 10's targets at this rate, on the subjects measured, with verdicts."""
-    json, srf, emb = (find(results, s, rate) for s in SUBJECTS)
+    json, srf, emb = (find(results, s, rate) for s in ("json", "srf", "embedded"))
     out = []
     if srf is not None and json is not None:
         ratio = srf.tail_us("app") / json.tail_us("app")
@@ -343,6 +359,22 @@ def issue10_targets(results: list[Measure], rate: int, stretch: int | None) -> l
         out.append(f"embedded / (server+srf_app) {emb.tail_us() / srf.tail_us():.2f}x")
     if emb is not None and rate == stretch:
         out.append(f"embedded 0 failed at the stretch rate: {mark(emb.calls.failed == 0)}")
+    return out
+
+
+def srf_dialect_targets(results: list[Measure], rate: int) -> list[str]:
+    """The drachtio-srf dialect's targets on ``node`` at this rate, with verdicts."""
+    node, uas = find(results, "node", rate), find(results, "uas", rate)
+    out = []
+    if node is not None and rate >= 2000:
+        c = node.calls
+        out.append(f"node 0 failed, 0 retrans.: {mark(c.failed == 0 and c.retransmissions == 0)}")
+    if node is not None and uas is not None:
+        ratio = node.tail_us("server") / uas.run_us()
+        out.append(
+            f"node's server / sipp uas {ratio:.2f}x (≤ {TARGET_NODE_SERVER_VS_UAS}x): "
+            f"{mark(ratio <= TARGET_NODE_SERVER_VS_UAS)}"
+        )
     return out
 
 
@@ -392,12 +424,13 @@ def report(
         f"2,000/s, 0 retrans. and server RSS < {TARGET_RSS_MIB:.0f} MB at 1,000/s. Issue 10: "
         f"srf_app ≤ {TARGET_SRF_VS_JSON}x json_app, srf 0 failed and 0 retrans. at 1,000/s; "
         f"embedded ≤ {TARGET_EMBEDDED_VS_PAIR}x server+json_app, 0 failed at {args.stretch}x "
-        f"the remote pair's highest clean rate ({at})."
+        f"the remote pair's highest clean rate ({at}). The drachtio-srf dialect, on node: "
+        f"0 failed and 0 retrans. at 2,000/s, server ≤ {TARGET_NODE_SERVER_VS_UAS}x sipp uas."
     )
     for rate in rates:
         json = find(results, "json", rate)
         lines = (issue4_targets(json) if json is not None and rate in args.rates else []) + (
-            issue10_targets(results, rate, stretch)
+            issue10_targets(results, rate, stretch) + srf_dialect_targets(results, rate)
         )
         print(f"  {rate:5d}/s: " + "; ".join(lines))
     print("\nNotes:")
@@ -423,8 +456,9 @@ def main() -> int:
     parser.add_argument("--rates", type=int, nargs="+", default=[300, 1000, 2000])
     parser.add_argument(
         "--apps",
-        default=",".join(SUBJECTS),
-        help=f"the subjects to run, comma-separated (default {','.join(SUBJECTS)})",
+        default=",".join(DEFAULT_SUBJECTS),
+        help=f"the subjects to run among {','.join(SUBJECTS)}, comma-separated "
+        f"(default {','.join(DEFAULT_SUBJECTS)})",
     )
     parser.add_argument("--seconds", type=int, default=10, help="seconds of calls per rate")
     parser.add_argument(

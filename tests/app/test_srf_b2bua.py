@@ -9,6 +9,7 @@ import pytest
 from conftest import Attach
 from server_harness import (
     needs_sipp,
+    ringing_then_cancelled_scenario,
     sipp_uac,
     sipp_uas,
     start_server,
@@ -100,56 +101,6 @@ async def test_the_callers_cancel_cancels_the_callee(
     finally:
         await srf.close()
         await server.stop()
-
-
-def ringing_then_cancelled_scenario() -> str:
-    """sipp as a callee that rings, then takes the CANCEL (200, and 487 to the INVITE)."""
-    return """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="ringing then cancelled">
-  <recv request="INVITE"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="CANCEL"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      CSeq: 1 INVITE
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>
-</scenario>
-"""
 
 
 async def test_without_pass_failure_the_application_answers_the_caller(

@@ -123,6 +123,14 @@ def test_stack_time_is_utc_time_of_day_with_microseconds() -> None:
     now = calendar.timegm((2026, 1, 2, 14, 3, 7)) + 0.120391
     assert stack_time(now) == "14:03:07.120391"
     assert stack_time(59.9999996) == "00:01:00.000000"
+    # Within one second and across seconds, in any order (the clock text is kept).
+    assert [stack_time(t) for t in (61.25, 61.5, 62.0, 61.75, 3599.999999)] == [
+        "00:01:01.250000",
+        "00:01:01.500000",
+        "00:01:02.000000",
+        "00:01:01.750000",
+        "00:59:59.999999",
+    ]
 
 
 _meta = st.builds(

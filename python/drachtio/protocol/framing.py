@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from drachtio.length_prefix import LengthPrefixError, read_length_prefix
 from drachtio.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 
 __all__ = ["DEFAULT_MAX_FRAME_SIZE", "FrameDecoder", "encode_frame"]
@@ -22,8 +23,6 @@ DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 """The largest JSON body accepted or sent, in bytes (1 MiB)."""
 
 _HASH = 0x23
-_ZERO = 0x30
-_NINE = 0x39
 
 
 def encode_frame(obj: Mapping[str, Any], max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
@@ -180,40 +179,18 @@ class FrameDecoder:
     def _read_prefix(self) -> int | None:
         """Parse the length prefix if complete (None if not yet); raise on the first bad byte.
 
-        The slow path of :meth:`next_frame`, for a prefix incomplete or bad: the
-        byte-by-byte scan finds which, and words the error.
+        The slow path of :meth:`next_frame`, for a prefix incomplete or bad:
+        the rule both dialects share (:mod:`drachtio.length_prefix`) finds
+        which, and words the error.
         """
-        buffer = self._buffer
-        start = self._pos
-        limit = min(len(buffer), start + self._max_digits + 1)
-        value = 0
-        for index in range(start, limit):
-            byte = buffer[index]
-            if _ZERO <= byte <= _NINE:
-                value = value * 10 + (byte - _ZERO)
-                if value > self.max_frame_size:
-                    self._fail(
-                        "frame_too_large",
-                        f"length prefix announces more than the maximum of "
-                        f"{self.max_frame_size} bytes",
-                    )
-            elif byte == _HASH:
-                if index == start:
-                    self._fail("bad_length_prefix", "frame starts with '#': the length is missing")
-                self._length = value
-                self._pos = index + 1
-                return value
-            else:
-                self._fail(
-                    "bad_length_prefix",
-                    f"byte {_show_byte(byte)} in the length prefix, expected a digit or '#'",
-                )
-        if limit - start > self._max_digits:
-            self._fail(
-                "length_prefix_too_long",
-                f"length prefix longer than {self._max_digits} digits",
-            )
-        return None
+        try:
+            found = read_length_prefix(self._buffer, self.max_frame_size, self._pos)
+        except LengthPrefixError as exc:
+            self._fail(exc.code, exc.message)
+        if found is None:
+            return None
+        self._length, self._pos = found
+        return self._length
 
     def _compact(self) -> None:
         if self._pos:
@@ -237,9 +214,3 @@ def _json_kind(value: object) -> str:
     if value is None:
         return "null"
     return "number"
-
-
-def _show_byte(byte: int) -> str:
-    if 0x20 <= byte < 0x7F:
-        return repr(chr(byte))
-    return f"0x{byte:02x}"

@@ -27,11 +27,12 @@ from drachtio.server.app_session import AppSession, EmbeddedApp
 from drachtio.server.cdr import Cdr, CdrFile
 from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.control_tls import ControlTls
-from drachtio.server.dialog import Listener, uri_host
+from drachtio.server.dialect import DialectSniffer
+from drachtio.server.dialog import Dialog, Listener, uri_host
 from drachtio.server.latency import Histogram
 from drachtio.server.metrics_http import MetricsEndpoint
 from drachtio.server.routing import Routes
-from drachtio.server.session import ControlSession, UnauthenticatedSessions
+from drachtio.server.session import UnauthenticatedSessions
 from drachtio.server.transaction_user import (
     CANCEL_APP_TIMEOUT,
     CANCEL_BY_CALLER,
@@ -381,8 +382,9 @@ class Server:
 
     # ------------------------------------------------------------ control side
 
-    def _new_session(self) -> ControlSession:
-        return ControlSession(self)
+    def _new_session(self) -> DialectSniffer:
+        # The first bytes tell the dialect: JSON or drachtio-srf.
+        return DialectSniffer(self)
 
     def session_opened(self, session: AppSession) -> None:
         """A client connected (called by the session); refused while stopping."""
@@ -399,6 +401,10 @@ class Server:
         at the next turn of the loop, once the caller has sent the response.
         """
         return self._tu.execute(session, command)
+
+    def dialog(self, dialog_id: str) -> Dialog[AppSession] | None:
+        """The dialog ``dialog_id``, while it lasts (read it, do not change it)."""
+        return self._tu.dialog(dialog_id)
 
     def session_closed(self, session: AppSession) -> None:
         """An application went away: free what it held (RFC 3261 has no owner-less calls).

@@ -1,4 +1,9 @@
-"""One application's control connection: an asyncio adapter over ``drachtio.protocol``.
+"""One application's control connection: what every dialect's session shares, and the JSON one.
+
+:class:`AppChannel` holds a connection to the limits before auth, whatever
+its dialect; :class:`ControlSession` is the JSON dialect's session, an
+asyncio adapter over ``drachtio.protocol`` (the drachtio-srf dialect's is
+:class:`~drachtio.server.srf_session.SrfSession`).
 
 The session only moves bytes: :class:`~drachtio.protocol.Connection` decides
 what is valid (framing, rids, auth first) and the :class:`~drachtio.server.Server`
@@ -26,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from drachtio.channel import Channel
 from drachtio.protocol import (
@@ -46,7 +51,13 @@ if TYPE_CHECKING:
     from drachtio.server.config import ServerConfig
     from drachtio.server.server import Server
 
-__all__ = ["MAX_BYTES_BEFORE_AUTH", "ControlSession", "UnauthenticatedSessions"]
+__all__ = [
+    "MAX_BYTES_BEFORE_AUTH",
+    "AppChannel",
+    "ControlSession",
+    "PendingConnection",
+    "UnauthenticatedSessions",
+]
 
 log = logging.getLogger("drachtio.server")
 
@@ -102,15 +113,28 @@ class _Summarized:
         self._count = 0
 
 
+class PendingConnection(Protocol):
+    """A control connection not authenticated yet, as :class:`UnauthenticatedSessions` holds it."""
+
+    peer: str
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop it runs on."""
+
+    def drop(self, reason: str) -> None:
+        """Close it at once."""
+
+
 class UnauthenticatedSessions:
-    """A server's control sessions that have not authenticated yet, oldest first.
+    """A server's control connections that have not authenticated yet, oldest first.
 
     At most ``max_unauthenticated`` are held: a new connection beyond that
     drops the oldest one, so that a flood of idle connections can neither
     exhaust memory and descriptors nor lock applications out (an application
     authenticates as soon as it connects; a flooder would have to open
     ``max_unauthenticated`` connections within that round trip to push it
-    out). Also holds what those sessions share: the read buffer and the
+    out). Also holds what those connections share: the read buffer and the
     summarized warnings.
     """
 
@@ -118,7 +142,7 @@ class UnauthenticatedSessions:
         self.limit = config.max_unauthenticated
         self.dropped = 0
         """Connections dropped because the limit was reached, since the server started."""
-        self._sessions: dict[ControlSession, None] = {}
+        self._sessions: dict[PendingConnection, None] = {}
         # Every read copies its bytes out before returning, and the loop calls
         # get_buffer and buffer_updated back to back: one buffer serves all.
         self.read_buffer = memoryview(bytearray(_AUTH_READ_SIZE))
@@ -132,33 +156,35 @@ class UnauthenticatedSessions:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def admit(self, session: ControlSession) -> None:
+    def admit(self, session: PendingConnection) -> None:
         """Hold ``session``, dropping the oldest first when the limit is reached."""
         while len(self._sessions) >= self.limit:
             oldest = next(iter(self._sessions))
             del self._sessions[oldest]
             self.dropped += 1
-            self.limit_reached.note(session._loop, oldest.peer)
+            self.limit_reached.note(session.loop, oldest.peer)
             oldest.drop("too many unauthenticated connections")
         self._sessions[session] = None
 
-    def discard(self, session: ControlSession) -> None:
-        """``session`` authenticated or closed."""
+    def discard(self, session: PendingConnection) -> None:
+        """``session`` authenticated, closed, or handed over to the session of its dialect."""
         self._sessions.pop(session, None)
 
 
-class ControlSession(Channel):
-    """The server's end of one application's TCP connection: a
-    :class:`~drachtio.channel.Channel` that is its own owner.
+class AppChannel(Channel):
+    """The server's end of one application's connection, whatever its dialect:
+    a :class:`~drachtio.channel.Channel` that is its own owner.
 
-    The channel moves the bytes (one reused read buffer, one write per read,
-    bounds, keepalive); the session authenticates the client, holds it to the
-    limits before auth, and hands its commands to the server.
+    Holds the connection to the limits before auth (the shared read buffer,
+    ``MAX_BYTES_BEFORE_AUTH``, the auth deadline, one place among the
+    unauthenticated) and tells the server when it opens and closes; the
+    dialect's session (:class:`ControlSession`, or
+    :class:`~drachtio.server.srf_session.SrfSession`) reads its messages.
     """
 
     __slots__ = (
         "__weakref__",
-        "_auth_timeout",
+        "_auth_deadline",
         "_auth_timer",
         "_received_before_auth",
         "_server",
@@ -166,7 +192,9 @@ class ControlSession(Channel):
         "app_name",
     )
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, auth_deadline: float | None = None) -> None:
+        """``auth_deadline`` (loop time): when auth must be done, if the
+        connection was accepted before this session was made."""
         self._server = server
         # Until auth succeeds: the buffer the unauthenticated sessions share,
         # and the bytes received so far (None once authenticated).
@@ -177,7 +205,103 @@ class ControlSession(Channel):
         )
         self.app_name: str | None = None
         self._auth_timer: asyncio.TimerHandle | None = None
-        self._auth_timeout = server.config.auth_timeout
+        self._auth_deadline = (
+            auth_deadline
+            if auth_deadline is not None
+            else self.loop.time() + server.config.auth_timeout
+        )
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the client has authenticated."""
+        raise NotImplementedError
+
+    def send_request(self, command: Command) -> bool:
+        """Send the application what the core has for it; ``False`` when it cannot take it."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ the channel's owner
+
+    def request_received(self, channel: Channel, request: Request) -> ResponseData:
+        """A JSON request (the JSON dialect's session carries it out)."""
+        raise NotImplementedError
+
+    def response_received(self, channel: Channel, response: Response, request: Request) -> None:
+        """A JSON response (the JSON dialect's session reads it)."""
+        raise NotImplementedError
+
+    def channel_opened(self, channel: Channel) -> None:
+        self._auth_timer = self._loop.call_at(self._auth_deadline, self._on_auth_timeout)
+        log.debug("control connection opened peer=%s", self.peer)
+        self._server.session_opened(self)
+        if self.is_open and self._transport is not None and not self._transport.is_closing():
+            self._unauthenticated.admit(self)
+
+    def channel_closed(self, channel: Channel, reason: str) -> None:
+        self._unauthenticated.discard(self)
+        self._stop_auth_timer()
+        log.log(
+            logging.INFO if self.authenticated else logging.DEBUG,
+            "control connection closed peer=%s reason=%s",
+            self.peer,
+            reason,
+        )
+        self._server.session_closed(self)
+
+    # ------------------------------------------------------------ before auth
+
+    def _counted_before_auth(self, nbytes: int) -> bool:
+        """Count a read before auth; ``False`` when over the bound (the connection closes)."""
+        if self._received_before_auth is not None and self.is_open:
+            self._received_before_auth += nbytes
+            if self._received_before_auth > MAX_BYTES_BEFORE_AUTH:
+                reason = f"more than {MAX_BYTES_BEFORE_AUTH} bytes before auth"
+                self._unauthenticated.protocol_error.note(self._loop, self.peer, f" error={reason}")
+                self._refuse_before_auth(reason)
+                return False
+        return True
+
+    def _refuse_before_auth(self, reason: str) -> None:
+        """Tell the client why, in its dialect, then close at once."""
+        raise NotImplementedError
+
+    def _stop_auth_timer(self) -> None:
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+            self._auth_timer = None
+
+    def _auth_refused(self) -> None:
+        """The secret was wrong (the dialect answers, then the connection closes)."""
+        self._stop_auth_timer()
+        self._unauthenticated.auth_failed.note(self._loop, self.peer)
+
+    def _accepted(self, what: str) -> None:
+        """Auth succeeded: a read buffer of its own, keepalive by the dialect's rules."""
+        self._stop_auth_timer()
+        self._unauthenticated.discard(self)
+        self._received_before_auth = None
+        # The bytes of this read were copied out already: the next read goes here.
+        self.use_buffer(memoryview(bytearray(self.settings.read_size)))
+        log.info("authenticated peer=%s %s", self.peer, what)
+
+    def _on_auth_timeout(self) -> None:
+        # Set when the connection was accepted, whatever the client sends since:
+        # a client trickling bytes holds its place no longer than a silent one.
+        self._auth_timer = None
+        if not self.authenticated and not self.closed:
+            self._unauthenticated.auth_timed_out.note(self._loop, self.peer)
+            self.drop("no auth in time")
+
+
+class ControlSession(AppChannel):
+    """The server's end of one JSON application's connection.
+
+    The channel moves the bytes (one reused read buffer, one write per read,
+    bounds, keepalive); the session authenticates the client and hands its
+    commands to the server.
+    """
+
+    __slots__ = ()
 
     def __repr__(self) -> str:
         name = f" {self.app_name}" if self.app_name else ""
@@ -187,15 +311,6 @@ class ControlSession(Channel):
     def authenticated(self) -> bool:
         """Whether the client has authenticated."""
         return self.connection.authenticated
-
-    # ------------------------------------------------------------ the channel's owner
-
-    def channel_opened(self, channel: Channel) -> None:
-        self._auth_timer = self._loop.call_later(self._auth_timeout, self._on_auth_timeout)
-        log.debug("control connection opened peer=%s", self.peer)
-        self._server.session_opened(self)
-        if self.is_open and self._transport is not None and not self._transport.is_closing():
-            self._unauthenticated.admit(self)
 
     def request_received(self, channel: Channel, request: Request) -> ResponseData:
         command = request.data
@@ -210,28 +325,9 @@ class ControlSession(Channel):
                 "client refused %s peer=%s reason=%s", request.command, self.peer, data.reason
             )
 
-    def channel_closed(self, channel: Channel, reason: str) -> None:
-        self._unauthenticated.discard(self)
-        if self._auth_timer is not None:
-            self._auth_timer.cancel()
-            self._auth_timer = None
-        log.log(
-            logging.INFO if self.authenticated else logging.DEBUG,
-            "control connection closed peer=%s reason=%s",
-            self.peer,
-            reason,
-        )
-        self._server.session_closed(self)
-
-    # ------------------------------------------------------------ before auth
-
     def buffer_updated(self, nbytes: int) -> None:
-        if self._received_before_auth is not None and self.is_open:
-            self._received_before_auth += nbytes
-            if self._received_before_auth > MAX_BYTES_BEFORE_AUTH:
-                self._refuse_before_auth(f"more than {MAX_BYTES_BEFORE_AUTH} bytes before auth")
-                return
-        super().buffer_updated(nbytes)
+        if self._counted_before_auth(nbytes):
+            super().buffer_updated(nbytes)
 
     def protocol_failed(self, event: ProtocolFailed) -> None:
         if self._received_before_auth is None:
@@ -242,32 +338,16 @@ class ControlSession(Channel):
             )
 
     def _authenticate(self, auth: Auth) -> AuthResult:
-        if self._auth_timer is not None:
-            self._auth_timer.cancel()
-            self._auth_timer = None
         if not check_secret(auth.secret, self._server.config.secrets):
-            self._unauthenticated.auth_failed.note(self._loop, self.peer)
+            self._auth_refused()
             return AuthResult(False, reason="invalid secret")
         self.app_name = auth.app_name
-        self._unauthenticated.discard(self)
-        self._received_before_auth = None
-        # The bytes of this read were copied out already: the next read goes here.
-        self.use_buffer(memoryview(bytearray(self.settings.read_size)))
-        log.info("authenticated peer=%s app=%s", self.peer, auth.app_name)
+        self._accepted(f"app={auth.app_name}")
         self.start_keepalive()
         return AuthResult(True, hostport=tuple(self._server.hostport))
 
-    def _on_auth_timeout(self) -> None:
-        # Set when the connection was accepted, whatever the client sends since:
-        # a client trickling bytes holds its place no longer than a silent one.
-        self._auth_timer = None
-        if not self.authenticated and not self.closed:
-            self._unauthenticated.auth_timed_out.note(self._loop, self.peer)
-            self.drop("no auth in time")
-
     def _refuse_before_auth(self, reason: str) -> None:
         """Tell the client why (an error with a null rid), then close at once."""
-        self._unauthenticated.protocol_error.note(self._loop, self.peer, f" error={reason}")
         self.send_response(Response(None, Failure(reason, "frame_too_large")))
         self._close(reason)
 

@@ -85,7 +85,13 @@ from drachtio.server.transactions import (
 )
 from drachtio.stack import Destination, SipStack, StackEvent
 
-__all__ = ["CANCEL_APP_TIMEOUT", "CANCEL_BY_CALLER", "CANCEL_SERVER_ERROR", "TransactionUser"]
+__all__ = [
+    "CANCEL_APP_TIMEOUT",
+    "CANCEL_BY_CALLER",
+    "CANCEL_SERVER_ERROR",
+    "TransactionUser",
+    "hang_up_headers",
+]
 
 log = logging.getLogger("drachtio.server")
 trace = logging.getLogger("drachtio.sip")
@@ -151,6 +157,10 @@ class TransactionUser:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._timer_at = None
+
+    def dialog(self, dialog_id: str) -> Dialog[AppSession] | None:
+        """The dialog ``dialog_id``, while it lasts (read it, do not change it)."""
+        return self._dialogs.get(dialog_id)
 
     def counts(self) -> dict[str, int]:
         """The transactions and dialogs held now."""
@@ -594,9 +604,7 @@ class TransactionUser:
         if dialog.method == "INVITE" and stack is not None and not stack.is_closed:
             self._ack_pending_2xx(stack, dialog)
             try:
-                bye = build_in_dialog_request(
-                    dialog, "BYE", {"Reason": f'SIP;text="{reason}"'}, None
-                )
+                bye = build_in_dialog_request(dialog, "BYE", hang_up_headers(reason), None)
                 stack.send_request(bye, self._first_hop(dialog, bye))
                 self._trace_out(bye)
             except (DrachtioError, ValueError) as exc:
@@ -923,6 +931,11 @@ class TransactionUser:
     def _trace_out(self, message: SipMessage) -> None:
         if self._trace:
             trace.info("send\n%s", message.to_bytes().decode("utf-8", "replace"))
+
+
+def hang_up_headers(reason: str) -> dict[str, str | list[str]]:
+    """The headers of a BYE the server sends on its own, saying why (RFC 3326)."""
+    return {"Reason": f'SIP;text="{reason}"'}
 
 
 def _not_pending(tx_id: str, finished: bool) -> Failure:

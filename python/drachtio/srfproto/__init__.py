@@ -2,7 +2,8 @@
 
 The second dialect of the control connection, spoken by node.js applications
 built on drachtio-srf 5.x: ``<byte-length>#<msgId>|<type>|<tokens...>``, then,
-when the message carries one, CRLF and a raw SIP message.
+when the message carries one, CRLF and a raw SIP message (read leniently by
+:func:`read_sip_text`: an application's message is often partial).
 ``docs/srf-protocol.md`` is the specification. Nothing here does I/O:
 :class:`ServerConnection` turns bytes into events and messages into bytes.
 """
@@ -58,6 +59,7 @@ from drachtio.srfproto.server_messages import (
     stack_time,
     success,
 )
+from drachtio.srfproto.sip_text import SipText, command_headers, read_sip_text
 from drachtio.srfproto.sniff import MAX_SNIFFED_MSG_ID, Dialect, sniff_dialect, sniff_limit
 
 __all__ = [
@@ -90,10 +92,12 @@ __all__ = [
     "ServerMessage",
     "SipEvent",
     "SipMeta",
+    "SipText",
     "Source",
     "SrfErrorCode",
     "SrfProtocolError",
     "auth_accepted",
+    "command_headers",
     "encode_frame",
     "failure",
     "parse_client_message",
@@ -102,6 +106,7 @@ __all__ = [
     "proxy_done",
     "proxy_response",
     "read_length_prefix",
+    "read_sip_text",
     "request_sent",
     "response_sent",
     "sniff_dialect",

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+from drachtio.length_prefix import LengthPrefixError
+from drachtio.length_prefix import read_length_prefix as shared_prefix
 from drachtio.srfproto.errors import LocalSrfError, RemoteSrfError, SrfErrorCode
 
 __all__ = ["DEFAULT_MAX_FRAME_SIZE", "FrameDecoder", "encode_frame", "read_length_prefix"]
 
 DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 """The largest payload accepted or sent, in bytes (1 MiB)."""
-
-_HASH = ord("#")
 
 
 def encode_frame(payload: str, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
@@ -143,45 +143,18 @@ class FrameDecoder:
 def read_length_prefix(data: bytes | bytearray, max_frame_size: int) -> tuple[int, int] | None:
     """``(length, payload start)`` of the frame at the start of ``data``; None if incomplete.
 
-    Reads at most as many digits as ``max_frame_size`` has, plus the ``#``.
+    The prefix rule of both dialects (:func:`drachtio.length_prefix.read_length_prefix`),
+    and this dialect's own: a length of 0 is refused (drachtio-srf refuses it too).
 
     Raises:
         RemoteSrfError: ``bad_length_prefix`` (a byte other than a digit or
             ``#``, a frame starting with ``#``, a length of 0),
             ``length_prefix_too_long`` or ``frame_too_large``; all fatal.
     """
-    max_digits = len(str(max_frame_size))
-    value = 0
-    for index, byte in enumerate(data):
-        if byte == _HASH:
-            if index == 0:
-                raise RemoteSrfError(
-                    "bad_length_prefix", "frame starts with '#': the length is missing"
-                )
-            if value == 0:
-                raise RemoteSrfError(
-                    "bad_length_prefix", "length prefix is 0: a frame has a payload"
-                )
-            return value, index + 1
-        if not 0x30 <= byte <= 0x39:
-            raise RemoteSrfError(
-                "bad_length_prefix",
-                f"byte {_show_byte(byte)} in the length prefix, expected a digit or '#'",
-            )
-        if index >= max_digits:
-            raise RemoteSrfError(
-                "length_prefix_too_long", f"length prefix longer than {max_digits} digits"
-            )
-        value = value * 10 + byte - 0x30
-        if value > max_frame_size:
-            raise RemoteSrfError(
-                "frame_too_large",
-                f"length prefix announces more than the maximum of {max_frame_size} bytes",
-            )
-    return None
-
-
-def _show_byte(byte: int) -> str:
-    if 0x20 <= byte < 0x7F:
-        return repr(chr(byte))
-    return f"0x{byte:02x}"
+    try:
+        found = shared_prefix(data, max_frame_size)
+    except LengthPrefixError as exc:
+        raise RemoteSrfError(exc.code, exc.message) from None
+    if found is not None and found[0] == 0:
+        raise RemoteSrfError("bad_length_prefix", "length prefix is 0: a frame has a payload")
+    return found

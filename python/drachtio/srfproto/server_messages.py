@@ -51,10 +51,20 @@ _MSG_SENT = "Msg sent:"
 
 def stack_time(now: float) -> str:
     """``now`` (seconds since the epoch) as the protocol's ``HH:MM:SS.uuuuuu``, UTC."""
+    global _clock_second, _clock_text
     micros = round(now * 1_000_000)
     seconds, micro = divmod(micros, 1_000_000)
-    clock = _time.gmtime(seconds)
-    return f"{clock.tm_hour:02d}:{clock.tm_min:02d}:{clock.tm_sec:02d}.{micro:06d}"
+    if seconds != _clock_second:
+        # Once a second: a server stamps every message it sends.
+        clock = _time.gmtime(seconds)
+        _clock_second = seconds
+        _clock_text = f"{clock.tm_hour:02d}:{clock.tm_min:02d}:{clock.tm_sec:02d}."
+    return f"{_clock_text}{micro:06d}"
+
+
+# The second stack_time formatted last, and its HH:MM:SS. text.
+_clock_second = -1
+_clock_text = ""
 
 
 @dataclass(slots=True, frozen=True)

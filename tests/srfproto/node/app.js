@@ -1,0 +1,204 @@
+// Small drachtio-srf applications for the tests of the server's srf dialect
+// (tests/server/test_srf_server.py). Usage:
+//   node app.js <control port> <secret> <role> [<target uri>]
+// Each prints one JSON line per thing a user of it would look at, and exits
+// once its call is over; 'connect' (or 'connect-failed') comes first.
+'use strict';
+const Srf = require('drachtio-srf');
+
+const [port, secret, role, target] = process.argv.slice(2);
+const srf = new Srf();
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+const done = () => {
+  srf.disconnect();
+  setTimeout(() => process.exit(0), 50);
+};
+const SDP = [
+  'v=0', 'o=srf 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
+  'm=audio 41000 RTP/AVP 0', '',
+].join('\r\n');
+
+srf.on('error', (err) => emit({event: 'error', message: String(err)}));
+
+const roles = {
+  // createUAS answering 200 with SDP; the caller's BYE ends the dialog.
+  // (The callback form: the destroy listener is on before a BYE read with
+  // the 200's reply is handled, which an await could leave too late.)
+  'uas-200': () => srf.invite((req, res) => {
+    emit({event: 'invite', from: req.get('From'), sdp: req.body.startsWith('v=0')});
+    srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+      if (err) {
+        emit({event: 'uas-failed', message: String(err)});
+        return done();
+      }
+      emit({event: 'dialog', id: dialog.id, remoteSdp: dialog.remote.sdp.startsWith('v=0')});
+      dialog.on('destroy', (req, reason) => {
+        emit({event: 'destroy', reason, source: req.source});
+        done();
+      });
+    });
+  }),
+  // A busy callee.
+  'uas-486': () => srf.invite((req, res) => {
+    emit({event: 'invite'});
+    res.send(486, 'Busy Here', {}, (err, msg) => {
+      emit({event: 'sent', status: err ? String(err) : msg.status});
+      done();
+    });
+  }),
+  // Rings; the caller cancels before the answer.
+  'uas-cancel': () => srf.invite((req, res) => {
+    emit({event: 'invite'});
+    req.on('cancel', () => {
+      emit({event: 'cancel'});
+      done();
+    });
+    res.send(180);
+  }),
+  // A B2BUA to the target; either side's BYE ends the other.
+  'b2bua': () => srf.invite((req, res) => {
+    emit({event: 'invite'});
+    const opts = {localSdpB: req.body, headers: {'X-Bridged': 'yes'}};
+    srf.createB2BUA(req, res, target, opts, {}, (err, dialogs) => {
+      if (err) {
+        emit({event: 'b2bua-failed', status: err.status});
+        return done();
+      }
+      const {uas, uac} = dialogs;
+      emit({event: 'bridged', uasSdp: uas.local.sdp.startsWith('v=0')});
+      uas.on('destroy', () => {
+        emit({event: 'caller-hung-up'});
+        uac.destroy().then(() => {
+          emit({event: 'callee-released'});
+          done();
+        });
+      });
+      uac.on('destroy', () => {
+        emit({event: 'callee-hung-up'});
+        uas.destroy().then(done);
+      });
+    });
+  }),
+  // MESSAGE requests only (beside a JSON application routed for others).
+  'message': () => srf.message((req, res) => {
+    emit({event: 'message', body: req.body});
+    res.send(200);
+    done();
+  }),
+};
+
+srf.connect({host: '127.0.0.1', port: Number(port), secret});
+srf.on('connect', async(err, hostport, version) => {
+  if (err) {
+    emit({event: 'connect-failed', message: err.message});
+    done();
+    return;
+  }
+  emit({event: 'connect', hostport, version});
+  if (role === 'options') {
+    // srf.request: an OPTIONS out to the far end, and its response.
+    // A multi-byte header and body: drachtio-srf writes Content-Length in
+    // UTF-16 units (8), the server sends the body's bytes (11).
+    const opts = {
+      method: 'OPTIONS',
+      headers: {'Subject': 'café', 'Content-Type': 'text/plain'},
+      body: 'héllo 😀',
+    };
+    srf.request(target, opts, (err, req) => {
+      if (err) {
+        emit({event: 'request-failed', message: String(err)});
+        return done();
+      }
+      emit({event: 'sent', method: req.method, callId: req.get('Call-ID')});
+      req.on('response', (res) => {
+        emit({event: 'response', status: res.status});
+        done();
+      });
+    });
+  }
+  else if (role === 'uac-cancel') {
+    // createUAC, cancelled by the app once the far end rings.
+    let invite;
+    const callbacks = {
+      cbRequest: (err, req) => { invite = req; },
+      cbProvisional: (res) => {
+        emit({event: 'provisional', status: res.status});
+        if (res.status === 180) {
+          invite.cancel((err, cancel) => emit({event: 'cancel-sent', method: cancel.method}));
+        }
+      },
+    };
+    try {
+      await srf.createUAC(target, {localSdp: SDP}, callbacks);
+      emit({event: 'answered'});
+    } catch (err) {
+      emit({event: 'uac-failed', status: err.status});
+    }
+    done();
+  }
+  else if (role === 'register') {
+    // srf.request with credentials: the 401 is answered by drachtio-srf.
+    const opts = {
+      method: 'REGISTER',
+      headers: {
+        'From': '<sip:alice@sipp.example>',
+        'To': '<sip:alice@sipp.example>',
+        'Contact': '<sip:alice@127.0.0.1>',
+      },
+      auth: {username: 'alice', password: process.env.SRF_PASSWORD},
+    };
+    srf.request(target, opts, (err, req) => {
+      if (err) {
+        emit({event: 'request-failed', message: String(err)});
+        return done();
+      }
+      req.on('response', (res) => {
+        emit({event: 'response', status: res.status});
+        if (res.status >= 200) done();
+      });
+    });
+  }
+  else if (role === 'uac-proxy') {
+    // createUAC to a name that resolves nowhere, through the far end as proxy.
+    const opts = {localSdp: SDP, proxy: target};
+    const callbacks = {
+      cbRequest: (err, req) => emit({event: 'sent', uri: req.uri, route: req.get('Route')}),
+    };
+    try {
+      const dialog = await srf.createUAC('sip:bob@nowhere.invalid', opts, callbacks);
+      emit({event: 'dialog'});
+      await dialog.destroy();
+      emit({event: 'bye-sent'});
+    } catch (err) {
+      emit({event: 'uac-failed', status: err.status, message: String(err)});
+    }
+    done();
+  }
+  else if (role === 'uac-modify') {
+    // createUAC, then a re-INVITE from the app (dialog.modify), then BYE.
+    try {
+      const dialog = await srf.createUAC(target, {localSdp: SDP});
+      emit({event: 'dialog'});
+      await dialog.modify(SDP.replace('o=srf 1 1', 'o=srf 1 2'));
+      emit({event: 'modified', remoteSdp: dialog.remote.sdp.startsWith('v=0')});
+      await dialog.destroy();
+      emit({event: 'bye-sent'});
+    } catch (err) {
+      emit({event: 'uac-failed', status: err.status, message: String(err)});
+    }
+    done();
+  }
+  else if (role === 'uac') {
+    // createUAC to a far end that answers 200; then the app hangs up.
+    try {
+      const dialog = await srf.createUAC(target, {localSdp: SDP});
+      emit({event: 'dialog', id: dialog.id, remoteSdp: dialog.remote.sdp.startsWith('v=0')});
+      await dialog.destroy();
+      emit({event: 'bye-sent'});
+    } catch (err) {
+      emit({event: 'uac-failed', status: err.status, message: String(err)});
+    }
+    done();
+  }
+});
+if (roles[role]) roles[role]();
