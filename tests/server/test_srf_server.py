@@ -376,3 +376,19 @@ async def test_a_new_request_goes_through_the_outbound_proxy_the_app_names(
     sent = lines[1]
     assert sent["uri"] == "sip:bob@nowhere.invalid"
     assert sent["route"].startswith("<sip:sipp@127.0.0.1:") and sent["route"].endswith(";lr>")
+
+
+async def test_call_detail_records_reach_the_app_that_routes_them(tmp_path: Path) -> None:
+    lines = await call(tmp_path, "uas-200-cdr", uac=uac_scenario(200))
+    seen = [line for line in lines if line["event"].startswith("cdr:") or line["event"] == "invite"]
+    call_id = seen[0]["callId"]
+    assert [(line["event"], line.get("detail"), line["callId"]) for line in seen] == [
+        ("cdr:attempt", None, call_id),
+        ("invite", None, call_id),
+        ("cdr:start", "uas", call_id),
+        ("cdr:stop", "normal-release", call_id),
+    ]
+    assert [line.get("source") for line in seen if line["event"] != "invite"] == ["network"] * 3
+    assert seen[0]["method"] == "INVITE"
+    assert seen[2]["status"] == 200
+    assert seen[3]["method"] == "BYE"

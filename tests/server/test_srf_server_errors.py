@@ -120,7 +120,7 @@ async def test_bad_messages_get_a_precise_nok_and_the_connection_stays() -> None
     cases = {
         "m1|bogus|x": "unknown message type 'bogus': a client sends authenticate, route, "
         "remove_route, ping, sip or proxy",
-        "m2|route|cdr:attempt": "cdr:attempt is not supported by this server yet",
+        "m2|route|cdr:bogus": "unknown call detail record cdr:bogus",
         "m3|route|ack": "data.verb: 'ack' cannot be routed: CANCEL reaches the client as a "
         "'cancel' request and ACK within its dialog",
         "m4|sip|t1|\r\nSIP/2.0 abc Nope\r\n\r\n": "sip: status line 'SIP/2.0 abc Nope' has no "

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, get_args
+from typing import IO, Any, Literal, Protocol, get_args, runtime_checkable
 
 import orjson
 
@@ -29,6 +29,7 @@ __all__ = [
     "Cdr",
     "CdrFile",
     "CdrKind",
+    "CdrSubscriber",
     "Reason",
     "Role",
     "Source",
@@ -311,9 +312,11 @@ class CallRecorder:
         reason = reason_for_status(status)
         self._emit(self.records.stop(key, reason=reason, now=now, status=status, message=message))
 
-    def abandoned(self, key: str, reason: Reason, status: int, now: float) -> None:
+    def abandoned(
+        self, key: str, reason: Reason, status: int, now: float, message: Any = None
+    ) -> None:
         """The server answered the INVITE of call ``key`` itself (its application is gone)."""
-        self._emit(self.records.stop(key, reason=reason, now=now, status=status))
+        self._emit(self.records.stop(key, reason=reason, now=now, status=status, message=message))
 
     def ended(self, dialog_id: str, why: str, now: float, message: Any = None) -> None:
         """The dialog of a call ended ``why``."""
@@ -324,3 +327,11 @@ class CallRecorder:
         """The server stops: every call still open stops."""
         for record in self.records.stop_all("server-shutdown", now):
             self.deliver(record)
+
+
+@runtime_checkable
+class CdrSubscriber(Protocol):
+    """An application session that can take call detail records (a drachtio-srf one)."""
+
+    def send_cdr(self, record: Cdr) -> bool:
+        """Send ``record``; ``False`` when the session cannot take it."""

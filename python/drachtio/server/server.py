@@ -24,7 +24,7 @@ from collections.abc import Callable
 from drachtio.channel import ChannelSettings
 from drachtio.protocol import Command, ResponseData
 from drachtio.server.app_session import AppSession, EmbeddedApp
-from drachtio.server.cdr import Cdr, CdrFile
+from drachtio.server.cdr import Cdr, CdrFile, CdrSubscriber
 from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.control_tls import ControlTls
 from drachtio.server.dialect import DialectSniffer
@@ -194,7 +194,7 @@ class Server:
         )
         self._tu.attach(self._stack, loop)
         if self._cdr_file is not None:
-            self._tu.cdrs.deliver = self._write_cdr
+            self._tu.cdr_sink = self._write_cdr
         try:
             self._control = await loop.create_server(
                 self._new_session,
@@ -401,6 +401,10 @@ class Server:
         at the next turn of the loop, once the caller has sent the response.
         """
         return self._tu.execute(session, command)
+
+    def route_cdr(self, subscriber: CdrSubscriber, kind: str, *, on: bool = True) -> None:
+        """``subscriber`` takes its turn at the call detail records of ``kind``, or not."""
+        self._tu.route_cdr(subscriber, kind, on=on)
 
     def dialog(self, dialog_id: str) -> Dialog[AppSession] | None:
         """The dialog ``dialog_id``, while it lasts (read it, do not change it)."""

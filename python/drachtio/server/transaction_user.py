@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from drachtio._core import (
     AckEvent,
@@ -54,7 +54,7 @@ from drachtio.protocol import (
     Unroute,
 )
 from drachtio.server.app_session import AppSession
-from drachtio.server.cdr import CallRecorder, Reason
+from drachtio.server.cdr import CallRecorder, Cdr, CdrSubscriber, Reason
 from drachtio.server.config import ServerConfig
 from drachtio.server.dialog import (
     DIALOG_METHODS,
@@ -123,8 +123,11 @@ class TransactionUser:
         self._client_txs: ClientTransactions[AppSession] = ClientTransactions(64 * config.t1)
         self._dialogs: Dialogs[AppSession] = Dialogs()
         self._subscriptions = SubscriptionTimers(64 * config.t1)
-        # Call detail records; their sink is set by the server (docs/cdr.md).
-        self.cdrs = CallRecorder(lambda _record: None)
+        # Call detail records: to the file the server sets as cdr_sink, and
+        # to an application routing their kind, in turn (docs/cdr.md).
+        self.cdrs = CallRecorder(self._deliver_cdr)
+        self.cdr_sink: Callable[[Cdr], None] = lambda _record: None
+        self._cdr_routes: Routes[CdrSubscriber] = Routes()
         self._stack: SipStack | None = None
         self._listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -224,12 +227,27 @@ class TransactionUser:
         self._routes.remove(session, method)
         return Success()
 
+    def route_cdr(self, subscriber: CdrSubscriber, kind: str, *, on: bool = True) -> None:
+        """``subscriber`` takes its turn at the records of ``kind`` (``cdr:attempt``...), or not."""
+        if on:
+            self._cdr_routes.add(subscriber, kind)
+        else:
+            self._cdr_routes.remove(subscriber, kind)
+
+    def _deliver_cdr(self, record: Cdr) -> None:
+        self.cdr_sink(record)
+        subscriber = self._cdr_routes.pick(f"cdr:{record.kind}")
+        if subscriber is not None and not subscriber.send_cdr(record):
+            log.debug("a call detail record was not taken kind=%s", record.kind)
+
     def session_closed(self, session: AppSession, heirs: list[AppSession]) -> None:
         """``session`` went away: free what it held, its dialogs going to ``heirs`` in turn.
 
         See :meth:`Server.session_closed`; the dialogs no one took end (see :meth:`_hang_up`).
         """
         self._routes.remove_app(session)
+        if isinstance(session, CdrSubscriber):
+            self._cdr_routes.remove_app(session)
         if self._stack is None or self._stack.is_closed:
             return
         # Each transaction and dialog is cleaned up on its own: one that
@@ -387,6 +405,7 @@ class TransactionUser:
         if code > 100 and tx.to_tag is None:
             tx.to_tag = stack.new_tag()
         headers: dict[str, str | list[str]] = {}
+        response = None
         if code == 405 or tx.request.method == "OPTIONS":
             # RFC 3261 §8.2.1, §11.2: what the applications take, and ACK,
             # CANCEL and OPTIONS, which the server itself handles.
@@ -401,7 +420,7 @@ class TransactionUser:
             log.warning("could not answer %d transaction=%s: %s", code, tx.id, exc)
         if code >= 300 and tx.request.method == "INVITE":
             why: Reason = "application-gone" if code == 480 else "call-rejected"
-            self.cdrs.abandoned(tx.id, why, code, time.time())
+            self.cdrs.abandoned(tx.id, why, code, time.time(), response)
         self._server_txs.finish(tx)
 
     def _allowed(self) -> list[str]:
@@ -519,7 +538,7 @@ class TransactionUser:
             ctx.subscribe_key = (request.call_id or "", from_.tag)
         self._client_txs.add(ctx)
         if dialog is not None and command.method == "BYE":
-            self._destroy_dialog(dialog, "BYE sent")
+            self._destroy_dialog(dialog, "BYE sent", message=request)
         return SendResult(ctx.id, request, None if dialog is None else dialog.id)
 
     def _listener_for(self, uri: str) -> Listener:
@@ -553,13 +572,18 @@ class TransactionUser:
     # ------------------------------------------------------------ dialogs
 
     def _destroy_dialog(
-        self, dialog: Dialog[AppSession], reason: str, *, notify: bool = True
+        self,
+        dialog: Dialog[AppSession],
+        reason: str,
+        *,
+        notify: bool = True,
+        message: SipMessage | None = None,
     ) -> None:
         if not self._dialogs.remove(dialog):
             return
         self._subscriptions.forget(dialog.id)
         if dialog.method == "INVITE":
-            self.cdrs.ended(dialog.id, reason, time.time())
+            self.cdrs.ended(dialog.id, reason, time.time(), message)
         if dialog.awaiting_ack is not None:
             self._server_txs.pop_by_stack(dialog.awaiting_ack)
             dialog.awaiting_ack = None
@@ -601,6 +625,7 @@ class TransactionUser:
         its side (RFC 6665).
         """
         stack = self._stack
+        bye = None
         if dialog.method == "INVITE" and stack is not None and not stack.is_closed:
             self._ack_pending_2xx(stack, dialog)
             try:
@@ -609,7 +634,7 @@ class TransactionUser:
                 self._trace_out(bye)
             except (DrachtioError, ValueError) as exc:
                 log.warning("could not send BYE dialog=%s: %s", dialog.id, exc)
-        self._destroy_dialog(dialog, reason)
+        self._destroy_dialog(dialog, reason, message=bye)
 
     # ------------------------------------------------------------ SIP side
 
@@ -723,7 +748,7 @@ class TransactionUser:
             return
         self._arm_timer()
         if tx.dialog is not None and request.method == "BYE":
-            self._destroy_dialog(tx.dialog, "BYE received")
+            self._destroy_dialog(tx.dialog, "BYE received", message=request)
 
     def _notify_dialog(self, notify: SipRequest) -> Dialog[AppSession] | None:
         """The dialog a NOTIFY for a SUBSCRIBE still waiting for its 2xx creates.

@@ -38,6 +38,26 @@ const roles = {
       });
     });
   }),
+  // createUAS answering 200, with the call detail records routed: it ends
+  // once the stop record of the call has come.
+  'uas-200-cdr': () => {
+    for (const kind of ['attempt', 'start', 'stop']) {
+      srf.on(`cdr:${kind}`, (source, time, ...rest) => {
+        const msg = rest[rest.length - 1];
+        const detail = rest.length > 1 ? rest[0] : undefined;
+        emit({event: `cdr:${kind}`, source, time, detail, callId: msg.get('Call-ID'),
+          status: msg.status, method: msg.method});
+        if (kind === 'stop') done();
+      });
+    }
+    srf.invite((req, res) => {
+      emit({event: 'invite', callId: req.get('Call-ID')});
+      srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+        if (err) return emit({event: 'uas-failed', message: String(err)});
+        dialog.on('destroy', () => emit({event: 'destroy'}));
+      });
+    });
+  },
   // A busy callee.
   'uas-486': () => srf.invite((req, res) => {
     emit({event: 'invite'});
