@@ -73,6 +73,9 @@ from drachtio.server.dialog import (
 )
 from drachtio.server.dialog_registry import Dialogs
 from drachtio.server.routing import Routes
+from drachtio.server.session_keeper import SESSION_METHODS, Sender, SessionKeeper
+from drachtio.server.session_timer.headers import retry_request
+from drachtio.server.session_timer.negotiation import Headers
 from drachtio.server.transactions import (
     ClientTransactions,
     ClientTx,
@@ -112,6 +115,12 @@ class TransactionUser:
         )
         self._client_txs: ClientTransactions[AppSession] = ClientTransactions(64 * config.t1)
         self._dialogs: Dialogs[AppSession] = Dialogs()
+        # Session timers (RFC 4028): negotiated in the calls' INVITEs and UPDATEs, kept running.
+        self._sessions: SessionKeeper[AppSession] = SessionKeeper(
+            config.session_timers,
+            config.session_timer_scale,
+            Sender(self._send_own, self._send_own_ack, self._hang_up, self._dialogs.get),
+        )
         self._stack: SipStack | None = None
         self._listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -289,7 +298,7 @@ class TransactionUser:
             request,
             code,
             command.status,
-            command.headers,
+            self._sessions.response_headers(tx, code, command.headers),
             command.body,
             tx.to_tag,
             contact_for(*tx.listener),
@@ -304,6 +313,9 @@ class TransactionUser:
                 tx.dialog.refresh_target(request)
             if request.method in DIALOG_METHODS and code < 300:
                 dialog_id = self._uas_dialog(tx).id
+            if tx.dialog is not None and code < 300 and request.method in SESSION_METHODS:
+                self._sessions.answered(tx, tx.dialog, response, self._loop.time())
+                self._arm_timer()
             self._server_txs.finish(tx, keep_for_ack=request.method == "INVITE" and code < 300)
             if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
                 self._destroy_dialog(tx.dialog, "terminating NOTIFY received")
@@ -324,10 +336,13 @@ class TransactionUser:
             dialog.awaiting_ack = tx.stack_id
         return dialog
 
-    def _answer(self, tx: ServerTx[AppSession], code: int, reason: str | None) -> None:
+    def _answer(
+        self, tx: ServerTx[AppSession], code: int, reason: str | None, extra: Headers = ()
+    ) -> None:
         """Answer a request on the server's own behalf (no application can).
 
-        A 405 lists the methods routed to applications (RFC 3261 §8.2.1).
+        A 405 lists the methods routed to applications (RFC 3261 §8.2.1);
+        ``extra`` are more headers (the Min-SE of a 422).
         """
         stack = self._stack
         if stack is None:
@@ -337,6 +352,7 @@ class TransactionUser:
         headers: dict[str, str | list[str]] = {}
         if code == 405:
             headers["Allow"] = ", ".join(self._routes.methods())
+        headers.update(extra)
         try:
             response = build_response(
                 tx.request, code, reason, headers, None, tx.to_tag, contact_for(*tx.listener)
@@ -349,7 +365,11 @@ class TransactionUser:
 
     def _arm_timer(self) -> None:
         """Make the loop timer fire at the registries' earliest deadline."""
-        deadlines = (self._server_txs.next_deadline(), self._client_txs.next_deadline())
+        deadlines = (
+            self._server_txs.next_deadline(),
+            self._client_txs.next_deadline(),
+            self._sessions.timers.next_deadline(),
+        )
         times = [at for at in deadlines if at is not None]
         if not times:
             return
@@ -372,6 +392,8 @@ class TransactionUser:
                 if self._server_txs.is_pending(tx):
                     with _carry_on("answer 500", tx.id):
                         self._on_app_timeout(tx)
+            with _carry_on("run", "the session timers"):
+                self._sessions.on_timer(now)
         finally:
             self._arm_timer()
 
@@ -402,12 +424,15 @@ class TransactionUser:
                 ack = build_ack(dialog, command.headers, command.body)
                 stack.send_ack(dialog.ack_tx, ack, self._first_hop(dialog, ack))
                 self._trace_out(ack)
+                self._sessions.sent(dialog, ack)
                 dialog.ack_tx = None
                 return SendResult(_new_tx_id(), ack, dialog.id)
             if command.method == "BYE":
                 self._ack_pending_2xx(stack, dialog)
-            request = build_in_dialog_request(dialog, command.method, command.headers, command.body)
+            headers, offer = self._sessions.offer(dialog, command.method, command.headers)
+            request = build_in_dialog_request(dialog, command.method, headers, command.body)
             check_relied_on(request, command.headers)
+            self._sessions.sent(dialog, request)
             contact = dialog.contact
             dest = self._first_hop(dialog, request)
         else:
@@ -417,10 +442,11 @@ class TransactionUser:
                 )
             assert command.uri is not None
             listener = self._listener_for(command.uri)
+            headers, offer = self._sessions.offer(None, command.method, command.headers)
             request = build_new_request(
                 command.method,
                 command.uri,
-                command.headers,
+                headers,
                 command.body,
                 from_tag=stack.new_tag(),
                 listener=listener,
@@ -437,7 +463,7 @@ class TransactionUser:
         stack_id = stack.send_request(request, dest)
         self._trace_out(request)
         ctx: ClientTx[AppSession] = ClientTx(
-            _new_tx_id(), stack_id, request, session, contact, dialog
+            _new_tx_id(), stack_id, request, session, contact, dialog, session_offer=offer
         )
         if dialog is None and command.method == "SUBSCRIBE":
             from_ = request.from_
@@ -483,6 +509,7 @@ class TransactionUser:
     ) -> None:
         if not self._dialogs.remove(dialog):
             return
+        self._sessions.ended(dialog)
         if dialog.awaiting_ack is not None:
             self._server_txs.pop_by_stack(dialog.awaiting_ack)
             dialog.awaiting_ack = None
@@ -513,6 +540,17 @@ class TransactionUser:
         if not dialog.strict_routing:
             return None
         return next_hop(request, strict_router=True)
+
+    def _send_own(self, dialog: Dialog[AppSession], request: SipRequest) -> int:
+        """Send a request of the server's own in ``dialog`` (a session refresh)."""
+        stack_id = self._stack_or_fail().send_request(request, self._first_hop(dialog, request))
+        self._trace_out(request)
+        return stack_id
+
+    def _send_own_ack(self, dialog: Dialog[AppSession], stack_id: int, ack: SipRequest) -> None:
+        """Acknowledge the 2xx to a re-INVITE of the server's own."""
+        self._stack_or_fail().send_ack(stack_id, ack, self._first_hop(dialog, ack))
+        self._trace_out(ack)
 
     def _hang_up(self, dialog: Dialog[AppSession], reason: str) -> None:
         """End ``dialog`` on the server's own: a call with a BYE (RFC 3261 §15.1.1).
@@ -631,6 +669,10 @@ class TransactionUser:
                 )
                 self._answer(tx, self.config.no_route_status, None)
                 return
+        reject = self._sessions.check_request(tx)
+        if reject is not None:
+            self._answer(tx, reject.status, reject.reason, reject.headers)
+            return
         tx.owner = owner
         self._server_txs.add(tx, self._loop.time())
         assert owner is not None
@@ -715,6 +757,9 @@ class TransactionUser:
         self._hang_up(dialog, "no ACK for the 2xx")
 
     def _on_failure(self, stack_id: int, code: int, reason: str) -> None:
+        if self._sessions.on_failure(stack_id, self._loop.time()):
+            self._arm_timer()
+            return
         ctx = self._client_txs.failed(stack_id)
         if ctx is not None:
             if ctx.owner is not None:
@@ -742,10 +787,15 @@ class TransactionUser:
         response = event.response
         if self._trace:
             self._trace_in(response, event.source)
+        if self._sessions.on_response(event.tx_id, response, self._loop.time()):
+            self._arm_timer()
+            return
         ctx = self._client_txs.get_by_stack(event.tx_id)
         if ctx is None:
             return
         status = response.status
+        if status == 422 and self._retry_422(ctx, response):
+            return
         dialog = ctx.dialog
         method = ctx.request.method
         refreshes = ctx.dialog is not None and method in TARGET_REFRESH_METHODS
@@ -761,6 +811,9 @@ class TransactionUser:
                 dialog = None
             if dialog is not None and dialog.flow is None:
                 dialog.flow = websocket_flow(*event.source)
+            if dialog is not None and method in SESSION_METHODS:
+                self._sessions.confirmed(ctx, dialog, response, self._loop.time())
+                self._arm_timer()
         if status >= 200:
             # Forked 2xx (RFC 3261 §13.2.2.4) and NOTIFYs (RFC 6665) may follow for 64*T1.
             self._client_txs.final_response(ctx, status, self._loop.time())
@@ -781,6 +834,32 @@ class TransactionUser:
             self._destroy_dialog(ctx.dialog, f"{status} response to {method}")
         elif ctx.dialog is not None and 200 <= status < 300 and ctx.dialog.ended_by(ctx.request):
             self._destroy_dialog(ctx.dialog, "terminating NOTIFY sent")
+
+    def _retry_422(self, ctx: ClientTx[AppSession], response: SipResponse) -> bool:
+        """Send ``ctx``'s request again after its 422 (RFC 4028 §7.3), unseen by its owner."""
+        offer = self._sessions.retry(ctx, response)
+        cseq = ctx.request.cseq
+        if offer is None or cseq is None or self._stack is None:
+            return False
+        if ctx.cancelled or ctx.owner is None:  # nobody wants the call any more
+            return False
+        dialog = ctx.dialog
+        if dialog is None:
+            seq = cseq.seq + 1
+        else:
+            dialog.local_cseq += 1
+            seq = dialog.local_cseq
+        retry = retry_request(ctx.request, offer.headers, seq)
+        try:
+            dest = None if dialog is None else self._first_hop(dialog, retry)
+            stack_id = self._stack.send_request(retry, dest)
+        except (DrachtioError, ValueError) as exc:
+            log.warning("could not retry after 422 transaction=%s: %s", ctx.id, exc)
+            return False
+        self._trace_out(retry)
+        ctx.request, ctx.session_offer = retry, offer
+        self._client_txs.resent(ctx, stack_id)
+        return True
 
     def _uac_dialog(
         self, ctx: ClientTx[AppSession], response: SipResponse
