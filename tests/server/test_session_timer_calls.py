@@ -206,20 +206,23 @@ def _refreshed_by_server(method: str, count: int) -> str:
 
 @needs_sipp
 @pytest.mark.parametrize(
-    ("allow", "method"),
+    ("allow", "method", "transport"),
     [
-        ("Allow: INVITE, ACK, BYE, CANCEL, UPDATE", "UPDATE"),
-        ("Allow: INVITE, ACK, BYE, CANCEL", "INVITE"),
+        ("Allow: INVITE, ACK, BYE, CANCEL, UPDATE", "UPDATE", "udp"),
+        ("Allow: INVITE, ACK, BYE, CANCEL", "INVITE", "udp"),
+        ("Allow: INVITE, ACK, BYE, CANCEL, UPDATE", "UPDATE", "tcp"),
     ],
 )
-async def test_s10_the_server_refreshes_the_call(tmp_path: Path, allow: str, method: str) -> None:
+async def test_s10_the_server_refreshes_the_call(
+    tmp_path: Path, allow: str, method: str, transport: str
+) -> None:
     server, app = await _server()
     scenario = uac_call(
         f"Supported: timer\nSession-Expires: 90;refresher=uas\n{allow}",
         _refreshed_by_server(method, 2),
     )
     started = time.monotonic()
-    sipp = await sipp_uac(tmp_path, server, scenario)
+    sipp = await sipp_uac(tmp_path, server, scenario, transport)
     dialog_id = await _answer_call(app)
     bye = await app.next_sip("BYE")
     # Two refreshes, each half the interval after the last 2xx (the 2xx of
@@ -273,14 +276,17 @@ async def test_s10_a_refresh_from_the_peer_restarts_the_timer(tmp_path: Path, me
 
 
 @needs_sipp
-async def test_s10_without_a_refresh_the_server_ends_the_call(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_s10_without_a_refresh_the_server_ends_the_call(
+    tmp_path: Path, transport: str
+) -> None:
     server, app = await _server()
     middle = _checks(
         'request="BYE"', ("Reason: SIP;text=&quot;session expired&quot;",), "bye_"
     ) + _answer(200)
     scenario = uac_call("Supported: timer\nSession-Expires: 90;refresher=uac", middle, bye=False)
     started = time.monotonic()
-    sipp = await sipp_uac(tmp_path, server, scenario)
+    sipp = await sipp_uac(tmp_path, server, scenario, transport)
     dialog_id = await _answer_call(app)
     event = await app.next_request("dialog")
     assert time.monotonic() - started >= EXPIRE_AFTER
