@@ -25,6 +25,7 @@ from drachtio._core import (
     ClosedEvent,
     ConnectionClosedEvent,
     MalformedEvent,
+    PrackTimeoutEvent,
     RequestEvent,
     ResponseEvent,
     SipMessage,
@@ -48,6 +49,7 @@ from drachtio.protocol import (
     Route,
     SendResult,
     SendSipRequest,
+    SimpleHeaders,
     Sip,
     Source,
     Success,
@@ -72,9 +74,10 @@ from drachtio.server.dialog import (
     websocket_flow,
 )
 from drachtio.server.dialog_registry import Dialogs
+from drachtio.server.reliable import RELIABLE_TAG, ReliableResponses
 from drachtio.server.routing import Routes
 from drachtio.server.session_keeper import SESSION_METHODS, Sender, SessionKeeper
-from drachtio.server.session_timer.headers import retry_request
+from drachtio.server.session_timer.headers import merge_headers, retry_request
 from drachtio.server.session_timer.negotiation import Headers
 from drachtio.server.transactions import (
     ClientTransactions,
@@ -95,6 +98,8 @@ CANCEL_APP_TIMEOUT = "no answer from the application in time: answered 500"
 """The ``reason`` of a ``cancel`` sent because the application did not answer in time."""
 CANCEL_SERVER_ERROR = "the server could not handle the request: answered 500"
 """The ``reason`` of a ``cancel`` sent because handling the request failed in the server."""
+NO_PRACK = "no PRACK for the reliable provisional response"
+"""Why an INVITE is answered 504 (``cancel``) or its dialog ``destroyed`` (RFC 3262 §3)."""
 WEBSOCKET_CLOSED = "WebSocket connection closed"
 """The ``reason`` of a dialog ``destroyed`` because its peer's WebSocket connection closed."""
 
@@ -121,6 +126,8 @@ class TransactionUser:
             config.session_timer_scale,
             Sender(self._send_own, self._send_own_ack, self._hang_up, self._dialogs.get),
         )
+        # Reliable provisional responses (RFC 3262) awaiting their PRACK.
+        self._reliable = ReliableResponses()
         self._stack: SipStack | None = None
         self._listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -294,18 +301,24 @@ class TransactionUser:
             _ = request.contacts
             if request.method in DIALOG_METHODS:
                 _ = request.record_route
+        headers = self._sessions.response_headers(tx, code, command.headers)
+        if request.method == "INVITE" and 100 < code < 300:
+            headers = self._reliable_headers(tx, code, headers)
         response = build_response(
             request,
             code,
             command.status,
-            self._sessions.response_headers(tx, code, command.headers),
+            headers,
             command.body,
             tx.to_tag,
             contact_for(*tx.listener),
         )
         check_relied_on(response, command.headers)
-        self._stack_or_fail().respond(tx.stack_id, response)
-        self._trace_out(response)
+        if self._reliable.hold_or_send(tx.stack_id, response):
+            self._stack_or_fail().respond(tx.stack_id, response)
+            self._trace_out(response)
+            if code >= 200:
+                self._reliable.forget(tx.stack_id)
         dialog_id: str | None = None
         if code >= 200:
             if refreshes and code < 300:
@@ -323,6 +336,21 @@ class TransactionUser:
             # A ringing INVITE may ring as long as the caller waits.
             self._server_txs.ringing(tx)
         return RespondResult(response, dialog_id)
+
+    def _reliable_headers(
+        self, tx: ServerTx[AppSession], code: int, headers: SimpleHeaders
+    ) -> SimpleHeaders:
+        """A 1xx or 2xx to an INVITE advertises 100rel; a reliable 1xx gets its RSeq (RFC 3262)."""
+        headers = merge_headers(headers, (("Supported", RELIABLE_TAG),))
+        if code >= 200:
+            return headers
+        reliability = ReliableResponses.reliability(tx.request, code, headers)
+        headers = ReliableResponses.headers(headers, reliability)
+        if reliability == "reliable":
+            assert tx.to_tag is not None  # set above for every response but 100
+            rseq = self._reliable.next_rseq(tx.stack_id, tx.request, tx.to_tag)
+            headers["RSeq"] = str(rseq)
+        return headers
 
     def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
@@ -353,6 +381,10 @@ class TransactionUser:
         if code == 405:
             headers["Allow"] = ", ".join(self._routes.methods())
         headers.update(extra)
+        for held in self._reliable.forget(tx.stack_id):
+            log.info(
+                "%d dropped: the INVITE is answered %d transaction=%s", held.status, code, tx.id
+            )
         try:
             response = build_response(
                 tx.request, code, reason, headers, None, tx.to_tag, contact_for(*tx.listener)
@@ -588,6 +620,8 @@ class TransactionUser:
             self._on_cancel_received(event)
         elif isinstance(event, AckTimeoutEvent):
             self._on_ack_timeout(event.tx_id)
+        elif isinstance(event, PrackTimeoutEvent):
+            self._on_prack_timeout(event.tx_id)
         elif isinstance(event, TimeoutEvent):
             self._on_failure(event.tx_id, 408, "Request Timeout")
         elif isinstance(event, TransportErrorEvent):
@@ -641,6 +675,9 @@ class TransactionUser:
         """Give a new request to its dialog's owner or a routed application, or answer it."""
         request = tx.request
         to = request.to
+        if request.method == "PRACK" and to is not None and to.tag is not None:
+            self._on_prack(tx)
+            return
         if to is not None and to.tag is not None:
             # RFC 3261 §12.2.2: a request within a dialog.
             dialog = self._dialogs.receiving(request)
@@ -683,6 +720,55 @@ class TransactionUser:
         self._arm_timer()
         if tx.dialog is not None and request.method == "BYE":
             self._destroy_dialog(tx.dialog, "BYE received")
+
+    def _on_prack(self, tx: ServerTx[AppSession]) -> None:
+        """A PRACK (RFC 3262 §3): the reliable provisional response it acknowledges
+        is no longer retransmitted, and what was held for it goes out.
+
+        It reaches the INVITE's owner when that application routes PRACK;
+        else the server answers it 200. A PRACK that acknowledges nothing
+        awaited is answered 481 (§3).
+        """
+        matched = self._reliable.match(tx.request)
+        stack = self._stack_or_fail()
+        if matched is None:
+            self._answer(tx, 481, "Call/Transaction Does Not Exist")
+            return
+        stack_id, rseq = matched
+        stack.prack(stack_id, rseq)
+        for response in self._reliable.pracked(stack_id):
+            stack.respond(stack_id, response)
+            self._trace_out(response)
+            if response.status >= 200:
+                self._reliable.forget(stack_id)
+        invite = self._server_txs.get_by_stack(stack_id)
+        owner = None if invite is None else invite.owner
+        if owner is None or not self._routes.routes(owner, "PRACK"):
+            self._answer(tx, 200, None)
+            return
+        tx.owner = owner
+        self._server_txs.add(tx, self._loop.time())
+        if not owner.send_request(self._sip_message(tx)):
+            tx.owner = None
+            self._answer(tx, 200, None)
+            return
+        self._arm_timer()
+
+    def _on_prack_timeout(self, stack_id: int) -> None:
+        """No PRACK came (RFC 3262 §3): the INVITE is answered 504, its owner told."""
+        tx = self._server_txs.get_by_stack(stack_id)
+        if tx is None:
+            return
+        log.warning("no PRACK, answering 504 transaction=%s", tx.id)
+        owner = tx.owner
+        pending = self._server_txs.is_pending(tx)
+        dialog = tx.dialog
+        self._answer(tx, 504, "No PRACK")
+        if pending and owner is not None:
+            owner.send_request(Cancel(tx.id, f"{NO_PRACK}: answered 504"))
+        elif dialog is not None:
+            # Its 2xx was held for the PRACK: the call never was.
+            self._destroy_dialog(dialog, NO_PRACK)
 
     def _notify_dialog(self, notify: SipRequest) -> Dialog[AppSession] | None:
         """The dialog a NOTIFY for a SUBSCRIBE still waiting for its 2xx creates.
@@ -741,6 +827,7 @@ class TransactionUser:
         if tx is None:
             return
         owner = tx.owner
+        self._reliable.forget(tx.stack_id)
         self._server_txs.finish(tx)
         if owner is not None:
             owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
@@ -779,6 +866,7 @@ class TransactionUser:
             return
         tx = self._server_txs.pop_by_stack(stack_id)
         if tx is not None:
+            self._reliable.forget(stack_id)
             self._server_txs.finish(tx)
             if tx.dialog is not None and tx.dialog.awaiting_ack == stack_id:
                 self._hang_up(tx.dialog, reason)

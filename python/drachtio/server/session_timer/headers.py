@@ -37,8 +37,9 @@ def merge_headers(app: SimpleHeaders, ours: Headers) -> SimpleHeaders:
     ours already in the application's Supported or Require is not added
     again, another is added to them.
     """
+    replaced = {_canonical(name) for name, _ in ours} & _OWNED
     merged: SimpleHeaders = {
-        name: value for name, value in app.items() if _canonical(name) not in _OWNED or not ours
+        name: value for name, value in app.items() if _canonical(name) not in replaced
     }
     for name, value in ours:
         key = next((n for n in merged if _canonical(n) == _canonical(name)), None)
