@@ -14,6 +14,7 @@ from server_harness import (
     _ACK,
     _ACK_2XX,
     _BYE,
+    _CANCEL,
     _HEAD,
     _INVITE,
     SDP,
@@ -229,3 +230,33 @@ async def _await_stat(server: Server, name: str, at_least: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{name} stayed below {at_least}")
+
+
+@needs_sipp
+async def test_a_cancel_before_the_prack_ends_the_call_whose_2xx_was_held(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    scenario = "".join(
+        [
+            _HEAD.format(name="cancel before prack"),
+            _invite("Require: 100rel"),
+            '  <recv response="100" optional="true"/>\n',
+            _RECV_183,
+            # Time for the app's 183 and 200, a few local round trips.
+            '  <pause milliseconds="1000"/>\n',
+            _CANCEL,
+            _ACK,
+            "</scenario>\n",
+        ]
+    )
+    sipp = await sipp_uac(tmp_path, server, scenario)
+    invite = await app.next_sip("INVITE")
+    await app.respond(invite["transactionId"], 183, body=SDP)
+    ok = await app.respond(invite["transactionId"], 200, body=SDP)  # held for the PRACK
+    event = await app.next_request("dialog")
+    assert event == {
+        "dialogId": ok["dialogId"],
+        "event": "destroyed",
+        "reason": "cancelled by the caller",
+    }
+    await _finish(server, app, sipp)

@@ -827,10 +827,15 @@ class TransactionUser:
         if tx is None:
             return
         owner = tx.owner
-        self._reliable.forget(tx.stack_id)
+        pending = self._server_txs.is_pending(tx)
+        held = self._reliable.forget(tx.stack_id)
         self._server_txs.finish(tx)
-        if owner is not None:
-            owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
+        if pending:
+            if owner is not None:
+                owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
+        elif tx.dialog is not None and any(200 <= r.status < 300 for r in held):
+            # Its 2xx was held for a PRACK and never sent: the call never was.
+            self._destroy_dialog(tx.dialog, CANCEL_BY_CALLER)
 
     def _on_ack_timeout(self, stack_id: int) -> None:
         tx = self._server_txs.pop_by_stack(stack_id)
