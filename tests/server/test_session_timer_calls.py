@@ -31,6 +31,7 @@ from server_harness import (
 )
 
 from drachtio.server import Server
+from drachtio.server.session_timer import Agreement
 
 SCALE = 0.03
 EXPIRE_AFTER = 60 * SCALE  # a 90 s session: 90 - min(32, 30) seconds of session time
@@ -394,4 +395,62 @@ async def test_s10_a_refresh_answered_481_or_408_ends_the_call(tmp_path: Path, s
     dialog_id = await _answer_call(app)
     event = await app.next_request("dialog")
     assert event == {"dialogId": dialog_id, "event": "destroyed", "reason": reason}
+    await _finish(server, app, sipp)
+
+
+@needs_sipp
+async def test_s7_4_the_server_refreshes_as_uac_and_retries_its_refresh_after_422(
+    tmp_path: Path,
+) -> None:
+    server, app = await _server(session_expires=90)
+    update = ("UPDATE sip:", "Session-Expires: 90;refresher=uac", "Supported: timer")
+    retried = ("UPDATE sip:", "Session-Expires: 120;refresher=uac", "Min-SE: 120")
+    scenario = "".join(
+        [
+            _HEAD.format(name="uas refreshed by the server"),
+            _checks('request="INVITE"', ("Session-Expires: 90[^;0-9]",), "inv_"),
+            _answer(
+                200,
+                "Session-Expires: 90;refresher=uac\nRequire: timer\n"
+                f"Allow: INVITE, ACK, BYE, UPDATE\n{_CONTACT}\nContent-Type: application/sdp",
+                _SDP_BODY,
+                to="[last_To:];tag=[pid]SIPpTag01[call_number]",
+            ),
+            '  <recv request="ACK" timeout="10000"/>\n',
+            _checks('request="UPDATE"', update, "u1_"),
+            _answer(422, "Min-SE: 120"),
+            _checks('request="UPDATE"', retried, "u2_"),
+            _answer(200, f"Session-Expires: 120;refresher=uac\nRequire: timer\n{_CONTACT}"),
+            '  <recv request="BYE" timeout="10000"/>\n',
+            _answer(200),
+            '  <pause milliseconds="200"/>\n',
+            "</scenario>\n",
+        ]
+    )
+    sipp, port = await sipp_uas(tmp_path, scenario)
+    sent = await app.request(
+        "sendSipRequest",
+        {
+            "method": "INVITE",
+            "uri": f"sip:service@127.0.0.1:{port}",
+            "headers": {"Content-Type": "application/sdp"},
+            "body": SDP,
+        },
+    )
+    ok = await app.next_sip(200)
+    assert ok["transactionId"] == sent["transactionId"]
+    dialog_id = ok["dialogId"]
+    await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
+    # The refresh and its retry are the server's; wait until the retry's
+    # 2xx set the new interval, then hang up (the next refresh is 1.8 s away).
+    timers = server._tu._sessions.timers
+    for _ in range(1000):
+        agreement = timers.agreement(dialog_id)
+        if agreement is not None and agreement.interval == 120:
+            break
+        await asyncio.sleep(0.01)
+    assert timers.agreement(dialog_id) == Agreement(120, 120, we_refresh=True)
+    _, bye_response = await app.send_in_dialog(dialog_id, "BYE")
+    assert bye_response["message"]["status_line"]["status_code"] == 200
+    assert "sip 422" not in app.labels()
     await _finish(server, app, sipp)
