@@ -23,6 +23,8 @@ from server_harness import (
     SDP,
     App,
     _checked_recv,
+    _keep_headers,
+    _kept,
     _uas_answer,
     needs_sipp,
     sipp_uac,
@@ -453,4 +455,56 @@ async def test_s7_4_the_server_refreshes_as_uac_and_retries_its_refresh_after_42
     _, bye_response = await app.send_in_dialog(dialog_id, "BYE")
     assert bye_response["message"]["status_line"]["status_code"] == 200
     assert "sip 422" not in app.labels()
+    await _finish(server, app, sipp)
+
+
+@needs_sipp
+async def test_a_reinvite_crossing_the_servers_refresh_is_answered_491(tmp_path: Path) -> None:
+    server, app = await _server()
+    crossing = (
+        _invite(2, "Supported: timer\nSession-Expires: 90;refresher=uac")
+        .replace("INVITE sip:[service]@[remote_ip]:[remote_port]", "INVITE [next_url]")
+        .replace("[remote_port]>\n", "[remote_port]>[peer_tag_param]\n")
+    )
+    middle = (
+        # The server's refresh (a re-INVITE: no UPDATE in Allow), kept unanswered.
+        '  <recv request="INVITE" timeout="10000">\n    <action>\n'
+        + _keep_headers("re_")
+        + "    </action>\n  </recv>\n"
+        + f'  <Reference variables="{_kept("re_")}"/>\n'
+        # sipp's own re-INVITE crosses it: 491 (RFC 3261 §14.2).
+        + crossing
+        + '  <recv response="100" optional="true"/>\n'
+        + '  <recv response="491"/>\n'
+        + _uac_request("ACK", 2, retrans=False)
+        + f"""
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      Via: [$re_via]
+      From: [$re_from]
+      To: [$re_to]
+      Call-ID: [call_id]
+      CSeq: [$re_cseq]
+      Session-Expires: 90;refresher=uac
+      Require: timer
+      {_CONTACT}
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+{_SDP_BODY}
+    ]]>
+  </send>
+  <recv request="ACK" timeout="10000"/>
+"""
+    )
+    scenario = uac_call(
+        "Supported: timer\nSession-Expires: 90;refresher=uas\nAllow: INVITE, ACK, BYE", middle
+    )
+    sipp = await sipp_uac(tmp_path, server, scenario, "tcp")
+    await _answer_call(app)
+    bye = await app.next_sip("BYE")
+    await app.respond(bye["transactionId"], 200)
+    assert app.labels().count("sip INVITE") == 1
     await _finish(server, app, sipp)

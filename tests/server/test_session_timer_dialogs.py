@@ -107,9 +107,13 @@ def test_s10_our_refresh_answered_2xx_restarts_the_timer() -> None:
     assert timers.due(T0 + 45) == [("d", Refresh())]
     offer, method = timers.refresh("d") or (None, "")
     assert offer is not None
+    assert timers.refresh_out("d") is None
     timers.refresh_sent(7, Refreshing("d", offer, method))
+    assert timers.refresh_out("d") == "UPDATE"  # a crossing UPDATE gets 491
     assert timers.refresh_answered(7, final=False) == Refreshing("d", offer, method)
+    assert timers.refresh_out("d") == "UPDATE"
     assert timers.refresh_answered(7, final=True) == Refreshing("d", offer, method)
+    assert timers.refresh_out("d") is None
     assert timers.refresh_answered(7, final=True) is None  # forgotten
     timers.refreshed("d", Agreement(120, 90, we_refresh=True), T0 + 46)
     assert timers.next_deadline() == T0 + 46 + 60

@@ -80,13 +80,18 @@ class SessionKeeper(Generic[_Owner]):
     # ------------------------------------------------------------ as UAS (§9)
 
     def check_request(self, tx: ServerTx[_Owner]) -> Reject | None:
-        """Decide on a received INVITE or UPDATE: a 422 or 400 to send at once, or ``None``.
+        """Decide on a received INVITE or UPDATE: a 422, 400 or 491 to send at once, or ``None``.
 
-        An accepted request keeps the decision (``tx.session_timer``) for its 2xx.
+        A re-INVITE or UPDATE that crosses our refresh of the same method is
+        answered 491 (RFC 3261 §14.2, RFC 3311 §5.2); the peer tries again
+        later, as our refresh will if it is refused the same way. An
+        accepted request keeps the decision (``tx.session_timer``) for its 2xx.
         """
         request = tx.request
         if request.method not in SESSION_METHODS or not self.config.enabled:
             return None
+        if tx.dialog is not None and self.timers.refresh_out(tx.dialog.id) == request.method:
+            return Reject(491, "Request Pending")
         floor = MIN_SE_FLOOR if tx.dialog is None else self.timers.dialog_min_se(tx.dialog.id)
         decision = answer_request(request, self.config, dialog_min_se=floor)
         if isinstance(decision, Reject):

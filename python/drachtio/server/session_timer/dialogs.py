@@ -70,6 +70,8 @@ class _Call:
     owns_call_id: bool
     allows_update: bool
     sdp: LocalSdp | None
+    # The method of our refresh out, awaiting its final response.
+    refreshing: str | None = None
 
 
 class SessionTimers:
@@ -216,12 +218,24 @@ class SessionTimers:
     def refresh_sent(self, stack_id: int, refreshing: Refreshing) -> None:
         """Our refresh went out as client transaction ``stack_id``."""
         self._refreshing[stack_id] = refreshing
+        call = self._calls.get(refreshing.dialog_id)
+        if call is not None:
+            call.refreshing = refreshing.method
 
     def refresh_answered(self, stack_id: int, final: bool) -> Refreshing | None:
         """The refresh of client transaction ``stack_id`` if ours; forgotten when ``final``."""
-        if final:
-            return self._refreshing.pop(stack_id, None)
-        return self._refreshing.get(stack_id)
+        if not final:
+            return self._refreshing.get(stack_id)
+        refreshing = self._refreshing.pop(stack_id, None)
+        call = None if refreshing is None else self._calls.get(refreshing.dialog_id)
+        if call is not None:
+            call.refreshing = None
+        return refreshing
+
+    def refresh_out(self, dialog_id: str) -> str | None:
+        """The method of our refresh out in the call, awaiting its final response."""
+        call = self._calls.get(dialog_id)
+        return None if call is None else call.refreshing
 
     def refresh_failed(
         self, dialog_id: str, status: int | None, now: float, randint: RandInt = random.randint
