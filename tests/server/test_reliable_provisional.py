@@ -21,8 +21,12 @@ from server_harness import (
     App,
     Sipp,
     _checked_recv,
+    _keep_headers,
+    _kept,
+    _uas_answer,
     needs_sipp,
     sipp_uac,
+    sipp_uas,
     start_server,
 )
 
@@ -259,4 +263,60 @@ async def test_a_cancel_before_the_prack_ends_the_call_whose_2xx_was_held(tmp_pa
         "event": "destroyed",
         "reason": "cancelled by the caller",
     }
+    await _finish(server, app, sipp)
+
+
+@needs_sipp
+async def test_the_server_pracks_a_reliable_183_to_an_invite_the_app_sent(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server)
+    contact = "Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>"
+    to_tag = "[last_To:];tag=[pid]SIPpTag01[call_number]"
+    scenario = "".join(
+        [
+            _HEAD.format(name="uas sends a reliable 183"),
+            '  <recv request="INVITE" timeout="10000">\n    <action>\n'
+            + _keep_headers("inv_")
+            + '      <ereg regexp="Supported: .*100rel" search_in="msg" check_it="true" '
+            'assign_to="inv_sup"/>\n'
+            + "    </action>\n  </recv>\n"
+            + f'  <Reference variables="{_kept("inv_")},inv_sup"/>\n',
+            _uas_answer(
+                183,
+                f"Require: 100rel\nRSeq: 42\n{contact}\nContent-Type: application/sdp\n",
+                SDP.replace("\r\n", "\n"),
+                to=to_tag,
+            ),
+            _checked_recv('request="PRACK"', ("RAck: 42 1 INVITE", "CSeq: 2 PRACK"), "pr_"),
+            _uas_answer(200),
+            _uas_answer(200, f"{contact}\n", to=to_tag)
+            .replace("[last_Via:]", "Via: [$inv_via]")
+            .replace("[last_From:]", "From: [$inv_from]")
+            .replace("[last_To:]", "To: [$inv_to]")
+            .replace("[last_CSeq:]", "CSeq: [$inv_cseq]"),
+            '  <recv request="ACK" timeout="10000"/>\n',
+            _checked_recv('request="BYE"', ("CSeq: 3 BYE",), "bye_"),
+            _uas_answer(200),
+            '  <pause milliseconds="200"/>\n',
+            "</scenario>\n",
+        ]
+    )
+    sipp, port = await sipp_uas(tmp_path, scenario)
+    sent = await app.request(
+        "sendSipRequest",
+        {
+            "method": "INVITE",
+            "uri": f"sip:service@127.0.0.1:{port}",
+            "headers": {"Content-Type": "application/sdp"},
+            "body": SDP,
+        },
+    )
+    provisional = await app.next_sip(183)
+    assert provisional["transactionId"] == sent["transactionId"]
+    ok = await app.next_sip(200)
+    dialog_id = ok["dialogId"]
+    await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
+    # The BYE takes the CSeq after the PRACK's.
+    _, bye_response = await app.send_in_dialog(dialog_id, "BYE")
+    assert bye_response["message"]["status_line"]["status_code"] == 200
     await _finish(server, app, sipp)

@@ -74,6 +74,7 @@ from drachtio.server.dialog import (
     websocket_flow,
 )
 from drachtio.server.dialog_registry import Dialogs
+from drachtio.server.prack import Pracks
 from drachtio.server.reliable import RELIABLE_TAG, ReliableResponses
 from drachtio.server.routing import Routes
 from drachtio.server.session_keeper import SESSION_METHODS, Sender, SessionKeeper
@@ -126,8 +127,10 @@ class TransactionUser:
             config.session_timer_scale,
             Sender(self._send_own, self._send_own_ack, self._hang_up, self._dialogs.get),
         )
-        # Reliable provisional responses (RFC 3262) awaiting their PRACK.
+        # Reliable provisional responses (RFC 3262) awaiting their PRACK, and
+        # the PRACKs the server sends for those applications receive.
         self._reliable = ReliableResponses()
+        self._pracks: Pracks[AppSession] = Pracks()
         self._stack: SipStack | None = None
         self._listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -475,6 +478,9 @@ class TransactionUser:
             assert command.uri is not None
             listener = self._listener_for(command.uri)
             headers, offer = self._sessions.offer(None, command.method, command.headers)
+            if command.method == "INVITE":
+                # The server acknowledges reliable provisional responses (RFC 3262 §4).
+                headers = merge_headers(headers, (("Supported", RELIABLE_TAG),))
             request = build_new_request(
                 command.method,
                 command.uri,
@@ -852,6 +858,9 @@ class TransactionUser:
         if self._sessions.on_failure(stack_id, self._loop.time()):
             self._arm_timer()
             return
+        if self._pracks.answered(stack_id):
+            log.warning("no answer to the server's PRACK: %d %s", code, reason)
+            return
         ctx = self._client_txs.failed(stack_id)
         if ctx is not None:
             if ctx.owner is not None:
@@ -883,10 +892,14 @@ class TransactionUser:
         if self._sessions.on_response(event.tx_id, response, self._loop.time()):
             self._arm_timer()
             return
+        if response.status >= 200 and self._pracks.answered(event.tx_id):
+            return
         ctx = self._client_txs.get_by_stack(event.tx_id)
         if ctx is None:
             return
         status = response.status
+        if 100 < status < 200 and ctx.dialog is None and ctx.request.method == "INVITE":
+            self._send_prack(ctx, response)
         if status == 422 and self._retry_422(ctx, response):
             return
         dialog = ctx.dialog
@@ -908,6 +921,8 @@ class TransactionUser:
                 self._sessions.confirmed(ctx, dialog, response, self._loop.time())
                 self._arm_timer()
         if status >= 200:
+            if method == "INVITE" and ctx.dialog is None:
+                self._pracks.ended(ctx.request)
             # Forked 2xx (RFC 3261 §13.2.2.4) and NOTIFYs (RFC 6665) may follow for 64*T1.
             self._client_txs.final_response(ctx, status, self._loop.time())
             self._arm_timer()
@@ -927,6 +942,19 @@ class TransactionUser:
             self._destroy_dialog(ctx.dialog, f"{status} response to {method}")
         elif ctx.dialog is not None and 200 <= status < 300 and ctx.dialog.ended_by(ctx.request):
             self._destroy_dialog(ctx.dialog, "terminating NOTIFY sent")
+
+    def _send_prack(self, ctx: ClientTx[AppSession], response: SipResponse) -> None:
+        """Acknowledge a reliable provisional response to an application's INVITE (RFC 3262 §4)."""
+        try:
+            prack = self._pracks.prack(ctx.request, response, ctx.contact)
+            if prack is None or self._stack is None:
+                return
+            dialog, request = prack
+            self._pracks.sent(self._stack.send_request(request, self._first_hop(dialog, request)))
+        except (DrachtioError, ValueError) as exc:
+            log.warning("could not send PRACK transaction=%s: %s", ctx.id, exc)
+            return
+        self._trace_out(request)
 
     def _retry_422(self, ctx: ClientTx[AppSession], response: SipResponse) -> bool:
         """Send ``ctx``'s request again after its 422 (RFC 4028 §7.3), unseen by its owner."""
@@ -973,6 +1001,8 @@ class TransactionUser:
             known = self._dialogs.get(dialog.id)
             if known is not None:
                 return known
+            # Past the CSeqs of the PRACKs sent in its early dialog (RFC 3262 §4).
+            dialog.local_cseq = max(dialog.local_cseq, self._pracks.local_cseq(dialog.key))
             if ctx.subscribe_key is not None:
                 if ctx.subscribe_tags is not None and to.tag in ctx.subscribe_tags:
                     # A NOTIFY before this 2xx created the dialog and ended it.
