@@ -24,6 +24,7 @@ from server_harness import (
     _keep_headers,
     _kept,
     _uas_answer,
+    invite_sipp,
     needs_sipp,
     sipp_uac,
     sipp_uas,
@@ -302,18 +303,11 @@ async def test_the_server_pracks_a_reliable_183_to_an_invite_the_app_sent(tmp_pa
         ]
     )
     sipp, port = await sipp_uas(tmp_path, scenario)
-    sent = await app.request(
-        "sendSipRequest",
-        {
-            "method": "INVITE",
-            "uri": f"sip:service@127.0.0.1:{port}",
-            "headers": {"Content-Type": "application/sdp"},
-            "body": SDP,
-        },
-    )
-    provisional = await app.next_sip(183)
-    assert provisional["transactionId"] == sent["transactionId"]
-    ok = await app.next_sip(200)
+    _, ok = await invite_sipp(app, port)
+    assert ok["message"]["status_line"]["status_code"] == 200
+    # The app saw the 183 (before its 200), not the PRACK.
+    assert app.labels().count("sip 183") == 1
+    assert "sip PRACK" not in app.labels()
     dialog_id = ok["dialogId"]
     await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
     # The BYE takes the CSeq after the PRACK's.

@@ -26,6 +26,7 @@ from server_harness import (
     _keep_headers,
     _kept,
     _uas_answer,
+    invite_sipp,
     needs_sipp,
     sipp_uac,
     sipp_uas,
@@ -330,19 +331,7 @@ async def test_s7_an_invite_the_app_sends_is_retried_after_422(tmp_path: Path) -
         ]
     )
     sipp, port = await sipp_uas(tmp_path, scenario)
-    sent = await app.request(
-        "sendSipRequest",
-        {
-            "method": "INVITE",
-            "uri": f"sip:service@127.0.0.1:{port}",
-            "headers": {"Content-Type": "application/sdp"},
-            "body": SDP,
-        },
-    )
-    assert sent["success"] is True, sent
-    final = await app.next_sip_of(sent["transactionId"])
-    while final["message"]["status_line"]["status_code"] < 200:
-        final = await app.next_sip_of(sent["transactionId"])
+    _, final = await invite_sipp(app, port)
     # The 422 stays in the server: the application sees the retry's 200.
     assert final["message"]["status_line"]["status_code"] == 200
     dialog_id = final["dialogId"]
@@ -430,17 +419,7 @@ async def test_s7_4_the_server_refreshes_as_uac_and_retries_its_refresh_after_42
         ]
     )
     sipp, port = await sipp_uas(tmp_path, scenario)
-    sent = await app.request(
-        "sendSipRequest",
-        {
-            "method": "INVITE",
-            "uri": f"sip:service@127.0.0.1:{port}",
-            "headers": {"Content-Type": "application/sdp"},
-            "body": SDP,
-        },
-    )
-    ok = await app.next_sip(200)
-    assert ok["transactionId"] == sent["transactionId"]
+    _, ok = await invite_sipp(app, port)
     dialog_id = ok["dialogId"]
     await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
     # The refresh and its retry are the server's; wait until the retry's
