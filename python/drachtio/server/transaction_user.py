@@ -863,6 +863,8 @@ class TransactionUser:
             return
         ctx = self._client_txs.failed(stack_id)
         if ctx is not None:
+            if ctx.dialog is None and ctx.request.method == "INVITE":
+                self._pracks.ended(ctx.request)
             if ctx.owner is not None:
                 response = synthetic_response(ctx.request, code, reason)
                 ctx.owner.send_request(
