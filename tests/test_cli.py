@@ -130,5 +130,10 @@ def test_serve_flags() -> None:
         "--metrics",
         "--ping-interval",
         "--ping-timeout",
+        "--session-timer,",
+        "--session-expires",
+        "--min-se",
+        "--session-refresher",
+        "--max-422-retries",
         "--dev",
     ]

@@ -19,6 +19,7 @@ __all__ = [
     "MalformedEvent",
     "MediaType",
     "NameAddr",
+    "PrackTimeoutEvent",
     "RAck",
     "RequestEvent",
     "ResponseEvent",
@@ -461,6 +462,14 @@ class AckTimeoutEvent:
     def tx_id(self) -> int: ...
 
 @final
+class PrackTimeoutEvent:
+    """No PRACK came for the reliable provisional response of INVITE server
+    transaction ``tx_id`` within 64*T1 (RFC 3262 §3)."""
+
+    @property
+    def tx_id(self) -> int: ...
+
+@final
 class TransportErrorEvent:
     """A message could not be sent; transaction ``tx_id``, if any, has ended."""
 
@@ -542,6 +551,7 @@ class _SipStack:
         | CancelEvent
         | TimeoutEvent
         | AckTimeoutEvent
+        | PrackTimeoutEvent
         | TransportErrorEvent
         | MalformedEvent
         | ConnectionClosedEvent
@@ -560,6 +570,7 @@ class _SipStack:
     def send_stateless(
         self, message: SipMessage, dest: tuple[str, str, int] | None = None
     ) -> None: ...
+    def prack(self, tx_id: int, rseq: int) -> bool: ...
     def new_tag(self) -> str: ...
     def stats(self) -> dict[str, int]: ...
     def message_counts(self) -> dict[str, dict[str, int]]: ...

@@ -208,6 +208,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="a pinged application that has not answered by then is dropped (default 10)",
     )
     serve_parser.add_argument(
+        "--session-timer",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="negotiate and run session timers, RFC 4028 (default on)",
+    )
+    serve_parser.add_argument(
+        "--session-expires",
+        type=int,
+        metavar="SECONDS",
+        help="the session interval asked for, and the most granted (default 1800)",
+    )
+    serve_parser.add_argument(
+        "--min-se",
+        type=int,
+        metavar="SECONDS",
+        help="the smallest session interval accepted, at least 90 (default 90)",
+    )
+    serve_parser.add_argument(
+        "--session-refresher",
+        metavar="uac|uas",
+        help="who refreshes when a caller supporting timers leaves it to us (default uac)",
+    )
+    serve_parser.add_argument(
+        "--max-422-retries",
+        type=int,
+        metavar="N",
+        help="how many 422 answers one INVITE is retried after (default 2)",
+    )
+    serve_parser.add_argument(
         "--dev",
         action="store_true",
         help="development mode: without a configured secret, accept the documented dev secret",
@@ -251,6 +280,11 @@ def serve(args: argparse.Namespace) -> int:
             cdr_file=args.cdr_file,
             ping_interval=args.ping_interval,
             ping_timeout=args.ping_timeout,
+            session_timer=args.session_timer,
+            session_expires=args.session_expires,
+            min_se=args.min_se,
+            session_refresher=args.session_refresher,
+            max_422_retries=args.max_422_retries,
             dev=args.dev,
         )
 

@@ -22,6 +22,7 @@ from drachtio._core import (
     ClosedEvent,
     ConnectionClosedEvent,
     MalformedEvent,
+    PrackTimeoutEvent,
     RequestEvent,
     ResponseEvent,
     SipMessage,
@@ -41,6 +42,7 @@ StackEvent: TypeAlias = (
     | CancelEvent
     | TimeoutEvent
     | AckTimeoutEvent
+    | PrackTimeoutEvent
     | TransportErrorEvent
     | MalformedEvent
     | ConnectionClosedEvent
@@ -269,6 +271,15 @@ class SipStack:
         Without ``dest`` a request goes to its next hop and a response to its top Via.
         """
         self._core.send_stateless(message, dest)
+
+    def prack(self, tx_id: int, rseq: int) -> bool:
+        """A PRACK acknowledged reliable provisional response ``rseq`` of INVITE
+        server transaction ``tx_id`` (RFC 3262 §3): its retransmission stops.
+
+        Returns whether it was the one awaiting a PRACK (a retransmitted or
+        stray PRACK acknowledges nothing).
+        """
+        return self._core.prack(tx_id, rseq)
 
     def new_tag(self) -> str:
         """A fresh random tag for a From or To header."""

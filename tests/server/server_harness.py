@@ -652,6 +652,25 @@ async def sipp_uas(
     return sipp, port
 
 
+async def invite_sipp(app: App, port: int) -> tuple[str, Any]:
+    """The app sends an INVITE with SDP to sipp's UAS at ``port``: its
+    transactionId and the ``sip`` request carrying its final response."""
+    sent = await app.request(
+        "sendSipRequest",
+        {
+            "method": "INVITE",
+            "uri": f"sip:service@127.0.0.1:{port}",
+            "headers": {"Content-Type": "application/sdp"},
+            "body": SDP,
+        },
+    )
+    assert sent["success"] is True, sent
+    while True:
+        response = await app.next_sip_of(sent["transactionId"])
+        if response["message"]["status_line"]["status_code"] >= 200:
+            return sent["transactionId"], response
+
+
 def uas_reinvite_answered_after_bye_scenario() -> str:
     """sipp as a UAS (:func:`uas_in_dialog_scenario`) that keeps a re-INVITE
     unanswered, answers the BYE that comes next, then answers the re-INVITE

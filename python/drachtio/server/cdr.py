@@ -261,6 +261,8 @@ def reason_for_dialog_end(why: str) -> Reason:
         return "connection-closed"
     if why == "application disconnected":
         return "application-gone"
+    if why.startswith("cancelled"):
+        return "call-canceled"
     if why.startswith("no response to") or why.startswith("408 "):
         return "request-timeout"
     return "normal-release"

@@ -11,11 +11,15 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from drachtio._core import _LISTEN_TRANSPORTS, _parse_transport
 from drachtio.errors import DrachtioError
 from drachtio.protocol import DEFAULT_MAX_FRAME_SIZE
+
+if TYPE_CHECKING:
+    from drachtio.server.session_timer import SessionTimerConfig
+    from drachtio.server.session_timer.agreement import Refresher
 
 __all__ = [
     "DEV_SECRET",
@@ -33,8 +37,6 @@ DEV_SECRET = "cymru"
 _ON_DISCONNECT = ("handoff", "bye")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _LOG_FORMATS = ("text", "json")
-# What an environment variable holding a flag says to turn it on.
-_TRUE = ("1", "true", "yes", "on")
 _LOOPS = ("auto", "asyncio", "uvloop")
 # The bounds on SIP TCP connections: integers, each with an environment
 # variable and a flag, as tcp_message_timeout (docs/server.md).
@@ -44,6 +46,9 @@ _TLS_FILES = ("tls_certificate", "tls_key", "tls_ca", "tls_client_ca")
 # PEM files of the control listener's TLS, each with an environment variable and a flag.
 _CONTROL_TLS_FILES = ("control_tls_certificate", "control_tls_key", "control_tls_client_ca")
 _FILES = (*_TLS_FILES, *_CONTROL_TLS_FILES)
+# Session timers (RFC 4028, docs/session-timers.md): the integers, each with
+# an environment variable and a flag, as session_timer and session_refresher.
+_SESSION_TIMER_COUNTS = ("session_expires", "min_se", "max_422_retries")
 
 
 class ConfigError(DrachtioError, ValueError):
@@ -148,6 +153,30 @@ class ServerConfig:
     cdr_file: str | None = None
     capture_id: int = 0
     capture_password: str | None = field(default=None, repr=False)
+    session_timer: bool = True
+    session_expires: int = 1800
+    min_se: int = 90
+    session_refresher: str = "uac"
+    max_422_retries: int = 2
+    session_timer_scale: float = 1.0
+
+    @property
+    def session_timers(self) -> SessionTimerConfig:
+        """The session-timer policy these settings make.
+
+        Raises:
+            ConfigError: naming the first bad session-timer setting.
+        """
+        # Imported here: the session-timer package reports its errors as ConfigError.
+        from drachtio.server.session_timer import SessionTimerConfig
+
+        return SessionTimerConfig(
+            self.session_timer,
+            self.session_expires,
+            self.min_se,
+            cast("Refresher", self.session_refresher),  # checked there
+            self.max_422_retries,
+        )
 
     def validate(self) -> None:
         """Check every setting.
@@ -239,6 +268,7 @@ class ServerConfig:
             "ping_interval",
             "ping_timeout",
             "tcp_message_timeout",
+            "session_timer_scale",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -265,6 +295,7 @@ class ServerConfig:
             raise ConfigError(
                 f"log_level: must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}"
             )
+        _ = self.session_timers
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -286,7 +317,7 @@ class ServerConfig:
 # Settings read from the environment as numbers: variable -> (field, type).
 _NUMERIC_ENV: dict[str, tuple[str, type[int] | type[float]]] = {
     f"DRACHTIO_{name.upper()}": (name, int)
-    for name in ("max_unauthenticated", "capture_id", *_TCP_LIMITS)
+    for name in ("max_unauthenticated", "capture_id", *_TCP_LIMITS, *_SESSION_TIMER_COUNTS)
 }
 for _name in ("tcp_message_timeout", "ping_interval", "ping_timeout"):
     _NUMERIC_ENV[f"DRACHTIO_{_name.upper()}"] = (_name, float)
@@ -355,11 +386,11 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     if env.get("DRACHTIO_LOOP"):
         values["loop"] = env["DRACHTIO_LOOP"]
     if env.get("DRACHTIO_SIP_TRACE"):
-        values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in _TRUE
+        values["sip_trace"] = _env_flag(env["DRACHTIO_SIP_TRACE"]) is True
     if env.get("DRACHTIO_ANSWER_OPTIONS"):
-        values["answer_options"] = env["DRACHTIO_ANSWER_OPTIONS"].lower() in _TRUE
+        values["answer_options"] = _env_flag(env["DRACHTIO_ANSWER_OPTIONS"])
     if env.get("DRACHTIO_TLS_SYSTEM_ROOTS"):
-        values["tls_system_roots"] = env["DRACHTIO_TLS_SYSTEM_ROOTS"].lower() in _TRUE
+        values["tls_system_roots"] = _env_flag(env["DRACHTIO_TLS_SYSTEM_ROOTS"])
     if env.get("DRACHTIO_METRICS"):
         values["metrics"] = env["DRACHTIO_METRICS"]
     if env.get("DRACHTIO_CDR_FILE"):
@@ -368,6 +399,10 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["capture"] = env["DRACHTIO_CAPTURE"]
     if env.get("DRACHTIO_CAPTURE_PASSWORD"):
         values["capture_password"] = env["DRACHTIO_CAPTURE_PASSWORD"]
+    if env.get("DRACHTIO_SESSION_TIMER"):
+        values["session_timer"] = _env_flag(env["DRACHTIO_SESSION_TIMER"])
+    if env.get("DRACHTIO_SESSION_REFRESHER"):
+        values["session_refresher"] = env["DRACHTIO_SESSION_REFRESHER"]
     for name in _FILES:
         if env.get(f"DRACHTIO_{name.upper()}"):
             values[name] = env[f"DRACHTIO_{name.upper()}"]
@@ -379,6 +414,19 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             except ValueError:
                 values[name] = text  # validate() names it
     return values
+
+
+def _env_flag(text: str) -> bool | str:
+    """An on/off environment variable: ``1``, ``true``, ``yes``, ``on`` or their opposites.
+
+    Anything else is returned as is, for :meth:`ServerConfig.validate` to name.
+    """
+    lower = text.strip().lower()
+    if lower in ("1", "true", "yes", "on"):
+        return True
+    if lower in ("0", "false", "no", "off"):
+        return False
+    return text
 
 
 def load_config(
@@ -412,6 +460,11 @@ def load_config(
     cdr_file: str | None = None,
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
+    session_timer: bool | None = None,
+    session_expires: int | None = None,
+    min_se: int | None = None,
+    session_refresher: str | None = None,
+    max_422_retries: int | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -465,6 +518,11 @@ def load_config(
         "cdr_file": cdr_file,
         "ping_interval": ping_interval,
         "ping_timeout": ping_timeout,
+        "session_timer": session_timer,
+        "session_expires": session_expires,
+        "min_se": min_se,
+        "session_refresher": session_refresher,
+        "max_422_retries": max_422_retries,
     }
     values.update({name: value for name, value in flags.items() if value is not None})
     try:

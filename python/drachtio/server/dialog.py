@@ -505,9 +505,15 @@ def build_in_dialog_request(
     return _dialog_request(dialog, method, dialog.local_cseq, method, headers, body)
 
 
-def build_ack(dialog: Dialog[_Owner], headers: SimpleHeaders, body: str | None) -> SipRequest:
-    """The ACK for the 2xx of the dialog's last INVITE (RFC 3261 §13.2.2.4)."""
-    return _dialog_request(dialog, "ACK", dialog.ack_cseq, "ACK", headers, body)
+def build_ack(
+    dialog: Dialog[_Owner], headers: SimpleHeaders, body: str | None, cseq: int | None = None
+) -> SipRequest:
+    """The ACK for the 2xx of the dialog's last INVITE (RFC 3261 §13.2.2.4).
+
+    ``cseq``: that of another INVITE (one the server sent on its own).
+    """
+    seq = dialog.ack_cseq if cseq is None else cseq
+    return _dialog_request(dialog, "ACK", seq, "ACK", headers, body)
 
 
 def _loose(route: str) -> bool:

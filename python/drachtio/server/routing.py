@@ -58,6 +58,10 @@ class Routes(Generic[_App]):
         for method in [m for m, apps in self._apps.items() if app in apps]:
             self.remove(app, method)
 
+    def routes(self, app: _App, method: str) -> bool:
+        """Whether ``app`` routes ``method``."""
+        return app in self._apps.get(method, ())
+
     def pick(self, method: str) -> _App | None:
         """The application whose turn it is to take a new ``method`` request, or ``None``."""
         apps = self._apps.get(method)

@@ -178,6 +178,7 @@ class Server:
             config.sip,
             self._tu.on_stack_event,
             t1=config.t1,
+            supported=("100rel", "timer") if config.session_timer else ("100rel",),
             receive_on_loop=config.udp_on_loop,
             max_tcp_connections=config.max_tcp_connections,
             max_tcp_connections_per_ip=config.max_tcp_connections_per_ip,

@@ -25,6 +25,7 @@ from drachtio._core import (
     ClosedEvent,
     ConnectionClosedEvent,
     MalformedEvent,
+    PrackTimeoutEvent,
     RequestEvent,
     ResponseEvent,
     SipMessage,
@@ -48,6 +49,7 @@ from drachtio.protocol import (
     Route,
     SendResult,
     SendSipRequest,
+    SimpleHeaders,
     Sip,
     Source,
     Success,
@@ -75,7 +77,12 @@ from drachtio.server.dialog import (
 )
 from drachtio.server.dialog_registry import Dialogs
 from drachtio.server.latency import APP_RESPONSE_BUCKETS, POST_DIAL_DELAY_BUCKETS, Histogram
+from drachtio.server.prack import Pracks
+from drachtio.server.reliable import RELIABLE_TAG, ReliableResponses
 from drachtio.server.routing import Routes
+from drachtio.server.session_keeper import SESSION_METHODS, Sender, SessionKeeper
+from drachtio.server.session_timer.headers import merge_headers, retry_request
+from drachtio.server.session_timer.negotiation import Headers
 from drachtio.server.subscriptions import SubscriptionTimers, expires_of, subscription_state
 from drachtio.server.transactions import (
     ClientTransactions,
@@ -102,6 +109,8 @@ CANCEL_APP_TIMEOUT = "no answer from the application in time: answered 500"
 """The ``reason`` of a ``cancel`` sent because the application did not answer in time."""
 CANCEL_SERVER_ERROR = "the server could not handle the request: answered 500"
 """The ``reason`` of a ``cancel`` sent because handling the request failed in the server."""
+NO_PRACK = "no PRACK for the reliable provisional response"
+"""Why an INVITE is answered 504 (``cancel``) or its dialog ``destroyed`` (RFC 3262 §3)."""
 WEBSOCKET_CLOSED = "WebSocket connection closed"
 """The ``reason`` of a dialog ``destroyed`` because its peer's WebSocket connection closed."""
 
@@ -128,6 +137,16 @@ class TransactionUser:
         self.cdrs = CallRecorder(self._deliver_cdr)
         self.cdr_sink: Callable[[Cdr], None] = lambda _record: None
         self._cdr_routes: Routes[CdrSubscriber] = Routes()
+        # Session timers (RFC 4028): negotiated in the calls' INVITEs and UPDATEs, kept running.
+        self._sessions: SessionKeeper[AppSession] = SessionKeeper(
+            config.session_timers,
+            config.session_timer_scale,
+            Sender(self._send_own, self._send_own_ack, self._hang_up, self._dialogs.get),
+        )
+        # Reliable provisional responses (RFC 3262) awaiting their PRACK, and
+        # the PRACKs the server sends for those applications receive.
+        self._reliable = ReliableResponses()
+        self._pracks: Pracks[AppSession] = Pracks()
         self._stack: SipStack | None = None
         self._listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -323,18 +342,24 @@ class TransactionUser:
             _ = request.contacts
             if request.method in DIALOG_METHODS:
                 _ = request.record_route
+        headers = self._sessions.response_headers(tx, code, command.headers)
+        if request.method == "INVITE" and 100 < code < 300:
+            headers = self._reliable_headers(tx, code, headers)
         response = build_response(
             request,
             code,
             command.status,
-            command.headers,
+            headers,
             command.body,
             tx.to_tag,
             contact_for(*tx.listener),
         )
         check_relied_on(response, command.headers)
-        self._stack_or_fail().respond(tx.stack_id, response)
-        self._trace_out(response)
+        if self._reliable.hold_or_send(tx.stack_id, response):
+            self._stack_or_fail().respond(tx.stack_id, response)
+            self._trace_out(response)
+            if code >= 200:
+                self._reliable.forget(tx.stack_id)
         if tx.awaiting_app_since is not None:
             self.app_response_time.observe(self._loop.time() - tx.awaiting_app_since)
             tx.awaiting_app_since = None
@@ -351,6 +376,9 @@ class TransactionUser:
                 self.cdrs.answered(tx.id, dialog_id, response, time.time())
             if request.method in SUBSCRIPTION_METHODS and code < 300 and dialog_id is not None:
                 self._subscription_accepted(dialog_id, response, request, subscriber=False)
+            if tx.dialog is not None and code < 300 and request.method in SESSION_METHODS:
+                self._sessions.answered(tx, tx.dialog, response, self._loop.time())
+                self._arm_timer()
             self._server_txs.finish(tx, keep_for_ack=request.method == "INVITE" and code < 300)
             if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
                 self._destroy_dialog(tx.dialog, "terminating NOTIFY received")
@@ -382,6 +410,21 @@ class TransactionUser:
             self._subscriptions.notified(dialog.id, state, self._loop.time())
             self._arm_timer()
 
+    def _reliable_headers(
+        self, tx: ServerTx[AppSession], code: int, headers: SimpleHeaders
+    ) -> SimpleHeaders:
+        """A 1xx or 2xx to an INVITE advertises 100rel; a reliable 1xx gets its RSeq (RFC 3262)."""
+        headers = merge_headers(headers, (("Supported", RELIABLE_TAG),))
+        if code >= 200:
+            return headers
+        reliability = ReliableResponses.reliability(tx.request, code, headers)
+        headers = ReliableResponses.headers(headers, reliability)
+        if reliability == "reliable":
+            assert tx.to_tag is not None  # set above for every response but 100
+            rseq = self._reliable.next_rseq(tx.stack_id, tx.request, tx.to_tag)
+            headers["RSeq"] = str(rseq)
+        return headers
+
     def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
         if dialog is None:
@@ -394,10 +437,13 @@ class TransactionUser:
             dialog.awaiting_ack = tx.stack_id
         return dialog
 
-    def _answer(self, tx: ServerTx[AppSession], code: int, reason: str | None) -> None:
+    def _answer(
+        self, tx: ServerTx[AppSession], code: int, reason: str | None, extra: Headers = ()
+    ) -> None:
         """Answer a request on the server's own behalf (no application can).
 
-        A 405 lists the methods routed to applications (RFC 3261 §8.2.1).
+        A 405 lists the methods routed to applications (RFC 3261 §8.2.1);
+        ``extra`` are more headers (the Min-SE of a 422).
         """
         stack = self._stack
         if stack is None:
@@ -410,6 +456,11 @@ class TransactionUser:
             # RFC 3261 §8.2.1, §11.2: what the applications take, and ACK,
             # CANCEL and OPTIONS, which the server itself handles.
             headers["Allow"] = ", ".join(self._allowed())
+        headers.update(extra)
+        for held in self._reliable.forget(tx.stack_id):
+            log.info(
+                "%d dropped: the INVITE is answered %d transaction=%s", held.status, code, tx.id
+            )
         try:
             response = build_response(
                 tx.request, code, reason, headers, None, tx.to_tag, contact_for(*tx.listener)
@@ -435,6 +486,7 @@ class TransactionUser:
             self._server_txs.next_deadline(),
             self._client_txs.next_deadline(),
             self._subscriptions.next_at(),
+            self._sessions.timers.next_deadline(),
         )
         times = [at for at in deadlines if at is not None]
         if not times:
@@ -461,6 +513,8 @@ class TransactionUser:
             for dialog_id, reason in self._subscriptions.pop_due(now):
                 if (dialog := self._dialogs.get(dialog_id)) is not None:
                     self._destroy_dialog(dialog, reason)
+            with _carry_on("run", "the session timers"):
+                self._sessions.on_timer(now)
         finally:
             self._arm_timer()
 
@@ -491,13 +545,16 @@ class TransactionUser:
                 ack = build_ack(dialog, command.headers, command.body)
                 stack.send_ack(dialog.ack_tx, ack, self._first_hop(dialog, ack))
                 self._trace_out(ack)
+                self._sessions.sent(dialog, ack)
                 dialog.ack_tx = None
                 return SendResult(_new_tx_id(), ack, dialog.id)
             if command.method == "BYE":
                 self._ack_pending_2xx(stack, dialog)
-            request = build_in_dialog_request(dialog, command.method, command.headers, command.body)
+            headers, offer = self._sessions.offer(dialog, command.method, command.headers)
+            request = build_in_dialog_request(dialog, command.method, headers, command.body)
             check_relied_on(request, command.headers)
             self._notified(dialog, request)
+            self._sessions.sent(dialog, request)
             contact = dialog.contact
             dest = self._first_hop(dialog, request)
         else:
@@ -507,10 +564,14 @@ class TransactionUser:
                 )
             assert command.uri is not None
             listener = self._listener_for(command.uri)
+            headers, offer = self._sessions.offer(None, command.method, command.headers)
+            if command.method == "INVITE":
+                # The server acknowledges reliable provisional responses (RFC 3262 §4).
+                headers = merge_headers(headers, (("Supported", RELIABLE_TAG),))
             request = build_new_request(
                 command.method,
                 command.uri,
-                command.headers,
+                headers,
                 command.body,
                 from_tag=stack.new_tag(),
                 listener=listener,
@@ -527,7 +588,7 @@ class TransactionUser:
         stack_id = stack.send_request(request, dest)
         self._trace_out(request)
         ctx: ClientTx[AppSession] = ClientTx(
-            _new_tx_id(), stack_id, request, session, contact, dialog
+            _new_tx_id(), stack_id, request, session, contact, dialog, session_offer=offer
         )
         if dialog is None and command.method == "INVITE":
             ctx.dialled_at = self._loop.time()
@@ -584,6 +645,7 @@ class TransactionUser:
         self._subscriptions.forget(dialog.id)
         if dialog.method == "INVITE":
             self.cdrs.ended(dialog.id, reason, time.time(), message)
+        self._sessions.ended(dialog)
         if dialog.awaiting_ack is not None:
             self._server_txs.pop_by_stack(dialog.awaiting_ack)
             dialog.awaiting_ack = None
@@ -614,6 +676,17 @@ class TransactionUser:
         if not dialog.strict_routing:
             return None
         return next_hop(request, strict_router=True)
+
+    def _send_own(self, dialog: Dialog[AppSession], request: SipRequest) -> int:
+        """Send a request of the server's own in ``dialog`` (a session refresh)."""
+        stack_id = self._stack_or_fail().send_request(request, self._first_hop(dialog, request))
+        self._trace_out(request)
+        return stack_id
+
+    def _send_own_ack(self, dialog: Dialog[AppSession], stack_id: int, ack: SipRequest) -> None:
+        """Acknowledge the 2xx to a re-INVITE of the server's own."""
+        self._stack_or_fail().send_ack(stack_id, ack, self._first_hop(dialog, ack))
+        self._trace_out(ack)
 
     def _hang_up(self, dialog: Dialog[AppSession], reason: str) -> None:
         """End ``dialog`` on the server's own: a call with a BYE (RFC 3261 §15.1.1).
@@ -650,6 +723,8 @@ class TransactionUser:
             self._on_cancel_received(event)
         elif isinstance(event, AckTimeoutEvent):
             self._on_ack_timeout(event.tx_id)
+        elif isinstance(event, PrackTimeoutEvent):
+            self._on_prack_timeout(event.tx_id)
         elif isinstance(event, TimeoutEvent):
             self._on_failure(event.tx_id, 408, "Request Timeout")
         elif isinstance(event, TransportErrorEvent):
@@ -704,6 +779,9 @@ class TransactionUser:
         """Give a new request to its dialog's owner or a routed application, or answer it."""
         request = tx.request
         to = request.to
+        if request.method == "PRACK" and to is not None and to.tag is not None:
+            self._on_prack(tx)
+            return
         if to is not None and to.tag is not None:
             # RFC 3261 §12.2.2: a request within a dialog.
             dialog = self._dialogs.receiving(request)
@@ -737,6 +815,10 @@ class TransactionUser:
                 )
                 self._answer(tx, self.config.no_route_status, None)
                 return
+        reject = self._sessions.check_request(tx)
+        if reject is not None:
+            self._answer(tx, reject.status, reject.reason, reject.headers)
+            return
         tx.owner = owner
         self._server_txs.add(tx, self._loop.time())
         assert owner is not None
@@ -749,6 +831,55 @@ class TransactionUser:
         self._arm_timer()
         if tx.dialog is not None and request.method == "BYE":
             self._destroy_dialog(tx.dialog, "BYE received", message=request)
+
+    def _on_prack(self, tx: ServerTx[AppSession]) -> None:
+        """A PRACK (RFC 3262 §3): the reliable provisional response it acknowledges
+        is no longer retransmitted, and what was held for it goes out.
+
+        It reaches the INVITE's owner when that application routes PRACK;
+        else the server answers it 200. A PRACK that acknowledges nothing
+        awaited is answered 481 (§3).
+        """
+        matched = self._reliable.match(tx.request)
+        stack = self._stack_or_fail()
+        if matched is None:
+            self._answer(tx, 481, "Call/Transaction Does Not Exist")
+            return
+        stack_id, rseq = matched
+        stack.prack(stack_id, rseq)
+        for response in self._reliable.pracked(stack_id):
+            stack.respond(stack_id, response)
+            self._trace_out(response)
+            if response.status >= 200:
+                self._reliable.forget(stack_id)
+        invite = self._server_txs.get_by_stack(stack_id)
+        owner = None if invite is None else invite.owner
+        if owner is None or not self._routes.routes(owner, "PRACK"):
+            self._answer(tx, 200, None)
+            return
+        tx.owner = owner
+        self._server_txs.add(tx, self._loop.time())
+        if not owner.send_request(self._sip_message(tx)):
+            tx.owner = None
+            self._answer(tx, 200, None)
+            return
+        self._arm_timer()
+
+    def _on_prack_timeout(self, stack_id: int) -> None:
+        """No PRACK came (RFC 3262 §3): the INVITE is answered 504, its owner told."""
+        tx = self._server_txs.get_by_stack(stack_id)
+        if tx is None:
+            return
+        log.warning("no PRACK, answering 504 transaction=%s", tx.id)
+        owner = tx.owner
+        pending = self._server_txs.is_pending(tx)
+        dialog = tx.dialog
+        self._answer(tx, 504, "No PRACK")
+        if pending and owner is not None:
+            owner.send_request(Cancel(tx.id, f"{NO_PRACK}: answered 504"))
+        elif dialog is not None:
+            # Its 2xx was held for the PRACK: the call never was.
+            self._destroy_dialog(dialog, NO_PRACK)
 
     def _notify_dialog(self, notify: SipRequest) -> Dialog[AppSession] | None:
         """The dialog a NOTIFY for a SUBSCRIBE still waiting for its 2xx creates.
@@ -807,10 +938,16 @@ class TransactionUser:
         if tx is None:
             return
         owner = tx.owner
+        pending = self._server_txs.is_pending(tx)
+        held = self._reliable.forget(tx.stack_id)
         self._server_txs.finish(tx)
         self.cdrs.refused(tx.id, 487, time.time())
-        if owner is not None:
-            owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
+        if pending:
+            if owner is not None:
+                owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
+        elif tx.dialog is not None and any(200 <= r.status < 300 for r in held):
+            # Its 2xx was held for a PRACK and never sent: the call never was.
+            self._destroy_dialog(tx.dialog, CANCEL_BY_CALLER)
 
     def _on_ack_timeout(self, stack_id: int) -> None:
         tx = self._server_txs.pop_by_stack(stack_id)
@@ -824,10 +961,18 @@ class TransactionUser:
         self._hang_up(dialog, "no ACK for the 2xx")
 
     def _on_failure(self, stack_id: int, code: int, reason: str) -> None:
+        if self._sessions.on_failure(stack_id, self._loop.time()):
+            self._arm_timer()
+            return
+        if self._pracks.answered(stack_id):
+            log.warning("no answer to the server's PRACK: %d %s", code, reason)
+            return
         ctx = self._client_txs.failed(stack_id)
         if ctx is not None and ctx.request.method == "INVITE" and ctx.dialog is None:
             self.cdrs.refused(ctx.id, code, time.time())
         if ctx is not None:
+            if ctx.dialog is None and ctx.request.method == "INVITE":
+                self._pracks.ended(ctx.request)
             if ctx.owner is not None:
                 response = synthetic_response(ctx.request, code, reason)
                 ctx.owner.send_request(
@@ -845,6 +990,7 @@ class TransactionUser:
             return
         tx = self._server_txs.pop_by_stack(stack_id)
         if tx is not None:
+            self._reliable.forget(stack_id)
             self._server_txs.finish(tx)
             if tx.dialog is not None and tx.dialog.awaiting_ack == stack_id:
                 self._hang_up(tx.dialog, reason)
@@ -853,6 +999,11 @@ class TransactionUser:
         response = event.response
         if self._trace:
             self._trace_in(response, event.source)
+        if self._sessions.on_response(event.tx_id, response, self._loop.time()):
+            self._arm_timer()
+            return
+        if response.status >= 200 and self._pracks.answered(event.tx_id):
+            return
         ctx = self._client_txs.get_by_stack(event.tx_id)
         if ctx is None:
             return
@@ -860,6 +1011,10 @@ class TransactionUser:
         if ctx.dialled_at is not None and status > 100:
             self.post_dial_delay.observe(self._loop.time() - ctx.dialled_at)
             ctx.dialled_at = None
+        if 100 < status < 200 and ctx.dialog is None and ctx.request.method == "INVITE":
+            self._send_prack(ctx, response)
+        if status == 422 and self._retry_422(ctx, response):
+            return
         dialog = ctx.dialog
         method = ctx.request.method
         refreshes = ctx.dialog is not None and method in TARGET_REFRESH_METHODS
@@ -875,6 +1030,9 @@ class TransactionUser:
                 dialog = None
             if dialog is not None and dialog.flow is None:
                 dialog.flow = websocket_flow(*event.source)
+            if dialog is not None and method in SESSION_METHODS:
+                self._sessions.confirmed(ctx, dialog, response, self._loop.time())
+                self._arm_timer()
         if method == "INVITE" and ctx.dialog is None and status >= 200:
             if status < 300 and dialog is not None:
                 self.cdrs.answered(ctx.id, dialog.id, response, time.time())
@@ -883,6 +1041,8 @@ class TransactionUser:
         if method in SUBSCRIPTION_METHODS and 200 <= status < 300 and dialog is not None:
             self._subscription_accepted(dialog.id, response, ctx.request, subscriber=True)
         if status >= 200:
+            if method == "INVITE" and ctx.dialog is None:
+                self._pracks.ended(ctx.request)
             # Forked 2xx (RFC 3261 §13.2.2.4) and NOTIFYs (RFC 6665) may follow for 64*T1.
             self._client_txs.final_response(ctx, status, self._loop.time())
             self._arm_timer()
@@ -903,6 +1063,45 @@ class TransactionUser:
         elif ctx.dialog is not None and 200 <= status < 300 and ctx.dialog.ended_by(ctx.request):
             self._destroy_dialog(ctx.dialog, "terminating NOTIFY sent")
 
+    def _send_prack(self, ctx: ClientTx[AppSession], response: SipResponse) -> None:
+        """Acknowledge a reliable provisional response to an application's INVITE (RFC 3262 §4)."""
+        try:
+            prack = self._pracks.prack(ctx.request, response, ctx.contact)
+            if prack is None or self._stack is None:
+                return
+            dialog, request = prack
+            self._pracks.sent(self._stack.send_request(request, self._first_hop(dialog, request)))
+        except (DrachtioError, ValueError) as exc:
+            log.warning("could not send PRACK transaction=%s: %s", ctx.id, exc)
+            return
+        self._trace_out(request)
+
+    def _retry_422(self, ctx: ClientTx[AppSession], response: SipResponse) -> bool:
+        """Send ``ctx``'s request again after its 422 (RFC 4028 §7.3), unseen by its owner."""
+        offer = self._sessions.retry(ctx, response)
+        cseq = ctx.request.cseq
+        if offer is None or cseq is None or self._stack is None:
+            return False
+        if ctx.cancelled or ctx.owner is None:  # nobody wants the call any more
+            return False
+        dialog = ctx.dialog
+        if dialog is None:
+            seq = cseq.seq + 1
+        else:
+            dialog.local_cseq += 1
+            seq = dialog.local_cseq
+        retry = retry_request(ctx.request, offer.headers, seq)
+        try:
+            dest = None if dialog is None else self._first_hop(dialog, retry)
+            stack_id = self._stack.send_request(retry, dest)
+        except (DrachtioError, ValueError) as exc:
+            log.warning("could not retry after 422 transaction=%s: %s", ctx.id, exc)
+            return False
+        self._trace_out(retry)
+        ctx.request, ctx.session_offer = retry, offer
+        self._client_txs.resent(ctx, stack_id)
+        return True
+
     def _uac_dialog(
         self, ctx: ClientTx[AppSession], response: SipResponse
     ) -> Dialog[AppSession] | None:
@@ -922,6 +1121,8 @@ class TransactionUser:
             known = self._dialogs.get(dialog.id)
             if known is not None:
                 return known
+            # Past the CSeqs of the PRACKs sent in its early dialog (RFC 3262 §4).
+            dialog.local_cseq = max(dialog.local_cseq, self._pracks.local_cseq(dialog.key))
             if ctx.subscribe_key is not None:
                 if ctx.subscribe_tags is not None and to.tag in ctx.subscribe_tags:
                     # A NOTIFY before this 2xx created the dialog and ended it.

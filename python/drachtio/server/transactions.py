@@ -24,6 +24,7 @@ from drachtio._core import SipRequest
 from drachtio.protocol import Source
 from drachtio.server.deadlines import Deadlines
 from drachtio.server.dialog import Dialog, Listener
+from drachtio.server.session_timer import Accept, UacOffer
 
 __all__ = [
     "RECENTLY_FINISHED",
@@ -83,6 +84,8 @@ class ServerTx(Generic[_Owner]):
     to_tag: str | None = None
     # The loop's time it was received, until the application's first response.
     awaiting_app_since: float | None = None
+    # An INVITE or UPDATE: the session timer its 2xx sets up (RFC 4028 §9).
+    session_timer: Accept | None = None
 
 
 class ServerTransactions(Generic[_Owner]):
@@ -188,6 +191,8 @@ class ClientTx(Generic[_Owner]):
     # An INVITE outside any dialog: the loop's time it was sent, until its
     # first response other than 100 (post-dial delay).
     dialled_at: float | None = None
+    # An INVITE or UPDATE: the session timer it asks for (RFC 4028 §7).
+    session_offer: UacOffer | None = None
 
 
 class ClientTransactions(Generic[_Owner]):
@@ -246,6 +251,12 @@ class ClientTransactions(Generic[_Owner]):
         self._by_stack[ctx.stack_id] = ctx
         if ctx.subscribe_key is not None:
             self._subscribing[ctx.subscribe_key] = ctx
+
+    def resent(self, ctx: ClientTx[_Owner], stack_id: int) -> None:
+        """``ctx``'s request was sent again (after a 422) as client transaction ``stack_id``."""
+        self._by_stack.pop(ctx.stack_id, None)
+        ctx.stack_id = stack_id
+        self._by_stack[stack_id] = ctx
 
     def final_response(self, ctx: ClientTx[_Owner], status: int, now: float) -> None:
         """A final response came at ``now``: ``ctx`` is forgotten, now or after ``linger``."""

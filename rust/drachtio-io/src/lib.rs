@@ -252,6 +252,18 @@ impl Stack {
         Ok(())
     }
 
+    /// A PRACK acknowledged reliable provisional response `rseq` of INVITE
+    /// server transaction `id` (RFC 3262 §3): its retransmission stops.
+    /// Returns whether it was the one awaiting a PRACK.
+    pub fn prack(&self, id: ServerTxId, rseq: u32) -> Result<bool, StackError> {
+        self.running()?;
+        let matched = lock(&self.shared.core)
+            .layer
+            .prack(Instant::now(), id, rseq);
+        self.kick();
+        Ok(matched)
+    }
+
     /// Starts a client transaction. With `dest: None` the next hop comes
     /// from the Route set or the Request-URI (RFC 3261 §8.1.2, §18.1.1); a
     /// host name (there or in `dest`) is resolved afterwards, and failing that the transaction

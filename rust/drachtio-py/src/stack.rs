@@ -119,6 +119,15 @@ event_class!(
 );
 
 event_class!(
+    /// The reliable provisional response of INVITE server transaction
+    /// `tx_id` was retransmitted for 64*T1 without a PRACK (RFC 3262 §3):
+    /// answer the INVITE 5xx.
+    PyPrackTimeoutEvent, "PrackTimeoutEvent" {
+        tx_id: u64,
+    }
+);
+
+event_class!(
     /// A message could not be sent. With a `tx_id`, that transaction has
     /// ended; with `None`, a message outside a transaction was lost.
     PyTransportErrorEvent, "TransportErrorEvent" {
@@ -387,6 +396,15 @@ impl PyStack {
             .map_err(|e| stack_error(py, e))
     }
 
+    /// A PRACK acknowledged reliable provisional response `rseq` of INVITE
+    /// server transaction `tx_id` (RFC 3262 §3): its retransmission stops.
+    /// Returns whether it was the one awaiting a PRACK.
+    fn prack(&self, py: Python<'_>, tx_id: u64, rseq: u32) -> PyResult<bool> {
+        self.stack
+            .prack(ServerTxId(tx_id), rseq)
+            .map_err(|e| stack_error(py, e))
+    }
+
     /// A fresh tag for a From or To header.
     fn new_tag(&self) -> String {
         self.stack.new_tag()
@@ -637,6 +655,9 @@ fn event_into_py(py: Python<'_>, event: StackEvent) -> PyResult<Bound<'_, PyAny>
             }
             .into_bound_py_any(py),
             TxEvent::AckTimeout { id } => PyAckTimeoutEvent { tx_id: id.0 }.into_bound_py_any(py),
+            TxEvent::PrackTimeout { id } => {
+                PyPrackTimeoutEvent { tx_id: id.0 }.into_bound_py_any(py)
+            }
             // The stack reports these as its own TransportError; kept for
             // completeness of the match.
             TxEvent::TransportError { id } => PyTransportErrorEvent {
@@ -738,6 +759,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCancelEvent>()?;
     m.add_class::<PyTimeoutEvent>()?;
     m.add_class::<PyAckTimeoutEvent>()?;
+    m.add_class::<PyPrackTimeoutEvent>()?;
     m.add_class::<PyTransportErrorEvent>()?;
     m.add_class::<PyMalformedEvent>()?;
     m.add_class::<PyConnectionClosedEvent>()?;

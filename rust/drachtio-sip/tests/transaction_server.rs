@@ -483,3 +483,78 @@ fn a_refused_check_leaves_the_transaction_answerable() {
     sim.drain();
     assert_eq!(status(&sim.one_sent()), 200);
 }
+
+// ---- reliable provisional responses (RFC 3262 §3) ----
+
+/// A 183 the TU made reliable: `Require: 100rel` and an RSeq.
+fn reliable_183(request: &Request, rseq: u32) -> Response {
+    let mut response = tu_response(183, request, Some("u"));
+    response
+        .headers
+        .push(drachtio_sip::HeaderName::Require, "100rel");
+    response
+        .headers
+        .push(drachtio_sip::HeaderName::RSeq, rseq.to_string());
+    response
+}
+
+#[test]
+fn reliable_provisional_is_retransmitted_from_t1_doubling_until_its_prack() {
+    for from in [udp(), tcp()] {
+        let mut sim = Sim::new();
+        let (id, request) = new_request(&mut sim, &req("INVITE", "z9hG4bKr1"), from);
+        sim.layer
+            .respond(sim.now, id, reliable_183(&request, 7))
+            .unwrap();
+        sim.run_until(3_600);
+        let sent = sim.take_sent();
+        // 100, the 183, then the 183 again at T1, 3*T1, 7*T1: end to end, on TCP too.
+        assert_eq!(statuses(&sent), [100, 183, 183, 183, 183]);
+        assert_eq!(times(&sent[2..]), [500, 1500, 3500]);
+        // Another RSeq acknowledges nothing; the right one stops the retransmission.
+        assert!(!sim.layer.prack(sim.now, id, 6));
+        assert!(sim.layer.prack(sim.now, id, 7));
+        assert!(!sim.layer.prack(sim.now, id, 7));
+        sim.run_until(40_000);
+        assert!(sim.take_sent().is_empty());
+        assert!(sim.take_events().is_empty());
+        assert_eq!(sim.layer.server_state(id), Some(ServerState::Proceeding));
+    }
+}
+
+#[test]
+fn a_final_response_ends_the_wait_for_a_prack() {
+    let mut sim = Sim::new();
+    let (id, request) = new_request(&mut sim, &req("INVITE", "z9hG4bKr2"), udp());
+    sim.layer
+        .respond(sim.now, id, reliable_183(&request, 1))
+        .unwrap();
+    sim.layer
+        .respond(sim.now, id, tu_response(486, &request, Some("u")))
+        .unwrap();
+    sim.run_until(40_000);
+    let sent = sim.take_sent();
+    // The 183 went out once: the 486 stopped its retransmission.
+    assert_eq!(statuses(&sent).iter().filter(|&&s| s == 183).count(), 1);
+    assert!(!sim.layer.prack(sim.now, id, 1));
+    assert!(sim
+        .take_events()
+        .iter()
+        .all(|(_, e)| !matches!(e, TxEvent::PrackTimeout { .. })));
+}
+
+#[test]
+fn reliable_provisional_without_prack_reports_prack_timeout_after_64_t1() {
+    let mut sim = Sim::new();
+    let (id, request) = new_request(&mut sim, &req("INVITE", "z9hG4bKr3"), udp());
+    sim.layer
+        .respond(sim.now, id, reliable_183(&request, 1))
+        .unwrap();
+    sim.run_until(40_000);
+    let sent = sim.take_sent();
+    // T1 doubling, no T2 cap, for 64*T1; then the TU is told.
+    assert_eq!(times(&sent[2..]), [500, 1500, 3500, 7500, 15500, 31500]);
+    assert_eq!(sim.take_events(), [(32_000, TxEvent::PrackTimeout { id })]);
+    assert_eq!(sim.layer.server_state(id), Some(ServerState::Proceeding));
+    assert!(!sim.layer.prack(sim.now, id, 1));
+}

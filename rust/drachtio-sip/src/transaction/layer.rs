@@ -392,6 +392,19 @@ impl TransactionLayer {
         Ok(())
     }
 
+    /// A PRACK acknowledged reliable provisional response `rseq` of INVITE
+    /// server transaction `id` (RFC 3262 §3; the TU matches the PRACK's
+    /// RAck): its retransmission stops. Returns whether it was the one
+    /// awaiting a PRACK.
+    pub fn prack(&mut self, now: Instant, id: ServerTxId, rseq: u32) -> bool {
+        let awaited = self.servers.get(&id).and_then(|tx| tx.awaited_prack());
+        if awaited != Some(rseq) {
+            return false;
+        }
+        self.step_server(now, id, ServerInput::Prack(rseq));
+        true
+    }
+
     fn alloc_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;

@@ -253,6 +253,13 @@ pub enum TxEvent {
         /// The INVITE server transaction.
         id: ServerTxId,
     },
+    /// A reliable provisional response was retransmitted for 64*T1 without
+    /// a PRACK (RFC 3262 §3): the INVITE should be answered 5xx. The
+    /// transaction stays in Proceeding.
+    PrackTimeout {
+        /// The INVITE server transaction.
+        id: ServerTxId,
+    },
     /// The I/O layer reported that a message of this transaction could not
     /// be sent; the transaction is terminated.
     TransportError {
@@ -326,7 +333,8 @@ pub struct Stats {
     pub cancels_unmatched: u64,
     /// INVITE server transactions cancelled (answered 487).
     pub cancels_matched: u64,
-    /// Transactions ended by Timer B, F, H or the §9.1 CANCEL wait.
+    /// Transactions ended by Timer B, F, H or the §9.1 CANCEL wait, and
+    /// reliable provisional responses never acknowledged (RFC 3262 §3).
     pub timeouts: u64,
     /// 2xx responses never acknowledged within 64*T1.
     pub ack_timeouts: u64,

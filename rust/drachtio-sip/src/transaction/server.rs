@@ -8,6 +8,7 @@
 use super::matching::{AckKey, MergeKey, ServerKey};
 use super::timers::Timer;
 use super::{Cx, Outbound, Peer, ServerState, Transmit, TxEvent, TxId};
+use crate::fields::RSeq;
 use crate::header::{HeaderName, Headers};
 use crate::message::{Request, Response};
 use crate::text::Text;
@@ -40,6 +41,19 @@ pub(crate) struct ServerTx {
     /// Current interval of Timer G or of the 2xx retransmission.
     interval: Duration,
     acked: bool,
+    /// The reliable provisional response awaiting its PRACK (RFC 3262 §3).
+    reliable: Option<Box<Reliable>>,
+}
+
+/// A reliable provisional response being retransmitted until its PRACK.
+#[derive(Debug)]
+struct Reliable {
+    rseq: u32,
+    bytes: Bytes,
+    kind: Outbound,
+    /// The current retransmit interval, and the time retransmitted so far.
+    interval: Duration,
+    elapsed: Duration,
 }
 
 /// What can happen to a server transaction.
@@ -55,6 +69,9 @@ pub(crate) enum ServerInput {
     },
     /// A response from the transaction user (or made by the layer).
     Respond(Response),
+    /// A PRACK acknowledged the reliable provisional response of this RSeq
+    /// (the TU matched it, RFC 3262 §3).
+    Prack(u32),
     Timer(Timer),
     TransportError,
 }
@@ -91,12 +108,18 @@ impl ServerTx {
             last_response: None,
             interval: Duration::ZERO,
             acked: false,
+            reliable: None,
         }
     }
 
     /// The merged-request key (§8.2.2.2), for a request without To tag.
     pub fn merge_key(&self) -> Option<&MergeKey> {
         self.keys.as_ref()?.0.as_ref()
+    }
+
+    /// The RSeq of the reliable provisional response awaiting its PRACK.
+    pub fn awaited_prack(&self) -> Option<u32> {
+        self.reliable.as_ref().map(|r| r.rseq)
     }
 
     /// The key of the ACK for a 2xx, for an INVITE.
@@ -124,8 +147,61 @@ impl ServerTx {
                 cx.stats.request_retransmissions_absorbed += 1;
                 self.resend(cx);
             }
-            // §17.2.1: provisional responses from the TU are sent, state unchanged.
-            (S::Proceeding, In::Respond(r)) if r.status < 200 => self.send(cx, r),
+            // §17.2.1: provisional responses from the TU are sent, state
+            // unchanged. RFC 3262 §3: one with an RSeq is reliable: it is
+            // retransmitted from T1, doubling, until its PRACK.
+            (S::Proceeding, In::Respond(r)) if r.status < 200 => {
+                let rseq = r
+                    .headers
+                    .get(&HeaderName::RSeq)
+                    .and_then(|v| RSeq::parse(v).ok());
+                self.send(cx, r);
+                if let (Some(RSeq(rseq)), Some((bytes, kind))) = (rseq, &self.last_response) {
+                    self.reliable = Some(Box::new(Reliable {
+                        rseq,
+                        bytes: bytes.clone(),
+                        kind: kind.clone(),
+                        interval: t1,
+                        elapsed: Duration::ZERO,
+                    }));
+                    cx.start(Timer::Reliable1xx, t1);
+                }
+            }
+            // RFC 3262 §3: retransmit the reliable provisional response; after
+            // 64*T1 without its PRACK, tell the TU (which should answer 5xx).
+            (S::Proceeding, In::Timer(Timer::Reliable1xx)) => {
+                let Some(rel) = self.reliable.as_mut() else {
+                    return;
+                };
+                rel.elapsed += rel.interval;
+                if rel.elapsed >= t64 {
+                    self.reliable = None;
+                    cx.stats.timeouts += 1;
+                    let TxId::Server(id) = cx.id else {
+                        unreachable!("server transaction with a client id")
+                    };
+                    cx.event(TxEvent::PrackTimeout { id });
+                } else {
+                    // The last wait ends at 64*T1 exactly.
+                    rel.interval = (rel.interval * 2).min(t64 - rel.elapsed);
+                    cx.start(Timer::Reliable1xx, rel.interval);
+                    cx.stats.retransmissions_sent += 1;
+                    cx.resend(&Transmit {
+                        tx: Some(cx.id),
+                        peer: self.peer,
+                        local: Some(self.local),
+                        bytes: rel.bytes.clone(),
+                        kind: rel.kind.clone(),
+                    });
+                }
+            }
+            // RFC 3262 §3: the PRACK stops the retransmission.
+            (S::Proceeding, In::Prack(rseq)) => {
+                if self.awaited_prack() == Some(rseq) {
+                    self.reliable = None;
+                    cx.stop(Timer::Reliable1xx);
+                }
+            }
             // RFC 6026 §7.1: a 2xx moves to Accepted, Timer L = 64*T1. A UAS
             // core retransmits the 2xx from T1, doubling to T2, until the ACK
             // (§13.3.1.4); this is end to end, so it runs on reliable
@@ -251,7 +327,10 @@ impl ServerTx {
             }
             // The layer refuses a second final response before stepping
             // (LocalError::FinalResponseSent); timers of a left state are stopped.
-            (_, In::Respond(_) | In::Timer(_) | In::Ack { .. } | In::Retransmission) => {}
+            (
+                _,
+                In::Respond(_) | In::Timer(_) | In::Ack { .. } | In::Retransmission | In::Prack(_),
+            ) => {}
         }
     }
 
@@ -294,7 +373,7 @@ impl ServerTx {
             }
             // ACK never matches a non-INVITE transaction (it is keyed as INVITE).
             (_, In::Ack { .. }) => cx.stats.dropped_acks += 1,
-            (_, In::Respond(_) | In::Timer(_) | In::Retransmission) => {}
+            (_, In::Respond(_) | In::Timer(_) | In::Retransmission | In::Prack(_)) => {}
         }
     }
 
@@ -314,6 +393,10 @@ impl ServerTx {
             // 64*T1), from its bytes: the request, and the response's
             // header values that share its buffer, are released.
             self.request = None;
+            // RFC 3262 §3: a final response ends the wait for a PRACK.
+            if self.reliable.take().is_some() {
+                cx.stop(Timer::Reliable1xx);
+            }
         }
     }
 

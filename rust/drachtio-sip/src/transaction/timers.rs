@@ -36,10 +36,13 @@ pub(crate) enum Timer {
     Retransmit2xx,
     /// No final response 64*T1 after sending CANCEL: give up (RFC 3261 §9.1).
     CancelWait,
+    /// Reliable provisional response retransmit, T1 doubling, until its
+    /// PRACK or for 64*T1 (RFC 3262 §3).
+    Reliable1xx,
 }
 
 impl Timer {
-    const ALL: [Timer; 14] = [
+    const ALL: [Timer; 15] = [
         Timer::A,
         Timer::B,
         Timer::D,
@@ -54,6 +57,7 @@ impl Timer {
         Timer::M,
         Timer::Retransmit2xx,
         Timer::CancelWait,
+        Timer::Reliable1xx,
     ];
 
     /// A timer after which a transaction that only lingers (absorbing

@@ -1,0 +1,84 @@
+"""The session-timer headers put into the messages the server sends.
+
+The negotiation (:mod:`.negotiation`) says which headers a message gets;
+here they are put into an application's headers, or into a request already
+built (the retry of a request answered 422, RFC 4028 §7.3). The server owns
+``Session-Expires`` and ``Min-SE`` in the messages it negotiates: an
+application's values are replaced. ``Supported`` and ``Require`` are the
+application's too, and get ``timer`` only when they lack it.
+"""
+
+from __future__ import annotations
+
+from drachtio._core import SipRequest
+from drachtio.protocol import SimpleHeaders
+from drachtio.server.session_timer.negotiation import Headers
+
+__all__ = ["merge_headers", "retry_request"]
+
+_OWNED = frozenset({"session-expires", "x", "min-se"})  # x: the compact form of Session-Expires
+_LISTS = frozenset({"supported", "k", "require"})  # k: the compact form of Supported
+_CANONICAL = {"x": "session-expires", "k": "supported"}
+
+
+def _canonical(name: str) -> str:
+    lower = name.lower()
+    return _CANONICAL.get(lower, lower)
+
+
+def _lists_tag(values: list[str], tag: str) -> bool:
+    return any(item.strip().lower() == tag for value in values for item in value.split(","))
+
+
+def merge_headers(app: SimpleHeaders, ours: Headers) -> SimpleHeaders:
+    """``app``'s headers with ``ours`` (Session-Expires, Min-SE, Supported, Require) put in.
+
+    Session-Expires and Min-SE replace the application's; an option tag of
+    ours already in the application's Supported or Require is not added
+    again, another is added to them.
+    """
+    replaced = {_canonical(name) for name, _ in ours} & _OWNED
+    merged: SimpleHeaders = {
+        name: value for name, value in app.items() if _canonical(name) not in replaced
+    }
+    for name, value in ours:
+        key = next((n for n in merged if _canonical(n) == _canonical(name)), None)
+        if key is None:
+            merged[name] = value
+            continue
+        present = merged[key]
+        values = present if isinstance(present, list) else [present]
+        if _canonical(name) in _LISTS and _lists_tag(values, value.lower()):
+            continue
+        merged[key] = [*values, value]
+    return merged
+
+
+def retry_request(request: SipRequest, ours: Headers, seq: int) -> SipRequest:
+    """``request`` sent again after a 422 (RFC 4028 §7.3): CSeq ``seq``, ``ours`` put in.
+
+    Same Call-ID, From tag and body (RFC 3261 §8.1.3.5 has a retry take a
+    new CSeq); no Via, which the stack adds with a new branch.
+    """
+    kept: list[tuple[str, str]] = []
+    for name, value in request.headers:
+        canonical = _canonical(name)
+        if canonical in ("via", "v", "content-length", "l") or canonical in _OWNED:
+            continue
+        if canonical == "cseq":
+            value = f"{seq} {request.method}"
+        kept.append((name, value))
+    pairs: list[tuple[str, str]] = []
+    for name, value in ours:
+        if _canonical(name) in _LISTS:
+            values = [v for n, v in kept if _canonical(n) == _canonical(name)]
+            if _lists_tag(values, value.lower()):
+                continue
+        pairs.append((name, value))
+    body = request.body
+    return SipRequest(
+        request.method,
+        str(request.uri),
+        [*kept, *pairs, ("Content-Length", str(len(body)))],
+        body,
+    )
