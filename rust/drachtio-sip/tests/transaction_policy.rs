@@ -147,3 +147,71 @@ fn proxy_client_accepted_passes_every_2xx_up_rfc6026_s7_2() {
     assert_eq!(sim.layer.client_state(id), None, "Timer M");
     sim.assert_idle();
 }
+
+#[test]
+fn ua_layer_server_answered_as_proxy_retransmits_no_2xx() {
+    // A UA layer whose transaction user decides, after the request came,
+    // to forward it: the transaction is a proxy core's from then on.
+    let mut sim = Sim::new();
+    let text = req("INVITE", "z9hG4bKq7");
+    let (id, request) = new_request(&mut sim, &text);
+    sim.take_sent();
+    sim.layer.answer_as_proxy(id).unwrap();
+    sim.layer
+        .respond(sim.now, id, tu_response(200, &request, Some("p1")))
+        .unwrap();
+    sim.drain();
+    assert_eq!(statuses(&sim.take_sent()), [200]);
+    sim.run_until(10_000);
+    assert!(sim.take_sent().is_empty(), "no 2xx retransmission");
+    let again = match response_to(&request, 200, Some("p2")) {
+        Message::Response(r) => r,
+        Message::Request(_) => unreachable!(),
+    };
+    sim.layer.respond(sim.now, id, again).unwrap();
+    sim.drain();
+    assert_eq!(statuses(&sim.take_sent()), [200], "another branch's 2xx");
+    sim.run_until(32_000);
+    assert!(sim.take_events().is_empty(), "no ACK timeout");
+    assert_eq!(
+        sim.layer.answer_as_proxy(id),
+        Err(LocalError::UnknownTransaction)
+    );
+}
+
+#[test]
+fn answer_as_proxy_refused_after_a_final_response() {
+    let mut sim = Sim::new();
+    let (id, request) = new_request(&mut sim, &req("INVITE", "z9hG4bKq8"));
+    sim.layer
+        .respond(sim.now, id, tu_response(486, &request, Some("x")))
+        .unwrap();
+    assert_eq!(
+        sim.layer.answer_as_proxy(id),
+        Err(LocalError::FinalResponseSent)
+    );
+}
+
+#[test]
+fn ua_layer_client_sent_as_proxy_passes_every_2xx_up() {
+    let mut sim = Sim::new();
+    let id = sim
+        .layer
+        .send_request_as(
+            sim.now,
+            parse_request(&req("INVITE", "z9hG4bKq9")),
+            udp(),
+            Policy::Proxy,
+        )
+        .unwrap();
+    sim.drain();
+    let r = request_of(&sim.one_sent()).clone();
+    for tag in ["a", "a"] {
+        sim.receive_msg(response_to(&r, 200, Some(tag)), udp());
+        match sim.one_event() {
+            TxEvent::Response { id: got, .. } => assert_eq!(got, id),
+            e => panic!("expected a response, got {e:?}"),
+        }
+    }
+    assert!(sim.take_sent().is_empty(), "the proxy sends no ACK");
+}

@@ -7,7 +7,7 @@
 
 use super::matching::{AckKey, MergeKey, ServerKey};
 use super::timers::Timer;
-use super::{Cx, Outbound, Peer, ServerState, Transmit, TxEvent, TxId};
+use super::{Cx, Outbound, Peer, Policy, ServerState, Transmit, TxEvent, TxId};
 use crate::header::{HeaderName, Headers};
 use crate::message::{Request, Response};
 use crate::text::Text;
@@ -40,6 +40,9 @@ pub(crate) struct ServerTx {
     /// Current interval of Timer G or of the 2xx retransmission.
     interval: Duration,
     acked: bool,
+    /// Who answers the request: a UA core, or a proxy core once the
+    /// transaction user chose to forward it.
+    pub policy: Policy,
 }
 
 /// What can happen to a server transaction.
@@ -69,6 +72,7 @@ impl ServerTx {
         merge_key: Option<MergeKey>,
         ack_key: Option<AckKey>,
         request_to_tag: Option<Text>,
+        policy: Policy,
     ) -> ServerTx {
         let invite = request.method == crate::message::Method::Invite;
         ServerTx {
@@ -91,6 +95,7 @@ impl ServerTx {
             last_response: None,
             interval: Duration::ZERO,
             acked: false,
+            policy,
         }
     }
 
@@ -133,7 +138,7 @@ impl ServerTx {
             (S::Proceeding, In::Respond(r)) if r.status < 300 => {
                 self.send(cx, r);
                 self.state = S::Accepted;
-                if cx.config.policy.retransmits_2xx() {
+                if self.policy.retransmits_2xx() {
                     self.interval = t1;
                     cx.start(Timer::Retransmit2xx, t1);
                 }
@@ -234,7 +239,7 @@ impl ServerTx {
             // RFC 6026 §7.1: Timer L ends Accepted; without an ACK by then the
             // TU is told (§13.3.1.4: the session should be ended).
             (S::Accepted, In::Timer(Timer::L)) => {
-                if !self.acked && cx.config.policy.retransmits_2xx() {
+                if !self.acked && self.policy.retransmits_2xx() {
                     cx.stats.ack_timeouts += 1;
                     let TxId::Server(id) = cx.id else {
                         unreachable!("server transaction with a client id")
