@@ -34,6 +34,7 @@ from drachtio.protocol import (
     AuthResult,
     Command,
     Failure,
+    Later,
     ProtocolFailed,
     Request,
     Response,
@@ -197,7 +198,7 @@ class ControlSession(Channel):
         if self.is_open and self._transport is not None and not self._transport.is_closing():
             self._unauthenticated.admit(self)
 
-    def request_received(self, channel: Channel, request: Request) -> ResponseData:
+    def request_received(self, channel: Channel, request: Request) -> ResponseData | Later:
         command = request.data
         if isinstance(command, Auth):
             return self._authenticate(command)

@@ -42,6 +42,8 @@ from drachtio.protocol import (
     Command,
     DialogEvent,
     Failure,
+    Later,
+    ProxyRequest,
     RespondResult,
     RespondToSipRequest,
     ResponseData,
@@ -72,6 +74,7 @@ from drachtio.server.dialog import (
     websocket_flow,
 )
 from drachtio.server.dialog_registry import Dialogs
+from drachtio.server.proxies import TIMER_C, Proxies
 from drachtio.server.routing import Routes
 from drachtio.server.transactions import (
     ClientTransactions,
@@ -112,6 +115,7 @@ class TransactionUser:
         )
         self._client_txs: ClientTransactions[AppSession] = ClientTransactions(64 * config.t1)
         self._dialogs: Dialogs[AppSession] = Dialogs()
+        self._proxies: Proxies[AppSession] = Proxies(TIMER_C, 64 * config.t1)
         self._stack: SipStack | None = None
         self._listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -150,7 +154,7 @@ class TransactionUser:
             "dialogs": len(self._dialogs),
         }
 
-    def execute(self, session: AppSession, command: Command) -> ResponseData:
+    def execute(self, session: AppSession, command: Command) -> ResponseData | Later:
         """Carry out an authenticated client's command and return the response data.
 
         The requests the command leads to for ``session`` (the ``dialog``
@@ -178,7 +182,7 @@ class TransactionUser:
         else:
             session.send_request(command)
 
-    def _execute(self, session: AppSession, command: Command) -> ResponseData:
+    def _execute(self, session: AppSession, command: Command) -> ResponseData | Later:
         try:
             if isinstance(command, Route):
                 return self._route(session, command.method)
@@ -190,6 +194,8 @@ class TransactionUser:
                 return self._send(session, command)
             if isinstance(command, CancelSipRequest):
                 return self._cancel_sip_request(session, command)
+            if isinstance(command, ProxyRequest):
+                return self._proxy(session, command)
         except (DrachtioError, ValueError) as exc:
             log.info("%s failed peer=%s: %s", command.COMMAND, session.peer, exc)
             return Failure(str(exc) or type(exc).__name__)
@@ -312,6 +318,28 @@ class TransactionUser:
             self._server_txs.ringing(tx)
         return RespondResult(response, dialog_id)
 
+    def _proxy(self, session: AppSession, command: ProxyRequest) -> ResponseData | Later:
+        """Proxy a request ``session`` was handed (:mod:`drachtio.server.proxies`)."""
+        tx = self._server_txs.get(command.transaction_id)
+        if tx is None or tx.owner is not session:
+            finished = tx is None and self._server_txs.finished_by(command.transaction_id, session)
+            return _not_pending(command.transaction_id, finished)
+        if tx.dialog is not None:
+            return Failure(f"transaction {tx.id} is in dialog {tx.dialog.id}: answer it")
+        result = self._proxies.start(
+            self._stack_or_fail(),
+            session,
+            tx.stack_id,
+            tx.request,
+            tx.listener,
+            tx.to_tag,
+            command,
+            self._loop.time(),
+        )
+        self._server_txs.finish(tx)
+        self._arm_timer()
+        return result
+
     def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
         if dialog is None:
@@ -349,7 +377,11 @@ class TransactionUser:
 
     def _arm_timer(self) -> None:
         """Make the loop timer fire at the registries' earliest deadline."""
-        deadlines = (self._server_txs.next_deadline(), self._client_txs.next_deadline())
+        deadlines = (
+            self._server_txs.next_deadline(),
+            self._client_txs.next_deadline(),
+            self._proxies.next_deadline(),
+        )
         times = [at for at in deadlines if at is not None]
         if not times:
             return
@@ -368,6 +400,8 @@ class TransactionUser:
         self._timer = self._timer_at = None
         try:
             self._client_txs.expire(now)
+            if self._stack is not None:
+                self._proxies.expire(self._stack, now)
             for tx in self._server_txs.overdue(now):
                 if self._server_txs.is_pending(tx):
                     with _carry_on("answer 500", tx.id):
@@ -608,6 +642,8 @@ class TransactionUser:
             dialog = self._dialogs.receiving(request)
             if dialog is None and request.method == "NOTIFY":
                 dialog = self._notify_dialog(request)
+            if dialog is None and self._route_onward(tx):
+                return
             if dialog is None or dialog.owner is None:
                 self._answer(tx, 481, "Call/Transaction Does Not Exist")
                 return
@@ -641,6 +677,15 @@ class TransactionUser:
         self._arm_timer()
         if tx.dialog is not None and request.method == "BYE":
             self._destroy_dialog(tx.dialog, "BYE received")
+
+    def _route_onward(self, tx: ServerTx[AppSession]) -> bool:
+        """Whether ``tx`` is a request of a dialog the server record-routed, now proxied."""
+        stack = self._stack_or_fail()
+        now = self._loop.time()
+        if not self._proxies.route_onward(stack, tx.stack_id, tx.request, tx.listener, now):
+            return False
+        self._arm_timer()
+        return True
 
     def _notify_dialog(self, notify: SipRequest) -> Dialog[AppSession] | None:
         """The dialog a NOTIFY for a SUBSCRIBE still waiting for its 2xx creates.
@@ -680,6 +725,9 @@ class TransactionUser:
     def _on_ack(self, event: AckEvent) -> None:
         if self._trace:
             self._trace_in(event.request, event.source)
+        stack = self._stack
+        if stack is not None and self._proxies.route_ack(stack, event.request):
+            return
         if event.tx_id is None:
             log.debug("ACK matching no transaction dropped")
             return
@@ -695,6 +743,10 @@ class TransactionUser:
     def _on_cancel_received(self, event: CancelEvent) -> None:
         if self._trace:
             self._trace_in(event.request, None)
+        stack = self._stack
+        if stack is not None and self._proxies.on_cancel(stack, event.tx_id, self._loop.time()):
+            self._arm_timer()
+            return
         tx = self._server_txs.get_by_stack(event.tx_id)
         if tx is None:
             return
@@ -715,6 +767,11 @@ class TransactionUser:
         self._hang_up(dialog, "no ACK for the 2xx")
 
     def _on_failure(self, stack_id: int, code: int, reason: str) -> None:
+        stack = self._stack
+        now = self._loop.time()
+        if stack is not None and self._proxies.on_failure(stack, stack_id, code, reason, now):
+            self._arm_timer()
+            return
         ctx = self._client_txs.failed(stack_id)
         if ctx is not None:
             if ctx.owner is not None:
@@ -744,6 +801,10 @@ class TransactionUser:
             self._trace_in(response, event.source)
         ctx = self._client_txs.get_by_stack(event.tx_id)
         if ctx is None:
+            stack = self._stack
+            now = self._loop.time()
+            if stack is not None and self._proxies.on_response(stack, event.tx_id, response, now):
+                self._arm_timer()
             return
         status = response.status
         dialog = ctx.dialog

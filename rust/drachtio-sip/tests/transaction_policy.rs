@@ -215,3 +215,30 @@ fn ua_layer_client_sent_as_proxy_passes_every_2xx_up() {
     }
     assert!(sim.take_sent().is_empty(), "the proxy sends no ACK");
 }
+
+#[test]
+fn proxy_client_takes_responses_with_the_vias_of_earlier_hops() {
+    // §8.1.3.3 discards them at a UAC only.
+    for (policy, expected) in [(Policy::Proxy, 1), (Policy::UserAgent, 0)] {
+        let mut sim = Sim::new();
+        sim.layer
+            .send_request_as(
+                sim.now,
+                parse_request(&req("INVITE", "z9hG4bKv1")),
+                udp(),
+                policy,
+            )
+            .unwrap();
+        sim.drain();
+        let r = request_of(&sim.one_sent()).clone();
+        let text = String::from_utf8(response_to(&r, 180, Some("t")).to_bytes().to_vec())
+            .unwrap()
+            .replacen(
+                "\r\nFrom:",
+                "\r\nVia: SIP/2.0/UDP 198.51.100.9;branch=z9hG4bKcaller\r\nFrom:",
+                1,
+            );
+        sim.receive(&text, udp());
+        assert_eq!(sim.take_events().len(), expected, "{policy:?}");
+    }
+}

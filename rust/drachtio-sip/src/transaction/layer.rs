@@ -521,13 +521,7 @@ impl TransactionLayer {
             self.stats.dropped_responses += 1;
             return;
         };
-        // §8.1.3.3: a response with more than one Via is discarded.
-        let via_count = message
-            .headers()
-            .get_all(&HeaderName::Via)
-            .map(|v| split_list(v).len())
-            .sum::<usize>();
-        let Some(branch) = summary.branch().filter(|_| via_count == 1) else {
+        let Some(branch) = summary.branch() else {
             self.stats.dropped_responses += 1;
             return;
         };
@@ -540,6 +534,19 @@ impl TransactionLayer {
             self.stats.dropped_responses += 1;
             return;
         };
+        // §8.1.3.3: a UAC discards a response with more than one Via; a
+        // proxy's responses carry the Vias of the hops before it.
+        let via_count = || {
+            message
+                .headers()
+                .get_all(&HeaderName::Via)
+                .map(|v| split_list(v).len())
+                .sum::<usize>()
+        };
+        if self.clients[&id].policy.discards_multi_via_responses() && via_count() != 1 {
+            self.stats.dropped_responses += 1;
+            return;
+        }
         let Message::Response(response) = message else {
             unreachable!()
         };
