@@ -37,6 +37,9 @@ _KEEP_INVITE = """
 """
 
 
+_CALLEE_CONTACT = "      Contact: <sip:callee@[local_ip]:[local_port];transport=[transport]>\n"
+
+
 def _uas_send(code: int, reason: str, extra: str = "") -> str:
     """A response to the INVITE kept by ``_KEEP_INVITE`` (both its Vias: the proxy's, the
     caller's); sent before any other request comes, it copies the INVITE's Record-Route."""
@@ -52,12 +55,31 @@ def _uas_send(code: int, reason: str, extra: str = "") -> str:
       [last_Call-ID:]
       CSeq: [$inv_cseq]
       [last_Record-Route:]
-      Contact: <sip:callee@[local_ip]:[local_port];transport=[transport]>
-{extra}      Content-Length: 0
+{extra or _CALLEE_CONTACT}\
+      Content-Length: 0
 
     ]]>
   </send>
 """
+
+
+def silent_callee() -> str:
+    """sipp as a callee that takes the INVITE and never answers (its retransmissions neither)."""
+    return (
+        _HEAD.format(name="silent") + _KEEP_INVITE + '  <pause milliseconds="1500"/>\n</scenario>\n'
+    )
+
+
+def redirecting_callee(contact: str) -> str:
+    """sipp as a callee that answers 302 with ``contact`` and takes the ACK."""
+    return "".join(
+        (
+            _HEAD.format(name="redirect"),
+            _KEEP_INVITE,
+            _uas_send(302, "Moved Temporarily", f"      Contact: <{contact}>\n"),
+            '  <recv request="ACK" timeout="15000"/>\n</scenario>\n',
+        )
+    )
 
 
 def callee(final: int | None, *, ring: bool = True) -> str:
@@ -258,3 +280,38 @@ async def test_refused_proxy_commands_leave_the_request_to_the_client(tmp_path: 
     late = await app.request("proxy", {"transactionId": tid, "destinations": ["sip:a@h"]})
     assert late == {"success": False, "reason": f"transaction {tid} already has a final response"}
     await finish(app, server, uac)
+
+
+async def test_serial_fork_after_a_provisional_timeout(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    silent, silent_port = await sipp_uas(tmp_path, silent_callee())
+    ok, ok_port = await sipp_uas(tmp_path, callee(200))
+    uac = await sipp_uac(tmp_path, server, caller(200, rings=1))
+    first, second = f"sip:a@127.0.0.1:{silent_port}", f"sip:b@127.0.0.1:{ok_port}"
+    result = await proxied(
+        app, destinations=[first, second], provisionalTimeout=0.3, recordRoute=True
+    )
+    assert result["finalStatus"] == 200
+    assert [(b["destination"], statuses(b), b.get("error")) for b in result["branches"]] == [
+        (first, [], "no provisional response in time"),
+        (second, [180, 200], None),
+    ]
+    await finish(app, server, uac, silent, ok)
+
+
+async def test_3xx_followed_when_asked(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    ok, ok_port = await sipp_uas(tmp_path, callee(200))
+    moved_to = f"sip:moved@127.0.0.1:{ok_port}"
+    redirect, redirect_port = await sipp_uas(tmp_path, redirecting_callee(moved_to))
+    uac = await sipp_uac(tmp_path, server, caller(200, rings=1))
+    first = f"sip:a@127.0.0.1:{redirect_port}"
+    result = await proxied(app, destinations=[first], followRedirects=True, recordRoute=True)
+    assert result["finalStatus"] == 200
+    assert [(b["destination"], statuses(b)) for b in result["branches"]] == [
+        (first, [302]),
+        (moved_to, [180, 200]),
+    ]
+    await finish(app, server, uac, redirect, ok)
