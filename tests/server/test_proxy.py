@@ -131,6 +131,13 @@ def caller(final: int, *, rings: int = 0, may_ring: int = 0) -> str:
     return "".join(parts)
 
 
+def own_dir(tmp_path: Path) -> Path:
+    """A folder of its own for one more sipp (its statistics file is named by what is there)."""
+    path = tmp_path / f"sipp{len(list(tmp_path.glob('sipp*/')))}"
+    path.mkdir()
+    return path
+
+
 def statuses(branch: dict[str, Any]) -> list[int]:
     return [r["status"] for r in branch["responses"]]
 
@@ -154,7 +161,7 @@ async def finish(app: App, server: Any, *sipps: Sipp) -> None:
 async def test_proxy_success_with_record_route_and_headers(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    uas, port = await sipp_uas(tmp_path, callee(200))
+    uas, port = await sipp_uas(own_dir(tmp_path), callee(200))
     uac = await sipp_uac(tmp_path, server, caller(200, rings=1))
     destination = f"sip:callee@127.0.0.1:{port}"
     result = await proxied(
@@ -172,8 +179,8 @@ async def test_proxy_success_with_record_route_and_headers(tmp_path: Path) -> No
 async def test_serial_fork_after_486(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    busy, busy_port = await sipp_uas(tmp_path, callee(486))
-    ok, ok_port = await sipp_uas(tmp_path, callee(200))
+    busy, busy_port = await sipp_uas(own_dir(tmp_path), callee(486))
+    ok, ok_port = await sipp_uas(own_dir(tmp_path), callee(200))
     uac = await sipp_uac(tmp_path, server, caller(200, may_ring=2))
     first, second = f"sip:a@127.0.0.1:{busy_port}", f"sip:b@127.0.0.1:{ok_port}"
     result = await proxied(app, destinations=[first, second], forking="serial", recordRoute=True)
@@ -188,8 +195,8 @@ async def test_serial_fork_after_486(tmp_path: Path) -> None:
 async def test_parallel_fork_cancels_the_loser(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    loser, loser_port = await sipp_uas(tmp_path, callee(None))
-    winner, winner_port = await sipp_uas(tmp_path, callee(200, ring=False))
+    loser, loser_port = await sipp_uas(own_dir(tmp_path), callee(None))
+    winner, winner_port = await sipp_uas(own_dir(tmp_path), callee(200, ring=False))
     uac = await sipp_uac(tmp_path, server, caller(200, may_ring=1))
     rings, answers = f"sip:a@127.0.0.1:{loser_port}", f"sip:b@127.0.0.1:{winner_port}"
     result = await proxied(app, destinations=[rings, answers], forking="parallel", recordRoute=True)
@@ -203,7 +210,7 @@ async def test_parallel_fork_cancels_the_loser(tmp_path: Path) -> None:
 async def test_caller_cancel_reaches_every_branch(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    uas, port = await sipp_uas(tmp_path, callee(None))
+    uas, port = await sipp_uas(own_dir(tmp_path), callee(None))
     uac = await sipp_uac(tmp_path, server, uac_scenario(487, provisional=(180,), cancel_after=180))
     destination = f"sip:callee@127.0.0.1:{port}"
     result = await proxied(app, destinations=[destination])
@@ -249,7 +256,7 @@ async def test_loop_back_to_the_server_is_answered_482(tmp_path: Path) -> None:
 async def test_proxy_over_tcp(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    uas, port = await sipp_uas(tmp_path, callee(200), transport="tcp")
+    uas, port = await sipp_uas(own_dir(tmp_path), callee(200), transport="tcp")
     uac = await sipp_uac(tmp_path, server, caller(200, rings=1), transport="tcp")
     destination = f"sip:callee@127.0.0.1:{port};transport=tcp"
     result = await proxied(app, destinations=[destination], recordRoute=True)
@@ -285,8 +292,8 @@ async def test_refused_proxy_commands_leave_the_request_to_the_client(tmp_path: 
 async def test_serial_fork_after_a_provisional_timeout(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    silent, silent_port = await sipp_uas(tmp_path, silent_callee())
-    ok, ok_port = await sipp_uas(tmp_path, callee(200))
+    silent, silent_port = await sipp_uas(own_dir(tmp_path), silent_callee())
+    ok, ok_port = await sipp_uas(own_dir(tmp_path), callee(200))
     uac = await sipp_uac(tmp_path, server, caller(200, rings=1))
     first, second = f"sip:a@127.0.0.1:{silent_port}", f"sip:b@127.0.0.1:{ok_port}"
     result = await proxied(
@@ -303,9 +310,9 @@ async def test_serial_fork_after_a_provisional_timeout(tmp_path: Path) -> None:
 async def test_3xx_followed_when_asked(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    ok, ok_port = await sipp_uas(tmp_path, callee(200))
+    ok, ok_port = await sipp_uas(own_dir(tmp_path), callee(200))
     moved_to = f"sip:moved@127.0.0.1:{ok_port}"
-    redirect, redirect_port = await sipp_uas(tmp_path, redirecting_callee(moved_to))
+    redirect, redirect_port = await sipp_uas(own_dir(tmp_path), redirecting_callee(moved_to))
     uac = await sipp_uac(tmp_path, server, caller(200, rings=1))
     first = f"sip:a@127.0.0.1:{redirect_port}"
     result = await proxied(app, destinations=[first], followRedirects=True, recordRoute=True)
