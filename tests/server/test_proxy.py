@@ -20,7 +20,9 @@ from server_harness import (
     sipp_uac,
     sipp_uas,
     start_server,
+    uac_in_dialog_scenario,
     uac_scenario,
+    uas_in_dialog_scenario,
 )
 
 pytestmark = needs_sipp
@@ -322,3 +324,43 @@ async def test_3xx_followed_when_asked(tmp_path: Path) -> None:
         (moved_to, [180, 200]),
     ]
     await finish(app, server, uac, redirect, ok)
+
+
+async def test_record_routed_reinvite_and_bye_are_routed_without_the_app(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite", "bye")
+    here = f"<sip:127.0.0.1:{sip_port(server, 'udp')};lr>"
+    # The callee copies the proxy's Record-Route into its 2xx (RFC 3261 §12.1.1).
+    uas, port = await sipp_uas(
+        own_dir(tmp_path),
+        uas_in_dialog_scenario([("INVITE", 200), ("ACK", None), ("BYE", 200)], record_route=here),
+    )
+    # The caller sends what follows in the dialog along its route set: through the server.
+    scenario = uac_in_dialog_scenario([("INVITE", 200, "X-Sipp-Answered: INVITE")]).replace(
+        "[peer_tag_param]\n", "[peer_tag_param]\n      [routes]\n"
+    )
+    uac = await sipp_uac(tmp_path, server, scenario)
+    result = await proxied(app, destinations=[f"sip:callee@127.0.0.1:{port}"], recordRoute=True)
+    assert result["finalStatus"] == 200
+    for sipp in (uac, uas):
+        run = await sipp.result()
+        assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    # The re-INVITE and the BYE never reached the application: only the first INVITE did.
+    assert app.labels().count("sip INVITE") == 1
+    assert "sip BYE" not in app.labels()
+    await app.close()
+    await server.stop()
+
+
+async def test_a_destination_that_cannot_be_reached_counts_as_503_sent_as_500(
+    tmp_path: Path,
+) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    uac = await sipp_uac(tmp_path, server, uac_scenario(500))
+    result = await proxied(app, destinations=["tel:+15551234"])
+    assert result["finalStatus"] == 500
+    [branch] = result["branches"]
+    assert branch["responses"] == []
+    assert branch["error"].startswith("not sent: ")
+    await finish(app, server, uac)
