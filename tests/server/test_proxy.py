@@ -364,3 +364,31 @@ async def test_a_destination_that_cannot_be_reached_counts_as_503_sent_as_500(
     assert branch["responses"] == []
     assert branch["error"].startswith("not sent: ")
     await finish(app, server, uac)
+
+
+async def test_a_preloaded_route_through_the_server_is_followed_without_the_app(
+    tmp_path: Path,
+) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    uas, port = await sipp_uas(own_dir(tmp_path), callee(486))
+    here = f"<sip:127.0.0.1:{sip_port(server, 'udp')};lr>"
+    # The caller's INVITE names the callee and is routed through the server.
+    scenario = (
+        uac_scenario(486, provisional=(180,))
+        .replace(
+            "INVITE sip:[service]@[remote_ip]:[remote_port]", f"INVITE sip:callee@127.0.0.1:{port}"
+        )
+        .replace(
+            "Max-Forwards: 70\n      Content-Type",
+            f"Route: {here}\n      Max-Forwards: 70\n      Content-Type",
+        )
+    )
+    assert "Route: <sip:127.0.0.1:" in scenario
+    uac = await sipp_uac(tmp_path, server, scenario)
+    for sipp in (uac, uas):
+        run = await sipp.result()
+        assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    assert "sip INVITE" not in app.labels()
+    await app.close()
+    await server.stop()

@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 from drachtio._core import (
     SipRequest,
     SipResponse,
+    Uri,
     proxy_check,
     proxy_forward,
     proxy_upstream_response,
@@ -62,6 +63,9 @@ class Proxied(Generic[_Owner]):
     to_tag: str | None = None
     branch_txs: dict[int, int] = field(default_factory=dict)
     final_response: SipResponse | None = None
+    # Whether each destination becomes the Request-URI (an application's
+    # proxy); a request routed onward keeps its own (§16.12).
+    retarget: bool = True
 
 
 class Proxies(Generic[_Owner]):
@@ -90,6 +94,8 @@ class Proxies(Generic[_Owner]):
         to_tag: str | None,
         options: ProxyRequest,
         now: float,
+        *,
+        retarget: bool = True,
     ) -> ProxyResult | Later:
         """Proxy ``request`` (server transaction ``stack_id``) as ``options`` say.
 
@@ -114,7 +120,9 @@ class Proxies(Generic[_Owner]):
             return ProxyResult(status, response, ())
         stack.answer_as_proxy(stack_id)
         call = ProxiedRequest(options, request.method == "INVITE", now, self.timer_c)
-        entry = Proxied(call, owner, stack_id, request, listener, Later(), to_tag)
+        entry = Proxied(
+            call, owner, stack_id, request, listener, Later(), to_tag, retarget=retarget
+        )
         self._by_server[stack_id] = entry
         call.start(now)
         self._run(stack, entry, now)
@@ -128,13 +136,19 @@ class Proxies(Generic[_Owner]):
         listener: Listener,
         now: float,
     ) -> bool:
-        """A request in no dialog of ours whose first Route names us (RFC 3261 §16.12): a
-        dialog we record-routed. It is forwarded to its Request-URI (or the next Route) with
-        no application asked; ``False`` when the Route is not ours."""
+        """Route ``request`` onward without asking any application, when its route says so.
+
+        A request in no dialog of ours (it has a To tag) whose first Route
+        names us, or whose Request-URI does (a strict router before us), is
+        in a dialog we record-routed (RFC 3261 §16.12); a new request whose
+        first Route names us with ``lr`` and whose Request-URI, or a further
+        Route, is another's was routed through us (a preloaded route). Either
+        is forwarded to its next hop; ``False`` for any other request.
+        """
         if not _routed_here(stack, request):
             return False
         options = ProxyRequest("-", (str(request.uri),))
-        self.start(stack, None, stack_id, request, listener, None, options, now)
+        self.start(stack, None, stack_id, request, listener, None, options, now, retarget=False)
         return True
 
     def route_ack(self, stack: SipStack, ack: SipRequest) -> bool:
@@ -229,7 +243,7 @@ class Proxies(Generic[_Owner]):
         try:
             request = proxy_forward(
                 entry.request,
-                action.destination,
+                action.destination if entry.retarget else None,
                 f"z9hG4bK{os.urandom(8).hex()}",
                 own,
                 record_route,
@@ -307,12 +321,17 @@ def _with_headers(request: SipRequest, extra: SimpleHeaders) -> SipRequest:
 
 
 def _routed_here(stack: SipStack, request: SipRequest) -> bool:
-    """Whether ``request``'s first Route is one of our listeners (what we record-routed)."""
+    """Whether ``request``'s route passes through us to another (:meth:`Proxies.route_onward`)."""
+    own = {(ip, port) for _, ip, port in stack.local_addresses}
+
+    def ours(uri: Uri) -> bool:
+        return uri.scheme in ("sip", "sips") and (uri.host, uri.port or 5060) in own
+
     routes = request.route
-    if not routes:
-        return False
-    uri = routes[0].uri
-    if uri.param("lr") is None and "lr" not in {name for name, _ in uri.params}:
-        return False
-    port = uri.port or 5060
-    return any(uri.host == ip and port == p for _, ip, p in stack.local_addresses)
+    to = request.to
+    in_dialog = to is not None and to.tag is not None
+    first = routes[0].uri if routes else None
+    if first is not None and ours(first) and "lr" in {name for name, _ in first.params}:
+        return in_dialog or len(routes) > 1 or not ours(request.uri)
+    # A strict router before us put our Record-Route in the Request-URI.
+    return in_dialog and bool(routes) and ours(request.uri)

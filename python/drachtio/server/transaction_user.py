@@ -658,6 +658,8 @@ class TransactionUser:
             tx.to_tag = dialog.local_tag
             owner: AppSession | None = dialog.owner
         else:
+            if request.route and self._route_onward(tx):
+                return
             owner = self._routes.pick(request.method)
             if owner is None:
                 log.info(
@@ -679,7 +681,7 @@ class TransactionUser:
             self._destroy_dialog(tx.dialog, "BYE received")
 
     def _route_onward(self, tx: ServerTx[AppSession]) -> bool:
-        """Whether ``tx`` is a request of a dialog the server record-routed, now proxied."""
+        """Whether ``tx``'s route passes through the server to another: now proxied."""
         stack = self._stack_or_fail()
         now = self._loop.time()
         if not self._proxies.route_onward(stack, tx.stack_id, tx.request, tx.listener, now):
