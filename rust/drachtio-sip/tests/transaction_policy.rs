@@ -242,3 +242,26 @@ fn proxy_client_takes_responses_with_the_vias_of_earlier_hops() {
         assert_eq!(sim.take_events().len(), expected, "{policy:?}");
     }
 }
+
+#[test]
+fn proxy_server_passes_every_ack_of_its_2xx_up() {
+    // Each 2xx the UAS retransmits reaches the UAC, whose ACK for each the
+    // proxy forwards; a UA core takes the first and absorbs the others.
+    for (policy, expected) in [(Policy::Proxy, 2), (Policy::UserAgent, 1)] {
+        let mut sim = Sim::with(Config { policy, ..config() });
+        let (id, request) = new_request(&mut sim, &req("INVITE", "z9hG4bKa1"));
+        sim.layer
+            .respond(sim.now, id, tu_response(200, &request, Some("u")))
+            .unwrap();
+        sim.drain();
+        let ack = req_to_tag("ACK", "z9hG4bKack1", "u");
+        sim.receive(&ack, udp());
+        sim.receive(&ack, udp());
+        let acks = sim
+            .take_events()
+            .into_iter()
+            .filter(|(_, e)| matches!(e, TxEvent::AckFor2xx { id: Some(i), .. } if *i == id))
+            .count();
+        assert_eq!(acks, expected, "{policy:?}");
+    }
+}

@@ -199,7 +199,9 @@ impl ServerTx {
                 cx.stats.request_retransmissions_absorbed += 1;
             }
             // RFC 6026 §7.1 and §13.3.1.4: the ACK for the 2xx stops its
-            // retransmission and goes to the TU once; repeated ACKs are absorbed.
+            // retransmission and goes to the TU once; repeated ACKs are
+            // absorbed, but by a proxy, which forwards each (every 2xx it
+            // forwarded gets its own from the UAC, §13.2.2.4).
             (
                 S::Accepted,
                 In::Ack {
@@ -208,8 +210,18 @@ impl ServerTx {
                     local,
                 },
             ) => {
-                if self.acked {
+                if self.acked && !self.policy.forwards_every_2xx() {
                     cx.stats.request_retransmissions_absorbed += 1;
+                } else if self.acked {
+                    let TxId::Server(id) = cx.id else {
+                        unreachable!("server transaction with a client id")
+                    };
+                    cx.event(TxEvent::AckFor2xx {
+                        id: Some(id),
+                        request: *request,
+                        peer,
+                        local,
+                    });
                 } else {
                     self.acked = true;
                     cx.stop(Timer::Retransmit2xx);
