@@ -12,6 +12,7 @@ from server_harness import (
     _BYE,
     _HEAD,
     _INVITE,
+    SDP,
     App,
     Sipp,
     _uas_answer,
@@ -392,3 +393,27 @@ async def test_a_preloaded_route_through_the_server_is_followed_without_the_app(
     assert "sip INVITE" not in app.labels()
     await app.close()
     await server.stop()
+
+
+async def test_a_request_in_a_dialog_of_the_servers_is_answered_not_proxied(
+    tmp_path: Path,
+) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite", "bye")
+    uac = await sipp_uac(tmp_path, server, uac_in_dialog_scenario([("INFO", 200, "SIP/2.0 200")]))
+    invite = await app.next_sip("INVITE")
+    answered = await app.respond(invite["transactionId"], 200, body=SDP)
+    info = await app.next_sip("INFO")
+    refused = await app.request(
+        "proxy", {"transactionId": info["transactionId"], "destinations": ["sip:a@127.0.0.1"]}
+    )
+    assert refused == {
+        "success": False,
+        "reason": f"transaction {info['transactionId']} is in dialog {answered['dialogId']}: "
+        "answer it",
+    }
+    # Still the application's to answer, and the call goes on.
+    assert (await app.respond(info["transactionId"], 200))["success"] is True
+    bye = await app.next_sip("BYE")
+    await app.respond(bye["transactionId"], 200)
+    await finish(app, server, uac)
