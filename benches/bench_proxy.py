@@ -9,6 +9,9 @@ processes per subject and rate:
   answers each INVITE with the ``proxy`` command (one destination, the
   ``uas``, Record-Route on): the destination is decided by an application per
   call; the ACK and BYE pass through the server, which routes them on itself;
+- ``embedded``: ``benches/apps/proxy_embedded.py``, the server and a ``Srf``
+  application in one process, each INVITE proxied with ``srf.proxy_request``
+  (record-routed);
 - ``kamailio``: Debian's Kamailio with ``tm`` (``t_relay``) and ``rr``
   (``record_route``, ``loose_route``), the destination written in its
   configuration, two UDP worker processes.
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -45,7 +49,8 @@ from pathlib import Path
 from bench_server import APPS, final_words, start_server
 from measure import HOST, Calls, cpu_seconds, free_udp_port, sipp_uac, sipp_uas, stop_process
 
-SUBJECTS = ("drachtio", "kamailio")
+SUBJECTS = ("drachtio", "embedded", "kamailio")
+_SIP_PORT = re.compile(rb"udp/[^ ]*:(\d+)")
 TARGET_VS_KAMAILIO = 2.0
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 KAMAILIO_CFG = """#!KAMAILIO
@@ -289,6 +294,27 @@ def drachtio(workdir: Path, uas: int, tag: str) -> Iterator[tuple[list[int], int
 
 
 @contextlib.contextmanager
+def embedded(workdir: Path, uas: int, tag: str) -> Iterator[tuple[list[int], int, list[str]]]:
+    """The server and its proxying ``Srf`` application in one process."""
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        command = [
+            sys.executable, str(APPS / "proxy_embedded.py"), "--sip", f"udp:{HOST}:0",
+            "--control", f"{HOST}:0", "--secret", secrets.token_hex(16),
+        ]  # fmt: skip
+        env = {**os.environ, "PROXY_TO": f"sip:uas@{HOST}:{uas}"}
+        with open(workdir / f"server-{tag}.log", "wb") as log:
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
+        stack.callback(stop_process, proc)
+        assert proc.stdout is not None
+        match = _SIP_PORT.search(proc.stdout.readline())
+        if match is None:
+            raise RuntimeError(f"proxy_embedded did not start, see {workdir}/server-{tag}.log")
+        yield [proc.pid], int(match[1]), notes
+        notes.append(final_words(proc))
+
+
+@contextlib.contextmanager
 def kamailio(workdir: Path, uas: int, tag: str) -> Iterator[tuple[list[int], int, list[str]]]:
     """Kamailio proxying to ``uas``: its process tree and its SIP port."""
     port = free_udp_port()
@@ -311,7 +337,7 @@ def kamailio(workdir: Path, uas: int, tag: str) -> Iterator[tuple[list[int], int
 
 def measure(workdir: Path, subject: str, rate: int, seconds: int, tail: float) -> Result:
     tag = f"{subject}-{rate}"
-    run = drachtio if subject == "drachtio" else kamailio
+    run = {"drachtio": drachtio, "embedded": embedded, "kamailio": kamailio}[subject]
     uac, uas_scenario = workdir / "uac-routes.xml", workdir / "uas-routes.xml"
     uac.write_text(UAC_SCENARIO)
     uas_scenario.write_text(UAS_SCENARIO)
@@ -363,16 +389,16 @@ def main() -> int:
         if r.note:
             print(f"- {r.subject} {r.rate}/s: {r.note}")
     print("\n## Targets\n")
-    for r in (r for r in results if r.subject == "drachtio"):
+    for r in (r for r in results if r.subject in ("drachtio", "embedded")):
         if r.rate == 1000:
             ok = r.calls.failed == 0 and r.calls.successful > 0
-            print(f"- zero failures at 1,000 calls/s: {'ok' if ok else 'MISSED'}")
+            print(f"- {r.subject}: zero failures at 1,000 calls/s: {'ok' if ok else 'MISSED'}")
         base = kam.get(r.rate)
         if base and base.calls.successful and r.calls.successful:
             ratio = r.us() / base.us()
             verdict = "ok" if ratio <= TARGET_VS_KAMAILIO else "MISSED"
             print(
-                f"- CPU per proxied call at {r.rate}/s: {ratio:.2f}x Kamailio's "
+                f"- {r.subject}: CPU per proxied call at {r.rate}/s: {ratio:.2f}x Kamailio's "
                 f"(target at most {TARGET_VS_KAMAILIO}x): {verdict}"
             )
     return 0

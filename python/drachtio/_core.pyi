@@ -561,8 +561,9 @@ class _SipStack:
     def local_addresses(self) -> list[tuple[str, str, int]]: ...
     def respond(self, tx_id: int, response: SipResponse) -> None: ...
     def send_request(
-        self, request: SipRequest, dest: tuple[str, str, int] | None = None
+        self, request: SipRequest, dest: tuple[str, str, int] | None = None, *, proxy: bool = False
     ) -> int: ...
+    def answer_as_proxy(self, tx_id: int) -> None: ...
     def cancel(self, tx_id: int) -> int: ...
     def send_ack(
         self, tx_id: int, ack: SipRequest, dest: tuple[str, str, int] | None = None
@@ -585,3 +586,55 @@ class _SipStack:
     def begin_close(self, grace: float) -> None: ...
     @property
     def is_closed(self) -> bool: ...
+
+# The proxy core's rules (rust/drachtio-py/src/proxy.rs), for the server's proxy.
+
+def proxy_check(
+    request: SipRequest, sent_by: list[str], supported: list[str]
+) -> tuple[int, list[str]] | None:
+    """RFC 3261 §16.3: ``None`` when ``request`` may be forwarded, else ``(status, detail)``.
+
+    400 (detail: the malformed header), 416, 483, 482 (a Via of one of
+    ``sent_by`` with this request's loop hash), 420 (detail: the
+    Proxy-Require option tags not in ``supported``).
+    """
+
+def proxy_forward(
+    request: SipRequest,
+    target: str | None,
+    branch: str,
+    own: list[tuple[str, int]],
+    record_route: str | None = None,
+) -> SipRequest:
+    """The copy of ``request`` to forward to ``target`` (RFC 3261 §16.4, §16.6).
+
+    A first Route naming one of ``own`` removed, Request-URI ``target``,
+    Max-Forwards decremented, ``Record-Route: <record_route;lr>`` on top when
+    given, a Via with ``branch`` and the loop-detection part on top. Raise
+    ``ValueError`` when ``target`` is not a URI.
+    """
+
+def proxy_upstream_response(response: SipResponse) -> SipResponse | None:
+    """``response`` without its top Via (ours); ``None`` when no Via is left."""
+
+@final
+class ProxyContext:
+    """The response context of one proxied request (RFC 3261 §16.7, §16.8), on caller's time."""
+
+    def __new__(cls, invite: bool, now: float, timer_c: float = 185.0) -> ProxyContext: ...
+    def add_branch(self, branch: int, now: float) -> bool: ...
+    def close(self) -> None: ...
+    def on_response(self, branch: int, response: SipResponse, now: float) -> None: ...
+    def on_branch_failure(self, branch: int, status: int) -> None: ...
+    def on_cancel(self) -> None: ...
+    def handle_timeout(self, now: float) -> None: ...
+    def poll_timeout(self) -> float | None: ...
+    @property
+    def is_done(self) -> bool: ...
+    def poll_actions(
+        self,
+    ) -> list[
+        tuple[Literal["forward"], SipResponse]
+        | tuple[Literal["respond"], int]
+        | tuple[Literal["cancel"], int]
+    ]: ...

@@ -26,6 +26,7 @@ hands the server's requests to the application.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Protocol, cast
 
@@ -35,6 +36,7 @@ from drachtio.protocol import (
     Connection,
     Event,
     Failure,
+    Later,
     LocalProtocolError,
     Ping,
     Pong,
@@ -63,8 +65,9 @@ class ChannelOwner(Protocol):
     def channel_opened(self, channel: Channel) -> None:
         """The connection is up (``channel.peer`` is known)."""
 
-    def request_received(self, channel: Channel, request: Request) -> ResponseData:
-        """The peer sent ``request`` (never a ``ping``); return the response's data."""
+    def request_received(self, channel: Channel, request: Request) -> ResponseData | Later:
+        """The peer sent ``request`` (never a ``ping``); return the response's data (or a
+        :class:`~drachtio.protocol.Later` resolved with it)."""
 
     def response_received(self, channel: Channel, response: Response, request: Request) -> None:
         """The peer answered ``request``, which this end sent (never a ``ping``)."""
@@ -253,7 +256,11 @@ class Channel(asyncio.BufferedProtocol):
             if isinstance(request.data, Ping):
                 self.send_response(Response(request.rid, Pong()))
             else:
-                self.send_response(Response(request.rid, owner.request_received(self, request)))
+                data = owner.request_received(self, request)
+                if isinstance(data, Later):
+                    data.then(functools.partial(self._send_later, request.rid))
+                else:
+                    self.send_response(Response(request.rid, data))
         elif isinstance(event, ResponseReceived):
             if event.request.rid == self._ping_rid:
                 self._ping_rid = None
@@ -333,6 +340,11 @@ class Channel(asyncio.BufferedProtocol):
             log.error("cannot send %s to peer=%s: %s", command.COMMAND, self.peer, exc.message)
             return None
         return rid if self._write(frame) else None
+
+    def _send_later(self, rid: str, data: ResponseData) -> None:
+        """The data of a response that came later (:class:`~drachtio.protocol.Later`)."""
+        if not self.closed:
+            self.send_response(Response(rid, data))
 
     def send_response(self, message: Response) -> None:
         """Answer one of the peer's requests."""

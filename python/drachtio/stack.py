@@ -235,18 +235,34 @@ class SipStack:
         """
         self._core.respond(tx_id, response)
 
-    def send_request(self, request: SipRequest, dest: Destination | None = None) -> int:
+    def send_request(
+        self, request: SipRequest, dest: Destination | None = None, *, proxy: bool = False
+    ) -> int:
         """Start a client transaction and return its id; responses come as ``ResponseEvent``.
 
         Without ``dest`` the next hop is the first Route or the Request-URI
         (RFC 3261 §8.1.2); the stack sets the top Via's transport and sent-by
-        and adds a branch if it has none.
+        and adds a branch if it has none. With ``proxy`` the transaction is
+        the proxy core's (RFC 6026 §7.2): every 2xx of an INVITE is reported,
+        retransmissions and other forks' included, and none is acknowledged.
 
         Raises:
             LocalError: a mandatory header is missing or malformed, or no route.
             StackClosed: the stack is closing.
         """
-        return self._core.send_request(request, dest)
+        return self._core.send_request(request, dest, proxy=proxy)
+
+    def answer_as_proxy(self, tx_id: int) -> None:
+        """Server transaction ``tx_id`` is answered by the proxy core from now on.
+
+        It retransmits no 2xx of its own (the UAS behind does) and sends every
+        2xx it is given (RFC 6026 §7.1).
+
+        Raises:
+            UnknownTransaction: no such server transaction.
+            TransactionFinished: it has its final response already.
+        """
+        self._core.answer_as_proxy(tx_id)
 
     def cancel(self, tx_id: int) -> int:
         """CANCEL INVITE client transaction ``tx_id`` (RFC 3261 §9.1); return the CANCEL's id.

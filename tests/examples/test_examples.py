@@ -36,6 +36,8 @@ from server_harness import (
     uac_scenario,
     uas_in_dialog_scenario,
 )
+from test_proxy import callee as proxied_callee
+from test_proxy import caller as proxied_caller
 
 from drachtio.server import Server
 
@@ -241,6 +243,35 @@ async def test_b2bua_passes_the_callees_rejection_back(
     assert (await callee.result()).successful == 1
     await b2bua.wait_for_log("failed: 486")
     assert await b2bua.stop() == 0
+
+
+# ---------------------------------------------------------------- proxy.py
+
+
+async def test_proxy_tries_the_next_destination_after_a_rejection(
+    server: Server, example: Start, tmp_path: Path
+) -> None:
+    busy_dir, ok_dir = tmp_path / "busy", tmp_path / "ok"
+    busy_dir.mkdir()
+    ok_dir.mkdir()
+    busy, busy_port = await sipp_uas(busy_dir, proxied_callee(486))
+    ok, ok_port = await sipp_uas(ok_dir, proxied_callee(200))
+    proxy = await example(
+        "proxy.py",
+        *control(server),
+        "--to",
+        f"sip:a@127.0.0.1:{busy_port}",
+        "--to",
+        f"sip:b@127.0.0.1:{ok_port}",
+    )
+    await proxy.wait_for_log("ready")
+    caller_run = await sipp_uac(tmp_path, server, proxied_caller(200, may_ring=2))
+    for sipp in (caller_run, busy, ok):
+        result = await sipp.result()
+        assert result.successful == 1, result.log
+    line = await proxy.wait_for_log("call ")
+    assert line.endswith(f"200 (sip:a@127.0.0.1:{busy_port} 486, sip:b@127.0.0.1:{ok_port} 200)")
+    assert await proxy.stop() == 0
 
 
 # ---------------------------------------------------------------- registrar.py

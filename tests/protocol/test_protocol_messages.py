@@ -556,6 +556,7 @@ def test_command_sets() -> None:
         "respondToSipRequest",
         "sendSipRequest",
         "cancelSipRequest",
+        "proxy",
         "ping",
     } == CLIENT_COMMANDS
     assert {"sip", "cancel", "dialog", "ping"} == SERVER_COMMANDS

@@ -63,7 +63,7 @@ def schema_name(obj: dict[str, Any], command: str | None) -> str:
         return "failure-response"
     if command == "ping" and "pong" in data:
         return "pong-response"
-    if command in ("respondToSipRequest", "sendSipRequest"):
+    if command in ("respondToSipRequest", "sendSipRequest", "proxy"):
         return f"{command}-response"
     return "success-response"
 
@@ -204,6 +204,7 @@ def test_a_schema_per_command_and_response() -> None:
         "respondToSipRequest",
         "sendSipRequest",
         "cancelSipRequest",
+        "proxy",
         "ping",
         "sip",
         "cancel",
@@ -214,6 +215,7 @@ def test_a_schema_per_command_and_response() -> None:
         "pong-response",
         "respondToSipRequest-response",
         "sendSipRequest-response",
+        "proxy-response",
     }
 
 
@@ -255,6 +257,26 @@ BAD_REQUESTS: list[dict[str, Any]] = [
         "data": {"transactionId": "t", "code": 200, "opts": {"body": "v=0"}},
     },
     {"command": "cancelSipRequest", "data": {"transactionId": 3}},
+    {"command": "proxy", "data": {"transactionId": "t"}},
+    {"command": "proxy", "data": {"transactionId": "t", "destinations": []}},
+    {"command": "proxy", "data": {"transactionId": "t", "destinations": ["bob"]}},
+    {"command": "proxy", "data": {"transactionId": "t", "destinations": ["sip:b"], "forking": "x"}},
+    {
+        "command": "proxy",
+        "data": {"transactionId": "t", "destinations": ["sip:b"], "finalTimeout": 0},
+    },
+    {
+        "command": "proxy",
+        "data": {"transactionId": "t", "destinations": ["sip:b"], "recordRoute": 1},
+    },
+    {
+        "command": "proxy",
+        "data": {"transactionId": "t", "destinations": ["sip:b"], "headers": {"X": "a\r\nVia: x"}},
+    },
+    {
+        "command": "proxy",
+        "data": {"transactionId": "t", "destinations": ["sip:b"], "headers": {"max-forwards": "9"}},
+    },
     {"command": "sip", "data": {"transactionId": "t", "message": {"headers": {}}}},
     {
         "command": "sip",

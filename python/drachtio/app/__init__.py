@@ -9,6 +9,7 @@ from __future__ import annotations
 from drachtio.app.dialog import DEFAULT_ANSWERS, Dialog, DialogEvent
 from drachtio.app.link import AuthenticationFailed, RemoteLink
 from drachtio.app.message import Request, Response
+from drachtio.app.proxy import ProxyOutcome
 from drachtio.app.srf import Credentials, Handler, Middleware, Srf
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "DialogEvent",
     "Handler",
     "Middleware",
+    "ProxyOutcome",
     "RemoteLink",
     "Request",
     "Response",

@@ -11,6 +11,7 @@ objects, and everything happens in the order a remote link would see it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from drachtio._core import SipMessage
 from drachtio.app.link import succeeded
 from drachtio.errors import ConnectionLost
-from drachtio.protocol import Command, Failure, ResponseData, Route, SipJson
+from drachtio.protocol import Command, Failure, Later, ResponseData, Route, SipJson
 
 if TYPE_CHECKING:
     from drachtio.app.link import LinkEvents
@@ -100,11 +101,25 @@ class EmbeddedLink:
             future.set_exception(ConnectionLost("detached from the server"))
             return future
         result = self._server.execute(self, command)
-        if on_result is not None and not isinstance(result, Failure):
-            on_result(result)
-        future.set_result(result)
+        if isinstance(result, Later):
+            result.then(functools.partial(_settle, future, on_result))
+        else:
+            _settle(future, on_result, result)
         return future
 
     def sip_message(self, message: SipJson) -> SipMessage:
         assert not isinstance(message, dict), "in process, messages are the core's objects"
         return message
+
+
+def _settle(
+    future: asyncio.Future[ResponseData],
+    on_result: Callable[[ResponseData], None] | None,
+    result: ResponseData,
+) -> None:
+    """Give ``result`` to ``on_result`` (unless a failure) and to ``future``."""
+    if future.done():
+        return
+    if on_result is not None and not isinstance(result, Failure):
+        on_result(result)
+    future.set_result(result)

@@ -23,6 +23,7 @@ from drachtio.app.digest import DigestCredentials, answer_challenge
 from drachtio.app.embedded import EmbeddedLink
 from drachtio.app.link import Link, RemoteLink, request_method
 from drachtio.app.message import Headers, Request, Response, body_text, simple_headers
+from drachtio.app.proxy import proxy_request
 from drachtio.channel import ChannelSettings
 from drachtio.errors import ConnectionLost, DrachtioError, LocalError, RequestFailed, SipError
 from drachtio.protocol import (
@@ -768,6 +769,9 @@ class Srf:
         if not 200 <= response.status < 300 or not made:
             raise SipError(response.status, response.reason, response)
         return made[0]
+
+    proxy_request = staticmethod(proxy_request)
+    """Have the server proxy a request (RFC 3261 §16): :func:`drachtio.app.proxy.proxy_request`."""
 
     async def create_b2bua(
         self,

@@ -52,6 +52,8 @@ from drachtio.protocol.errors import (
     RemoteProtocolError,
 )
 from drachtio.protocol.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from drachtio.protocol.later import Later
+from drachtio.protocol.proxy import BranchReport, ProxyRequest, ProxyResult
 from drachtio.protocol.results import (
     AuthResult,
     Failure,
@@ -70,6 +72,7 @@ __all__ = [
     "SERVER_COMMANDS",
     "Auth",
     "AuthResult",
+    "BranchReport",
     "Cancel",
     "CancelSipRequest",
     "CloseConnection",
@@ -81,11 +84,14 @@ __all__ = [
     "Failure",
     "FrameDecoder",
     "JsonObject",
+    "Later",
     "LocalProtocolError",
     "Ping",
     "Pong",
     "ProtocolError",
     "ProtocolFailed",
+    "ProxyRequest",
+    "ProxyResult",
     "RemoteProtocolError",
     "Request",
     "RequestReceived",

@@ -1,7 +1,8 @@
 """The commands of the control protocol: the ``data`` of every request.
 
 Clients send ``auth``, ``route``, ``unroute``, ``respondToSipRequest``,
-``sendSipRequest``, ``cancelSipRequest`` and ``ping``; servers send ``sip``,
+``sendSipRequest``, ``cancelSipRequest``, ``proxy`` (:mod:`drachtio.protocol.proxy`)
+and ``ping``; servers send ``sip``,
 ``cancel``, ``dialog`` and ``ping``. Each command's ``data`` is a frozen
 dataclass with snake_case attributes for the camelCase JSON keys, checked
 when built (:class:`LocalProtocolError`); :func:`parse_command` builds one
@@ -47,6 +48,7 @@ from drachtio.protocol._checks import (
     shown,
 )
 from drachtio.protocol.errors import LocalProtocolError, RemoteProtocolError
+from drachtio.protocol.proxy import ProxyRequest
 
 __all__ = [
     "CLIENT_COMMANDS",
@@ -504,6 +506,7 @@ Command = (
     | RespondToSipRequest
     | SendSipRequest
     | CancelSipRequest
+    | ProxyRequest
     | Ping
     | Sip
     | Cancel
@@ -519,6 +522,7 @@ _COMMAND_TYPES: dict[str, Callable[[Mapping[str, Any]], Command]] = {
         RespondToSipRequest,
         SendSipRequest,
         CancelSipRequest,
+        ProxyRequest,
         Ping,
         Sip,
         Cancel,
@@ -534,6 +538,7 @@ CLIENT_COMMANDS = frozenset(
         "respondToSipRequest",
         "sendSipRequest",
         "cancelSipRequest",
+        "proxy",
         "ping",
     }
 )

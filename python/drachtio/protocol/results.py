@@ -2,8 +2,9 @@
 
 ``auth`` is answered :class:`AuthResult`, ``ping`` :class:`Pong` (or
 :class:`Success`), ``respondToSipRequest`` :class:`RespondResult`,
-``sendSipRequest`` :class:`SendResult`, every other command :class:`Success`;
-any command may be refused with :class:`Failure` (:func:`response_types`).
+``sendSipRequest`` :class:`SendResult`, ``proxy`` :class:`ProxyResult`,
+every other command :class:`Success`; any command may be refused with
+:class:`Failure` (:func:`response_types`).
 :func:`parse_response_data` builds a result from what the peer sent.
 """
 
@@ -28,6 +29,7 @@ from drachtio.protocol._checks import (
     require,
 )
 from drachtio.protocol.errors import LocalProtocolError
+from drachtio.protocol.proxy import ProxyResult
 
 __all__ = [
     "AuthResult",
@@ -201,7 +203,7 @@ class Failure:
         return cls(require(data, "reason"), data.get("error"))
 
 
-ResponseData = AuthResult | Success | RespondResult | SendResult | Pong | Failure
+ResponseData = AuthResult | Success | RespondResult | SendResult | ProxyResult | Pong | Failure
 
 RESPONSE_TYPES: dict[str, tuple[type[Any], ...]] = {
     "auth": (AuthResult, Failure),
@@ -210,6 +212,7 @@ RESPONSE_TYPES: dict[str, tuple[type[Any], ...]] = {
     "ping": (Pong, Success, Failure),
     "respondToSipRequest": (RespondResult, Failure),
     "sendSipRequest": (SendResult, Failure),
+    "proxy": (ProxyResult, Failure),
 }
 """What may answer each command with a result of its own, that result first."""
 _DEFAULT_RESPONSE_TYPES: tuple[type[Any], ...] = (Success, Failure)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from drachtio.channel import ChannelSettings
-from drachtio.protocol import Command, ResponseData
+from drachtio.protocol import Command, Later, ResponseData
 from drachtio.server.app_session import AppSession, EmbeddedApp
 from drachtio.server.cdr import Cdr, CdrFile, CdrSubscriber
 from drachtio.server.config import ConfigError, ServerConfig
@@ -394,7 +394,7 @@ class Server:
             return
         self._sessions.add(session)
 
-    def execute(self, session: AppSession, command: Command) -> ResponseData:
+    def execute(self, session: AppSession, command: Command) -> ResponseData | Later:
         """Carry out an authenticated client's command and return the response data.
 
         The requests the command leads to for ``session`` (the ``dialog``

@@ -39,6 +39,7 @@ from drachtio.protocol import (
     AuthResult,
     Command,
     Failure,
+    Later,
     ProtocolFailed,
     Request,
     Response,
@@ -222,7 +223,7 @@ class AppChannel(Channel):
 
     # ------------------------------------------------------------ the channel's owner
 
-    def request_received(self, channel: Channel, request: Request) -> ResponseData:
+    def request_received(self, channel: Channel, request: Request) -> ResponseData | Later:
         """A JSON request (the JSON dialect's session carries it out)."""
         raise NotImplementedError
 
@@ -312,7 +313,7 @@ class ControlSession(AppChannel):
         """Whether the client has authenticated."""
         return self.connection.authenticated
 
-    def request_received(self, channel: Channel, request: Request) -> ResponseData:
+    def request_received(self, channel: Channel, request: Request) -> ResponseData | Later:
         command = request.data
         if isinstance(command, Auth):
             return self._authenticate(command)

@@ -33,6 +33,7 @@ from drachtio.protocol import (
     Command,
     DialogEvent,
     Failure,
+    Later,
     LocalProtocolError,
     RespondResult,
     RespondToSipRequest,
@@ -458,8 +459,9 @@ def _through(headers: dict[str, str | list[str]], proxy: str) -> None:
         headers[name] = [route, *([known] if isinstance(known, str) else known)]
 
 
-def _refused(new_id: str, msg_id: str, result: ResponseData) -> ServerMessage | None:
-    """The ``NOK`` for a command the core refused, else ``None``."""
+def _refused(new_id: str, msg_id: str, result: ResponseData | Later) -> ServerMessage | None:
+    """The ``NOK`` for a command the core refused, else ``None`` (only ``proxy``,
+    which this dialect does not send, is answered ``Later``)."""
     if isinstance(result, Failure):
         return failure(new_id, msg_id, result.reason)
     return None

@@ -43,6 +43,8 @@ from drachtio.protocol import (
     Command,
     DialogEvent,
     Failure,
+    Later,
+    ProxyRequest,
     RespondResult,
     RespondToSipRequest,
     ResponseData,
@@ -78,6 +80,7 @@ from drachtio.server.dialog import (
 from drachtio.server.dialog_registry import Dialogs
 from drachtio.server.latency import APP_RESPONSE_BUCKETS, POST_DIAL_DELAY_BUCKETS, Histogram
 from drachtio.server.prack import Pracks
+from drachtio.server.proxies import TIMER_C, Proxies
 from drachtio.server.reliable import RELIABLE_TAG, ReliableResponses
 from drachtio.server.routing import Routes
 from drachtio.server.session_keeper import SESSION_METHODS, Sender, SessionKeeper
@@ -147,6 +150,7 @@ class TransactionUser:
         # the PRACKs the server sends for those applications receive.
         self._reliable = ReliableResponses()
         self._pracks: Pracks[AppSession] = Pracks()
+        self._proxies: Proxies[AppSession] = Proxies(TIMER_C, 64 * config.t1)
         self._stack: SipStack | None = None
         self._listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -192,7 +196,7 @@ class TransactionUser:
             "dialogs": len(self._dialogs),
         }
 
-    def execute(self, session: AppSession, command: Command) -> ResponseData:
+    def execute(self, session: AppSession, command: Command) -> ResponseData | Later:
         """Carry out an authenticated client's command and return the response data.
 
         The requests the command leads to for ``session`` (the ``dialog``
@@ -220,7 +224,7 @@ class TransactionUser:
         else:
             session.send_request(command)
 
-    def _execute(self, session: AppSession, command: Command) -> ResponseData:
+    def _execute(self, session: AppSession, command: Command) -> ResponseData | Later:
         try:
             if isinstance(command, Route):
                 return self._route(session, command.method)
@@ -232,6 +236,8 @@ class TransactionUser:
                 return self._send(session, command)
             if isinstance(command, CancelSipRequest):
                 return self._cancel_sip_request(session, command)
+            if isinstance(command, ProxyRequest):
+                return self._proxy(session, command)
         except (DrachtioError, ValueError) as exc:
             log.info("%s failed peer=%s: %s", command.COMMAND, session.peer, exc)
             return Failure(str(exc) or type(exc).__name__)
@@ -425,6 +431,28 @@ class TransactionUser:
             headers["RSeq"] = str(rseq)
         return headers
 
+    def _proxy(self, session: AppSession, command: ProxyRequest) -> ResponseData | Later:
+        """Proxy a request ``session`` was handed (:mod:`drachtio.server.proxies`)."""
+        tx = self._server_txs.get(command.transaction_id)
+        if tx is None or tx.owner is not session:
+            finished = tx is None and self._server_txs.finished_by(command.transaction_id, session)
+            return _not_pending(command.transaction_id, finished)
+        if tx.dialog is not None:
+            return Failure(f"transaction {tx.id} is in dialog {tx.dialog.id}: answer it")
+        result = self._proxies.start(
+            self._stack_or_fail(),
+            session,
+            tx.stack_id,
+            tx.request,
+            tx.listener,
+            tx.to_tag,
+            command,
+            self._loop.time(),
+        )
+        self._server_txs.finish(tx)
+        self._arm_timer()
+        return result
+
     def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
         if dialog is None:
@@ -487,6 +515,7 @@ class TransactionUser:
             self._client_txs.next_deadline(),
             self._subscriptions.next_at(),
             self._sessions.timers.next_deadline(),
+            self._proxies.next_deadline(),
         )
         times = [at for at in deadlines if at is not None]
         if not times:
@@ -506,6 +535,8 @@ class TransactionUser:
         self._timer = self._timer_at = None
         try:
             self._client_txs.expire(now)
+            if self._stack is not None:
+                self._proxies.expire(self._stack, now)
             for tx in self._server_txs.overdue(now):
                 if self._server_txs.is_pending(tx):
                     with _carry_on("answer 500", tx.id):
@@ -787,6 +818,8 @@ class TransactionUser:
             dialog = self._dialogs.receiving(request)
             if dialog is None and request.method == "NOTIFY":
                 dialog = self._notify_dialog(request)
+            if dialog is None and self._route_onward(tx):
+                return
             if dialog is None or dialog.owner is None:
                 self._answer(tx, 481, "Call/Transaction Does Not Exist")
                 return
@@ -802,6 +835,8 @@ class TransactionUser:
             tx.to_tag = dialog.local_tag
             owner: AppSession | None = dialog.owner
         else:
+            if request.route and self._route_onward(tx):
+                return
             owner = self._routes.pick(request.method)
             if owner is None and request.method == "OPTIONS" and self.config.answer_options:
                 # A keep-alive ping to the server itself (RFC 3261 §11.2).
@@ -881,6 +916,15 @@ class TransactionUser:
             # Its 2xx was held for the PRACK: the call never was.
             self._destroy_dialog(dialog, NO_PRACK)
 
+    def _route_onward(self, tx: ServerTx[AppSession]) -> bool:
+        """Whether ``tx``'s route passes through the server to another: now proxied."""
+        stack = self._stack_or_fail()
+        now = self._loop.time()
+        if not self._proxies.route_onward(stack, tx.stack_id, tx.request, tx.listener, now):
+            return False
+        self._arm_timer()
+        return True
+
     def _notify_dialog(self, notify: SipRequest) -> Dialog[AppSession] | None:
         """The dialog a NOTIFY for a SUBSCRIBE still waiting for its 2xx creates.
 
@@ -919,6 +963,9 @@ class TransactionUser:
     def _on_ack(self, event: AckEvent) -> None:
         if self._trace:
             self._trace_in(event.request, event.source)
+        stack = self._stack
+        if stack is not None and self._proxies.route_ack(stack, event.request):
+            return
         if event.tx_id is None:
             log.debug("ACK matching no transaction dropped")
             return
@@ -934,6 +981,10 @@ class TransactionUser:
     def _on_cancel_received(self, event: CancelEvent) -> None:
         if self._trace:
             self._trace_in(event.request, None)
+        stack = self._stack
+        if stack is not None and self._proxies.on_cancel(stack, event.tx_id, self._loop.time()):
+            self._arm_timer()
+            return
         tx = self._server_txs.get_by_stack(event.tx_id)
         if tx is None:
             return
@@ -961,6 +1012,11 @@ class TransactionUser:
         self._hang_up(dialog, "no ACK for the 2xx")
 
     def _on_failure(self, stack_id: int, code: int, reason: str) -> None:
+        stack = self._stack
+        now = self._loop.time()
+        if stack is not None and self._proxies.on_failure(stack, stack_id, code, reason, now):
+            self._arm_timer()
+            return
         if self._sessions.on_failure(stack_id, self._loop.time()):
             self._arm_timer()
             return
@@ -1006,6 +1062,10 @@ class TransactionUser:
             return
         ctx = self._client_txs.get_by_stack(event.tx_id)
         if ctx is None:
+            stack = self._stack
+            now = self._loop.time()
+            if stack is not None and self._proxies.on_response(stack, event.tx_id, response, now):
+                self._arm_timer()
             return
         status = response.status
         if ctx.dialled_at is not None and status > 100:

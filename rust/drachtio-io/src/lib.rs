@@ -34,7 +34,7 @@ pub use stats::Stats;
 use capture::Capture;
 use drachtio_sip::routing::{response_target, Destination, RouteForm, Target};
 use drachtio_sip::transaction::{
-    ClientTxId, LocalError, Peer, ServerTxId, Transport, TxEvent, TxId,
+    ClientTxId, LocalError, Peer, Policy, ServerTxId, Transport, TxEvent, TxId,
 };
 use drachtio_sip::{Message, ParseError, Request, Response, TransportError};
 use hub::{lock, Shared};
@@ -264,6 +264,14 @@ impl Stack {
         Ok(matched)
     }
 
+    /// Server transaction `id` is answered by a proxy core from now on
+    /// (see `TransactionLayer::answer_as_proxy`).
+    pub fn answer_as_proxy(&self, id: ServerTxId) -> Result<(), StackError> {
+        self.running()?;
+        lock(&self.shared.core).layer.answer_as_proxy(id)?;
+        Ok(())
+    }
+
     /// Starts a client transaction. With `dest: None` the next hop comes
     /// from the Route set or the Request-URI (RFC 3261 §8.1.2, §18.1.1); a
     /// host name (there or in `dest`) is resolved afterwards, and failing that the transaction
@@ -272,8 +280,20 @@ impl Stack {
     /// none); a request over 1300 bytes meant for UDP goes over TCP.
     pub fn send_request(
         &self,
+        request: Request,
+        dest: Option<Destination>,
+    ) -> Result<ClientTxId, StackError> {
+        let policy = lock(&self.shared.core).layer.config().policy;
+        self.send_request_as(request, dest, policy)
+    }
+
+    /// [`send_request`](Self::send_request) on behalf of `policy`'s core (a
+    /// proxy core forwarding a request: every 2xx is passed up).
+    pub fn send_request_as(
+        &self,
         mut request: Request,
         dest: Option<Destination>,
+        policy: Policy,
     ) -> Result<ClientTxId, StackError> {
         self.accepting()?;
         let (transport, dest) = self.destination(&request, dest)?;
@@ -282,10 +302,11 @@ impl Stack {
                 let transport =
                     self.shared
                         .prepare_request(&mut request, transport, Some(addr.ip()), None)?;
-                let id = lock(&self.shared.core).layer.send_request(
+                let id = lock(&self.shared.core).layer.send_request_as(
                     Instant::now(),
                     request,
                     Peer { transport, addr },
+                    policy,
                 )?;
                 self.kick();
                 Ok(id)
@@ -295,10 +316,11 @@ impl Stack {
                     .shared
                     .prepare_request(&mut request, transport, None, None)?;
                 let addr = self.shared.new_placeholder(&host, port);
-                let result = lock(&self.shared.core).layer.send_request(
+                let result = lock(&self.shared.core).layer.send_request_as(
                     Instant::now(),
                     request,
                     Peer { transport, addr },
+                    policy,
                 );
                 let id = match result {
                     Ok(id) => id,

@@ -6,6 +6,7 @@ mod convert;
 mod errors;
 mod fields;
 mod message;
+mod proxy;
 mod stack;
 mod views;
 
@@ -65,5 +66,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         PyTuple::new(m.py(), names(&drachtio_io::LISTEN_TRANSPORTS))?,
     )?;
     stack::register(m)?;
+    proxy::register(m)?;
     Ok(())
 }

@@ -344,18 +344,33 @@ impl PyStack {
             .map_err(|e| stack_error(py, e))
     }
 
-    /// Starts a client transaction; returns its id.
-    #[pyo3(signature = (request, dest = None))]
+    /// Starts a client transaction; returns its id. With `proxy`, on behalf
+    /// of the proxy core (an INVITE's every 2xx is reported).
+    #[pyo3(signature = (request, dest = None, *, proxy = false))]
     fn send_request(
         &self,
         py: Python<'_>,
         request: &Bound<'_, PySipRequest>,
         dest: Option<(String, String, u16)>,
+        proxy: bool,
     ) -> PyResult<u64> {
         let dest = dest.map(parse_dest).transpose()?;
+        let policy = if proxy {
+            Policy::Proxy
+        } else {
+            Policy::UserAgent
+        };
         self.stack
-            .send_request(request_of(request), dest)
+            .send_request_as(request_of(request), dest, policy)
             .map(|id| id.0)
+            .map_err(|e| stack_error(py, e))
+    }
+
+    /// Server transaction `tx_id` is answered by the proxy core from now on:
+    /// no 2xx retransmission of its own, every 2xx forwarded.
+    fn answer_as_proxy(&self, py: Python<'_>, tx_id: u64) -> PyResult<()> {
+        self.stack
+            .answer_as_proxy(ServerTxId(tx_id))
             .map_err(|e| stack_error(py, e))
     }
 

@@ -272,6 +272,22 @@ impl Headers {
         }
     }
 
+    /// Removes the last value of the last header line named `name` (and the
+    /// line when nothing is left of it): a strict router's Route used up.
+    pub fn remove_last_value(&mut self, name: &HeaderName) {
+        let Some(i) = self.0.iter().rposition(|h| &h.name == name) else {
+            return;
+        };
+        let line = self.0[i].value.clone();
+        let mut items = crate::scan::split_list(&line);
+        items.pop();
+        if items.is_empty() {
+            self.0.remove(i);
+        } else {
+            self.0[i].value = Text::from(items.join(", "));
+        }
+    }
+
     /// Removes every header named `name`; returns how many were removed.
     pub fn remove(&mut self, name: &HeaderName) -> usize {
         let before = self.0.len();

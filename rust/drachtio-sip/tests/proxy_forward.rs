@@ -149,6 +149,23 @@ fn rfc3261_s16_4_our_route_is_removed() {
 }
 
 #[test]
+fn rfc3261_s16_4_a_strict_router_before_us_is_undone() {
+    // A strict router put our Record-Route URI in the Request-URI and the
+    // remote target last in Route: the target is the Request-URI again.
+    let own = |u: &drachtio_sip::SipUri| u.host.text.as_str() == "192.0.2.10";
+    let mut r = request("Route: <sip:p2.example.com;lr>, <sip:bob@192.0.2.30>\r\n");
+    r.uri = drachtio_sip::Uri::parse_str("sip:192.0.2.10;lr").unwrap();
+    preprocess_route(&mut r, own);
+    assert_eq!(r.uri.to_string(), "sip:bob@192.0.2.30");
+    assert_eq!(values(&r, HeaderName::Route), ["<sip:p2.example.com;lr>"]);
+    // A Request-URI of ours without Route: the request is for us, unchanged.
+    let mut r = request("");
+    r.uri = drachtio_sip::Uri::parse_str("sip:192.0.2.10").unwrap();
+    preprocess_route(&mut r, own);
+    assert_eq!(r.uri.to_string(), "sip:192.0.2.10");
+}
+
+#[test]
 fn rfc3261_s16_7_step3_our_via_is_removed_upstream() {
     let mut r = Response::new(180);
     r.headers.push(

@@ -147,3 +147,121 @@ fn proxy_client_accepted_passes_every_2xx_up_rfc6026_s7_2() {
     assert_eq!(sim.layer.client_state(id), None, "Timer M");
     sim.assert_idle();
 }
+
+#[test]
+fn ua_layer_server_answered_as_proxy_retransmits_no_2xx() {
+    // A UA layer whose transaction user decides, after the request came,
+    // to forward it: the transaction is a proxy core's from then on.
+    let mut sim = Sim::new();
+    let text = req("INVITE", "z9hG4bKq7");
+    let (id, request) = new_request(&mut sim, &text);
+    sim.take_sent();
+    sim.layer.answer_as_proxy(id).unwrap();
+    sim.layer
+        .respond(sim.now, id, tu_response(200, &request, Some("p1")))
+        .unwrap();
+    sim.drain();
+    assert_eq!(statuses(&sim.take_sent()), [200]);
+    sim.run_until(10_000);
+    assert!(sim.take_sent().is_empty(), "no 2xx retransmission");
+    let again = match response_to(&request, 200, Some("p2")) {
+        Message::Response(r) => r,
+        Message::Request(_) => unreachable!(),
+    };
+    sim.layer.respond(sim.now, id, again).unwrap();
+    sim.drain();
+    assert_eq!(statuses(&sim.take_sent()), [200], "another branch's 2xx");
+    sim.run_until(32_000);
+    assert!(sim.take_events().is_empty(), "no ACK timeout");
+    assert_eq!(
+        sim.layer.answer_as_proxy(id),
+        Err(LocalError::UnknownTransaction)
+    );
+}
+
+#[test]
+fn answer_as_proxy_refused_after_a_final_response() {
+    let mut sim = Sim::new();
+    let (id, request) = new_request(&mut sim, &req("INVITE", "z9hG4bKq8"));
+    sim.layer
+        .respond(sim.now, id, tu_response(486, &request, Some("x")))
+        .unwrap();
+    assert_eq!(
+        sim.layer.answer_as_proxy(id),
+        Err(LocalError::FinalResponseSent)
+    );
+}
+
+#[test]
+fn ua_layer_client_sent_as_proxy_passes_every_2xx_up() {
+    let mut sim = Sim::new();
+    let id = sim
+        .layer
+        .send_request_as(
+            sim.now,
+            parse_request(&req("INVITE", "z9hG4bKq9")),
+            udp(),
+            Policy::Proxy,
+        )
+        .unwrap();
+    sim.drain();
+    let r = request_of(&sim.one_sent()).clone();
+    for tag in ["a", "a"] {
+        sim.receive_msg(response_to(&r, 200, Some(tag)), udp());
+        match sim.one_event() {
+            TxEvent::Response { id: got, .. } => assert_eq!(got, id),
+            e => panic!("expected a response, got {e:?}"),
+        }
+    }
+    assert!(sim.take_sent().is_empty(), "the proxy sends no ACK");
+}
+
+#[test]
+fn proxy_client_takes_responses_with_the_vias_of_earlier_hops() {
+    // §8.1.3.3 discards them at a UAC only.
+    for (policy, expected) in [(Policy::Proxy, 1), (Policy::UserAgent, 0)] {
+        let mut sim = Sim::new();
+        sim.layer
+            .send_request_as(
+                sim.now,
+                parse_request(&req("INVITE", "z9hG4bKv1")),
+                udp(),
+                policy,
+            )
+            .unwrap();
+        sim.drain();
+        let r = request_of(&sim.one_sent()).clone();
+        let text = String::from_utf8(response_to(&r, 180, Some("t")).to_bytes().to_vec())
+            .unwrap()
+            .replacen(
+                "\r\nFrom:",
+                "\r\nVia: SIP/2.0/UDP 198.51.100.9;branch=z9hG4bKcaller\r\nFrom:",
+                1,
+            );
+        sim.receive(&text, udp());
+        assert_eq!(sim.take_events().len(), expected, "{policy:?}");
+    }
+}
+
+#[test]
+fn proxy_server_passes_every_ack_of_its_2xx_up() {
+    // Each 2xx the UAS retransmits reaches the UAC, whose ACK for each the
+    // proxy forwards; a UA core takes the first and absorbs the others.
+    for (policy, expected) in [(Policy::Proxy, 2), (Policy::UserAgent, 1)] {
+        let mut sim = Sim::with(Config { policy, ..config() });
+        let (id, request) = new_request(&mut sim, &req("INVITE", "z9hG4bKa1"));
+        sim.layer
+            .respond(sim.now, id, tu_response(200, &request, Some("u")))
+            .unwrap();
+        sim.drain();
+        let ack = req_to_tag("ACK", "z9hG4bKack1", "u");
+        sim.receive(&ack, udp());
+        sim.receive(&ack, udp());
+        let acks = sim
+            .take_events()
+            .into_iter()
+            .filter(|(_, e)| matches!(e, TxEvent::AckFor2xx { id: Some(i), .. } if *i == id))
+            .count();
+        assert_eq!(acks, expected, "{policy:?}");
+    }
+}

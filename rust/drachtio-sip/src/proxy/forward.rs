@@ -61,8 +61,18 @@ pub fn validate(request: &Request, sent_by: &str, supported: &[String]) -> Resul
     Ok(())
 }
 
-/// §16.4: when the first Route names this proxy (`is_own`), it is removed.
+/// §16.4: a Request-URI this proxy placed in a Record-Route (`is_own`), put
+/// there by a strict router before it, is replaced by the last Route value,
+/// which is removed; then a first Route naming this proxy is removed.
 pub fn preprocess_route(request: &mut Request, is_own: impl Fn(&SipUri) -> bool) {
+    if let Uri::Sip(uri) = &request.uri {
+        if is_own(uri) {
+            if let Some(last) = last_route(&request.headers) {
+                request.uri = last;
+                request.headers.remove_last_value(&HeaderName::Route);
+            }
+        }
+    }
     let Some(line) = request.headers.get(&HeaderName::Route).cloned() else {
         return;
     };
@@ -82,6 +92,13 @@ pub fn preprocess_route(request: &mut Request, is_own: impl Fn(&SipUri) -> bool)
     request
         .headers
         .replace_first_value(&HeaderName::Route, None);
+}
+
+/// The URI of the last Route value, when it parses.
+fn last_route(headers: &Headers) -> Option<Uri> {
+    let line = headers.get_all(&HeaderName::Route).last()?;
+    let last = *split_list(line).last()?;
+    NameAddr::parse(&line.slice_ref(last)).ok().map(|n| n.uri)
 }
 
 /// How to forward a request to one target (§16.6).

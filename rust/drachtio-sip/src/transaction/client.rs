@@ -4,7 +4,7 @@
 use super::matching::ClientKey;
 use super::server::to_tag;
 use super::timers::Timer;
-use super::{ClientState, ClientTxId, Cx, Peer, Transmit, TxEvent, TxId};
+use super::{ClientState, ClientTxId, Cx, Peer, Policy, Transmit, TxEvent, TxId};
 use crate::header::{HeaderName, Headers};
 use crate::message::{Method, Request, Response};
 use crate::scan::split_list;
@@ -36,6 +36,8 @@ pub(crate) struct ClientTx {
     pub pending_cancel: Option<ClientTxId>,
     /// `cancel` was called.
     pub cancelled: bool,
+    /// Who sent the request: a UA core or a proxy core forwarding it.
+    pub policy: Policy,
 }
 
 /// A 2xx passed to the TU in Accepted: its To tag and the TU's ACK for it.
@@ -55,7 +57,7 @@ pub(crate) enum ClientInput {
 }
 
 impl ClientTx {
-    pub fn new(request: Request, peer: Peer, key: ClientKey) -> ClientTx {
+    pub fn new(request: Request, peer: Peer, key: ClientKey, policy: Policy) -> ClientTx {
         let invite = request.method == Method::Invite;
         ClientTx {
             invite,
@@ -73,6 +75,7 @@ impl ClientTx {
             forks: Vec::new(),
             pending_cancel: None,
             cancelled: false,
+            policy,
         }
     }
 
@@ -140,7 +143,7 @@ impl ClientTx {
             (S::Calling | S::Proceeding, In::Response(r, from)) if r.status < 300 => {
                 self.stop_pending(cx);
                 self.state = S::Accepted;
-                if !cx.config.policy.forwards_every_2xx() {
+                if !self.policy.forwards_every_2xx() {
                     self.forks.push(Fork {
                         tag: to_tag(&r.headers),
                         ack: None,
@@ -183,7 +186,7 @@ impl ClientTx {
             // RFC 6026 §7.2: in Accepted every 2xx goes to the TU, for a
             // proxy to forward it.
             (S::Accepted, In::Response(r, from))
-                if (200..300).contains(&r.status) && cx.config.policy.forwards_every_2xx() =>
+                if (200..300).contains(&r.status) && self.policy.forwards_every_2xx() =>
             {
                 self.to_tu(cx, r, from)
             }

@@ -10,7 +10,7 @@ use super::policy::{uas_check, Rejection};
 use super::server::{complete_response, make_response, to_tag, ServerInput, ServerTx};
 use super::timers::{Timer, TimerTable};
 use super::{
-    ClientState, ClientTxId, Config, Cx, Incoming, LocalError, Outbound, Peer, ServerState,
+    ClientState, ClientTxId, Config, Cx, Incoming, LocalError, Outbound, Peer, Policy, ServerState,
     ServerTxId, Stats, Transmit, TxEvent, TxId,
 };
 use crate::header::{HeaderName, Headers};
@@ -233,8 +233,21 @@ impl TransactionLayer {
     pub fn send_request(
         &mut self,
         now: Instant,
+        request: Request,
+        peer: Peer,
+    ) -> Result<ClientTxId, LocalError> {
+        self.send_request_as(now, request, peer, self.config.policy)
+    }
+
+    /// [`send_request`](Self::send_request) on behalf of `policy`'s core: a
+    /// proxy core's INVITE client transaction passes every 2xx up
+    /// ([`Policy::forwards_every_2xx`]), whatever the layer's policy.
+    pub fn send_request_as(
+        &mut self,
+        now: Instant,
         mut request: Request,
         peer: Peer,
+        policy: Policy,
     ) -> Result<ClientTxId, LocalError> {
         if request.method == Method::Ack {
             return Err(LocalError::AckInTransaction);
@@ -266,7 +279,7 @@ impl TransactionLayer {
             return Err(LocalError::DuplicateBranch);
         }
         let id = ClientTxId(self.alloc_id());
-        self.start_client(now, id, ClientTx::new(request, peer, key));
+        self.start_client(now, id, ClientTx::new(request, peer, key, policy));
         Ok(id)
     }
 
@@ -355,6 +368,23 @@ impl TransactionLayer {
         self.respond_checked(now, id, response, |_, _, _| Ok(()))
     }
 
+    /// Server transaction `id` is answered by a proxy core from now on
+    /// ([`Policy::Proxy`]): it does not retransmit a 2xx of its own and
+    /// sends every 2xx given to it (the transaction user forwards a
+    /// request it had received as a UA core). Refused once a final
+    /// response was sent.
+    pub fn answer_as_proxy(&mut self, id: ServerTxId) -> Result<(), LocalError> {
+        let tx = self
+            .servers
+            .get_mut(&id)
+            .ok_or(LocalError::UnknownTransaction)?;
+        if tx.request.is_none() {
+            return Err(LocalError::FinalResponseSent);
+        }
+        tx.policy = Policy::Proxy;
+        Ok(())
+    }
+
     /// [`respond`](Self::respond), once `check` has accepted the response
     /// as it will be sent (completed from the request), given the source of
     /// the request and the local address it arrived on. When `check`
@@ -379,7 +409,7 @@ impl TransactionLayer {
             Some(request) => complete_response(request, response),
             // RFC 6026 §7.1, §16.7 step 9: a proxy forwards every 2xx, each
             // as it came (complete).
-            None if self.config.policy.forwards_every_2xx()
+            None if tx.policy.forwards_every_2xx()
                 && tx.state == ServerState::Accepted
                 && (200..300).contains(&response.status) =>
             {
@@ -446,14 +476,14 @@ impl TransactionLayer {
             branch: tx.key.branch.clone(),
             method: Method::Cancel,
         };
-        let peer = tx.peer;
+        let (peer, policy) = (tx.peer, tx.policy);
         self.timers.set(
             TxId::Client(invite),
             Timer::CancelWait,
             now,
             now + self.config.t1x64(),
         );
-        self.start_client(now, cancel_id, ClientTx::new(cancel, peer, key));
+        self.start_client(now, cancel_id, ClientTx::new(cancel, peer, key, policy));
     }
 
     fn step_client(&mut self, now: Instant, id: ClientTxId, input: ClientInput) {
@@ -510,13 +540,7 @@ impl TransactionLayer {
             self.stats.dropped_responses += 1;
             return;
         };
-        // §8.1.3.3: a response with more than one Via is discarded.
-        let via_count = message
-            .headers()
-            .get_all(&HeaderName::Via)
-            .map(|v| split_list(v).len())
-            .sum::<usize>();
-        let Some(branch) = summary.branch().filter(|_| via_count == 1) else {
+        let Some(branch) = summary.branch() else {
             self.stats.dropped_responses += 1;
             return;
         };
@@ -529,6 +553,19 @@ impl TransactionLayer {
             self.stats.dropped_responses += 1;
             return;
         };
+        // §8.1.3.3: a UAC discards a response with more than one Via; a
+        // proxy's responses carry the Vias of the hops before it.
+        let via_count = || {
+            message
+                .headers()
+                .get_all(&HeaderName::Via)
+                .map(|v| split_list(v).len())
+                .sum::<usize>()
+        };
+        if self.clients[&id].policy.discards_multi_via_responses() && via_count() != 1 {
+            self.stats.dropped_responses += 1;
+            return;
+        }
         let Message::Response(response) = message else {
             unreachable!()
         };
@@ -681,7 +718,16 @@ impl TransactionLayer {
             merge_key.as_ref().map(|k| self.hasher.hash(k)),
             ack_key.as_ref().map(|k| self.hasher.hash(k)),
         );
-        let tx = ServerTx::new(request, peer, local, key, merge_key, ack_key, to_tag);
+        let tx = ServerTx::new(
+            request,
+            peer,
+            local,
+            key,
+            merge_key,
+            ack_key,
+            to_tag,
+            self.config.policy,
+        );
         self.servers.insert(id, Box::new(tx));
         let servers = &self.servers;
         let tx = &servers[&id];

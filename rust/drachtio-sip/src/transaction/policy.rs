@@ -42,6 +42,13 @@ impl Policy {
         self == Policy::UserAgent
     }
 
+    /// Whether a response with more than one Via is discarded (§8.1.3.3:
+    /// it was not meant for a UAC). A proxy's client transactions get
+    /// responses with a Via for each hop before it.
+    pub fn discards_multi_via_responses(self) -> bool {
+        self == Policy::UserAgent
+    }
+
     /// Whether every 2xx goes through the Accepted states (RFC 6026 §7.1,
     /// §7.2): an INVITE client transaction passes each 2xx it receives to
     /// the TU, and an INVITE server transaction sends each 2xx the TU gives

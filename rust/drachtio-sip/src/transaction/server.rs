@@ -7,7 +7,7 @@
 
 use super::matching::{AckKey, MergeKey, ServerKey};
 use super::timers::Timer;
-use super::{Cx, Outbound, Peer, ServerState, Transmit, TxEvent, TxId};
+use super::{Cx, Outbound, Peer, Policy, ServerState, Transmit, TxEvent, TxId};
 use crate::fields::RSeq;
 use crate::header::{HeaderName, Headers};
 use crate::message::{Request, Response};
@@ -41,6 +41,9 @@ pub(crate) struct ServerTx {
     /// Current interval of Timer G or of the 2xx retransmission.
     interval: Duration,
     acked: bool,
+    /// Who answers the request: a UA core, or a proxy core once the
+    /// transaction user chose to forward it.
+    pub policy: Policy,
     /// The reliable provisional response awaiting its PRACK (RFC 3262 §3).
     reliable: Option<Box<Reliable>>,
 }
@@ -86,6 +89,7 @@ impl ServerTx {
         merge_key: Option<MergeKey>,
         ack_key: Option<AckKey>,
         request_to_tag: Option<Text>,
+        policy: Policy,
     ) -> ServerTx {
         let invite = request.method == crate::message::Method::Invite;
         ServerTx {
@@ -109,6 +113,7 @@ impl ServerTx {
             interval: Duration::ZERO,
             acked: false,
             reliable: None,
+            policy,
         }
     }
 
@@ -209,7 +214,7 @@ impl ServerTx {
             (S::Proceeding, In::Respond(r)) if r.status < 300 => {
                 self.send(cx, r);
                 self.state = S::Accepted;
-                if cx.config.policy.retransmits_2xx() {
+                if self.policy.retransmits_2xx() {
                     self.interval = t1;
                     cx.start(Timer::Retransmit2xx, t1);
                 }
@@ -270,7 +275,9 @@ impl ServerTx {
                 cx.stats.request_retransmissions_absorbed += 1;
             }
             // RFC 6026 §7.1 and §13.3.1.4: the ACK for the 2xx stops its
-            // retransmission and goes to the TU once; repeated ACKs are absorbed.
+            // retransmission and goes to the TU once; repeated ACKs are
+            // absorbed, but by a proxy, which forwards each (every 2xx it
+            // forwarded gets its own from the UAC, §13.2.2.4).
             (
                 S::Accepted,
                 In::Ack {
@@ -279,8 +286,18 @@ impl ServerTx {
                     local,
                 },
             ) => {
-                if self.acked {
+                if self.acked && !self.policy.forwards_every_2xx() {
                     cx.stats.request_retransmissions_absorbed += 1;
+                } else if self.acked {
+                    let TxId::Server(id) = cx.id else {
+                        unreachable!("server transaction with a client id")
+                    };
+                    cx.event(TxEvent::AckFor2xx {
+                        id: Some(id),
+                        request: *request,
+                        peer,
+                        local,
+                    });
                 } else {
                     self.acked = true;
                     cx.stop(Timer::Retransmit2xx);
@@ -310,7 +327,7 @@ impl ServerTx {
             // RFC 6026 §7.1: Timer L ends Accepted; without an ACK by then the
             // TU is told (§13.3.1.4: the session should be ended).
             (S::Accepted, In::Timer(Timer::L)) => {
-                if !self.acked && cx.config.policy.retransmits_2xx() {
+                if !self.acked && self.policy.retransmits_2xx() {
                     cx.stats.ack_timeouts += 1;
                     let TxId::Server(id) = cx.id else {
                         unreachable!("server transaction with a client id")
