@@ -963,8 +963,11 @@ class TransactionUser:
     def _on_ack(self, event: AckEvent) -> None:
         if self._trace:
             self._trace_in(event.request, event.source)
+        # The ACK of a 2xx the server sent goes to its dialog; another may
+        # be routed through the server (a dialog it record-routed).
+        mine = event.tx_id is not None and self._server_txs.get_by_stack(event.tx_id) is not None
         stack = self._stack
-        if stack is not None and self._proxies.route_ack(stack, event.request):
+        if not mine and stack is not None and self._proxies.route_ack(stack, event.request):
             return
         if event.tx_id is None:
             log.debug("ACK matching no transaction dropped")
