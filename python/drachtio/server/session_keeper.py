@@ -38,7 +38,7 @@ from drachtio.server.session_timer.dialogs import (
     allows_update,
     sdp_of,
 )
-from drachtio.server.session_timer.headers import merge_headers
+from drachtio.server.session_timer.headers import merge_headers, retry_request
 from drachtio.server.transactions import ClientTx, ServerTx
 
 __all__ = ["SESSION_METHODS", "Sender", "SessionKeeper"]
@@ -55,13 +55,13 @@ SESSION_METHODS = frozenset({"INVITE", "UPDATE"})
 class Sender(Generic[_Owner]):
     """What the keeper sends through: the transaction user's own ways.
 
-    ``send(dialog, request)`` starts a client transaction in the dialog and
-    returns its stack id; ``ack(dialog, stack_id, ack)`` sends the ACK of a
-    2xx; ``hang_up(dialog, reason)`` ends a call with BYE and tells its owner;
-    ``dialog(dialog_id)`` finds a live dialog.
+    ``send(dialog, request)`` starts a client transaction in the dialog (or
+    outside any, ``None``) and returns its stack id; ``ack(dialog, stack_id,
+    ack)`` sends the ACK of a 2xx; ``hang_up(dialog, reason)`` ends a call
+    with BYE and tells its owner; ``dialog(dialog_id)`` finds a live dialog.
     """
 
-    send: Callable[[Dialog[_Owner], SipRequest], int]
+    send: Callable[[Dialog[_Owner] | None, SipRequest], int]
     ack: Callable[[Dialog[_Owner], int, SipRequest], None]
     hang_up: Callable[[Dialog[_Owner], str], None]
     dialog: Callable[[str], Dialog[_Owner] | None]
@@ -159,12 +159,35 @@ class SessionKeeper(Generic[_Owner]):
         """An application sent ``request`` in ``dialog`` (its session description counts)."""
         self.timers.sent_sdp(dialog.id, request)
 
-    def retry(self, ctx: ClientTx[_Owner], response: SipResponse) -> UacOffer | None:
-        """What the retry of ``ctx``'s request answered 422 asks for, or ``None`` (§7.3)."""
+    def retry_422(self, ctx: ClientTx[_Owner], response: SipResponse) -> int | None:
+        """Send ``ctx``'s request again after its 422 (§7.3); the retry's stack id, or ``None``.
+
+        The retry asks for the larger interval with the next CSeq (of the
+        dialog, for a request in one); ``ctx`` then stands for it. There is
+        none when the 422 allows none (:func:`retry_after_422`), or when
+        nobody wants the request any more (cancelled, its owner gone).
+        """
         offer = ctx.session_offer
-        if offer is None or response.status != 422:
+        cseq = ctx.request.cseq
+        if offer is None or cseq is None or ctx.cancelled or ctx.owner is None:
             return None
-        return retry_after_422(offer, response, self.config)
+        retry = retry_after_422(offer, response, self.config)
+        if retry is None:
+            return None
+        dialog = ctx.dialog
+        if dialog is None:
+            seq = cseq.seq + 1
+        else:
+            dialog.local_cseq += 1
+            seq = dialog.local_cseq
+        request = retry_request(ctx.request, retry.headers, seq)
+        try:
+            stack_id = self._sender.send(dialog, request)
+        except (DrachtioError, ValueError) as exc:
+            log.warning("could not retry after 422 transaction=%s: %s", ctx.id, exc)
+            return None
+        ctx.request, ctx.session_offer = request, retry
+        return stack_id
 
     def confirmed(
         self, ctx: ClientTx[_Owner], dialog: Dialog[_Owner], response: SipResponse, now: float

@@ -84,7 +84,7 @@ from drachtio.server.proxies import TIMER_C, Proxies
 from drachtio.server.reliable import RELIABLE_TAG, ReliableResponses
 from drachtio.server.routing import Routes
 from drachtio.server.session_keeper import SESSION_METHODS, Sender, SessionKeeper
-from drachtio.server.session_timer.headers import merge_headers, retry_request
+from drachtio.server.session_timer.headers import merge_headers
 from drachtio.server.session_timer.negotiation import Headers
 from drachtio.server.subscriptions import SubscriptionTimers, expires_of, subscription_state
 from drachtio.server.transactions import (
@@ -708,9 +708,11 @@ class TransactionUser:
             return None
         return next_hop(request, strict_router=True)
 
-    def _send_own(self, dialog: Dialog[AppSession], request: SipRequest) -> int:
-        """Send a request of the server's own in ``dialog`` (a session refresh)."""
-        stack_id = self._stack_or_fail().send_request(request, self._first_hop(dialog, request))
+    def _send_own(self, dialog: Dialog[AppSession] | None, request: SipRequest) -> int:
+        """Send a request of the server's own in ``dialog`` (a session refresh), or
+        outside any dialog (the retry of an INVITE after 422)."""
+        dest = None if dialog is None else self._first_hop(dialog, request)
+        stack_id = self._stack_or_fail().send_request(request, dest)
         self._trace_out(request)
         return stack_id
 
@@ -1076,7 +1078,9 @@ class TransactionUser:
             ctx.dialled_at = None
         if 100 < status < 200 and ctx.dialog is None and ctx.request.method == "INVITE":
             self._send_prack(ctx, response)
-        if status == 422 and self._retry_422(ctx, response):
+        if status == 422 and (resent := self._sessions.retry_422(ctx, response)) is not None:
+            # Sent again with a larger interval (RFC 4028 §7.3), unseen by its owner.
+            self._client_txs.resent(ctx, resent)
             return
         dialog = ctx.dialog
         method = ctx.request.method
@@ -1138,32 +1142,6 @@ class TransactionUser:
             log.warning("could not send PRACK transaction=%s: %s", ctx.id, exc)
             return
         self._trace_out(request)
-
-    def _retry_422(self, ctx: ClientTx[AppSession], response: SipResponse) -> bool:
-        """Send ``ctx``'s request again after its 422 (RFC 4028 §7.3), unseen by its owner."""
-        offer = self._sessions.retry(ctx, response)
-        cseq = ctx.request.cseq
-        if offer is None or cseq is None or self._stack is None:
-            return False
-        if ctx.cancelled or ctx.owner is None:  # nobody wants the call any more
-            return False
-        dialog = ctx.dialog
-        if dialog is None:
-            seq = cseq.seq + 1
-        else:
-            dialog.local_cseq += 1
-            seq = dialog.local_cseq
-        retry = retry_request(ctx.request, offer.headers, seq)
-        try:
-            dest = None if dialog is None else self._first_hop(dialog, retry)
-            stack_id = self._stack.send_request(retry, dest)
-        except (DrachtioError, ValueError) as exc:
-            log.warning("could not retry after 422 transaction=%s: %s", ctx.id, exc)
-            return False
-        self._trace_out(retry)
-        ctx.request, ctx.session_offer = retry, offer
-        self._client_txs.resent(ctx, stack_id)
-        return True
 
     def _uac_dialog(
         self, ctx: ClientTx[AppSession], response: SipResponse
