@@ -36,6 +36,12 @@ pub(crate) struct ClientTx {
     pub pending_cancel: Option<ClientTxId>,
     /// `cancel` was called.
     pub cancelled: bool,
+    /// A timeout or transport error before any response is handed to the
+    /// transaction user to send elsewhere (RFC 3263 §4.3), not reported.
+    pub failover: bool,
+    /// Why it failed while waiting to be sent elsewhere: `Some(true)` a
+    /// timeout, `Some(false)` a transport error.
+    timed_out: Option<bool>,
 }
 
 /// A 2xx passed to the TU in Accepted: its To tag and the TU's ACK for it.
@@ -73,6 +79,8 @@ impl ClientTx {
             forks: Vec::new(),
             pending_cancel: None,
             cancelled: false,
+            failover: false,
+            timed_out: None,
         }
     }
 
@@ -92,6 +100,46 @@ impl ClientTx {
             cx.start(retransmit, t1);
         }
         cx.start(timeout, cx.config.t1x64());
+    }
+
+    /// Starts again with fresh timers, after [`ClientTx::peer`] or the
+    /// request changed (a new target).
+    pub fn restart(&mut self, cx: &mut Cx<'_>) {
+        for timer in [Timer::A, Timer::B, Timer::E, Timer::F] {
+            cx.stop(timer);
+        }
+        self.timed_out = None;
+        self.start(cx);
+    }
+
+    /// Whether a failure before any response goes to the TU to fail over;
+    /// if so, the timers stop and the failure is remembered.
+    fn fails_over(&mut self, cx: &mut Cx<'_>, timed_out: bool) -> bool {
+        if !self.failover || self.cancelled {
+            return false;
+        }
+        for timer in [Timer::A, Timer::B, Timer::E, Timer::F] {
+            cx.stop(timer);
+        }
+        self.failover = false;
+        self.timed_out = Some(timed_out);
+        cx.unanswered = true;
+        true
+    }
+
+    /// Ends a transaction that failed over and was not sent elsewhere, with
+    /// the event its failure would have given.
+    pub fn give_up(&mut self, cx: &mut Cx<'_>) {
+        let Some(timed_out) = self.timed_out.take() else {
+            return;
+        };
+        if timed_out {
+            cx.stats.timeouts += 1;
+            cx.event(TxEvent::Timeout { id: cx.id });
+        } else {
+            cx.event(TxEvent::TransportError { id: cx.id });
+        }
+        cx.terminate();
     }
 
     /// Remembers the ACK the TU sent for the 2xx with To tag `tag`.
@@ -121,6 +169,9 @@ impl ClientTx {
                 self.interval *= 2;
                 cx.start(Timer::A, self.interval);
             }
+            // RFC 3263 §4.3: no response from this target; the TU tries the next.
+            (S::Calling, In::Timer(Timer::B)) if self.fails_over(cx, true) => {}
+            (S::Calling, In::TransportError) if self.fails_over(cx, false) => {}
             // §17.1.1.2: Timer B: no response; inform the TU.
             (S::Calling, In::Timer(Timer::B)) => {
                 cx.stats.timeouts += 1;
@@ -243,6 +294,9 @@ impl ClientTx {
                 self.interval = t2;
                 cx.start(Timer::E, t2);
             }
+            // RFC 3263 §4.3: no response from this target; the TU tries the next.
+            (S::Trying, In::Timer(Timer::F)) if self.fails_over(cx, true) => {}
+            (S::Trying, In::TransportError) if self.fails_over(cx, false) => {}
             // §17.1.2.2: Timer F: no final response; inform the TU.
             (S::Trying | S::Proceeding, In::Timer(Timer::F)) => {
                 cx.stats.timeouts += 1;
