@@ -522,6 +522,7 @@ class _SipStack:
         tls_certificate: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        nameservers: list[str] | None = None,
     ) -> _SipStack: ...
     @property
     def wakeup_fd(self) -> int: ...

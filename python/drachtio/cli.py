@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
             "DRACHTIO_MAX_TCP_OUTBOUND, DRACHTIO_TCP_MESSAGE_TIMEOUT, "
             "DRACHTIO_TLS_CERTIFICATE, DRACHTIO_TLS_KEY, DRACHTIO_TLS_CA, "
             "DRACHTIO_CONTROL_TLS_CERTIFICATE, DRACHTIO_CONTROL_TLS_KEY, "
-            "DRACHTIO_CONTROL_TLS_CLIENT_CA, DRACHTIO_METRICS, DRACHTIO_CONFIG), "
+            "DRACHTIO_CONTROL_TLS_CLIENT_CA, DRACHTIO_METRICS, DRACHTIO_NAMESERVERS, "
+            "DRACHTIO_CONFIG), "
             "then these flags, later ones winning."
         ),
     )
@@ -134,6 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve_parser.add_argument(
+        "--nameserver",
+        action="append",
+        metavar="IP[:PORT]",
+        help=(
+            "a DNS server for host names in SIP URIs (NAPTR, SRV, A/AAAA; repeatable; "
+            "default the system's)"
+        ),
+    )
+    serve_parser.add_argument(
         "--control-tls-certificate",
         metavar="FILE",
         help="PEM certificate chain of the control listener, leaf first: applications "
@@ -202,6 +212,7 @@ def serve(args: argparse.Namespace) -> int:
             metrics=args.metrics,
             ping_interval=args.ping_interval,
             ping_timeout=args.ping_timeout,
+            nameservers=args.nameserver,
             dev=args.dev,
         )
     except ConfigError as exc:

@@ -104,6 +104,7 @@ class SipStack:
         tls_certificate: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        nameservers: Sequence[str] = (),
     ) -> SipStack:
         """Bind every listener and start the stack on the running loop.
 
@@ -147,6 +148,10 @@ class SipStack:
                 must chain to when the stack opens a TLS connection; without
                 it the stack opens none (it still accepts them, and answers
                 and sends over them).
+            nameservers: the DNS servers that resolve host names (RFC 3263:
+                NAPTR, SRV, A/AAAA), each ``"IP"`` (port 53) or ``"IP:PORT"``
+                (``"[IPv6]:PORT"``); empty: the system's. See
+                ``docs/transport.md``.
 
         Raises:
             OSError: a listener could not be bound (e.g. the port is in use),
@@ -171,6 +176,7 @@ class SipStack:
             tls_certificate=tls_certificate,
             tls_key=tls_key,
             tls_ca=tls_ca,
+            nameservers=list(nameservers),
         )
         stack = cls(core, loop, on_event)
         loop.add_reader(stack._fd, stack._on_wakeup)

@@ -6,6 +6,7 @@ checks the result; the server itself only ever sees a :class:`ServerConfig`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ __all__ = [
     "parse_hostport",
     "parse_listen",
     "parse_metrics",
+    "parse_nameserver",
 ]
 
 DEV_SECRET = "cymru"
@@ -73,6 +75,31 @@ def parse_metrics(value: str) -> tuple[str, int]:
     if value.isdigit():
         return parse_hostport(f"127.0.0.1:{value}", "metrics")
     return parse_hostport(value, "metrics")
+
+
+def parse_nameserver(value: str) -> tuple[str, int]:
+    """A DNS server: ``IP`` (port 53), ``IP:PORT`` or ``[IPv6]:PORT``.
+
+    Raises:
+        ConfigError: not of those forms, or the port is not 1-65535.
+    """
+    bad = ConfigError(f"nameservers: {value!r} is not IP, IP:PORT or [IPv6]:PORT")
+    if not isinstance(value, str):
+        raise bad
+    try:
+        return str(ipaddress.ip_address(value)), 53
+    except ValueError:
+        pass
+    try:
+        host, port = parse_hostport(value, "nameservers")
+        ip = ipaddress.ip_address(host)
+    except (ConfigError, ValueError):
+        raise bad from None
+    if ip.version == 6 and not value.startswith("["):
+        raise bad
+    if port == 0:
+        raise ConfigError(f"nameservers: port 0 in {value!r}")
+    return str(ip), port
 
 
 def parse_listen(value: str) -> tuple[str, str, int]:
@@ -137,6 +164,7 @@ class ServerConfig:
     control_tls_key: str | None = None
     control_tls_client_ca: str | None = None
     metrics: str | None = None
+    nameservers: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         """Check every setting.
@@ -183,6 +211,10 @@ class ServerConfig:
                 "control_tls_client_ca: client certificates need TLS on the control listener "
                 "(control_tls_certificate and control_tls_key)"
             )
+        if not isinstance(self.nameservers, list):
+            raise ConfigError(f"nameservers: must be a list of addresses, got {self.nameservers!r}")
+        for server in self.nameservers:
+            parse_nameserver(server)
         if self.metrics is not None:
             if not isinstance(self.metrics, str):
                 raise ConfigError(
@@ -317,6 +349,9 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["sip_trace"] = env["DRACHTIO_SIP_TRACE"].lower() in ("1", "true", "yes", "on")
     if env.get("DRACHTIO_METRICS"):
         values["metrics"] = env["DRACHTIO_METRICS"]
+    if env.get("DRACHTIO_NAMESERVERS"):
+        servers = env["DRACHTIO_NAMESERVERS"].split(",")
+        values["nameservers"] = [s.strip() for s in servers if s.strip()]
     for name in _FILES:
         if env.get(f"DRACHTIO_{name.upper()}"):
             values[name] = env[f"DRACHTIO_{name.upper()}"]
@@ -354,6 +389,7 @@ def load_config(
     metrics: str | None = None,
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
+    nameservers: Sequence[str] | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -384,6 +420,8 @@ def load_config(
         values["sip_trace"] = sip_trace
     if loop is not None:
         values["loop"] = loop
+    if nameservers:
+        values["nameservers"] = list(nameservers)
     flags = {
         "max_unauthenticated": max_unauthenticated,
         "max_tcp_connections": max_tcp_connections,

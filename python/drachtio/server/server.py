@@ -143,6 +143,7 @@ class Server:
             tls_certificate=config.tls_certificate,
             tls_key=config.tls_key,
             tls_ca=config.tls_ca,
+            nameservers=config.nameservers,
         )
         self._tu.attach(self._stack, loop)
         try:

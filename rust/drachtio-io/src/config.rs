@@ -122,6 +122,10 @@ pub struct StackConfig {
     /// Certificates and keys for TLS. Default: none (no TLS listener, no
     /// TLS connection opened).
     pub tls: TlsConfig,
+    /// The DNS servers that resolve host names (RFC 3263: NAPTR, SRV,
+    /// A/AAAA). Default empty: the system's (`/etc/resolv.conf`). The hosts
+    /// file is read either way.
+    pub nameservers: Vec<SocketAddr>,
 }
 
 /// Which thread reads the UDP sockets (`docs/transport.md`, "Threads").
@@ -156,6 +160,7 @@ impl Default for StackConfig {
             event_queue_capacity: 10_000,
             udp_reader: UdpReader::StackThread,
             tls: TlsConfig::default(),
+            nameservers: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@
 
 use crate::config::StackConfig;
 use crate::conns::{ConnTable, Limits};
+use crate::dns::Dns;
 use crate::resolve::{Placeholder, Resolutions};
 use crate::route;
 use crate::send::Failure;
@@ -92,6 +93,8 @@ pub(crate) struct Shared {
     pub(crate) handle: tokio::runtime::Handle,
     /// Name resolutions, in the order asked for.
     pub(crate) resolutions: Resolutions,
+    /// The DNS resolver (RFC 3263) and its cache.
+    pub(crate) dns: Dns,
 }
 
 impl Shared {
@@ -108,6 +111,10 @@ impl Shared {
             per_ip: config.max_tcp_connections_per_ip,
             outbound: config.max_tcp_outbound,
             idle_after: config.tcp_message_timeout,
+        };
+        let dns = {
+            let _runtime = handle.enter();
+            Dns::new(&config.nameservers)
         };
         Shared {
             core: Mutex::new(Core {
@@ -136,6 +143,7 @@ impl Shared {
             closing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             resolutions: Resolutions::new(handle.clone()),
+            dns,
             handle,
         }
     }
@@ -173,6 +181,7 @@ impl Shared {
             // takes from the layer leaves before what the next one takes.
             let order = lock(&self.send_order);
             let mut transmits = Vec::new();
+            let mut unanswered = Vec::new();
             let mut notify = false;
             let mut rearm = false;
             {
@@ -242,6 +251,9 @@ impl Shared {
                     notify |= q.push(event, bounded, &self.counters);
                 }
                 drop(q);
+                while let Some(id) = core.layer.poll_unanswered() {
+                    unanswered.push(id);
+                }
                 // Errors for transactions that had already ended produce no event.
                 core.tx_errors.clear();
                 while let Some(t) = core.layer.poll_transmit() {
@@ -260,12 +272,15 @@ impl Shared {
                     failures.push(f);
                 }
             }
+            let again = !unanswered.is_empty();
+            // RFC 3263 §4.3: what failed before any response tries the next target.
+            self.fail_over(unanswered);
             drop(order);
             // After every lock is released: `notify` may call back into the stack.
             if notify && notify_consumer {
                 (self.notify)();
             }
-            if failures.is_empty() {
+            if failures.is_empty() && !again {
                 return;
             }
         }

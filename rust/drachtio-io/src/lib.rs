@@ -12,8 +12,10 @@
 
 mod config;
 mod conns;
+mod dns;
 mod hub;
 mod resolve;
+mod rfc3263;
 mod route;
 pub use route::next_hop;
 mod send;
@@ -252,7 +254,11 @@ impl Stack {
         dest: Option<Destination>,
     ) -> Result<ClientTxId, StackError> {
         self.accepting()?;
-        let (transport, dest) = self.destination(&request, dest)?;
+        let (dest, query) = match dest {
+            Some(d) => (d, None),
+            None => route::next_hop_query(&request, RouteForm::Loose)?,
+        };
+        let (transport, dest) = self.reachable(dest.transport, dest.target)?;
         match dest {
             Target::Addr(addr) => {
                 let transport =
@@ -267,9 +273,17 @@ impl Stack {
                 Ok(id)
             }
             Target::Name(host, port) => {
+                let first = transport;
                 let transport = self
                     .shared
                     .prepare_request(&mut request, transport, None, None)?;
+                // A destination given, or the next hop's URI, as RFC 3263
+                // reads it; a request moved to TCP by its size stays there.
+                let mut query =
+                    query.unwrap_or_else(|| rfc3263::Query::pinned(host.clone(), transport, port));
+                if transport != first {
+                    query.transport = Some(transport);
+                }
                 let addr = self.shared.new_placeholder(&host, port);
                 let result = lock(&self.shared.core).layer.send_request(
                     Instant::now(),
@@ -287,7 +301,7 @@ impl Stack {
                 let shared = self.shared.clone();
                 self.shared
                     .resolutions
-                    .run(shared.resolve_placeholder(addr, host, transport));
+                    .run(shared.resolve_placeholder(addr, query, transport));
                 self.kick();
                 Ok(id)
             }

@@ -172,7 +172,7 @@ impl PyStack {
                         event_queue_capacity = 10_000,
                         udp_recv_buffer = 4_194_304, supported = None,
                         receive_on_loop = false, tls_certificate = None, tls_key = None,
-                        tls_ca = None))]
+                        tls_ca = None, nameservers = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         listen: Vec<String>,
@@ -191,7 +191,13 @@ impl PyStack {
         tls_certificate: Option<PathBuf>,
         tls_key: Option<PathBuf>,
         tls_ca: Option<PathBuf>,
+        nameservers: Option<Vec<String>>,
     ) -> PyResult<Self> {
+        let nameservers = nameservers
+            .unwrap_or_default()
+            .iter()
+            .map(|s| parse_nameserver(s))
+            .collect::<PyResult<Vec<_>>>()?;
         let listen = listen
             .iter()
             .map(|s| parse_listen(s))
@@ -228,6 +234,7 @@ impl PyStack {
                 key: tls_key,
                 ca: tls_ca,
             },
+            nameservers,
             ..StackConfig::default()
         };
         let (wakeup, ring) = UnixStream::pair().map_err(os_error)?;
@@ -427,6 +434,19 @@ fn seconds_or_zero(name: &str, value: f64) -> PyResult<Duration> {
 /// A transport name in any case; `ValueError` when it is none.
 pub(crate) fn parse_transport(name: &str) -> PyResult<Transport> {
     Transport::parse(name).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// A DNS server: `"127.0.0.1"` (port 53), `"127.0.0.1:5353"`, `"::1"`,
+/// `"[::1]:5353"`.
+fn parse_nameserver(spec: &str) -> PyResult<SocketAddr> {
+    if let Ok(ip) = spec.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    spec.parse().map_err(|_| {
+        PyValueError::new_err(format!(
+            "name server {spec:?} is not an IP address, IP:PORT or [IPv6]:PORT"
+        ))
+    })
 }
 
 /// `"udp:127.0.0.1:5060"`, `"tcp:[::1]:0"`.
