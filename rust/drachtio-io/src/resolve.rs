@@ -229,6 +229,10 @@ impl Shared {
         query: Query,
         transport: Transport,
     ) {
+        // What the transactions queued so far is taken from the layer now and
+        // held, so that none of it leaves once they are retargeted (the
+        // request would go twice).
+        self.pump(Vec::new());
         let supported = self.supported();
         let result = self
             .dns
