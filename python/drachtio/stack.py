@@ -197,6 +197,21 @@ class SipStack:
         """Every listener as ``(transport, ip, port)``, with the real port for port 0."""
         return self._core.local_addresses
 
+    def advertised(
+        self, transport: str, local: tuple[str, int] | None = None, dest: str | None = None
+    ) -> tuple[str, int]:
+        """The ``(host, port)`` the stack names itself with toward ``dest``.
+
+        As the Via sent-by of its requests over ``transport``: from the
+        listener bound to ``local`` (else the one of that transport the
+        stack sends from), its ``external`` address unless ``dest`` (an IP
+        address; ``None`` or a host name: unknown) is in one of its
+        ``local-net`` networks, else its bound address (for one bound to
+        ``0.0.0.0``/``::``, the address of the interface toward ``dest``).
+        The server builds its Contact from it. See ``docs/transport.md``, "NAT".
+        """
+        return self._core.advertised(transport, local, dest)
+
     @property
     def is_closed(self) -> bool:
         """Whether the stack has stopped (its sockets are closed)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from drachtio._core import _LISTEN_TRANSPORTS, _parse_transport
+from drachtio._core import _LISTEN_TRANSPORTS, _parse_listen, _parse_transport
 from drachtio.errors import DrachtioError
 from drachtio.protocol import DEFAULT_MAX_FRAME_SIZE
 
@@ -105,13 +105,22 @@ def parse_nameserver(value: str) -> tuple[str, int]:
 def parse_listen(value: str) -> tuple[str, str, int]:
     """Split a SIP listen spec ``TRANSPORT:HOST:PORT`` into its parts.
 
-    The transport is returned in lower case.
+    NAT parameters may follow (``;external=HOST[:PORT]``,
+    ``;local-net=ADDRESS/PREFIX``, see ``docs/server.md``); they are checked
+    as the stack reads them. The transport is returned in lower case.
 
     Raises:
         ConfigError: an unknown transport, one the server cannot listen on,
-            or not of that form.
+            not of that form, or a bad parameter.
     """
-    name, sep, rest = value.partition(":")
+    base, _, params = value.partition(";")
+    if params:
+        parse_listen(base)
+        try:
+            _parse_listen(value)
+        except ValueError as exc:
+            raise ConfigError(f"sip: {exc}") from None
+    name, sep, rest = base.partition(":")
     try:
         transport = _parse_transport(name) if sep else ""
     except ValueError:

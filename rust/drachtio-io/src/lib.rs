@@ -14,6 +14,8 @@ mod config;
 mod conns;
 mod dns;
 mod hub;
+mod nat;
+pub use nat::Network;
 mod resolve;
 mod rfc3263;
 mod route;
@@ -215,6 +217,23 @@ impl Stack {
             .map(|e| (Transport::Udp, e.local))
             .chain(self.shared.streams.iter().map(|e| (e.transport, e.local)))
             .collect()
+    }
+
+    /// The `host:port` the stack names itself with toward `dest` over
+    /// `transport`, as in the Via sent-by of its requests: the listener
+    /// bound to `local` (else the one of `transport` the stack sends from),
+    /// its external address unless `dest` is in one of its local networks
+    /// (an unknown `dest` gets the external address), else its bound
+    /// address (bound to an unspecified address: the source address of
+    /// the route to `dest`). For the Contact and Record-Route the layers
+    /// above build.
+    pub fn advertised(
+        &self,
+        transport: Transport,
+        local: Option<SocketAddr>,
+        dest: Option<std::net::IpAddr>,
+    ) -> String {
+        self.shared.sent_by_from(transport, local, dest)
     }
 
     /// Takes up to `max` queued events, oldest first, without blocking.
@@ -593,10 +612,11 @@ fn bind_all(config: &StackConfig, tls: &tls::Tls) -> io::Result<Bound> {
         match spec.transport {
             Transport::Udp => {
                 let socket = udp::bind(spec.addr, config.udp_recv_buffer)?;
+                let local = socket.local_addr()?;
                 udp.push(UdpEndpoint {
-                    local: socket.local_addr()?,
+                    local,
                     socket: Arc::new(socket),
-                    advertise: spec.advertise.clone(),
+                    nat: spec.nat(local.port()),
                     backlog: Arc::default(),
                 });
             }
@@ -612,10 +632,11 @@ fn bind_all(config: &StackConfig, tls: &tls::Tls) -> io::Result<Bound> {
                     ));
                 }
                 let listener = tokio::net::TcpListener::from_std(tcp::bind(spec.addr)?)?;
+                let local = listener.local_addr()?;
                 tcp.push(StreamEndpoint {
                     transport: spec.transport,
-                    local: listener.local_addr()?,
-                    advertise: spec.advertise.clone(),
+                    local,
+                    nat: spec.nat(local.port()),
                 });
                 listeners.push((listener, spec.transport));
             }

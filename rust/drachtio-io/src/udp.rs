@@ -2,6 +2,7 @@
 //! every datagram waiting at each wake-up.
 
 use crate::hub::{lock, Shared};
+use crate::nat::Nat;
 use crate::send::{Failure, Outgoing};
 use crate::size;
 use crate::stats::Counters;
@@ -155,7 +156,7 @@ fn on_datagrams(
 pub(crate) struct UdpEndpoint {
     pub(crate) local: SocketAddr,
     pub(crate) socket: Arc<UdpSocket>,
-    pub(crate) advertise: Option<String>,
+    pub(crate) nat: Nat,
     /// Datagrams waiting for the socket to become writable, in send order.
     pub(crate) backlog: Arc<Mutex<UdpBacklog>>,
 }

@@ -297,6 +297,34 @@ impl PyStack {
         Ok(list)
     }
 
+    /// The `(host, port)` the stack names itself with toward `dest` over
+    /// `transport`, from the listener bound to `local` if given (NAT:
+    /// `Stack::advertised`).
+    #[pyo3(signature = (transport, local = None, dest = None))]
+    fn advertised(
+        &self,
+        transport: &str,
+        local: Option<(String, u16)>,
+        dest: Option<String>,
+    ) -> PyResult<(String, u16)> {
+        let transport = parse_transport(transport)?;
+        let local = match local {
+            Some((ip, port)) => Some(SocketAddr::new(
+                ip.parse()
+                    .map_err(|_| PyValueError::new_err(format!("{ip:?} is not an IP address")))?,
+                port,
+            )),
+            None => None,
+        };
+        let dest = dest.and_then(|d| d.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+        let sent_by = self.stack.advertised(transport, local, dest);
+        let (host, port) = sent_by
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            .ok_or_else(|| PyValueError::new_err(format!("no port in {sent_by:?}")))?;
+        Ok((host.trim_matches(['[', ']']).to_string(), port))
+    }
+
     /// Every bound listener as `(transport, host, port)`, real ports included.
     #[getter]
     fn local_addresses<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
@@ -449,21 +477,23 @@ fn parse_nameserver(spec: &str) -> PyResult<SocketAddr> {
     })
 }
 
-/// `"udp:127.0.0.1:5060"`, `"tcp:[::1]:0"`.
+/// `"udp:127.0.0.1:5060"`, `"tcp:[::1]:0"`, with NAT parameters
+/// (`;external=HOST[:PORT]`, `;local-net=ADDRESS/PREFIX`).
 fn parse_listen(spec: &str) -> PyResult<ListenSpec> {
-    let bad = || {
-        PyValueError::new_err(format!(
-            "listen address {spec:?} is not \"<transport>:<ip>:<port>\""
-        ))
-    };
-    let (transport, addr) = spec.split_once(':').ok_or_else(bad)?;
-    let transport = parse_transport(transport)?;
-    let addr: SocketAddr = addr.parse().map_err(|_| bad())?;
-    Ok(ListenSpec {
-        transport,
-        addr,
-        advertise: None,
-    })
+    ListenSpec::parse(spec).map_err(PyValueError::new_err)
+}
+
+/// Checks a listen spec as the stack would read it: `(transport, host,
+/// port)`, or `ValueError` saying what is wrong.
+#[pyfunction]
+#[pyo3(name = "_parse_listen")]
+pub(crate) fn py_parse_listen(spec: &str) -> PyResult<(String, String, u16)> {
+    let listen = parse_listen(spec)?;
+    Ok((
+        listen.transport.name().to_string(),
+        listen.addr.ip().to_string(),
+        listen.addr.port(),
+    ))
 }
 
 /// `("udp", "127.0.0.1", 5060)`, `("tcp", "::1", 5060)` or
