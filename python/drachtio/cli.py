@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--sip",
         action="append",
         metavar="TRANSPORT:HOST:PORT",
-        help="a SIP listener (repeatable; default udp:127.0.0.1:5060 and tcp:127.0.0.1:5060)",
+        help=(
+            "a SIP listener (repeatable; default udp:127.0.0.1:5060 and tcp:127.0.0.1:5060); "
+            "behind NAT add ;external=HOST[:PORT] and ;local-net=ADDRESS/PREFIX (repeatable)"
+        ),
     )
     serve_parser.add_argument(
         "--control", metavar="HOST:PORT", help="the control listener (default 127.0.0.1:9022)"
