@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from server_harness import (
-    SDP,
     App,
     free_port,
     needs_sipp,
@@ -103,32 +102,6 @@ async def zone_factory(tmp_path: Path) -> AsyncIterator[Any]:
         await zone.stop()
 
 
-async def _call(app: App, uri: str) -> dict[str, Any]:
-    """The app sends an INVITE to ``uri``; its final response's ``sip`` message."""
-    sent = await app.request(
-        "sendSipRequest",
-        {
-            "method": "INVITE",
-            "uri": uri,
-            "headers": {"Content-Type": "application/sdp"},
-            "body": SDP,
-        },
-    )
-    assert sent["success"] is True, sent
-    while True:
-        data = await app.next_sip_of(sent["transactionId"], timeout=20.0)
-        if data["message"]["status_line"]["status_code"] >= 200:
-            return data
-
-
-async def _ack_and_bye(app: App, ok: dict[str, Any]) -> None:
-    dialog_id = ok["dialogId"]
-    ack = await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
-    assert ack["success"] is True, ack
-    _, bye_ok = await app.send_in_dialog(dialog_id, "BYE")
-    assert bye_ok["message"]["status_line"]["status_code"] == 200
-
-
 async def _server(zone: Zone, **settings: Any) -> Server:
     return await start_server(nameservers=[f"127.0.0.1:{zone.port}"], **settings)
 
@@ -172,9 +145,9 @@ async def test_a_request_to_a_domain_reaches_its_srv_target(
     )
     server = await _server(zone)
     app = await App.authenticated(server)
-    ok = await _call(app, uri.format(port=port))
+    ok = await app.invite(uri.format(port=port))
     assert ok["message"]["status_line"]["status_code"] == 200
-    await _ack_and_bye(app, ok)
+    await app.ack_and_bye(ok)
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
@@ -206,11 +179,11 @@ async def test_the_next_srv_target_gets_the_request_when_the_first_is_down(
     )
     server = await _server(zone)
     app = await App.authenticated(server)
-    ok = await _call(app, "sip:service@test.domain")
+    ok = await app.invite("sip:service@test.domain", timeout=20.0)
     assert ok["message"]["status_line"]["status_code"] == 200
     # The Via sipp echoed names the transport NAPTR chose.
     assert f"SIP/2.0/{transport.upper()}" in str(ok["message"]["headers"]["via"]).upper()
-    await _ack_and_bye(app, ok)
+    await app.ack_and_bye(ok)
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
@@ -222,7 +195,7 @@ async def test_a_name_the_zone_does_not_have_fails_the_request(zone_factory: Any
     zone = await zone_factory([])
     server = await _server(zone)
     app = await App.authenticated(server)
-    response = await _call(app, "sip:service@missing.test.domain")
+    response = await app.invite("sip:service@missing.test.domain")
     assert response["message"]["status_line"]["status_code"] == 503
     await app.close()
     await server.stop()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from server_harness import (
-    SDP,
     App,
     _checked_recv,
     needs_sipp,
@@ -38,25 +37,6 @@ def _scenario(sent_by: str, transport: str) -> str:
     return scenario.replace(plain, _checked_recv('request="INVITE"', (via, contact), "inv"))
 
 
-async def _call_and_hang_up(app: App, uri: str) -> None:
-    sent = await app.request(
-        "sendSipRequest",
-        {
-            "method": "INVITE",
-            "uri": uri,
-            "headers": {"Content-Type": "application/sdp"},
-            "body": SDP,
-        },
-    )
-    assert sent["success"] is True, sent
-    ok = await app.next_sip(200)
-    dialog_id = ok["dialogId"]
-    ack = await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
-    assert ack["success"] is True, ack
-    _, bye_ok = await app.send_in_dialog(dialog_id, "BYE")
-    assert bye_ok["message"]["status_line"]["status_code"] == 200
-
-
 @needs_sipp
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 @pytest.mark.parametrize("local", [False, True], ids=["remote-peer", "local-peer"])
@@ -76,7 +56,9 @@ async def test_app_requests_name_the_listeners_external_address(
     sipp, port = await sipp_uas(tmp_path, _scenario(sent_by, transport), transport)
     app = await App.authenticated(server)
     param = "" if transport == "udp" else ";transport=tcp"
-    await _call_and_hang_up(app, f"sip:service@127.0.0.1:{port}{param}")
+    ok = await app.invite(f"sip:service@127.0.0.1:{port}{param}")
+    assert ok["message"]["status_line"]["status_code"] == 200
+    await app.ack_and_bye(ok)
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
@@ -89,7 +71,9 @@ async def test_without_nat_settings_the_bound_address_is_named(tmp_path: Path) -
     sent_by = f"127.0.0.1:{sip_port(server, 'udp')}"
     sipp, port = await sipp_uas(tmp_path, _scenario(sent_by, "udp"))
     app = await App.authenticated(server)
-    await _call_and_hang_up(app, f"sip:service@127.0.0.1:{port}")
+    ok = await app.invite(f"sip:service@127.0.0.1:{port}")
+    assert ok["message"]["status_line"]["status_code"] == 200
+    await app.ack_and_bye(ok)
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
