@@ -147,6 +147,7 @@ async def test_a_request_to_a_domain_reaches_its_srv_target(
     app = await App.authenticated(server)
     ok = await app.invite(uri.format(port=port))
     assert ok["message"]["status_line"]["status_code"] == 200
+    assert server.stats["dns_failovers"] == 0
     await app.ack_and_bye(ok)
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
@@ -181,6 +182,7 @@ async def test_the_next_srv_target_gets_the_request_when_the_first_is_down(
     app = await App.authenticated(server)
     ok = await app.invite("sip:service@test.domain", timeout=20.0)
     assert ok["message"]["status_line"]["status_code"] == 200
+    assert server.stats["dns_failovers"] == 1
     # The Via sipp echoed names the transport NAPTR chose.
     assert f"SIP/2.0/{transport.upper()}" in str(ok["message"]["headers"]["via"]).upper()
     await app.ack_and_bye(ok)

@@ -6,6 +6,7 @@ use crate::hub::{lock, Shared};
 use crate::rfc3263::Query;
 use crate::route;
 use crate::send::{not_listening, Failure, Outgoing};
+use crate::stats::Counters;
 use crate::StackEvent;
 use drachtio_sip::transaction::{ClientTxId, Peer, TransactionLayer, Transmit, Transport, TxId};
 use drachtio_sip::{HeaderName, Request};
@@ -321,6 +322,7 @@ impl Shared {
             };
             match next {
                 Some((addr, target, more)) => {
+                    Counters::inc(&self.counters.dns_failovers);
                     let branch = lock(&self.core).layer.new_branch();
                     self.retarget(id, addr, target, more, Some(branch));
                 }
