@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from server_harness import (
+    _HEAD,
     App,
+    _uas_answer,
     free_port,
     needs_sipp,
     sipp_uas,
@@ -187,6 +189,67 @@ async def test_the_next_srv_target_gets_the_request_when_the_first_is_down(
     assert f"SIP/2.0/{transport.upper()}" in str(ok["message"]["headers"]["via"]).upper()
     await app.ack_and_bye(ok)
     run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
+
+
+def _busy_scenario() -> str:
+    """sipp as a UAS that answers an INVITE 503 and takes the ACK."""
+    return (
+        _HEAD.format(name="uas 503")
+        + '  <recv request="INVITE" timeout="15000"/>\n'
+        + _uas_answer(503, to="[last_To:];tag=[pid]SIPpTag01[call_number]")
+        + '  <recv request="ACK" timeout="15000"/>\n'
+        + "</scenario>\n"
+    )
+
+
+@needs_sipp
+@needs_dnsmasq
+async def test_a_503_from_the_first_srv_target_passes_the_request_to_the_next(
+    tmp_path: Path, zone_factory: Any
+) -> None:
+    # RFC 3263 §4.3: a 503 is a failure like a timeout; the application
+    # sees the 200 of the second target, not the 503 of the first.
+    busy, busy_port = await sipp_uas(tmp_path, _busy_scenario())
+    sipp, port = await sipp_uas(tmp_path, uas_in_dialog_scenario([("BYE", 200)]))
+    zone = await zone_factory(
+        [
+            f"srv-host=_sip._udp.test.domain,a.test.domain,{busy_port},10,0",
+            f"srv-host=_sip._udp.test.domain,a.test.domain,{port},20,0",
+            "host-record=a.test.domain,127.0.0.1",
+        ]
+    )
+    server = await _server(zone)
+    app = await App.authenticated(server)
+    ok = await app.invite("sip:service@test.domain;transport=udp")
+    assert ok["message"]["status_line"]["status_code"] == 200
+    assert server.stats["dns_failovers"] == 1
+    await app.ack_and_bye(ok)
+    for run in (await busy.result(), await sipp.result()):
+        assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
+
+
+@needs_sipp
+@needs_dnsmasq
+async def test_the_last_targets_503_reaches_the_application(
+    tmp_path: Path, zone_factory: Any
+) -> None:
+    busy, port = await sipp_uas(tmp_path, _busy_scenario())
+    zone = await zone_factory(
+        [
+            f"srv-host=_sip._udp.test.domain,a.test.domain,{port},10,0",
+            "host-record=a.test.domain,127.0.0.1",
+        ]
+    )
+    server = await _server(zone)
+    app = await App.authenticated(server)
+    response = await app.invite("sip:service@test.domain;transport=udp")
+    assert response["message"]["status_line"]["status_code"] == 503
+    run = await busy.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
     await server.stop()

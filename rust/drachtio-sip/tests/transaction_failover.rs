@@ -154,3 +154,69 @@ fn only_an_unanswered_transaction_is_retargeted() {
         Err(LocalError::DuplicateBranch)
     );
 }
+
+#[test]
+fn a_503_with_failover_is_acknowledged_and_waits_for_the_next_target() {
+    let mut sim = Sim::new();
+    let id = sim
+        .layer
+        .send_request(sim.now, parse_request(&req("INVITE", "z9hG4bKu1")), udp())
+        .unwrap();
+    sim.layer
+        .retarget(sim.now, id, udp(), true, |_| {})
+        .unwrap();
+    sim.drain();
+    let sent = sim.take_sent();
+    let request = request_of(&sent[sent.len() - 1].1).clone();
+    sim.receive_msg(response_to(&request, 180, Some("r")), udp());
+    assert!(matches!(sim.one_event(), TxEvent::Response { .. }));
+    sim.receive_msg(response_to(&request, 503, Some("r")), udp());
+    // §17.1.1.3: the 503 is acknowledged; the TU does not see it.
+    assert_eq!(method(&sim.one_sent()), "ACK");
+    assert!(sim.take_events().is_empty());
+    assert_eq!(sim.layer.poll_unanswered(), Some(id));
+    // The next target: a new attempt, Calling again.
+    sim.layer
+        .retarget(sim.now, id, second(Transport::Udp), true, |r| {
+            r.headers.replace_first_value(
+                &HeaderName::Via,
+                Some("SIP/2.0/UDP 192.0.2.100:5060;branch=z9hG4bKu2"),
+            );
+        })
+        .unwrap();
+    assert_eq!(sim.layer.client_state(id), Some(ClientState::Calling));
+    sim.drain();
+    let again = request_of(&sim.one_sent()).clone();
+    // Its 503 too, then giving up reports that 503.
+    sim.receive_msg(response_to(&again, 503, Some("s")), second(Transport::Udp));
+    assert_eq!(method(&sim.one_sent()), "ACK");
+    assert_eq!(sim.layer.poll_unanswered(), Some(id));
+    sim.layer.give_up(sim.now, id);
+    sim.drain();
+    match sim.one_event() {
+        TxEvent::Response {
+            id: got, response, ..
+        } => {
+            assert_eq!((got, response.status), (id, 503));
+        }
+        other => panic!("expected the 503, got {other:?}"),
+    }
+    assert_eq!(sim.layer.client_state(id), None);
+}
+
+#[test]
+fn a_503_without_failover_is_the_final_response() {
+    let mut sim = Sim::new();
+    let id = sim
+        .layer
+        .send_request(sim.now, parse_request(&req("OPTIONS", "z9hG4bKu3")), udp())
+        .unwrap();
+    sim.drain();
+    let request = request_of(&sim.one_sent()).clone();
+    sim.receive_msg(response_to(&request, 503, Some("r")), udp());
+    assert!(matches!(
+        sim.one_event(),
+        TxEvent::Response { id: got, response, .. } if got == id && response.status == 503
+    ));
+    assert_eq!(sim.layer.poll_unanswered(), None);
+}

@@ -269,8 +269,9 @@ impl TransactionLayer {
     }
 
     /// A client transaction that may fail over ([`Self::retarget`] with
-    /// `failover`) and failed before any response: its timeout fired, or
-    /// the I/O layer reported a transport error. It stays, silent, until the
+    /// `failover`) and failed: its timeout fired or the I/O layer reported a
+    /// transport error before any response, or a 503 came (an INVITE's is
+    /// acknowledged). It stays, silent, until the
     /// transaction user sends it elsewhere with [`Self::retarget`] or gives
     /// up with [`Self::give_up`].
     pub fn poll_unanswered(&mut self) -> Option<ClientTxId> {
@@ -283,7 +284,8 @@ impl TransactionLayer {
     /// transaction); the timers start afresh for `peer`'s transport. With
     /// `failover`, a later timeout or transport error before any response
     /// comes out of [`Self::poll_unanswered`] instead of ending the
-    /// transaction. The request must have had no response.
+    /// transaction, as does a 503. The request must have had no final
+    /// response (or have failed over).
     pub fn retarget(
         &mut self,
         now: Instant,
@@ -296,7 +298,7 @@ impl TransactionLayer {
             .clients
             .get_mut(&id)
             .ok_or(LocalError::UnknownTransaction)?;
-        if !matches!(tx.state, ClientState::Calling | ClientState::Trying) {
+        if !tx.can_retarget() {
             return Err(LocalError::NotRetargetable);
         }
         let mut request = tx.request.clone();
@@ -327,7 +329,8 @@ impl TransactionLayer {
 
     /// Ends client transaction `id`, which came out of
     /// [`Self::poll_unanswered`], as it would have ended without failover:
-    /// with [`TxEvent::Timeout`] or [`TxEvent::TransportError`].
+    /// with [`TxEvent::Timeout`], [`TxEvent::TransportError`], or the 503
+    /// as a [`TxEvent::Response`].
     pub fn give_up(&mut self, now: Instant, id: ClientTxId) {
         let Some(tx) = self.clients.get_mut(&id) else {
             return;
