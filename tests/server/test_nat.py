@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 from server_harness import (
+    SDP,
     App,
     _checked_recv,
     needs_sipp,
     sip_port,
+    sipp_uac,
     sipp_uas,
     start_server,
+    uac_scenario,
     uas_in_dialog_scenario,
 )
 
@@ -59,6 +62,29 @@ async def test_app_requests_name_the_listeners_external_address(
     ok = await app.invite(f"sip:service@127.0.0.1:{port}{param}")
     assert ok["message"]["status_line"]["status_code"] == 200
     await app.ack_and_bye(ok)
+    run = await sipp.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    await app.close()
+    await server.stop()
+
+
+@needs_sipp
+@pytest.mark.parametrize("local", [False, True], ids=["remote-peer", "local-peer"])
+async def test_the_contact_of_an_answer_names_the_external_address(
+    tmp_path: Path, local: bool
+) -> None:
+    # The 200 the application answers a call from sipp with: sipp sends
+    # everything to the server's bound address, whatever the Contact says.
+    nets = ";local-net=127.0.0.0/8" if local else ""
+    server = await start_server(sip=[f"udp:127.0.0.1:0;external={EXTERNAL['udp']}{nets}"])
+    sent_by = f"127.0.0.1:{sip_port(server, 'udp')}" if local else EXTERNAL["udp"]
+    contact = rf"Contact: &lt;sip:{sent_by.replace('.', r'[.]')}&gt;"
+    app = await App.authenticated(server, "invite", "bye")
+    sipp = await sipp_uac(tmp_path, server, uac_scenario(200, check_headers=(contact,)))
+    invite = await app.next_sip("INVITE")
+    await app.respond(invite["transactionId"], 200, body=SDP)
+    bye = await app.next_sip("BYE")
+    await app.respond(bye["transactionId"], 200)
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
     await app.close()
