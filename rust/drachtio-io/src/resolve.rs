@@ -18,7 +18,8 @@ use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 use tokio::sync::mpsc;
 
-/// Transmits held for a destination whose name is being resolved.
+/// Transmits held for a destination whose name is being resolved (dropped
+/// when it is: the transactions are then sent again, `retarget`).
 const MAX_HELD: usize = 8;
 
 /// Resolutions waiting their turn (beyond it they run at once, unordered).
@@ -89,7 +90,8 @@ pub(crate) fn is_placeholder(addr: SocketAddr) -> bool {
 impl Shared {
     /// `t` with a placeholder address replaced by the resolved one, and
     /// the name it was resolved from; `None` while the name is being
-    /// resolved (`t` is held and sent after).
+    /// resolved (`t` is held, and dropped once the resolution has sent its
+    /// transaction again).
     pub(crate) fn resolved(&self, mut t: Transmit) -> Result<Option<Named>, Failure> {
         if !is_placeholder(t.peer.addr) {
             return Ok(Some((t, None)));
