@@ -135,8 +135,33 @@ async def _server(zone: Zone, **settings: Any) -> Server:
             "sip:service@a.test.domain:{port}",
             ["srv-host=_sip._udp.a.test.domain,a.test.domain,1,10,0"],
         ),
+        # A NAPTR record of a transport the server lacks (SCTP) is skipped:
+        # SRV for each transport it has, as without NAPTR.
+        (
+            "sip:service@test.domain",
+            [
+                'naptr-record=test.domain,10,10,"s","SIP+D2S","","_sip._sctp.test.domain"',
+                "srv-host=_sip._sctp.test.domain,a.test.domain,1,10,0",
+                "srv-host=_sip._udp.test.domain,a.test.domain,{port},10,0",
+            ],
+        ),
+        # An SRV target without an address is passed over.
+        (
+            "sip:service@test.domain;transport=udp",
+            [
+                "srv-host=_sip._udp.test.domain,nowhere.test.domain,1,10,0",
+                "srv-host=_sip._udp.test.domain,a.test.domain,{port},20,0",
+            ],
+        ),
     ],
-    ids=["naptr-srv-a", "srv-a", "transport-srv-a", "port-a"],
+    ids=[
+        "naptr-srv-a",
+        "srv-a",
+        "transport-srv-a",
+        "port-a",
+        "unsupported-naptr",
+        "target-without-address",
+    ],
 )
 async def test_a_request_to_a_domain_reaches_its_srv_target(
     tmp_path: Path, zone_factory: Any, uri: str, records: list[str]
