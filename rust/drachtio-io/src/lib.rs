@@ -14,6 +14,7 @@ mod config;
 mod conns;
 mod dns;
 mod hub;
+mod icmp;
 mod nat;
 pub use nat::Network;
 mod resolve;

@@ -8,7 +8,9 @@ use crate::route;
 use crate::send::{not_listening, Failure, Outgoing};
 use crate::stats::Counters;
 use crate::StackEvent;
-use drachtio_sip::transaction::{ClientTxId, Peer, TransactionLayer, Transmit, Transport, TxId};
+use drachtio_sip::transaction::{
+    ClientState, ClientTxId, Peer, TransactionLayer, Transmit, Transport, TxId,
+};
 use drachtio_sip::{HeaderName, Request};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -330,6 +332,45 @@ impl Shared {
                 }
                 None => lock(&self.core).layer.give_up(Instant::now(), id),
             }
+        }
+    }
+
+    /// ICMP said `addrs` are unreachable over UDP: the transactions whose
+    /// DNS target in use is one of them, still without a response, fail
+    /// with a transport error (and so fail over, RFC 3263 §4.3).
+    pub(crate) fn unreachable(self: &Arc<Self>, addrs: &[SocketAddr]) {
+        let failures: Vec<Failure> = {
+            let ph = lock(&self.placeholders);
+            let core = lock(&self.core);
+            let waiting = |id: &ClientTxId| {
+                matches!(
+                    core.layer.client_state(*id),
+                    Some(ClientState::Calling | ClientState::Trying)
+                )
+            };
+            ph.values()
+                .filter_map(|p| match &p.resolution {
+                    Resolution::Resolved(targets, current) => {
+                        let target = targets[*current];
+                        (target.transport == Transport::Udp && addrs.contains(&target.addr))
+                            .then_some((target, &p.owners))
+                    }
+                    _ => None,
+                })
+                .flat_map(|(target, owners)| {
+                    owners
+                        .iter()
+                        .filter(|id| waiting(id))
+                        .map(move |id| Failure {
+                            tx: Some(TxId::Client(*id)),
+                            peer: target,
+                            reason: format!("{} is unreachable (ICMP)", target.addr),
+                        })
+                })
+                .collect()
+        };
+        if !failures.is_empty() {
+            self.pump(failures);
         }
     }
 

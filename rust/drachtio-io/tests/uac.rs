@@ -288,6 +288,32 @@ async fn a_request_to_a_name_leaves_once() {
 }
 
 #[tokio::test]
+async fn icmp_port_unreachable_ends_a_request_to_a_name() {
+    // Nobody listens: ICMP says so, and the transaction ends with that
+    // (a next DNS target would get the request), not with Timer F. (The
+    // server's tests cover UdpReader::Caller: tests/server/test_dns.py.)
+    {
+        let mut h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
+        let port = {
+            let closed = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            closed.local_addr().unwrap().port()
+        };
+        let uri = format!("sip:uas@localhost:{port}");
+        let id = h
+            .stack
+            .send_request(options(&uri, "call-icmp", 0), None)
+            .unwrap();
+        match h.next().await {
+            StackEvent::TransportError { tx, reason, .. } => {
+                assert_eq!(tx, Some(TxId::Client(id)));
+                assert_eq!(reason, format!("127.0.0.1:{port} is unreachable (ICMP)"));
+            }
+            e => panic!("expected a transport error, got {e:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn misuse_is_a_local_error() {
     let h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
     let mut no_cseq = options("sip:uas@127.0.0.1:5999", "call-l1", 0);
