@@ -14,7 +14,7 @@ LOG="$ROOT/target/test-setup.log"
 # Debian packages that tests need (for example sipp, tshark; openssl makes
 # the throwaway TLS certificates). Installed with
 # apt-get only when one of them is not installed yet.
-DEBIAN_PACKAGES=(sip-tester openssl sngrep)
+DEBIAN_PACKAGES=(sip-tester openssl sngrep dnsmasq-base)
 
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"

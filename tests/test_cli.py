@@ -124,6 +124,7 @@ def test_serve_flags() -> None:
         "--tls-certificate",
         "--tls-key",
         "--tls-ca",
+        "--nameserver",
         "--control-tls-certificate",
         "--control-tls-key",
         "--control-tls-client-ca",

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
             "DRACHTIO_MAX_TCP_OUTBOUND, DRACHTIO_TCP_MESSAGE_TIMEOUT, "
             "DRACHTIO_TLS_CERTIFICATE, DRACHTIO_TLS_KEY, DRACHTIO_TLS_CA, "
             "DRACHTIO_CONTROL_TLS_CERTIFICATE, DRACHTIO_CONTROL_TLS_KEY, "
-            "DRACHTIO_CONTROL_TLS_CLIENT_CA, DRACHTIO_METRICS, DRACHTIO_CONFIG), "
+            "DRACHTIO_CONTROL_TLS_CLIENT_CA, DRACHTIO_METRICS, DRACHTIO_NAMESERVERS, "
+            "DRACHTIO_CONFIG), "
             "then these flags, later ones winning."
         ),
     )
@@ -50,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--sip",
         action="append",
         metavar="TRANSPORT:HOST:PORT",
-        help="a SIP listener (repeatable; default udp:127.0.0.1:5060 and tcp:127.0.0.1:5060)",
+        help=(
+            "a SIP listener (repeatable; default udp:127.0.0.1:5060 and tcp:127.0.0.1:5060); "
+            "behind NAT add ;external=HOST[:PORT] and ;local-net=ADDRESS/PREFIX (repeatable)"
+        ),
     )
     serve_parser.add_argument(
         "--control", metavar="HOST:PORT", help="the control listener (default 127.0.0.1:9022)"
@@ -156,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="trust the system's certificate authorities when opening TLS connections (default on)",
+    )
+    serve_parser.add_argument(
+        "--nameserver",
+        action="append",
+        metavar="IP[:PORT]",
+        help=(
+            "a DNS server for host names in SIP URIs (NAPTR, SRV, A/AAAA; repeatable; "
+            "default the system's)"
+        ),
     )
     serve_parser.add_argument(
         "--control-tls-certificate",
@@ -285,6 +298,7 @@ def serve(args: argparse.Namespace) -> int:
             min_se=args.min_se,
             session_refresher=args.session_refresher,
             max_422_retries=args.max_422_retries,
+            nameservers=args.nameserver,
             dev=args.dev,
         )
 

@@ -111,6 +111,7 @@ class SipStack:
         capture: tuple[str, int] | None = None,
         capture_id: int = 0,
         capture_password: str | None = None,
+        nameservers: Sequence[str] = (),
     ) -> SipStack:
         """Bind every listener and start the stack on the running loop.
 
@@ -167,6 +168,10 @@ class SipStack:
                 once is dropped and counted as ``capture_failed``).
             capture_id: the capture agent id each copy carries.
             capture_password: the collector's password, sent with each copy.
+            nameservers: the DNS servers that resolve host names (RFC 3263:
+                NAPTR, SRV, A/AAAA), each ``"IP"`` (port 53) or ``"IP:PORT"``
+                (``"[IPv6]:PORT"``); empty: the system's. See
+                ``docs/transport.md``.
 
         Raises:
             OSError: a listener could not be bound (e.g. the port is in use),
@@ -196,6 +201,7 @@ class SipStack:
             capture=capture,
             capture_id=capture_id,
             capture_password=capture_password,
+            nameservers=list(nameservers),
         )
         stack = cls(core, loop, on_event)
         loop.add_reader(stack._fd, stack._on_wakeup)
@@ -215,6 +221,21 @@ class SipStack:
     def local_addresses(self) -> list[tuple[str, str, int]]:
         """Every listener as ``(transport, ip, port)``, with the real port for port 0."""
         return self._core.local_addresses
+
+    def advertised(
+        self, transport: str, local: tuple[str, int] | None = None, dest: str | None = None
+    ) -> tuple[str, int]:
+        """The ``(host, port)`` the stack names itself with toward ``dest``.
+
+        As the Via sent-by of its requests over ``transport``: from the
+        listener bound to ``local`` (else the one of that transport the
+        stack sends from), its ``external`` address unless ``dest`` (an IP
+        address; ``None`` or a host name: unknown) is in one of its
+        ``local-net`` networks, else its bound address (for one bound to
+        ``0.0.0.0``/``::``, the address of the interface toward ``dest``).
+        The server builds its Contact from it. See ``docs/transport.md``, "NAT".
+        """
+        return self._core.advertised(transport, local, dest)
 
     @property
     def is_closed(self) -> bool:

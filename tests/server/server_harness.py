@@ -222,6 +222,31 @@ class App:
             if data["transactionId"] == transaction_id:
                 return data
 
+    async def invite(self, uri: str, timeout: float = 10.0) -> Any:
+        """sendSipRequest of an INVITE with SDP to ``uri``; its final response's ``sip`` data."""
+        sent = await self.request(
+            "sendSipRequest",
+            {
+                "method": "INVITE",
+                "uri": uri,
+                "headers": {"Content-Type": "application/sdp"},
+                "body": SDP,
+            },
+        )
+        assert sent["success"] is True, sent
+        while True:
+            data = await self.next_sip_of(sent["transactionId"], timeout)
+            if data["message"]["status_line"]["status_code"] >= 200:
+                return data
+
+    async def ack_and_bye(self, ok: dict[str, Any]) -> None:
+        """ACK the 2xx ``ok`` (an :meth:`invite`'s), then hang up with a BYE answered 200."""
+        dialog_id = ok["dialogId"]
+        ack = await self.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
+        assert ack["success"] is True, ack
+        _, bye_ok = await self.send_in_dialog(dialog_id, "BYE")
+        assert bye_ok["message"]["status_line"]["status_code"] == 200
+
     async def wait_closed(self, timeout: float = 5.0) -> None:
         await asyncio.wait_for(self.closed.wait(), timeout)
 

@@ -39,18 +39,8 @@ ANSWERS = [
 async def _invite_from_app(app: App, port: int, transport: str = "udp") -> str:
     """The app calls sipp's UAS at ``port``, acknowledges the 200; the dialogId."""
     uri = f"sip:service@127.0.0.1:{port}" + (";transport=tcp" if transport == "tcp" else "")
-    sent = await app.request(
-        "sendSipRequest",
-        {
-            "method": "INVITE",
-            "uri": uri,
-            "headers": {"Content-Type": "application/sdp"},
-            "body": SDP,
-        },
-    )
-    assert sent["success"] is True, sent
-    ok = await app.next_sip(200)
-    assert ok["transactionId"] == sent["transactionId"]
+    ok = await app.invite(uri)
+    assert ok["message"]["status_line"]["status_code"] == 200
     dialog_id: str = ok["dialogId"]
     ack = await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
     assert ack["success"] is True, ack

@@ -6,6 +6,7 @@ checks the result; the server itself only ever sees a :class:`ServerConfig`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from drachtio._core import _LISTEN_TRANSPORTS, _parse_transport
+from drachtio._core import _LISTEN_TRANSPORTS, _parse_listen, _parse_transport
 from drachtio.errors import DrachtioError
 from drachtio.protocol import DEFAULT_MAX_FRAME_SIZE
 
@@ -29,6 +30,7 @@ __all__ = [
     "parse_hostport",
     "parse_listen",
     "parse_metrics",
+    "parse_nameserver",
 ]
 
 DEV_SECRET = "cymru"
@@ -83,16 +85,50 @@ def parse_metrics(value: str) -> tuple[str, int]:
     return parse_hostport(value, "metrics")
 
 
+def parse_nameserver(value: str) -> tuple[str, int]:
+    """A DNS server: ``IP`` (port 53), ``IP:PORT`` or ``[IPv6]:PORT``.
+
+    Raises:
+        ConfigError: not of those forms, or the port is not 1-65535.
+    """
+    bad = ConfigError(f"nameservers: {value!r} is not IP, IP:PORT or [IPv6]:PORT")
+    if not isinstance(value, str):
+        raise bad
+    try:
+        return str(ipaddress.ip_address(value)), 53
+    except ValueError:
+        pass
+    try:
+        host, port = parse_hostport(value, "nameservers")
+        ip = ipaddress.ip_address(host)
+    except (ConfigError, ValueError):
+        raise bad from None
+    if ip.version == 6 and not value.startswith("["):
+        raise bad
+    if port == 0:
+        raise ConfigError(f"nameservers: port 0 in {value!r}")
+    return str(ip), port
+
+
 def parse_listen(value: str) -> tuple[str, str, int]:
     """Split a SIP listen spec ``TRANSPORT:HOST:PORT`` into its parts.
 
-    The transport is returned in lower case.
+    NAT parameters may follow (``;external=HOST[:PORT]``,
+    ``;local-net=ADDRESS/PREFIX``, see ``docs/server.md``); they are checked
+    as the stack reads them. The transport is returned in lower case.
 
     Raises:
         ConfigError: an unknown transport, one the server cannot listen on,
-            or not of that form.
+            not of that form, or a bad parameter.
     """
-    name, sep, rest = value.partition(":")
+    base, _, params = value.partition(";")
+    if params:
+        parse_listen(base)
+        try:
+            _parse_listen(value)
+        except ValueError as exc:
+            raise ConfigError(f"sip: {exc}") from None
+    name, sep, rest = base.partition(":")
     try:
         transport = _parse_transport(name) if sep else ""
     except ValueError:
@@ -178,6 +214,8 @@ class ServerConfig:
             self.max_422_retries,
         )
 
+    nameservers: list[str] = field(default_factory=list)
+
     def validate(self) -> None:
         """Check every setting.
 
@@ -227,6 +265,10 @@ class ServerConfig:
                 "control_tls_client_ca: client certificates need TLS on the control listener "
                 "(control_tls_certificate and control_tls_key)"
             )
+        if not isinstance(self.nameservers, list):
+            raise ConfigError(f"nameservers: must be a list of addresses, got {self.nameservers!r}")
+        for server in self.nameservers:
+            parse_nameserver(server)
         if self.metrics is not None:
             if not isinstance(self.metrics, str):
                 raise ConfigError(
@@ -403,6 +445,9 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["session_timer"] = _env_flag(env["DRACHTIO_SESSION_TIMER"])
     if env.get("DRACHTIO_SESSION_REFRESHER"):
         values["session_refresher"] = env["DRACHTIO_SESSION_REFRESHER"]
+    if env.get("DRACHTIO_NAMESERVERS"):
+        servers = env["DRACHTIO_NAMESERVERS"].split(",")
+        values["nameservers"] = [s.strip() for s in servers if s.strip()]
     for name in _FILES:
         if env.get(f"DRACHTIO_{name.upper()}"):
             values[name] = env[f"DRACHTIO_{name.upper()}"]
@@ -465,6 +510,7 @@ def load_config(
     min_se: int | None = None,
     session_refresher: str | None = None,
     max_422_retries: int | None = None,
+    nameservers: Sequence[str] | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -497,6 +543,8 @@ def load_config(
         values["sip_trace"] = sip_trace
     if loop is not None:
         values["loop"] = loop
+    if nameservers:
+        values["nameservers"] = list(nameservers)
     flags = {
         "max_unauthenticated": max_unauthenticated,
         "max_tcp_connections": max_tcp_connections,

@@ -187,6 +187,12 @@ FAMILIES: tuple[Family, ...] = (
         "SIP messages larger than a datagram that could not be sent over TCP instead.",
         _one("too_large_for_udp"),
     ),
+    Family(
+        "drachtio_sip_dns_failovers",
+        True,
+        "SIP requests sent to the next DNS target after the one before failed unanswered.",
+        _one("dns_failovers"),
+    ),
     # ---------------------------------------------------------------- transactions
     Family(
         "drachtio_sip_retransmissions_absorbed",

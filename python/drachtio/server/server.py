@@ -192,6 +192,7 @@ class Server:
             capture=config.capture_address,
             capture_id=config.capture_id,
             capture_password=config.capture_password,
+            nameservers=config.nameservers,
         )
         self._tu.attach(self._stack, loop)
         if self._cdr_file is not None:

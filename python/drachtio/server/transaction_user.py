@@ -594,7 +594,7 @@ class TransactionUser:
                     f"{command.method} is sent with dialogId (ACK) or cancelSipRequest (CANCEL)"
                 )
             assert command.uri is not None
-            listener = self._listener_for(command.uri)
+            listener = self._advertised(self._listener_for(command.uri), _uri_host(command.uri))
             headers, offer = self._sessions.offer(None, command.method, command.headers)
             if command.method == "INVITE":
                 # The server acknowledges reliable provisional responses (RFC 3262 §4).
@@ -790,7 +790,7 @@ class TransactionUser:
         if self._trace:
             self._trace_in(request, event.source)
         transport = event.source[0]
-        listener: Listener = (transport, *event.local)
+        listener = self._advertised((transport, *event.local), event.source[1])
         source = Source(transport, event.source[1], event.source[2])
         tx: ServerTx[AppSession] = ServerTx(
             _new_tx_id(), event.tx_id, request, None, listener, source, time.time()
@@ -1186,6 +1186,16 @@ class TransactionUser:
 
     # ------------------------------------------------------------ helpers
 
+    def _advertised(self, listener: Listener, dest: str | None) -> Listener:
+        """``listener`` as a peer at ``dest`` is to know it, for a Contact: its
+        external address unless ``dest`` is in one of its local networks (NAT,
+        the stack's rule for the Via; ``docs/server.md``)."""
+        transport, ip, port = listener
+        stack = self._stack
+        if stack is None:
+            return listener
+        return (transport, *stack.advertised(transport, (ip, port), dest))
+
     def _stack_or_fail(self) -> SipStack:
         if self._stack is None:
             raise DrachtioError("the server is not started")
@@ -1236,3 +1246,11 @@ def _carry_on(action: str, what: str) -> Iterator[None]:
         yield
     except Exception:
         log.exception("could not %s %s", action, what)
+
+
+def _uri_host(uri: str) -> str | None:
+    """The host of ``uri`` (an IP address, or a name: unknown to the NAT rule)."""
+    try:
+        return Uri(uri).host
+    except ValueError:
+        return None

@@ -1,6 +1,7 @@
 //! What a [`crate::Stack`] listens on and how it behaves.
 
 use crate::capture::CaptureConfig;
+use crate::nat::{with_port, Nat, Network};
 use drachtio_sip::transaction::{Config as TimerConfig, Transport};
 use drachtio_sip::FrameLimits;
 use std::net::SocketAddr;
@@ -47,8 +48,12 @@ pub struct ListenSpec {
     pub addr: SocketAddr,
     /// The `host[:port]` written in the Via sent-by of requests sent from
     /// this listener instead of the bound address (behind NAT, or when bound
-    /// to an unspecified address). `None`: the bound address.
+    /// to an unspecified address); without a port, the bound one. `None`:
+    /// the bound address.
     pub advertise: Option<String>,
+    /// Destinations in these networks are named the bound address, not
+    /// `advertise` (peers on the private side of the NAT).
+    pub local_networks: Vec<Network>,
 }
 
 impl ListenSpec {
@@ -58,6 +63,7 @@ impl ListenSpec {
             transport: Transport::Udp,
             addr,
             advertise: None,
+            local_networks: Vec::new(),
         }
     }
 
@@ -67,6 +73,7 @@ impl ListenSpec {
             transport: Transport::Tcp,
             addr,
             advertise: None,
+            local_networks: Vec::new(),
         }
     }
 
@@ -76,6 +83,7 @@ impl ListenSpec {
             transport: Transport::Tls,
             addr,
             advertise: None,
+            local_networks: Vec::new(),
         }
     }
 
@@ -83,6 +91,53 @@ impl ListenSpec {
     pub fn advertise(mut self, host_port: impl Into<String>) -> ListenSpec {
         self.advertise = Some(host_port.into());
         self
+    }
+
+    /// `TRANSPORT:IP:PORT` (`[IPv6]:PORT`), then optional parameters:
+    /// `;external=HOST[:PORT]` ([`ListenSpec::advertise`]) and
+    /// `;local-net=ADDRESS/PREFIX`, repeatable ([`ListenSpec::local_networks`]):
+    /// `udp:10.0.0.5:5060;external=203.0.113.5;local-net=10.0.0.0/8`.
+    pub fn parse(spec: &str) -> Result<ListenSpec, String> {
+        let mut parts = spec.split(';');
+        let base = parts.next().unwrap_or_default();
+        let bad = || format!("listen address {spec:?} is not \"<transport>:<ip>:<port>\"");
+        let (transport, addr) = base.split_once(':').ok_or_else(bad)?;
+        let transport = Transport::parse(transport).map_err(|e| e.to_string())?;
+        let addr: SocketAddr = addr.parse().map_err(|_| bad())?;
+        let mut listen = ListenSpec {
+            transport,
+            addr,
+            advertise: None,
+            local_networks: Vec::new(),
+        };
+        for param in parts {
+            match param.split_once('=') {
+                Some(("external", host)) if !host.is_empty() && !host.contains([' ', ',']) => {
+                    listen.advertise = Some(host.to_string());
+                }
+                Some(("local-net", net)) => listen.local_networks.push(
+                    net.parse()
+                        .map_err(|e| format!("{spec:?}: local-net {e}"))?,
+                ),
+                _ => {
+                    return Err(format!(
+                    "{spec:?}: {param:?} is not external=HOST[:PORT] or local-net=ADDRESS/PREFIX"
+                ))
+                }
+            }
+        }
+        if !listen.local_networks.is_empty() && listen.advertise.is_none() {
+            return Err(format!("{spec:?}: local-net needs external=HOST[:PORT]"));
+        }
+        Ok(listen)
+    }
+
+    /// What the listener advertises, once bound to `port`.
+    pub(crate) fn nat(&self, port: u16) -> Nat {
+        Nat {
+            external: self.advertise.as_deref().map(|a| with_port(a, port)),
+            local_networks: self.local_networks.clone(),
+        }
     }
 }
 
@@ -133,6 +188,10 @@ pub struct StackConfig {
     pub tls: TlsConfig,
     /// Where to send a copy of every SIP message (HEP v3). Default: none.
     pub capture: Option<CaptureConfig>,
+    /// The DNS servers that resolve host names (RFC 3263: NAPTR, SRV,
+    /// A/AAAA). Default empty: the system's (`/etc/resolv.conf`). The hosts
+    /// file is read either way.
+    pub nameservers: Vec<SocketAddr>,
 }
 
 /// Which thread reads the UDP sockets (`docs/transport.md`, "Threads").
@@ -168,6 +227,48 @@ impl Default for StackConfig {
             udp_reader: UdpReader::StackThread,
             tls: TlsConfig::default(),
             capture: None,
+            nameservers: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_specs_with_nat_parameters() {
+        let spec = ListenSpec::parse(
+            "udp:10.0.0.5:5060;external=203.0.113.5;local-net=10.0.0.0/8;local-net=fd00::/8",
+        )
+        .unwrap();
+        assert_eq!(spec.transport, Transport::Udp);
+        assert_eq!(spec.addr, "10.0.0.5:5060".parse().unwrap());
+        assert_eq!(spec.advertise.as_deref(), Some("203.0.113.5"));
+        assert_eq!(spec.local_networks.len(), 2);
+        let nat = spec.nat(5060);
+        assert_eq!(nat.external.as_deref(), Some("203.0.113.5:5060"));
+        let spec = ListenSpec::parse("TCP:[::1]:0;external=[2001:db8::1]:5080").unwrap();
+        assert_eq!(spec.transport, Transport::Tcp);
+        assert_eq!(
+            spec.nat(4000).external.as_deref(),
+            Some("[2001:db8::1]:5080")
+        );
+        assert_eq!(
+            ListenSpec::parse("udp:127.0.0.1:5060").unwrap().advertise,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_listen_specs_say_what_is_wrong() {
+        let err = |s: &str| ListenSpec::parse(s).unwrap_err();
+        assert!(err("udp:host:5060").contains("is not \"<transport>:<ip>:<port>\""));
+        assert!(err("sctp:127.0.0.1:5060").contains("sctp"));
+        assert!(err("udp:127.0.0.1:5060;external=").contains("is not external=HOST[:PORT]"));
+        assert!(err("udp:127.0.0.1:5060;nat=1").contains("\"nat=1\""));
+        assert!(err("udp:127.0.0.1:5060;external=h;local-net=10.0.0.0/40")
+            .contains("local-net \"10.0.0.0/40\" is not a network"));
+        assert!(err("udp:127.0.0.1:5060;local-net=10.0.0.0/8").contains("needs external"));
     }
 }

@@ -12,6 +12,7 @@
 use crate::capture::Capture;
 use crate::config::StackConfig;
 use crate::conns::{ConnTable, Limits};
+use crate::dns::Dns;
 use crate::resolve::{Placeholder, Resolutions};
 use crate::route;
 use crate::send::Failure;
@@ -97,6 +98,8 @@ pub(crate) struct Shared {
     pub(crate) resolutions: Resolutions,
     /// Where copies of the messages go, if anywhere.
     pub(crate) capture: Option<Capture>,
+    /// The DNS resolver (RFC 3263) and its cache.
+    pub(crate) dns: Dns,
 }
 
 impl Shared {
@@ -114,6 +117,10 @@ impl Shared {
             per_ip: config.max_tcp_connections_per_ip,
             outbound: config.max_tcp_outbound,
             idle_after: config.tcp_message_timeout,
+        };
+        let dns = {
+            let _runtime = handle.enter();
+            Dns::new(&config.nameservers)
         };
         Shared {
             core: Mutex::new(Core {
@@ -143,6 +150,7 @@ impl Shared {
             closed: AtomicBool::new(false),
             resolutions: Resolutions::new(handle.clone()),
             capture,
+            dns,
             handle,
         }
     }
@@ -198,6 +206,7 @@ impl Shared {
             // takes from the layer leaves before what the next one takes.
             let order = lock(&self.send_order);
             let mut transmits = Vec::new();
+            let mut unanswered = Vec::new();
             let mut notify = false;
             let mut rearm = false;
             {
@@ -267,6 +276,9 @@ impl Shared {
                     notify |= q.push(event, bounded, &self.counters);
                 }
                 drop(q);
+                while let Some(id) = core.layer.poll_unanswered() {
+                    unanswered.push(id);
+                }
                 // Errors for transactions that had already ended produce no event.
                 core.tx_errors.clear();
                 while let Some(t) = core.layer.poll_transmit() {
@@ -285,12 +297,15 @@ impl Shared {
                     failures.push(f);
                 }
             }
+            let again = !unanswered.is_empty();
+            // RFC 3263 §4.3: what failed before any response tries the next target.
+            self.fail_over(unanswered);
             drop(order);
             // After every lock is released: `notify` may call back into the stack.
             if notify && notify_consumer {
                 (self.notify)();
             }
-            if failures.is_empty() {
+            if failures.is_empty() && !again {
                 return;
             }
         }

@@ -13,8 +13,13 @@
 mod capture;
 mod config;
 mod conns;
+mod dns;
 mod hub;
+mod icmp;
+mod nat;
+pub use nat::Network;
 mod resolve;
+mod rfc3263;
 mod route;
 pub use route::next_hop;
 mod send;
@@ -227,6 +232,23 @@ impl Stack {
             .collect()
     }
 
+    /// The `host:port` the stack names itself with toward `dest` over
+    /// `transport`, as in the Via sent-by of its requests: the listener
+    /// bound to `local` (else the one of `transport` the stack sends from),
+    /// its external address unless `dest` is in one of its local networks
+    /// (an unknown `dest` gets the external address), else its bound
+    /// address (bound to an unspecified address: the source address of
+    /// the route to `dest`). For the Contact and Record-Route the layers
+    /// above build.
+    pub fn advertised(
+        &self,
+        transport: Transport,
+        local: Option<SocketAddr>,
+        dest: Option<std::net::IpAddr>,
+    ) -> String {
+        self.shared.sent_by_from(transport, local, dest)
+    }
+
     /// Takes up to `max` queued events, oldest first, without blocking.
     /// `notify` is called again only after the queue has been emptied, so
     /// drain until this returns fewer than `max` events.
@@ -296,7 +318,11 @@ impl Stack {
         policy: Policy,
     ) -> Result<ClientTxId, StackError> {
         self.accepting()?;
-        let (transport, dest) = self.destination(&request, dest)?;
+        let (dest, query) = match dest {
+            Some(d) => (d, None),
+            None => route::next_hop_query(&request, RouteForm::Loose)?,
+        };
+        let (transport, dest) = self.reachable(dest.transport, dest.target)?;
         match dest {
             Target::Addr(addr) => {
                 let transport =
@@ -312,9 +338,17 @@ impl Stack {
                 Ok(id)
             }
             Target::Name(host, port) => {
+                let first = transport;
                 let transport = self
                     .shared
                     .prepare_request(&mut request, transport, None, None)?;
+                // A destination given, or the next hop's URI, as RFC 3263
+                // reads it; a request moved to TCP by its size stays there.
+                let mut query =
+                    query.unwrap_or_else(|| rfc3263::Query::pinned(host.clone(), transport, port));
+                if transport != first {
+                    query.transport = Some(transport);
+                }
                 let addr = self.shared.new_placeholder(&host, port);
                 let result = lock(&self.shared.core).layer.send_request_as(
                     Instant::now(),
@@ -333,7 +367,7 @@ impl Stack {
                 let shared = self.shared.clone();
                 self.shared
                     .resolutions
-                    .run(shared.resolve_placeholder(addr, host, transport));
+                    .run(shared.resolve_placeholder(addr, query, transport));
                 self.kick();
                 Ok(id)
             }
@@ -649,10 +683,11 @@ fn bind_all(config: &StackConfig, tls: &tls::Tls) -> io::Result<Bound> {
         match spec.transport {
             Transport::Udp => {
                 let socket = udp::bind(spec.addr, config.udp_recv_buffer)?;
+                let local = socket.local_addr()?;
                 udp.push(UdpEndpoint {
-                    local: socket.local_addr()?,
+                    local,
                     socket: Arc::new(socket),
-                    advertise: spec.advertise.clone(),
+                    nat: spec.nat(local.port()),
                     backlog: Arc::default(),
                 });
             }
@@ -668,10 +703,11 @@ fn bind_all(config: &StackConfig, tls: &tls::Tls) -> io::Result<Bound> {
                     ));
                 }
                 let listener = tokio::net::TcpListener::from_std(tcp::bind(spec.addr)?)?;
+                let local = listener.local_addr()?;
                 tcp.push(StreamEndpoint {
                     transport: spec.transport,
-                    local: listener.local_addr()?,
-                    advertise: spec.advertise.clone(),
+                    local,
+                    nat: spec.nat(local.port()),
                 });
                 listeners.push((listener, spec.transport));
             }

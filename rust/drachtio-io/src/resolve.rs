@@ -1,18 +1,27 @@
-//! Destinations named by a host name: resolution (A/AAAA), and the
-//! placeholder addresses that let a client transaction start before it ends.
+//! Destinations named by a host name: resolution (RFC 3263, `dns.rs`), the
+//! placeholder addresses that let a client transaction start before it
+//! ends, and failover to the next target.
 
 use crate::hub::{lock, Shared};
+use crate::rfc3263::Query;
+use crate::route;
 use crate::send::{not_listening, Failure, Outgoing};
+use crate::stats::Counters;
 use crate::StackEvent;
-use drachtio_sip::transaction::{ClientTxId, Peer, TransactionLayer, Transmit, Transport, TxId};
+use drachtio_sip::transaction::{
+    ClientState, ClientTxId, Peer, TransactionLayer, Transmit, Transport, TxId,
+};
+use drachtio_sip::{HeaderName, Request};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
-/// Transmits held for a destination whose name is being resolved.
+/// Transmits held for a destination whose name is being resolved (dropped
+/// when it is: the transactions are then sent again, `retarget`).
 const MAX_HELD: usize = 8;
 
 /// Resolutions waiting their turn (beyond it they run at once, unordered).
@@ -55,7 +64,8 @@ impl Resolutions {
 
 pub(crate) enum Resolution {
     Waiting(Vec<Transmit>),
-    Resolved(SocketAddr),
+    /// The targets in the order to try them (RFC 3263), and the one in use.
+    Resolved(Vec<Peer>, usize),
     Failed(String),
 }
 
@@ -82,7 +92,8 @@ pub(crate) fn is_placeholder(addr: SocketAddr) -> bool {
 impl Shared {
     /// `t` with a placeholder address replaced by the resolved one, and
     /// the name it was resolved from; `None` while the name is being
-    /// resolved (`t` is held and sent after).
+    /// resolved (`t` is held, and dropped once the resolution has sent its
+    /// transaction again).
     pub(crate) fn resolved(&self, mut t: Transmit) -> Result<Option<Named>, Failure> {
         if !is_placeholder(t.peer.addr) {
             return Ok(Some((t, None)));
@@ -96,8 +107,8 @@ impl Shared {
             });
         };
         match &mut placeholder.resolution {
-            Resolution::Resolved(addr) => {
-                t.peer.addr = *addr;
+            Resolution::Resolved(targets, current) => {
+                t.peer = targets[*current];
                 Ok(Some((t, Some(placeholder.host.clone()))))
             }
             Resolution::Waiting(held) => {
@@ -149,22 +160,33 @@ impl Shared {
         port: u16,
         transport: Transport,
     ) -> Result<SocketAddr, String> {
-        let addrs = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-        let usable = |a: &SocketAddr| {
-            transport != Transport::Udp
-                || self
-                    .udp
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .iter()
-                    .any(|e| e.local.is_ipv6() == a.is_ipv6())
-        };
-        addrs
+        let query = Query::pinned(host.to_string(), transport, port);
+        let targets = self
+            .dns
+            .targets(&query, &[transport], |p| self.can_send_to(p))
+            .await?;
+        Ok(targets[0].addr)
+    }
+
+    /// Whether the stack has a socket for `peer`: UDP needs one of the
+    /// address's family.
+    fn can_send_to(&self, peer: Peer) -> bool {
+        peer.transport != Transport::Udp
+            || self
+                .udp
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .any(|e| e.local.is_ipv6() == peer.addr.is_ipv6())
+    }
+
+    /// The transports a resolution may choose (RFC 3263 §4.1): those the
+    /// stack has listeners of, and TCP.
+    fn supported(&self) -> Vec<Transport> {
+        [Transport::Udp, Transport::Tcp, Transport::Tls]
             .into_iter()
-            .find(usable)
-            .ok_or_else(|| format!("no usable address for {host}"))
+            .filter(|t| *t == Transport::Tcp || self.listens_on(*t))
+            .collect()
     }
 
     /// A placeholder address for `host:port`, being resolved.
@@ -203,39 +225,42 @@ impl Shared {
         }
     }
 
-    /// Resolves placeholder `addr` and sends what waited for it; on failure
-    /// its transactions end with a transport error.
+    /// Resolves placeholder `addr` (RFC 3263) and sends its transactions
+    /// to the first target, each able to fail over to the next; on failure
+    /// they end with a transport error.
     pub(crate) async fn resolve_placeholder(
         self: Arc<Self>,
         addr: SocketAddr,
-        host: String,
+        query: Query,
         transport: Transport,
     ) {
-        let result = self.resolve(&host, addr.port(), transport).await;
-        let (held, owners) = {
+        // What the transactions queued so far is taken from the layer now and
+        // held, so that none of it leaves once they are retargeted (the
+        // request would go twice).
+        self.pump(Vec::new());
+        let supported = self.supported();
+        let result = self
+            .dns
+            .targets(&query, &supported, |p| self.can_send_to(p))
+            .await;
+        let owners = {
             let mut ph = lock(&self.placeholders);
             let Some(p) = ph.get_mut(&addr) else {
                 return;
             };
-            let next = match &result {
-                Ok(a) => Resolution::Resolved(*a),
+            p.resolution = match &result {
+                Ok(targets) => Resolution::Resolved(targets.clone(), 0),
                 Err(reason) => Resolution::Failed(reason.clone()),
             };
-            let held = match std::mem::replace(&mut p.resolution, next) {
-                Resolution::Waiting(held) => held,
-                _ => Vec::new(),
-            };
-            (held, p.owners.clone())
+            // What waited is sent again by `retarget`.
+            p.owners.clone()
         };
         let mut failures = Vec::new();
         match result {
-            Ok(_) => {
-                // Sent through the placeholder, now resolved, so that each
-                // goes with the name it was resolved from.
-                for t in held {
-                    if let Err(f) = self.dispatch(t) {
-                        failures.push(f);
-                    }
+            Ok(targets) => {
+                let more = targets.len() > 1;
+                for id in owners {
+                    self.retarget(id, addr, targets[0], more, None);
                 }
             }
             Err(reason) => {
@@ -249,6 +274,104 @@ impl Shared {
             }
         }
         self.pump(failures);
+    }
+
+    /// Sends client transaction `id` to `target`, its top Via rewritten for
+    /// that transport (with `branch`, a new attempt, RFC 3263 §4.3); with
+    /// `more`, a failure before any response comes back for the next target.
+    /// The layer keeps placeholder `addr` as the peer, with the target's
+    /// transport: each message is mapped to the target in use when it is
+    /// sent, with the name it was resolved from (TLS verifies against it).
+    fn retarget(
+        &self,
+        id: ClientTxId,
+        addr: SocketAddr,
+        target: Peer,
+        more: bool,
+        branch: Option<String>,
+    ) {
+        let sent_by = self.sent_by(target.transport, Some(target.addr.ip()));
+        let rewrite = |r: &mut Request| {
+            route::set_top_via(&mut r.headers, target.transport, &sent_by, None);
+            if let Some(b) = branch {
+                set_branch(r, &b);
+            }
+        };
+        // An error means the transaction has ended or been answered meanwhile.
+        let peer = Peer {
+            transport: target.transport,
+            addr,
+        };
+        let _ = lock(&self.core)
+            .layer
+            .retarget(Instant::now(), id, peer, more, rewrite);
+    }
+
+    /// Client transactions that failed before any response (a timeout, a
+    /// transport error) and may fail over: each goes to the next target of
+    /// its placeholder as a new attempt with a new branch, or ends.
+    pub(crate) fn fail_over(&self, unanswered: Vec<ClientTxId>) {
+        for id in unanswered {
+            let next = {
+                let mut ph = lock(&self.placeholders);
+                ph.iter_mut()
+                    .find(|(_, p)| p.owners.contains(&id))
+                    .and_then(|(addr, p)| match &mut p.resolution {
+                        Resolution::Resolved(targets, current) if *current + 1 < targets.len() => {
+                            *current += 1;
+                            Some((*addr, targets[*current], *current + 1 < targets.len()))
+                        }
+                        _ => None,
+                    })
+            };
+            match next {
+                Some((addr, target, more)) => {
+                    Counters::inc(&self.counters.dns_failovers);
+                    let branch = lock(&self.core).layer.new_branch();
+                    self.retarget(id, addr, target, more, Some(branch));
+                }
+                None => lock(&self.core).layer.give_up(Instant::now(), id),
+            }
+        }
+    }
+
+    /// ICMP said `addrs` are unreachable over UDP: the transactions whose
+    /// DNS target in use is one of them, still without a response, fail
+    /// with a transport error (and so fail over, RFC 3263 §4.3).
+    pub(crate) fn unreachable(self: &Arc<Self>, addrs: &[SocketAddr]) {
+        let failures: Vec<Failure> = {
+            let ph = lock(&self.placeholders);
+            let core = lock(&self.core);
+            let waiting = |id: &ClientTxId| {
+                matches!(
+                    core.layer.client_state(*id),
+                    Some(ClientState::Calling | ClientState::Trying)
+                )
+            };
+            ph.values()
+                .filter_map(|p| match &p.resolution {
+                    Resolution::Resolved(targets, current) => {
+                        let target = targets[*current];
+                        (target.transport == Transport::Udp && addrs.contains(&target.addr))
+                            .then_some((target, &p.owners))
+                    }
+                    _ => None,
+                })
+                .flat_map(|(target, owners)| {
+                    owners
+                        .iter()
+                        .filter(|id| waiting(id))
+                        .map(move |id| Failure {
+                            tx: Some(TxId::Client(*id)),
+                            peer: target,
+                            reason: format!("{} is unreachable (ICMP)", target.addr),
+                        })
+                })
+                .collect()
+        };
+        if !failures.is_empty() {
+            self.pump(failures);
+        }
     }
 
     /// Forgets placeholders whose transactions have all ended.
@@ -295,4 +418,28 @@ impl Shared {
             }
         });
     }
+}
+
+/// Replaces the branch of `request`'s top Via (a new attempt, RFC 3263 §4.3).
+fn set_branch(request: &mut Request, branch: &str) {
+    let Some(line) = request.headers.get(&HeaderName::Via) else {
+        return;
+    };
+    let items = drachtio_sip::split_list(line);
+    let Some(first) = items.first() else {
+        return;
+    };
+    let top = line.slice_ref(first).to_string();
+    let lower = top.to_ascii_lowercase();
+    let Some(at) = lower.find(";branch=") else {
+        return;
+    };
+    let start = at + ";branch=".len();
+    let end = top[start..]
+        .find([';', ',', ' '])
+        .map_or(top.len(), |n| start + n);
+    let value = format!("{}{branch}{}", &top[..start], &top[end..]);
+    request
+        .headers
+        .replace_first_value(&HeaderName::Via, Some(&value));
 }

@@ -3,9 +3,10 @@
 //! `drachtio_sip::routing`), and the answer to a request that failed to
 //! parse.
 
+use crate::rfc3263::Query;
 use crate::StackError;
 pub(crate) use drachtio_sip::routing::{has_branch, set_top_via, stamp_received};
-use drachtio_sip::routing::{Destination, Hop, RouteForm};
+use drachtio_sip::routing::{Destination, Hop, RouteForm, Target};
 use drachtio_sip::transaction::Transport;
 use drachtio_sip::{HeaderName, Request, Response};
 
@@ -17,6 +18,30 @@ pub fn next_hop(request: &Request, form: RouteForm) -> Result<Destination, Stack
     let hop = drachtio_sip::routing::next_hop(request, form)
         .map_err(|e| StackError::NoRoute(e.as_str()))?;
     destination(&hop)
+}
+
+/// [`next_hop`], and for a host name what its URI pins down for RFC 3263
+/// (§4.1: an explicit port or `transport` parameter skips lookups).
+pub(crate) fn next_hop_query(
+    request: &Request,
+    form: RouteForm,
+) -> Result<(Destination, Option<Query>), StackError> {
+    let hop = drachtio_sip::routing::next_hop(request, form)
+        .map_err(|e| StackError::NoRoute(e.as_str()))?;
+    let dest = destination(&hop)?;
+    let query = match &dest.target {
+        Target::Addr(_) => None,
+        Target::Name(host, _) => Some(Query {
+            host: host.clone(),
+            secure: hop.uri.secure,
+            transport: match hop.uri.param("transport").flatten() {
+                Some(_) => Some(dest.transport),
+                None => None,
+            },
+            port: hop.uri.port,
+        }),
+    };
+    Ok((dest, query))
 }
 
 fn destination(hop: &Hop) -> Result<Destination, StackError> {
@@ -92,7 +117,6 @@ pub(crate) fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drachtio_sip::routing::Target;
     use drachtio_sip::TransportError;
     use drachtio_sip::{parse, Message};
 
@@ -139,6 +163,36 @@ mod tests {
                 "sctp".into()
             )))
         );
+    }
+
+    #[test]
+    fn next_hop_query_keeps_what_the_uri_pins() {
+        let query = |uri: &str| {
+            let r = req(&format!(
+                "OPTIONS {uri} SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n{HEAD}"
+            ));
+            next_hop_query(&r, RouteForm::Loose).unwrap().1
+        };
+        let q = |secure, transport, port| {
+            Some(Query {
+                host: "example.com".into(),
+                secure,
+                transport,
+                port,
+            })
+        };
+        assert_eq!(query("sip:b@example.com"), q(false, None, None));
+        assert_eq!(query("sip:b@example.com:5070"), q(false, None, Some(5070)));
+        assert_eq!(
+            query("sip:b@example.com;transport=TCP"),
+            q(false, Some(Transport::Tcp), None)
+        );
+        assert_eq!(query("sips:b@example.com"), q(true, None, None));
+        assert_eq!(
+            query("sip:b@192.0.2.1;maddr=example.com"),
+            q(false, None, None)
+        );
+        assert_eq!(query("sip:b@192.0.2.1"), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (sent-by per transport, RFC 3261 §18.1.1 size rule).
 
 use crate::hub::{lock, Shared};
+use crate::nat::Nat;
 use crate::route;
 use crate::size;
 use crate::stats::Counters;
@@ -131,28 +132,37 @@ impl Shared {
         }
     }
 
-    /// The sent-by we write in Via for `transport` toward `dest`: the
-    /// advertised address of a listener of that transport, else its bound
-    /// address, else (bound to an unspecified address) the address of the
-    /// interface the system would send from. TCP without a TCP listener
-    /// takes the UDP listener's (RFC 3261 §18: a UA sends over both); a
-    /// secure transport only ever names its own listener.
+    /// The sent-by we write in Via for `transport` toward `dest`
+    /// ([`Shared::sent_by_from`] the listener the stack chooses).
     pub(crate) fn sent_by(&self, transport: Transport, dest: Option<IpAddr>) -> String {
+        self.sent_by_from(transport, None, dest)
+    }
+
+    /// The sent-by for `transport` toward `dest` from the listener bound to
+    /// `local`, else from a listener of that transport (of `dest`'s family
+    /// if there is one): its external address unless `dest` is in one of
+    /// its local networks (NAT), else its bound address, else (bound to an
+    /// unspecified address) the address of the interface the system would
+    /// send from. TCP without a TCP listener takes the UDP listener's (RFC
+    /// 3261 §18: a UA sends over both); a secure transport only ever names
+    /// its own listener.
+    pub(crate) fn sent_by_from(
+        &self,
+        transport: Transport,
+        local: Option<SocketAddr>,
+        dest: Option<IpAddr>,
+    ) -> String {
         let v6 = dest.is_some_and(|ip| ip.is_ipv6());
         let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
-        let udp_candidates = || {
-            udp.iter()
-                .map(|e| (e.local, e.advertise.as_ref()))
-                .collect::<Vec<_>>()
-        };
+        let udp_candidates = || udp.iter().map(|e| (e.local, &e.nat)).collect::<Vec<_>>();
         let stream_candidates = |t: Transport| {
             self.streams
                 .iter()
                 .filter(|e| e.transport == t)
-                .map(|e| (e.local, e.advertise.as_ref()))
+                .map(|e| (e.local, &e.nat))
                 .collect::<Vec<_>>()
         };
-        let candidates: Vec<(SocketAddr, Option<&String>)> = match transport {
+        let candidates: Vec<(SocketAddr, &Nat)> = match transport {
             Transport::Udp => udp_candidates(),
             Transport::Tcp => {
                 let tcp = stream_candidates(Transport::Tcp);
@@ -166,13 +176,14 @@ impl Shared {
         };
         let chosen = candidates
             .iter()
-            .find(|(l, _)| l.is_ipv6() == v6)
+            .find(|(l, _)| Some(*l) == local)
+            .or_else(|| candidates.iter().find(|(l, _)| l.is_ipv6() == v6))
             .or(candidates.first());
-        let Some(&(local, advertise)) = chosen else {
+        let Some(&(local, nat)) = chosen else {
             return "invalid".to_string();
         };
-        if let Some(a) = advertise {
-            return a.clone();
+        if let Some(external) = nat.external_for(dest) {
+            return external.to_string();
         }
         if !local.ip().is_unspecified() {
             return local.to_string();

@@ -164,6 +164,9 @@ counters {
     /// Messages larger than a datagram refused for want of a TCP listener
     /// (the call down failed), or failed as they were sent.
     too_large_for_udp,
+    /// Requests sent to the next target of their DNS resolution after the
+    /// one before failed with no response (RFC 3263 §4.3).
+    dns_failovers,
 }
 gauges {
     /// TCP connections open now, inbound and outbound.

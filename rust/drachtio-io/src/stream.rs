@@ -4,6 +4,7 @@
 
 use crate::conns::{Admission, Direction, Registered};
 use crate::hub::{lock, Shared};
+use crate::nat::Nat;
 use crate::send::{not_listening, Failure, Outgoing};
 use crate::stats::{Counters, Gauges};
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use tokio::time::Instant;
 pub(crate) struct StreamEndpoint {
     pub(crate) transport: Transport,
     pub(crate) local: SocketAddr,
-    pub(crate) advertise: Option<String>,
+    pub(crate) nat: Nat,
 }
 
 impl Shared {

@@ -2,6 +2,8 @@
 //! every datagram waiting at each wake-up.
 
 use crate::hub::{lock, Shared};
+use crate::icmp;
+use crate::nat::Nat;
 use crate::send::{Failure, Outgoing};
 use crate::size;
 use crate::stats::Counters;
@@ -28,16 +30,23 @@ pub(crate) fn bind(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<std:
     }
     // The system caps the size (net.core.rmem_max); a smaller buffer still works.
     let _ = socket.set_recv_buffer_size(recv_buffer);
+    // ICMP errors (port or host unreachable) of datagrams sent to any
+    // address come back on the error queue, with the address: a DNS
+    // target with nobody listening fails over at once. Best effort.
+    let _ = icmp::enable(&socket, addr.is_ipv6());
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }
 
 /// The stack thread's reader ([`crate::UdpReader::StackThread`]): waits for
-/// the socket to be readable (the only readiness the runtime watches it
-/// for), then reads what it holds.
+/// the socket to be readable or to hold an ICMP error (the only readiness
+/// the runtime watches it for), then reads what it holds.
 pub(crate) async fn receive_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr) {
-    let readable = match watch(socket.clone(), Interest::READABLE) {
+    // ERROR: the error queue (ICMP, `icmp.rs`), whose readiness is not
+    // READABLE's once a send has reported the error.
+    let interest = Interest::READABLE.add(Interest::ERROR);
+    let readable = match watch(socket.clone(), interest) {
         Ok(r) => r,
         Err(e) => {
             shared.push_event(
@@ -53,14 +62,17 @@ pub(crate) async fn receive_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, lo
     };
     let mut buf = vec![0u8; 65536];
     loop {
-        let Ok(mut guard) = readable.readable().await else {
+        let Ok(mut guard) = readable.ready(interest).await else {
             return;
         };
-        let (batch, drained) = read_batch(&socket, &mut buf);
+        let (batch, drained, unreachable) = read_batch(&socket, &mut buf);
         if drained {
             guard.clear_ready();
         }
         drop(guard);
+        if !unreachable.is_empty() {
+            shared.unreachable(&unreachable);
+        }
         if !batch.is_empty() {
             on_datagrams(&shared, &socket, local, batch, true);
         }
@@ -87,7 +99,10 @@ pub(crate) fn receive_now(shared: &Arc<Shared>, socket: &UdpSocket, local: Socke
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 65536]);
     }
-    let (batch, _) = BUF.with(|buf| read_batch(socket, &mut buf.borrow_mut()));
+    let (batch, _, unreachable) = BUF.with(|buf| read_batch(socket, &mut buf.borrow_mut()));
+    if !unreachable.is_empty() {
+        shared.unreachable(&unreachable);
+    }
     let n = batch.len();
     if n > 0 {
         on_datagrams(shared, socket, local, batch, false);
@@ -95,26 +110,39 @@ pub(crate) fn receive_now(shared: &Arc<Shared>, socket: &UdpSocket, local: Socke
     n
 }
 
-/// Up to [`BATCH`] reads; `true` when the socket was found empty (or kept
-/// failing: the next readiness tries again, instead of a busy loop).
-fn read_batch(socket: &UdpSocket, buf: &mut [u8]) -> (Vec<(Bytes, SocketAddr)>, bool) {
+/// What one wake-up read: datagrams, whether the socket was found empty
+/// (or kept failing: the next readiness tries again, instead of a busy
+/// loop), and the destinations ICMP said are unreachable.
+type Read = (Vec<(Bytes, SocketAddr)>, bool, Vec<SocketAddr>);
+
+/// Up to [`BATCH`] reads.
+fn read_batch(socket: &UdpSocket, buf: &mut [u8]) -> Read {
     let mut batch = Vec::new();
+    let mut unreachable = Vec::new();
     let mut errors = 0;
-    for _ in 0..BATCH {
+    for read in 0..BATCH {
         match socket.recv_from(buf) {
             Ok((n, from)) => batch.push((Bytes::copy_from_slice(&buf[..n]), from)),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return (batch, true),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if read == 0 {
+                    // Woken with nothing to read: the error queue, whose
+                    // error a send has already reported.
+                    unreachable.extend(icmp::take_unreachable(socket));
+                }
+                return (batch, true, unreachable);
+            }
             // Other errors (an ICMP error reported on the socket) concern a
-            // datagram sent earlier: read on, a few times.
+            // datagram sent earlier: its destination is on the error queue.
             Err(_) => {
+                unreachable.extend(icmp::take_unreachable(socket));
                 errors += 1;
                 if errors == 8 {
-                    return (batch, true);
+                    return (batch, true, unreachable);
                 }
             }
         }
     }
-    (batch, false)
+    (batch, false, unreachable)
 }
 
 fn on_datagrams(
@@ -141,7 +169,7 @@ fn on_datagrams(
             Err(e) => {
                 // Answered to the source address: the Via may be the broken part.
                 if let Some(reply) = shared.on_malformed(&data, e, peer, local) {
-                    if socket.send_to(&reply, from).is_ok() {
+                    if icmp::send_to(socket, &reply, from).is_ok() {
                         Counters::inc(&shared.counters.udp_sent);
                         shared.capture(Transport::Udp, local, from, &reply);
                     }
@@ -157,7 +185,7 @@ fn on_datagrams(
 pub(crate) struct UdpEndpoint {
     pub(crate) local: SocketAddr,
     pub(crate) socket: Arc<UdpSocket>,
-    pub(crate) advertise: Option<String>,
+    pub(crate) nat: Nat,
     /// Datagrams waiting for the socket to become writable, in send order.
     pub(crate) backlog: Arc<Mutex<UdpBacklog>>,
 }
@@ -207,7 +235,7 @@ impl Shared {
         // Straight to the socket only when nothing is held back, including
         // the datagram the drain task may be holding while it waits.
         if queued.queue.is_empty() && !queued.draining {
-            match socket.send_to(&out.bytes, dest) {
+            match icmp::send_to(&socket, &out.bytes, dest) {
                 Ok(_) => {
                     Counters::inc(&self.counters.udp_sent);
                     self.capture(Transport::Udp, local, dest, &out.bytes);
@@ -261,7 +289,7 @@ impl Shared {
                 Ok(fd) => loop {
                     match fd.writable().await {
                         Ok(mut guard) => {
-                            match guard.try_io(|fd| fd.get_ref().send_to(&out.bytes, dest)) {
+                            match guard.try_io(|fd| icmp::send_to(fd.get_ref(), &out.bytes, dest)) {
                                 Ok(result) => break result,
                                 Err(_would_block) => continue,
                             }

@@ -240,6 +240,80 @@ async fn host_names_resolved_after_send_request_returns() {
 }
 
 #[tokio::test]
+async fn a_request_to_a_name_leaves_once() {
+    // The request queued before the name is resolved is held and sent by
+    // the resolution, never also as first queued: over TCP a second copy
+    // would be a new request to the peer.
+    let h = Harness::start(config(&[
+        (Transport::Udp, "127.0.0.1:0"),
+        (Transport::Tcp, "127.0.0.1:0"),
+    ]));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let uri = format!("sip:uas@localhost:{port};transport=tcp");
+    const N: usize = 20;
+    for n in 0..N {
+        h.stack
+            .send_request(options(&uri, &format!("call-once-{n}"), 0), None)
+            .unwrap();
+    }
+    let (mut conn, _) = listener.accept().await.unwrap();
+    let mut framer = drachtio_sip::StreamFramer::new(Default::default());
+    let mut call_ids = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    // Every request, then a quiet moment in which a copy would show.
+    loop {
+        let wait = if call_ids.len() < N {
+            WAIT
+        } else {
+            Duration::from_millis(300)
+        };
+        let read = tokio::time::timeout(wait, tokio::io::AsyncReadExt::read(&mut conn, &mut buf));
+        let Ok(n) = read.await else {
+            assert!(call_ids.len() >= N, "only {} requests came", call_ids.len());
+            break;
+        };
+        let n = n.unwrap();
+        assert!(n > 0, "closed");
+        framer.feed(&buf[..n]);
+        while let Some(item) = framer.next_item().unwrap() {
+            if let StreamItem::Message(bytes) = item {
+                let m = drachtio_sip::parse(&bytes).unwrap();
+                call_ids.push(header(&m, "Call-ID").to_string());
+            }
+        }
+    }
+    let expected: Vec<String> = (0..N).map(|n| format!("call-once-{n}")).collect();
+    assert_eq!(call_ids, expected);
+}
+
+#[tokio::test]
+async fn icmp_port_unreachable_ends_a_request_to_a_name() {
+    // Nobody listens: ICMP says so, and the transaction ends with that
+    // (a next DNS target would get the request), not with Timer F. (The
+    // server's tests cover UdpReader::Caller: tests/server/test_dns.py.)
+    {
+        let mut h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
+        let port = {
+            let closed = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            closed.local_addr().unwrap().port()
+        };
+        let uri = format!("sip:uas@localhost:{port}");
+        let id = h
+            .stack
+            .send_request(options(&uri, "call-icmp", 0), None)
+            .unwrap();
+        match h.next().await {
+            StackEvent::TransportError { tx, reason, .. } => {
+                assert_eq!(tx, Some(TxId::Client(id)));
+                assert_eq!(reason, format!("127.0.0.1:{port} is unreachable (ICMP)"));
+            }
+            e => panic!("expected a transport error, got {e:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn misuse_is_a_local_error() {
     let h = Harness::start(config(&[(Transport::Udp, "127.0.0.1:0")]));
     let mut no_cseq = options("sip:uas@127.0.0.1:5999", "call-l1", 0);

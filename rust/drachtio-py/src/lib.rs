@@ -56,6 +56,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<fields::PySubscriptionState>()?;
     // Private: set as attributes, so that `__all__` does not list them.
     m.setattr("_parse_transport", wrap_pyfunction!(parse_transport, m)?)?;
+    m.setattr(
+        "_parse_listen",
+        wrap_pyfunction!(stack::py_parse_listen, m)?,
+    )?;
     let names = |ts: &[drachtio_sip::Transport]| ts.iter().map(|t| t.name()).collect::<Vec<_>>();
     m.setattr(
         "_TRANSPORTS",

@@ -184,7 +184,7 @@ impl PyStack {
                         receive_on_loop = false, tls_certificate = None, tls_key = None,
                         tls_ca = None, tls_client_ca = None, tls_system_roots = false,
                         capture = None, capture_id = 0,
-                        capture_password = None))]
+                        capture_password = None, nameservers = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         listen: Vec<String>,
@@ -208,7 +208,13 @@ impl PyStack {
         capture: Option<(String, u16)>,
         capture_id: u32,
         capture_password: Option<String>,
+        nameservers: Option<Vec<String>>,
     ) -> PyResult<Self> {
+        let nameservers = nameservers
+            .unwrap_or_default()
+            .iter()
+            .map(|s| parse_nameserver(s))
+            .collect::<PyResult<Vec<_>>>()?;
         let listen = listen
             .iter()
             .map(|s| parse_listen(s))
@@ -256,6 +262,7 @@ impl PyStack {
                 system_roots: tls_system_roots,
             },
             capture,
+            nameservers,
             ..StackConfig::default()
         };
         let (wakeup, ring) = UnixStream::pair().map_err(os_error)?;
@@ -316,6 +323,34 @@ impl PyStack {
             list.append(event_into_py(py, event)?)?;
         }
         Ok(list)
+    }
+
+    /// The `(host, port)` the stack names itself with toward `dest` over
+    /// `transport`, from the listener bound to `local` if given (NAT:
+    /// `Stack::advertised`).
+    #[pyo3(signature = (transport, local = None, dest = None))]
+    fn advertised(
+        &self,
+        transport: &str,
+        local: Option<(String, u16)>,
+        dest: Option<String>,
+    ) -> PyResult<(String, u16)> {
+        let transport = parse_transport(transport)?;
+        let local = match local {
+            Some((ip, port)) => Some(SocketAddr::new(
+                ip.parse()
+                    .map_err(|_| PyValueError::new_err(format!("{ip:?} is not an IP address")))?,
+                port,
+            )),
+            None => None,
+        };
+        let dest = dest.and_then(|d| d.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+        let sent_by = self.stack.advertised(transport, local, dest);
+        let (host, port) = sent_by
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            .ok_or_else(|| PyValueError::new_err(format!("no port in {sent_by:?}")))?;
+        Ok((host.trim_matches(['[', ']']).to_string(), port))
     }
 
     /// Every bound listener as `(transport, host, port)`, real ports included.
@@ -539,21 +574,36 @@ pub(crate) fn parse_transport(name: &str) -> PyResult<Transport> {
     Transport::parse(name).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
-/// `"udp:127.0.0.1:5060"`, `"tcp:[::1]:0"`.
-fn parse_listen(spec: &str) -> PyResult<ListenSpec> {
-    let bad = || {
+/// A DNS server: `"127.0.0.1"` (port 53), `"127.0.0.1:5353"`, `"::1"`,
+/// `"[::1]:5353"`.
+fn parse_nameserver(spec: &str) -> PyResult<SocketAddr> {
+    if let Ok(ip) = spec.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    spec.parse().map_err(|_| {
         PyValueError::new_err(format!(
-            "listen address {spec:?} is not \"<transport>:<ip>:<port>\""
+            "name server {spec:?} is not an IP address, IP:PORT or [IPv6]:PORT"
         ))
-    };
-    let (transport, addr) = spec.split_once(':').ok_or_else(bad)?;
-    let transport = parse_transport(transport)?;
-    let addr: SocketAddr = addr.parse().map_err(|_| bad())?;
-    Ok(ListenSpec {
-        transport,
-        addr,
-        advertise: None,
     })
+}
+
+/// `"udp:127.0.0.1:5060"`, `"tcp:[::1]:0"`, with NAT parameters
+/// (`;external=HOST[:PORT]`, `;local-net=ADDRESS/PREFIX`).
+fn parse_listen(spec: &str) -> PyResult<ListenSpec> {
+    ListenSpec::parse(spec).map_err(PyValueError::new_err)
+}
+
+/// Checks a listen spec as the stack would read it: `(transport, host,
+/// port)`, or `ValueError` saying what is wrong.
+#[pyfunction]
+#[pyo3(name = "_parse_listen")]
+pub(crate) fn py_parse_listen(spec: &str) -> PyResult<(String, String, u16)> {
+    let listen = parse_listen(spec)?;
+    Ok((
+        listen.transport.name().to_string(),
+        listen.addr.ip().to_string(),
+        listen.addr.port(),
+    ))
 }
 
 /// `("udp", "127.0.0.1", 5060)`, `("tcp", "::1", 5060)` or

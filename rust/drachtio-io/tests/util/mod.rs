@@ -33,6 +33,7 @@ pub fn config(listen: &[(Transport, &str)]) -> StackConfig {
                 transport: *t,
                 addr: a.parse().unwrap(),
                 advertise: None,
+                local_networks: Vec::new(),
             })
             .collect(),
         timers: fast_timers(),

@@ -62,8 +62,7 @@ pub struct Hop {
     /// and scheme choose the transport (§18.1.1, §19.1.2).
     pub uri: SipUri,
     /// The host to send to: the URI's `maddr` if it has one, else its host
-    /// (§18.1.1); a name is resolved by the caller (A/AAAA; NAPTR and SRV
-    /// of RFC 3263 are not done).
+    /// (§18.1.1); a name is resolved by the caller (RFC 3263).
     pub host: Host,
 }
 

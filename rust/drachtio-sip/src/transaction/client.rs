@@ -38,6 +38,23 @@ pub(crate) struct ClientTx {
     pub cancelled: bool,
     /// Who sent the request: a UA core or a proxy core forwarding it.
     pub policy: Policy,
+    /// A timeout or transport error before any response, or a 503, is
+    /// handed to the transaction user to send elsewhere (RFC 3263 §4.3),
+    /// not reported.
+    pub failover: bool,
+    /// Why it failed, while it waits to be sent elsewhere.
+    unanswered: Option<Unanswered>,
+}
+
+/// Why a transaction that may fail over failed (RFC 3263 §4.3).
+#[derive(Debug)]
+enum Unanswered {
+    /// Timer B or F, with no response at all.
+    Timeout,
+    /// A transport error, with no response at all.
+    TransportError,
+    /// A 503 (an INVITE's was acknowledged).
+    Unavailable(Response, Peer),
 }
 
 /// A 2xx passed to the TU in Accepted: its To tag and the TU's ACK for it.
@@ -76,6 +93,8 @@ impl ClientTx {
             pending_cancel: None,
             cancelled: false,
             policy,
+            failover: false,
+            unanswered: None,
         }
     }
 
@@ -95,6 +114,65 @@ impl ClientTx {
             cx.start(retransmit, t1);
         }
         cx.start(timeout, cx.config.t1x64());
+    }
+
+    /// Starts again with fresh timers, after [`ClientTx::peer`] or the
+    /// request changed (a new target), as if nothing had been received.
+    pub fn restart(&mut self, cx: &mut Cx<'_>) {
+        for timer in [Timer::A, Timer::B, Timer::E, Timer::F] {
+            cx.stop(timer);
+        }
+        self.unanswered = None;
+        self.state = if self.invite {
+            ClientState::Calling
+        } else {
+            ClientState::Trying
+        };
+        self.start(cx);
+    }
+
+    /// Whether it may be sent to another target: it has had no response,
+    /// or failed over.
+    pub fn can_retarget(&self) -> bool {
+        self.unanswered.is_some()
+            || matches!(self.state, ClientState::Calling | ClientState::Trying)
+    }
+
+    /// Whether a failure goes to the TU to fail over; if so, the timers
+    /// stop and the failure is remembered.
+    fn fails_over(&mut self, cx: &mut Cx<'_>, why: Unanswered) -> bool {
+        if !self.failover || self.cancelled {
+            return false;
+        }
+        for timer in [Timer::A, Timer::B, Timer::E, Timer::F] {
+            cx.stop(timer);
+        }
+        if let Unanswered::Unavailable(r, _) = &why {
+            if self.invite {
+                // §17.1.1.3: a non-2xx final response is acknowledged.
+                let ack = build_ack(&self.request, r);
+                cx.send_request(self.peer, &ack);
+            }
+        }
+        self.failover = false;
+        self.unanswered = Some(why);
+        cx.unanswered = true;
+        true
+    }
+
+    /// Ends a transaction that failed over and was not sent elsewhere, with
+    /// the event its failure would have given.
+    pub fn give_up(&mut self, cx: &mut Cx<'_>) {
+        match self.unanswered.take() {
+            None => return,
+            Some(Unanswered::Timeout) => {
+                cx.stats.timeouts += 1;
+                cx.event(TxEvent::Timeout { id: cx.id });
+            }
+            Some(Unanswered::TransportError) => cx.event(TxEvent::TransportError { id: cx.id }),
+            Some(Unanswered::Unavailable(r, from)) => self.to_tu(cx, r, from),
+        }
+        cx.terminate();
     }
 
     /// Remembers the ACK the TU sent for the 2xx with To tag `tag`.
@@ -123,6 +201,15 @@ impl ClientTx {
                 self.retransmit(cx);
                 self.interval *= 2;
                 cx.start(Timer::A, self.interval);
+            }
+            // RFC 3263 §4.3: no response from this target; the TU tries the next.
+            (S::Calling, In::Timer(Timer::B)) if self.fails_over(cx, Unanswered::Timeout) => {}
+            (S::Calling, In::TransportError) if self.fails_over(cx, Unanswered::TransportError) => {
+            }
+            (S::Calling | S::Proceeding, In::Response(r, from))
+                if r.status == 503 && self.failover && !self.cancelled =>
+            {
+                self.fails_over(cx, Unanswered::Unavailable(r, from));
             }
             // §17.1.1.2: Timer B: no response; inform the TU.
             (S::Calling, In::Timer(Timer::B)) => {
@@ -245,6 +332,14 @@ impl ClientTx {
                 self.retransmit(cx);
                 self.interval = t2;
                 cx.start(Timer::E, t2);
+            }
+            // RFC 3263 §4.3: no response from this target; the TU tries the next.
+            (S::Trying, In::Timer(Timer::F)) if self.fails_over(cx, Unanswered::Timeout) => {}
+            (S::Trying, In::TransportError) if self.fails_over(cx, Unanswered::TransportError) => {}
+            (S::Trying | S::Proceeding, In::Response(r, from))
+                if r.status == 503 && self.failover && !self.cancelled =>
+            {
+                self.fails_over(cx, Unanswered::Unavailable(r, from));
             }
             // §17.1.2.2: Timer F: no final response; inform the TU.
             (S::Trying | S::Proceeding, In::Timer(Timer::F)) => {

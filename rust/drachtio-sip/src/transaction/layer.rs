@@ -38,6 +38,7 @@ macro_rules! cx {
             events: &mut $layer.events,
             stats: &mut $layer.stats,
             terminated: false,
+            unanswered: false,
         }
     };
 }
@@ -74,6 +75,8 @@ pub struct TransactionLayer {
     timers: TimerTable,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TxEvent>,
+    /// Client transactions that may fail over, which failed with no response.
+    unanswered: VecDeque<ClientTxId>,
     stats: Stats,
 }
 
@@ -112,6 +115,7 @@ impl TransactionLayer {
             timers: TimerTable::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            unanswered: VecDeque::new(),
             stats: Stats::default(),
         }
     }
@@ -281,6 +285,81 @@ impl TransactionLayer {
         let id = ClientTxId(self.alloc_id());
         self.start_client(now, id, ClientTx::new(request, peer, key, policy));
         Ok(id)
+    }
+
+    /// A client transaction that may fail over ([`Self::retarget`] with
+    /// `failover`) and failed: its timeout fired or the I/O layer reported a
+    /// transport error before any response, or a 503 came (an INVITE's is
+    /// acknowledged). It stays, silent, until the
+    /// transaction user sends it elsewhere with [`Self::retarget`] or gives
+    /// up with [`Self::give_up`].
+    pub fn poll_unanswered(&mut self) -> Option<ClientTxId> {
+        self.unanswered.pop_front()
+    }
+
+    /// Sends client transaction `id`'s request to `peer` as a new attempt
+    /// (RFC 3263 §4.3): `rewrite` may change the request first (the top
+    /// Via's transport, sent-by, and a new branch, which re-keys the
+    /// transaction); the timers start afresh for `peer`'s transport. With
+    /// `failover`, a later timeout or transport error before any response
+    /// comes out of [`Self::poll_unanswered`] instead of ending the
+    /// transaction, as does a 503. The request must have had no final
+    /// response (or have failed over).
+    pub fn retarget(
+        &mut self,
+        now: Instant,
+        id: ClientTxId,
+        peer: Peer,
+        failover: bool,
+        rewrite: impl FnOnce(&mut Request),
+    ) -> Result<(), LocalError> {
+        let tx = self
+            .clients
+            .get_mut(&id)
+            .ok_or(LocalError::UnknownTransaction)?;
+        if !tx.can_retarget() {
+            return Err(LocalError::NotRetargetable);
+        }
+        let mut request = tx.request.clone();
+        rewrite(&mut request);
+        let branch = self.ensure_branch(&mut request.headers)?;
+        let tx = self.clients.get_mut(&id).expect("checked above");
+        let key = ClientKey {
+            branch,
+            method: request.method.clone(),
+        };
+        if key != tx.key {
+            if self.client_index.contains_key(&key) {
+                return Err(LocalError::DuplicateBranch);
+            }
+            if self.client_index.get(&tx.key) == Some(&id) {
+                self.client_index.remove(&tx.key);
+            }
+            self.client_index.insert(key.clone(), id);
+            tx.key = key;
+        }
+        tx.request = request;
+        tx.peer = peer;
+        tx.failover = failover;
+        let mut cx = cx!(self, now, TxId::Client(id));
+        tx.restart(&mut cx);
+        Ok(())
+    }
+
+    /// Ends client transaction `id`, which came out of
+    /// [`Self::poll_unanswered`], as it would have ended without failover:
+    /// with [`TxEvent::Timeout`], [`TxEvent::TransportError`], or the 503
+    /// as a [`TxEvent::Response`].
+    pub fn give_up(&mut self, now: Instant, id: ClientTxId) {
+        let Some(tx) = self.clients.get_mut(&id) else {
+            return;
+        };
+        tx.failover = false;
+        let mut cx = cx!(self, now, TxId::Client(id));
+        tx.give_up(&mut cx);
+        if cx.terminated {
+            self.remove_client(id);
+        }
     }
 
     /// Cancels INVITE client transaction `id` (RFC 3261 §9.1): builds the
@@ -494,6 +573,8 @@ impl TransactionLayer {
         tx.step(&mut cx, input);
         if cx.terminated {
             self.remove_client(id);
+        } else if cx.unanswered {
+            self.unanswered.push_back(id);
         } else if tx.state == ClientState::Proceeding {
             // §9.1: a CANCEL asked for in Calling goes out with the first provisional.
             if let Some(cancel_id) = tx.pending_cancel.take() {

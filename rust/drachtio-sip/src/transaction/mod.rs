@@ -415,6 +415,10 @@ pub enum LocalError {
     /// `cancel` was already called for this transaction.
     #[error("this transaction is already being cancelled")]
     AlreadyCancelled,
+    /// Only a client transaction that has had no response can be sent to
+    /// another target.
+    #[error("only a client transaction without a response can be retargeted")]
+    NotRetargetable,
 }
 
 /// What a state machine step may touch: the clock reading, the timer table,
@@ -429,6 +433,9 @@ pub(crate) struct Cx<'a> {
     events: &'a mut VecDeque<TxEvent>,
     pub stats: &'a mut Stats,
     pub terminated: bool,
+    /// The transaction failed with no response and waits to be retargeted
+    /// ([`TransactionLayer::poll_unanswered`]).
+    pub unanswered: bool,
 }
 
 impl Cx<'_> {
