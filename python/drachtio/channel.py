@@ -48,6 +48,7 @@ from drachtio.protocol import (
     Role,
     new_rid,
 )
+from drachtio.protocol.envelope import trusted_request, trusted_response
 
 __all__ = ["CLOSE_GRACE", "Channel", "ChannelOwner", "ChannelSettings"]
 
@@ -249,11 +250,13 @@ class Channel(asyncio.BufferedProtocol):
         owner = self.owner
         assert owner is not None  # nothing is handled once closed
         if isinstance(event, RequestReceived):
+            # Answered with the rid the connection read and checked.
             request = event.request
             if isinstance(request.data, Ping):
-                self.send_response(Response(request.rid, Pong()))
+                self.send_response(trusted_response(request.rid, Pong()))
             else:
-                self.send_response(Response(request.rid, owner.request_received(self, request)))
+                data = owner.request_received(self, request)
+                self.send_response(trusted_response(request.rid, data))
         elif isinstance(event, ResponseReceived):
             if event.request.rid == self._ping_rid:
                 self._ping_rid = None
@@ -326,13 +329,14 @@ class Channel(asyncio.BufferedProtocol):
             )
             self.drop("too many requests unanswered")
             return None
-        rid = rid if rid is not None else new_rid()
         try:
-            frame = connection.send(Request(rid, command))
+            # A rid of new_rid() is a valid one: the request is built without its check.
+            request = trusted_request(new_rid(), command) if rid is None else Request(rid, command)
+            frame = connection.send(request)
         except LocalProtocolError as exc:
             log.error("cannot send %s to peer=%s: %s", command.COMMAND, self.peer, exc.message)
             return None
-        return rid if self._write(frame) else None
+        return request.rid if self._write(frame) else None
 
     def send_response(self, message: Response) -> None:
         """Answer one of the peer's requests."""

@@ -36,9 +36,9 @@ from drachtio.protocol import (
     SendResult,
     SendSipRequest,
     Sip,
-    Success,
     method_named,
 )
+from drachtio.protocol.results import SUCCESS
 
 if TYPE_CHECKING:
     from drachtio.server import Server
@@ -328,7 +328,7 @@ class Srf:
                 request._cancel(command.reason or "cancelled")
         elif isinstance(command, DialogEvent):
             self._on_dialog_event(link, command)
-        return Success()
+        return SUCCESS
 
     def _emit(self, event: str, *args: Any) -> None:
         for callback in self._listeners.get(event, ()):
