@@ -50,6 +50,7 @@ from drachtio.protocol import (
     Role,
     new_rid,
 )
+from drachtio.protocol.envelope import trusted_request, trusted_response
 
 __all__ = ["CLOSE_GRACE", "Channel", "ChannelOwner", "ChannelSettings"]
 
@@ -252,15 +253,16 @@ class Channel(asyncio.BufferedProtocol):
         owner = self.owner
         assert owner is not None  # nothing is handled once closed
         if isinstance(event, RequestReceived):
+            # Answered with the rid the connection read and checked.
             request = event.request
             if isinstance(request.data, Ping):
-                self.send_response(Response(request.rid, Pong()))
+                self.send_response(trusted_response(request.rid, Pong()))
             else:
                 data = owner.request_received(self, request)
                 if isinstance(data, Later):
                     data.then(functools.partial(self._send_later, request.rid))
                 else:
-                    self.send_response(Response(request.rid, data))
+                    self.send_response(trusted_response(request.rid, data))
         elif isinstance(event, ResponseReceived):
             if event.request.rid == self._ping_rid:
                 self._ping_rid = None
@@ -333,13 +335,14 @@ class Channel(asyncio.BufferedProtocol):
             )
             self.drop("too many requests unanswered")
             return None
-        rid = rid if rid is not None else new_rid()
         try:
-            frame = connection.send(Request(rid, command))
+            # A rid of new_rid() is a valid one: the request is built without its check.
+            request = trusted_request(new_rid(), command) if rid is None else Request(rid, command)
+            frame = connection.send(request)
         except LocalProtocolError as exc:
             log.error("cannot send %s to peer=%s: %s", command.COMMAND, self.peer, exc.message)
             return None
-        return rid if self._write(frame) else None
+        return request.rid if self._write(frame) else None
 
     def _send_later(self, rid: str, data: ResponseData) -> None:
         """The data of a response that came later (:class:`~drachtio.protocol.Later`)."""

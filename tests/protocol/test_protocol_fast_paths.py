@@ -6,11 +6,14 @@ the one function of each rule; the connection reads ``{success: true}`` to
 a ``sip``, ``cancel`` or ``dialog`` (or to a client's ``route``, ...)
 without parsing it, and builds received requests without checking their rid
 a second time; the decoder reads a complete length prefix in one step, and
-byte by byte only when it is incomplete or bad. On generated input, the
+byte by byte only when it is incomplete or bad; a client reads the
+server's ``sip``, ``dialog`` and the results of its ``respondToSipRequest``
+and ``sendSipRequest`` in one test each. On generated input, the
 results, and the errors for bad input, must be those of the general path:
 the constructors given a ``str`` subclass (which no shortcut takes),
-:func:`parse_response`, :func:`parse_request`, and the decoder fed one byte
-at a time. Every other constructor calls the rules' functions alone.
+:func:`parse_response`, :func:`parse_request`, the readers given a ``dict``
+subclass, and the decoder fed one byte at a time. Every other constructor
+calls the rules' functions alone.
 """
 
 from __future__ import annotations
@@ -58,9 +61,11 @@ from drachtio.protocol import (
     Success,
     Unroute,
     encode_frame,
+    parse_command,
     parse_request,
     parse_response,
 )
+from drachtio.protocol.results import parse_response_data
 
 INVITE = drachtio.parse(
     b"INVITE sip:bob@example.com SIP/2.0\r\n"
@@ -552,3 +557,136 @@ def test_the_decoder_reads_a_stream_whole_as_it_does_byte_by_byte(stream: bytes)
     # Whole, each complete prefix is read in one step; byte by byte, every
     # prefix is first incomplete and scanned by the slow path.
     assert read([stream]) == read([bytes([byte]) for byte in stream])
+
+
+# ---------------------------------------------------------------- what a client reads most
+
+# The server's sip, dialog and results are read in one test each and built
+# without the checks when they pass it; a dict subclass (which no shortcut
+# takes) gets the checks. Same result, same error, on generated data.
+
+
+class Obj(dict):  # type: ignore[type-arg]
+    """A dict subclass: not the exact type the shortcuts test, still a JSON object."""
+
+
+MISSING = object()
+INVITE_JSON = orjson.loads(INVITE.to_json())
+OK_JSON = orjson.loads(OK.to_json())
+SOURCE_JSON = {"transport": "udp", "address": "192.0.2.1", "port": 5060}
+MESSAGES = mostly(
+    st.sampled_from([INVITE_JSON, OK_JSON]),
+    st.sampled_from(
+        [
+            *DICT_MESSAGES,
+            {"request_uri": {}, "status_line": {}, "headers": {}},
+            {"request_uri": None, "headers": {}},
+            {"status_line": {}, "headers": None},
+            {"request_uri": Obj(), "headers": Obj()},
+        ]
+    ),
+    JSON,
+)
+
+
+def data_of(**fields: Any) -> dict[str, Any]:
+    """A command's or result's data, without the fields drawn as MISSING."""
+    return {name: value for name, value in fields.items() if value is not MISSING}
+
+
+def maybe(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``values``, or the field left out (one time in eight)."""
+    return st.one_of(*[values] * 7, st.just(MISSING))
+
+
+SOURCES = mostly(
+    st.sampled_from([SOURCE_JSON]),
+    st.builds(
+        data_of,
+        transport=maybe(mostly(st.sampled_from(["udp", "tcp", "wss"]), st.just("UDP"), VALUE)),
+        address=maybe(IDS),
+        port=maybe(
+            mostly(st.sampled_from([1, 5060, 65535]), st.sampled_from([0, 65536, True, 5060.0]))
+        ),
+    ),
+    JSON,
+)
+
+
+def decoded(parse: Callable[..., object], *args: Any) -> tuple[Any, ...]:
+    """What ``parse(*args)`` gives: the value, or the error (either kind) and its path."""
+    try:
+        return ("built", parse(*args))
+    except (LocalProtocolError, RemoteProtocolError) as exc:
+        return ("refused", type(exc), exc.code, exc.message, exc.path)
+
+
+def test_the_client_s_shortcuts_are_taken() -> None:
+    def checks(build: Callable[[], object]) -> list[str]:
+        return [name for name in checks_called(build) if name.startswith("check_")]
+
+    sip = {"transactionId": "t", "message": INVITE_JSON, "source": SOURCE_JSON, "time": 1.5}
+    result = {"success": True, "message": OK_JSON, "dialogId": "d"}
+    dialog = {"dialogId": "d", "event": "destroyed"}
+    assert checks(lambda: parse_command("sip", sip)) == ["check_object"]
+    assert len(checks(lambda: parse_command("sip", Obj(sip)))) > 1
+    assert checks(lambda: parse_command("dialog", dialog)) == ["check_object"]
+    assert len(checks(lambda: parse_command("dialog", Obj(dialog)))) > 1
+    assert checks(lambda: parse_response_data("respondToSipRequest", result)) == []
+    assert checks(lambda: parse_response_data("respondToSipRequest", Obj(result)))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    transaction_id=maybe(IDS),
+    message=maybe(MESSAGES),
+    dialog_id=maybe(mostly(st.none(), IDS)),
+    source=maybe(mostly(st.none(), SOURCES)),
+    time=maybe(mostly(st.none() | st.sampled_from([1.5, 0.0, 3]), NUMBERS, st.floats(), JSON)),
+)
+def test_a_sip_is_read_by_its_shortcut_as_by_the_checks(
+    transaction_id: Any, message: Any, dialog_id: Any, source: Any, time: Any
+) -> None:
+    data = data_of(
+        transactionId=transaction_id, message=message, dialogId=dialog_id, source=source, time=time
+    )
+    assert decoded(parse_command, "sip", data, "r") == decoded(parse_command, "sip", Obj(data), "r")
+
+
+@settings(max_examples=300, deadline=None)
+@given(source=SOURCES)
+def test_a_source_is_read_by_its_shortcut_as_by_the_checks(source: Any) -> None:
+    general = Obj(source) if isinstance(source, dict) else source
+    assert decoded(Source._from_json, source) == decoded(Source._from_json, general)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    dialog_id=maybe(IDS),
+    event=maybe(mostly(st.sampled_from(["created", "destroyed", "ack-timeout"]), VALUE)),
+    reason=maybe(mostly(st.none() | st.just("BYE received"), IDS)),
+)
+def test_a_dialog_event_is_read_by_its_shortcut_as_by_the_checks(
+    dialog_id: Any, event: Any, reason: Any
+) -> None:
+    data = data_of(dialogId=dialog_id, event=event, reason=reason)
+    shortcut = decoded(parse_command, "dialog", data, "r")
+    assert shortcut == decoded(parse_command, "dialog", Obj(data), "r")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    command=st.sampled_from(["respondToSipRequest", "sendSipRequest"]),
+    success=maybe(mostly(st.just(True), st.sampled_from([False, 1, "true", None]))),
+    transaction_id=maybe(IDS),
+    message=maybe(MESSAGES),
+    dialog_id=maybe(mostly(st.none(), IDS)),
+)
+def test_a_result_is_read_by_its_shortcut_as_by_the_checks(
+    command: str, success: Any, transaction_id: Any, message: Any, dialog_id: Any
+) -> None:
+    data = data_of(
+        success=success, transactionId=transaction_id, message=message, dialogId=dialog_id
+    )
+    shortcut = decoded(parse_response_data, command, data)
+    assert shortcut == decoded(parse_response_data, command, Obj(data))

@@ -149,14 +149,14 @@ class Dialog:
     async def wait_destroyed(self) -> str:
         """Wait until the dialog ends; why it did."""
         if self.destroy_reason is None:
-            await _wait(self._srf.loop, self._destroy_waiters)
+            await _waiter(self._srf.loop, self._destroy_waiters)
         assert self.destroy_reason is not None
         return self.destroy_reason
 
     async def wait_acked(self) -> None:
         """Wait until the ACK for the 2xx that confirmed the dialog came, or the dialog ended."""
         if not self._was_acked and self.destroy_reason is None:
-            await _wait(self._srf.loop, self._ack_waiters)
+            await _waiter(self._srf.loop, self._ack_waiters)
 
     def _request(self, req: Request, res: Response) -> None:
         """A request the far end sent in this dialog (not ACK)."""
@@ -269,10 +269,13 @@ class Dialog:
 _DIRECTION = re.compile(r"^a=(sendrecv|sendonly|recvonly|inactive)\r?$", re.MULTILINE)
 
 
-async def _wait(loop: asyncio.AbstractEventLoop, waiters: list[asyncio.Future[None]]) -> None:
+def _waiter(
+    loop: asyncio.AbstractEventLoop, waiters: list[asyncio.Future[None]]
+) -> asyncio.Future[None]:
+    """A new future among ``waiters``, for the caller to await (no coroutine of its own)."""
     waiter = loop.create_future()
     waiters.append(waiter)
-    await waiter
+    return waiter
 
 
 def _wake(waiters: list[asyncio.Future[None]]) -> None:

@@ -274,7 +274,8 @@ class RemoteLink:
         channel = self._channel
         if not self._connected or channel is None:
             raise ConnectionLost(f"not connected to {self.name}")
-        return await self._send(channel, command, on_result)
+        # Awaited here rather than through _send: one coroutine less on every answer.
+        return succeeded(await self._submit(channel, command, on_result))
 
     def submit(
         self, command: Command, on_result: Callable[[ResponseData], None] | None = None

@@ -37,9 +37,9 @@ from drachtio.protocol import (
     SendResult,
     SendSipRequest,
     Sip,
-    Success,
     method_named,
 )
+from drachtio.protocol.results import SUCCESS
 
 if TYPE_CHECKING:
     from drachtio.server import Server
@@ -329,7 +329,7 @@ class Srf:
                 request._cancel(command.reason or "cancelled")
         elif isinstance(command, DialogEvent):
             self._on_dialog_event(link, command)
-        return Success()
+        return SUCCESS
 
     def _emit(self, event: str, *args: Any) -> None:
         for callback in self._listeners.get(event, ()):
@@ -348,6 +348,13 @@ class Srf:
             message = link.sip_message(sip.message)
             if isinstance(message, SipResponse):
                 self._on_response(sip, message)
+            return
+        if method == "ACK" and sip.dialog_id is not None:
+            # Nobody answers an ACK, and its dialog needs its arrival only: no
+            # Request is made for it.
+            dialog = self._dialogs.get(sip.dialog_id)
+            if dialog is not None:
+                dialog._ack()
             return
         # The message is built when the application first reads it.
         request = Request(
@@ -376,10 +383,6 @@ class Srf:
     def _in_dialog(self, request: Request) -> None:
         assert request.dialog_id is not None
         dialog = self._dialogs.get(request.dialog_id)
-        if request.method == "ACK":
-            if dialog is not None:
-                dialog._ack()
-            return
         if dialog is None and request.method == "NOTIFY":
             dialog = self._early_subscription(request.dialog_id)
         self._incoming[request.transaction_id] = request

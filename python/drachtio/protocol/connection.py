@@ -46,6 +46,7 @@ from drachtio.protocol.results import (
     SUCCESS,
     AuthResult,
     Failure,
+    parse_response_data,
     response_types,
 )
 
@@ -359,10 +360,14 @@ class Connection:
             )
         command = request.data.COMMAND
         data = obj.get("data")
-        if type(data) is dict and data.get("success") is True and command not in RESPONSE_TYPES:
-            # The answer to most requests (every sip, cancel and dialog), as
-            # parse_response reads it, without its checks: the rid is one of ours.
-            response = trusted_response(rid, SUCCESS)
+        if type(data) is dict:
+            # As parse_response reads it, without checking the rid (one of
+            # ours) and the data's kind again; the answer to most requests
+            # (every sip, cancel and dialog) without parsing it.
+            if data.get("success") is True and command not in RESPONSE_TYPES:
+                response = trusted_response(rid, SUCCESS)
+            else:
+                response = trusted_response(rid, parse_response_data(command, data))
         else:
             response = parse_response(obj, command)
         del self._sent[rid]

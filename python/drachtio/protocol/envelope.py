@@ -99,7 +99,7 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def _trusted_request(rid: str, data: Command) -> Request:
+def trusted_request(rid: str, data: Command) -> Request:
     """A :class:`Request` of a valid rid and command; nothing is checked."""
     request: Request = _new(Request)
     _set(request, "rid", rid)
@@ -161,7 +161,7 @@ def parse_request_with_rid(
         )
     if commands is not None and command not in commands:
         raise unknown_command(command, rid)
-    return _trusted_request(rid, parse_command(command, obj.get("data", {}), rid))
+    return trusted_request(rid, parse_command(command, obj.get("data", {}), rid))
 
 
 def parse_response(obj: Mapping[str, Any], command: str | None) -> Response:

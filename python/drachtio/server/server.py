@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import importlib.util
 import logging
 import signal
@@ -369,6 +370,9 @@ class Server:
             await self.start()
             if on_started is not None:
                 on_started(self)
+            # What startup made (modules, configuration, listeners) lives as
+            # long as the process: the collector's full passes skip it from here.
+            gc.freeze()
             await self.serve()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

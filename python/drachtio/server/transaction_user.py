@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 
@@ -78,6 +77,7 @@ from drachtio.server.dialog import (
     websocket_flow,
 )
 from drachtio.server.dialog_registry import Dialogs
+from drachtio.server.ids import new_transaction_id as _new_tx_id
 from drachtio.server.latency import APP_RESPONSE_BUCKETS, POST_DIAL_DELAY_BUCKETS, Histogram
 from drachtio.server.prack import Pracks
 from drachtio.server.proxies import TIMER_C, Proxies
@@ -1223,20 +1223,6 @@ def _not_pending(tx_id: str, finished: bool) -> Failure:
     if finished:
         return Failure(f"transaction {tx_id} already has a final response")
     return Failure(f"unknown transaction {tx_id}")
-
-
-def _new_tx_id() -> str:
-    """A new transaction id: a random (version 4) UUID.
-
-    Random rather than counted, so that one application cannot infer
-    another's transaction ids from its own (one ``getrandom`` call, about
-    0.6 µs more than a counter).
-    """
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
-
-
-_UUID_VARIANT = "89ab"
 
 
 @contextlib.contextmanager
