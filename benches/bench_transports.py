@@ -160,7 +160,8 @@ def server_and_app(
         log = workdir / f"server-{tag}.log"
         server, _, control = start_server(stack, command, log)
         ports = _ports(log, server)
-        app = start_app(stack, "json_app.py", control, secret, workdir / f"app-{tag}.log")
+        app_command = [sys.executable, str(APPS / "json_app.py")]
+        app = start_app(stack, app_command, control, secret, workdir / f"app-{tag}.log")
         if subject == "observed":
             scraper = Scraper(f"{HOST}:{metrics_port}", SCRAPE_INTERVAL)
             stack.callback(lambda: notes.append(f"scrapes: {scraper.scrapes}"))
