@@ -102,7 +102,7 @@ class Proxies(Generic[_Owner]):
         A request the proxy core refuses (RFC 3261 §16.3: 483, 482, 416, 420,
         400) is answered at once and reported with no branch.
         """
-        sent_by = [f"{uri_host(ip)}:{port}" for _, ip, port in stack.local_addresses]
+        sent_by = [f"{uri_host(ip)}:{port}" for ip, port in own_addresses(stack)]
         refusal = proxy_check(request, sent_by, [])
         if refusal is not None:
             status, detail = refusal
@@ -155,7 +155,7 @@ class Proxies(Generic[_Owner]):
         """The ACK of a 2xx in a dialog we record-routed: forwarded statelessly (§16.11)."""
         if not _routed_here(stack, ack):
             return False
-        own = [(ip, port) for _, ip, port in stack.local_addresses]
+        own = own_addresses(stack)
         try:
             forwarded = proxy_forward(ack, None, f"z9hG4bK{os.urandom(8).hex()}", own)
             stack.send_stateless(forwarded)
@@ -239,7 +239,7 @@ class Proxies(Generic[_Owner]):
             transport, ip, port = listener
             param = "" if transport == "udp" else f";transport={transport}"
             record_route = f"sip:{uri_host(ip)}:{port}{param}"
-        own = [(ip, port) for _, ip, port in stack.local_addresses]
+        own = own_addresses(stack)
         try:
             request = proxy_forward(
                 entry.request,
@@ -320,9 +320,24 @@ def _with_headers(request: SipRequest, extra: SimpleHeaders) -> SipRequest:
     return SipRequest(request.method, request.uri, pairs, request.body)
 
 
+def own_addresses(stack: SipStack) -> list[tuple[str, int]]:
+    """The ``(host, port)`` pairs that name this server in Vias and Routes.
+
+    Each listener's bound address, and the one it advertises (its external
+    address behind NAT, which its Via sent-by and Record-Route carry): a
+    Route or Via naming either is ours.
+    """
+    out: list[tuple[str, int]] = []
+    for transport, ip, port in stack.local_addresses:
+        for address in ((ip, port), stack.advertised(transport, (ip, port), None)):
+            if address not in out:
+                out.append(address)
+    return out
+
+
 def _routed_here(stack: SipStack, request: SipRequest) -> bool:
     """Whether ``request``'s route passes through us to another (:meth:`Proxies.route_onward`)."""
-    own = {(ip, port) for _, ip, port in stack.local_addresses}
+    own = set(own_addresses(stack))
 
     def ours(uri: Uri) -> bool:
         return uri.scheme in ("sip", "sips") and (uri.host, uri.port or 5060) in own
