@@ -202,3 +202,79 @@ def test_why_a_dialog_ended_is_a_record_reason() -> None:
     assert reason_for_dialog_end("application disconnected") == "application-gone"
     assert reason_for_dialog_end("no response to INFO") == "request-timeout"
     assert (reason_for_status(486), reason_for_status(408)) == ("call-rejected", "request-timeout")
+
+
+def dialog_headers(
+    caller: str, callee: str, call_id: str, method: str = "INVITE", seq: int = 1, **tags: str
+) -> list[tuple[str, str]]:
+    """From, To, Call-ID and CSeq of a message from ``caller`` to ``callee``
+    (``from_tag`` and ``to_tag`` given as ``tags``)."""
+    from_tag = f";tag={tags['from_tag']}" if "from_tag" in tags else ""
+    to_tag = f";tag={tags['to_tag']}" if "to_tag" in tags else ""
+    return [
+        ("From", f"<{caller}>{from_tag}"),
+        ("To", f"<{callee}>{to_tag}"),
+        ("Call-ID", call_id),
+        ("CSeq", f"{seq} {method}"),
+    ]
+
+
+def test_a_proxied_call_is_known_by_its_dialog_until_the_bye_passes_either_way() -> None:
+    from drachtio import SipRequest, SipResponse
+    from drachtio.server.cdr import CallRecorder, proxied_dialog
+
+    made: list[Cdr] = []
+    recorder = CallRecorder(made.append)
+    alice, bob = "sip:alice@example.com", "sip:bob@example.com"
+    invite = SipRequest("INVITE", bob, headers=dialog_headers(alice, bob, "call-p", from_tag="a"))
+    ok = SipResponse(200, headers=dialog_headers(alice, bob, "call-p", from_tag="a", to_tag="b"))
+    # The callee hangs up: its BYE has the tags the other way round.
+    bye = SipRequest(
+        "BYE",
+        alice,
+        headers=dialog_headers(bob, alice, "call-p", "BYE", 7, from_tag="b", to_tag="a"),
+    )
+    assert proxied_dialog(ok) == proxied_dialog(bye) == "proxied;call-p;a;b"
+    recorder.invite("tx1", invite, role="uas", now=T0)
+    recorder.proxied("tx1")
+    recorder.relayed_answer("tx1", ok, T0 + 2, record_routed=True)
+    recorder.relayed_answer("tx1", ok, T0 + 3, record_routed=True)  # another fork's 2xx
+    recorder.passed_bye(bye, T0 + 62)
+    recorder.passed_bye(bye, T0 + 63)  # its retransmission
+    assert [(r.kind, r.role, r.source, r.reason, r.duration) for r in made] == [
+        ("attempt", "uas", "network", None, 0.0),
+        ("start", "proxy", "network", None, 0.0),
+        ("stop", "proxy", "network", "normal-release", 60.0),
+    ]
+    assert made[2].message is bye and made[1].message is ok
+    assert len(recorder.records) == 0
+
+
+def test_a_proxied_call_not_record_routed_stops_as_it_starts() -> None:
+    from drachtio import SipRequest, SipResponse
+    from drachtio.server.cdr import CallRecorder
+
+    made: list[Cdr] = []
+    recorder = CallRecorder(made.append)
+    invite = SipRequest("INVITE", "sip:b@h", headers=dialog_headers("sip:a@h", "sip:b@h", "c2"))
+    ok = SipResponse(200, headers=dialog_headers("sip:a@h", "sip:b@h", "c2", to_tag="b"))
+    recorder.invite("onward;7", invite, role="proxy", now=T0)
+    recorder.relayed_answer("onward;7", ok, T0 + 1.5, record_routed=False)
+    assert [(r.kind, r.role, r.status, r.reason, r.start_time) for r in made] == [
+        ("attempt", "proxy", None, None, None),
+        ("start", "proxy", 200, None, T0 + 1.5),
+        ("stop", "proxy", 200, "not-record-routed", T0 + 1.5),
+    ]
+    assert (made[2].time, made[2].duration, made[2].message) == (T0 + 1.5, 0.0, None)
+    assert len(recorder.records) == 0
+    # Timer C ends a proxied attempt with 408; the caller's CANCEL with 487.
+    recorder.invite("onward;8", invite, role="proxy", now=T0)
+    recorder.refused("onward;8", 408, T0 + 185)
+    recorder.invite("onward;9", invite, role="proxy", now=T0)
+    recorder.refused("onward;9", 487, T0 + 4)
+    assert [(r.kind, r.status, r.reason) for r in made[3:]] == [
+        ("attempt", None, None),
+        ("stop", 408, "request-timeout"),
+        ("attempt", None, None),
+        ("stop", 487, "call-canceled"),
+    ]

@@ -48,6 +48,7 @@ Reason = Literal[
     "connection-closed",
     "application-gone",
     "server-shutdown",
+    "not-record-routed",
 ]
 ROLES: tuple[Role, ...] = get_args(Role)
 REASONS: tuple[Reason, ...] = get_args(Reason)
@@ -158,6 +159,12 @@ class CallRecords:
         if call is not None:
             self._calls[new] = call
 
+    def recast(self, key: str, role: Role) -> None:
+        """The call ``key`` plays ``role`` from now on (its start and stop say so)."""
+        call = self._calls.get(key)
+        if call is not None:
+            call.role = role
+
     def start(self, key: str, *, status: int, now: float, message: Any = None) -> Cdr | None:
         """The call was answered (a 2xx); ``None`` if unknown or started already."""
         call = self._calls.get(key)
@@ -240,6 +247,17 @@ def _uri(value: Any) -> str:
     return "" if value is None else str(value.uri)
 
 
+def proxied_dialog(message: SipRequest | SipResponse) -> str:
+    """The key of a proxied call once answered: its Call-ID and both tags.
+
+    The tags are sorted, so that a request in the dialog names it the same
+    way whichever end sent it (a BYE from the callee has them swapped).
+    """
+    ends = (message.from_, message.to)
+    tags = sorted(("" if end is None else end.tag or "") for end in ends)
+    return f"proxied;{message.call_id};{tags[0]};{tags[1]}"
+
+
 def reason_for_status(status: int) -> Reason:
     """Why a call that got this final status (300-699) never started."""
     if status == 487:
@@ -287,8 +305,9 @@ class CallRecorder:
             self.deliver(record)
 
     def invite(self, key: str, request: SipRequest, *, role: Role, now: float) -> None:
-        """A call begins: an INVITE received for an application (``uas``), sent by one (``uac``)."""
-        source: Source = "network" if role == "uas" else "application"
+        """A call begins: an INVITE received for an application (``uas``), sent by
+        one (``uac``), or routed through the server without one (``proxy``)."""
+        source: Source = "application" if role == "uac" else "network"
         self._emit(
             self.records.attempt(
                 key,
@@ -308,6 +327,33 @@ class CallRecorder:
             return
         self._emit(self.records.start(key, status=response.status, now=now, message=response))
         self.records.rekey(key, dialog_id)
+
+    def proxied(self, key: str) -> None:
+        """The application answered the INVITE of call ``key`` with ``proxy``."""
+        self.records.recast(key, "proxy")
+
+    def relayed_answer(
+        self, key: str, response: SipResponse, now: float, *, record_routed: bool
+    ) -> None:
+        """The first 2xx of proxied call ``key`` went upstream: the call starts.
+
+        Record-routed, it is known by its dialog (:func:`proxied_dialog`)
+        until the BYE passes (:meth:`passed_bye`); else the server leaves the
+        call's path here and it stops at once (``not-record-routed``).
+        """
+        if key not in self.records:
+            return
+        self._emit(self.records.start(key, status=response.status, now=now, message=response))
+        if record_routed:
+            self.records.rekey(key, proxied_dialog(response))
+        else:
+            self._emit(self.records.stop(key, reason="not-record-routed", now=now))
+
+    def passed_bye(self, bye: SipRequest, now: float) -> None:
+        """A BYE routed through the server: the proxied call of its dialog ends."""
+        self._emit(
+            self.records.stop(proxied_dialog(bye), reason="normal-release", now=now, message=bye)
+        )
 
     def refused(self, key: str, status: int, now: float, message: Any = None) -> None:
         """The INVITE of call ``key`` got the final response ``status`` (300-699)."""

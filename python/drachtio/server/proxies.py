@@ -7,12 +7,18 @@ it the stack's events for its transactions, and answers the application's
 ``proxy`` command (a :class:`~drachtio.protocol.Later`) once the request is
 settled. After that a proxied INVITE is kept 64*T1 more, so that the 2xx the
 UAS retransmits, or another branch's, still go upstream (RFC 6026 §7.2).
+
+A proxied INVITE outside any dialog is a call with its records
+(``docs/cdr.md``): it starts with the first 2xx relayed upstream, stops
+with the caller's final response otherwise, and, record-routed, stops when
+its BYE passes through.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -26,6 +32,7 @@ from drachtio._core import (
 )
 from drachtio.errors import DrachtioError
 from drachtio.protocol import Later, ProxyRequest, ProxyResult, SimpleHeaders
+from drachtio.server.cdr import CallRecorder
 from drachtio.server.deadlines import Deadlines
 from drachtio.server.dialog import Listener, build_response, contact_for, uri_host
 from drachtio.server.proxy import CancelBranch, ProxiedRequest, Relay, SendBranch, Settled
@@ -66,16 +73,20 @@ class Proxied(Generic[_Owner]):
     # Whether each destination becomes the Request-URI (an application's
     # proxy); a request routed onward keeps its own (§16.12).
     retarget: bool = True
+    # The call's key in the call detail records until its outcome is
+    # recorded (a start or a stop); None for a request that is no call.
+    cdr_key: str | None = None
 
 
 class Proxies(Generic[_Owner]):
     """Every request being proxied, by its server transaction and by its branches'."""
 
-    __slots__ = ("_by_branch", "_by_server", "_due", "_forget", "linger", "timer_c")
+    __slots__ = ("_by_branch", "_by_server", "_cdrs", "_due", "_forget", "linger", "timer_c")
 
-    def __init__(self, timer_c: float, linger: float) -> None:
+    def __init__(self, timer_c: float, linger: float, cdrs: CallRecorder) -> None:
         self.timer_c = timer_c
         self.linger = linger
+        self._cdrs = cdrs
         self._by_server: dict[int, Proxied[_Owner]] = {}
         self._by_branch: dict[int, tuple[Proxied[_Owner], int]] = {}
         self._due: Deadlines[Proxied[_Owner]] = Deadlines()
@@ -96,14 +107,21 @@ class Proxies(Generic[_Owner]):
         now: float,
         *,
         retarget: bool = True,
+        cdr_key: str | None = None,
     ) -> ProxyResult | Later:
         """Proxy ``request`` (server transaction ``stack_id``) as ``options`` say.
 
         A request the proxy core refuses (RFC 3261 §16.3: 483, 482, 416, 420,
-        400) is answered at once and reported with no branch.
+        400) is answered at once and reported with no branch. ``cdr_key``
+        names the call an application was handed the INVITE of: it is
+        proxied from now on.
         """
         sent_by = [f"{uri_host(ip)}:{port}" for ip, port in own_addresses(stack)]
         refusal = proxy_check(request, sent_by, [])
+        if cdr_key is not None and request.method == "INVITE":
+            self._cdrs.proxied(cdr_key)
+        else:
+            cdr_key = None
         if refusal is not None:
             status, detail = refusal
             headers: SimpleHeaders = {"Unsupported": ", ".join(detail)} if status == 420 else {}
@@ -117,11 +135,21 @@ class Proxies(Generic[_Owner]):
                 contact_for(*listener),
             )
             stack.respond(stack_id, response)
+            if cdr_key is not None:
+                self._cdrs.refused(cdr_key, status, time.time(), response)
             return ProxyResult(status, response, ())
         stack.answer_as_proxy(stack_id)
         call = ProxiedRequest(options, request.method == "INVITE", now, self.timer_c)
         entry = Proxied(
-            call, owner, stack_id, request, listener, Later(), to_tag, retarget=retarget
+            call,
+            owner,
+            stack_id,
+            request,
+            listener,
+            Later(),
+            to_tag,
+            retarget=retarget,
+            cdr_key=cdr_key,
         )
         self._by_server[stack_id] = entry
         call.start(now)
@@ -147,8 +175,27 @@ class Proxies(Generic[_Owner]):
         """
         if not _routed_here(stack, request):
             return False
+        to = request.to
+        cdr_key = None
+        if request.method == "INVITE" and (to is None or to.tag is None):
+            # A new call routed through the server: role proxy from its attempt.
+            cdr_key = f"onward;{stack_id}"
+            self._cdrs.invite(cdr_key, request, role="proxy", now=time.time())
+        elif request.method == "BYE":
+            self._cdrs.passed_bye(request, time.time())
         options = ProxyRequest("-", (str(request.uri),))
-        self.start(stack, None, stack_id, request, listener, None, options, now, retarget=False)
+        self.start(
+            stack,
+            None,
+            stack_id,
+            request,
+            listener,
+            None,
+            options,
+            now,
+            retarget=False,
+            cdr_key=cdr_key,
+        )
         return True
 
     def route_ack(self, stack: SipStack, ack: SipRequest) -> bool:
@@ -224,6 +271,11 @@ class Proxies(Generic[_Owner]):
                     self._relay(stack, entry, action)
                 else:
                     self._settle(entry, action, now)
+        status = call.final_status
+        if entry.cdr_key is not None and status is not None and status >= 300:
+            # Refused, timed out (Timer C) or cancelled by the caller.
+            self._cdrs.refused(entry.cdr_key, status, time.time(), entry.final_response)
+            entry.cdr_key = None
         at = call.next_deadline()
         if at is None:
             self._due.cancel(entry)
@@ -274,6 +326,12 @@ class Proxies(Generic[_Owner]):
             response = proxy_upstream_response(action.response)
             if response is None:
                 return
+            if entry.cdr_key is not None and 200 <= action.status < 300:
+                record_routed = entry.call.options.record_route
+                self._cdrs.relayed_answer(
+                    entry.cdr_key, response, time.time(), record_routed=record_routed
+                )
+                entry.cdr_key = None
         else:
             if entry.to_tag is None:
                 entry.to_tag = stack.new_tag()

@@ -150,7 +150,7 @@ class TransactionUser:
         # the PRACKs the server sends for those applications receive.
         self._reliable = ReliableResponses()
         self._pracks: Pracks[AppSession] = Pracks()
-        self._proxies: Proxies[AppSession] = Proxies(TIMER_C, 64 * config.t1)
+        self._proxies: Proxies[AppSession] = Proxies(TIMER_C, 64 * config.t1, self.cdrs)
         self._stack: SipStack | None = None
         self._listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -448,6 +448,7 @@ class TransactionUser:
             tx.to_tag,
             command,
             self._loop.time(),
+            cdr_key=tx.id,
         )
         self._server_txs.finish(tx)
         self._arm_timer()
