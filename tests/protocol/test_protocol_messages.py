@@ -559,7 +559,7 @@ def test_command_sets() -> None:
         "proxy",
         "ping",
     } == CLIENT_COMMANDS
-    assert {"sip", "cancel", "dialog", "ping"} == SERVER_COMMANDS
+    assert {"sip", "cancel", "dialog", "cdr", "ping"} == SERVER_COMMANDS
 
 
 def test_new_rid_is_unique() -> None:

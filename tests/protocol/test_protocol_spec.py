@@ -209,6 +209,7 @@ def test_a_schema_per_command_and_response() -> None:
         "sip",
         "cancel",
         "dialog",
+        "cdr",
         "auth-response",
         "success-response",
         "failure-response",
@@ -225,6 +226,8 @@ BAD_REQUESTS: list[dict[str, Any]] = [
     {"command": "route", "data": {"verb": "in vite"}},
     {"command": "route", "data": {"verb": "invite\n"}},
     {"command": "route", "data": {"verb": "Cancel"}},
+    {"command": "route", "data": {"verb": "cdr:end"}},
+    {"command": "unroute", "data": {"verb": "cdr:*"}},
     {"command": "unroute", "data": {}},
     {"command": "respondToSipRequest", "data": {"transactionId": "t", "code": 700}},
     {"command": "respondToSipRequest", "data": {"transactionId": "t", "code": "200"}},
@@ -289,6 +292,21 @@ BAD_REQUESTS: list[dict[str, Any]] = [
     {"command": "sip", "data": {"transactionId": "t", "message": {"status_line": {}}}},
     {"command": "cancel", "data": {}},
     {"command": "dialog", "data": {"dialogId": "d", "event": "ended"}},
+    {"command": "cdr", "data": {"kind": "attempt", "time": "t"}},
+    {
+        "command": "cdr",
+        "data": {
+            "kind": "stop",
+            "time": "2026-12-03T08:15:02.500Z",
+            "callId": "c",
+            "role": "uas",
+            "source": "network",
+            "from": "sip:a@h",
+            "to": "sip:b@h",
+            "attemptTime": "2026-12-03T08:15:02.500Z",
+            "duration": 0,
+        },
+    },
 ]
 
 

@@ -24,6 +24,7 @@ from drachtio.protocol import Command, Failure, Later, ResponseData, Route, SipJ
 if TYPE_CHECKING:
     from drachtio.app.link import LinkEvents
     from drachtio.server import Server
+    from drachtio.server.cdr import Cdr
 
 __all__ = ["EmbeddedLink"]
 
@@ -65,6 +66,10 @@ class EmbeddedLink:
             return False
         self._events.request_received(self, command)
         return True
+
+    def send_cdr(self, record: Cdr) -> bool:
+        """A call detail record of a kind the application routes, as a ``cdr`` request."""
+        return self.send_request(record.to_command())
 
     def close(self) -> None:
         """Detach from the server (it stops, or the application closes)."""

@@ -27,7 +27,9 @@ from drachtio.app.proxy import proxy_request
 from drachtio.channel import ChannelSettings
 from drachtio.errors import ConnectionLost, DrachtioError, LocalError, RequestFailed, SipError
 from drachtio.protocol import (
+    CDR_VERBS,
     DEFAULT_MAX_FRAME_SIZE,
+    CallDetailRecord,
     Cancel,
     CancelSipRequest,
     Command,
@@ -176,10 +178,20 @@ class Srf:
     def on(self, event: str, callback: Callable[..., Any] | None = None) -> Any:
         """Call ``callback`` on a link event: ``connect(link)``, ``disconnect(link, reason)``,
         ``reconnecting(link, detail)``, ``closed(link, reason)``, or ``handover(dialog)``
-        (a dialog of another application instance handed to this one). A decorator too."""
+        (a dialog of another application instance handed to this one). A decorator too.
+
+        ``cdr:attempt``, ``cdr:start`` and ``cdr:stop`` are the server's call
+        detail records of that kind (``callback(record)``, a
+        :class:`~drachtio.protocol.CallDetailRecord`): the application routes
+        them, and takes its turn at them with the other applications that do."""
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            first = event not in self._listeners
             self._listeners.setdefault(event, []).append(fn)
+            if first and event in CDR_VERBS:
+                for link in self._links:
+                    if link.connected:
+                        self.spawn(_route(link, event))
             return fn
 
         return register if callback is None else register(callback)
@@ -289,7 +301,7 @@ class Srf:
     # LinkEvents
 
     def verbs(self) -> Iterable[str]:
-        return list(self._routes)
+        return [*self._routes, *(event for event in self._listeners if event in CDR_VERBS)]
 
     def link_state(self, link: Link, state: str, detail: str) -> None:
         if state == "closed" and link in self._links:
@@ -329,6 +341,8 @@ class Srf:
                 request._cancel(command.reason or "cancelled")
         elif isinstance(command, DialogEvent):
             self._on_dialog_event(link, command)
+        elif isinstance(command, CallDetailRecord):
+            self._emit(f"cdr:{command.kind}", command)
         return SUCCESS
 
     def _emit(self, event: str, *args: Any) -> None:

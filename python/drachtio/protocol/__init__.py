@@ -9,6 +9,7 @@ events and messages into bytes, and asyncio adapters move the bytes.
 from __future__ import annotations
 
 from drachtio.protocol._checks import JsonObject, SimpleHeaders, SipJson, method_named
+from drachtio.protocol.cdr import CDR_VERBS, CallDetailRecord
 from drachtio.protocol.commands import (
     CLIENT_COMMANDS,
     SERVER_COMMANDS,
@@ -67,12 +68,14 @@ from drachtio.protocol.results import (
 )
 
 __all__ = [
+    "CDR_VERBS",
     "CLIENT_COMMANDS",
     "DEFAULT_MAX_FRAME_SIZE",
     "SERVER_COMMANDS",
     "Auth",
     "AuthResult",
     "BranchReport",
+    "CallDetailRecord",
     "Cancel",
     "CancelSipRequest",
     "CloseConnection",

@@ -2,8 +2,8 @@
 
 Clients send ``auth``, ``route``, ``unroute``, ``respondToSipRequest``,
 ``sendSipRequest``, ``cancelSipRequest``, ``proxy`` (:mod:`drachtio.protocol.proxy`)
-and ``ping``; servers send ``sip``,
-``cancel``, ``dialog`` and ``ping``. Each command's ``data`` is a frozen
+and ``ping``; servers send ``sip``, ``cancel``, ``dialog``, ``cdr``
+(:mod:`drachtio.protocol.cdr`) and ``ping``. Each command's ``data`` is a frozen
 dataclass with snake_case attributes for the camelCase JSON keys, checked
 when built (:class:`LocalProtocolError`); :func:`parse_command` builds one
 from what the peer sent. Unknown keys are ignored so that the protocol can
@@ -49,6 +49,7 @@ from drachtio.protocol._checks import (
     require,
     shown,
 )
+from drachtio.protocol.cdr import CallDetailRecord, check_cdr_verb
 from drachtio.protocol.errors import LocalProtocolError, RemoteProtocolError
 from drachtio.protocol.proxy import ProxyRequest
 
@@ -116,20 +117,26 @@ _V = TypeVar("_V", bound="_VerbCommand")
 
 @dataclass(slots=True, frozen=True)
 class _VerbCommand:
-    """What ``route`` and ``unroute`` share: one SIP method as ``verb``.
+    """What ``route`` and ``unroute`` share: one SIP method, or a kind of call
+    detail record, as ``verb``.
 
     A standard method (:data:`STANDARD_METHODS`) is matched
     case-insensitively and kept in lower case, as the original protocol
     wrote it (``"invite"``); an extension method is case-sensitive, as
     every method is on the wire (RFC 3261 §7.1), and kept as written. ACK
     and CANCEL are refused: they never start a transaction of their own
-    (RFC 3261 §17.2.3, §9.2).
+    (RFC 3261 §17.2.3, §9.2). A verb starting ``cdr:`` is one of
+    :data:`~drachtio.protocol.cdr.CDR_VERBS` (``cdr:stop``): the records of
+    that kind (:class:`~drachtio.protocol.cdr.CallDetailRecord`).
     """
 
     COMMAND: ClassVar[str]
     verb: str
 
     def __post_init__(self) -> None:
+        if isinstance(self.verb, str) and self.verb.startswith("cdr:"):
+            check_cdr_verb(self.verb)
+            return
         verb = check_token(self.verb, "data.verb", "a SIP method")
         upper = verb.upper()
         if upper in ("ACK", "CANCEL"):
@@ -145,6 +152,11 @@ class _VerbCommand:
     def method(self) -> str:
         """The SIP method the verb names: a standard one in upper case, else as written."""
         return method_named(self.verb)
+
+    @property
+    def names_records(self) -> bool:
+        """Whether the verb names a kind of call detail record, not a SIP method."""
+        return self.verb.startswith("cdr:")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
@@ -583,6 +595,7 @@ Command = (
     | Sip
     | Cancel
     | DialogEvent
+    | CallDetailRecord
 )
 
 _COMMAND_TYPES: dict[str, Callable[[Mapping[str, Any]], Command]] = {
@@ -599,6 +612,7 @@ _COMMAND_TYPES: dict[str, Callable[[Mapping[str, Any]], Command]] = {
         Sip,
         Cancel,
         DialogEvent,
+        CallDetailRecord,
     )
 }
 
@@ -615,7 +629,7 @@ CLIENT_COMMANDS = frozenset(
     }
 )
 """Commands a client sends and a server accepts."""
-SERVER_COMMANDS = frozenset({"sip", "cancel", "dialog", "ping"})
+SERVER_COMMANDS = frozenset({"sip", "cancel", "dialog", "cdr", "ping"})
 """Commands a server sends and a client accepts."""
 
 

@@ -19,6 +19,7 @@ from typing import IO, Any, Literal, Protocol, get_args, runtime_checkable
 import orjson
 
 from drachtio._core import SipRequest, SipResponse
+from drachtio.protocol import CallDetailRecord
 from drachtio.server.timestamps import iso_time
 
 __all__ = [
@@ -80,26 +81,27 @@ class Cdr:
     duration: float = 0.0
     message: Any = field(default=None, compare=False)
 
+    def to_command(self) -> CallDetailRecord:
+        """The record as the ``cdr`` request of the control protocol."""
+        stop = self.kind == "stop"
+        return CallDetailRecord(
+            self.kind,
+            iso_time(self.time),
+            self.call_id,
+            self.role,
+            self.source,
+            self.from_uri,
+            self.to_uri,
+            iso_time(self.attempt_time),
+            None if self.start_time is None else iso_time(self.start_time),
+            self.status,
+            self.reason if stop else None,
+            round(self.duration, 3) if stop else None,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        """The record as the JSON object written and sent (``docs/cdr.md``)."""
-        out: dict[str, Any] = {
-            "kind": self.kind,
-            "time": iso_time(self.time),
-            "callId": self.call_id,
-            "role": self.role,
-            "source": self.source,
-            "from": self.from_uri,
-            "to": self.to_uri,
-            "attemptTime": iso_time(self.attempt_time),
-        }
-        if self.start_time is not None:
-            out["startTime"] = iso_time(self.start_time)
-        if self.status is not None:
-            out["status"] = self.status
-        if self.kind == "stop":
-            out["reason"] = self.reason
-            out["duration"] = round(self.duration, 3)
-        return out
+        """The record as the JSON object written to the file and sent (``docs/cdr.md``)."""
+        return self.to_command().to_json()
 
 
 @dataclass(slots=True)

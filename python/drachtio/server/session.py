@@ -49,6 +49,7 @@ from drachtio.protocol import (
 )
 
 if TYPE_CHECKING:
+    from drachtio.server.cdr import Cdr
     from drachtio.server.config import ServerConfig
     from drachtio.server.server import Server
 
@@ -357,3 +358,7 @@ class ControlSession(AppChannel):
     def send_request(self, command: Command) -> bool:
         """Send a server-to-client request; ``False`` when the session cannot take it."""
         return self.authenticated and self.send_command(command) is not None
+
+    def send_cdr(self, record: Cdr) -> bool:
+        """A call detail record of a kind the client routes, as a ``cdr`` request."""
+        return self.send_request(record.to_command())

@@ -226,6 +226,8 @@ class TransactionUser:
 
     def _execute(self, session: AppSession, command: Command) -> ResponseData | Later:
         try:
+            if isinstance(command, Route | Unroute) and command.names_records:
+                return self._route_records(session, command)
             if isinstance(command, Route):
                 return self._route(session, command.method)
             if isinstance(command, Unroute):
@@ -250,6 +252,12 @@ class TransactionUser:
 
     def _unroute(self, session: AppSession, method: str) -> Success:
         self._routes.remove(session, method)
+        return Success()
+
+    def _route_records(self, session: AppSession, command: Route | Unroute) -> ResponseData:
+        if not isinstance(session, CdrSubscriber):
+            return Failure("this application cannot take call detail records")
+        self.route_cdr(session, command.verb, on=isinstance(command, Route))
         return Success()
 
     def route_cdr(self, subscriber: CdrSubscriber, kind: str, *, on: bool = True) -> None:
