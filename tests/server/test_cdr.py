@@ -278,3 +278,40 @@ def test_a_proxied_call_not_record_routed_stops_as_it_starts() -> None:
         ("attempt", None, None),
         ("stop", 487, "call-canceled"),
     ]
+
+
+def test_a_proxied_call_given_up_for_time_stops_as_a_timeout_not_a_cancel() -> None:
+    from test_proxy_machine import A, proxy, response, step
+
+    from drachtio import SipRequest
+    from drachtio.server.cdr import CallRecorder
+
+    # Timer C (185 s) fires on a ringing branch: the proxy cancels it, and its 487 is relayed.
+    call = proxy(A)
+    call.start(T0)
+    call.on_response(0, response(180), T0 + 1)
+    step(call)
+    call.handle_timeout(T0 + 186)
+    assert step(call) == ["cancel 0"]
+    call.on_response(0, response(487), T0 + 186.1)
+    assert step(call) == ["relay 487", "settled 487"]
+    assert (call.timed_out, call.cancelled_by_caller) == (True, False)
+    # The caller's CANCEL, after the application's final timeout gave up on a branch.
+    cancelled = proxy(A, final_timeout=5.0)
+    cancelled.start(T0)
+    cancelled.on_response(0, response(180), T0 + 1)
+    cancelled.handle_timeout(T0 + 5)
+    cancelled.on_cancel(T0 + 5.1)
+    assert (cancelled.timed_out, cancelled.cancelled_by_caller) == (True, True)
+
+    made: list[Cdr] = []
+    recorder = CallRecorder(made.append)
+    invite = SipRequest("INVITE", "sip:b@h", headers=dialog_headers("sip:a@h", "sip:b@h", "c3"))
+    for key, status, timed_out in (("k1", 487, True), ("k2", 487, False), ("k3", 486, True)):
+        recorder.invite(key, invite, role="proxy", now=T0)
+        recorder.refused(key, status, T0 + 186, timed_out=timed_out)
+    assert [(r.status, r.reason) for r in made if r.kind == "stop"] == [
+        (487, "request-timeout"),
+        (487, "call-canceled"),
+        (486, "call-rejected"),
+    ]

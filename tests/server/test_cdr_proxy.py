@@ -1,7 +1,8 @@
 """Call detail records of proxied calls, with sipp as caller and callee over UDP and
 TCP, read back from the JSON lines file: a record-routed call ended by the
 BYE passing through, one not record-routed, a rejected one, one the caller
-cancels, and one routed through the server by a preloaded Route."""
+cancels, one given up for want of an answer, and one routed through the
+server by a preloaded Route."""
 
 from __future__ import annotations
 
@@ -159,6 +160,21 @@ async def test_the_callers_cancel_stops_the_call(tmp_path: Path, transport: str)
         ("stop", "proxy", 487, "call-canceled"),
     ]
     assert "startTime" not in made[1] and made[1]["duration"] == 0
+
+
+@TRANSPORTS
+async def test_a_ringing_call_given_up_for_time_stops_as_a_timeout(
+    tmp_path: Path, transport: str
+) -> None:
+    # The application gives the callee a second to answer: the server
+    # cancels the ringing branch then, as Timer C would after minutes.
+    made, _ = await proxied_call(
+        tmp_path, transport, callee(None), caller(487, rings=1), 487, finalTimeout=1.0
+    )
+    assert summary(made) == [
+        ("attempt", "uas", None, None),
+        ("stop", "proxy", 487, "request-timeout"),
+    ]
 
 
 async def test_a_call_routed_through_by_a_preloaded_route_is_the_proxys_from_its_attempt(

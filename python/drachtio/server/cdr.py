@@ -357,9 +357,22 @@ class CallRecorder:
             self.records.stop(proxied_dialog(bye), reason="normal-release", now=now, message=bye)
         )
 
-    def refused(self, key: str, status: int, now: float, message: Any = None) -> None:
-        """The INVITE of call ``key`` got the final response ``status`` (300-699)."""
-        reason = reason_for_status(status)
+    def refused(
+        self,
+        key: str,
+        status: int,
+        now: float,
+        message: Any = None,
+        *,
+        timed_out: bool = False,
+    ) -> None:
+        """The INVITE of call ``key`` got the final response ``status`` (300-699).
+
+        ``timed_out``: a proxied call whose branches were given up or cancelled
+        for want of an answer in time, not by the caller; its 487 is a
+        ``request-timeout``.
+        """
+        reason = "request-timeout" if timed_out and status == 487 else reason_for_status(status)
         self._emit(self.records.stop(key, reason=reason, now=now, status=status, message=message))
 
     def abandoned(

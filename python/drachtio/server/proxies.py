@@ -273,8 +273,11 @@ class Proxies(Generic[_Owner]):
                     self._settle(entry, action, now)
         status = call.final_status
         if entry.cdr_key is not None and status is not None and status >= 300:
-            # Refused, timed out (Timer C) or cancelled by the caller.
-            self._cdrs.refused(entry.cdr_key, status, time.time(), entry.final_response)
+            # Refused, timed out (Timer C), or cancelled by the caller.
+            timed_out = call.timed_out and not call.cancelled_by_caller
+            self._cdrs.refused(
+                entry.cdr_key, status, time.time(), entry.final_response, timed_out=timed_out
+            )
             entry.cdr_key = None
         at = call.next_deadline()
         if at is None:

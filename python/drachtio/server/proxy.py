@@ -103,7 +103,9 @@ class ProxiedRequest:
         "_redirects",
         "_settled",
         "_targets",
+        "cancelled_by_caller",
         "options",
+        "timed_out",
     )
 
     def __init__(self, options: ProxyRequest, invite: bool, now: float, timer_c: float) -> None:
@@ -119,6 +121,11 @@ class ProxiedRequest:
         self._closed = False
         self._final_status: int | None = None
         self._settled = False
+        self.cancelled_by_caller = False
+        """Whether the caller's CANCEL ended the search."""
+        self.timed_out = False
+        """Whether a branch was given up or cancelled because it was not answered
+        in time (the application's timeouts, Timer C)."""
 
     # ------------------------------------------------------------ inputs
 
@@ -162,6 +169,7 @@ class ProxiedRequest:
 
     def on_cancel(self, now: float) -> None:
         """The caller cancelled (§16.10): the stack answered it 487; the branches are cancelled."""
+        self.cancelled_by_caller = True
         self._over = True
         self._targets.clear()
         if self._final_status is None:
@@ -179,6 +187,7 @@ class ProxiedRequest:
                 self._give_up(index, "no provisional response in time", now)
             elif branch.final_due is not None and now >= branch.final_due:
                 branch.final_due = None
+                self.timed_out = True
                 if branch.provisional and self._invite:
                     # Its 487 ends it and the next destination is tried then.
                     branch.error = "no final response in time: cancelled"
@@ -187,6 +196,8 @@ class ProxiedRequest:
                     self._give_up(index, "no final response in time", now)
         due = self._context.poll_timeout()
         if due is not None and now >= due:
+            # Timer C: a ringing branch is cancelled, a silent one counts as 408.
+            self.timed_out = True
             self._context.handle_timeout(now)
             self._drain()
             self._advance(now)
@@ -255,6 +266,7 @@ class ProxiedRequest:
 
     def _give_up(self, index: int, why: str, now: float) -> None:
         """Stop waiting for branch ``index``: it counts as 408; a CANCEL follows if it rings."""
+        self.timed_out = True
         branch = self._branches[index]
         branch.abandoned = True
         if self._invite:
