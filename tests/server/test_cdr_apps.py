@@ -178,3 +178,25 @@ async def test_a_verb_naming_no_kind_of_record_is_refused_and_the_app_goes_on(
     finally:
         await app.close()
         await server.stop()
+
+
+async def test_an_app_that_leaves_gets_no_more_turns(tmp_path: Path) -> None:
+    server = await start_server()
+    answering = await App.authenticated(server, "invite")
+    leaving = await App.authenticated(server, "cdr:attempt")
+    staying = await App.authenticated(server, "cdr:attempt")
+    try:
+        await leaving.close()
+        for _ in range(2):
+            sipp = await sipp_uac(tmp_path, server, uac_scenario(486))
+            invite = await answering.next_sip("INVITE")
+            await answering.respond(invite["transactionId"], 486)
+            assert (await sipp.result()).successful == 1
+        # Both attempts went to the application still there.
+        attempts = await cdr_requests(staying, 2)
+        assert [r["kind"] for r in attempts] == ["attempt", "attempt"]
+        assert len({r["callId"] for r in attempts}) == 2
+    finally:
+        await answering.close()
+        await staying.close()
+        await server.stop()
