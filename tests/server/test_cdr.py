@@ -315,3 +315,37 @@ def test_a_proxied_call_given_up_for_time_stops_as_a_timeout_not_a_cancel() -> N
         (487, "call-canceled"),
         (486, "call-rejected"),
     ]
+
+
+def test_a_dialog_that_spirals_through_the_server_is_a_call_per_pass() -> None:
+    from drachtio import SipRequest, SipResponse
+    from drachtio.server.cdr import CallRecorder
+
+    made: list[Cdr] = []
+    recorder = CallRecorder(made.append)
+    a, b = "sip:a@h", "sip:b@h"
+    invite = SipRequest("INVITE", b, headers=dialog_headers(a, b, "c4", from_tag="x"))
+    ok = SipResponse(200, headers=dialog_headers(a, b, "c4", from_tag="x", to_tag="y"))
+    bye = SipRequest(
+        "BYE", b, headers=dialog_headers(a, b, "c4", "BYE", 2, from_tag="x", to_tag="y")
+    )
+    # The same INVITE passes twice (its Request-URI routes it back through
+    # the server), and so do its 2xx and its BYE.
+    for key in ("first", "second"):
+        recorder.invite(key, invite, role="proxy", now=T0)
+    for key in ("second", "first"):
+        recorder.relayed_answer(key, ok, T0 + 1, record_routed=True)
+    for at in (T0 + 10, T0 + 10.001, T0 + 10.002):  # the third: a retransmission
+        recorder.passed_bye(bye, at)
+    stops = [r for r in made if r.kind == "stop"]
+    assert [(r.reason, r.time) for r in stops] == [
+        ("normal-release", T0 + 10),
+        ("normal-release", T0 + 10.001),
+    ]
+    assert len(recorder.records) == 0
+    # A call still open when the server stops: stopped once, and forgotten.
+    recorder.invite("third", invite, role="proxy", now=T0)
+    recorder.relayed_answer("third", ok, T0 + 1, record_routed=True)
+    recorder.shutdown(T0 + 20)
+    recorder.passed_bye(bye, T0 + 21)
+    assert [r.reason for r in made if r.kind == "stop"][2:] == ["server-shutdown"]

@@ -296,11 +296,15 @@ class CallRecorder:
     dialog make calls, and every call it was told of ends in one stop.
     """
 
-    __slots__ = ("deliver", "records")
+    __slots__ = ("_proxied", "deliver", "records")
 
     def __init__(self, deliver: Callable[[Cdr], None]) -> None:
         self.deliver = deliver
         self.records = CallRecords()
+        # The answered record-routed proxied calls by their dialog
+        # (proxied_dialog), oldest first: a dialog that spirals through the
+        # server is a call per pass, and its BYE passes once for each.
+        self._proxied: dict[str, list[str]] = {}
 
     def _emit(self, record: Cdr | None) -> None:
         if record is not None:
@@ -339,23 +343,28 @@ class CallRecorder:
     ) -> None:
         """The first 2xx of proxied call ``key`` went upstream: the call starts.
 
-        Record-routed, it is known by its dialog (:func:`proxied_dialog`)
-        until the BYE passes (:meth:`passed_bye`); else the server leaves the
-        call's path here and it stops at once (``not-record-routed``).
+        Record-routed, it waits for the BYE of its dialog
+        (:func:`proxied_dialog`, :meth:`passed_bye`); else the server leaves
+        the call's path here and it stops at once (``not-record-routed``).
         """
         if key not in self.records:
             return
         self._emit(self.records.start(key, status=response.status, now=now, message=response))
         if record_routed:
-            self.records.rekey(key, proxied_dialog(response))
+            self._proxied.setdefault(proxied_dialog(response), []).append(key)
         else:
             self._emit(self.records.stop(key, reason="not-record-routed", now=now))
 
     def passed_bye(self, bye: SipRequest, now: float) -> None:
-        """A BYE routed through the server: the proxied call of its dialog ends."""
-        self._emit(
-            self.records.stop(proxied_dialog(bye), reason="normal-release", now=now, message=bye)
-        )
+        """A BYE routed through the server: a proxied call of its dialog ends."""
+        dialog = proxied_dialog(bye)
+        keys = self._proxied.get(dialog)
+        if not keys:
+            return
+        key = keys.pop(0)
+        if not keys:
+            del self._proxied[dialog]
+        self._emit(self.records.stop(key, reason="normal-release", now=now, message=bye))
 
     def refused(
         self,
@@ -388,6 +397,7 @@ class CallRecorder:
 
     def shutdown(self, now: float) -> None:
         """The server stops: every call still open stops."""
+        self._proxied.clear()
         for record in self.records.stop_all("server-shutdown", now):
             self.deliver(record)
 

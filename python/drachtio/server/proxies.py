@@ -113,8 +113,8 @@ class Proxies(Generic[_Owner]):
 
         A request the proxy core refuses (RFC 3261 §16.3: 483, 482, 416, 420,
         400) is answered at once and reported with no branch. ``cdr_key``
-        names the call an application was handed the INVITE of: it is
-        proxied from now on.
+        names the call of an INVITE outside any dialog in the call detail
+        records: it is proxied from now on.
         """
         sent_by = [f"{uri_host(ip)}:{port}" for ip, port in own_addresses(stack)]
         refusal = proxy_check(request, sent_by, [])
