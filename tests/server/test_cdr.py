@@ -4,6 +4,7 @@ one stop per call, with times from a simulated clock; the JSON lines file."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 from hypothesis import given
@@ -219,21 +220,32 @@ def dialog_headers(
     ]
 
 
-def test_a_proxied_call_is_known_by_its_dialog_until_the_bye_passes_either_way() -> None:
+def call_messages(call_id: str, *, callee_hangs_up: bool = False) -> tuple[Any, Any, Any]:
+    """An INVITE from alice (tag ``a``) to bob, bob's 200 (tag ``b``), and the
+    BYE of either; bob's has the tags the other way round."""
     from drachtio import SipRequest, SipResponse
+
+    alice, bob = "sip:alice@example.com", "sip:bob@example.com"
+    invite = SipRequest("INVITE", bob, headers=dialog_headers(alice, bob, call_id, from_tag="a"))
+    ok = SipResponse(200, headers=dialog_headers(alice, bob, call_id, from_tag="a", to_tag="b"))
+    if callee_hangs_up:
+        tags = {"from_tag": "b", "to_tag": "a"}
+        bye = SipRequest(
+            "BYE", alice, headers=dialog_headers(bob, alice, call_id, "BYE", 7, **tags)
+        )
+    else:
+        tags = {"from_tag": "a", "to_tag": "b"}
+        bye = SipRequest("BYE", bob, headers=dialog_headers(alice, bob, call_id, "BYE", 2, **tags))
+    return invite, ok, bye
+
+
+def test_a_proxied_call_is_known_by_its_dialog_until_the_bye_passes_either_way() -> None:
     from drachtio.server.cdr import CallRecorder, proxied_dialog
 
     made: list[Cdr] = []
     recorder = CallRecorder(made.append)
-    alice, bob = "sip:alice@example.com", "sip:bob@example.com"
-    invite = SipRequest("INVITE", bob, headers=dialog_headers(alice, bob, "call-p", from_tag="a"))
-    ok = SipResponse(200, headers=dialog_headers(alice, bob, "call-p", from_tag="a", to_tag="b"))
-    # The callee hangs up: its BYE has the tags the other way round.
-    bye = SipRequest(
-        "BYE",
-        alice,
-        headers=dialog_headers(bob, alice, "call-p", "BYE", 7, from_tag="b", to_tag="a"),
-    )
+    invite, ok, bye = call_messages("call-p", callee_hangs_up=True)
+    assert proxied_dialog(ok) == proxied_dialog(call_messages("call-p")[2])
     assert proxied_dialog(ok) == proxied_dialog(bye) == "proxied;call-p;a;b"
     recorder.invite("tx1", invite, role="uas", now=T0)
     recorder.proxied("tx1")
@@ -318,17 +330,11 @@ def test_a_proxied_call_given_up_for_time_stops_as_a_timeout_not_a_cancel() -> N
 
 
 def test_a_dialog_that_spirals_through_the_server_is_a_call_per_pass() -> None:
-    from drachtio import SipRequest, SipResponse
     from drachtio.server.cdr import CallRecorder
 
     made: list[Cdr] = []
     recorder = CallRecorder(made.append)
-    a, b = "sip:a@h", "sip:b@h"
-    invite = SipRequest("INVITE", b, headers=dialog_headers(a, b, "c4", from_tag="x"))
-    ok = SipResponse(200, headers=dialog_headers(a, b, "c4", from_tag="x", to_tag="y"))
-    bye = SipRequest(
-        "BYE", b, headers=dialog_headers(a, b, "c4", "BYE", 2, from_tag="x", to_tag="y")
-    )
+    invite, ok, bye = call_messages("c4")
     # The same INVITE passes twice (its Request-URI routes it back through
     # the server), and so do its 2xx and its BYE.
     for key in ("first", "second"):
