@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from server_harness import (
+    _BYE_RECEIVED,
     _HEAD,
     _INVITE,
     App,
@@ -23,7 +24,16 @@ from server_harness import (
     start_server,
     uac_scenario,
 )
-from test_proxy import _KEEP_INVITE, _uas_send, callee, caller, finish, own_dir, proxied
+from test_proxy import (
+    _KEEP_INVITE,
+    _ROUTED_ACK,
+    _uas_send,
+    callee,
+    caller,
+    finish,
+    own_dir,
+    proxied,
+)
 
 pytestmark = needs_sipp
 
@@ -92,6 +102,66 @@ async def proxied_call(
     return records(cdr), sip_port(server, transport)
 
 
+def caller_hung_up_on() -> str:
+    """sipp as a caller whose call is answered and ended by the callee's BYE."""
+    return "".join(
+        (
+            _HEAD.format(name="caller hung up on"),
+            _INVITE,
+            '  <recv response="100" optional="true"/>\n',
+            '  <recv response="180"/>\n',
+            '  <recv response="200" rrs="true"/>\n',
+            _ROUTED_ACK,
+            _BYE_RECEIVED,
+            "</scenario>\n",
+        )
+    )
+
+
+def callee_hanging_up() -> str:
+    """sipp as a callee that answers, then hangs up along the route set the
+    INVITE's Record-Route gave (through the proxy, when it record-routed)."""
+    keep_ends = """
+  <recv request="ACK" timeout="15000">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="callee"/>
+    </action>
+  </recv>
+  <Reference variables="caller,callee"/>
+  <pause milliseconds="100"/>
+  <send retrans="500">
+    <![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$callee]
+      To: [$caller]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: 1 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+    return "".join(
+        (
+            _HEAD.format(name="callee hanging up"),
+            _KEEP_INVITE.replace(
+                '<recv request="INVITE" timeout="15000">',
+                '<recv request="INVITE" timeout="15000" rrs="true">',
+            ),
+            _uas_send(180, "Ringing"),
+            _uas_send(200, "OK"),
+            keep_ends,
+            "</scenario>\n",
+        )
+    )
+
+
 def summary(made: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [(r["kind"], r["role"], r.get("status"), r.get("reason")) for r in made]
 
@@ -121,6 +191,19 @@ async def test_a_record_routed_call_stops_when_its_bye_passes(
     assert attempt["time"] <= start["time"] <= stop["time"]
     # sipp's BYE follows its ACK by 100 ms.
     assert stop["duration"] >= 0.1
+
+
+@TRANSPORTS
+async def test_the_callees_bye_passing_stops_the_call_too(tmp_path: Path, transport: str) -> None:
+    made, _ = await proxied_call(
+        tmp_path, transport, callee_hanging_up(), caller_hung_up_on(), 200, recordRoute=True
+    )
+    assert summary(made) == [
+        ("attempt", "uas", None, None),
+        ("start", "proxy", 200, None),
+        ("stop", "proxy", 200, "normal-release"),
+    ]
+    assert made[2]["duration"] >= 0.1
 
 
 @TRANSPORTS
