@@ -150,7 +150,7 @@ async def test_records_go_round_robin_to_the_apps_routing_a_kind_and_stop_on_unr
     assert [r for r in made if r["kind"] == "stop"][:2] == [r for _, r in stops]
 
 
-async def test_a_verb_naming_no_kind_of_record_is_refused_and_the_app_goes_on(
+async def test_a_bad_verb_or_a_cdr_from_the_app_is_refused_and_the_app_goes_on(
     tmp_path: Path,
 ) -> None:
     server = await start_server()
@@ -164,6 +164,13 @@ async def test_a_verb_naming_no_kind_of_record_is_refused_and_the_app_goes_on(
                 "reason": f"data.verb: {verb!r} is no kind of call detail record: "
                 "cdr:attempt, cdr:start, cdr:stop",
             }
+        # A record is the server's to send: from a client it is an unknown command.
+        sent = await app.request("cdr", {"kind": "attempt"})
+        assert sent == {
+            "success": False,
+            "error": "unknown_command",
+            "reason": "unknown command 'cdr'",
+        }
         # The connection serves on: a route, a call.
         assert await app.request("route", {"verb": "cdr:attempt"}) == {"success": True}
         sipp = await sipp_uac(tmp_path, server, uac_scenario(486))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 from drachtio.protocol import Command
 
 if TYPE_CHECKING:
+    from drachtio.server.cdr import Cdr
     from drachtio.server.server import Server
 
 __all__ = ["AppSession", "EmbeddedApp"]
@@ -33,6 +34,9 @@ class AppSession(Protocol):
 
     def send_request(self, command: Command) -> bool:
         """Send the application a request; ``False`` when it cannot take it."""
+
+    def send_cdr(self, record: Cdr) -> bool:
+        """Send a call detail record of a kind it routes; ``False`` when it cannot take it."""
 
     def close(self) -> None:
         """End the session (the server stops)."""

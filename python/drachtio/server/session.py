@@ -222,6 +222,10 @@ class AppChannel(Channel):
         """Send the application what the core has for it; ``False`` when it cannot take it."""
         raise NotImplementedError
 
+    def send_cdr(self, record: Cdr) -> bool:
+        """Send a call detail record of a kind the application routes, in its dialect."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------ the channel's owner
 
     def request_received(self, channel: Channel, request: Request) -> ResponseData | Later:

@@ -254,9 +254,7 @@ class TransactionUser:
         self._routes.remove(session, method)
         return Success()
 
-    def _route_records(self, session: AppSession, command: Route | Unroute) -> ResponseData:
-        if not isinstance(session, CdrSubscriber):
-            return Failure("this application cannot take call detail records")
+    def _route_records(self, session: AppSession, command: Route | Unroute) -> Success:
         self.route_cdr(session, command.verb, on=isinstance(command, Route))
         return Success()
 
