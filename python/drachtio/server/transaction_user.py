@@ -227,7 +227,8 @@ class TransactionUser:
     def _execute(self, session: AppSession, command: Command) -> ResponseData | Later:
         try:
             if isinstance(command, Route | Unroute) and command.names_records:
-                return self._route_records(session, command)
+                self.route_cdr(session, command.verb, on=isinstance(command, Route))
+                return Success()
             if isinstance(command, Route):
                 return self._route(session, command.method)
             if isinstance(command, Unroute):
@@ -252,10 +253,6 @@ class TransactionUser:
 
     def _unroute(self, session: AppSession, method: str) -> Success:
         self._routes.remove(session, method)
-        return Success()
-
-    def _route_records(self, session: AppSession, command: Route | Unroute) -> Success:
-        self.route_cdr(session, command.verb, on=isinstance(command, Route))
         return Success()
 
     def route_cdr(self, subscriber: CdrSubscriber, kind: str, *, on: bool = True) -> None:
