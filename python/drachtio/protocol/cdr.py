@@ -27,7 +27,14 @@ from drachtio.protocol._checks import (
     shown,
 )
 
-__all__ = ["CDR_VERBS", "CallDetailRecord", "RecordKind", "RecordRole", "RecordSource"]
+__all__ = [
+    "CDR_VERBS",
+    "CallDetailRecord",
+    "RecordKind",
+    "RecordRole",
+    "RecordSource",
+    "check_cdr_verb",
+]
 
 RecordKind = Literal["attempt", "start", "stop"]
 RecordRole = Literal["uas", "uac", "proxy"]

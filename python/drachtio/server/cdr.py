@@ -19,7 +19,7 @@ from typing import IO, Any, Literal, Protocol, get_args, runtime_checkable
 import orjson
 
 from drachtio._core import SipRequest, SipResponse
-from drachtio.protocol import CallDetailRecord
+from drachtio.protocol.cdr import CallDetailRecord, RecordKind, RecordRole, RecordSource
 from drachtio.server.timestamps import iso_time
 
 __all__ = [
@@ -36,9 +36,9 @@ __all__ = [
     "Source",
 ]
 
-CdrKind = Literal["attempt", "start", "stop"]
-Role = Literal["uas", "uac", "proxy"]
-Source = Literal["network", "application"]
+CdrKind = RecordKind
+Role = RecordRole
+Source = RecordSource
 Reason = Literal[
     "normal-release",
     "call-rejected",
