@@ -432,3 +432,49 @@ async def test_more_requests_than_the_bound_being_routed_get_503() -> None:
             release.set()
             peer.close()
             await server.stop()
+
+
+def cancel(peer: SipPeer, invite_text: bytes) -> bytes:
+    """The CANCEL of ``invite_text`` (its Via, From, To, Call-ID and CSeq number)."""
+    lines = invite_text.decode().split("\r\n")
+    kept = [ln for ln in lines if ln.split(":")[0] in ("Via", "From", "To", "Call-ID")]
+    head = ["CANCEL sip:service@127.0.0.1 SIP/2.0", *kept, "CSeq: 1 CANCEL", "Max-Forwards: 70"]
+    return ("\r\n".join(head) + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+async def test_a_cancel_while_the_handler_is_asked_ends_the_request_there() -> None:
+    """The caller cancels while the query waits: 200 and 487 at once; the
+    answer that comes later (a route to an application) is not carried out."""
+    release = asyncio.Event()
+    asked = asyncio.Event()
+    port = free_port()
+
+    async def held(query: Query) -> bytes:
+        asked.set()
+        await release.wait()
+        return http(200, orjson.dumps({"action": "route", "data": {"uri": f"127.0.0.1:{port}"}}))
+
+    async with Handler(held) as handler:
+        server = await start_server(request_handler=handler.url, request_handler_timeout=60.0)
+        sip = next(p for t, _, p in server.sip_addresses if t == "udp")
+        peer = await SipPeer.open("udp", sip)
+        try:
+            text = invite(peer, "cancelled")
+            peer.send(text)
+            await asked.wait()
+            peer.send(cancel(peer, text))
+            finals = [await peer.final_response("cancelled") for _ in range(2)]
+            statuses = {(f.cseq.method if f.cseq else "", f.status) for f in finals}
+            assert statuses == {("CANCEL", 200), ("INVITE", 487)}
+            release.set()
+            for _ in range(400):
+                if not server.stats["requests_being_routed"]:
+                    break
+                await asyncio.sleep(0.05)
+            stats = server.stats
+            assert (stats["request_handler_answered"], stats["outbound_connected"]) == (1, 0)
+            assert stats["outbound_failed"] == 0
+        finally:
+            release.set()
+            peer.close()
+            await server.stop()
