@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ from test_srf_server import NODE_DIR, NodeApp, connected, events
 
 from drachtio import SipResponse
 from drachtio.server import Server
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "stack"))
+
+from certs import CertFiles, make_certs, needs_openssl
 
 pytestmark = [
     needs_sipp,
@@ -103,8 +108,9 @@ class Handler:
             writer.close()
 
 
-async def listening_app(port: int, secret: str = SECRET) -> NodeApp:
-    """``node app.js`` listening on ``port`` (``srf.listen``) for the server's connections."""
+async def listening_app(port: int, secret: str = SECRET, tls: CertFiles | None = None) -> NodeApp:
+    """``node app.js`` listening on ``port`` (``srf.listen``) for the server's
+    connections; over TLS with ``tls``' certificate."""
     assert (NODE_DIR / "node_modules" / "drachtio-srf").is_dir(), "run scripts/test.sh"
     process = await asyncio.create_subprocess_exec(
         "node",
@@ -115,11 +121,15 @@ async def listening_app(port: int, secret: str = SECRET) -> NodeApp:
         cwd=NODE_DIR,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=dict(os.environ),
+        env={**os.environ, **(_tls_env(tls) if tls is not None else {})},
     )
     app = NodeApp(process)
     await app.next("listening")
     return app
+
+
+def _tls_env(certs: CertFiles) -> dict[str, str]:
+    return {"SRF_TLS_CERT": str(certs.certificate), "SRF_TLS_KEY": str(certs.key)}
 
 
 async def stopped(app: NodeApp) -> None:
@@ -204,6 +214,36 @@ async def test_a_tcp_handler_connects_to_the_application_without_asking(tmp_path
             assert server.stats["request_handler_answered"] == 0
         finally:
             await server.stop()
+    finally:
+        await stopped(app)
+
+
+@needs_openssl
+async def test_a_tls_handler_connects_over_tls_and_checks_the_certificate(
+    tmp_path: Path,
+) -> None:
+    """The application's certificate is checked against ``tls_ca``: signed by
+    it, the call is answered; by another authority, 480."""
+    certs = make_certs(tmp_path / "app", "app")
+    other = make_certs(tmp_path / "other", "other")
+    port = free_port()
+    app = await listening_app(port, tls=certs)
+    try:
+        for authority, status in ((certs.ca, 200), (other.ca, 480)):
+            server = await start_server(
+                request_handler=f"tls://127.0.0.1:{port}",
+                tls_ca=str(authority),
+                tls_system_roots=False,
+            )
+            try:
+                await answered(tmp_path, server, plain_uac(status))
+                if status == 200:
+                    await app.next("destroy")
+                    await sessions_closed(server)
+                stats = server.stats
+                assert stats["outbound_connected" if status == 200 else "outbound_failed"] == 1
+            finally:
+                await server.stop()
     finally:
         await stopped(app)
 

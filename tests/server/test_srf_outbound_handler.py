@@ -63,6 +63,7 @@ def test_the_query_keeps_the_urls_own_path_and_query() -> None:
 
 def test_a_tcp_handler_needs_no_query() -> None:
     assert fixed_action("tcp://127.0.0.1:3000") == ConnectTo("127.0.0.1", 3000)
+    assert fixed_action("tls://[::1]:3000") == ConnectTo("::1", 3000, "tls")
     assert fixed_action("http://127.0.0.1:3000/") is None
 
 
@@ -83,6 +84,9 @@ def test_each_action_with_its_defaults() -> None:
     assert parse_action(
         b'{"action": "route", "data": {"uri": "[::1]:3001;transport=tcp"}}'
     ) == ConnectTo("::1", 3001)
+    assert parse_action(
+        b'{"action": "route", "data": {"uri": "app.example:3001;transport=TLS"}}'
+    ) == ConnectTo("app.example", 3001, "tls")
     assert parse_action(b'{"action": "route", "data": {"tag": "blue"}}') == ToTag("blue")
 
 
@@ -138,7 +142,7 @@ def test_proxy_options_become_the_proxy_command() -> None:
         (b'{"action": "route", "data": {}}', "route needs 'uri'"),
         (b'{"action": "route", "data": {"uri": "host"}}', "is not HOST:PORT"),
         (b'{"action": "route", "data": {"uri": "h:70000"}}', "port 70000 is out of range"),
-        (b'{"action": "route", "data": {"uri": "h:1;transport=tls"}}', "only ;transport=tcp"),
+        (b'{"action": "route", "data": {"uri": "h:1;transport=udp"}}', "must be tcp or tls"),
         (b'{"action": "route", "data": {"tag": ""}}', "is not a tag"),
         (b'{"action": "route", "data": {"tag": "a,b"}}', "is not a tag"),
     ],
@@ -235,10 +239,11 @@ def test_the_settings_from_flags_and_the_environment() -> None:
     ("settings", "error"),
     [
         ({"request_handler": "ftp://h/"}, "request_handler: 'ftp://h/' is not an http://"),
+        ({"request_handler": "tls://h:1;transport=tcp"}, "takes no parameters"),
         ({"request_handler": "http:///x"}, "is not an http://"),
-        ({"request_handler": "tls://h:1"}, "tls:// application connections are not supported"),
         ({"request_handler": "tcp://h"}, "'h' is not HOST:PORT"),
         ({"request_handler": "http://h/a b"}, "holds white space"),
+        ({"request_handler": "http://h:70000/"}, "the port is not a number 0-65535"),
         ({"request_handler_method": "PUT"}, "request_handler_method: must be GET or POST"),
         ({"request_handler_timeout": 0}, "request_handler_timeout: must be a positive"),
         ({"request_handler_max_pending": 0}, "request_handler_max_pending: must be at least 1"),

@@ -8,8 +8,9 @@ answer) and carries out the answer. ``reject`` and ``redirect`` are
 answered by the server; ``proxy`` is proxied by the server's proxy; a
 ``route`` to a tag goes to a connected drachtio-srf application that
 declared the tag and routes the method (round robin); a ``route`` to
-``HOST:PORT`` makes the server connect there, to a drachtio-srf
-application listening (``srf.listen``): the application authenticates
+``HOST:PORT`` makes the server connect there (over TCP, or TLS with
+``;transport=tls``: the application's certificate checked as a SIP peer's
+is), to a drachtio-srf application listening (``srf.listen``): the application authenticates
 first, as on any connection, and is then sent the request. Each such
 connection serves the request it was opened for and whatever follows in
 its dialog; the application closes it when it is done (``srf.endSession``).
@@ -30,9 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import TYPE_CHECKING
 
 from drachtio.server.app_session import AppSession
+from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.http_client import HttpError, fetch
 from drachtio.server.request_handler import (
     Action,
@@ -84,6 +87,7 @@ class RequestRouter:
         self._method = config.request_handler_method
         self._timeout = config.request_handler_timeout
         self._max_pending = config.request_handler_max_pending
+        self._tls = tls_client_context(config)
         self._pending: set[asyncio.Task[None]] = set()
         self.counts = dict.fromkeys(ROUTER_COUNTS, 0)
         """Lookups answered, failed and refused, connections made and failed, since the start."""
@@ -192,13 +196,22 @@ class RequestRouter:
             if not ready.done():
                 ready.set_result(session)
 
-        where = f"{target.host}:{target.port}"
+        where = f"{target.transport}:{target.host}:{target.port}"
+        tls = self._tls if target.transport == "tls" else None
+        if target.transport == "tls" and tls is None:
+            self._failed(tx, where, "cannot be checked: no tls_ca and no tls_system_roots")
+            return
         # One step: connected and authenticated within the timeout.
         session = SrfSession(self._server, loop.time() + self._timeout, authenticated)
+        connecting = loop.create_connection(
+            lambda: session,
+            target.host,
+            target.port,
+            ssl=tls,
+            ssl_handshake_timeout=self._timeout if tls is not None else None,
+        )
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: session, target.host, target.port), self._timeout
-            )
+            await asyncio.wait_for(connecting, self._timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             self._failed(tx, where, f"cannot connect: {_why(exc)}")
             return
@@ -228,6 +241,27 @@ class RequestRouter:
         self.counts["outbound_failed"] += 1
         log.warning("application at %s %s, answering 480 transaction=%s", where, why, tx.id)
         self._tu.answer(tx, 480, "Temporarily Unavailable")
+
+
+def tls_client_context(config: ServerConfig) -> ssl.SSLContext | None:
+    """How the server checks the certificate of an application it connects to
+    over TLS: the authorities of ``tls_ca`` and, with ``tls_system_roots``, the
+    system's (as for SIP over TLS); ``None`` when there are neither.
+
+    Raises:
+        ConfigError: ``tls_ca`` cannot be read.
+    """
+    if config.tls_ca is None and not config.tls_system_roots:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if config.tls_system_roots:
+        context.load_default_certs()
+    if config.tls_ca is not None:
+        try:
+            context.load_verify_locations(cafile=config.tls_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"tls_ca: cannot read {config.tls_ca!r}: {exc}") from None
+    return context
 
 
 def _why(exc: BaseException) -> str:

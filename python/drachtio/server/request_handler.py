@@ -6,14 +6,14 @@ does (docs/srf-protocol.md, "Outbound connections"). This module is the
 sans-IO part: :func:`query_url` words the question, :func:`read_action`
 reads the answer into one :data:`Action`, or raises :class:`HandlerError`
 saying precisely what is wrong with it. A ``tcp://HOST:PORT`` handler asks
-nothing: :func:`fixed_action` is its constant answer.
+nothing: :func:`fixed_action` is its constant answer (likewise ``tls://``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias
 from urllib.parse import quote, urlsplit
 
@@ -93,11 +93,11 @@ class ProxyTo:
 
 @dataclass(frozen=True, slots=True)
 class ConnectTo:
-    """``route`` with a ``uri``: connect to the application listening there."""
+    """``route`` with a ``uri``: connect to the application listening there, over TCP or TLS."""
 
     host: str
     port: int
-    transport: Literal["tcp"] = "tcp"
+    transport: Literal["tcp", "tls"] = "tcp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,30 +112,40 @@ Action: TypeAlias = Reject | Redirect | ProxyTo | ConnectTo | ToTag
 
 
 def check_handler_url(url: str) -> str:
-    """``url`` if it can be a request handler: ``http://``, ``https://`` or ``tcp://HOST:PORT``.
+    """``url`` if it can be a request handler: ``http(s)://...``, ``tcp://`` or ``tls://HOST:PORT``.
 
     Raises:
         HandlerError: naming what is wrong.
     """
     if not isinstance(url, str):
         raise HandlerError(f"must be a URL, got {url!r}")
-    if url.startswith("tcp://"):
-        parse_target(url[len("tcp://") :])
+    if fixed_action(url) is not None:
         return url
-    if url.startswith("tls://"):
-        raise HandlerError("tls:// application connections are not supported (tcp:// is)")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HandlerError(f"{url!r} is not an http://, https:// or tcp:// URL")
+        raise HandlerError(f"{url!r} is not an http://, https://, tcp:// or tls:// URL")
     if any(c in url for c in " \r\n\t"):
         raise HandlerError(f"{url!r} holds white space")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise HandlerError(f"{url!r}: the port is not a number 0-65535") from None
     return url
 
 
 def fixed_action(url: str) -> ConnectTo | None:
-    """The action of a ``tcp://HOST:PORT`` handler (every request goes there), else ``None``."""
-    if url.startswith("tcp://"):
-        return parse_target(url[len("tcp://") :])
+    """The action of a ``tcp://`` or ``tls://HOST:PORT`` handler (every request
+    goes there), else ``None``.
+
+    Raises:
+        HandlerError: such a URL whose address is not ``HOST:PORT``.
+    """
+    for transport in ("tcp", "tls"):
+        if url.startswith(f"{transport}://"):
+            address = url[len(transport) + 3 :]
+            if ";" in address:
+                raise HandlerError(f"{url!r}: {transport}://HOST:PORT takes no parameters")
+            return replace(parse_target(address), transport=transport)
     return None
 
 
@@ -274,21 +284,25 @@ def _route(data: dict[str, object]) -> ConnectTo | ToTag:
 
 
 def parse_target(text: str) -> ConnectTo:
-    """``HOST:PORT`` with an optional ``;transport=tcp``: where an application listens.
+    """``HOST:PORT`` with an optional ``;transport=tcp`` or ``;transport=tls``:
+    where an application listens.
 
     Raises:
         HandlerError: not of that form, a port out of range, or another transport.
     """
     match = _TARGET.fullmatch(text.strip())
     if match is None:
-        raise HandlerError(f"{text[:80]!r} is not HOST:PORT[;transport=tcp]")
+        raise HandlerError(f"{text[:80]!r} is not HOST:PORT[;transport=tcp|tls]")
     port = int(match["port"])
     if not 0 < port <= 65535:
         raise HandlerError(f"{text[:80]!r}: port {port} is out of range")
     rest = (match["rest"] or "").lower()
-    if rest and rest != ";transport=tcp":
-        raise HandlerError(f"{text[:80]!r}: only ;transport=tcp is supported")
-    return ConnectTo(match["host"].strip("[]"), port)
+    host = match["host"].strip("[]")
+    if rest in ("", ";transport=tcp"):
+        return ConnectTo(host, port)
+    if rest == ";transport=tls":
+        return ConnectTo(host, port, "tls")
+    raise HandlerError(f"{text[:80]!r}: the transport must be tcp or tls")
 
 
 def parse_duration(text: str, what: str) -> float:

@@ -4,9 +4,11 @@
 // Each prints one JSON line per thing a user of it would look at, and exits
 // once its call is over; 'connect' (or 'connect-failed') comes first.
 // A role named listen-* listens on <control port> instead (srf.listen): the
-// server connects to it for each request; it prints 'listening' first, a
-// 'connect' per connection, and runs until it is killed.
+// server connects to it for each request (over TLS when SRF_TLS_CERT and
+// SRF_TLS_KEY name PEM files); it prints 'listening' first, a 'connect' per
+// connection, and runs until it is killed.
 'use strict';
+const fs = require('fs');
 const Srf = require('drachtio-srf');
 
 const [port, secret, role, target] = process.argv.slice(2);
@@ -131,7 +133,10 @@ const roles = {
 roles['tagged-uas'] = roles['uas-200'];
 
 if (role.startsWith('listen-')) {
-  srf.listen({port: Number(port), secret}, () => emit({event: 'listening'}));
+  // Over TLS when SRF_TLS_CERT and SRF_TLS_KEY name PEM files.
+  const {SRF_TLS_CERT: cert, SRF_TLS_KEY: key} = process.env;
+  const tls = cert ? {cert: fs.readFileSync(cert), key: fs.readFileSync(key)} : undefined;
+  srf.listen({port: Number(port), secret, tls}, () => emit({event: 'listening'}));
 }
 else {
   const tags = role === 'tagged-uas' ? ['blue', 'green'] : [];
