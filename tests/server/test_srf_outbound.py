@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,13 +73,14 @@ def action(name: str, **data: Any) -> Answer:
 class Handler:
     """The request handler: an HTTP server on loopback answering with :attr:`answer`."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, tls: ssl.SSLContext | None = None) -> None:
         self.answer = answer
         self.queries: list[Query] = []
+        self._tls = tls
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> Handler:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._tls)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -88,7 +90,8 @@ class Handler:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/route"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/route"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -246,6 +249,26 @@ async def test_a_tls_handler_connects_over_tls_and_checks_the_certificate(
                 await server.stop()
     finally:
         await stopped(app)
+
+
+@needs_openssl
+async def test_an_https_handler_is_asked_once_its_certificate_checks(tmp_path: Path) -> None:
+    """Signed by ``tls_ca``: asked, the caller gets its answer; by another
+    authority: not asked (the handshake fails), 500."""
+    certs = make_certs(tmp_path / "handler", "handler")
+    other = make_certs(tmp_path / "other", "other")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certs.certificate, certs.key)
+    async with Handler(action("reject", status=403), tls) as handler:
+        for authority, status in ((certs.ca, 403), (other.ca, 500)):
+            server = await start_server(
+                request_handler=handler.url, tls_ca=str(authority), tls_system_roots=False
+            )
+            try:
+                await answered(tmp_path, server, plain_uac(status))
+            finally:
+                await server.stop()
+    assert len(handler.queries) == 1
 
 
 async def test_post_sends_the_request_and_its_uri_parameters_are_asked_about(

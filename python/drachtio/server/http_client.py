@@ -4,7 +4,7 @@ The server has no HTTP client among its dependencies, and asks one question
 per new SIP request: a GET (or a POST of the request's text) whose answer is
 a small JSON object. So this is the least that does it well: asyncio
 streams, ``Connection: close``, one bounded answer, TLS for ``https`` URLs
-(the system's roots, the host name checked).
+(the certificate checked by the context the caller gives, for the host named).
 
 :class:`ResponseReader` is sans-IO: it is fed the bytes the connection
 brings and tells when the response is complete (by ``Content-Length``, by
@@ -163,9 +163,11 @@ async def fetch(
     content_type: str | None = None,
     accept: str = "application/json",
     user_agent: str = "drachtio",
+    tls: ssl.SSLContext | None = None,
     timeout: float,
 ) -> HttpResponse:
-    """``method`` ``url`` (``http`` or ``https``), the whole answer within ``timeout`` seconds.
+    """``method`` ``url`` (``http``, or ``https`` checked by ``tls``), the
+    whole answer within ``timeout`` seconds.
 
     Raises:
         HttpError: the URL cannot be asked, the connection failed or closed
@@ -176,6 +178,8 @@ async def fetch(
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HttpError(f"{url!r} is not an http or https URL")
     secure = parts.scheme == "https"
+    if secure and tls is None:
+        raise HttpError("no authority to check an https server's certificate")
     port = parts.port or (443 if secure else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host_header = parts.netloc.rpartition("@")[2]
@@ -192,16 +196,19 @@ async def fetch(
             head.append(f"Content-Type: {content_type}")
     request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b"")
     try:
-        return await asyncio.wait_for(_exchange(parts.hostname, port, secure, request), timeout)
+        return await asyncio.wait_for(
+            _exchange(parts.hostname, port, tls if secure else None, request), timeout
+        )
     except asyncio.TimeoutError:
         raise HttpError(f"no complete answer within {timeout:g} s") from None
     except OSError as exc:
         raise HttpError(f"cannot reach {parts.hostname}:{port}: {exc.strerror or exc}") from None
 
 
-async def _exchange(host: str, port: int, secure: bool, request: bytes) -> HttpResponse:
-    context = ssl.create_default_context() if secure else None
-    reader, writer = await asyncio.open_connection(host, port, ssl=context)
+async def _exchange(
+    host: str, port: int, tls: ssl.SSLContext | None, request: bytes
+) -> HttpResponse:
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls)
     try:
         writer.write(request)
         await writer.drain()

@@ -141,6 +141,7 @@ class RequestRouter:
                 body=body,
                 content_type="text/plain; charset=UTF-8" if body is not None else None,
                 user_agent=_USER_AGENT,
+                tls=self._tls,
                 timeout=self._timeout,
             )
             action = read_action(response)
@@ -244,9 +245,10 @@ class RequestRouter:
 
 
 def tls_client_context(config: ServerConfig) -> ssl.SSLContext | None:
-    """How the server checks the certificate of an application it connects to
-    over TLS: the authorities of ``tls_ca`` and, with ``tls_system_roots``, the
-    system's (as for SIP over TLS); ``None`` when there are neither.
+    """How the server checks the certificate of an ``https`` request handler
+    and of an application it connects to over TLS: the authorities of
+    ``tls_ca`` and, with ``tls_system_roots``, the system's (as for SIP over
+    TLS); ``None`` when there are neither.
 
     Raises:
         ConfigError: ``tls_ca`` cannot be read.
