@@ -541,3 +541,29 @@ async def test_a_cancel_while_the_handler_is_asked_ends_the_request_there() -> N
             release.set()
             peer.close()
             await server.stop()
+
+
+async def test_a_request_being_routed_when_the_server_stops_is_answered_503() -> None:
+    release = asyncio.Event()
+    asked = asyncio.Event()
+
+    async def held(query: Query) -> bytes:
+        asked.set()
+        await release.wait()
+        return b""
+
+    async with Handler(held) as handler:
+        server = await start_server(request_handler=handler.url, request_handler_timeout=60.0)
+        port = next(p for t, _, p in server.sip_addresses if t == "udp")
+        peer = await SipPeer.open("udp", port)
+        try:
+            peer.send(invite(peer, "stopping"))
+            await asked.wait()
+            stopping = asyncio.ensure_future(server.stop())
+            final = await peer.final_response("stopping")
+            assert final.status == 503
+            await stopping
+        finally:
+            release.set()
+            peer.close()
+            await server.stop()

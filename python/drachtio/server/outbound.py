@@ -112,7 +112,7 @@ class RequestRouter:
         task.add_done_callback(self._pending.discard)
 
     async def close(self) -> None:
-        """The server stops: routing stops (the requests are answered as the server stops)."""
+        """The server stops: routing stops, and the requests being routed are answered 503."""
         for task in list(self._pending):
             task.cancel()
         if self._pending:
@@ -124,6 +124,7 @@ class RequestRouter:
             if action is not None and self._tu.is_pending(tx):
                 await self._carry_out(tx, action)
         except asyncio.CancelledError:
+            self._tu.answer(tx, 503, "Service Unavailable")
             raise
         except Exception:
             # A defect here must not leave the caller unanswered.
