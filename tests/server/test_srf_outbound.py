@@ -71,12 +71,22 @@ def action(name: str, **data: Any) -> Answer:
 
 
 class Handler:
-    """The request handler: an HTTP server on loopback answering with :attr:`answer`."""
+    """The request handler: an HTTP server on loopback answering with :attr:`answer`.
 
-    def __init__(self, answer: Answer, tls: ssl.SSLContext | None = None) -> None:
+    It closes each connection after its answer, unless ``keep_alive``: then it
+    serves the requests that come on a connection until the client closes it
+    or :meth:`drop_idle` does.
+    """
+
+    def __init__(
+        self, answer: Answer, tls: ssl.SSLContext | None = None, *, keep_alive: bool = False
+    ) -> None:
         self.answer = answer
         self.queries: list[Query] = []
+        self.connections = 0
         self._tls = tls
+        self._keep_alive = keep_alive
+        self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> Handler:
@@ -86,6 +96,7 @@ class Handler:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
+        self.drop_idle()
 
     @property
     def url(self) -> str:
@@ -93,21 +104,35 @@ class Handler:
         scheme = "https" if self._tls is not None else "http"
         return f"{scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/route"
 
+    def drop_idle(self) -> None:
+        """Close the connections kept open (as a server's idle timeout would)."""
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.add(writer)
         try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode()
-            start, *lines = head.split("\r\n")
-            method, target, _ = start.split(" ")
-            headers = {n.lower(): v.strip() for n, _, v in (ln.partition(":") for ln in lines)}
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            parts = urlsplit(target)
-            query = Query(
-                method, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)), body
-            )
-            self.queries.append(query)
-            writer.write(await self.answer(query))
-            await writer.drain()
+            while True:
+                try:
+                    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                start, *lines = head.split("\r\n")
+                method, target, _ = start.split(" ")
+                headers = {n.lower(): v.strip() for n, _, v in (ln.partition(":") for ln in lines)}
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                parts = urlsplit(target)
+                params = dict(parse_qsl(parts.query, keep_blank_values=True))
+                query = Query(method, parts.path, params, body)
+                self.queries.append(query)
+                writer.write(await self.answer(query))
+                await writer.drain()
+                if not self._keep_alive:
+                    return
         finally:
+            self._writers.discard(writer)
             writer.close()
 
 
@@ -269,6 +294,23 @@ async def test_an_https_handler_is_asked_once_its_certificate_checks(tmp_path: P
             finally:
                 await server.stop()
     assert len(handler.queries) == 1
+
+
+async def test_connections_to_the_handler_are_kept_for_the_next_query(tmp_path: Path) -> None:
+    """Three calls, one connection; the handler then closes it while idle:
+    the next query goes over a new one."""
+    async with Handler(action("reject", status=486), keep_alive=True) as handler:
+        server = await start_server(request_handler=handler.url)
+        try:
+            for transport in ("udp", "tcp", "udp"):
+                await answered(tmp_path, server, plain_uac(486), transport)
+            assert (len(handler.queries), handler.connections) == (3, 1)
+            handler.drop_idle()
+            await answered(tmp_path, server, plain_uac(486))
+            assert (len(handler.queries), handler.connections) == (4, 2)
+            assert server.stats["request_handler_failed"] == 0
+        finally:
+            await server.stop()
 
 
 async def test_post_sends_the_request_and_its_uri_parameters_are_asked_about(

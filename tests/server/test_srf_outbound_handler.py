@@ -209,6 +209,32 @@ def test_a_bad_answer_is_refused_precisely(data: bytes, error: str) -> None:
     assert error in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("data", "reusable"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", True),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", True),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", False),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", False),
+        # More than the response: the connection is out of step.
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP", False),
+    ],
+)
+def test_whether_the_connection_may_carry_the_next_request(data: bytes, reusable: bool) -> None:
+    reader = ResponseReader()
+    assert reader.empty
+    assert reader.receive(data) is not None
+    assert (reader.empty, reader.reusable) == (False, reusable)
+
+
+def test_an_answer_to_the_end_of_the_connection_ends_it() -> None:
+    reader = ResponseReader()
+    reader.receive(b"HTTP/1.1 200 OK\r\n\r\n{}")
+    assert reader.receive_eof() == HttpResponse(200, b"{}")
+    assert not reader.reusable
+
+
 def test_an_answer_cut_short_is_refused() -> None:
     with pytest.raises(HttpError, match="before a complete answer"):
         ResponseReader().receive_eof()

@@ -3,14 +3,15 @@
 The server has no HTTP client among its dependencies, and asks one question
 per new SIP request: a GET (or a POST of the request's text) whose answer is
 a small JSON object. So this is the least that does it well: asyncio
-streams, ``Connection: close``, one bounded answer, TLS for ``https`` URLs
-(the certificate checked by the context the caller gives, for the host named).
+streams, connections kept for the next request (HTTP/1.1 keep-alive), one
+bounded answer, TLS for ``https`` URLs (the certificate checked by the
+context the caller gives, for the host named).
 
 :class:`ResponseReader` is sans-IO: it is fed the bytes the connection
 brings and tells when the response is complete (by ``Content-Length``, by
 chunks, or by the end of the connection); it refuses a response larger than
 its bound or not HTTP/1.x, each with its own :class:`HttpError`.
-:func:`fetch` runs it over a connection within a deadline.
+:class:`HttpClient` runs it over its connections within a deadline.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
+from typing import TypeAlias
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_RESPONSE_SIZE", "HttpError", "HttpResponse", "ResponseReader", "fetch"]
+__all__ = ["MAX_RESPONSE_SIZE", "HttpClient", "HttpError", "HttpResponse", "ResponseReader"]
 
 MAX_RESPONSE_SIZE = 65536
 """The largest answer read, head and body together; one byte more is an error."""
@@ -56,7 +58,9 @@ class ResponseReader:
         "_chunked",
         "_content_type",
         "_head_end",
+        "_keep",
         "_max_size",
+        "_reusable",
         "_status",
     )
 
@@ -69,6 +73,20 @@ class ResponseReader:
         # The body's end (Content-Length), None until the end of the connection.
         self._body_end: int | None = None
         self._chunked = False
+        self._keep = False
+        self._reusable = False
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing has been received yet."""
+        return not self._buffer
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the connection may carry another request once the response
+        is complete: HTTP/1.1, a body framed by length or chunks, no
+        ``Connection: close``, and nothing received past the response."""
+        return self._reusable
 
     def receive(self, data: bytes) -> HttpResponse | None:
         """Add ``data``; the response once complete, else ``None``."""
@@ -80,6 +98,7 @@ class ResponseReader:
         if self._chunked:
             return self._dechunked()
         if self._body_end is not None and len(self._buffer) >= self._body_end:
+            self._reusable = self._keep and len(self._buffer) == self._body_end
             return self._response(bytes(self._buffer[self._head_end : self._body_end]))
         return None
 
@@ -105,6 +124,7 @@ class ResponseReader:
         if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
             raise HttpError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
         self._head_end = end + 4
+        self._keep = version == "HTTP/1.1"
         length: int | None = None
         for line in lines[1:]:
             name, sep, value = line.partition(":")
@@ -119,6 +139,8 @@ class ResponseReader:
                 self._chunked = True
             elif name == "content-type":
                 self._content_type = value
+            elif name == "connection" and "close" in value.lower():
+                self._keep = False
         status = int(code)
         if status in (204, 304) or 100 <= status < 200:
             length = 0
@@ -145,8 +167,10 @@ class ResponseReader:
                 raise HttpError(f"a chunk size {size_text[:20]!r} is not hexadecimal") from None
             if size == 0:
                 # The trailer section, empty or not, ends with an empty line.
-                if data.find(b"\r\n\r\n", line_end) < 0:
+                end = data.find(b"\r\n\r\n", line_end)
+                if end < 0:
                     return None
+                self._reusable = self._keep and len(data) == end + 4
                 return self._response(bytes(body))
             start = line_end + 2
             if len(data) < start + size + 2:
@@ -155,70 +179,135 @@ class ResponseReader:
             at = start + size + 2
 
 
-async def fetch(
-    url: str,
-    *,
-    method: str = "GET",
-    body: bytes | None = None,
-    content_type: str | None = None,
-    accept: str = "application/json",
-    user_agent: str = "drachtio",
-    tls: ssl.SSLContext | None = None,
-    timeout: float,
-) -> HttpResponse:
-    """``method`` ``url`` (``http``, or ``https`` checked by ``tls``), the
-    whole answer within ``timeout`` seconds.
+class HttpClient:
+    """Requests over HTTP/1.1, each connection kept for the next request to
+    its server (keep-alive) while the answers allow, at most ``max_idle``
+    idle per server.
 
-    Raises:
-        HttpError: the URL cannot be asked, the connection failed or closed
-            early, the answer is malformed or too large, or ``timeout``
-            passed (the message says which).
+    A kept connection the server has closed meanwhile (nothing comes back on
+    it) is replaced by a new one and the request sent again, once.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HttpError(f"{url!r} is not an http or https URL")
-    secure = parts.scheme == "https"
-    if secure and tls is None:
-        raise HttpError("no authority to check an https server's certificate")
-    port = parts.port or (443 if secure else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host_header = parts.netloc.rpartition("@")[2]
-    head = [
-        f"{method} {target} HTTP/1.1",
-        f"Host: {host_header}",
-        f"User-Agent: {user_agent}",
-        f"Accept: {accept}",
-        "Connection: close",
-    ]
-    if body is not None:
-        head.append(f"Content-Length: {len(body)}")
-        if content_type is not None:
-            head.append(f"Content-Type: {content_type}")
-    request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b"")
-    try:
-        return await asyncio.wait_for(
-            _exchange(parts.hostname, port, tls if secure else None, request), timeout
-        )
-    except asyncio.TimeoutError:
-        raise HttpError(f"no complete answer within {timeout:g} s") from None
-    except OSError as exc:
-        raise HttpError(f"cannot reach {parts.hostname}:{port}: {exc.strerror or exc}") from None
 
+    def __init__(self, *, max_idle: int = 8, user_agent: str = "drachtio") -> None:
+        self._max_idle = max_idle
+        self._user_agent = user_agent
+        self._idle: dict[tuple[str, int, bool], list[_Connection]] = {}
+        self.connections = 0
+        """Connections opened, since the client was made."""
 
-async def _exchange(
-    host: str, port: int, tls: ssl.SSLContext | None, request: bytes
-) -> HttpResponse:
-    reader, writer = await asyncio.open_connection(host, port, ssl=tls)
-    try:
-        writer.write(request)
-        await writer.drain()
+    async def fetch(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
+        content_type: str | None = None,
+        accept: str = "application/json",
+        tls: ssl.SSLContext | None = None,
+        timeout: float,
+    ) -> HttpResponse:
+        """``method`` ``url`` (``http``, or ``https`` checked by ``tls``), the
+        whole answer within ``timeout`` seconds.
+
+        Raises:
+            HttpError: the URL cannot be asked, the connection failed or closed
+                early, the answer is malformed or too large, or ``timeout``
+                passed (the message says which).
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise HttpError(f"{url!r} is not an http or https URL")
+        secure = parts.scheme == "https"
+        if secure and tls is None:
+            raise HttpError("no authority to check an https server's certificate")
+        port = parts.port or (443 if secure else 80)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host_header = parts.netloc.rpartition("@")[2]
+        head = [
+            f"{method} {target} HTTP/1.1",
+            f"Host: {host_header}",
+            f"User-Agent: {self._user_agent}",
+            f"Accept: {accept}",
+        ]
+        if body is not None:
+            head.append(f"Content-Length: {len(body)}")
+            if content_type is not None:
+                head.append(f"Content-Type: {content_type}")
+        request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        server = (parts.hostname, port, secure)
+        try:
+            exchange = self._exchange(server, tls if secure else None, request)
+            return await asyncio.wait_for(exchange, timeout)
+        except asyncio.TimeoutError:
+            raise HttpError(f"no complete answer within {timeout:g} s") from None
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise HttpError(f"cannot reach {parts.hostname}:{port}: {why}") from None
+
+    def close(self) -> None:
+        """Close the idle connections."""
+        for idle in self._idle.values():
+            for _, writer in idle:
+                writer.close()
+        self._idle.clear()
+
+    async def _exchange(
+        self, server: tuple[str, int, bool], tls: ssl.SSLContext | None, request: bytes
+    ) -> HttpResponse:
+        idle = self._idle.get(server)
+        if idle:
+            connection = idle.pop()
+            try:
+                return await self._over(server, connection, request)
+            except _Stale:
+                pass  # closed by the server while idle: once more, on a new one
+        host, port, _ = server
+        self.connections += 1
+        connection = await asyncio.open_connection(host, port, ssl=tls)
+        try:
+            return await self._over(server, connection, request)
+        except _Stale:
+            raise HttpError("the connection closed before a complete answer") from None
+
+    async def _over(
+        self, server: tuple[str, int, bool], connection: _Connection, request: bytes
+    ) -> HttpResponse:
+        """``request`` and its answer over ``connection``, kept after if it may be."""
+        reader, writer = connection
         answer = ResponseReader()
-        while True:
-            data = await reader.read(_READ_SIZE)
-            if not data:
-                return answer.receive_eof()
-            response = answer.receive(data)
-            if response is not None:
-                return response
-    finally:
-        writer.close()
+        try:
+            try:
+                writer.write(request)
+                await writer.drain()
+            except ConnectionError:
+                raise _Stale from None
+            while True:
+                try:
+                    data = await reader.read(_READ_SIZE)
+                except ConnectionError:
+                    if answer.empty:
+                        raise _Stale from None
+                    raise
+                if not data:
+                    if answer.empty:
+                        raise _Stale
+                    return answer.receive_eof()
+                response = answer.receive(data)
+                if response is not None:
+                    break
+        except BaseException:
+            writer.close()
+            raise
+        idle = self._idle.setdefault(server, [])
+        if answer.reusable and len(idle) < self._max_idle:
+            idle.append(connection)
+        else:
+            writer.close()
+        return response
+
+
+_Connection: TypeAlias = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class _Stale(Exception):
+    """Nothing at all came back on a connection: the server had closed it."""

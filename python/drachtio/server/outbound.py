@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from drachtio.server.app_session import AppSession
 from drachtio.server.config import ConfigError, ServerConfig
-from drachtio.server.http_client import HttpError, fetch
+from drachtio.server.http_client import HttpClient, HttpError
 from drachtio.server.request_handler import (
     Action,
     ConnectTo,
@@ -88,6 +88,7 @@ class RequestRouter:
         self._timeout = config.request_handler_timeout
         self._max_pending = config.request_handler_max_pending
         self._tls = tls_client_context(config)
+        self._http = HttpClient(max_idle=self._max_pending, user_agent=_USER_AGENT)
         self._pending: set[asyncio.Task[None]] = set()
         self.counts = dict.fromkeys(ROUTER_COUNTS, 0)
         """Lookups answered, failed and refused, connections made and failed, since the start."""
@@ -117,6 +118,7 @@ class RequestRouter:
             task.cancel()
         if self._pending:
             await asyncio.wait(list(self._pending))
+        self._http.close()
 
     async def _route(self, tx: ServerTx[AppSession]) -> None:
         try:
@@ -136,12 +138,11 @@ class RequestRouter:
         url = query_url(self._url, tx.request, tx.source)
         body = tx.request.to_bytes() if self._method == "POST" else None
         try:
-            response = await fetch(
+            response = await self._http.fetch(
                 url,
                 method=self._method,
                 body=body,
                 content_type="text/plain; charset=UTF-8" if body is not None else None,
-                user_agent=_USER_AGENT,
                 tls=self._tls,
                 timeout=self._timeout,
             )
