@@ -143,5 +143,7 @@ def test_serve_flags() -> None:
         "--min-se",
         "--session-refresher",
         "--max-422-retries",
+        "--request-handler",
+        "--request-handler-method",
         "--dev",
     ]

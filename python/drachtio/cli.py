@@ -250,6 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="how many 422 answers one INVITE is retried after (default 2)",
     )
     serve_parser.add_argument(
+        "--request-handler",
+        metavar="URL",
+        help="ask this http(s) URL where each new request goes, or send each to the "
+        "application listening at tcp://HOST:PORT (default off: applications connect)",
+    )
+    serve_parser.add_argument(
+        "--request-handler-method",
+        metavar="GET|POST",
+        help="how the request handler is asked; POST sends the SIP request (default GET)",
+    )
+    serve_parser.add_argument(
         "--dev",
         action="store_true",
         help="development mode: without a configured secret, accept the documented dev secret",
@@ -299,6 +310,8 @@ def serve(args: argparse.Namespace) -> int:
             session_refresher=args.session_refresher,
             max_422_retries=args.max_422_retries,
             nameservers=args.nameserver,
+            request_handler=args.request_handler,
+            request_handler_method=args.request_handler_method,
             dev=args.dev,
         )
 

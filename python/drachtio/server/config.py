@@ -40,6 +40,7 @@ _ON_DISCONNECT = ("handoff", "bye")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _LOG_FORMATS = ("text", "json")
 _LOOPS = ("auto", "asyncio", "uvloop")
+_HANDLER_METHODS = ("GET", "POST")
 # The bounds on SIP TCP connections: integers, each with an environment
 # variable and a flag, as tcp_message_timeout (docs/server.md).
 _TCP_LIMITS = ("max_tcp_connections", "max_tcp_connections_per_ip", "max_tcp_outbound")
@@ -195,6 +196,10 @@ class ServerConfig:
     session_refresher: str = "uac"
     max_422_retries: int = 2
     session_timer_scale: float = 1.0
+    request_handler: str | None = None
+    request_handler_method: str = "GET"
+    request_handler_timeout: float = 3.0
+    request_handler_max_pending: int = 100
 
     @property
     def session_timers(self) -> SessionTimerConfig:
@@ -229,6 +234,7 @@ class ServerConfig:
             "max_pending_requests",
             "max_unauthenticated",
             "control_port",
+            "request_handler_max_pending",
             *_TCP_LIMITS,
         ):
             value = getattr(self, name)
@@ -311,6 +317,7 @@ class ServerConfig:
             "ping_timeout",
             "tcp_message_timeout",
             "session_timer_scale",
+            "request_handler_timeout",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -325,7 +332,7 @@ class ServerConfig:
             raise ConfigError("max_write_buffer: must be at least 1024 bytes")
         if self.max_pending_requests < 1:
             raise ConfigError("max_pending_requests: must be at least 1")
-        for name in ("max_unauthenticated", *_TCP_LIMITS):
+        for name in ("max_unauthenticated", "request_handler_max_pending", *_TCP_LIMITS):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1")
         if self.on_disconnect not in _ON_DISCONNECT:
@@ -338,6 +345,18 @@ class ServerConfig:
                 f"log_level: must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}"
             )
         _ = self.session_timers
+        if self.request_handler is not None:
+            # Imported here: the server package imports this module first.
+            from drachtio.server.request_handler import HandlerError, check_handler_url
+
+            try:
+                check_handler_url(self.request_handler)
+            except HandlerError as exc:
+                raise ConfigError(f"request_handler: {exc}") from None
+        if self.request_handler_method not in _HANDLER_METHODS:
+            raise ConfigError(
+                f"request_handler_method: must be GET or POST, got {self.request_handler_method!r}"
+            )
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -359,9 +378,15 @@ class ServerConfig:
 # Settings read from the environment as numbers: variable -> (field, type).
 _NUMERIC_ENV: dict[str, tuple[str, type[int] | type[float]]] = {
     f"DRACHTIO_{name.upper()}": (name, int)
-    for name in ("max_unauthenticated", "capture_id", *_TCP_LIMITS, *_SESSION_TIMER_COUNTS)
+    for name in (
+        "max_unauthenticated",
+        "capture_id",
+        "request_handler_max_pending",
+        *_TCP_LIMITS,
+        *_SESSION_TIMER_COUNTS,
+    )
 }
-for _name in ("tcp_message_timeout", "ping_interval", "ping_timeout"):
+for _name in ("tcp_message_timeout", "ping_interval", "ping_timeout", "request_handler_timeout"):
     _NUMERIC_ENV[f"DRACHTIO_{_name.upper()}"] = (_name, float)
 
 # TOML keys that map one to one onto a field.
@@ -445,6 +470,9 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["session_timer"] = _env_flag(env["DRACHTIO_SESSION_TIMER"])
     if env.get("DRACHTIO_SESSION_REFRESHER"):
         values["session_refresher"] = env["DRACHTIO_SESSION_REFRESHER"]
+    for name in ("request_handler", "request_handler_method"):
+        if env.get(f"DRACHTIO_{name.upper()}"):
+            values[name] = env[f"DRACHTIO_{name.upper()}"]
     if env.get("DRACHTIO_NAMESERVERS"):
         servers = env["DRACHTIO_NAMESERVERS"].split(",")
         values["nameservers"] = [s.strip() for s in servers if s.strip()]
@@ -511,6 +539,8 @@ def load_config(
     session_refresher: str | None = None,
     max_422_retries: int | None = None,
     nameservers: Sequence[str] | None = None,
+    request_handler: str | None = None,
+    request_handler_method: str | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -571,6 +601,8 @@ def load_config(
         "min_se": min_se,
         "session_refresher": session_refresher,
         "max_422_retries": max_422_retries,
+        "request_handler": request_handler,
+        "request_handler_method": request_handler_method,
     }
     values.update({name: value for name, value in flags.items() if value is not None})
     try:

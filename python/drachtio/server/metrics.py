@@ -273,6 +273,33 @@ FAMILIES: tuple[Family, ...] = (
         "Unauthenticated control connections dropped at the max_unauthenticated bound.",
         _one("control_unauthenticated_dropped"),
     ),
+    # ---------------------------------------------------------------- request handler
+    Family(
+        "drachtio_request_handler_lookups",
+        True,
+        "New requests the request handler was asked about, by outcome: answered with an "
+        "action, failed (answered 500), or refused at request_handler_max_pending (503).",
+        {
+            "request_handler_answered": ("answered",),
+            "request_handler_failed": ("failed",),
+            "request_handler_busy": ("busy",),
+        },
+        ("outcome",),
+    ),
+    Family(
+        "drachtio_outbound_connections",
+        True,
+        "Connections the server opened to listening applications, by outcome: connected "
+        "and authenticated, or failed (the request answered 480).",
+        {"outbound_connected": ("connected",), "outbound_failed": ("failed",)},
+        ("outcome",),
+    ),
+    Family(
+        "drachtio_requests_being_routed",
+        False,
+        "New requests the request handler is routing now.",
+        _one("requests_being_routed"),
+    ),
 )
 """Every metric read from ``Server.stats``."""
 

@@ -2,12 +2,14 @@
 
 An application routes a method (``route``); a request of that method
 outside any dialog goes to one of the applications routing it, in turn
-(round robin). Requests inside a dialog go to the dialog's owner instead
+(round robin), or to one of those with a tag when the request handler
+routes the request to that tag. Requests inside a dialog go to the dialog's owner instead
 (:mod:`drachtio.server.dialogs`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = ["Routes"]
@@ -62,11 +64,19 @@ class Routes(Generic[_App]):
         """Whether ``app`` routes ``method``."""
         return app in self._apps.get(method, ())
 
-    def pick(self, method: str) -> _App | None:
-        """The application whose turn it is to take a new ``method`` request, or ``None``."""
+    def pick(self, method: str, accept: Callable[[_App], bool] | None = None) -> _App | None:
+        """The application whose turn it is to take a new ``method`` request, or ``None``.
+
+        With ``accept``, only the applications it accepts take turns (those
+        with a tag): the first accepted from the one whose turn it is.
+        """
         apps = self._apps.get(method)
         if not apps:
             return None
-        index = self._next.get(method, 0) % len(apps)
-        self._next[method] = index + 1
-        return apps[index]
+        start = self._next.get(method, 0) % len(apps)
+        for step in range(len(apps)):
+            index = (start + step) % len(apps)
+            if accept is None or accept(apps[index]):
+                self._next[method] = index + 1
+                return apps[index]
+        return None

@@ -32,6 +32,7 @@ from drachtio.server.dialect import DialectSniffer
 from drachtio.server.dialog import Dialog, Listener, uri_host
 from drachtio.server.latency import Histogram
 from drachtio.server.metrics_http import MetricsEndpoint
+from drachtio.server.outbound import ROUTER_COUNTS, RequestRouter
 from drachtio.server.routing import Routes
 from drachtio.server.session import UnauthenticatedSessions
 from drachtio.server.transaction_user import (
@@ -108,6 +109,11 @@ class Server:
         self._routes: Routes[AppSession] = Routes()
         # Requests, transactions and dialogs: what SIP events and commands change.
         self._tu = TransactionUser(config, self._routes)
+        # New requests routed by the request handler, when one is configured.
+        self._router: RequestRouter | None = None
+        if config.request_handler is not None:
+            self._router = RequestRouter(self, self._tu, self._routes)
+            self._tu.route_new = self._router.route
         self._stop_requested: asyncio.Event | None = None
         self._stopped = False
         self._control_tls: ControlTls | None = None
@@ -137,6 +143,10 @@ class Server:
             "control_unauthenticated_dropped": self.unauthenticated.dropped,
             **self._tu.counts(),
         }
+        if (router := self._router) is not None:
+            counts.update(router.counts, requests_being_routed=len(router))
+        else:
+            counts.update(dict.fromkeys(ROUTER_COUNTS, 0), requests_being_routed=0)
         if self._stack is not None:
             counts.update(self._stack.stats())
         return counts
@@ -254,6 +264,8 @@ class Server:
         self.request_stop()
         if self._control is not None:
             self._control.close()
+        if self._router is not None:
+            await self._router.close()
         # The calls end because the server stops, whatever ends their dialogs next.
         self._tu.cdrs.shutdown(time.time())
         sessions = list(self._sessions)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
@@ -125,10 +126,19 @@ class SrfSession(AppChannel):
     application's requests went (until their final response).
     """
 
-    __slots__ = ("_received", "_sent", "srf", "tags")
+    __slots__ = ("_on_authenticated", "_received", "_sent", "srf", "tags")
 
-    def __init__(self, server: Server, auth_deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        server: Server,
+        auth_deadline: float | None = None,
+        on_authenticated: Callable[[SrfSession], None] | None = None,
+    ) -> None:
+        """``on_authenticated``: the server connected to the application (it
+        listens, ``srf.listen``), and is called once its ``authenticate`` is
+        answered, to hand it the request it was connected for."""
         super().__init__(server, auth_deadline)
+        self._on_authenticated = on_authenticated
         # The msgIds of what this side sends: unique on the connection is all
         # the protocol asks (drachtio-srf never answers the server's messages).
         counter = itertools.count(1)
@@ -261,6 +271,9 @@ class SrfSession(AppChannel):
             return failure(new_id, message.msg_id, "incorrect secret")
         self.tags = message.tags
         self._accepted(f"dialect=srf tags={','.join(message.tags)}")
+        if self._on_authenticated is not None:
+            # After the reply, which goes out with this read's frames.
+            self._loop.call_soon(self._on_authenticated, self)
         hostports = self._server.hostport
         return auth_accepted(new_id, message.msg_id, hostports, SERVER_VERSION, hostports)
 

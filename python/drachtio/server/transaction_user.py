@@ -163,6 +163,9 @@ class TransactionUser:
         self._replying_to: AppSession | None = None
         self._after_reply: list[Command] = []
         self._trace = config.sip_trace
+        # Set when a request handler routes new requests outside any dialog:
+        # it answers them, or hands them on (hand_to, proxy_routed).
+        self.route_new: Callable[[ServerTx[AppSession]], None] | None = None
         self.app_response_time = Histogram(APP_RESPONSE_BUCKETS)
         self.post_dial_delay = Histogram(POST_DIAL_DELAY_BUCKETS)
 
@@ -456,6 +459,27 @@ class TransactionUser:
         self._server_txs.finish(tx)
         self._arm_timer()
         return result
+
+    def proxy_routed(self, tx: ServerTx[AppSession], command: ProxyRequest) -> None:
+        """Proxy ``tx``'s request as the request handler said (no application owns it)."""
+        stack = self._stack_or_fail()
+        now = self._loop.time()
+        self._proxies.start(
+            stack, None, tx.stack_id, tx.request, tx.listener, tx.to_tag, command, now
+        )
+        self._server_txs.finish(tx)
+        self._arm_timer()
+
+    def answer(
+        self, tx: ServerTx[AppSession], code: int, reason: str | None, headers: Headers = ()
+    ) -> None:
+        """Answer ``tx`` on the server's behalf, with ``headers``, if it is still pending."""
+        if self._server_txs.is_pending(tx):
+            self._answer(tx, code, reason, headers)
+
+    def is_pending(self, tx: ServerTx[AppSession]) -> bool:
+        """Whether ``tx`` still waits for its final response (no CANCEL ended it)."""
+        return self._server_txs.is_pending(tx)
 
     def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
@@ -843,6 +867,12 @@ class TransactionUser:
         else:
             if request.route and self._route_onward(tx):
                 return
+            if self.route_new is not None:
+                # The request handler says where it goes (drachtio.server.outbound);
+                # pending meanwhile, so that a CANCEL finds it.
+                self._server_txs.add(tx, self._loop.time())
+                self.route_new(tx)
+                return
             owner = self._routes.pick(request.method)
             if owner is None and request.method == "OPTIONS" and self.config.answer_options:
                 # A keep-alive ping to the server itself (RFC 3261 §11.2).
@@ -856,13 +886,18 @@ class TransactionUser:
                 )
                 self._answer(tx, self.config.no_route_status, None)
                 return
+        assert owner is not None
+        self.hand_to(tx, owner)
+
+    def hand_to(self, tx: ServerTx[AppSession], owner: AppSession) -> None:
+        """Give ``tx``'s request to ``owner`` (its dialog's, or the one routing it)."""
+        request = tx.request
         reject = self._sessions.check_request(tx)
         if reject is not None:
             self._answer(tx, reject.status, reject.reason, reject.headers)
             return
         tx.owner = owner
         self._server_txs.add(tx, self._loop.time())
-        assert owner is not None
         if request.method == "INVITE" and tx.dialog is None:
             self.cdrs.invite(tx.id, request, role="uas", now=time.time())
         if not owner.send_request(self._sip_message(tx)):

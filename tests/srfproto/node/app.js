@@ -1,9 +1,14 @@
 // Small drachtio-srf applications for the tests of the server's srf dialect
-// (tests/server/test_srf_server.py). Usage:
+// (tests/server/test_srf_server.py, test_srf_outbound*.py). Usage:
 //   node app.js <control port> <secret> <role> [<target uri>]
 // Each prints one JSON line per thing a user of it would look at, and exits
 // once its call is over; 'connect' (or 'connect-failed') comes first.
+// A role named listen-* listens on <control port> instead (srf.listen): the
+// server connects to it for each request (over TLS when SRF_TLS_CERT and
+// SRF_TLS_KEY name PEM files); it prints 'listening' first, a 'connect' per
+// connection, and runs until it is killed.
 'use strict';
+const fs = require('fs');
 const Srf = require('drachtio-srf');
 
 const [port, secret, role, target] = process.argv.slice(2);
@@ -99,6 +104,23 @@ const roles = {
       });
     });
   }),
+  // Listening: each INVITE the server connects for is answered 200 with
+  // SDP; once the caller's BYE ends the dialog, the connection is closed.
+  'listen-uas': () => srf.invite((req, res) => {
+    const callId = req.get('Call-ID');
+    emit({event: 'invite', callId, uri: req.uri});
+    srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+      if (err) {
+        emit({event: 'uas-failed', message: String(err)});
+        return srf.endSession(req);
+      }
+      emit({event: 'dialog', callId});
+      dialog.on('destroy', (bye, reason) => {
+        emit({event: 'destroy', callId, reason, method: bye && bye.method});
+        srf.endSession(req);
+      });
+    });
+  }),
   // MESSAGE requests only (beside a JSON application routed for others).
   'message': () => srf.message((req, res) => {
     emit({event: 'message', body: req.body});
@@ -107,7 +129,19 @@ const roles = {
   }),
 };
 
-srf.connect({host: '127.0.0.1', port: Number(port), secret});
+// A tagged application: the server's request handler may route to its tag.
+roles['tagged-uas'] = roles['uas-200'];
+
+if (role.startsWith('listen-')) {
+  // Over TLS when SRF_TLS_CERT and SRF_TLS_KEY name PEM files.
+  const {SRF_TLS_CERT: cert, SRF_TLS_KEY: key} = process.env;
+  const tls = cert ? {cert: fs.readFileSync(cert), key: fs.readFileSync(key)} : undefined;
+  srf.listen({port: Number(port), secret, tls}, () => emit({event: 'listening'}));
+}
+else {
+  const tags = role === 'tagged-uas' ? ['blue', 'green'] : [];
+  srf.connect({host: '127.0.0.1', port: Number(port), secret, tags});
+}
 srf.on('connect', async(err, hostport, version) => {
   if (err) {
     emit({event: 'connect-failed', message: err.message});
