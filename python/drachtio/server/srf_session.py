@@ -12,8 +12,8 @@ JSON one share routes, transactions and dialogs on one server.
 
 docs/srf-protocol.md is the specification. Routes of a CDR kind
 (``route|cdr:attempt``) make the application one of those the call detail
-records go to (:meth:`SrfSession.send_cdr`). Not served yet, and refused
-with a ``NOK`` that says so: ``proxy``. The
+records go to (:meth:`SrfSession.send_cdr`). ``proxy`` is the proxy
+core's, its replies :mod:`drachtio.server.srf_proxy`'s. The
 server never pings a drachtio-srf client (the protocol has no such message
 from the server).
 """
@@ -35,6 +35,7 @@ from drachtio.protocol import (
     Failure,
     Later,
     LocalProtocolError,
+    ProxyResult,
     RespondResult,
     RespondToSipRequest,
     ResponseData,
@@ -49,6 +50,7 @@ from drachtio.protocol import Route as RouteCommand
 from drachtio.server.cdr import Cdr
 from drachtio.server.dialog import build_in_dialog_request
 from drachtio.server.session import AppChannel
+from drachtio.server.srf_proxy import ProxyReplies, destination_address, proxy_command, refused
 from drachtio.server.transaction_user import hang_up_headers
 from drachtio.srfproto import (
     UNSOLICITED,
@@ -79,6 +81,8 @@ from drachtio.srfproto import (
     command_headers,
     failure,
     pong,
+    proxy_done,
+    proxy_response,
     read_sip_text,
     request_sent,
     response_sent,
@@ -98,7 +102,6 @@ SERVER_VERSION = "v0.9.3"
 release whose protocol this server speaks (drachtio-srf sends keep-alive
 pings only to ``v0.8.2`` and later)."""
 
-_NOT_YET = "is not supported by this server yet"
 _CDR_KINDS = ("cdr:attempt", "cdr:start", "cdr:stop")
 # The termination reasons drachtio-srf knows (docs/srf-protocol.md), for ours.
 _SRF_STOP_REASONS = {
@@ -125,7 +128,7 @@ class SrfSession(AppChannel):
     application's requests went (until their final response).
     """
 
-    __slots__ = ("_received", "_sent", "srf", "tags")
+    __slots__ = ("_proxying", "_received", "_sent", "srf", "tags")
 
     def __init__(self, server: Server, auth_deadline: float | None = None) -> None:
         super().__init__(server, auth_deadline)
@@ -140,6 +143,7 @@ class SrfSession(AppChannel):
         """The tags the application declared in ``authenticate``."""
         self._received: dict[str, tuple[SipRequest, Source | None]] = {}
         self._sent: dict[str, tuple[SipRequest, SipMeta]] = {}
+        self._proxying = ProxyReplies()
 
     def __repr__(self) -> str:
         return f"<SrfSession {self.peer}>"
@@ -215,7 +219,7 @@ class SrfSession(AppChannel):
     def _on_message(self, message: ClientMessage) -> None:
         msg_id = message.msg_id
         try:
-            reply = self._answer(message)
+            reply: ServerMessage | None = self._answer(message)
         except RemoteSrfError as exc:
             log.info("srf message refused peer=%s error=%s", self.peer, exc.message)
             reply = failure(self.srf.next_msg_id(), msg_id, exc.message)
@@ -225,10 +229,12 @@ class SrfSession(AppChannel):
             # A defect here must not take the connection (and its calls) down.
             log.exception("could not carry out %s peer=%s", message.TYPE, self.peer)
             reply = failure(self.srf.next_msg_id(), msg_id, "the server could not carry it out")
-        self._send(reply)
+        if reply is not None:
+            self._send(reply)
 
-    def _answer(self, message: ClientMessage) -> ServerMessage:
-        """The reply to ``message``, once the core carried it out."""
+    def _answer(self, message: ClientMessage) -> ServerMessage | None:
+        """The reply to ``message``, once the core carried it out (``None``: the
+        replies come later, as for ``proxy``)."""
         new_id = self.srf.next_msg_id()
         msg_id = message.msg_id
         if isinstance(message, Authenticate):
@@ -253,7 +259,7 @@ class SrfSession(AppChannel):
         if isinstance(message, CancelRequest):
             return self._cancel(new_id, message)
         assert isinstance(message, Proxy)
-        return failure(new_id, msg_id, f"proxy {_NOT_YET}")
+        return self._proxy(new_id, message)
 
     def _authenticate(self, new_id: str, message: Authenticate) -> ServerMessage:
         if not check_secret(message.secret, self._server.config.secrets):
@@ -319,6 +325,40 @@ class SrfSession(AppChannel):
         for name, value in headers.items():
             if name.lower() in ("from", "f", "contact", "m") and isinstance(value, str):
                 headers[name] = value.replace("@localhost", f"@{ip}:{port}", 1)
+
+    def _proxy(self, new_id: str, message: Proxy) -> ServerMessage | None:
+        """Proxy a network request: with ``fullResponse`` (drachtio-srf always asks
+        for it) the replies come as the branches answer; else ``done`` at once."""
+        msg_id = message.msg_id
+        result = self._server.execute(self, proxy_command(message))
+        if isinstance(result, ProxyResult):
+            # The proxy core answered the request itself (483, 482...).
+            self._received.pop(message.transaction_id, None)
+            return failure(new_id, msg_id, refused(result))
+        if not isinstance(result, Later):
+            return _refused(new_id, msg_id, result) or failure(new_id, msg_id, "not proxied")
+        self._received.pop(message.transaction_id, None)
+        if not message.full_response:
+            return proxy_done(new_id, msg_id)
+        self._proxying.started(result, msg_id)
+        result.then(lambda _: self._proxy_settled(result))
+        return None
+
+    def proxied_response(self, answer: Later, destination: str, response: SipResponse) -> None:
+        """A destination's final response: a ``continue`` reply (then ``done`` for a 2xx)."""
+        msg_id, done = self._proxying.response(answer, response.status)
+        if msg_id is None:
+            return
+        meta = _meta("network", None, destination_address(destination))
+        text = _text(response)
+        self._send(proxy_response(self.srf.next_msg_id(), msg_id, meta, text))
+        if done:
+            self._send(proxy_done(self.srf.next_msg_id(), msg_id))
+
+    def _proxy_settled(self, answer: Later) -> None:
+        msg_id = self._proxying.settled(answer)
+        if msg_id is not None:
+            self._send(proxy_done(self.srf.next_msg_id(), msg_id))
 
     def _cancel(self, new_id: str, message: CancelRequest) -> ServerMessage:
         msg_id, txn = message.msg_id, message.transaction_id
@@ -460,8 +500,7 @@ def _through(headers: dict[str, str | list[str]], proxy: str) -> None:
 
 
 def _refused(new_id: str, msg_id: str, result: ResponseData | Later) -> ServerMessage | None:
-    """The ``NOK`` for a command the core refused, else ``None`` (only ``proxy``,
-    which this dialect does not send, is answered ``Later``)."""
+    """The ``NOK`` for a command the core refused, else ``None``."""
     if isinstance(result, Failure):
         return failure(new_id, msg_id, result.reason)
     return None

@@ -99,6 +99,27 @@ const roles = {
       });
     });
   }),
+  // srf.proxyRequest to the comma-separated targets, with the options of
+  // SRF_PROXY (JSON); prints drachtio-srf's result.
+  'proxy': () => srf.invite(async(req) => {
+    emit({event: 'invite'});
+    const opts = JSON.parse(process.env.SRF_PROXY || '{}');
+    try {
+      const results = await srf.proxyRequest(req, target.split(','), opts);
+      emit({
+        event: 'proxied',
+        connected: results.connected,
+        finalStatus: results.finalStatus,
+        finalReason: results.finalResponse ? results.finalResponse.msg.reason : null,
+        responses: results.responses.map((r) => ({
+          address: r.address, port: Number(r.port), statuses: r.msgs.map((m) => m.status),
+        })),
+      });
+    } catch (err) {
+      emit({event: 'proxy-failed', message: String(err)});
+    }
+    done();
+  }),
   // MESSAGE requests only (beside a JSON application routed for others).
   'message': () => srf.message((req, res) => {
     emit({event: 'message', body: req.body});
