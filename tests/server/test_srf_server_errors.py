@@ -199,3 +199,23 @@ async def test_more_than_16_kib_before_authenticate_closes_the_connection() -> N
     assert await asyncio.wait_for(client.reader.read(), 5) == b""
     assert server.stats["control_unauthenticated"] == 0
     await server.stop()
+
+
+async def test_a_prack_from_the_app_is_not_sent_again() -> None:
+    """The server PRACKs the reliable provisional responses to the app's INVITEs
+    itself; drachtio-srf's own PRACK (createUAC sends one) is answered, not sent."""
+    server = await start_server()
+    client = await RawSrf.authenticated(server)
+    for payload in (
+        "k1|sip||\r\nPRACK sip:bob@127.0.0.1:9 SIP/2.0\r\nRAck: 42 1 INVITE\r\n\r\n",
+        "k2|sip||nope\r\nPRACK sip:placeholder SIP/2.0\r\nRAck: 42 1 INVITE\r\n\r\n",
+    ):
+        client.send(payload)
+        reply = await client.reply(payload[:2])
+        assert reply.ok, reply
+        # No transaction: nothing went out.
+        assert reply.tokens[6] == ""
+        assert reply.message is not None and reply.message.startswith("PRACK ")
+    assert "PRACK" not in server.message_counts.get("requests_sent", {})
+    client.writer.close()
+    await server.stop()

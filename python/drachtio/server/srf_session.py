@@ -48,7 +48,7 @@ from drachtio.protocol import (
 )
 from drachtio.protocol import Route as RouteCommand
 from drachtio.server.cdr import Cdr
-from drachtio.server.dialog import build_in_dialog_request
+from drachtio.server.dialog import build_in_dialog_request, dialog_id
 from drachtio.server.session import AppChannel
 from drachtio.server.srf_proxy import ProxyReplies, destination_address, proxy_command, refused
 from drachtio.server.transaction_user import hang_up_headers
@@ -284,9 +284,9 @@ class SrfSession(AppChannel):
             self._received.pop(txn, None)
         source = received[1] if received is not None else None
         meta = _meta("application", source)
-        return response_sent(
-            new_id, msg_id, meta, txn, result.dialog_id or "", _text(result.message)
-        )
+        sent = result.message
+        dialog = result.dialog_id or _early_dialog(sent) or ""
+        return response_sent(new_id, msg_id, meta, txn, dialog, _text(sent))
 
     def _send_new(self, new_id: str, message: NewRequest) -> ServerMessage:
         msg_id = message.msg_id
@@ -299,6 +299,10 @@ class SrfSession(AppChannel):
         self, new_id: str, message: NewRequest | RequestInDialog, text: SipText
     ) -> ServerMessage:
         msg_id = message.msg_id
+        if text.method == "PRACK":
+            # The server PRACKs each reliable provisional response to the
+            # application's INVITEs itself (RFC 3262 §4): drachtio-srf's is not sent again.
+            return request_sent(new_id, msg_id, _meta("application", None), "", message.message)
         headers = command_headers(text, msg_id)
         body = text.body or None
         if isinstance(message, RequestInDialog):
@@ -454,6 +458,23 @@ class SrfSession(AppChannel):
         )
         return self._send(event)
 
+    def pracked(self, prack: Sip) -> None:
+        """The PRACK of a reliable provisional response the application sent, which
+        the server answered: shown in the early dialog that response named, where
+        drachtio-srf waits for it (``res.send``'s last callback)."""
+        request = prack.message
+        if not self.is_open or not isinstance(request, SipRequest):
+            return
+        from_, to = request.from_, request.to
+        dialog = dialog_id(
+            request.call_id or "",
+            "" if from_ is None else from_.tag or "",
+            "" if to is None else to.tag or "",
+        )
+        meta = _meta("network", prack.source, None, prack.time)
+        event = SipEvent(self.srf.next_msg_id(), meta, prack.transaction_id, dialog, _text(request))
+        self._send(event)
+
     def _send_cancel(self, command: Cancel) -> bool:
         """The INVITE of ``command`` was cancelled: drachtio-srf is sent the CANCEL
         (by its Call-ID it finds the INVITE and emits ``cancel``)."""
@@ -497,6 +518,17 @@ def _through(headers: dict[str, str | list[str]], proxy: str) -> None:
         headers[name] = route
     else:
         headers[name] = [route, *([known] if isinstance(known, str) else known)]
+
+
+def _early_dialog(response: object) -> str | None:
+    """The id of the early dialog a reliable provisional response (RFC 3262: one
+    with an RSeq) creates, the one its 2xx confirms; ``None`` for any other."""
+    if not isinstance(response, SipResponse) or not 100 < response.status < 200:
+        return None
+    from_, to = response.from_, response.to
+    if response.header("RSeq") is None or from_ is None or to is None or to.tag is None:
+        return None
+    return dialog_id(response.call_id or "", from_.tag or "", to.tag)
 
 
 def _refused(new_id: str, msg_id: str, result: ResponseData | Later) -> ServerMessage | None:

@@ -120,6 +120,28 @@ const roles = {
     }
     done();
   }),
+  // A reliable 183 (Require: 100rel); the 200 once its PRACK has come.
+  'uas-100rel': () => srf.invite((req, res) => {
+    emit({event: 'invite'});
+    const opts = {headers: {Require: '100rel'}, body: SDP};
+    const sent = (err, msg) => emit({
+      event: 'sent', status: err ? String(err) : msg.status, rseq: msg ? msg.get('RSeq') : null,
+    });
+    res.send(183, 'Session Progress', opts, sent, (prack) => {
+      emit({event: 'prack', rack: prack.get('RAck')});
+      srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+        if (err) {
+          emit({event: 'uas-failed', message: String(err)});
+          return done();
+        }
+        emit({event: 'dialog'});
+        dialog.on('destroy', () => {
+          emit({event: 'destroy'});
+          done();
+        });
+      });
+    });
+  }),
   // MESSAGE requests only (beside a JSON application routed for others).
   'message': () => srf.message((req, res) => {
     emit({event: 'message', body: req.body});
@@ -229,10 +251,14 @@ srf.on('connect', async(err, hostport, version) => {
     }
     done();
   }
-  else if (role === 'uac') {
-    // createUAC to a far end that answers 200; then the app hangs up.
+  else if (role === 'uac' || role === 'uac-100rel') {
+    // createUAC to a far end that answers 200; then the app hangs up. With
+    // uac-100rel the far end sends a reliable 183 first, which drachtio-srf PRACKs.
+    const callbacks = role === 'uac' ? {} : {
+      cbProvisional: (res) => emit({event: 'provisional', status: res.status, rseq: res.get('RSeq')}),
+    };
     try {
-      const dialog = await srf.createUAC(target, {localSdp: SDP});
+      const dialog = await srf.createUAC(target, {localSdp: SDP}, callbacks);
       emit({event: 'dialog', id: dialog.id, remoteSdp: dialog.remote.sdp.startsWith('v=0')});
       await dialog.destroy();
       emit({event: 'bye-sent'});
