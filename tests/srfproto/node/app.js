@@ -251,6 +251,27 @@ srf.on('connect', async(err, hostport, version) => {
     }
     done();
   }
+  else if (role === 'uac-follow' || role === 'uac-redirect') {
+    // createUAC to a far end that redirects: drachtio-srf follows the 3xx
+    // (followRedirects), or the app calls the Contact of the 3xx itself.
+    const follow = role === 'uac-follow';
+    let uri = target;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const dialog = await srf.createUAC(uri, {localSdp: SDP, followRedirects: follow});
+        emit({event: 'dialog', uri: dialog.sip.remoteUri || null});
+        await dialog.destroy();
+        emit({event: 'bye-sent'});
+        break;
+      } catch (err) {
+        emit({event: 'uac-failed', status: err.status, message: String(err)});
+        if (follow || !err.res || !err.res.has('Contact')) break;
+        uri = err.res.getParsedHeader('Contact')[0].uri;
+        emit({event: 'redirected', uri});
+      }
+    }
+    done();
+  }
   else if (role === 'uac' || role === 'uac-100rel') {
     // createUAC to a far end that answers 200; then the app hangs up. With
     // uac-100rel the far end sends a reliable 183 first, which drachtio-srf PRACKs.
