@@ -117,13 +117,16 @@ async def call(
         try:
             if uac:
                 runs.append(await sipp_uac(tmp_path, server, uac, transport))
-            for sipp in runs:
-                result = await sipp.result()
-                assert (result.returncode, result.successful, result.failed) == (0, 1, 0), (
-                    result.log
-                )
-            return await app.finish()
+            return await finished(app, *runs)
         finally:
             app.kill()
     finally:
         await server.stop()
+
+
+async def finished(app: NodeApp, *runs: Sipp) -> list[dict[str, Any]]:
+    """What ``app`` printed once it exited, after each sipp of ``runs`` succeeded."""
+    for sipp in runs:
+        result = await sipp.result()
+        assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.log
+    return await app.finish()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from server_harness import Sipp, sip_port, sipp_uac, sipp_uas, start_server, uac_scenario
-from srf_node import connected, events, needs_node
+from srf_node import connected, events, finished, needs_node
 from test_proxy import callee, caller, own_dir, redirecting_callee
 
 from drachtio.server import Server
@@ -40,10 +40,7 @@ async def proxy_call(
     )
     try:
         uac = await sipp_uac(tmp_path, server, caller_scenario, transport)
-        for sipp in (uac, *callees):
-            run = await sipp.result()
-            assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
-        return await app.finish()
+        return await finished(app, uac, *callees)
     finally:
         app.kill()
         await server.stop()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from server_harness import _HEAD, _uas_answer, sipp_uas, start_server, uas_in_dialog_scenario
-from srf_node import NodeApp, events, needs_node
+from srf_node import NodeApp, events, finished, needs_node
 from test_proxy import own_dir
 
 pytestmark = needs_node
@@ -45,10 +45,7 @@ async def test_create_uac_reaches_the_contact_of_a_302(
     redirect, redirect_port = await sipp_uas(own_dir(tmp_path), redirecting(moved_to), transport)
     app = await NodeApp.start(server, role, f"sip:first@127.0.0.1:{redirect_port}{param}")
     try:
-        for sipp in (redirect, answering):
-            run = await sipp.result()
-            assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
-        lines = await app.finish()
+        lines = await finished(app, redirect, answering)
     finally:
         app.kill()
         await server.stop()
