@@ -13,7 +13,10 @@ JSON one share routes, transactions and dialogs on one server.
 docs/srf-protocol.md is the specification. Routes of a CDR kind
 (``route|cdr:attempt``) make the application one of those the call detail
 records go to (:meth:`SrfSession.send_cdr`). ``proxy`` is the proxy
-core's, its replies :mod:`drachtio.server.srf_proxy`'s. The
+core's, its replies :mod:`drachtio.server.srf_proxy`'s. The PRACK of a
+reliable provisional response the application sent is answered by the
+server and shown to it (:meth:`SrfSession.pracked`); a PRACK it sends is
+not sent again (the server PRACKs for it). The
 server never pings a drachtio-srf client (the protocol has no such message
 from the server).
 """
@@ -24,7 +27,7 @@ import itertools
 import logging
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from drachtio._core import SipMessage, SipRequest, SipResponse, next_hop
 from drachtio.protocol import (
@@ -48,8 +51,16 @@ from drachtio.protocol import (
 )
 from drachtio.protocol import Route as RouteCommand
 from drachtio.server.cdr import Cdr
-from drachtio.server.dialog import build_in_dialog_request, dialog_id
+from drachtio.server.dialog import build_in_dialog_request
 from drachtio.server.session import AppChannel
+from drachtio.server.srf_messages import (
+    cancel_of,
+    dialog_of,
+    early_dialog,
+    record_of,
+    text_of,
+    through,
+)
 from drachtio.server.srf_proxy import ProxyReplies, destination_address, proxy_command, refused
 from drachtio.server.transaction_user import hang_up_headers
 from drachtio.srfproto import (
@@ -283,10 +294,10 @@ class SrfSession(AppChannel):
         if code >= 200:
             self._received.pop(txn, None)
         source = received[1] if received is not None else None
-        meta = _meta("application", source)
+        meta = record_of("application", source)
         sent = result.message
-        dialog = result.dialog_id or _early_dialog(sent) or ""
-        return response_sent(new_id, msg_id, meta, txn, dialog, _text(sent))
+        dialog = result.dialog_id or early_dialog(sent) or ""
+        return response_sent(new_id, msg_id, meta, txn, dialog, text_of(sent))
 
     def _send_new(self, new_id: str, message: NewRequest) -> ServerMessage:
         msg_id = message.msg_id
@@ -302,7 +313,7 @@ class SrfSession(AppChannel):
         if text.method == "PRACK":
             # The server PRACKs each reliable provisional response to the
             # application's INVITEs itself (RFC 3262 §4): drachtio-srf's is not sent again.
-            return request_sent(new_id, msg_id, _meta("application", None), "", message.message)
+            return request_sent(new_id, msg_id, record_of("application", None), "", message.message)
         headers = command_headers(text, msg_id)
         body = text.body or None
         if isinstance(message, RequestInDialog):
@@ -310,17 +321,17 @@ class SrfSession(AppChannel):
         else:
             self._own_host(headers)
             if message.proxy is not None:
-                _through(headers, message.proxy)
+                through(headers, message.proxy)
             command = SendSipRequest(text.method, text.request_uri, headers, body)
         result = self._server.execute(self, command)
         if not isinstance(result, SendResult):
             return _refused(new_id, msg_id, result) or failure(new_id, msg_id, "not sent")
         request = result.message
         assert isinstance(request, SipRequest)
-        meta = _meta("application", None, next_hop(request))
+        meta = record_of("application", None, next_hop(request))
         if request.method != "ACK":
             self._sent[result.transaction_id] = (request, meta)
-        return request_sent(new_id, msg_id, meta, result.transaction_id, _text(request))
+        return request_sent(new_id, msg_id, meta, result.transaction_id, text_of(request))
 
     def _own_host(self, headers: dict[str, str | list[str]]) -> None:
         """A From or Contact at ``localhost`` (drachtio-srf writes one for a calling
@@ -351,17 +362,17 @@ class SrfSession(AppChannel):
     def proxied_response(self, answer: Later, destination: str, response: SipResponse) -> None:
         """A destination's final response: a ``continue`` reply (then ``done`` for a 2xx)."""
         msg_id, done = self._proxying.response(answer, response.status)
-        if msg_id is None:
+        if msg_id is None or not self.is_open:
             return
-        meta = _meta("network", None, destination_address(destination))
-        text = _text(response)
+        meta = record_of("network", None, destination_address(destination))
+        text = text_of(response)
         self._send(proxy_response(self.srf.next_msg_id(), msg_id, meta, text))
         if done:
             self._send(proxy_done(self.srf.next_msg_id(), msg_id))
 
     def _proxy_settled(self, answer: Later) -> None:
         msg_id = self._proxying.settled(answer)
-        if msg_id is not None:
+        if msg_id is not None and self.is_open:
             self._send(proxy_done(self.srf.next_msg_id(), msg_id))
 
     def _cancel(self, new_id: str, message: CancelRequest) -> ServerMessage:
@@ -371,7 +382,7 @@ class SrfSession(AppChannel):
         if refused is not None:
             return refused
         invite, meta = self._sent[txn]
-        return request_sent(new_id, msg_id, meta, txn, _text(cancel_of(invite)))
+        return request_sent(new_id, msg_id, meta, txn, text_of(cancel_of(invite)))
 
     # ------------------------------------------------------------ the server's side
 
@@ -410,7 +421,7 @@ class SrfSession(AppChannel):
             record.kind,
             record.source,
             stack_time(record.time),
-            _text(record.message),
+            text_of(record.message),
             detail,
         )
         return self._send(event)
@@ -425,8 +436,8 @@ class SrfSession(AppChannel):
         # A copy: the server's own BYE takes the same CSeq from the dialog.
         reason = command.reason or "no ACK for the 2xx"
         bye = build_in_dialog_request(replace(dialog), "BYE", hang_up_headers(reason), None)
-        meta = _meta("application", None, next_hop(bye))
-        event = SipEvent(self.srf.next_msg_id(), meta, UNSOLICITED, dialog.id, _text(bye))
+        meta = record_of("application", None, next_hop(bye))
+        event = SipEvent(self.srf.next_msg_id(), meta, UNSOLICITED, dialog.id, text_of(bye))
         return self._send(event)
 
     def _send_sip(self, command: Sip) -> bool:
@@ -441,10 +452,10 @@ class SrfSession(AppChannel):
             if message.status >= 200:
                 self._sent.pop(txn, None)
             where = None if sent is None else (sent[1].protocol, sent[1].address, sent[1].port)
-            meta = _meta("network", command.source, where, now)
+            meta = record_of("network", command.source, where, now)
         else:
             assert isinstance(message, SipRequest)
-            meta = _meta("network", command.source, None, now)
+            meta = record_of("network", command.source, None, now)
             if message.method != "ACK":
                 self._received[txn] = (message, command.source)
                 received_on = self._listener(meta.protocol)
@@ -453,7 +464,7 @@ class SrfSession(AppChannel):
             meta,
             txn,
             command.dialog_id or "",
-            _text(message),
+            text_of(message),
             received_on,
         )
         return self._send(event)
@@ -465,14 +476,11 @@ class SrfSession(AppChannel):
         request = prack.message
         if not self.is_open or not isinstance(request, SipRequest):
             return
-        from_, to = request.from_, request.to
-        dialog = dialog_id(
-            request.call_id or "",
-            "" if from_ is None else from_.tag or "",
-            "" if to is None else to.tag or "",
+        meta = record_of("network", prack.source, None, prack.time)
+        dialog = dialog_of(request) or ""
+        event = SipEvent(
+            self.srf.next_msg_id(), meta, prack.transaction_id, dialog, text_of(request)
         )
-        meta = _meta("network", prack.source, None, prack.time)
-        event = SipEvent(self.srf.next_msg_id(), meta, prack.transaction_id, dialog, _text(request))
         self._send(event)
 
     def _send_cancel(self, command: Cancel) -> bool:
@@ -482,8 +490,8 @@ class SrfSession(AppChannel):
         if received is None:
             return True
         invite, source = received
-        meta = _meta("network", source)
-        cancel = _text(cancel_of(invite))
+        meta = record_of("network", source)
+        cancel = text_of(cancel_of(invite))
         event = SipEvent(self.srf.next_msg_id(), meta, command.transaction_id, "", cancel)
         return self._send(event)
 
@@ -505,69 +513,8 @@ class SrfSession(AppChannel):
         return self._write(frame)
 
 
-def _through(headers: dict[str, str | list[str]], proxy: str) -> None:
-    """Send a new request through the outbound ``proxy`` (a SIP URI): it becomes
-    the first Route, a loose one (RFC 3261 §8.1.2), ahead of any the
-    application wrote; the request goes there, its Request-URI unchanged."""
-    route = proxy if proxy.startswith("<") else f"<{proxy}>"
-    if ";lr" not in route.lower():
-        route = f"{route[:-1]};lr>"
-    name = next((n for n in headers if n.lower() == "route"), "Route")
-    known = headers.get(name)
-    if known is None:
-        headers[name] = route
-    else:
-        headers[name] = [route, *([known] if isinstance(known, str) else known)]
-
-
-def _early_dialog(response: object) -> str | None:
-    """The id of the early dialog a reliable provisional response (RFC 3262: one
-    with an RSeq) creates, the one its 2xx confirms; ``None`` for any other."""
-    if not isinstance(response, SipResponse) or not 100 < response.status < 200:
-        return None
-    from_, to = response.from_, response.to
-    if response.header("RSeq") is None or from_ is None or to is None or to.tag is None:
-        return None
-    return dialog_id(response.call_id or "", from_.tag or "", to.tag)
-
-
 def _refused(new_id: str, msg_id: str, result: ResponseData | Later) -> ServerMessage | None:
     """The ``NOK`` for a command the core refused, else ``None``."""
     if isinstance(result, Failure):
         return failure(new_id, msg_id, result.reason)
     return None
-
-
-def _meta(
-    source: Literal["network", "application"],
-    received_from: Source | None,
-    where: tuple[str, str, int] | None = None,
-    now: float | None = None,
-) -> SipMeta:
-    """The ``source|bytes|protocol|address|port|time`` record of a message."""
-    if received_from is not None:
-        where = (received_from.transport, received_from.address, received_from.port)
-    transport, address, port = where if where is not None else ("udp", "0.0.0.0", 0)
-    clock = stack_time(time.time() if now is None else now)
-    return SipMeta(source, transport, address, port, clock)
-
-
-def _text(message: object) -> str:
-    """A SIP message as the text drachtio-srf reads."""
-    assert isinstance(message, SipMessage)
-    return message.to_bytes().decode("utf-8", "replace")
-
-
-def cancel_of(invite: SipRequest) -> SipRequest:
-    """The CANCEL of ``invite`` (RFC 3261 §9.1): its Request-URI, top Via, From,
-    To, Call-ID and Route, its CSeq number with the method CANCEL.
-
-    What drachtio-srf is shown; the stack builds the CANCEL it sends itself.
-    """
-    pairs = [("Via", via) for via in invite.header_all("Via")[:1]]
-    pairs += [(name, invite.header(name) or "") for name in ("From", "To", "Call-ID")]
-    cseq = invite.cseq
-    pairs.append(("CSeq", f"{1 if cseq is None else cseq.seq} CANCEL"))
-    pairs += [("Route", route) for route in invite.header_all("Route")]
-    pairs += [("Max-Forwards", "70"), ("Content-Length", "0")]
-    return SipRequest("CANCEL", invite.uri, pairs)
