@@ -15,11 +15,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from server_harness import Sipp, sip_port, sipp_uac, sipp_uas, start_server, uac_scenario
 from srf_node import connected, events, finished, needs_node
 from test_proxy import callee, caller, own_dir, redirecting_callee
+from test_srf_server_errors import RawSrf
 
 from drachtio.server import Server
+from drachtio.srfproto import Proxy, Route, SipEvent
 
 pytestmark = needs_node
 
@@ -177,3 +180,32 @@ async def test_the_callers_cancel_ends_the_proxy_with_its_487(tmp_path: Path) ->
         await proxy_call(tmp_path, server, [f"sip:a@127.0.0.1:{port}"], scenario, [ringing])
     )
     assert (result["connected"], result["finalStatus"], shown(result)) == (False, 487, [487])
+
+
+@pytest.mark.parametrize("full_response", [True, False])
+async def test_done_alone_when_no_destination_can_be_sent_to(
+    tmp_path: Path, full_response: bool
+) -> None:
+    """No final response to show: ``done`` alone, once settled (``fullResponse``)
+    or at once (without it); the caller gets the 500 the proxy core sends."""
+    server = await start_server()
+    client = await RawSrf.authenticated(server)
+    client.send(Route("r1", "invite").to_payload())
+    assert (await client.reply("r1")).ok
+    uac = await sipp_uac(tmp_path, server, uac_scenario(500))
+    invite = await client.next()
+    assert isinstance(invite, SipEvent) and invite.message.startswith("INVITE ")
+    proxy = Proxy(
+        "p1",
+        invite.transaction_id,
+        ("tel:+15551234",),
+        "INVITE tel:+15551234 SIP/2.0\r\nContent-Length: 0\r\n\r\n",
+        full_response=full_response,
+    )
+    client.send(proxy.to_payload())
+    reply = await client.reply("p1")
+    assert (reply.ok, reply.tokens) == (True, ("done",))
+    run = await uac.result()
+    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
+    client.writer.close()
+    await server.stop()
