@@ -100,11 +100,18 @@ async def connected(
 
 
 async def call(
-    tmp_path: Path, role: str, *, uac: str = "", uas: str = "", transport: str = "udp"
+    tmp_path: Path,
+    role: str,
+    *,
+    uac: str = "",
+    uas: str = "",
+    transport: str = "udp",
+    env: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run application ``role`` with sipp running ``uac`` (calling the server)
     or ``uas`` (called by the application), or both; each sipp must succeed.
-    Returns what the application printed."""
+    ``env`` is added to the application's environment. Returns what the
+    application printed."""
     server = await start_server()
     try:
         target = ""
@@ -113,7 +120,7 @@ async def call(
             sipp, port = await sipp_uas(tmp_path, uas, transport)
             runs.append(sipp)
             target = f"sip:sipp@127.0.0.1:{port}" + (";transport=tcp" if transport == "tcp" else "")
-        app = await connected(server, role, target)
+        app = await connected(server, role, target, env)
         try:
             if uac:
                 runs.append(await sipp_uac(tmp_path, server, uac, transport))

@@ -10,6 +10,7 @@ sent is tested in ``test_srf_server_errors.py``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,13 @@ async def test_create_uac_pracks_a_reliable_183(tmp_path: Path, transport: str) 
     lines = await call(tmp_path, "uac-100rel", uas=reliable_183_callee(), transport=transport)
     assert events(lines) == ["connect", "provisional", "dialog", "bye-sent"]
     assert (lines[1]["status"], lines[1]["rseq"]) == (183, "42")
+
+
+async def test_create_b2bua_relays_a_reliable_183_and_waits_for_its_prack(tmp_path: Path) -> None:
+    """The callee's reliable 183 goes to the caller reliably too (its Require
+    copied, drachtio-srf's proxyResponseHeaders); the caller's 200 waits for
+    the caller's PRACK."""
+    caller = prack_scenario("Supported: 100rel", answered_first=False, pause_ms=200)
+    env = {"SRF_B2BUA": json.dumps({"proxyResponseHeaders": ["require"]})}
+    lines = await call(tmp_path, "b2bua", uac=caller, uas=reliable_183_callee(), env=env)
+    assert events(lines) == ["connect", "invite", "bridged", "caller-hung-up", "callee-released"]

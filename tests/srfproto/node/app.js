@@ -78,7 +78,10 @@ const roles = {
   // A B2BUA to the target; either side's BYE ends the other.
   'b2bua': () => srf.invite((req, res) => {
     emit({event: 'invite'});
-    const opts = {localSdpB: req.body, headers: {'X-Bridged': 'yes'}};
+    // SRF_B2BUA (JSON): more options, such as proxyResponseHeaders.
+    const opts = {
+      localSdpB: req.body, headers: {'X-Bridged': 'yes'}, ...JSON.parse(process.env.SRF_B2BUA || '{}'),
+    };
     srf.createB2BUA(req, res, target, opts, {}, (err, dialogs) => {
       if (err) {
         emit({event: 'b2bua-failed', status: err.status});
