@@ -56,7 +56,10 @@ def refused(result: ProxyResult) -> str:
 def destination_address(destination: str) -> tuple[str, str, int]:
     """The transport, host and port a request to ``destination`` (a SIP URI) goes to,
     as named by the URI (what the ``continue`` replies show of each target)."""
-    uri = Uri(destination)
+    try:
+        uri = Uri(destination)
+    except ValueError:  # a destination is a URI: checked by the proxy command
+        return "udp", "", 0
     transport = (uri.next_hop_transport or "udp").lower()
     return transport, uri.host or "", uri.next_hop_port or uri.port or 5060
 
