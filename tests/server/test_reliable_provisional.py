@@ -267,13 +267,13 @@ async def test_a_cancel_before_the_prack_ends_the_call_whose_2xx_was_held(tmp_pa
     await _finish(server, app, sipp)
 
 
-@needs_sipp
-async def test_the_server_pracks_a_reliable_183_to_an_invite_the_app_sent(tmp_path: Path) -> None:
-    server = await start_server()
-    app = await App.authenticated(server)
+def reliable_183_callee() -> str:
+    """sipp as a callee that sends a reliable 183 (RSeq 42) to an INVITE offering
+    100rel, takes its PRACK (CSeq 2) and answers it, then answers the INVITE
+    200 and takes the ACK and the BYE (CSeq 3)."""
     contact = "Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>"
     to_tag = "[last_To:];tag=[pid]SIPpTag01[call_number]"
-    scenario = "".join(
+    return "".join(
         [
             _HEAD.format(name="uas sends a reliable 183"),
             '  <recv request="INVITE" timeout="10000">\n    <action>\n'
@@ -302,7 +302,13 @@ async def test_the_server_pracks_a_reliable_183_to_an_invite_the_app_sent(tmp_pa
             "</scenario>\n",
         ]
     )
-    sipp, port = await sipp_uas(tmp_path, scenario)
+
+
+@needs_sipp
+async def test_the_server_pracks_a_reliable_183_to_an_invite_the_app_sent(tmp_path: Path) -> None:
+    server = await start_server()
+    app = await App.authenticated(server)
+    sipp, port = await sipp_uas(tmp_path, reliable_183_callee())
     _, ok = await invite_sipp(app, port)
     assert ok["message"]["status_line"]["status_code"] == 200
     # The app saw the 183 (before its 200), not the PRACK.

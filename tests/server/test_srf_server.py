@@ -9,137 +9,24 @@ would: sipp's result and what the application printed.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 from server_harness import (
-    SECRET,
     App,
     Sipp,
     free_port,
-    needs_sipp,
     ringing_then_cancelled_scenario,
     sipp_uac,
-    sipp_uas,
     start_server,
     uac_hung_up_by_server_scenario,
     uac_in_dialog_scenario,
     uac_scenario,
     uas_in_dialog_scenario,
 )
+from srf_node import NodeApp, call, connected, events, needs_node
 
-from drachtio.server import Server
-
-NODE_DIR = Path(__file__).parent.parent / "srfproto" / "node"
-
-pytestmark = [
-    needs_sipp,
-    pytest.mark.skipif(shutil.which("node") is None, reason="node.js is not installed"),
-]
-
-
-class NodeApp:
-    """``node app.js`` as a subprocess; its JSON lines as they come."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[dict[str, Any]] = []
-
-    @classmethod
-    async def start(
-        cls,
-        server: Server,
-        role: str,
-        target: str = "",
-        secret: str = SECRET,
-        env: dict[str, str] | None = None,
-    ) -> NodeApp:
-        assert (NODE_DIR / "node_modules" / "drachtio-srf").is_dir(), "run scripts/test.sh"
-        _, port = server.control_address
-        process = await asyncio.create_subprocess_exec(
-            "node",
-            str(NODE_DIR / "app.js"),
-            str(port),
-            secret,
-            role,
-            target,
-            cwd=NODE_DIR,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, **(env or {})},
-        )
-        return cls(process)
-
-    async def next(self, event: str, timeout: float = 20.0) -> dict[str, Any]:
-        """The next line of ``event``; the lines before it are kept in :attr:`lines`."""
-        assert self.process.stdout is not None
-        while True:
-            raw = await asyncio.wait_for(self.process.stdout.readline(), timeout)
-            assert raw, f"the application ended before {event!r}: {self.lines}"
-            line = json.loads(raw)
-            self.lines.append(line)
-            if line["event"] == event:
-                return line
-
-    async def finish(self, timeout: float = 20.0) -> list[dict[str, Any]]:
-        """Every line, once the application has exited by itself."""
-        stdout, stderr = await asyncio.wait_for(self.process.communicate(), timeout)
-        self.lines += [json.loads(line) for line in stdout.decode().splitlines()]
-        assert self.process.returncode == 0, stderr.decode()
-        return self.lines
-
-    def kill(self) -> None:
-        if self.process.returncode is None:
-            self.process.kill()
-
-
-def events(lines: list[dict[str, Any]]) -> list[str]:
-    return [line["event"] for line in lines]
-
-
-async def connected(server: Server, role: str, target: str = "") -> NodeApp:
-    app = await NodeApp.start(server, role, target)
-    connect = await app.next("connect")
-    assert connect["version"] == "v0.9.3"
-    assert connect["hostport"] == ",".join(server.hostport)
-    # The routes go out right after the connect event, unanswered by design:
-    # a round trip of the server makes sure they are in.
-    await asyncio.sleep(0.2)
-    return app
-
-
-async def call(
-    tmp_path: Path, role: str, *, uac: str = "", uas: str = "", transport: str = "udp"
-) -> list[dict[str, Any]]:
-    """Run application ``role`` with sipp running ``uac`` (calling the server)
-    or ``uas`` (called by the application), or both; each sipp must succeed.
-    Returns what the application printed."""
-    server = await start_server()
-    try:
-        target = ""
-        runs: list[Sipp] = []
-        if uas:
-            sipp, port = await sipp_uas(tmp_path, uas, transport)
-            runs.append(sipp)
-            target = f"sip:sipp@127.0.0.1:{port}" + (";transport=tcp" if transport == "tcp" else "")
-        app = await connected(server, role, target)
-        try:
-            if uac:
-                runs.append(await sipp_uac(tmp_path, server, uac, transport))
-            for sipp in runs:
-                result = await sipp.result()
-                assert (result.returncode, result.successful, result.failed) == (0, 1, 0), (
-                    result.log
-                )
-            return await app.finish()
-        finally:
-            app.kill()
-    finally:
-        await server.stop()
+pytestmark = needs_node
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])

@@ -21,6 +21,9 @@ from drachtio.srfproto import (
     parse_server_message,
 )
 
+# The destination and SIP part of a proxy message, as drachtio-srf writes them.
+PROXY_TAIL = "sip:bob@127.0.0.1\r\nINVITE sip:bob@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+
 
 class RawSrf:
     """A drachtio-srf client written by hand."""
@@ -136,8 +139,17 @@ async def test_bad_messages_get_a_precise_nok_and_the_connection_stays() -> None
         "m10|sip||no-such-dialog\r\nBYE sip:placeholder SIP/2.0\r\n\r\n": "no dialog "
         "no-such-dialog",
         "m11|sip|t9|\r\nCANCEL sip:bob@127.0.0.1 SIP/2.0\r\n\r\n": "unknown transaction t9",
-        "m12|proxy|t1|||||||sip:bob@127.0.0.1\r\nINVITE sip:bob@127.0.0.1 SIP/2.0\r\n\r\n": (
-            "proxy is not supported by this server yet"
+        f"m12|proxy|t1||fullResponse||serial|||{PROXY_TAIL}": "unknown transaction t1",
+        f"m13|proxy|t1||fullResponse||serial|2x||{PROXY_TAIL}": "proxy: provisional timeout "
+        "'2x' is not a duration like 2s or 500ms",
+        # A bare number: drachtio-server would ignore it, this server says so.
+        f"m14|proxy|t1||fullResponse||serial||2|{PROXY_TAIL}": "proxy: final timeout "
+        "'2' is not a duration like 2s or 500ms",
+        "m15|proxy|t1||fullResponse||serial|||bob at home\r\nINVITE sip:b SIP/2.0\r\n\r\n": (
+            "data.destinations[0]: 'bob at home' is not a URI"
+        ),
+        f"m16|proxy|t1||fullResponse||serial|||{PROXY_TAIL[:-2]}Via: x\r\n\r\n": (
+            "data.headers: 'Via' is the proxy's to write"
         ),
     }
     for payload, reason in cases.items():
@@ -186,4 +198,24 @@ async def test_more_than_16_kib_before_authenticate_closes_the_connection() -> N
     # No reply: the message was never read whole, it has no msgId to answer.
     assert await asyncio.wait_for(client.reader.read(), 5) == b""
     assert server.stats["control_unauthenticated"] == 0
+    await server.stop()
+
+
+async def test_a_prack_from_the_app_is_not_sent_again() -> None:
+    """The server PRACKs the reliable provisional responses to the app's INVITEs
+    itself; drachtio-srf's own PRACK (createUAC sends one) is answered, not sent."""
+    server = await start_server()
+    client = await RawSrf.authenticated(server)
+    for payload in (
+        "k1|sip||\r\nPRACK sip:bob@127.0.0.1:9 SIP/2.0\r\nRAck: 42 1 INVITE\r\n\r\n",
+        "k2|sip||nope\r\nPRACK sip:placeholder SIP/2.0\r\nRAck: 42 1 INVITE\r\n\r\n",
+    ):
+        client.send(payload)
+        reply = await client.reply(payload[:2])
+        assert reply.ok, reply
+        # No transaction: nothing went out.
+        assert reply.tokens[6] == ""
+        assert reply.message is not None and reply.message.startswith("PRACK ")
+    assert "PRACK" not in server.message_counts.get("requests_sent", {})
+    client.writer.close()
     await server.stop()

@@ -211,7 +211,11 @@ def test_malformed_server_messages_are_refused_precisely(
 
 
 def test_tokens_that_cannot_be_expressed_are_refused_locally() -> None:
-    with pytest.raises(LocalSrfError):
-        request_sent("s", "c", SipMeta("network", "udp", "a|b", 1, "t"), "x", INVITE)
-    with pytest.raises(LocalSrfError):
+    """Checked as the payload is made, the culprit named by its place in the leader."""
+    reply = request_sent("s", "c", SipMeta("network", "udp", "a|b", 1, "t"), "x", INVITE)
+    with pytest.raises(LocalSrfError) as info:
+        reply.to_payload()
+    assert info.value.message == "token 7 'a|b' holds '|': not expressible"
+    with pytest.raises(LocalSrfError) as info:
         SipEvent("s", META, "t\r\n", "", INVITE).to_payload()
+    assert info.value.message.startswith("token 8 't\\r\\n' holds '\\r'")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from drachtio.protocol import Command
+from drachtio.protocol import Command, Sip
 
 if TYPE_CHECKING:
     from drachtio.server.cdr import Cdr
     from drachtio.server.server import Server
 
-__all__ = ["AppSession", "EmbeddedApp"]
+__all__ = ["AppSession", "EmbeddedApp", "PrackWatcher"]
 
 
 class AppSession(Protocol):
@@ -40,6 +40,15 @@ class AppSession(Protocol):
 
     def close(self) -> None:
         """End the session (the server stops)."""
+
+
+@runtime_checkable
+class PrackWatcher(Protocol):
+    """A session shown the PRACKs the server answers for it (drachtio-srf's: its
+    application waits for the PRACK of a reliable provisional response it sent)."""
+
+    def pracked(self, prack: Sip) -> None:
+        """The server answered ``prack`` 200, a PRACK of this session's reliable response."""
 
 
 class EmbeddedApp(Protocol):

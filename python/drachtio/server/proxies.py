@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from drachtio._core import (
     SipRequest,
@@ -38,7 +38,7 @@ from drachtio.server.dialog import Listener, build_response, contact_for, uri_ho
 from drachtio.server.proxy import CancelBranch, ProxiedRequest, Relay, SendBranch, Settled
 from drachtio.stack import SipStack
 
-__all__ = ["TIMER_C", "Proxied", "Proxies"]
+__all__ = ["TIMER_C", "Proxied", "Proxies", "ProxyWatcher"]
 
 log = logging.getLogger("drachtio.server")
 
@@ -54,6 +54,15 @@ _REFUSALS = {
     482: "Loop Detected",
     483: "Too Many Hops",
 }
+
+
+@runtime_checkable
+class ProxyWatcher(Protocol):
+    """An owner told of each final response a branch gets, as it comes (drachtio-srf
+    applications see every one); ``answer`` is the :class:`Later` its ``proxy`` got."""
+
+    def proxied_response(self, answer: Later, destination: str, response: SipResponse) -> None:
+        """Branch ``destination`` of the request answered ``answer`` got final ``response``."""
 
 
 @dataclass(slots=True, eq=False)
@@ -220,6 +229,10 @@ class Proxies(Generic[_Owner]):
         if found is None:
             return False
         entry, index = found
+        owner = entry.owner
+        if response.status >= 200 and isinstance(owner, ProxyWatcher):
+            destination = entry.call.branches()[index].destination
+            owner.proxied_response(entry.answer, destination, response)
         entry.call.on_response(index, response, now)
         self._run(stack, entry, now)
         return True

@@ -12,8 +12,11 @@ JSON one share routes, transactions and dialogs on one server.
 
 docs/srf-protocol.md is the specification. Routes of a CDR kind
 (``route|cdr:attempt``) make the application one of those the call detail
-records go to (:meth:`SrfSession.send_cdr`). Not served yet, and refused
-with a ``NOK`` that says so: ``proxy``. The
+records go to (:meth:`SrfSession.send_cdr`). ``proxy`` is the proxy
+core's, its replies :mod:`drachtio.server.srf_proxy`'s. The PRACK of a
+reliable provisional response the application sent is answered by the
+server and shown to it (:meth:`SrfSession.pracked`); a PRACK it sends is
+not sent again (the server PRACKs for it). The
 server never pings a drachtio-srf client (the protocol has no such message
 from the server).
 """
@@ -25,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from drachtio._core import SipMessage, SipRequest, SipResponse, next_hop
 from drachtio.protocol import (
@@ -36,6 +39,7 @@ from drachtio.protocol import (
     Failure,
     Later,
     LocalProtocolError,
+    ProxyResult,
     RespondResult,
     RespondToSipRequest,
     ResponseData,
@@ -50,6 +54,15 @@ from drachtio.protocol import Route as RouteCommand
 from drachtio.server.cdr import Cdr
 from drachtio.server.dialog import build_in_dialog_request
 from drachtio.server.session import AppChannel
+from drachtio.server.srf_messages import (
+    cancel_of,
+    dialog_of,
+    early_dialog,
+    record_of,
+    text_of,
+    through,
+)
+from drachtio.server.srf_proxy import ProxyReplies, destination_address, proxy_command, refused
 from drachtio.server.transaction_user import hang_up_headers
 from drachtio.srfproto import (
     UNSOLICITED,
@@ -80,6 +93,8 @@ from drachtio.srfproto import (
     command_headers,
     failure,
     pong,
+    proxy_done,
+    proxy_response,
     read_sip_text,
     request_sent,
     response_sent,
@@ -99,7 +114,6 @@ SERVER_VERSION = "v0.9.3"
 release whose protocol this server speaks (drachtio-srf sends keep-alive
 pings only to ``v0.8.2`` and later)."""
 
-_NOT_YET = "is not supported by this server yet"
 _CDR_KINDS = ("cdr:attempt", "cdr:start", "cdr:stop")
 # The termination reasons drachtio-srf knows (docs/srf-protocol.md), for ours.
 _SRF_STOP_REASONS = {
@@ -126,7 +140,7 @@ class SrfSession(AppChannel):
     application's requests went (until their final response).
     """
 
-    __slots__ = ("_on_authenticated", "_received", "_sent", "srf", "tags")
+    __slots__ = ("_on_authenticated", "_proxying", "_received", "_sent", "srf", "tags")
 
     def __init__(
         self,
@@ -150,6 +164,7 @@ class SrfSession(AppChannel):
         """The tags the application declared in ``authenticate``."""
         self._received: dict[str, tuple[SipRequest, Source | None]] = {}
         self._sent: dict[str, tuple[SipRequest, SipMeta]] = {}
+        self._proxying = ProxyReplies()
 
     def __repr__(self) -> str:
         return f"<SrfSession {self.peer}>"
@@ -225,7 +240,7 @@ class SrfSession(AppChannel):
     def _on_message(self, message: ClientMessage) -> None:
         msg_id = message.msg_id
         try:
-            reply = self._answer(message)
+            reply: ServerMessage | None = self._answer(message)
         except RemoteSrfError as exc:
             log.info("srf message refused peer=%s error=%s", self.peer, exc.message)
             reply = failure(self.srf.next_msg_id(), msg_id, exc.message)
@@ -235,10 +250,12 @@ class SrfSession(AppChannel):
             # A defect here must not take the connection (and its calls) down.
             log.exception("could not carry out %s peer=%s", message.TYPE, self.peer)
             reply = failure(self.srf.next_msg_id(), msg_id, "the server could not carry it out")
-        self._send(reply)
+        if reply is not None:
+            self._send(reply)
 
-    def _answer(self, message: ClientMessage) -> ServerMessage:
-        """The reply to ``message``, once the core carried it out."""
+    def _answer(self, message: ClientMessage) -> ServerMessage | None:
+        """The reply to ``message``, once the core carried it out (``None``: the
+        replies come later, as for ``proxy``)."""
         new_id = self.srf.next_msg_id()
         msg_id = message.msg_id
         if isinstance(message, Authenticate):
@@ -263,7 +280,7 @@ class SrfSession(AppChannel):
         if isinstance(message, CancelRequest):
             return self._cancel(new_id, message)
         assert isinstance(message, Proxy)
-        return failure(new_id, msg_id, f"proxy {_NOT_YET}")
+        return self._proxy(new_id, message)
 
     def _authenticate(self, new_id: str, message: Authenticate) -> ServerMessage:
         if not check_secret(message.secret, self._server.config.secrets):
@@ -290,10 +307,10 @@ class SrfSession(AppChannel):
         if code >= 200:
             self._received.pop(txn, None)
         source = received[1] if received is not None else None
-        meta = _meta("application", source)
-        return response_sent(
-            new_id, msg_id, meta, txn, result.dialog_id or "", _text(result.message)
-        )
+        meta = record_of("application", source)
+        sent = result.message
+        dialog = result.dialog_id or early_dialog(sent) or ""
+        return response_sent(new_id, msg_id, meta, txn, dialog, text_of(sent))
 
     def _send_new(self, new_id: str, message: NewRequest) -> ServerMessage:
         msg_id = message.msg_id
@@ -306,6 +323,10 @@ class SrfSession(AppChannel):
         self, new_id: str, message: NewRequest | RequestInDialog, text: SipText
     ) -> ServerMessage:
         msg_id = message.msg_id
+        if text.method == "PRACK":
+            # The server PRACKs each reliable provisional response to the
+            # application's INVITEs itself (RFC 3262 §4): drachtio-srf's is not sent again.
+            return request_sent(new_id, msg_id, record_of("application", None), "", message.message)
         headers = command_headers(text, msg_id)
         body = text.body or None
         if isinstance(message, RequestInDialog):
@@ -313,17 +334,17 @@ class SrfSession(AppChannel):
         else:
             self._own_host(headers)
             if message.proxy is not None:
-                _through(headers, message.proxy)
+                through(headers, message.proxy)
             command = SendSipRequest(text.method, text.request_uri, headers, body)
         result = self._server.execute(self, command)
         if not isinstance(result, SendResult):
             return _refused(new_id, msg_id, result) or failure(new_id, msg_id, "not sent")
         request = result.message
         assert isinstance(request, SipRequest)
-        meta = _meta("application", None, next_hop(request))
+        meta = record_of("application", None, next_hop(request))
         if request.method != "ACK":
             self._sent[result.transaction_id] = (request, meta)
-        return request_sent(new_id, msg_id, meta, result.transaction_id, _text(request))
+        return request_sent(new_id, msg_id, meta, result.transaction_id, text_of(request))
 
     def _own_host(self, headers: dict[str, str | list[str]]) -> None:
         """A From or Contact at ``localhost`` (drachtio-srf writes one for a calling
@@ -333,6 +354,40 @@ class SrfSession(AppChannel):
             if name.lower() in ("from", "f", "contact", "m") and isinstance(value, str):
                 headers[name] = value.replace("@localhost", f"@{ip}:{port}", 1)
 
+    def _proxy(self, new_id: str, message: Proxy) -> ServerMessage | None:
+        """Proxy a network request: with ``fullResponse`` (drachtio-srf always asks
+        for it) the replies come as the branches answer; else ``done`` at once."""
+        msg_id = message.msg_id
+        result = self._server.execute(self, proxy_command(message))
+        if isinstance(result, ProxyResult):
+            # The proxy core answered the request itself (483, 482...).
+            self._received.pop(message.transaction_id, None)
+            return failure(new_id, msg_id, refused(result))
+        if not isinstance(result, Later):
+            return _refused(new_id, msg_id, result) or failure(new_id, msg_id, "not proxied")
+        self._received.pop(message.transaction_id, None)
+        if not message.full_response:
+            return proxy_done(new_id, msg_id)
+        self._proxying.started(result, msg_id)
+        result.then(lambda _: self._proxy_settled(result))
+        return None
+
+    def proxied_response(self, answer: Later, destination: str, response: SipResponse) -> None:
+        """A destination's final response: a ``continue`` reply (then ``done`` for a 2xx)."""
+        msg_id, done = self._proxying.response(answer, response.status)
+        if msg_id is None or not self.is_open:
+            return
+        meta = record_of("network", None, destination_address(destination))
+        text = text_of(response)
+        self._send(proxy_response(self.srf.next_msg_id(), msg_id, meta, text))
+        if done:
+            self._send(proxy_done(self.srf.next_msg_id(), msg_id))
+
+    def _proxy_settled(self, answer: Later) -> None:
+        msg_id = self._proxying.settled(answer)
+        if msg_id is not None and self.is_open:
+            self._send(proxy_done(self.srf.next_msg_id(), msg_id))
+
     def _cancel(self, new_id: str, message: CancelRequest) -> ServerMessage:
         msg_id, txn = message.msg_id, message.transaction_id
         result = self._server.execute(self, CancelSipRequest(txn))
@@ -340,7 +395,7 @@ class SrfSession(AppChannel):
         if refused is not None:
             return refused
         invite, meta = self._sent[txn]
-        return request_sent(new_id, msg_id, meta, txn, _text(cancel_of(invite)))
+        return request_sent(new_id, msg_id, meta, txn, text_of(cancel_of(invite)))
 
     # ------------------------------------------------------------ the server's side
 
@@ -379,7 +434,7 @@ class SrfSession(AppChannel):
             record.kind,
             record.source,
             stack_time(record.time),
-            _text(record.message),
+            text_of(record.message),
             detail,
         )
         return self._send(event)
@@ -394,8 +449,8 @@ class SrfSession(AppChannel):
         # A copy: the server's own BYE takes the same CSeq from the dialog.
         reason = command.reason or "no ACK for the 2xx"
         bye = build_in_dialog_request(replace(dialog), "BYE", hang_up_headers(reason), None)
-        meta = _meta("application", None, next_hop(bye))
-        event = SipEvent(self.srf.next_msg_id(), meta, UNSOLICITED, dialog.id, _text(bye))
+        meta = record_of("application", None, next_hop(bye))
+        event = SipEvent(self.srf.next_msg_id(), meta, UNSOLICITED, dialog.id, text_of(bye))
         return self._send(event)
 
     def _send_sip(self, command: Sip) -> bool:
@@ -410,10 +465,10 @@ class SrfSession(AppChannel):
             if message.status >= 200:
                 self._sent.pop(txn, None)
             where = None if sent is None else (sent[1].protocol, sent[1].address, sent[1].port)
-            meta = _meta("network", command.source, where, now)
+            meta = record_of("network", command.source, where, now)
         else:
             assert isinstance(message, SipRequest)
-            meta = _meta("network", command.source, None, now)
+            meta = record_of("network", command.source, None, now)
             if message.method != "ACK":
                 self._received[txn] = (message, command.source)
                 received_on = self._listener(meta.protocol)
@@ -422,10 +477,24 @@ class SrfSession(AppChannel):
             meta,
             txn,
             command.dialog_id or "",
-            _text(message),
+            text_of(message),
             received_on,
         )
         return self._send(event)
+
+    def pracked(self, prack: Sip) -> None:
+        """The PRACK of a reliable provisional response the application sent, which
+        the server answered: shown in the early dialog that response named, where
+        drachtio-srf waits for it (``res.send``'s last callback)."""
+        request = prack.message
+        if not self.is_open or not isinstance(request, SipRequest):
+            return
+        meta = record_of("network", prack.source, None, prack.time)
+        dialog = dialog_of(request) or ""
+        event = SipEvent(
+            self.srf.next_msg_id(), meta, prack.transaction_id, dialog, text_of(request)
+        )
+        self._send(event)
 
     def _send_cancel(self, command: Cancel) -> bool:
         """The INVITE of ``command`` was cancelled: drachtio-srf is sent the CANCEL
@@ -434,8 +503,8 @@ class SrfSession(AppChannel):
         if received is None:
             return True
         invite, source = received
-        meta = _meta("network", source)
-        cancel = _text(cancel_of(invite))
+        meta = record_of("network", source)
+        cancel = text_of(cancel_of(invite))
         event = SipEvent(self.srf.next_msg_id(), meta, command.transaction_id, "", cancel)
         return self._send(event)
 
@@ -457,59 +526,8 @@ class SrfSession(AppChannel):
         return self._write(frame)
 
 
-def _through(headers: dict[str, str | list[str]], proxy: str) -> None:
-    """Send a new request through the outbound ``proxy`` (a SIP URI): it becomes
-    the first Route, a loose one (RFC 3261 §8.1.2), ahead of any the
-    application wrote; the request goes there, its Request-URI unchanged."""
-    route = proxy if proxy.startswith("<") else f"<{proxy}>"
-    if ";lr" not in route.lower():
-        route = f"{route[:-1]};lr>"
-    name = next((n for n in headers if n.lower() == "route"), "Route")
-    known = headers.get(name)
-    if known is None:
-        headers[name] = route
-    else:
-        headers[name] = [route, *([known] if isinstance(known, str) else known)]
-
-
 def _refused(new_id: str, msg_id: str, result: ResponseData | Later) -> ServerMessage | None:
-    """The ``NOK`` for a command the core refused, else ``None`` (only ``proxy``,
-    which this dialect does not send, is answered ``Later``)."""
+    """The ``NOK`` for a command the core refused, else ``None``."""
     if isinstance(result, Failure):
         return failure(new_id, msg_id, result.reason)
     return None
-
-
-def _meta(
-    source: Literal["network", "application"],
-    received_from: Source | None,
-    where: tuple[str, str, int] | None = None,
-    now: float | None = None,
-) -> SipMeta:
-    """The ``source|bytes|protocol|address|port|time`` record of a message."""
-    if received_from is not None:
-        where = (received_from.transport, received_from.address, received_from.port)
-    transport, address, port = where if where is not None else ("udp", "0.0.0.0", 0)
-    clock = stack_time(time.time() if now is None else now)
-    return SipMeta(source, transport, address, port, clock)
-
-
-def _text(message: object) -> str:
-    """A SIP message as the text drachtio-srf reads."""
-    assert isinstance(message, SipMessage)
-    return message.to_bytes().decode("utf-8", "replace")
-
-
-def cancel_of(invite: SipRequest) -> SipRequest:
-    """The CANCEL of ``invite`` (RFC 3261 §9.1): its Request-URI, top Via, From,
-    To, Call-ID and Route, its CSeq number with the method CANCEL.
-
-    What drachtio-srf is shown; the stack builds the CANCEL it sends itself.
-    """
-    pairs = [("Via", via) for via in invite.header_all("Via")[:1]]
-    pairs += [(name, invite.header(name) or "") for name in ("From", "To", "Call-ID")]
-    cseq = invite.cseq
-    pairs.append(("CSeq", f"{1 if cseq is None else cseq.seq} CANCEL"))
-    pairs += [("Route", route) for route in invite.header_all("Route")]
-    pairs += [("Max-Forwards", "70"), ("Content-Length", "0")]
-    return SipRequest("CANCEL", invite.uri, pairs)

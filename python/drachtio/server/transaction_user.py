@@ -56,7 +56,7 @@ from drachtio.protocol import (
     Success,
     Unroute,
 )
-from drachtio.server.app_session import AppSession
+from drachtio.server.app_session import AppSession, PrackWatcher
 from drachtio.server.cdr import CallRecorder, Cdr, CdrSubscriber, Reason
 from drachtio.server.config import ServerConfig
 from drachtio.server.dialog import (
@@ -932,6 +932,8 @@ class TransactionUser:
         owner = None if invite is None else invite.owner
         if owner is None or not self._routes.routes(owner, "PRACK"):
             self._answer(tx, 200, None)
+            if isinstance(owner, PrackWatcher):
+                owner.pracked(self._sip_message(tx))
             return
         tx.owner = owner
         self._server_txs.add(tx, self._loop.time())

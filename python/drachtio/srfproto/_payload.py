@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from drachtio.srfproto.errors import LocalSrfError, RemoteSrfError
 
@@ -53,7 +53,18 @@ def check_token(value: str, what: str) -> str:
     return value
 
 
-def join_payload(tokens: Iterable[str], message: str | None = None) -> str:
-    """The payload of ``tokens`` (already checked) and an optional SIP message."""
+def join_payload(tokens: Sequence[str], message: str | None = None) -> str:
+    """The payload of ``tokens`` and an optional SIP message.
+
+    The leader is checked whole (one ``|`` between each two tokens, no CR or
+    LF), which costs less than a check per token; only a leader that fails
+    is looked at token by token, to name the culprit.
+
+    Raises:
+        LocalSrfError: ``bad_value`` when a token holds ``|``, CR or LF.
+    """
     leader = "|".join(tokens)
+    if leader.count("|") != len(tokens) - 1 or "\r" in leader or "\n" in leader:
+        for index, token in enumerate(tokens):
+            check_token(token, f"token {index}")
     return leader if message is None else leader + CRLF + message

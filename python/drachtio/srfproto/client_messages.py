@@ -26,13 +26,15 @@ __all__ = [
     "RequestInDialog",
     "Route",
     "SendResponse",
+    "duration_seconds",
     "parse_client_message",
     "start_line",
 ]
 
 # RFC 3261 token characters, for a method name.
 _METHOD = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
-_DURATION = re.compile(r"[0-9]+(?:ms|s)?")
+# A proxy timeout as drachtio-server reads it: a number of seconds or of milliseconds.
+_DURATION = re.compile(r"([0-9]{1,9})(ms|s)")
 
 
 def start_line(message: str) -> str:
@@ -173,7 +175,8 @@ class Proxy:
 
     Attributes:
         provisional_timeout: ``""`` (the server's default) or a duration such
-            as ``2s`` or ``500ms``; likewise ``final_timeout``.
+            as ``2s`` or ``500ms``; likewise ``final_timeout``. Zero means
+            none, as an empty token does.
         message: ``<METHOD> <first destination> SIP/2.0`` and the headers to
             add to the proxied request.
     """
@@ -190,6 +193,16 @@ class Proxy:
     provisional_timeout: str = ""
     final_timeout: str = ""
 
+    @property
+    def provisional_seconds(self) -> float | None:
+        """:attr:`provisional_timeout` in seconds; ``None`` for none."""
+        return duration_seconds(self.provisional_timeout)
+
+    @property
+    def final_seconds(self) -> float | None:
+        """:attr:`final_timeout` in seconds; ``None`` for none."""
+        return duration_seconds(self.final_timeout)
+
     def to_payload(self) -> str:
         tokens = [
             check_token(self.msg_id, "msg_id"),
@@ -204,6 +217,23 @@ class Proxy:
         ]
         tokens.extend(check_token(d, "destination") for d in self.destinations)
         return join_payload(tokens, self.message)
+
+
+def duration_seconds(value: str) -> float | None:
+    """A proxy timeout (``2s``, ``500ms``) in seconds; ``None`` for ``""`` or zero.
+
+    Raises:
+        ValueError: ``value`` is not such a duration.
+    """
+    if not value:
+        return None
+    match = _DURATION.fullmatch(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration like 2s or 500ms")
+    number = int(match[1])
+    if number == 0:
+        return None
+    return number / 1000 if match[2] == "ms" else float(number)
 
 
 ClientMessage = (
@@ -368,7 +398,9 @@ def _parse_proxy(msg_id: str, tokens: list[str], message: str | None) -> ClientM
     for name, value in (("provisional", tokens[7]), ("final", tokens[8])):
         if value and _DURATION.fullmatch(value) is None:
             raise _error(
-                "bad_token", f"proxy: {name} timeout {value!r} is not a duration like 2s", msg_id
+                "bad_token",
+                f"proxy: {name} timeout {value!r} is not a duration like 2s or 500ms",
+                msg_id,
             )
     destinations = tuple(tokens[9:])
     if not all(destinations):

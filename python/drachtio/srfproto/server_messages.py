@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from drachtio.srfproto._payload import check_token, join_payload, split_payload
+from drachtio.srfproto._payload import join_payload, split_payload
 from drachtio.srfproto.errors import RemoteSrfError
 
 __all__ = [
@@ -85,10 +85,10 @@ class SipMeta:
         return [
             self.source,
             str(len(message.encode("utf-8"))),
-            check_token(self.protocol, "protocol"),
-            check_token(self.address, "address"),
+            self.protocol,
+            self.address,
             str(self.port),
-            check_token(self.time, "time"),
+            self.time,
         ]
 
 
@@ -122,12 +122,12 @@ class Reply:
 
     def to_payload(self) -> str:
         tokens = [
-            check_token(self.msg_id, "msg_id"),
+            self.msg_id,
             self.TYPE,
-            check_token(self.answers, "answers"),
+            self.answers,
             "OK" if self.ok else "NOK",
         ]
-        tokens.extend(check_token(t, "token") for t in self.tokens)
+        tokens.extend(self.tokens)
         return join_payload(tokens, self.message)
 
 
@@ -150,14 +150,14 @@ class SipEvent:
 
     def to_payload(self) -> str:
         tokens = [
-            check_token(self.msg_id, "msg_id"),
+            self.msg_id,
             self.TYPE,
             *self.meta.tokens(self.message),
-            check_token(self.transaction_id, "transaction_id"),
-            check_token(self.dialog_id, "dialog_id"),
+            self.transaction_id,
+            self.dialog_id,
         ]
         if self.received_on is not None:
-            tokens += [check_token(self.received_on[0], "address"), str(self.received_on[1])]
+            tokens += [self.received_on[0], str(self.received_on[1])]
         # The leader ends with '|': drachtio-srf ignores a sip message of fewer tokens.
         tokens.append("")
         return join_payload(tokens, self.message)
@@ -182,13 +182,13 @@ class CdrEvent:
 
     def to_payload(self) -> str:
         tokens = [
-            check_token(self.msg_id, "msg_id"),
+            self.msg_id,
             f"cdr:{self.kind}",
             self.source,
-            check_token(self.time, "time"),
+            self.time,
         ]
         if self.detail is not None:
-            tokens.append(check_token(self.detail, "detail"))
+            tokens.append(self.detail)
         return join_payload(tokens, self.message)
 
 

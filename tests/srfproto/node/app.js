@@ -83,7 +83,10 @@ const roles = {
   // A B2BUA to the target; either side's BYE ends the other.
   'b2bua': () => srf.invite((req, res) => {
     emit({event: 'invite'});
-    const opts = {localSdpB: req.body, headers: {'X-Bridged': 'yes'}};
+    // SRF_B2BUA (JSON): more options, such as proxyResponseHeaders.
+    const opts = {
+      localSdpB: req.body, headers: {'X-Bridged': 'yes'}, ...JSON.parse(process.env.SRF_B2BUA || '{}'),
+    };
     srf.createB2BUA(req, res, target, opts, {}, (err, dialogs) => {
       if (err) {
         emit({event: 'b2bua-failed', status: err.status});
@@ -118,6 +121,49 @@ const roles = {
       dialog.on('destroy', (bye, reason) => {
         emit({event: 'destroy', callId, reason, method: bye && bye.method});
         srf.endSession(req);
+      });
+    });
+  }),
+  // srf.proxyRequest to the comma-separated targets, with the options of
+  // SRF_PROXY (JSON); prints drachtio-srf's result.
+  'proxy': () => srf.invite(async(req) => {
+    emit({event: 'invite'});
+    const opts = JSON.parse(process.env.SRF_PROXY || '{}');
+    try {
+      const results = await srf.proxyRequest(req, target.split(','), opts);
+      emit({
+        event: 'proxied',
+        connected: results.connected,
+        finalStatus: results.finalStatus,
+        finalReason: results.finalResponse ? results.finalResponse.msg.reason : null,
+        responses: results.responses.map((r) => ({
+          address: r.address, port: Number(r.port), statuses: r.msgs.map((m) => m.status),
+        })),
+      });
+    } catch (err) {
+      emit({event: 'proxy-failed', message: String(err)});
+    }
+    done();
+  }),
+  // A reliable 183 (Require: 100rel); the 200 once its PRACK has come.
+  'uas-100rel': () => srf.invite((req, res) => {
+    emit({event: 'invite'});
+    const opts = {headers: {Require: '100rel'}, body: SDP};
+    const sent = (err, msg) => emit({
+      event: 'sent', status: err ? String(err) : msg.status, rseq: msg ? msg.get('RSeq') : null,
+    });
+    res.send(183, 'Session Progress', opts, sent, (prack) => {
+      emit({event: 'prack', rack: prack.get('RAck')});
+      srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+        if (err) {
+          emit({event: 'uas-failed', message: String(err)});
+          return done();
+        }
+        emit({event: 'dialog'});
+        dialog.on('destroy', () => {
+          emit({event: 'destroy'});
+          done();
+        });
       });
     });
   }),
@@ -242,10 +288,35 @@ srf.on('connect', async(err, hostport, version) => {
     }
     done();
   }
-  else if (role === 'uac') {
-    // createUAC to a far end that answers 200; then the app hangs up.
+  else if (role === 'uac-follow' || role === 'uac-redirect') {
+    // createUAC to a far end that redirects: drachtio-srf follows the 3xx
+    // (followRedirects), or the app calls the Contact of the 3xx itself.
+    const follow = role === 'uac-follow';
+    let uri = target;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const dialog = await srf.createUAC(uri, {localSdp: SDP, followRedirects: follow});
+        emit({event: 'dialog', uri: dialog.sip.remoteUri || null});
+        await dialog.destroy();
+        emit({event: 'bye-sent'});
+        break;
+      } catch (err) {
+        emit({event: 'uac-failed', status: err.status, message: String(err)});
+        if (follow || !err.res || !err.res.has('Contact')) break;
+        uri = err.res.getParsedHeader('Contact')[0].uri;
+        emit({event: 'redirected', uri});
+      }
+    }
+    done();
+  }
+  else if (role === 'uac' || role === 'uac-100rel') {
+    // createUAC to a far end that answers 200; then the app hangs up. With
+    // uac-100rel the far end sends a reliable 183 first, which drachtio-srf PRACKs.
+    const callbacks = role === 'uac' ? {} : {
+      cbProvisional: (res) => emit({event: 'provisional', status: res.status, rseq: res.get('RSeq')}),
+    };
     try {
-      const dialog = await srf.createUAC(target, {localSdp: SDP});
+      const dialog = await srf.createUAC(target, {localSdp: SDP}, callbacks);
       emit({event: 'dialog', id: dialog.id, remoteSdp: dialog.remote.sdp.startsWith('v=0')});
       await dialog.destroy();
       emit({event: 'bye-sent'});
