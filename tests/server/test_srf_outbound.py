@@ -26,8 +26,8 @@ import pytest
 from server_harness import SECRET, free_port, needs_sipp, sipp_uac, sipp_uas, start_server
 from server_harness import uac_scenario as plain_uac
 from sip_peer import SipPeer
+from srf_node import NODE_DIR, NodeApp, connected, events
 from test_proxy import callee, caller, own_dir
-from test_srf_server import NODE_DIR, NodeApp, connected, events
 
 from drachtio import SipResponse
 from drachtio.server import Server
