@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from drachtio.server.cdr import Reason
 
 __all__ = [
+    "ANOTHER_FORK_ANSWERED",
     "APPLICATION_GONE",
     "BYE_RECEIVED",
     "BYE_SENT",
@@ -28,6 +29,7 @@ __all__ = [
     "WEBSOCKET_CLOSED",
     "Ending",
     "failed_in_dialog",
+    "final_response",
     "no_response",
 ]
 
@@ -72,3 +74,12 @@ def failed_in_dialog(status: int, method: str) -> Ending:
     return Ending(
         f"{status} response to {method}", "request-timeout" if status == 408 else "normal-release"
     )
+
+
+ANOTHER_FORK_ANSWERED = Ending("another fork answered the INVITE")
+"""An early dialog of an INVITE the application sent: a 2xx came in another."""
+
+
+def final_response(status: int) -> Ending:
+    """An early dialog whose INVITE got the final response ``status`` (300-699), either way."""
+    return Ending(f"final response {status} to the INVITE")

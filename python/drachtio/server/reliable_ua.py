@@ -4,7 +4,7 @@ As UAS the server numbers the reliable 1xx an application sends
 (:class:`~drachtio.server.reliable.ReliableResponses` holds what awaits a
 PRACK), takes the PRACKs and answers 504 when none comes; as UAC it sends
 the PRACK for a reliable 1xx to an application's INVITE
-(:class:`~drachtio.server.prack.Pracks`). :class:`ReliableUa` does these
+(:class:`~drachtio.server.early.EarlyDialogs`). :class:`ReliableUa` does these
 with the stack.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 
-from drachtio._core import SipResponse
 from drachtio.errors import DrachtioError
 from drachtio.protocol import Cancel, SimpleHeaders
 from drachtio.server.app_session import AppSession
+from drachtio.server.dialog import Dialog, build_in_dialog_request
 from drachtio.server.endings import NO_PRACK, NO_PRACK_TEXT
 from drachtio.server.reliable import RELIABLE_TAG, ReliableResponses
 from drachtio.server.session_timer.headers import merge_headers
@@ -99,14 +99,12 @@ class ReliableUa:
             # Its 2xx was held for the PRACK: the call never was.
             core.destroy_dialog(dialog, NO_PRACK)
 
-    def send_prack(self, ctx: ClientTx[AppSession], response: SipResponse) -> None:
-        """Acknowledge a reliable provisional response to an application's INVITE (RFC 3262 §4)."""
+    def send_prack(self, ctx: ClientTx[AppSession], dialog: Dialog[AppSession], rack: str) -> None:
+        """Acknowledge a reliable provisional response to an application's INVITE
+        in its early ``dialog`` (RFC 3262 §4)."""
         core = self._core
         try:
-            prack = core.pracks.prack(ctx.request, response, ctx.contact)
-            if prack is None or core.stack is None:
-                return
-            dialog, request = prack
-            core.pracks.sent(core.send_own(dialog, request))
+            request = build_in_dialog_request(dialog, "PRACK", {"RAck": rack}, None)
+            core.early.prack_sent(core.send_own(dialog, request))
         except (DrachtioError, ValueError) as exc:
             log.warning("could not send PRACK transaction=%s: %s", ctx.id, exc)

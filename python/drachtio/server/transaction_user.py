@@ -232,7 +232,8 @@ class TransactionUser:
         orphans: list[Dialog[AppSession]] = []
         for dialog, heir in core.dialogs.share_out(session, heirs):
             with carry_on("hand over", dialog.id):
-                if heir is not None and self._hand_over(dialog, session, heir):
+                # An early dialog ends with its INVITE, answered or cancelled here.
+                if heir is not None and not dialog.early and self._hand_over(dialog, session, heir):
                     continue
             orphans.append(dialog)
         for tx in core.server_txs.owned_by(session):

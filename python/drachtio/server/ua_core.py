@@ -32,9 +32,9 @@ from drachtio.server.dialog import (
     uri_host,
 )
 from drachtio.server.dialog_registry import Dialogs
-from drachtio.server.endings import Ending
+from drachtio.server.early import EarlyDialogs
+from drachtio.server.endings import Ending, final_response
 from drachtio.server.latency import APP_RESPONSE_BUCKETS, POST_DIAL_DELAY_BUCKETS, Histogram
-from drachtio.server.prack import Pracks
 from drachtio.server.proxies import TIMER_C, Proxies
 from drachtio.server.reliable import ReliableResponses
 from drachtio.server.routing import Routes
@@ -79,7 +79,7 @@ class UaCore:
         # Reliable provisional responses (RFC 3262) awaiting their PRACK, and
         # the early dialogs of the INVITEs applications sent.
         self.reliable = ReliableResponses()
-        self.pracks: Pracks[AppSession] = Pracks()
+        self.early: EarlyDialogs[AppSession] = EarlyDialogs()
         self.proxies: Proxies[AppSession] = Proxies(TIMER_C, 64 * config.t1)
         self.stack: SipStack | None = None
         self.listeners: list[Listener] = []
@@ -218,6 +218,13 @@ class UaCore:
             why: Reason = "application-gone" if code == 480 else "call-rejected"
             self.cdrs.abandoned(tx.id, why, code, time.time(), response)
         self.server_txs.finish(tx)
+        self.end_early(tx, final_response(code))
+
+    def end_early(self, tx: ServerTx[AppSession], ending: Ending) -> None:
+        """``tx``, an INVITE, was answered with no 2xx: its early dialog, if any, ends."""
+        if tx.early is not None:
+            early, tx.early = tx.early, None
+            self.destroy_dialog(early, ending)
 
     def allowed(self) -> list[str]:
         """The methods requests may carry here: those routed, and those the server handles."""
@@ -238,7 +245,7 @@ class UaCore:
         if not self.dialogs.remove(dialog):
             return
         self.subscriptions.forget(dialog.id)
-        if dialog.method == "INVITE":
+        if dialog.method == "INVITE" and not dialog.early:
             self.cdrs.ended(dialog.id, ending.cdr, time.time(), message)
         self.sessions.ended(dialog)
         if dialog.awaiting_ack is not None:
@@ -256,10 +263,20 @@ class UaCore:
         NOTIFY or of when to unsubscribe. The peer's next request in it (a
         refresh, a NOTIFY) is answered 481, which ends the subscription on
         its side (RFC 6665).
+
+        An early dialog is only forgotten: its INVITE is cancelled (as UAC)
+        or answered (as UAS) by whoever ends it.
         """
+        if dialog.id not in self.dialogs:
+            return
         stack = self.stack
         bye = None
-        if dialog.method == "INVITE" and stack is not None and not stack.is_closed:
+        if (
+            dialog.method == "INVITE"
+            and not dialog.early
+            and stack is not None
+            and not stack.is_closed
+        ):
             self.ack_pending_2xx(stack, dialog)
             try:
                 bye = build_in_dialog_request(dialog, "BYE", hang_up_headers(ending.text), None)

@@ -40,10 +40,12 @@ from drachtio.server.dialog import (
     websocket_flow,
 )
 from drachtio.server.endings import (
+    ANOTHER_FORK_ANSWERED,
     APPLICATION_GONE,
     BYE_SENT,
     NOTIFY_SENT_ENDS,
     failed_in_dialog,
+    final_response,
     no_response,
 )
 from drachtio.server.ids import new_transaction_id
@@ -90,13 +92,31 @@ class UacSide:
                 core.sessions.sent(dialog, ack)
                 dialog.ack_tx = None
                 return SendResult(new_transaction_id(), ack, dialog.id)
+            if dialog.early and command.method in ("INVITE", "BYE"):
+                return Failure(
+                    f"dialog {dialog.id} is early: no {command.method} in it before the 2xx"
+                )
             if command.method == "BYE":
                 core.ack_pending_2xx(stack, dialog)
-            headers, offer = core.sessions.offer(dialog, command.method, command.headers)
+            headers, offer = command.headers, None
+            if command.method == "PRACK":
+                rack = core.early.rack_awaited(dialog)
+                if rack is None:
+                    return Failure(
+                        f"dialog {dialog.id} has no reliable provisional response to PRACK"
+                    )
+                headers = {n: v for n, v in headers.items() if n.lower() != "rack"}
+                headers["RAck"] = rack
+            if not dialog.early:
+                # An early dialog has no session timer yet (RFC 4028 §7.1: the 2xx sets it).
+                headers, offer = core.sessions.offer(dialog, command.method, headers)
             request = build_in_dialog_request(dialog, command.method, headers, command.body)
             check_relied_on(request, command.headers)
             self._subscriptions.notified(dialog, request)
-            core.sessions.sent(dialog, request)
+            if command.method == "PRACK":
+                core.early.app_pracked(dialog)
+            if not dialog.early:
+                core.sessions.sent(dialog, request)
             contact = dialog.contact
             dest = core.first_hop(dialog, request)
         else:
@@ -134,6 +154,7 @@ class UacSide:
         )
         if dialog is None and command.method == "INVITE":
             ctx.dialled_at = core.loop.time()
+            core.early.invite_sent(request, app_pracks=command.prack == "app")
             core.cdrs.invite(ctx.id, request, role="uac", now=time.time())
         elif dialog is None and command.method in SUBSCRIPTION_METHODS:
             from_ = request.from_
@@ -185,7 +206,7 @@ class UacSide:
         if core.sessions.on_response(event.tx_id, response, core.loop.time()):
             core.arm_timer()
             return
-        if response.status >= 200 and core.pracks.answered(event.tx_id):
+        if response.status >= 200 and core.early.prack_answered(event.tx_id):
             return
         ctx = core.client_txs.get_by_stack(event.tx_id)
         if ctx is None:
@@ -198,13 +219,14 @@ class UacSide:
         if ctx.dialled_at is not None and status > 100:
             core.post_dial_delay.observe(core.loop.time() - ctx.dialled_at)
             ctx.dialled_at = None
+        early = None
         if 100 < status < 200 and ctx.dialog is None and ctx.request.method == "INVITE":
-            self._reliable.send_prack(ctx, response)
+            early = self._provisional(ctx, response, event.source)
         if status == 422 and (resent := core.sessions.retry_422(ctx, response)) is not None:
             # Sent again with a larger interval (RFC 4028 §7.3), unseen by its owner.
             core.client_txs.resent(ctx, resent)
             return
-        dialog = ctx.dialog
+        dialog = ctx.dialog if early is None else early
         method = ctx.request.method
         refreshes = ctx.dialog is not None and method in TARGET_REFRESH_METHODS
         if 200 <= status < 300 and (refreshes or method in DIALOG_METHODS):
@@ -219,7 +241,7 @@ class UacSide:
                 dialog = None
             if dialog is not None and dialog.flow is None:
                 dialog.flow = websocket_flow(*event.source)
-            if dialog is not None and method in SESSION_METHODS:
+            if dialog is not None and not dialog.early and method in SESSION_METHODS:
                 core.sessions.confirmed(ctx, dialog, response, core.loop.time())
                 core.arm_timer()
         if method == "INVITE" and ctx.dialog is None and status >= 200:
@@ -229,9 +251,13 @@ class UacSide:
                 core.cdrs.refused(ctx.id, status, time.time(), response)
         if method in SUBSCRIPTION_METHODS and 200 <= status < 300 and dialog is not None:
             self._subscriptions.accepted(dialog.id, response, ctx.request, subscriber=True)
+        ended: list[Dialog[AppSession]] = []
         if status >= 200:
             if method == "INVITE" and ctx.dialog is None:
-                core.pracks.ended(ctx.request)
+                if status < 300 and dialog is not None:
+                    ended = core.early.confirmed(ctx.request, dialog.id)
+                else:
+                    ended = core.early.ended(ctx.request)
             # Forked 2xx (RFC 3261 §13.2.2.4) and NOTIFYs (RFC 6665) may follow for 64*T1.
             core.client_txs.final_response(ctx, status, core.loop.time())
             core.arm_timer()
@@ -245,12 +271,40 @@ class UacSide:
                     time.time(),
                 )
             )
+        # The early dialogs a final response ends, after it (the application's last word on them).
+        ending = ANOTHER_FORK_ANSWERED if status < 300 else final_response(status)
+        for other in ended:
+            core.destroy_dialog(other, ending)
         if ctx.dialog is not None and status in (408, 481):
             # RFC 3261 §12.2.1.2: the peer no longer knows the dialog (481) or
             # could not be reached (408): the dialog is over.
             core.destroy_dialog(ctx.dialog, failed_in_dialog(status, method))
         elif ctx.dialog is not None and 200 <= status < 300 and ctx.dialog.ended_by(ctx.request):
             core.destroy_dialog(ctx.dialog, NOTIFY_SENT_ENDS)
+
+    def _provisional(
+        self, ctx: ClientTx[AppSession], response: SipResponse, source: tuple[str, str, int]
+    ) -> Dialog[AppSession] | None:
+        """The early dialog a provisional response to ``ctx``'s INVITE is in (created by
+        the first with its To tag); its PRACK sent when the server sends it."""
+        core = self._core
+        try:
+            found = core.early.provisional(ctx.request, response, ctx.contact, ctx.owner)
+        except ParseError as exc:
+            log.warning("1xx without a usable early dialog transaction=%s: %s", ctx.id, exc)
+            return None
+        if found is None:
+            return None
+        dialog, created = found
+        if created:
+            dialog.flow = websocket_flow(*source)
+            core.dialogs.add(dialog)
+        elif dialog.id not in core.dialogs:
+            return None  # ended already (a 481 to a request in it)
+        rack = core.early.reliable(dialog, ctx.request, response)
+        if rack is not None:
+            self._reliable.send_prack(ctx, dialog, rack)
+        return dialog
 
     def _uac_dialog(
         self, ctx: ClientTx[AppSession], response: SipResponse
@@ -270,16 +324,19 @@ class UacSide:
                 return None
             dialog = Dialog.for_uac(ctx.request, response, ctx.contact, ctx.owner)
             known = core.dialogs.get(dialog.id)
-            if known is not None:
+            if known is not None and not known.early:
                 return known
-            # Past the CSeqs of the PRACKs sent in its early dialog (RFC 3262 §4).
-            dialog.local_cseq = max(dialog.local_cseq, core.pracks.local_cseq(dialog.key))
-            if ctx.subscribe_key is not None:
-                if ctx.subscribe_tags is not None and to.tag in ctx.subscribe_tags:
-                    # A NOTIFY before this 2xx created the dialog and ended it.
-                    return None
-                ctx.subscribe_tags = {to.tag} | (ctx.subscribe_tags or set())
-            core.dialogs.add(dialog)
+            if known is not None:
+                # Its early dialog, with the CSeqs sent in it (PRACK, UPDATE), goes on.
+                known.confirm(response)
+                dialog = known
+            else:
+                if ctx.subscribe_key is not None:
+                    if ctx.subscribe_tags is not None and to.tag in ctx.subscribe_tags:
+                        # A NOTIFY before this 2xx created the dialog and ended it.
+                        return None
+                    ctx.subscribe_tags = {to.tag} | (ctx.subscribe_tags or set())
+                core.dialogs.add(dialog)
         if ctx.request.method == "INVITE":
             cseq = ctx.request.cseq
             dialog.ack_tx = ctx.stack_id
@@ -297,15 +354,16 @@ class UacSide:
     def on_failure(self, stack_id: int, code: int, reason: str) -> bool:
         """The stack gave up on client transaction ``stack_id``; ``False`` when it is not one."""
         core = self._core
-        if core.pracks.answered(stack_id):
+        if core.early.prack_answered(stack_id):
             log.warning("no answer to the server's PRACK: %d %s", code, reason)
             return True
         ctx = core.client_txs.failed(stack_id)
         if ctx is None:
             return False
+        ended: list[Dialog[AppSession]] = []
         if ctx.request.method == "INVITE" and ctx.dialog is None:
             core.cdrs.refused(ctx.id, code, time.time())
-            core.pracks.ended(ctx.request)
+            ended = core.early.ended(ctx.request)
         if ctx.owner is not None:
             response = synthetic_response(ctx.request, code, reason)
             ctx.owner.send_request(
@@ -317,6 +375,8 @@ class UacSide:
                     time.time(),
                 )
             )
+        for early in ended:
+            core.destroy_dialog(early, final_response(code))
         if ctx.dialog is not None and code == 408:
             # RFC 3261 §12.2.1.2: no response at all ends the dialog.
             core.destroy_dialog(ctx.dialog, no_response(ctx.request.method))

@@ -13,6 +13,7 @@ import logging
 import time
 
 from drachtio._core import AckEvent, CancelEvent, RequestEvent
+from drachtio.errors import ParseError
 from drachtio.protocol import (
     Cancel,
     DialogEvent,
@@ -45,6 +46,7 @@ from drachtio.server.endings import (
     NO_ACK,
     NOTIFY_RECEIVED_ENDS,
     Ending,
+    final_response,
 )
 from drachtio.server.ids import new_transaction_id
 from drachtio.server.reliable_ua import ReliableUa
@@ -140,7 +142,9 @@ class UasSide:
                 )
                 core.answer(tx, core.config.no_route_status, None)
                 return
-        reject = core.sessions.check_request(tx)
+        # An early dialog has no session timer yet (RFC 4028 §9: the INVITE's 2xx sets it).
+        early = tx.dialog is not None and tx.dialog.early
+        reject = None if early else core.sessions.check_request(tx)
         if reject is not None:
             core.answer(tx, reject.status, reject.reason, reject.headers)
             return
@@ -230,13 +234,37 @@ class UasSide:
             core.server_txs.finish(tx, keep_for_ack=request.method == "INVITE" and code < 300)
             if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
                 core.destroy_dialog(tx.dialog, NOTIFY_RECEIVED_ENDS)
+            core.end_early(tx, final_response(code))
         elif request.method == "INVITE":
             # A ringing INVITE may ring as long as the caller waits.
             core.server_txs.ringing(tx)
+            if tx.dialog is None and code > 100:
+                early = self._early_dialog(tx)
+                dialog_id = None if early is None else early.id
         return RespondResult(response, dialog_id)
+
+    def _early_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession] | None:
+        """The early dialog of ``tx``'s provisional responses with our tag (RFC 3261 §12.1.1)."""
+        if tx.early is None:
+            assert tx.to_tag is not None
+            try:
+                dialog = Dialog.for_uas(tx.request, tx.to_tag, contact_for(*tx.listener), tx.owner)
+            except ParseError as exc:
+                log.warning("INVITE without a usable early dialog transaction=%s: %s", tx.id, exc)
+                return None
+            dialog.early = True
+            dialog.flow = websocket_flow(tx.source.transport, tx.source.address, tx.source.port)
+            tx.early = dialog
+            self._core.dialogs.add(dialog)
+        return tx.early
 
     def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
+        if dialog is None and tx.early is not None:
+            # The 2xx confirms the early dialog of the 1xx (RFC 3261 §12.1.1).
+            dialog, tx.early = tx.early, None
+            dialog.early = False
+            tx.dialog = dialog
         if dialog is None:
             assert tx.to_tag is not None
             dialog = Dialog.for_uas(tx.request, tx.to_tag, contact_for(*tx.listener), tx.owner)
@@ -312,6 +340,7 @@ class UasSide:
         held = core.reliable.forget(tx.stack_id)
         core.server_txs.finish(tx)
         core.cdrs.refused(tx.id, 487, time.time())
+        core.end_early(tx, CANCELLED_BY_CALLER)
         if pending:
             if owner is not None:
                 owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
@@ -353,6 +382,7 @@ class UasSide:
         if tx is not None:
             core.reliable.forget(stack_id)
             core.server_txs.finish(tx)
+            core.end_early(tx, Ending(reason))
             if tx.dialog is not None and tx.dialog.awaiting_ack == stack_id:
                 core.hang_up(tx.dialog, Ending(reason))
 
