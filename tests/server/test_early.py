@@ -112,11 +112,15 @@ def test_s4_each_reliable_1xx_in_order_gets_a_prack_in_its_early_dialog() -> Non
     assert early.reliable(dialog, invite, _1xx(8)) is None
     assert early.reliable(dialog, invite, _1xx(10)) is None
     assert early.reliable(dialog, invite, _1xx(9)) == "9 5 INVITE"
+    build_in_dialog_request(dialog, "PRACK", {"RAck": "9 5 INVITE"}, None)
+    assert early.local_cseq(dialog.id) == 7
     # Another fork is another early dialog, counted on its own.
     fork, _ = _early(early, invite, _1xx(100, to_tag="u2"))
     assert early.reliable(fork, invite, _1xx(100, to_tag="u2")) == "100 5 INVITE"
     # Nothing the application would PRACK: the server does.
     assert early.rack_awaited(dialog) is None
+    early.ended(invite)
+    assert early.local_cseq(dialog.id) == 0
 
 
 def test_s4_an_unreliable_1xx_gets_no_prack() -> None:

@@ -22,9 +22,11 @@ from server_harness import (
     _kept,
     _uas_answer,
     needs_sipp,
+    ringing_then_cancelled_scenario,
     sipp_uac,
     sipp_uas,
     start_server,
+    uac_scenario,
 )
 
 from drachtio.server import Server
@@ -105,15 +107,20 @@ async def test_the_183_names_the_early_dialog_the_200_confirms(
     tmp_path: Path, transport: str
 ) -> None:
     """UAC: the 183's dialogId is the call's; an UPDATE the app sends in the
-    early dialog goes to the 183's Contact with the To tag and CSeq 2; the
-    BYE after the 200 takes CSeq 3."""
+    early dialog goes to the 183's Contact through its Record-Route, with the
+    To tag and CSeq 2; the BYE after the 200 takes CSeq 3."""
     server = await start_server()
     app = await App.authenticated(server)
+    rr = "Record-Route: <sip:rr@[local_ip]:[local_port];transport=[transport];lr>\n"
     scenario = _callee(
-        _answer_invite(183, "early1", _CONTACT),
-        _checked_recv('request="UPDATE"', ("CSeq: 2 UPDATE", "To: .*;tag=early1"), "up_"),
+        _answer_invite(183, "early1", rr + _CONTACT),
+        _checked_recv(
+            'request="UPDATE"',
+            ("CSeq: 2 UPDATE", "To: .*;tag=early1", "Route: .sip:rr@", "UPDATE sip:sipp@"),
+            "up_",
+        ),
         _uas_answer(200, _CONTACT),
-        _answer_invite(200, "early1", _CONTACT + "Content-Type: application/sdp\n", _SDP),
+        _answer_invite(200, "early1", rr + _CONTACT + "Content-Type: application/sdp\n", _SDP),
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
     tx_id = await _invite(app, port, transport)
@@ -133,6 +140,54 @@ async def test_the_183_names_the_early_dialog_the_200_confirms(
     assert updated["message"]["status_line"]["status_code"] == 200
     status, ok = await _status(app, tx_id)
     assert (status, ok["dialogId"]) == (200, dialog_id)
+    await app.ack_and_bye(ok)
+    await _finish(server, app, sipp)
+
+
+async def test_the_callees_update_in_the_early_dialog_reaches_the_app(
+    tmp_path: Path, transport: str
+) -> None:
+    server = await start_server()
+    app = await App.authenticated(server)
+    update = """
+  <send retrans="500">
+    <![CDATA[
+
+      UPDATE [$inv_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$inv_to];tag=early2
+      To: [$inv_from]
+      Call-ID: [call_id]
+      CSeq: 1 UPDATE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+    keep_contact = (
+        '      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" '
+        'assign_to="inv_contact"/>\n'
+    )
+    scenario = _callee(
+        _answer_invite(183, "early2", _CONTACT),
+        update,
+        _checked_recv('response="200"', ("CSeq: 1 UPDATE", "X-App: answered"), "upok_"),
+        _answer_invite(200, "early2", _CONTACT + "Content-Type: application/sdp\n", _SDP),
+        bye_cseq=2,
+    ).replace("    </action>\n  </recv>\n", keep_contact + "    </action>\n  </recv>\n", 1)
+    scenario = scenario.replace(f'"{_kept("inv_")}"', f'"{_kept("inv_")},inv_contact"', 1)
+    sipp, port = await sipp_uas(tmp_path, scenario, transport)
+    tx_id = await _invite(app, port, transport)
+    status, ringing = await _status(app, tx_id)
+    assert status == 183
+    received = await app.next_sip("UPDATE")
+    assert received["dialogId"] == ringing["dialogId"]
+    answered = await app.respond(received["transactionId"], 200, {"X-App": "answered"})
+    assert answered["success"] is True, answered
+    status, ok = await _status(app, tx_id)
+    assert (status, ok["dialogId"]) == (200, ringing["dialogId"])
     await app.ack_and_bye(ok)
     await _finish(server, app, sipp)
 
@@ -324,4 +379,49 @@ async def test_a_rejected_invite_ends_its_early_dialog_and_the_update_after_gets
         "reason": "final response 486 to the INVITE",
     }
     assert app.labels(since)[:2] == [f"reply {app.last_rid}", "dialog destroyed"]
+    await _finish(server, app, sipp)
+
+
+async def test_the_callers_cancel_ends_the_early_dialog_after_the_cancel(
+    tmp_path: Path, transport: str
+) -> None:
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    scenario = uac_scenario(487, provisional=(180,), cancel_after=180)
+    sipp = await sipp_uac(tmp_path, server, scenario, transport)
+    invite = await app.next_sip("INVITE")
+    ringing = await app.respond(invite["transactionId"], 180)
+    dialog_id = ringing["dialogId"]
+    since = len(app.frames)
+    cancel = await app.next_request("cancel")
+    assert cancel == {"transactionId": invite["transactionId"], "reason": "cancelled by the caller"}
+    ended = await app.next_request("dialog")
+    assert ended == {
+        "dialogId": dialog_id,
+        "event": "destroyed",
+        "reason": "cancelled by the caller",
+    }
+    assert app.labels(since) == ["cancel", "dialog destroyed"]
+    await _finish(server, app, sipp)
+
+
+async def test_the_apps_cancel_ends_its_early_dialog_with_the_487(
+    tmp_path: Path, transport: str
+) -> None:
+    server = await start_server()
+    app = await App.authenticated(server)
+    sipp, port = await sipp_uas(tmp_path, ringing_then_cancelled_scenario(), transport)
+    tx_id = await _invite(app, port, transport)
+    status, ringing = await _status(app, tx_id)
+    assert status == 180
+    dialog_id = ringing["dialogId"]
+    assert await app.request("cancelSipRequest", {"transactionId": tx_id}) == {"success": True}
+    status, cancelled = await _status(app, tx_id)
+    assert (status, cancelled.get("dialogId")) == (487, None)
+    ended = await app.next_request("dialog")
+    assert ended == {
+        "dialogId": dialog_id,
+        "event": "destroyed",
+        "reason": "final response 487 to the INVITE",
+    }
     await _finish(server, app, sipp)

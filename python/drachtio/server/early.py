@@ -151,6 +151,11 @@ class EarlyDialogs(Generic[_Owner]):
         if early is not None:
             early.rack = None
 
+    def local_cseq(self, dialog_id: str) -> int:
+        """The last CSeq sent in the early dialog ``dialog_id`` (0 when none is known)."""
+        early = self._by_dialog.get(dialog_id)
+        return 0 if early is None else early.dialog.local_cseq
+
     def confirmed(self, invite: SipRequest, dialog_id: str) -> list[Dialog[_Owner]]:
         """``invite`` got a 2xx creating ``dialog_id``: the other early dialogs, now ended."""
         ended = self.ended(invite)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from drachtio.errors import DrachtioError
-from drachtio.protocol import Cancel, SimpleHeaders
+from drachtio.protocol import SimpleHeaders
 from drachtio.server.app_session import AppSession
 from drachtio.server.dialog import Dialog, build_in_dialog_request
 from drachtio.server.endings import NO_PRACK, NO_PRACK_TEXT
@@ -89,13 +89,11 @@ class ReliableUa:
         if tx is None:
             return
         log.warning("no PRACK, answering 504 transaction=%s", tx.id)
-        owner = tx.owner
         pending = core.server_txs.is_pending(tx)
         dialog = tx.dialog
-        core.answer(tx, 504, "No PRACK")
-        if pending and owner is not None:
-            owner.send_request(Cancel(tx.id, f"{NO_PRACK_TEXT}: answered 504"))
-        elif dialog is not None:
+        cancel = f"{NO_PRACK_TEXT}: answered 504" if pending else None
+        core.answer(tx, 504, "No PRACK", cancel=cancel)
+        if not pending and dialog is not None:
             # Its 2xx was held for the PRACK: the call never was.
             core.destroy_dialog(dialog, NO_PRACK)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 from drachtio._core import SipMessage, SipRequest, next_hop
 from drachtio.errors import DrachtioError
-from drachtio.protocol import Command, DialogEvent, Sip
+from drachtio.protocol import Cancel, Command, DialogEvent, Sip
 from drachtio.server.app_session import AppSession
 from drachtio.server.cdr import CallRecorder, Reason
 from drachtio.server.config import ServerConfig
@@ -183,13 +183,22 @@ class UaCore:
         )
 
     def answer(
-        self, tx: ServerTx[AppSession], code: int, reason: str | None, extra: Headers = ()
+        self,
+        tx: ServerTx[AppSession],
+        code: int,
+        reason: str | None,
+        extra: Headers = (),
+        *,
+        cancel: str | None = None,
     ) -> None:
         """Answer a request on the server's own behalf (no application can).
 
         A 405 lists the methods routed to applications (RFC 3261 §8.2.1);
-        ``extra`` are more headers (the Min-SE of a 422).
+        ``extra`` are more headers (the Min-SE of a 422). With ``cancel``
+        the request's owner is sent ``cancel`` with that reason (it must not
+        answer any more), before the INVITE's early dialog, if any, ends.
         """
+        owner = tx.owner
         stack = self.stack
         if stack is None:
             return
@@ -218,6 +227,8 @@ class UaCore:
             why: Reason = "application-gone" if code == 480 else "call-rejected"
             self.cdrs.abandoned(tx.id, why, code, time.time(), response)
         self.server_txs.finish(tx)
+        if cancel is not None and owner is not None:
+            owner.send_request(Cancel(tx.id, cancel))
         self.end_early(tx, final_response(code))
 
     def end_early(self, tx: ServerTx[AppSession], ending: Ending) -> None:

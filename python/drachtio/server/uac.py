@@ -331,6 +331,9 @@ class UacSide:
                 known.confirm(response)
                 dialog = known
             else:
+                # Past the CSeqs sent in its early dialog, were it ended here
+                # already (its owner left), so that they do not repeat.
+                dialog.local_cseq = max(dialog.local_cseq, core.early.local_cseq(dialog.id))
                 if ctx.subscribe_key is not None:
                     if ctx.subscribe_tags is not None and to.tag in ctx.subscribe_tags:
                         # A NOTIFY before this 2xx created the dialog and ended it.

@@ -92,10 +92,7 @@ class UasSide:
             # transaction held forever: answer 500 and finish it.
             log.exception("could not handle %s transaction=%s", request.method, tx.id)
             if not core.server_txs.was_finished(tx.id):
-                owner = tx.owner
-                core.answer(tx, 500, "Server Internal Error")
-                if owner is not None:
-                    owner.send_request(Cancel(tx.id, CANCEL_SERVER_ERROR))
+                core.answer(tx, 500, "Server Internal Error", cancel=CANCEL_SERVER_ERROR)
 
     def _take_request(self, tx: ServerTx[AppSession]) -> None:
         """Give a new request to its dialog's owner or a routed application, or answer it."""
@@ -261,10 +258,13 @@ class UasSide:
     def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
         if dialog is None and tx.early is not None:
-            # The 2xx confirms the early dialog of the 1xx (RFC 3261 §12.1.1).
+            # The 2xx confirms the early dialog of the 1xx (RFC 3261 §12.1.1),
+            # even one the caller's BYE ended (§15: the call is then its to end).
             dialog, tx.early = tx.early, None
             dialog.early = False
             tx.dialog = dialog
+            if dialog.id not in self._core.dialogs:
+                self._core.dialogs.add(dialog)
         if dialog is None:
             assert tx.to_tag is not None
             dialog = Dialog.for_uas(tx.request, tx.to_tag, contact_for(*tx.listener), tx.owner)
@@ -340,11 +340,10 @@ class UasSide:
         held = core.reliable.forget(tx.stack_id)
         core.server_txs.finish(tx)
         core.cdrs.refused(tx.id, 487, time.time())
+        if pending and owner is not None:
+            owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
         core.end_early(tx, CANCELLED_BY_CALLER)
-        if pending:
-            if owner is not None:
-                owner.send_request(Cancel(tx.id, CANCEL_BY_CALLER))
-        elif tx.dialog is not None and any(200 <= r.status < 300 for r in held):
+        if not pending and tx.dialog is not None and any(200 <= r.status < 300 for r in held):
             # Its 2xx was held for a PRACK and never sent: the call never was.
             core.destroy_dialog(tx.dialog, CANCELLED_BY_CALLER)
 
@@ -371,9 +370,7 @@ class UasSide:
             tx.id,
             owner.peer if owner else None,
         )
-        core.answer(tx, 500, "Application Did Not Respond")
-        if owner is not None:
-            owner.send_request(Cancel(tx.id, CANCEL_APP_TIMEOUT))
+        core.answer(tx, 500, "Application Did Not Respond", cancel=CANCEL_APP_TIMEOUT)
 
     def on_failure(self, stack_id: int, reason: str) -> None:
         """The stack gave up on server transaction ``stack_id`` (its response could not go)."""
