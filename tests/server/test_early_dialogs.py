@@ -425,3 +425,56 @@ async def test_the_apps_cancel_ends_its_early_dialog_with_the_487(
         "reason": "final response 487 to the INVITE",
     }
     await _finish(server, app, sipp)
+
+
+async def test_a_1xx_with_a_malformed_record_route_makes_no_early_dialog(
+    tmp_path: Path, transport: str
+) -> None:
+    """The 183 reaches the app without a dialogId (no dialog can be built from
+    it); the 200 after it creates the call as usual."""
+    server = await start_server()
+    app = await App.authenticated(server)
+    scenario = _callee(
+        _answer_invite(183, "bad", "Record-Route: <sip:rr@127.0.0.1\n" + _CONTACT),
+        _answer_invite(200, "bad", _CONTACT + "Content-Type: application/sdp\n", _SDP),
+        bye_cseq=2,
+    )
+    sipp, port = await sipp_uas(tmp_path, scenario, transport)
+    tx_id = await _invite(app, port, transport)
+    status, ringing = await _status(app, tx_id)
+    assert (status, ringing.get("dialogId")) == (183, None)
+    status, ok = await _status(app, tx_id)
+    assert status == 200 and ok["dialogId"].endswith(";to-tag=bad")
+    await app.ack_and_bye(ok)
+    await _finish(server, app, sipp)
+
+
+async def test_an_invite_with_a_malformed_record_route_rings_without_an_early_dialog(
+    tmp_path: Path, transport: str
+) -> None:
+    """The app's 180 goes out (no dialogId: no dialog can be built from the
+    INVITE); its 200 is refused, and its 486 then ends the call."""
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    scenario = "".join(
+        [
+            _HEAD.format(name="caller with a malformed Record-Route"),
+            _INVITE.replace(
+                "      Max-Forwards: 70\n",
+                "      Max-Forwards: 70\n      Record-Route: <sip:rr@127.0.0.1\n",
+            ),
+            '  <recv response="100" optional="true"/>\n',
+            '  <recv response="180"/>\n',
+            '  <recv response="486"/>\n',
+            _ACK,
+            "</scenario>\n",
+        ]
+    )
+    sipp = await sipp_uac(tmp_path, server, scenario, transport)
+    invite = await app.next_sip("INVITE")
+    ringing = await app.respond(invite["transactionId"], 180)
+    assert ringing["success"] is True and "dialogId" not in ringing, ringing
+    refused = await app.respond(invite["transactionId"], 200, body=SDP)
+    assert refused["success"] is False and "missing '>'" in refused["reason"], refused
+    assert (await app.respond(invite["transactionId"], 486))["success"] is True
+    await _finish(server, app, sipp)
