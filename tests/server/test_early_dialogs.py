@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from server_harness import (
     _ACK,
@@ -197,7 +198,8 @@ async def test_forked_early_dialogs_the_200_confirms_one_and_ends_the_other(
 ) -> None:
     """UAC: two 183s with two To tags are two early dialogs; the 200 of the
     second confirms it, and the first is destroyed after the 200."""
-    server = await start_server()
+    cdr = tmp_path / "cdr.jsonl"
+    server = await start_server(cdr_file=str(cdr))
     app = await App.authenticated(server)
     scenario = _callee(
         _answer_invite(183, "forkA", _CONTACT),
@@ -226,6 +228,13 @@ async def test_forked_early_dialogs_the_200_confirms_one_and_ends_the_other(
     assert gone == {"success": False, "reason": f"no dialog {fork_a}"}
     await app.ack_and_bye(ok)
     await _finish(server, app, sipp)
+    # One call: the early dialog that ended is no call of its own.
+    calls = [orjson.loads(line) for line in cdr.read_bytes().splitlines()]
+    assert [(c["kind"], c.get("reason")) for c in calls] == [
+        ("attempt", None),
+        ("start", None),
+        ("stop", "normal-release"),
+    ]
 
 
 async def test_a_final_failure_ends_every_early_dialog(tmp_path: Path, transport: str) -> None:
