@@ -306,6 +306,7 @@ _CALLER_UPDATE = (
     _INVITE.replace("INVITE sip:[service]@[remote_ip]:[remote_port]", "UPDATE [next_url]")
     .replace("[remote_port]>\n", "[remote_port]>[peer_tag_param]\n")
     .replace("CSeq: 1 INVITE", "CSeq: 2 UPDATE")
+    .replace("      Max-Forwards: 70\n", "      Max-Forwards: 70\n      Session-Expires: 1800\n")
 )
 _CALLER_BYE = _BYE.replace("CSeq: 2 BYE", "CSeq: 3 BYE")
 
@@ -325,7 +326,13 @@ async def test_update_both_ways_in_the_early_dialog_of_an_invite_received(
             '  <recv response="100" optional="true"/>\n',
             '  <recv response="183" rrs="true"/>\n',
             _CALLER_UPDATE,
-            _checked_recv('response="200"', ("CSeq: 2 UPDATE",), "upok_"),
+            # No session timer in an early dialog: the UPDATE's 200 sets none.
+            '  <recv response="200" timeout="15000">\n    <action>\n'
+            '      <ereg regexp="CSeq: 2 UPDATE" search_in="msg" check_it="true" '
+            'assign_to="upok_0"/>\n'
+            '      <ereg regexp="Session-Expires" search_in="msg" check_it_inverse="true" '
+            'assign_to="upok_1"/>\n'
+            '    </action>\n  </recv>\n  <Reference variables="upok_0,upok_1"/>\n',
             _checked_recv('request="UPDATE"', ("CSeq: 1 UPDATE", "X-From-App: yes"), "up_"),
             _uas_answer(200, _CONTACT),
             _checked_recv('response="200"', ("CSeq: 1 INVITE",), "ok_", rrs=True),
