@@ -243,17 +243,23 @@ class UasSide:
     def _early_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession] | None:
         """The early dialog of ``tx``'s provisional responses with our tag (RFC 3261 §12.1.1)."""
         if tx.early is None:
-            assert tx.to_tag is not None
             try:
-                dialog = Dialog.for_uas(tx.request, tx.to_tag, contact_for(*tx.listener), tx.owner)
+                dialog = self._new_dialog(tx)
             except ParseError as exc:
                 log.warning("INVITE without a usable early dialog transaction=%s: %s", tx.id, exc)
                 return None
             dialog.early = True
-            dialog.flow = websocket_flow(tx.source.transport, tx.source.address, tx.source.port)
             tx.early = dialog
             self._core.dialogs.add(dialog)
         return tx.early
+
+    @staticmethod
+    def _new_dialog(tx: ServerTx[AppSession]) -> Dialog[AppSession]:
+        """The dialog our responses to ``tx`` with our tag create (early, or not)."""
+        assert tx.to_tag is not None
+        dialog = Dialog.for_uas(tx.request, tx.to_tag, contact_for(*tx.listener), tx.owner)
+        dialog.flow = websocket_flow(tx.source.transport, tx.source.address, tx.source.port)
+        return dialog
 
     def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
@@ -266,9 +272,7 @@ class UasSide:
             if dialog.id not in self._core.dialogs:
                 self._core.dialogs.add(dialog)
         if dialog is None:
-            assert tx.to_tag is not None
-            dialog = Dialog.for_uas(tx.request, tx.to_tag, contact_for(*tx.listener), tx.owner)
-            dialog.flow = websocket_flow(tx.source.transport, tx.source.address, tx.source.port)
+            dialog = self._new_dialog(tx)
             tx.dialog = dialog
             self._core.dialogs.add(dialog)
         if tx.request.method == "INVITE":
