@@ -250,6 +250,9 @@ BAD_REQUESTS: list[dict[str, Any]] = [
     {"command": "sendSipRequest", "data": {"method": "INVITE", "uri": "sip:b", "body": 3}},
     {"command": "sendSipRequest", "data": {"method": "invite", "uri": "sip:b"}},
     {"command": "sendSipRequest", "data": {"method": "Bye", "dialogId": "d"}},
+    {"command": "sendSipRequest", "data": {"method": "INVITE", "uri": "sip:b", "prack": "me"}},
+    {"command": "sendSipRequest", "data": {"method": "INFO", "uri": "sip:b", "prack": "app"}},
+    {"command": "sendSipRequest", "data": {"method": "INVITE", "dialogId": "d", "prack": "app"}},
     {"command": "sendSipRequest", "data": {"method": "MESSAGE", "uri": "sip:b", "body": "x"}},
     {
         "command": "sendSipRequest",
@@ -387,6 +390,8 @@ def doc_request(rid: str) -> dict[str, Any]:
         {"method": "MESSAGE", "uri": "sip:b", "body": ""},
         {"method": "MESSAGE", "uri": "sip:b", "headers": {"content-TYPE": "a/b"}, "body": "x"},
         {"method": "MESSAGE", "uri": "sip:b", "headers": {"c": "a/b"}, "body": "x"},
+        {"method": "INVITE", "uri": "sip:b", "prack": "app"},
+        {"method": "INFO", "uri": "sip:b", "prack": "server"},
     ],
 )
 def test_schema_and_parser_accept_the_same_requests(data: dict[str, Any]) -> None:

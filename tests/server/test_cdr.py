@@ -170,8 +170,8 @@ def test_the_recorder_turns_a_calls_messages_into_its_records() -> None:
     recorder.invite("tx9", invite, role="uas", now=T0)
     recorder.answered("tx9", "dialog-9", SipResponse(200), T0 + 1)
     recorder.answered("tx9", "dialog-9b", SipResponse(200), T0 + 1.5)  # a second fork: nothing
-    recorder.ended("dialog-9", "no ACK for the 2xx", T0 + 33)
-    recorder.ended("dialog-9", "BYE received", T0 + 34)  # already stopped
+    recorder.ended("dialog-9", "ack-timeout", T0 + 33)
+    recorder.ended("dialog-9", "normal-release", T0 + 34)  # already stopped
     assert [(r.kind, r.role, r.source, r.reason) for r in made] == [
         ("attempt", "uas", "network", None),
         ("start", "uas", "network", None),
@@ -196,12 +196,16 @@ def test_the_recorder_turns_a_calls_messages_into_its_records() -> None:
 
 
 def test_why_a_dialog_ended_is_a_record_reason() -> None:
-    from drachtio.server.cdr import reason_for_dialog_end, reason_for_status
+    from drachtio.server import endings
+    from drachtio.server.cdr import reason_for_status
 
-    assert reason_for_dialog_end("BYE sent") == "normal-release"
-    assert reason_for_dialog_end("WebSocket connection closed") == "connection-closed"
-    assert reason_for_dialog_end("application disconnected") == "application-gone"
-    assert reason_for_dialog_end("no response to INFO") == "request-timeout"
+    assert endings.BYE_SENT.cdr == "normal-release"
+    assert endings.WEBSOCKET_CLOSED.cdr == "connection-closed"
+    assert endings.APPLICATION_GONE.cdr == "application-gone"
+    assert endings.CANCELLED_BY_CALLER.cdr == "call-canceled"
+    assert endings.no_response("INFO").cdr == "request-timeout"
+    assert endings.failed_in_dialog(408, "INFO").cdr == "request-timeout"
+    assert endings.failed_in_dialog(481, "INFO").cdr == "normal-release"
     assert (reason_for_status(486), reason_for_status(408)) == ("call-rejected", "request-timeout")
 
 

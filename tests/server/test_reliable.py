@@ -7,7 +7,6 @@ import random
 import pytest
 
 from drachtio import SipRequest, SipResponse
-from drachtio.server.prack import Pracks
 from drachtio.server.reliable import ReliableResponses
 
 
@@ -119,55 +118,3 @@ def test_an_invite_without_reliable_responses_is_not_tracked() -> None:
     assert reliable.hold_or_send(5, _response(200))
     assert reliable.pracked(5) == []
     assert reliable.forget(5) == []
-
-
-def _183(rseq: int | None, to_tag: str = "u1", require: str = "100rel") -> SipResponse:
-    headers = [
-        ("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1"),
-        ("From", "<sip:uac@127.0.0.1>;tag=f1"),
-        ("To", f"<sip:uas@127.0.0.1>;tag={to_tag}"),
-        ("Call-ID", "c1"),
-        ("CSeq", "5 INVITE"),
-        ("Contact", "<sip:uas@127.0.0.2:5070>"),
-        ("Record-Route", "<sip:proxy@127.0.0.3;lr>"),
-        ("Require", require),
-    ]
-    if rseq is not None:
-        headers.append(("RSeq", str(rseq)))
-    return SipResponse(183, None, headers)
-
-
-def test_s4_each_reliable_1xx_in_order_gets_a_prack_in_its_early_dialog() -> None:
-    pracks: Pracks[object] = Pracks()
-    invite = _invite(("Supported", "100rel"))
-    first = pracks.prack(invite, _183(8), "<sip:me@127.0.0.1>")
-    assert first is not None
-    dialog, prack = first
-    assert (str(prack.uri), prack.header("RAck"), prack.header("CSeq")) == (
-        "sip:uas@127.0.0.2:5070",
-        "8 5 INVITE",
-        "6 PRACK",
-    )
-    assert prack.header_all("Route") == ["<sip:proxy@127.0.0.3;lr>"]
-    assert prack.header("To") == "<sip:uas@127.0.0.1>;tag=u1"
-    # A retransmission, or one out of order, gets none; the next one does.
-    assert pracks.prack(invite, _183(8), "<sip:me@127.0.0.1>") is None
-    assert pracks.prack(invite, _183(10), "<sip:me@127.0.0.1>") is None
-    second = pracks.prack(invite, _183(9), "<sip:me@127.0.0.1>")
-    assert second is not None and second[1].header("CSeq") == "7 PRACK"
-    assert pracks.local_cseq(dialog.key) == 7
-    # Another fork is another early dialog, counted on its own.
-    fork = pracks.prack(invite, _183(100, to_tag="u2"), "<sip:me@127.0.0.1>")
-    assert fork is not None and fork[1].header("CSeq") == "6 PRACK"
-    pracks.ended(invite)
-    assert len(pracks) == 0
-    assert pracks.local_cseq(dialog.key) == 0
-
-
-def test_s4_an_unreliable_1xx_gets_no_prack() -> None:
-    pracks: Pracks[object] = Pracks()
-    assert pracks.prack(_invite(), _183(None), "<sip:me@127.0.0.1>") is None
-    assert pracks.prack(_invite(), _183(3, require="timer"), "<sip:me@127.0.0.1>") is None
-    pracks.sent(4)
-    assert pracks.answered(4)
-    assert not pracks.answered(4)

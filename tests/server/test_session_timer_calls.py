@@ -424,7 +424,7 @@ async def test_s7_4_the_server_refreshes_as_uac_and_retries_its_refresh_after_42
     await app.request("sendSipRequest", {"method": "ACK", "dialogId": dialog_id})
     # The refresh and its retry are the server's; wait until the retry's
     # 2xx set the new interval, then hang up (the next refresh is 1.8 s away).
-    timers = server._tu._sessions.timers
+    timers = server._tu.core.sessions.timers
     for _ in range(1000):
         agreement = timers.agreement(dialog_id)
         if agreement is not None and agreement.interval == 120:

@@ -268,9 +268,13 @@ class SendSipRequest:
     headers: SimpleHeaders = field(default_factory=dict)
     body: str | None = None
     dialog_id: str | None = None
+    prack: Literal["server", "app"] = "server"
 
     def __post_init__(self) -> None:
         check_method(self.method, "data.method")
+        check_choice(self.prack, ("server", "app"), "data.prack")
+        if self.prack == "app" and (self.method != "INVITE" or self.dialog_id is not None):
+            raise invalid("data.prack", "'app' is for an INVITE outside a dialog (RFC 3262 §4)")
         if self.uri is None:
             if self.dialog_id is None:
                 raise invalid("data.uri", "is required when there is no dialogId")
@@ -294,6 +298,8 @@ class SendSipRequest:
             data["body"] = self.body
         if self.dialog_id is not None:
             data["dialogId"] = self.dialog_id
+        if self.prack != "server":
+            data["prack"] = self.prack
         return data
 
     @classmethod
@@ -304,6 +310,7 @@ class SendSipRequest:
             dict(check_object(data.get("headers", {}), "data.headers")),
             data.get("body"),
             data.get("dialogId"),
+            data.get("prack", "server"),
         )
 
 

@@ -269,25 +269,6 @@ def reason_for_status(status: int) -> Reason:
     return "call-rejected"
 
 
-def reason_for_dialog_end(why: str) -> Reason:
-    """The record's reason for a call whose dialog ended ``why`` (the ``dialog`` event's text)."""
-    if why in ("BYE received", "BYE sent"):
-        return "normal-release"
-    if why.startswith("no ACK"):
-        return "ack-timeout"
-    if why.startswith("session expired") or why.startswith("session refresh failed"):
-        return "session-expired"
-    if why.startswith("WebSocket connection closed"):
-        return "connection-closed"
-    if why == "application disconnected":
-        return "application-gone"
-    if why.startswith("cancelled"):
-        return "call-canceled"
-    if why.startswith("no response to") or why.startswith("408 "):
-        return "request-timeout"
-    return "normal-release"
-
-
 class CallRecorder:
     """What the server tells about its calls, turned into records for ``deliver``.
 
@@ -390,9 +371,8 @@ class CallRecorder:
         """The server answered the INVITE of call ``key`` itself (its application is gone)."""
         self._emit(self.records.stop(key, reason=reason, now=now, status=status, message=message))
 
-    def ended(self, dialog_id: str, why: str, now: float, message: Any = None) -> None:
-        """The dialog of a call ended ``why``."""
-        reason = reason_for_dialog_end(why)
+    def ended(self, dialog_id: str, reason: Reason, now: float, message: Any = None) -> None:
+        """The dialog of a call ended, for ``reason``."""
         self._emit(self.records.stop(dialog_id, reason=reason, now=now, message=message))
 
     def shutdown(self, now: float) -> None:

@@ -295,6 +295,9 @@ class Dialog(Generic[_Owner]):
     # over and only over (RFC 7118 §5.2): the dialog ends when it closes.
     flow: tuple[str, str, int] | None = None
     subscriptions: list[EventKey] = field(default_factory=list)
+    # Created by a provisional response to its INVITE, which has no 2xx yet
+    # (RFC 3261 §12.1): no call yet, ended by the INVITE's final response.
+    early: bool = False
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -309,7 +312,8 @@ class Dialog(Generic[_Owner]):
         contact: str,
         owner: _Owner | None,
     ) -> Dialog[_Owner]:
-        """The dialog a 2xx we sent to ``request`` creates (RFC 3261 §12.1.1)."""
+        """The dialog a 2xx (or a provisional response with our tag, an early
+        dialog) we sent to ``request`` creates (RFC 3261 §12.1.1)."""
         from_ = request.from_
         assert from_ is not None  # the transaction layer answers 400 without From
         # An RFC 2543 caller may send no From tag: the remote tag is then
@@ -341,7 +345,8 @@ class Dialog(Generic[_Owner]):
         contact: str,
         owner: _Owner | None,
     ) -> Dialog[_Owner]:
-        """The dialog a 2xx received for our ``request`` creates (RFC 3261 §12.1.2)."""
+        """The dialog a 2xx (or a provisional response with a To tag, an early
+        dialog) received for our ``request`` creates (RFC 3261 §12.1.2)."""
         from_, to = request.from_, response.to
         assert from_ is not None and from_.tag is not None
         assert to is not None and to.tag is not None
@@ -414,6 +419,16 @@ class Dialog(Generic[_Owner]):
         target = _target(message)
         if target is not None:
             self.remote_target = target
+
+    def confirm(self, response: SipResponse) -> None:
+        """The 2xx to our INVITE confirms this early dialog (RFC 3261 §13.2.2.4).
+
+        Its route set is recomputed from the 2xx's Record-Route, and its
+        remote target is the 2xx's Contact.
+        """
+        self.early = False
+        self.route_set = [str(r) for r in reversed(response.record_route)]
+        self.refresh_target(response)
 
     def subscribed(self, request: SipRequest) -> None:
         """A 2xx to ``request`` (a SUBSCRIBE or REFER) sent or received: its subscription is on."""

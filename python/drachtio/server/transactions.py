@@ -86,6 +86,8 @@ class ServerTx(Generic[_Owner]):
     awaiting_app_since: float | None = None
     # An INVITE or UPDATE: the session timer its 2xx sets up (RFC 4028 §9).
     session_timer: Accept | None = None
+    # An INVITE outside any dialog answered provisionally: its early dialog.
+    early: Dialog[_Owner] | None = None
 
 
 class ServerTransactions(Generic[_Owner]):
