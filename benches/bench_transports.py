@@ -13,15 +13,20 @@ each rate, over each subject in turn, each with fresh processes:
   socket of this process that counts the copies); ``metrics`` and
   ``capture``: UDP with only the one on, to tell their costs apart;
 - ``tls-new``: a new TLS connection per call (handshake included), closed
-  after the BYE's 200: new TLS connections per second.
+  after the BYE's 200: new TLS connections per second;
+- ``kamailio-tls-new``: the same load on Debian's Kamailio with its ``tls``
+  module (packages ``kamailio`` and ``kamailio-tls-modules``), answering
+  INVITE and BYE 200 statelessly (``sl``) with the same certificate: its
+  process tree's CPU per connection and call, beside ``tls-new``'s server.
 
 Reported per subject and rate: calls placed, successful, failed and timed
 out, the server's and the app's CPU µs per successful call (utime + stime of
 all threads from ``/proc``, while the load runs and ``--tail`` seconds
 after; the server's also split between its Python thread and the SIP
 stack's), and the server's CPU per call as a multiple of UDP's at the same
-rate. ``--rounds N`` runs the subjects N times over, alternating, so that
-the machine's noise falls on every subject alike: each subject is then
+rate. ``--rounds N`` runs the subjects N times over, alternating (every
+other round in the reverse order), so that the machine's noise falls on
+every subject alike: each subject is then
 compared with the ``udp`` run of its own round, and the median of the
 rounds' ratios is reported beside each round's. Then the targets (TLS and
 WSS within 1.5x UDP's server CPU per call and at least 0.7x its highest
@@ -33,7 +38,7 @@ cores it competes with the server, which caps the rates worth asking.
 Run (after ``maturin develop --release``; ``openssl`` on the PATH):
 ``python benches/bench_transports.py [--rates 300 600] [--seconds 10]
 [--tail 5] [--rounds 1] [--fresh-rate 100]
-[--subjects udp,tcp,tls,wss,observed,metrics,capture,tls-new]``.
+[--subjects udp,tcp,tls,wss,observed,metrics,capture,tls-new,kamailio-tls-new]``.
 """
 
 from __future__ import annotations
@@ -54,14 +59,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench_proxy import MODULES, tree_cpu, tree_pids
 from bench_server import APPS, final_words, start_app, start_server
-from measure import HOST, cpu_seconds, thread_cpu_seconds
+from measure import HOST, cpu_seconds, stop_process, thread_cpu_seconds
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "stack"))
 
 from certs import CertFiles, make_certs
 
-SUBJECTS = ("udp", "tcp", "tls", "wss", "observed", "metrics", "capture", "tls-new")
+SUBJECTS = (
+    "udp",
+    "tcp",
+    "tls",
+    "wss",
+    "observed",
+    "metrics",
+    "capture",
+    "tls-new",
+    "kamailio-tls-new",
+)
+KAMAILIO_TLS = Path(MODULES) / "tls.so"
+# The subjects loaded with a new TLS connection per call, at --fresh-rate.
+FRESH = ("tls-new", "kamailio-tls-new")
 TRANSPORT = {
     "udp": "udp",
     "tcp": "tcp",
@@ -81,6 +100,38 @@ TARGET_SECURE_RATE = 0.7  # their highest clean rate over UDP's, at least
 TARGET_OBSERVED = 1.05  # metrics + capture over UDP, at most
 # Prometheus scrapes every 15 s by default; every 5 s is a keen one.
 SCRAPE_INTERVAL = 5.0
+KAMAILIO_TLS_CFG = """#!KAMAILIO
+debug=0
+log_stderror=yes
+fork=yes
+children=2
+tcp_children=2
+auto_aliases=no
+enable_tls=yes
+listen=tls:{host}:{port}
+mpath="{modules}"
+loadmodule "tls.so"
+loadmodule "sl.so"
+modparam("tls", "config", "{tls_cfg}")
+
+request_route {{
+    if (method == "ACK") {{
+        exit;
+    }}
+    if (method == "INVITE" || method == "BYE") {{
+        sl_send_reply("200", "OK");
+        exit;
+    }}
+    sl_send_reply("405", "Method Not Allowed");
+}}
+"""
+KAMAILIO_TLS_PROFILES = """[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+certificate = {certificate}
+private_key = {key}
+"""
 _RESULT = re.compile(r"RESULT placed=(\d+) ok=(\d+) failed=(\d+) timeouts=(\d+) seconds=(\S+)")
 _PORTS = re.compile(rb"(udp|tcp|tls|wss)/127\.0\.0\.1:(\d+)")
 
@@ -211,6 +262,26 @@ def _free_tcp_port() -> int:
         return port
 
 
+def _load(
+    transport: str, port: int, rate: int, seconds: int, certs: CertFiles, fresh: bool
+) -> tuple[int, int, int, int, float]:
+    """uac_load against ``port``: calls placed, successful, failed, timed out, and seconds."""
+    load = subprocess.run(
+        [
+            sys.executable, str(APPS / "uac_load.py"),
+            "--transport", transport, "--target", f"{HOST}:{port}",
+            "--rate", str(rate), "--seconds", str(seconds), "--ca", str(certs.ca),
+            *(["--fresh"] if fresh else []),
+        ],
+        capture_output=True, text=True, timeout=seconds + 120,
+    )  # fmt: skip
+    match = _RESULT.search(load.stdout)
+    if match is None:
+        raise RuntimeError(f"uac_load failed: {load.stdout} {load.stderr}")
+    placed, ok, failed, timeouts = (int(match[i]) for i in range(1, 5))
+    return placed, ok, failed, timeouts, float(match[5])
+
+
 def measure(
     workdir: Path,
     certs: CertFiles,
@@ -221,44 +292,69 @@ def measure(
     round: int = 1,
 ) -> Result:
     tag = f"{subject}-{rate}-{round}"
+    if subject == "kamailio-tls-new":
+        return measure_kamailio(workdir, certs, rate, seconds, tail, tag)
     fresh = subject == "tls-new"
     transport = "tls" if fresh else TRANSPORT[subject]
     with server_and_app(workdir, certs, subject, tag) as (procs, ports, notes):
         pids = {name: proc.pid for name, proc in procs.items()}
         cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
         stack0 = thread_cpu_seconds(pids["server"]).get(STACK_THREAD, 0.0)
-        load = subprocess.run(
-            [
-                sys.executable, str(APPS / "uac_load.py"),
-                "--transport", transport, "--target", f"{HOST}:{ports[transport]}",
-                "--rate", str(rate), "--seconds", str(seconds), "--ca", str(certs.ca),
-                *(["--fresh"] if fresh else []),
-            ],
-            capture_output=True, text=True, timeout=seconds + 120,
-        )  # fmt: skip
+        calls = _load(transport, ports[transport], rate, seconds, certs, fresh)
         time.sleep(tail)
         cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
         stack_s = thread_cpu_seconds(pids["server"]).get(STACK_THREAD, 0.0) - stack0
         counts = final_words(procs["app"])
-    match = _RESULT.search(load.stdout)
-    if match is None:
-        raise RuntimeError(f"uac_load failed: {load.stdout} {load.stderr}")
-    placed, ok, failed, timeouts = (int(match[i]) for i in range(1, 5))
     note = "; ".join([*notes, counts])
-    return Result(
-        subject,
-        rate,
-        placed,
-        ok,
-        failed,
-        timeouts,
-        float(match[5]),
-        cpu["server"],
-        cpu["app"],
-        stack_s,
-        round,
-        note,
-    )
+    return Result(subject, rate, *calls, cpu["server"], cpu["app"], stack_s, round, note)
+
+
+@contextlib.contextmanager
+def kamailio_tls(workdir: Path, certs: CertFiles, tag: str) -> Iterator[tuple[list[int], int]]:
+    """Kamailio answering on TLS with ``certs``: its process tree and its port."""
+    port = _free_tcp_port()
+    profiles = workdir / f"kamailio-tls-{tag}.cfg"
+    profiles.write_text(KAMAILIO_TLS_PROFILES.format(certificate=certs.certificate, key=certs.key))
+    cfg = workdir / f"kamailio-{tag}.cfg"
+    cfg.write_text(KAMAILIO_TLS_CFG.format(host=HOST, port=port, modules=MODULES, tls_cfg=profiles))
+    log = workdir / f"kamailio-{tag}.log"
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(
+            ["kamailio", "-f", str(cfg), "-DD", "-E", "-m", "64", "-M", "8", "-w", str(workdir)],
+            stdout=log_file,
+            stderr=log_file,
+        )
+    try:
+        _until_listening(port, proc, log)
+        time.sleep(1.0)  # its workers are forked around the time it listens
+        yield tree_pids(proc.pid), port
+    finally:
+        stop_process(proc)
+
+
+def _until_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until something accepts TCP connections on ``port``, or ``proc`` has ended."""
+    for _ in range(200):
+        if proc.poll() is not None:
+            raise RuntimeError(f"kamailio exited with {proc.returncode}: {log.read_text()}")
+        with socket.socket() as s:
+            if s.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"kamailio does not listen on {port}, see {log}")
+
+
+def measure_kamailio(
+    workdir: Path, certs: CertFiles, rate: int, seconds: int, tail: float, tag: str
+) -> Result:
+    """``kamailio-tls-new``: a new TLS connection per call to Kamailio."""
+    with kamailio_tls(workdir, certs, tag) as (pids, port):
+        cpu0 = tree_cpu(pids)
+        calls = _load("tls", port, rate, seconds, certs, fresh=True)
+        time.sleep(tail)
+        cpu = tree_cpu(pids) - cpu0
+    note = f"Kamailio: {len(pids)} processes, server µs is their sum; no application"
+    return Result("kamailio-tls-new", rate, *calls, cpu, 0.0, 0.0, 1, note)
 
 
 def _baseline(results: list[Result], r: Result) -> Result | None:
@@ -308,7 +404,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         (subject, rate)
         for subject in SUBJECTS
         for rate in args.rates
-        if subject not in ("udp", "tls-new")
+        if subject != "udp"
+        and subject not in FRESH
         and any(r.subject == subject and r.rate == rate for r in results)
     ]
     if pairs:
@@ -346,10 +443,11 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
                 f"UDP's {best_clean('udp')}/s (target at least {TARGET_SECURE_RATE}x; only the "
                 f"rates asked are tried): {verdict}"
             )
-    for r in (r for r in results if r.subject == "tls-new"):
+    for r in (r for r in results if r.subject in FRESH):
+        who = "Kamailio" if r.subject == "kamailio-tls-new" else "drachtio"
         print(
-            f"- new TLS connections: {r.ok / r.seconds:.0f}/s clean={r.clean} at {r.rate}/s "
-            f"asked, server {r.us(r.server_s):.0f} µs per connection and call"
+            f"- new TLS connections to {who}: {r.ok / r.seconds:.0f}/s clean={r.clean} at "
+            f"{r.rate}/s asked, server {r.us(r.server_s):.0f} µs per connection and call"
         )
 
 
@@ -366,14 +464,23 @@ def main() -> int:
     unknown = set(subjects) - set(SUBJECTS)
     if unknown:
         parser.error(f"unknown subjects: {', '.join(sorted(unknown))}")
+    if "kamailio-tls-new" in subjects and not KAMAILIO_TLS.exists():
+        print(
+            f"Kamailio's TLS module is not installed ({KAMAILIO_TLS}: Debian packages "
+            "kamailio and kamailio-tls-modules): kamailio-tls-new skipped",
+            file=sys.stderr,
+        )
+        subjects.remove("kamailio-tls-new")
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-transports-") as tmp:
         workdir = Path(tmp)
         certs = make_certs(workdir / "certs")
         for rate in args.rates:
             for round in range(1, args.rounds + 1):
-                for subject in subjects:
-                    if subject == "tls-new":
+                # Every other round backwards: no subject always runs first.
+                order = subjects if round % 2 else subjects[::-1]
+                for subject in order:
+                    if subject in FRESH:
                         continue
                     r = measure(workdir, certs, subject, rate, args.seconds, args.tail, round)
                     results.append(r)
@@ -383,8 +490,8 @@ def main() -> int:
                         f"app {r.us(r.app_s):.0f} µs/call",
                         file=sys.stderr,
                     )
-        if "tls-new" in subjects:
-            r = measure(workdir, certs, "tls-new", args.fresh_rate, args.seconds, args.tail)
+        for subject in (s for s in FRESH if s in subjects):
+            r = measure(workdir, certs, subject, args.fresh_rate, args.seconds, args.tail)
             results.append(r)
     report(results, args)
     return 0
