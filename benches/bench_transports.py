@@ -28,7 +28,9 @@ rate. ``--rounds N`` runs the subjects N times over, alternating (every
 other round in the reverse order), so that the machine's noise falls on
 every subject alike: each subject is then
 compared with the ``udp`` run of its own round, and the median of the
-rounds' ratios is reported beside each round's. Then the targets (TLS and
+rounds' ratios is reported beside each round's, with the pooled ratio (all
+the subject's CPU over all its calls, beside the same for those rounds'
+``udp`` runs). Then the targets (TLS and
 WSS within 1.5x UDP's server CPU per call and at least 0.7x its highest
 clean rate; metrics and capture together at most +5% over UDP), on the
 medians. A benchmark, not a test: it asserts nothing. The
@@ -380,6 +382,18 @@ def median_ratio(results: list[Result], subject: str, rate: int) -> float:
     return statistics.median(ratios) if ratios else float("nan")
 
 
+def pooled_ratio(results: list[Result], subject: str, rate: int) -> float:
+    """``subject``'s server CPU per call over all its rounds at ``rate``, over ``udp``'s in
+    the same rounds: every call weighs the same, whichever round it was in."""
+    pairs = [(r, _baseline(results, r)) for r in results if r.subject == subject and r.rate == rate]
+    kept = [(r, base) for r, base in pairs if base is not None and r.ok]
+    if not kept:
+        return float("nan")
+    ours = sum(r.server_s for r, _ in kept) / sum(r.ok for r, _ in kept)
+    theirs = sum(base.server_s for _, base in kept) / sum(base.ok for _, base in kept)
+    return ours / theirs
+
+
 def report(results: list[Result], args: argparse.Namespace) -> None:
     print(
         f"\n## Transports ({args.seconds} s per rate, tail {args.tail} s, "
@@ -417,7 +431,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
                 if r.subject == subject and r.rate == rate
             )
             median = median_ratio(results, subject, rate) - 1
-            print(f"- {subject} at {rate}/s: {each}; median {median:+.1%}")
+            pooled = pooled_ratio(results, subject, rate) - 1
+            print(f"- {subject} at {rate}/s: {each}; median {median:+.1%}, pooled {pooled:+.1%}")
     print("\n## Targets\n")
 
     def best_clean(subject: str) -> int:
@@ -443,11 +458,18 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
                 f"UDP's {best_clean('udp')}/s (target at least {TARGET_SECURE_RATE}x; only the "
                 f"rates asked are tried): {verdict}"
             )
-    for r in (r for r in results if r.subject in FRESH):
+    fresh = {r.subject: r for r in results if r.subject in FRESH}
+    for r in fresh.values():
         who = "Kamailio" if r.subject == "kamailio-tls-new" else "drachtio"
         print(
             f"- new TLS connections to {who}: {r.ok / r.seconds:.0f}/s clean={r.clean} at "
             f"{r.rate}/s asked, server {r.us(r.server_s):.0f} µs per connection and call"
+        )
+    if len(fresh) == 2 and all(r.ok for r in fresh.values()):
+        ours, theirs = fresh["tls-new"], fresh["kamailio-tls-new"]
+        print(
+            f"- drachtio's server per new TLS connection and call: "
+            f"{ours.us(ours.server_s) / theirs.us(theirs.server_s):.2f}x Kamailio's"
         )
 
 

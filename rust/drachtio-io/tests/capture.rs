@@ -1,8 +1,8 @@
 //! Capture through a running stack: the copies of a UDP exchange reach a
 //! collector socket as HEP3 packets, in order, sent by the stack's timers
 //! since a few copies never fill a batch. The layer's timers are the
-//! standard ones (Timer J after 32 s): the copies leave because the first
-//! one woke the stack's thread, not because a transaction timer did.
+//! standard ones or slower (no transaction timer before 5 s): the copies
+//! leave when their batch's wait is over, not at a transaction's timer.
 
 mod util;
 
