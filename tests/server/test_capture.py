@@ -103,6 +103,10 @@ async def test_every_message_in_and_out_reaches_the_collector(tmp_path: Path) ->
             request = await app.next_sip("OPTIONS")
             await app.respond(request["transactionId"], 200)
             assert (await peer.final_response(call_id)).status == 200
+        # The copies leave together, within some 30 ms of the first.
+        async with asyncio.timeout(10):
+            while server.stats["capture_sent"] < 4:
+                await asyncio.sleep(0.01)
         assert server.stats["capture_sent"] == 4
         assert server.stats["capture_failed"] == 0
     finally:

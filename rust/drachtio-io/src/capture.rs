@@ -1,24 +1,26 @@
 //! SIP capture: a copy of every message received and sent, with its
 //! addresses and time, for a Homer collector, in HEP version 3 (also
-//! called EEP) over UDP (`docs/metrics.md`, "Capture").
+//! called EEP, [`hep`]) over UDP (`docs/metrics.md`, "Capture").
 //!
-//! A packet is the four bytes `HEP3`, its total length (16 bits, network
-//! order), then chunks, each `vendor (16) | type (16) | length (16)`
-//! (the length counts the 6 bytes of the chunk header) and a value. The
-//! chunks written here are the generic ones (vendor 0): IP family (1),
-//! IP protocol (2), IPv4 or IPv6 source (3, 5) and destination (4, 6),
-//! source port (7), destination port (8), seconds (9) and microseconds
-//! (10) of the time, protocol type (11, 1 = SIP), capture agent id (12),
-//! authentication key (14) and the message itself (15).
-//!
-//! Sends never wait: the socket is non-blocking, and a copy the system
-//! cannot take at once is dropped and counted, never queued.
+//! Copies leave in batches ([`batch`]), one `sendmmsg` each: at once when
+//! a batch is full, else from the stack's timers within
+//! [`batch::MAX_WAIT`] (and 10 ms) of its oldest copy, and when the stack
+//! stops. Sends never wait: the socket is non-blocking, and copies the
+//! system cannot take at once are dropped and counted, never queued.
 
-use crate::hub::Shared;
+mod batch;
+mod hep;
+
+use crate::hub::{lock, Shared};
 use crate::stats::Counters;
+use batch::Batch;
 use drachtio_sip::transaction::Transport;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::time::{SystemTime, UNIX_EPOCH};
+use hep::Packet;
+use socket2::SockAddr;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Where and how to send the copies.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,97 +34,14 @@ pub struct CaptureConfig {
     pub password: Option<String>,
 }
 
-/// One message to copy.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Packet<'a> {
-    pub(crate) transport: Transport,
-    pub(crate) src: SocketAddr,
-    pub(crate) dst: SocketAddr,
-    /// Seconds and microseconds since the Unix epoch.
-    pub(crate) time: (u32, u32),
-    pub(crate) agent_id: u32,
-    pub(crate) password: Option<&'a str>,
-    pub(crate) payload: &'a [u8],
-}
-
-const IP_FAMILY_V4: u8 = 2;
-const IP_FAMILY_V6: u8 = 10;
-const IP_PROTO_TCP: u8 = 6;
-const IP_PROTO_UDP: u8 = 17;
-const PROTO_SIP: u8 = 1;
-
-/// The largest packet a UDP datagram carries; a longer message is cut to fit.
-const MAX_PACKET: usize = 65_507;
-
-fn chunk(out: &mut Vec<u8>, kind: u16, value: &[u8]) {
-    out.extend_from_slice(&0u16.to_be_bytes());
-    out.extend_from_slice(&kind.to_be_bytes());
-    out.extend_from_slice(&((value.len() + 6) as u16).to_be_bytes());
-    out.extend_from_slice(value);
-}
-
-/// Both addresses in one family: IPv6 (an IPv4 one mapped) when either is.
-fn same_family(src: IpAddr, dst: IpAddr) -> (IpAddr, IpAddr) {
-    let v6 = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => IpAddr::V6(v4.to_ipv6_mapped()),
-        v6 => v6,
-    };
-    if src.is_ipv6() || dst.is_ipv6() {
-        (v6(src), v6(dst))
-    } else {
-        (src, dst)
-    }
-}
-
-/// The HEP3 packet of `p`; a payload too long for one datagram is cut.
-pub(crate) fn encode(p: &Packet<'_>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(p.payload.len() + 128);
-    out.extend_from_slice(b"HEP3\0\0");
-    let (src, dst) = same_family(p.src.ip(), p.dst.ip());
-    let ip_proto = if p.transport.is_reliable() {
-        IP_PROTO_TCP
-    } else {
-        IP_PROTO_UDP
-    };
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            chunk(&mut out, 1, &[IP_FAMILY_V4]);
-            chunk(&mut out, 2, &[ip_proto]);
-            chunk(&mut out, 3, &s.octets());
-            chunk(&mut out, 4, &d.octets());
-        }
-        (s, d) => {
-            let octets = |ip: IpAddr| match ip {
-                IpAddr::V6(v6) => v6.octets(),
-                IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-            };
-            chunk(&mut out, 1, &[IP_FAMILY_V6]);
-            chunk(&mut out, 2, &[ip_proto]);
-            chunk(&mut out, 5, &octets(s));
-            chunk(&mut out, 6, &octets(d));
-        }
-    }
-    chunk(&mut out, 7, &p.src.port().to_be_bytes());
-    chunk(&mut out, 8, &p.dst.port().to_be_bytes());
-    chunk(&mut out, 9, &p.time.0.to_be_bytes());
-    chunk(&mut out, 10, &p.time.1.to_be_bytes());
-    chunk(&mut out, 11, &[PROTO_SIP]);
-    chunk(&mut out, 12, &p.agent_id.to_be_bytes());
-    if let Some(password) = p.password {
-        chunk(&mut out, 14, password.as_bytes());
-    }
-    let room = MAX_PACKET - out.len() - 6;
-    chunk(&mut out, 15, &p.payload[..p.payload.len().min(room)]);
-    let total = out.len() as u16;
-    out[4..6].copy_from_slice(&total.to_be_bytes());
-    out
-}
-
-/// The socket copies leave from, and what each carries.
+/// The socket copies leave from, what each carries, and the batch waiting.
 #[derive(Debug)]
 pub(crate) struct Capture {
     socket: UdpSocket,
+    /// The collector's address, as the system takes it.
+    collector: SockAddr,
     config: CaptureConfig,
+    batch: Mutex<Batch>,
 }
 
 impl Capture {
@@ -135,41 +54,149 @@ impl Capture {
         };
         let socket = UdpSocket::bind(any)?;
         socket.set_nonblocking(true)?;
-        Ok(Capture { socket, config })
+        Ok(Capture {
+            socket,
+            collector: SockAddr::from(config.collector),
+            config,
+            batch: Mutex::new(Batch::default()),
+        })
     }
 
-    /// Sends a copy of `payload`, which went from `src` to `dst` over
-    /// `transport` now.
+    /// Adds a copy of `payload`, which went from `src` to `dst` over
+    /// `transport` at `now` (the copy carries the wall clock's time), to
+    /// the batch, and sends the batch when that makes it full. Returns the
+    /// batch's deadline when this copy is the first of a batch.
     pub(crate) fn record(
         &self,
         counters: &Counters,
+        now: Instant,
         transport: Transport,
         src: SocketAddr,
         dst: SocketAddr,
         payload: &[u8],
-    ) {
-        let since = SystemTime::now()
+    ) -> Option<Instant> {
+        let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let packet = encode(&Packet {
+        let packet = Packet {
             transport,
             src,
             dst,
-            time: (since.as_secs() as u32, since.subsec_micros()),
+            time: (since_epoch.as_secs() as u32, since_epoch.subsec_micros()),
             agent_id: self.config.agent_id,
             password: self.config.password.as_deref(),
             payload,
-        });
-        match self.socket.send_to(&packet, self.config.collector) {
-            Ok(_) => Counters::inc(&counters.capture_sent),
-            Err(_) => Counters::inc(&counters.capture_failed),
+        };
+        let mut batch = lock(&self.batch);
+        let first = batch.is_empty();
+        if batch.push(now, &packet) {
+            self.send(counters, &mut batch);
+            return None;
+        }
+        if first {
+            batch.deadline()
+        } else {
+            None
         }
     }
+
+    /// Sends the batch if it is due at `now`.
+    pub(crate) fn flush_due(&self, counters: &Counters, now: Instant) {
+        let mut batch = lock(&self.batch);
+        if batch.is_due(now) {
+            self.send(counters, &mut batch);
+        }
+    }
+
+    /// When the batch waiting is due; `None` when nothing waits.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        lock(&self.batch).deadline()
+    }
+
+    /// Sends whatever waits.
+    pub(crate) fn flush(&self, counters: &Counters) {
+        self.send(counters, &mut lock(&self.batch));
+    }
+
+    /// Sends the batch, counts what left and what was dropped, and empties it.
+    fn send(&self, counters: &Counters, batch: &mut Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        let sent = send_all(&self.socket, &self.collector, batch);
+        let dropped = batch.len() - sent;
+        counters.capture_sent.fetch_add(sent as u64, Relaxed);
+        counters.capture_failed.fetch_add(dropped as u64, Relaxed);
+        batch.clear();
+    }
+}
+
+/// Sends the packets of `batch` to `dest`, as many per `sendmmsg` as it
+/// takes, in order; stops at the first the system refuses (a full buffer
+/// refuses the rest too; so does a bad destination). Returns how many left.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn send_all(socket: &UdpSocket, dest: &SockAddr, batch: &Batch) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut iovecs: Vec<libc::iovec> = batch
+        .packets()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr().cast_mut().cast(),
+            iov_len: p.len(),
+        })
+        .collect();
+    let mut headers: Vec<libc::mmsghdr> = iovecs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: all-zero is a valid mmsghdr.
+            let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            header.msg_hdr.msg_name = dest.as_ptr().cast_mut().cast();
+            header.msg_hdr.msg_namelen = dest.len();
+            header.msg_hdr.msg_iov = iov;
+            header.msg_hdr.msg_iovlen = 1;
+            header
+        })
+        .collect();
+    let mut sent = 0;
+    while sent < headers.len() {
+        let rest = &mut headers[sent..];
+        // SAFETY: each header points to `dest` and to one iovec, which
+        // points into `batch`; all outlive the call, and `rest.len()`
+        // headers follow the pointer.
+        let n = unsafe {
+            libc::sendmmsg(
+                socket.as_raw_fd(),
+                rest.as_mut_ptr(),
+                rest.len() as libc::c_uint,
+                0,
+            )
+        };
+        match n {
+            n if n > 0 => sent += n as usize,
+            -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
+    sent
+}
+
+/// [`send_all`] one packet at a time, where `sendmmsg` is missing.
+#[cfg(not(target_os = "linux"))]
+fn send_all(socket: &UdpSocket, dest: &SockAddr, batch: &Batch) -> usize {
+    let Some(dest) = dest.as_socket() else {
+        return 0;
+    };
+    batch
+        .packets()
+        .take_while(|p| socket.send_to(p, dest).is_ok())
+        .count()
 }
 
 impl Shared {
     /// Copies `payload`, which went from `src` to `dst` over `transport`
-    /// just now, to the collector when capture is on.
+    /// just now, to the collector when capture is on. The copy that starts
+    /// a batch wakes the stack's timers when they would wake later than
+    /// the batch's deadline.
     pub(crate) fn capture(
         &self,
         transport: Transport,
@@ -177,8 +204,37 @@ impl Shared {
         dst: SocketAddr,
         payload: &[u8],
     ) {
+        let Some(capture) = &self.capture else {
+            return;
+        };
+        let deadline = capture.record(&self.counters, Instant::now(), transport, src, dst, payload);
+        if let Some(deadline) = deadline {
+            // Under the lock the timers are armed with: see `capture_deadline`.
+            let armed = lock(&self.core).armed;
+            if armed.map_or(true, |armed| deadline < armed) {
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    /// Sends the copies due at `now` (the stack's timers).
+    pub(crate) fn flush_capture(&self, now: Instant) {
         if let Some(capture) = &self.capture {
-            capture.record(&self.counters, transport, src, dst, payload);
+            capture.flush_due(&self.counters, now);
+        }
+    }
+
+    /// When the copies waiting are due. The timers read it with the core
+    /// locked, where they store when they will wake: a copy that starts a
+    /// batch meanwhile then sees them as they are armed.
+    pub(crate) fn capture_deadline(&self) -> Option<Instant> {
+        self.capture.as_ref().and_then(Capture::deadline)
+    }
+
+    /// Sends every copy still waiting: the stack stops.
+    pub(crate) fn flush_all_captures(&self) {
+        if let Some(capture) = &self.capture {
+            capture.flush(&self.counters);
         }
     }
 }
@@ -186,114 +242,126 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
-    /// The chunks of a packet: (type, value).
-    fn chunks(packet: &[u8]) -> Vec<(u16, Vec<u8>)> {
-        assert_eq!(&packet[..4], b"HEP3");
-        assert_eq!(
-            usize::from(u16::from_be_bytes([packet[4], packet[5]])),
-            packet.len()
-        );
-        let mut rest = &packet[6..];
-        let mut out = Vec::new();
-        while !rest.is_empty() {
-            assert_eq!(&rest[..2], &[0, 0], "vendor 0");
-            let kind = u16::from_be_bytes([rest[2], rest[3]]);
-            let len = usize::from(u16::from_be_bytes([rest[4], rest[5]]));
-            out.push((kind, rest[6..len].to_vec()));
-            rest = &rest[len..];
-        }
-        out
-    }
-
-    fn packet(src: &str, dst: &str, transport: Transport, payload: &[u8]) -> Vec<u8> {
-        encode(&Packet {
-            transport,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            time: (1_700_000_000, 123_456),
-            agent_id: 2002,
+    /// A collector: a bound UDP socket that reads what it was sent.
+    fn collector() -> (UdpSocket, CaptureConfig) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let config = CaptureConfig {
+            collector: socket.local_addr().unwrap(),
+            agent_id: 7,
             password: None,
-            payload,
-        })
+        };
+        (socket, config)
     }
 
-    #[test]
-    fn an_ipv4_udp_message_has_every_chunk_in_network_order() {
-        let got = chunks(&packet(
-            "192.0.2.1:5060",
-            "198.51.100.2:5070",
+    fn record(
+        capture: &Capture,
+        counters: &Counters,
+        now: Instant,
+        payload: &[u8],
+    ) -> Option<Instant> {
+        capture.record(
+            counters,
+            now,
             Transport::Udp,
-            b"OPTIONS sip:a SIP/2.0\r\n\r\n",
-        ));
-        let want: Vec<(u16, Vec<u8>)> = vec![
-            (1, vec![2]),
-            (2, vec![17]),
-            (3, vec![192, 0, 2, 1]),
-            (4, vec![198, 51, 100, 2]),
-            (7, 5060u16.to_be_bytes().to_vec()),
-            (8, 5070u16.to_be_bytes().to_vec()),
-            (9, 1_700_000_000u32.to_be_bytes().to_vec()),
-            (10, 123_456u32.to_be_bytes().to_vec()),
-            (11, vec![1]),
-            (12, 2002u32.to_be_bytes().to_vec()),
-            (15, b"OPTIONS sip:a SIP/2.0\r\n\r\n".to_vec()),
-        ];
-        assert_eq!(got, want);
+            "127.0.0.1:5060".parse().unwrap(),
+            "127.0.0.1:5070".parse().unwrap(),
+            payload,
+        )
+    }
+
+    /// The messages of the next `n` packets the collector reads.
+    fn received(socket: &UdpSocket, n: usize) -> Vec<Vec<u8>> {
+        let mut buf = vec![0u8; 65536];
+        (0..n)
+            .map(|_| {
+                let len = socket.recv(&mut buf).unwrap();
+                hep::chunks(&buf[..len]).pop().unwrap().1
+            })
+            .collect()
+    }
+
+    fn counts(counters: &Counters) -> (u64, u64) {
+        (
+            counters.capture_sent.load(Relaxed),
+            counters.capture_failed.load(Relaxed),
+        )
     }
 
     #[test]
-    fn stream_transports_are_tcp_and_a_mixed_pair_is_ipv6() {
-        for transport in [
-            Transport::Tcp,
-            Transport::Tls,
-            Transport::Ws,
-            Transport::Wss,
-        ] {
-            let got = chunks(&packet(
-                "[2001:db8::1]:5061",
-                "127.0.0.1:5062",
-                transport,
-                b"x",
-            ));
-            assert_eq!(got[0], (1, vec![10]));
-            assert_eq!(got[1], (2, vec![6]));
-            assert_eq!(got[2].0, 5);
-            assert_eq!(
-                got[3],
-                (
-                    6,
-                    "::ffff:127.0.0.1"
-                        .parse::<std::net::Ipv6Addr>()
-                        .unwrap()
-                        .octets()
-                        .to_vec()
-                )
-            );
+    fn a_full_batch_leaves_at_once_in_order() {
+        let (socket, config) = collector();
+        let capture = Capture::open(config).unwrap();
+        let counters = Counters::default();
+        let t0 = Instant::now();
+        let messages: Vec<Vec<u8>> = (0..batch::MAX_COPIES)
+            .map(|i| format!("message {i}").into_bytes())
+            .collect();
+        assert_eq!(
+            record(&capture, &counters, t0, &messages[0]),
+            Some(t0 + batch::MAX_WAIT)
+        );
+        for m in &messages[1..] {
+            assert_eq!(record(&capture, &counters, t0, m), None);
         }
+        assert_eq!(counts(&counters), (batch::MAX_COPIES as u64, 0));
+        assert_eq!(received(&socket, batch::MAX_COPIES), messages);
+        // Nothing waits: the timers have nothing to send.
+        assert_eq!(capture.deadline(), None);
     }
 
     #[test]
-    fn the_password_is_its_own_chunk() {
-        let p = encode(&Packet {
-            transport: Transport::Udp,
-            src: "127.0.0.1:1".parse().unwrap(),
-            dst: "127.0.0.1:2".parse().unwrap(),
-            time: (0, 0),
-            agent_id: 1,
-            password: Some("homer"),
-            payload: b"x",
-        });
-        assert!(chunks(&p).contains(&(14, b"homer".to_vec())));
+    fn a_batch_not_full_leaves_when_its_wait_is_over() {
+        let (socket, config) = collector();
+        let capture = Capture::open(config).unwrap();
+        let counters = Counters::default();
+        let t0 = Instant::now();
+        let deadline = record(&capture, &counters, t0, b"one").unwrap();
+        assert_eq!(
+            record(&capture, &counters, t0 + Duration::from_millis(5), b"two"),
+            None
+        );
+        capture.flush_due(&counters, deadline - Duration::from_nanos(1));
+        assert_eq!(counts(&counters), (0, 0));
+        assert_eq!(capture.deadline(), Some(deadline));
+        capture.flush_due(&counters, deadline);
+        assert_eq!(counts(&counters), (2, 0));
+        assert_eq!(capture.deadline(), None);
+        assert_eq!(received(&socket, 2), [b"one".to_vec(), b"two".to_vec()]);
     }
 
     #[test]
-    fn a_message_too_long_for_a_datagram_is_cut_to_fit() {
-        let big = vec![b'a'; 70_000];
-        let p = packet("127.0.0.1:1", "127.0.0.1:2", Transport::Tcp, &big);
-        assert_eq!(p.len(), MAX_PACKET);
-        let (kind, value) = chunks(&p).pop().unwrap();
-        assert_eq!(kind, 15);
-        assert!(value.iter().all(|&b| b == b'a'));
+    fn copies_still_waiting_leave_when_flushed() {
+        let (socket, config) = collector();
+        let capture = Capture::open(config).unwrap();
+        let counters = Counters::default();
+        record(&capture, &counters, Instant::now(), b"last");
+        capture.flush(&counters);
+        assert_eq!(counts(&counters), (1, 0));
+        assert_eq!(received(&socket, 1), [b"last".to_vec()]);
+    }
+
+    #[test]
+    fn copies_the_system_refuses_are_dropped_and_counted() {
+        // Broadcast without SO_BROADCAST: the system refuses every send.
+        let capture = Capture::open(CaptureConfig {
+            collector: "255.255.255.255:9060".parse().unwrap(),
+            agent_id: 7,
+            password: None,
+        })
+        .unwrap();
+        let counters = Counters::default();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            record(&capture, &counters, t0, b"x");
+        }
+        capture.flush_due(&counters, t0 + batch::MAX_WAIT);
+        assert_eq!(counts(&counters), (0, 3));
+        // The batch was emptied: the next copy starts a new one.
+        assert!(record(&capture, &counters, t0, b"y").is_some());
     }
 }

@@ -763,16 +763,18 @@ fn run(
         .clear();
     lock(&shared.conns).clear();
     shared.closed.store(true, Ordering::SeqCst);
+    shared.flush_all_captures();
     shared.push_event(StackEvent::Closed, false);
 }
 
-/// Runs the layer's timers, flushes what callers queued, and ends the stack
-/// once closing is over.
+/// Runs the layer's timers, flushes what callers queued, sends the capture
+/// copies due, and ends the stack once closing is over.
 async fn drive(shared: &Arc<Shared>, mut accepting: Vec<tokio::task::JoinHandle<()>>) {
     loop {
         lock(&shared.core).layer.handle_timeout(Instant::now());
         shared.pump(Vec::new());
         shared.gc_placeholders();
+        shared.flush_capture(Instant::now());
         let grace = *lock(&shared.close_deadline);
         let next = {
             let mut core = lock(&shared.core);
@@ -784,12 +786,9 @@ async fn drive(shared: &Arc<Shared>, mut accepting: Vec<tokio::task::JoinHandle<
                     return;
                 }
             }
-            let next = core.layer.poll_timeout();
+            let next = earliest(core.layer.poll_timeout(), shared.capture_deadline());
             core.armed = next;
-            match (next, grace) {
-                (Some(n), Some(g)) => Some(n.min(g)),
-                (n, g) => n.or(g),
-            }
+            earliest(next, grace)
         };
         match next {
             Some(at) => {
@@ -800,6 +799,14 @@ async fn drive(shared: &Arc<Shared>, mut accepting: Vec<tokio::task::JoinHandle<
             }
             None => shared.wake.notified().await,
         }
+    }
+}
+
+/// The earlier of two instants, either of which may be missing.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
