@@ -49,6 +49,10 @@ __all__ = ["UaCore", "carry_on", "hang_up_headers"]
 log = logging.getLogger("drachtio.server")
 trace = logging.getLogger("drachtio.sip")
 
+# The call record of an INVITE the server answers itself: its application is
+# gone (480), the caller ended it with a BYE (487), else it is refused.
+_ANSWERED_REASONS: dict[int, Reason] = {480: "application-gone", 487: "call-canceled"}
+
 
 class UaCore:
     """The transaction user's shared state and the acts every part of it needs.
@@ -224,7 +228,7 @@ class UaCore:
         except (DrachtioError, ValueError) as exc:
             log.warning("could not answer %d transaction=%s: %s", code, tx.id, exc)
         if code >= 300 and tx.request.method == "INVITE":
-            why: Reason = "application-gone" if code == 480 else "call-rejected"
+            why = _ANSWERED_REASONS.get(code, "call-rejected")
             self.cdrs.abandoned(tx.id, why, code, time.time(), response)
         self.server_txs.finish(tx)
         if cancel is not None and owner is not None:
