@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 from server_harness import (
     _ACK,
@@ -18,26 +17,28 @@ from server_harness import (
     _INVITE,
     SDP,
     App,
-    Sipp,
     _checked_recv,
     _uac_in_dialog_request,
     needs_sipp,
     sipp_uac,
     start_server,
 )
+from test_cdr_calls import records
+from test_early_dialogs import _finish
 from test_reliable_provisional import prack_scenario
-
-from drachtio.server import Server
 
 pytestmark = [needs_sipp, pytest.mark.parametrize("transport", ["udp", "tcp"])]
 
 
-async def _finish(server: Server, app: App, sipp: Sipp) -> None:
-    run = await sipp.result()
-    assert (run.returncode, run.successful, run.failed) == (0, 1, 0), run.log
-    assert server.stats["dialogs"] == 0
-    await app.close()
-    await server.stop()
+async def _answer_then_bye(app: App, tx_id: str, dialog_id: str) -> None:
+    """The app answers the INVITE 200, which confirms ``dialog_id``; the caller's
+    ACK and BYE come in it, and the app answers the BYE."""
+    ok = await app.respond(tx_id, 200, body=SDP)
+    assert ok["dialogId"] == dialog_id
+    assert (await app.next_sip("ACK"))["dialogId"] == dialog_id
+    bye = await app.next_sip("BYE")
+    assert bye["dialogId"] == dialog_id
+    await app.respond(bye["transactionId"], 200)
 
 
 async def test_the_callers_bye_in_the_early_dialog_ends_the_invite_with_487(
@@ -82,7 +83,7 @@ async def test_the_callers_bye_in_the_early_dialog_ends_the_invite_with_487(
     late = await app.respond(tx_id, 200, body=SDP)
     assert late == {"success": False, "reason": f"transaction {tx_id} already has a final response"}
     await _finish(server, app, sipp)
-    made = [orjson.loads(line) for line in cdr.read_bytes().splitlines()]
+    made = records(cdr)
     assert [(r["kind"], r.get("reason"), r.get("status")) for r in made] == [
         ("attempt", None, None),
         ("stop", "call-canceled", 487),
@@ -135,11 +136,7 @@ async def test_a_second_invite_in_the_early_dialog_is_answered_500_with_retry_af
     # The UPDATE came after the re-INVITE's 500: nothing of it reached the app.
     assert app.labels(since) == ["sip UPDATE"]
     await app.respond(update["transactionId"], 200)
-    ok = await app.respond(tx_id, 200, body=SDP)
-    assert ok["dialogId"] == dialog_id
-    assert (await app.next_sip("ACK"))["dialogId"] == dialog_id
-    bye = await app.next_sip("BYE")
-    await app.respond(bye["transactionId"], 200)
+    await _answer_then_bye(app, tx_id, dialog_id)
     await _finish(server, app, sipp)
 
 
@@ -158,9 +155,5 @@ async def test_the_prack_handed_to_the_app_carries_the_early_dialog(
     prack = await app.next_sip("PRACK")
     assert prack["dialogId"] == dialog_id
     await app.respond(prack["transactionId"], 200)
-    ok = await app.respond(invite["transactionId"], 200, body=SDP)
-    assert ok["dialogId"] == dialog_id
-    bye = await app.next_sip("BYE")
-    assert bye["dialogId"] == dialog_id
-    await app.respond(bye["transactionId"], 200)
+    await _answer_then_bye(app, invite["transactionId"], dialog_id)
     await _finish(server, app, sipp)

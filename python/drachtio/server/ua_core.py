@@ -83,7 +83,7 @@ class UaCore:
         # Reliable provisional responses (RFC 3262) awaiting their PRACK, and
         # the early dialogs of the INVITEs applications sent.
         self.reliable = ReliableResponses()
-        self.early: EarlyDialogs[AppSession] = EarlyDialogs()
+        self.early: EarlyDialogs[AppSession] = EarlyDialogs(64 * config.t1)
         self.proxies: Proxies[AppSession] = Proxies(TIMER_C, 64 * config.t1, cdrs)
         self.stack: SipStack | None = None
         self.listeners: list[Listener] = []
@@ -292,14 +292,21 @@ class UaCore:
             and stack is not None
             and not stack.is_closed
         ):
-            self.ack_pending_2xx(stack, dialog)
-            try:
-                bye = build_in_dialog_request(dialog, "BYE", hang_up_headers(ending.text), None)
-                stack.send_request(bye, self.first_hop(dialog, bye))
-                self.trace_out(bye)
-            except (DrachtioError, ValueError) as exc:
-                log.warning("could not send BYE dialog=%s: %s", dialog.id, exc)
+            bye = self.send_bye(stack, dialog, ending.text)
         self.destroy_dialog(dialog, ending, message=bye)
+
+    def send_bye(self, stack: SipStack, dialog: Dialog[AppSession], why: str) -> SipRequest | None:
+        """ACK the 2xx of call ``dialog`` if that is still to do, then send its BYE
+        (``Reason`` text ``why``); the BYE, or ``None`` when it could not be sent."""
+        self.ack_pending_2xx(stack, dialog)
+        try:
+            bye = build_in_dialog_request(dialog, "BYE", hang_up_headers(why), None)
+            stack.send_request(bye, self.first_hop(dialog, bye))
+        except (DrachtioError, ValueError) as exc:
+            log.warning("could not send BYE dialog=%s: %s", dialog.id, exc)
+            return None
+        self.trace_out(bye)
+        return bye
 
     def _session_expired(self, dialog: Dialog[AppSession], why: str) -> None:
         """The session timer ran out, or its refresh failed (RFC 4028 §10)."""
