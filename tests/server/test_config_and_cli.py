@@ -129,6 +129,18 @@ def test_keepalive_from_file_environment_and_flags(
     )
 
 
+def test_proxy_timer_c_from_file(tmp_path: Path) -> None:
+    assert load_config(secrets=["x"]).proxy_timer_c == 185.0
+    path = tmp_path / "drachtio.toml"
+    path.write_text('secret = "x"\nproxy_timer_c = 200.5\n')
+    assert load_config(config_file=path).proxy_timer_c == 200.5
+    # RFC 3261 §16.6 item 11: over 3 minutes.
+    for bad in ("180", "0", "true", '"200"'):
+        path.write_text(f'secret = "x"\nproxy_timer_c = {bad}\n')
+        with pytest.raises(ConfigError, match="proxy_timer_c: must be over 180 seconds"):
+            load_config(config_file=path)
+
+
 def test_secrets_are_not_in_repr() -> None:
     assert "hunter2" not in repr(load_config(secrets=["hunter2"]))
 

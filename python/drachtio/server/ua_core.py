@@ -35,7 +35,7 @@ from drachtio.server.dialog_registry import Dialogs
 from drachtio.server.early import EarlyDialogs
 from drachtio.server.endings import Ending, final_response
 from drachtio.server.latency import APP_RESPONSE_BUCKETS, POST_DIAL_DELAY_BUCKETS, Histogram
-from drachtio.server.proxies import TIMER_C, Proxies
+from drachtio.server.proxies import Proxies
 from drachtio.server.reliable import ReliableResponses
 from drachtio.server.routing import Routes
 from drachtio.server.session_keeper import Sender, SessionKeeper
@@ -84,7 +84,7 @@ class UaCore:
         # the early dialogs of the INVITEs applications sent.
         self.reliable = ReliableResponses()
         self.early: EarlyDialogs[AppSession] = EarlyDialogs(64 * config.t1)
-        self.proxies: Proxies[AppSession] = Proxies(TIMER_C, 64 * config.t1, cdrs)
+        self.proxies: Proxies[AppSession] = Proxies(config.proxy_timer_c, 64 * config.t1, cdrs)
         self.stack: SipStack | None = None
         self.listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
