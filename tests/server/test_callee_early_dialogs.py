@@ -1,5 +1,6 @@
-"""An INVITE the application sent, answered 2xx by two forks (RFC 3261 §13.2.2.4):
-sipp as both callees (two To tags), over UDP and TCP.
+"""What the callee of an INVITE the application sent does in its early dialogs:
+answer 2xx in two forks (RFC 3261 §13.2.2.4), send an INVITE (§14.2). sipp
+is the callee, over UDP and TCP.
 """
 
 from __future__ import annotations
@@ -28,23 +29,28 @@ _KEEP_CONTACT = (
     'assign_to="ct_all,ct_uri"/>\n'
 )
 
-# The callee of the first 2xx hangs up: a BYE in its dialog, to the server's Contact.
-_BYE_FROM_CALLEE = """
+
+def _callee_request(method: str, tag: str, check: str) -> str:
+    """sipp, the callee with To tag ``tag``, sends ``method`` (CSeq 1) in that
+    dialog to the server's Contact, then receives ``check``."""
+    extra = _CONTACT if method == "INVITE" else ""
+    return f"""
   <send retrans="500">
     <![CDATA[
 
-      BYE [$ct_uri] SIP/2.0
+      {method} [$ct_uri] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$inv_to];tag=forkA
+      From: [$inv_to];tag={tag}
       To: [$inv_from]
       Call-ID: [call_id]
-      CSeq: 1 BYE
+      CSeq: 1 {method}
       Max-Forwards: 70
+{extra}\
       Content-Length: 0
 
     ]]>
   </send>
-  <recv response="200" crlf="true"/>
+{check}\
   <Reference variables="ct_all"/>
 """
 
@@ -79,7 +85,7 @@ async def test_a_2xx_in_an_early_dialog_another_fork_ended_is_acked_and_hung_up(
                 "byeb_",
             ),
             _uas_answer(200),
-            _BYE_FROM_CALLEE,
+            _callee_request("BYE", "forkA", '  <recv response="200" crlf="true"/>\n'),
             '  <pause milliseconds="200"/>\n',
             "</scenario>\n",
         ]
@@ -116,4 +122,65 @@ async def test_a_2xx_in_an_early_dialog_another_fork_ended_is_acked_and_hung_up(
         ("attempt", None, None),
         ("start", None, 200),
         ("stop", "normal-release", 200),
+    ]
+
+
+# The ACK of the 491 to sipp's INVITE: in its transaction (the response's Via).
+_ACK_491 = """
+  <send>
+    <![CDATA[
+
+      ACK [$ct_uri] SIP/2.0
+      [last_Via:]
+      From: [$inv_to];tag=early1
+      To: [$inv_from]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+
+async def test_the_callees_invite_in_an_early_dialog_is_answered_491(
+    tmp_path: Path, transport: str
+) -> None:
+    """The callee's INVITE in the early dialog of the app's 183 meets the app's
+    INVITE in progress: 491 Request Pending (RFC 3261 §14.2), never handed to
+    the app; the callee's 200 then confirms the early dialog as usual."""
+    server = await start_server()
+    app = await App.authenticated(server, "invite")
+    refused = '  <recv response="100" optional="true"/>\n' + _checked_recv(
+        'response="491"', ("CSeq: 1 INVITE", "To: .*;tag=", "From: .*;tag=early1"), "rp_"
+    )
+    scenario = "".join(
+        [
+            _HEAD.format(name="callee inviting in an early dialog"),
+            _RECV_INVITE.replace(
+                '  <recv request="INVITE" timeout="10000">\n    <action>\n', _KEEP_CONTACT
+            ),
+            _answer_invite(183, "early1", _CONTACT),
+            _callee_request("INVITE", "early1", refused),
+            _ACK_491,
+            _answer_invite(200, "early1", _CONTACT + "Content-Type: application/sdp\n", _SDP),
+            '  <recv request="ACK" timeout="10000"/>\n',
+            _checked_recv('request="BYE"', ("CSeq: 2 BYE",), "bye_"),
+            _uas_answer(200),
+            '  <pause milliseconds="200"/>\n',
+            "</scenario>\n",
+        ]
+    )
+    sipp, port = await sipp_uas(tmp_path, scenario, transport)
+    since = len(app.frames)
+    tx_id = await _invite(app, port, transport)
+    ok = await app.next_sip(200)
+    assert ok["transactionId"] == tx_id and ok["dialogId"].endswith(";to-tag=early1")
+    await app.ack_and_bye(ok)
+    await _finish(server, app, sipp)
+    assert [label for label in app.labels(since) if label.startswith("sip")] == [
+        "sip 183",
+        "sip 200",
+        "sip 200",  # the BYE's
     ]
