@@ -22,24 +22,29 @@ from test_early_dialogs import _CONTACT, _RECV_INVITE, _SDP, _answer_invite, _fi
 
 pytestmark = [needs_sipp, pytest.mark.parametrize("transport", ["udp", "tcp"])]
 
-# The INVITE's Contact (the server's), where sipp sends its BYE in the call.
-_KEEP_CONTACT = (
+# sipp receives the INVITE, keeping its Via, From, To and CSeq, and its
+# Contact (the server's), where sipp sends its requests in the dialog.
+_RECV_INVITE_AND_CONTACT = _RECV_INVITE.replace(
+    '  <recv request="INVITE" timeout="10000">\n    <action>\n',
     '  <recv request="INVITE" timeout="10000">\n    <action>\n'
     '      <ereg regexp="&lt;(sip:[^&gt;]*)&gt;" search_in="hdr" header="Contact:" '
-    'assign_to="ct_all,ct_uri"/>\n'
+    'assign_to="ct_all,ct_uri"/>\n',
 )
+_NEW_VIA = "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]"
 
 
-def _callee_request(method: str, tag: str, check: str) -> str:
+def _callee_request(method: str, tag: str, check: str, via: str = _NEW_VIA) -> str:
     """sipp, the callee with To tag ``tag``, sends ``method`` (CSeq 1) in that
-    dialog to the server's Contact, then receives ``check``."""
+    dialog to the server's Contact (an ACK in the transaction of ``via``),
+    then receives ``check``."""
     extra = _CONTACT if method == "INVITE" else ""
+    retrans = "" if method == "ACK" else ' retrans="500"'
     return f"""
-  <send retrans="500">
+  <send{retrans}>
     <![CDATA[
 
       {method} [$ct_uri] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {via}
       From: [$inv_to];tag={tag}
       To: [$inv_from]
       Call-ID: [call_id]
@@ -70,9 +75,7 @@ async def test_a_2xx_in_an_early_dialog_another_fork_ended_is_acked_and_hung_up(
     scenario = "".join(
         [
             _HEAD.format(name="two forks answering"),
-            _RECV_INVITE.replace(
-                '  <recv request="INVITE" timeout="10000">\n    <action>\n', _KEEP_CONTACT
-            ),
+            _RECV_INVITE_AND_CONTACT,
             _answer_invite(183, "forkA", _CONTACT),
             _answer_invite(183, "forkB", _CONTACT),
             _answer_invite(200, "forkA", sdp_headers, _SDP),
@@ -125,25 +128,6 @@ async def test_a_2xx_in_an_early_dialog_another_fork_ended_is_acked_and_hung_up(
     ]
 
 
-# The ACK of the 491 to sipp's INVITE: in its transaction (the response's Via).
-_ACK_491 = """
-  <send>
-    <![CDATA[
-
-      ACK [$ct_uri] SIP/2.0
-      [last_Via:]
-      From: [$inv_to];tag=early1
-      To: [$inv_from]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-
 async def test_the_callees_invite_in_an_early_dialog_is_answered_491(
     tmp_path: Path, transport: str
 ) -> None:
@@ -158,12 +142,11 @@ async def test_the_callees_invite_in_an_early_dialog_is_answered_491(
     scenario = "".join(
         [
             _HEAD.format(name="callee inviting in an early dialog"),
-            _RECV_INVITE.replace(
-                '  <recv request="INVITE" timeout="10000">\n    <action>\n', _KEEP_CONTACT
-            ),
+            _RECV_INVITE_AND_CONTACT,
             _answer_invite(183, "early1", _CONTACT),
             _callee_request("INVITE", "early1", refused),
-            _ACK_491,
+            # The 491's ACK, in the INVITE's transaction (the response's Via).
+            _callee_request("ACK", "early1", "", via="[last_Via:]"),
             _answer_invite(200, "early1", _CONTACT + "Content-Type: application/sdp\n", _SDP),
             '  <recv request="ACK" timeout="10000"/>\n',
             _checked_recv('request="BYE"', ("CSeq: 2 BYE",), "bye_"),
