@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from server_harness import SECRET
+from server_harness import SECRET, start_server
 
 from drachtio.cli import main
 from drachtio.protocol import FrameDecoder, encode_frame
@@ -139,6 +139,14 @@ def test_proxy_timer_c_from_file(tmp_path: Path) -> None:
         path.write_text(f'secret = "x"\nproxy_timer_c = {bad}\n')
         with pytest.raises(ConfigError, match="proxy_timer_c: must be over 180 seconds"):
             load_config(config_file=path)
+
+
+async def test_proxy_timer_c_is_the_proxy_cores() -> None:
+    server = await start_server(proxy_timer_c=240.0)
+    try:
+        assert server._tu.core.proxies.timer_c == 240.0
+    finally:
+        await server.stop()
 
 
 def test_secrets_are_not_in_repr() -> None:
