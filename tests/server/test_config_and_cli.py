@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from server_harness import SECRET
+from server_harness import SECRET, start_server
 
 from drachtio.cli import main
 from drachtio.protocol import FrameDecoder, encode_frame
@@ -127,6 +127,26 @@ def test_keepalive_from_file_environment_and_flags(
     assert capsys.readouterr().err == (
         "drachtio: ping_interval: must be a positive number of seconds, got -1.0\n"
     )
+
+
+def test_proxy_timer_c_from_file(tmp_path: Path) -> None:
+    assert load_config(secrets=["x"]).proxy_timer_c == 185.0
+    path = tmp_path / "drachtio.toml"
+    path.write_text('secret = "x"\nproxy_timer_c = 200.5\n')
+    assert load_config(config_file=path).proxy_timer_c == 200.5
+    # RFC 3261 §16.6 item 11: over 3 minutes.
+    for bad in ("180", "0", "true", '"200"'):
+        path.write_text(f'secret = "x"\nproxy_timer_c = {bad}\n')
+        with pytest.raises(ConfigError, match="proxy_timer_c: must be over 180 seconds"):
+            load_config(config_file=path)
+
+
+async def test_proxy_timer_c_is_the_proxy_cores() -> None:
+    server = await start_server(proxy_timer_c=240.0)
+    try:
+        assert server._tu.core.proxies.timer_c == 240.0
+    finally:
+        await server.stop()
 
 
 def test_secrets_are_not_in_repr() -> None:

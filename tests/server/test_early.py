@@ -51,7 +51,7 @@ def _early(
 
 
 def test_s12_1_2_a_tagged_1xx_creates_an_early_dialog_per_to_tag() -> None:
-    early: EarlyDialogs[object] = EarlyDialogs()
+    early: EarlyDialogs[object] = EarlyDialogs(32.0)
     invite = _invite()
     early.invite_sent(invite, app_pracks=False)
     first, created = _early(early, invite, _1xx(None, status=180))
@@ -73,12 +73,12 @@ def test_s12_1_2_a_tagged_1xx_creates_an_early_dialog_per_to_tag() -> None:
 
 
 def test_s13_2_2_4_the_2xx_confirms_one_and_ends_the_others() -> None:
-    early: EarlyDialogs[object] = EarlyDialogs()
+    early: EarlyDialogs[object] = EarlyDialogs(32.0)
     invite = _invite()
     early.invite_sent(invite, app_pracks=False)
     first, _ = _early(early, invite, _1xx(None))
     fork, _ = _early(early, invite, _1xx(None, to_tag="u2"))
-    assert early.confirmed(invite, first.id) == [fork]
+    assert early.confirmed(invite, first.id, 0.0) == [fork]
     assert len(early) == 0
     # The INVITE is answered: a late 1xx of another fork makes no early dialog.
     assert early.provisional(invite, _1xx(None, to_tag="u3"), CONTACT, None) is None
@@ -86,7 +86,7 @@ def test_s13_2_2_4_the_2xx_confirms_one_and_ends_the_others() -> None:
 
 
 def test_a_final_non_2xx_ends_every_early_dialog() -> None:
-    early: EarlyDialogs[object] = EarlyDialogs()
+    early: EarlyDialogs[object] = EarlyDialogs(32.0)
     invite = _invite()
     early.invite_sent(invite, app_pracks=False)
     first, _ = _early(early, invite, _1xx(None))
@@ -96,7 +96,7 @@ def test_a_final_non_2xx_ends_every_early_dialog() -> None:
 
 
 def test_s4_each_reliable_1xx_in_order_gets_a_prack_in_its_early_dialog() -> None:
-    early: EarlyDialogs[object] = EarlyDialogs()
+    early: EarlyDialogs[object] = EarlyDialogs(32.0)
     invite = _invite()
     early.invite_sent(invite, app_pracks=False)
     dialog, _ = _early(early, invite, _1xx(8))
@@ -124,7 +124,7 @@ def test_s4_each_reliable_1xx_in_order_gets_a_prack_in_its_early_dialog() -> Non
 
 
 def test_s4_an_unreliable_1xx_gets_no_prack() -> None:
-    early: EarlyDialogs[object] = EarlyDialogs()
+    early: EarlyDialogs[object] = EarlyDialogs(32.0)
     invite = _invite()
     early.invite_sent(invite, app_pracks=False)
     dialog, _ = _early(early, invite, _1xx(None))
@@ -136,7 +136,7 @@ def test_s4_an_unreliable_1xx_gets_no_prack() -> None:
 
 
 def test_s4_the_app_pracks_with_the_rack_awaited_once() -> None:
-    early: EarlyDialogs[object] = EarlyDialogs()
+    early: EarlyDialogs[object] = EarlyDialogs(32.0)
     invite = _invite()
     early.invite_sent(invite, app_pracks=True)
     dialog, _ = _early(early, invite, _1xx(20))
@@ -155,7 +155,7 @@ def test_s4_the_app_pracks_with_the_rack_awaited_once() -> None:
 
 
 def test_s13_2_2_4_a_confirmed_dialog_takes_the_route_set_and_target_of_the_2xx() -> None:
-    early: EarlyDialogs[object] = EarlyDialogs()
+    early: EarlyDialogs[object] = EarlyDialogs(32.0)
     invite = _invite()
     early.invite_sent(invite, app_pracks=False)
     dialog, _ = _early(early, invite, _1xx(None))
@@ -178,3 +178,43 @@ def test_s13_2_2_4_a_confirmed_dialog_takes_the_route_set_and_target_of_the_2xx(
     assert dialog.route_set == ["<sip:p1@127.0.0.3;lr>", "<sip:p2@127.0.0.4;lr>"]
     # The CSeqs sent in the early dialog go on.
     assert build_in_dialog_request(dialog, "BYE", {}, None).header("CSeq") == "7 BYE"
+
+
+def _2xx(to_tag: str) -> SipResponse:
+    return SipResponse(
+        200,
+        None,
+        [
+            ("From", "<sip:uac@127.0.0.1>;tag=f1"),
+            ("To", f"<sip:uas@127.0.0.1>;tag={to_tag}"),
+            ("Call-ID", "c1"),
+            ("CSeq", "5 INVITE"),
+            ("Contact", "<sip:uas@127.0.0.2:5070>"),
+        ],
+    )
+
+
+def test_s13_2_2_4_a_later_2xx_in_an_early_dialog_the_first_ended_is_known_for_64_t1() -> None:
+    early: EarlyDialogs[object] = EarlyDialogs(32.0)
+    invite = _invite()
+    early.invite_sent(invite, app_pracks=False)
+    first, _ = _early(early, invite, _1xx(None))
+    fork, _ = _early(early, invite, _1xx(None, to_tag="u2"))
+    build_in_dialog_request(fork, "UPDATE", {}, None)  # CSeq 6 in the fork's early dialog
+    assert early.confirmed(invite, first.id, 100.0) == [fork]
+    # A fork that had no early dialog, or the first's 2xx again: not an ended one.
+    assert early.ended_fork(invite, _2xx("u3"), 101.0) is None
+    assert early.ended_fork(invite, _2xx("u1"), 101.0) is None
+    # The ended fork's 2xx: the last CSeq sent in it, once.
+    assert early.ended_fork(invite, _2xx("u2"), 131.9) == 6
+    assert early.ended_fork(invite, _2xx("u2"), 131.9) is None
+
+
+def test_s13_2_2_4_after_64_t1_the_ended_forks_are_forgotten() -> None:
+    early: EarlyDialogs[object] = EarlyDialogs(32.0)
+    invite = _invite()
+    early.invite_sent(invite, app_pracks=False)
+    first, _ = _early(early, invite, _1xx(None))
+    _early(early, invite, _1xx(None, to_tag="u2"))
+    early.confirmed(invite, first.id, 100.0)
+    assert early.ended_fork(invite, _2xx("u2"), 132.0) is None

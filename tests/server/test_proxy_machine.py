@@ -206,6 +206,20 @@ def test_timer_c_cancels_a_branch_that_rings_too_long() -> None:
     assert step(call) == ["relay 487", "settled 487"]
 
 
+def test_timer_c_is_the_configured_one() -> None:
+    request = ProxyRequest("tx", (A,))
+    call = ProxiedRequest(request, True, T0, 240.0)  # proxy_timer_c = 240
+    call.start(T0)
+    step(call)
+    call.on_response(0, response(183), T0 + 1)
+    step(call)
+    assert call.next_deadline() == T0 + 1 + 240.0
+    call.handle_timeout(T0 + 240)
+    assert step(call) == []
+    call.handle_timeout(T0 + 241)
+    assert step(call) == ["cancel 0"]
+
+
 def test_non_invite_is_never_cancelled() -> None:
     call = proxy(A, B, forking="parallel", invite=False)
     call.start(T0)

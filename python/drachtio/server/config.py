@@ -200,6 +200,8 @@ class ServerConfig:
     request_handler_method: str = "GET"
     request_handler_timeout: float = 3.0
     request_handler_max_pending: int = 100
+    # Timer C of each branch of a proxied INVITE (RFC 3261 §16.6 item 11: over 3 minutes).
+    proxy_timer_c: float = 185.0
 
     @property
     def session_timers(self) -> SessionTimerConfig:
@@ -322,6 +324,11 @@ class ServerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigError(f"{name}: must be a positive number of seconds, got {value!r}")
+        timer_c = self.proxy_timer_c
+        if isinstance(timer_c, bool) or not isinstance(timer_c, (int, float)) or timer_c <= 180:
+            raise ConfigError(
+                f"proxy_timer_c: must be over 180 seconds (RFC 3261 §16.6 item 11), got {timer_c!r}"
+            )
         if not 300 <= self.no_route_status <= 699:
             raise ConfigError(
                 f"no_route_status: must be a final error status 300-699, got {self.no_route_status}"

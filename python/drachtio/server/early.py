@@ -5,6 +5,10 @@ creates an early dialog, one per To tag when the INVITE forks. The 2xx
 whose To tag names one of them confirms it (the same
 :class:`~drachtio.server.dialog.Dialog`, so the CSeqs sent in it go on);
 the INVITE's first 2xx or its non-2xx final response ends the others.
+A 2xx that comes later in one of those the first 2xx ended (RFC 3261
+§13.2.2.4: each fork may answer) is known for 64*T1
+(:meth:`EarlyDialogs.ended_fork`): its application was told that dialog
+ended, and the server acknowledges the 2xx and hangs up on its own.
 
 A reliable provisional response (Require: 100rel, with an RSeq) is
 acknowledged by a PRACK in its early dialog: the first RSeq seen there,
@@ -66,15 +70,30 @@ def _reliable_rseq(response: SipResponse) -> int | None:
         return None
 
 
+@dataclass(slots=True)
+class _Answered:
+    # Until when a 2xx of another fork may come, and the early dialogs the
+    # first 2xx ended: To tag -> the last CSeq sent in it.
+    until: float
+    ended: dict[str, int]
+
+
 class EarlyDialogs(Generic[_Owner]):
-    """The INVITEs applications sent that have no final response yet, and their early dialogs."""
+    """The INVITEs applications sent that have no final response yet, and their early dialogs.
 
-    __slots__ = ("_by_dialog", "_invites", "_out")
+    ``linger`` is how long after an INVITE's first 2xx those of other forks
+    may come (64*T1, as its client transaction lingers).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_answered", "_by_dialog", "_invites", "_linger", "_out")
+
+    def __init__(self, linger: float) -> None:
+        self._linger = linger
         self._invites: dict[InviteKey, _Invite[_Owner]] = {}
         self._by_dialog: dict[str, _Early[_Owner]] = {}
         self._out: set[int] = set()
+        # In the order answered, so the first to forget is the first.
+        self._answered: dict[InviteKey, _Answered] = {}
 
     def __len__(self) -> int:
         """How many early dialogs there are."""
@@ -156,10 +175,35 @@ class EarlyDialogs(Generic[_Owner]):
         early = self._by_dialog.get(dialog_id)
         return 0 if early is None else early.dialog.local_cseq
 
-    def confirmed(self, invite: SipRequest, dialog_id: str) -> list[Dialog[_Owner]]:
-        """``invite`` got a 2xx creating ``dialog_id``: the other early dialogs, now ended."""
-        ended = self.ended(invite)
-        return [dialog for dialog in ended if dialog.id != dialog_id]
+    def confirmed(self, invite: SipRequest, dialog_id: str, now: float) -> list[Dialog[_Owner]]:
+        """``invite`` got a 2xx creating ``dialog_id`` at ``now``: the other early
+        dialogs, now ended (a 2xx in one of them is then :meth:`ended_fork`)."""
+        key = _invite_key(invite)
+        ended = [dialog for dialog in self.ended(invite) if dialog.id != dialog_id]
+        self._forget_answered(now)
+        if key is not None and ended:
+            tags = {dialog.remote_tag: dialog.local_cseq for dialog in ended}
+            self._answered[key] = _Answered(now + self._linger, tags)
+        return ended
+
+    def ended_fork(self, invite: SipRequest, response: SipResponse, now: float) -> int | None:
+        """Whether ``response``, a 2xx to ``invite`` after its first, is in an early
+        dialog that first 2xx ended: then the last CSeq sent in that dialog
+        (once: the dialog is forgotten), else ``None``."""
+        self._forget_answered(now)
+        key, to = _invite_key(invite), response.to
+        answered = None if key is None else self._answered.get(key)
+        if answered is None or to is None or to.tag is None:
+            return None
+        return answered.ended.pop(to.tag, None)
+
+    def _forget_answered(self, now: float) -> None:
+        """Forget the INVITEs whose 2xx came 64*T1 ago or more: no fork answers any more."""
+        while self._answered:
+            key, answered = next(iter(self._answered.items()))
+            if answered.until > now:
+                return
+            del self._answered[key]
 
     def ended(self, invite: SipRequest) -> list[Dialog[_Owner]]:
         """``invite`` got its final response: its early dialogs, no longer early here."""

@@ -15,10 +15,12 @@ from drachtio.server.cdr import Reason
 __all__ = [
     "ANOTHER_FORK_ANSWERED",
     "APPLICATION_GONE",
+    "BYE_IN_EARLY_DIALOG",
     "BYE_RECEIVED",
     "BYE_SENT",
     "CANCELLED_BY_CALLER",
     "CANCEL_APP_TIMEOUT",
+    "CANCEL_BY_BYE",
     "CANCEL_BY_CALLER",
     "CANCEL_SERVER_ERROR",
     "NOTIFY_RECEIVED_ENDS",
@@ -48,6 +50,8 @@ CANCEL_APP_TIMEOUT = "no answer from the application in time: answered 500"
 """The ``reason`` of a ``cancel`` sent because the application did not answer in time."""
 CANCEL_SERVER_ERROR = "the server could not handle the request: answered 500"
 """The ``reason`` of a ``cancel`` sent because handling the request failed in the server."""
+CANCEL_BY_BYE = "BYE received in the early dialog: answered 487"
+"""The ``reason`` of a ``cancel`` sent because the caller's BYE ended the INVITE's early dialog."""
 NO_PRACK_TEXT = "no PRACK for the reliable provisional response"
 """Why an INVITE is answered 504 (``cancel``) or its dialog ``destroyed`` (RFC 3262 §3)."""
 
@@ -59,6 +63,8 @@ WEBSOCKET_CLOSED = Ending("WebSocket connection closed", "connection-closed")
 """A dialog whose peer's WebSocket connection closed."""
 CANCELLED_BY_CALLER = Ending(CANCEL_BY_CALLER, "call-canceled")
 """A dialog whose 2xx, held for a PRACK, was never sent: the caller cancelled."""
+BYE_IN_EARLY_DIALOG = Ending("BYE received in the early dialog", "call-canceled")
+"""The early dialog of an INVITE received, which the caller's BYE ended (RFC 3261 §15.1.2)."""
 NO_PRACK = Ending(NO_PRACK_TEXT)
 NOTIFY_SENT_ENDS = Ending("terminating NOTIFY sent")
 NOTIFY_RECEIVED_ENDS = Ending("terminating NOTIFY received")

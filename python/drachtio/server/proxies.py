@@ -38,14 +38,11 @@ from drachtio.server.dialog import Listener, build_response, contact_for, uri_ho
 from drachtio.server.proxy import CancelBranch, ProxiedRequest, Relay, SendBranch, Settled
 from drachtio.stack import SipStack
 
-__all__ = ["TIMER_C", "Proxied", "Proxies", "ProxyWatcher"]
+__all__ = ["Proxied", "Proxies", "ProxyWatcher"]
 
 log = logging.getLogger("drachtio.server")
 
 _Owner = TypeVar("_Owner")
-
-TIMER_C = 185.0
-"""Timer C of a proxied INVITE's branches, in seconds (RFC 3261 §16.6: over 3 minutes)."""
 
 _REFUSALS = {
     400: "Bad Request",

@@ -52,8 +52,9 @@ class ReliableUa:
         """A PRACK (RFC 3262 §3): the reliable provisional response it acknowledges
         is no longer retransmitted, and what was held for it goes out.
 
-        It reaches the INVITE's owner when that application routes PRACK;
-        else the server answers it 200. A PRACK that acknowledges nothing
+        It reaches the INVITE's owner when that application routes PRACK,
+        with the ``dialogId`` of its early dialog; else the server answers it
+        200. A PRACK that acknowledges nothing
         awaited is answered 481 (§3).
         """
         core = self._core
@@ -71,6 +72,11 @@ class ReliableUa:
                 core.reliable.forget(stack_id)
         invite = core.server_txs.get_by_stack(stack_id)
         owner = None if invite is None else invite.owner
+        dialog = None if invite is None else invite.early or invite.dialog
+        if dialog is not None:
+            # The PRACK is in the early dialog of the response it acknowledges
+            # (or in the call its held 2xx, now sent, confirmed).
+            tx.dialog, tx.to_tag = dialog, dialog.local_tag
         if owner is None or not core.routes.routes(owner, "PRACK"):
             core.answer(tx, 200, None)
             if isinstance(owner, PrackWatcher):

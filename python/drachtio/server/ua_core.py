@@ -35,7 +35,7 @@ from drachtio.server.dialog_registry import Dialogs
 from drachtio.server.early import EarlyDialogs
 from drachtio.server.endings import Ending, final_response
 from drachtio.server.latency import APP_RESPONSE_BUCKETS, POST_DIAL_DELAY_BUCKETS, Histogram
-from drachtio.server.proxies import TIMER_C, Proxies
+from drachtio.server.proxies import Proxies
 from drachtio.server.reliable import ReliableResponses
 from drachtio.server.routing import Routes
 from drachtio.server.session_keeper import Sender, SessionKeeper
@@ -48,6 +48,10 @@ __all__ = ["UaCore", "carry_on", "hang_up_headers"]
 
 log = logging.getLogger("drachtio.server")
 trace = logging.getLogger("drachtio.sip")
+
+# The call record of an INVITE the server answers itself: its application is
+# gone (480), the caller ended it with a BYE (487), else it is refused.
+_ANSWERED_REASONS: dict[int, Reason] = {480: "application-gone", 487: "call-canceled"}
 
 
 class UaCore:
@@ -79,8 +83,8 @@ class UaCore:
         # Reliable provisional responses (RFC 3262) awaiting their PRACK, and
         # the early dialogs of the INVITEs applications sent.
         self.reliable = ReliableResponses()
-        self.early: EarlyDialogs[AppSession] = EarlyDialogs()
-        self.proxies: Proxies[AppSession] = Proxies(TIMER_C, 64 * config.t1, cdrs)
+        self.early: EarlyDialogs[AppSession] = EarlyDialogs(64 * config.t1)
+        self.proxies: Proxies[AppSession] = Proxies(config.proxy_timer_c, 64 * config.t1, cdrs)
         self.stack: SipStack | None = None
         self.listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
@@ -224,7 +228,7 @@ class UaCore:
         except (DrachtioError, ValueError) as exc:
             log.warning("could not answer %d transaction=%s: %s", code, tx.id, exc)
         if code >= 300 and tx.request.method == "INVITE":
-            why: Reason = "application-gone" if code == 480 else "call-rejected"
+            why = _ANSWERED_REASONS.get(code, "call-rejected")
             self.cdrs.abandoned(tx.id, why, code, time.time(), response)
         self.server_txs.finish(tx)
         if cancel is not None and owner is not None:
@@ -288,14 +292,21 @@ class UaCore:
             and stack is not None
             and not stack.is_closed
         ):
-            self.ack_pending_2xx(stack, dialog)
-            try:
-                bye = build_in_dialog_request(dialog, "BYE", hang_up_headers(ending.text), None)
-                stack.send_request(bye, self.first_hop(dialog, bye))
-                self.trace_out(bye)
-            except (DrachtioError, ValueError) as exc:
-                log.warning("could not send BYE dialog=%s: %s", dialog.id, exc)
+            bye = self.send_bye(stack, dialog, ending.text)
         self.destroy_dialog(dialog, ending, message=bye)
+
+    def send_bye(self, stack: SipStack, dialog: Dialog[AppSession], why: str) -> SipRequest | None:
+        """ACK the 2xx of call ``dialog`` if that is still to do, then send its BYE
+        (``Reason`` text ``why``); the BYE, or ``None`` when it could not be sent."""
+        self.ack_pending_2xx(stack, dialog)
+        try:
+            bye = build_in_dialog_request(dialog, "BYE", hang_up_headers(why), None)
+            stack.send_request(bye, self.first_hop(dialog, bye))
+        except (DrachtioError, ValueError) as exc:
+            log.warning("could not send BYE dialog=%s: %s", dialog.id, exc)
+            return None
+        self.trace_out(bye)
+        return bye
 
     def _session_expired(self, dialog: Dialog[AppSession], why: str) -> None:
         """The session timer ran out, or its refresh failed (RFC 4028 §10)."""

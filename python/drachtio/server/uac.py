@@ -216,6 +216,14 @@ class UacSide:
                 core.arm_timer()
             return
         status = response.status
+        if (
+            200 <= status < 300
+            and ctx.dialog is None
+            and ctx.request.method == "INVITE"
+            and (cseq := core.early.ended_fork(ctx.request, response, core.loop.time())) is not None
+        ):
+            self._hang_up_ended_fork(ctx, response, cseq, event.source)
+            return
         if ctx.dialled_at is not None and status > 100:
             core.post_dial_delay.observe(core.loop.time() - ctx.dialled_at)
             ctx.dialled_at = None
@@ -255,7 +263,7 @@ class UacSide:
         if status >= 200:
             if method == "INVITE" and ctx.dialog is None:
                 if status < 300 and dialog is not None:
-                    ended = core.early.confirmed(ctx.request, dialog.id)
+                    ended = core.early.confirmed(ctx.request, dialog.id, core.loop.time())
                 else:
                     ended = core.early.ended(ctx.request)
             # Forked 2xx (RFC 3261 §13.2.2.4) and NOTIFYs (RFC 6665) may follow for 64*T1.
@@ -305,6 +313,35 @@ class UacSide:
         if rack is not None:
             self._reliable.send_prack(ctx, dialog, rack)
         return dialog
+
+    def _hang_up_ended_fork(
+        self,
+        ctx: ClientTx[AppSession],
+        response: SipResponse,
+        cseq: int,
+        source: tuple[str, str, int],
+    ) -> None:
+        """A 2xx in an early dialog of ``ctx``'s INVITE that another fork's 2xx
+        ended (RFC 3261 §13.2.2.4): its application was told that dialog
+        ended, so the server acknowledges the 2xx and sends BYE itself, past
+        ``cseq``, the last CSeq sent in the early dialog. The application is
+        not handed this 2xx: no dialog of it lives on."""
+        core = self._core
+        stack = core.stack
+        if stack is None or stack.is_closed:
+            return
+        try:
+            dialog: Dialog[AppSession] = Dialog.for_uac(ctx.request, response, ctx.contact, None)
+        except ParseError as exc:
+            log.warning("2xx of an ended fork not acknowledged transaction=%s: %s", ctx.id, exc)
+            return
+        dialog.local_cseq = max(dialog.local_cseq, cseq)
+        dialog.flow = websocket_flow(*source)
+        invite_cseq = ctx.request.cseq
+        dialog.ack_tx = ctx.stack_id
+        dialog.ack_cseq = 0 if invite_cseq is None else invite_cseq.seq
+        log.info("2xx in an early dialog that ended: ACK and BYE dialog=%s", dialog.id)
+        core.send_bye(stack, dialog, ANOTHER_FORK_ANSWERED.text)
 
     def _uac_dialog(
         self, ctx: ClientTx[AppSession], response: SipResponse

@@ -10,6 +10,7 @@ CANCEL, no ACK, no answer from the application in time.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 
@@ -39,8 +40,10 @@ from drachtio.server.dialog import (
     websocket_flow,
 )
 from drachtio.server.endings import (
+    BYE_IN_EARLY_DIALOG,
     BYE_RECEIVED,
     CANCEL_APP_TIMEOUT,
+    CANCEL_BY_BYE,
     CANCEL_BY_CALLER,
     CANCEL_SERVER_ERROR,
     CANCELLED_BY_CALLER,
@@ -123,6 +126,11 @@ class UasSide:
                 return
             if seq is not None:
                 dialog.remote_cseq = seq
+            if dialog.early and request.method == "INVITE":
+                self._refuse_early_invite(tx, dialog)
+                return
+            if dialog.early and request.method == "BYE" and self._early_bye(tx, dialog):
+                return
             self._subscriptions.notified(dialog, request)
             tx.dialog = dialog
             tx.to_tag = dialog.local_tag
@@ -151,6 +159,45 @@ class UasSide:
                 return
         assert owner is not None
         self.hand_to(tx, owner)
+
+    def _invite_of(self, early: Dialog[AppSession]) -> ServerTx[AppSession] | None:
+        """The INVITE received, not answered yet, whose early dialog is ``early``
+        (``None`` for the early dialog of an INVITE an application sent)."""
+        owner = early.owner
+        if owner is None:
+            return None
+        return next((tx for tx in self._core.server_txs.owned_by(owner) if tx.early is early), None)
+
+    def _refuse_early_invite(self, tx: ServerTx[AppSession], early: Dialog[AppSession]) -> None:
+        """An INVITE in an early dialog: its INVITE is still in progress (RFC 3261 §14.2).
+
+        In the early dialog of an INVITE received, the caller's second INVITE
+        comes before the final response to its first: 500 with a Retry-After
+        of 0 to 10 seconds. In the early dialog of an INVITE an application
+        sent, the callee's INVITE meets that one in progress: 491.
+        """
+        if self._invite_of(early) is None:
+            self._core.answer(tx, 491, "Request Pending")
+            return
+        retry = (("Retry-After", str(random.randint(0, 10))),)
+        self._core.answer(tx, 500, "Server Internal Error", retry)
+
+    def _early_bye(self, tx: ServerTx[AppSession], early: Dialog[AppSession]) -> bool:
+        """The caller's BYE in the early dialog of an INVITE received (RFC 3261 §15.1.2):
+        the BYE is answered 200, the INVITE 487, its owner told as for a CANCEL.
+
+        ``False`` for the early dialog of an INVITE an application sent
+        (the BYE goes to its owner).
+        """
+        core = self._core
+        invite = self._invite_of(early)
+        if invite is None:
+            return False
+        core.answer(tx, 200, None)
+        invite.early = None
+        core.answer(invite, 487, "Request Terminated", cancel=CANCEL_BY_BYE)
+        core.destroy_dialog(early, BYE_IN_EARLY_DIALOG, message=tx.request)
+        return True
 
     def hand_to(self, tx: ServerTx[AppSession], owner: AppSession) -> None:
         """Give ``tx``'s request to ``owner`` (its dialog's, or the one routing it)."""
@@ -281,7 +328,7 @@ class UasSide:
         dialog = tx.dialog
         if dialog is None and tx.early is not None:
             # The 2xx confirms the early dialog of the 1xx (RFC 3261 §12.1.1),
-            # even one the caller's BYE ended (§15: the call is then its to end).
+            # even one a 481 or 408 to a request sent in it ended.
             dialog, tx.early = tx.early, None
             dialog.early = False
             tx.dialog = dialog
