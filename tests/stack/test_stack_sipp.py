@@ -55,7 +55,7 @@ async def test_sipp_uac_against_python_uas_over_tcp(tmp_path: Path) -> None:
     assert uas.acks == 50
     stats = stack.stats()
     assert stats["tcp_received"] == 150
-    assert stats["tcp_connections_accepted"] == 1
+    assert stats["tcp_inbound_opened"] == 1
     assert stats["udp_received"] == 0
     await stack.close(grace=1.0)
 

@@ -196,7 +196,8 @@ async def test_the_stack_connects_verifies_and_the_peer_sends_back_on_that_conne
     assert uas.methods == {"OPTIONS": 1}
     assert connections == 1
     stats = stack.stats()
-    assert (stats["tcp_outbound_open"], stats["tcp_inbound_open"]) == (1, 0)
+    assert (stats["tls_outbound_open"], stats["tls_inbound_open"]) == (1, 0)
+    assert stats["tcp_outbound_open"] == stats["tls_outbound_opened"] - 1 == 0
     server.close()
     await stack.close(grace=0)
 

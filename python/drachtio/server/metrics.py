@@ -58,20 +58,36 @@ def _one(stat: str) -> dict[str, tuple[str, ...]]:
     return {stat: ()}
 
 
+_TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
+_STREAM_TRANSPORTS = _TRANSPORTS[1:]
+_DIRECTIONS = ("inbound", "outbound")
+
+
+def _by_transport(suffix: str) -> dict[str, tuple[str, ...]]:
+    """``udp_received``... for ``suffix`` ``received``: the stats of each transport."""
+    return {f"{t}_{suffix}": (t,) for t in _TRANSPORTS}
+
+
+def _by_connection(suffix: str) -> dict[str, tuple[str, ...]]:
+    """``tcp_inbound_open``... for ``suffix`` ``open``: each stream transport, each direction."""
+    return {f"{t}_{d}_{suffix}": (t, d) for t in _STREAM_TRANSPORTS for d in _DIRECTIONS}
+
+
 FAMILIES: tuple[Family, ...] = (
     # ---------------------------------------------------------------- transport
     Family(
         "drachtio_sip_messages_received",
         True,
-        "SIP messages received: UDP datagrams, messages framed from TCP and TLS connections.",
-        {"udp_received": ("udp",), "tcp_received": ("tcp",)},
+        "SIP messages received by transport: UDP datagrams, messages framed from TCP and TLS "
+        "connections, WebSocket messages.",
+        _by_transport("received"),
         ("transport",),
     ),
     Family(
         "drachtio_sip_messages_sent",
         True,
-        "SIP messages sent: UDP datagrams, messages written to TCP and TLS connections.",
-        {"udp_sent": ("udp",), "tcp_sent": ("tcp",)},
+        "SIP messages sent by transport, retransmissions included.",
+        _by_transport("sent"),
         ("transport",),
     ),
     Family(
@@ -120,16 +136,31 @@ FAMILIES: tuple[Family, ...] = (
         _one("events_queued"),
     ),
     Family(
-        "drachtio_sip_tcp_connections_opened",
+        "drachtio_sip_connections_opened",
         True,
-        "TCP and TLS connections accepted from peers (inbound) or opened by the stack (outbound).",
-        {"tcp_connections_accepted": ("inbound",), "tcp_connections_opened": ("outbound",)},
-        ("direction",),
+        "Stream connections (TCP, TLS, WS, WSS) accepted from peers (inbound) or connected "
+        "by the stack (outbound).",
+        _by_connection("opened"),
+        ("transport", "direction"),
     ),
     Family(
-        "drachtio_sip_tcp_connections_refused",
+        "drachtio_sip_connections_closed",
         True,
-        "TCP and TLS connections refused at a bound, by bound.",
+        "Stream connections closed, by either side for whatever reason.",
+        _by_connection("closed"),
+        ("transport", "direction"),
+    ),
+    Family(
+        "drachtio_sip_connections",
+        False,
+        "Stream connections open now.",
+        _by_connection("open"),
+        ("transport", "direction"),
+    ),
+    Family(
+        "drachtio_sip_connections_refused",
+        True,
+        "Stream connections refused at a bound, by bound.",
         {
             "tcp_connections_rejected": ("max_tcp_connections",),
             "tcp_per_ip_rejected": ("max_tcp_connections_per_ip",),
@@ -138,10 +169,9 @@ FAMILIES: tuple[Family, ...] = (
         ("limit",),
     ),
     Family(
-        "drachtio_sip_tcp_connections_closed",
+        "drachtio_sip_connections_closed_by_stack",
         True,
-        "TCP, TLS and WebSocket connections the stack closed, by reason "
-        "(peers' closes are not counted).",
+        "Stream connections the stack closed, by reason (peers' closes are not counted).",
         {
             "tcp_evicted": ("evicted",),
             "tcp_no_message_closed": ("no_message",),
@@ -152,13 +182,6 @@ FAMILIES: tuple[Family, ...] = (
             "ws_oversized_closed": ("ws_message_too_large",),
         },
         ("reason",),
-    ),
-    Family(
-        "drachtio_sip_tcp_connections",
-        False,
-        "TCP and TLS connections open now.",
-        {"tcp_inbound_open": ("inbound",), "tcp_outbound_open": ("outbound",)},
-        ("direction",),
     ),
     Family(
         "drachtio_sip_capture_copies",
@@ -304,7 +327,7 @@ FAMILIES: tuple[Family, ...] = (
 """Every metric read from ``Server.stats``."""
 
 NOT_EXPORTED: Mapping[str, str] = {
-    "tcp_connections_open": "the sum of drachtio_sip_tcp_connections over its directions",
+    "connections_open": "the sum of drachtio_sip_connections over its transports and directions",
     "requests_received": "the sum of drachtio_sip_requests_received_total over its methods",
     "responses_received": "the sum of drachtio_sip_responses_received_total over its statuses",
     "parse_errors": "the sum of drachtio_sip_parse_errors_total over its kinds",

@@ -11,8 +11,13 @@
 //! that opens connections and sends nothing), then the one whose last
 //! message is the oldest. A connection in use is never evicted; when every
 //! one is, the new connection is refused.
+//!
+//! The table also counts the connections by direction and transport: each
+//! inbound one is opened when admitted, each outbound one when the stack
+//! has connected it, and each of those closed when it leaves the table.
 
 use crate::send::Outgoing;
+use crate::stats::{ByDirection, ByTransport, Connections};
 use drachtio_sip::transaction::Peer;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -83,6 +88,9 @@ pub(crate) struct Conn {
     /// written what was queued.
     pub(crate) sender: mpsc::Sender<Outgoing>,
     direction: Direction,
+    /// Counted as opened: inbound ones from their admission, outbound
+    /// ones once connected.
+    counted: bool,
     /// When it was accepted or opened, after the table's origin.
     opened: Duration,
     activity: Arc<Activity>,
@@ -119,6 +127,16 @@ pub(crate) struct ConnTable {
     inbound: usize,
     outbound: usize,
     next_id: u64,
+    opened: ByDirection,
+    closed: ByDirection,
+}
+
+/// The counts of `direction` in `counts`.
+fn of(counts: &mut ByDirection, direction: Direction) -> &mut ByTransport {
+    match direction {
+        Direction::Inbound => &mut counts.inbound,
+        Direction::Outbound => &mut counts.outbound,
+    }
 }
 
 impl ConnTable {
@@ -131,6 +149,8 @@ impl ConnTable {
             inbound: 0,
             outbound: 0,
             next_id: 1,
+            opened: ByDirection::default(),
+            closed: ByDirection::default(),
         }
     }
 
@@ -138,9 +158,37 @@ impl ConnTable {
         self.by_peer.get(remote)
     }
 
-    /// Open connections: (inbound, outbound).
+    /// Listed connections: (inbound, outbound), outbound ones being
+    /// connected included (they count toward the outbound budget).
+    #[cfg(test)]
     pub(crate) fn counts(&self) -> (usize, usize) {
         (self.inbound, self.outbound)
+    }
+
+    /// The connections opened, closed, and open now (opened and not closed).
+    pub(crate) fn connections(&self) -> Connections {
+        let minus = |a: &ByTransport, b: &ByTransport| {
+            ByTransport(std::array::from_fn(|i| a.0[i] - b.0[i]))
+        };
+        Connections {
+            open: ByDirection {
+                inbound: minus(&self.opened.inbound, &self.closed.inbound),
+                outbound: minus(&self.opened.outbound, &self.closed.outbound),
+            },
+            opened: self.opened,
+            closed: self.closed,
+        }
+    }
+
+    /// The stack has connected connection `id` to `remote`, which it
+    /// opened: counted as opened if it is still the one listed.
+    pub(crate) fn connected(&mut self, remote: &Peer, id: u64) {
+        if let Some(conn) = self.by_peer.get_mut(remote).filter(|c| c.id == id) {
+            if !conn.counted {
+                conn.counted = true;
+                self.opened.outbound[remote.transport] += 1;
+            }
+        }
     }
 
     /// Admits a connection accepted from `remote` at `now`, evicting a
@@ -183,7 +231,11 @@ impl ConnTable {
 
     /// Forgets every connection (the stack has stopped).
     pub(crate) fn clear(&mut self) {
-        self.by_peer.clear();
+        for (remote, conn) in self.by_peer.drain() {
+            if conn.counted {
+                of(&mut self.closed, conn.direction)[remote.transport] += 1;
+            }
+        }
         self.per_ip.clear();
         self.inbound = 0;
         self.outbound = 0;
@@ -198,6 +250,7 @@ impl ConnTable {
             id,
             sender,
             direction,
+            counted: direction == Direction::Inbound,
             opened: now.saturating_duration_since(self.origin),
             activity: activity.clone(),
         };
@@ -205,6 +258,9 @@ impl ConnTable {
         // (through another listener): the first is no longer reachable by
         // them, so it is ended rather than left uncounted.
         self.take(&remote);
+        if conn.counted {
+            of(&mut self.opened, direction)[remote.transport] += 1;
+        }
         match direction {
             Direction::Inbound => {
                 self.inbound += 1;
@@ -218,6 +274,9 @@ impl ConnTable {
 
     fn take(&mut self, remote: &Peer) -> Option<Conn> {
         let conn = self.by_peer.remove(remote)?;
+        if conn.counted {
+            of(&mut self.closed, conn.direction)[remote.transport] += 1;
+        }
         match conn.direction {
             Direction::Inbound => {
                 self.inbound -= 1;
@@ -434,6 +493,64 @@ mod tests {
             rx.try_recv(),
             Err(mpsc::error::TryRecvError::Disconnected)
         ));
+    }
+
+    #[test]
+    fn connections_are_counted_by_direction_and_transport() {
+        let mut sim = Sim::new();
+        let ws = Peer {
+            transport: Transport::Ws,
+            ..addr("192.0.2.1:1000")
+        };
+        let tls = Peer {
+            transport: Transport::Tls,
+            ..addr("198.51.100.1:5061")
+        };
+        sim.accept(0, "192.0.2.1:1000").unwrap();
+        assert!(matches!(
+            sim.table.admit_inbound(sim.at(0), ws),
+            Admission::Admitted { .. }
+        ));
+        let out = sim.table.open_outbound(sim.at(0), tls).unwrap();
+        let c = sim.table.connections();
+        assert_eq!(c.opened.inbound[Transport::Tcp], 1);
+        assert_eq!(c.opened.inbound[Transport::Ws], 1);
+        // Still connecting: neither opened nor open.
+        assert_eq!(c.opened.outbound.total(), 0);
+        assert_eq!(c.open.total(), 2);
+        sim.table.connected(&tls, out.id);
+        sim.table.connected(&tls, out.id);
+        let c = sim.table.connections();
+        assert_eq!(c.opened.outbound[Transport::Tls], 1, "counted once");
+        assert_eq!(c.open.outbound[Transport::Tls], 1);
+
+        // Closed: gone from `open`, counted in `closed`, by its transport.
+        assert!(sim.table.remove(&ws, sim.table.get(&ws).unwrap().id));
+        let c = sim.table.connections();
+        assert_eq!(c.closed.inbound[Transport::Ws], 1);
+        assert_eq!(c.open.inbound[Transport::Ws], 0);
+        assert_eq!(c.open.inbound[Transport::Tcp], 1);
+
+        // An outbound connection that never connected is never counted.
+        let never = addr("198.51.100.2:5060");
+        assert!(
+            sim.table.open_outbound(sim.at(1), never).is_none(),
+            "the outbound budget is one"
+        );
+        assert!(sim.table.remove(&tls, out.id));
+        let pending = sim.table.open_outbound(sim.at(1), never).unwrap();
+        assert!(sim.table.remove(&never, pending.id));
+        let c = sim.table.connections();
+        assert_eq!(c.opened.outbound.total(), 1);
+        assert_eq!(c.closed.outbound[Transport::Tls], 1);
+        assert_eq!(c.closed.outbound[Transport::Tcp], 0);
+
+        // The stack stops: every one left is closed.
+        sim.table.clear();
+        let c = sim.table.connections();
+        assert_eq!(c.open.total(), 0);
+        assert_eq!(c.closed, c.opened);
+        assert_eq!(c.closed.total(), 3);
     }
 
     #[test]

@@ -1,28 +1,153 @@
 //! Counters of the transport, readable from any thread.
 
+use drachtio_sip::transaction::Transport;
 use drachtio_sip::ParseErrorKind;
+use std::ops::{Index, IndexMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Parse errors by kind, one counter per [`ParseErrorKind::ALL`].
-#[derive(Debug)]
-pub(crate) struct ParseErrorCounts([AtomicU64; ParseErrorKind::ALL.len()]);
+/// A count for each transport, in the order of [`Transport::ALL`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ByTransport(pub [u64; Transport::ALL.len()]);
 
-impl Default for ParseErrorCounts {
-    fn default() -> Self {
-        ParseErrorCounts(std::array::from_fn(|_| AtomicU64::new(0)))
+impl ByTransport {
+    /// The sum over the transports.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
     }
 }
 
+impl Index<Transport> for ByTransport {
+    type Output = u64;
+
+    fn index(&self, transport: Transport) -> &u64 {
+        &self.0[transport as usize]
+    }
+}
+
+impl IndexMut<Transport> for ByTransport {
+    fn index_mut(&mut self, transport: Transport) -> &mut u64 {
+        &mut self.0[transport as usize]
+    }
+}
+
+/// Stream connections (TCP, TLS, WS, WSS) of each direction by transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ByDirection {
+    /// Accepted from peers.
+    pub inbound: ByTransport,
+    /// Opened by the stack.
+    pub outbound: ByTransport,
+}
+
+impl ByDirection {
+    /// The sum over both directions and every transport.
+    pub fn total(&self) -> u64 {
+        self.inbound.total() + self.outbound.total()
+    }
+}
+
+/// The stream connections, read from the connection table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Connections {
+    /// Open now: accepted, or connected by the stack (one it is still
+    /// connecting is not open yet), and not closed since.
+    pub open: ByDirection,
+    /// Accepted from peers (inbound); connected by the stack (outbound).
+    /// A TLS or WebSocket connection counts from its TCP connection, before
+    /// its handshake.
+    pub opened: ByDirection,
+    /// Of those, closed by either side, for whatever reason.
+    pub closed: ByDirection,
+}
+
+/// `N` atomic counters indexed by an enum's position: counting costs one
+/// relaxed add, whichever the counter.
+#[derive(Debug)]
+struct AtomicCounts<const N: usize>([AtomicU64; N]);
+
+impl<const N: usize> Default for AtomicCounts<N> {
+    fn default() -> Self {
+        AtomicCounts(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl<const N: usize> AtomicCounts<N> {
+    fn add(&self, index: usize) {
+        self.0[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn load(&self) -> [u64; N] {
+        std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed))
+    }
+}
+
+/// One counter per transport.
+#[derive(Debug, Default)]
+pub(crate) struct PerTransport(AtomicCounts<{ Transport::ALL.len() }>);
+
+impl PerTransport {
+    pub(crate) fn add(&self, transport: Transport) {
+        self.0.add(transport as usize);
+    }
+
+    fn snapshot(&self) -> ByTransport {
+        ByTransport(self.0.load())
+    }
+}
+
+/// `[udp, tcp, tls, ws, wss]` each followed by `$suffix`: the names of
+/// [`Stats::fields`], in the order of [`Transport::ALL`].
+macro_rules! per_transport_names {
+    ($suffix:literal) => {
+        [
+            concat!("udp", $suffix),
+            concat!("tcp", $suffix),
+            concat!("tls", $suffix),
+            concat!("ws", $suffix),
+            concat!("wss", $suffix),
+        ]
+    };
+}
+
+type Names = [&'static str; Transport::ALL.len()];
+
+const RECEIVED: Names = per_transport_names!("_received");
+const SENT: Names = per_transport_names!("_sent");
+const INBOUND_OPEN: Names = per_transport_names!("_inbound_open");
+const OUTBOUND_OPEN: Names = per_transport_names!("_outbound_open");
+const INBOUND_OPENED: Names = per_transport_names!("_inbound_opened");
+const OUTBOUND_OPENED: Names = per_transport_names!("_outbound_opened");
+const INBOUND_CLOSED: Names = per_transport_names!("_inbound_closed");
+const OUTBOUND_CLOSED: Names = per_transport_names!("_outbound_closed");
+
+/// `counts` under `names`, UDP's left out when `streams_only`.
+fn named(
+    out: &mut Vec<(&'static str, u64)>,
+    names: &Names,
+    counts: &ByTransport,
+    streams_only: bool,
+) {
+    for (t, (name, n)) in Transport::ALL.iter().zip(names.iter().zip(counts.0)) {
+        if !(streams_only && *t == Transport::Udp) {
+            out.push((name, n));
+        }
+    }
+}
+
+/// Parse errors by kind, one counter per [`ParseErrorKind::ALL`].
+#[derive(Debug, Default)]
+pub(crate) struct ParseErrorCounts(AtomicCounts<{ ParseErrorKind::ALL.len() }>);
+
 impl ParseErrorCounts {
     pub(crate) fn add(&self, kind: ParseErrorKind) {
-        self.0[kind.index()].fetch_add(1, Ordering::Relaxed);
+        self.0.add(kind.index());
     }
 
     fn snapshot(&self) -> Vec<(&'static str, u64)> {
         ParseErrorKind::ALL
             .iter()
-            .zip(&self.0)
-            .map(|(kind, n)| (kind.as_str(), n.load(Ordering::Relaxed)))
+            .zip(self.0.load())
+            .map(|(kind, n)| (kind.as_str(), n))
             .filter(|&(_, n)| n > 0)
             .collect()
     }
@@ -38,6 +163,14 @@ macro_rules! counters {
         pub struct Stats {
             $( $(#[doc = $doc])* pub $name: u64, )*
             $( $(#[doc = $gdoc])* pub $gauge: u64, )*
+            /// SIP messages received, by transport: UDP datagrams (keep-alives
+            /// included), messages framed from TCP and TLS connections,
+            /// WebSocket messages.
+            pub received: ByTransport,
+            /// SIP messages sent, by transport.
+            pub sent: ByTransport,
+            /// The stream connections by direction and transport.
+            pub connections: Connections,
             /// The transaction layer's own counters.
             pub transactions: drachtio_sip::transaction::Stats,
             /// Of `parse_errors`, each kind counted at least once with its
@@ -49,6 +182,8 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub(crate) struct Counters {
             $( pub(crate) $name: AtomicU64, )*
+            pub(crate) received: PerTransport,
+            pub(crate) sent: PerTransport,
             pub(crate) parse_kinds: ParseErrorCounts,
         }
 
@@ -56,16 +191,35 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub(crate) struct Gauges {
             $( pub(crate) $gauge: u64, )*
+            pub(crate) connections: Connections,
         }
 
         impl Stats {
             /// Every counter with its name, the transport's then the
-            /// transaction layer's (the names do not overlap).
+            /// transaction layer's (the names do not overlap). The counts
+            /// by transport are named `udp_received`, `tls_sent`...; the
+            /// connections `tcp_inbound_open`, `wss_outbound_opened`,
+            /// `ws_inbound_closed`... (no UDP), with their sum
+            /// `connections_open`.
             pub fn fields(&self) -> Vec<(&'static str, u64)> {
                 let mut out = vec![
                     $( (stringify!($name), self.$name), )*
                     $( (stringify!($gauge), self.$gauge), )*
                 ];
+                named(&mut out, &RECEIVED, &self.received, false);
+                named(&mut out, &SENT, &self.sent, false);
+                let c = &self.connections;
+                for (names, counts) in [
+                    (&INBOUND_OPEN, &c.open.inbound),
+                    (&OUTBOUND_OPEN, &c.open.outbound),
+                    (&INBOUND_OPENED, &c.opened.inbound),
+                    (&OUTBOUND_OPENED, &c.opened.outbound),
+                    (&INBOUND_CLOSED, &c.closed.inbound),
+                    (&OUTBOUND_CLOSED, &c.closed.outbound),
+                ] {
+                    named(&mut out, names, counts, true);
+                }
+                out.push(("connections_open", c.open.total()));
                 out.extend(self.transactions.fields());
                 out
             }
@@ -80,6 +234,9 @@ macro_rules! counters {
                 Stats {
                     $( $name: self.$name.load(Ordering::Relaxed), )*
                     $( $gauge: gauges.$gauge, )*
+                    received: self.received.snapshot(),
+                    sent: self.sent.snapshot(),
+                    connections: gauges.connections,
                     transactions,
                     parse_errors_by_kind: self.parse_kinds.snapshot(),
                 }
@@ -90,14 +247,6 @@ macro_rules! counters {
 
 counters! {
 counters {
-    /// Datagrams received on UDP.
-    udp_received,
-    /// Datagrams sent on UDP.
-    udp_sent,
-    /// Messages framed from TCP connections.
-    tcp_received,
-    /// Messages written to TCP connections.
-    tcp_sent,
     /// Received messages that failed to parse.
     parse_errors,
     /// Of those, requests answered with 400, 505 or 513 by the stack.
@@ -113,10 +262,6 @@ counters {
     rejected_closing,
     /// Events dropped because the queue was full (stray ACKs, notices).
     events_dropped,
-    /// TCP connections accepted.
-    tcp_connections_accepted,
-    /// TCP connections opened by the stack.
-    tcp_connections_opened,
     /// Inbound TCP connections closed at once: `max_tcp_connections` were
     /// open and every one was in use.
     tcp_connections_rejected,
@@ -140,12 +285,11 @@ counters {
     /// CRLFCRLF keep-alive pings answered on TCP (RFC 5626 §3.5.1).
     tcp_pings_answered,
     /// TLS connections closed because the handshake failed or timed out,
-    /// either way (the `tcp_` counters count TLS connections too: TLS runs
-    /// over TCP).
+    /// either way.
     tls_handshake_failures,
     /// WebSocket connections closed before the HTTP upgrade succeeded: no
     /// `sip` subprotocol offered, not a WebSocket request, or timed out
-    /// (RFC 7118 §4). The `tcp_` counters count WebSocket connections too.
+    /// (RFC 7118 §4).
     ws_handshake_failures,
     /// WebSocket connections closed with 1009 for a message larger than a
     /// SIP message may be (`max_header_bytes` + `max_body_bytes`).
@@ -169,12 +313,6 @@ counters {
     dns_failovers,
 }
 gauges {
-    /// TCP connections open now, inbound and outbound.
-    tcp_connections_open,
-    /// Of those, accepted from peers.
-    tcp_inbound_open,
-    /// Of those, opened by the stack.
-    tcp_outbound_open,
     /// Events (requests, responses, notices) waiting for the consumer to
     /// drain them: the depth of the queue from the stack's thread to the
     /// caller's (at most `event_queue_capacity`, beyond which new requests

@@ -91,31 +91,33 @@ impl Shared {
     /// in use at the bound, or refuses it; counted either way.
     pub(crate) fn accept_conn(&self, remote: Peer) -> Option<Registered> {
         let admission = lock(&self.conns).admit_inbound(std::time::Instant::now(), remote);
-        let (counter, conn) = match admission {
+        let refused = match admission {
             Admission::Admitted { conn, evicted } => {
                 if evicted.is_some() {
                     Counters::inc(&self.counters.tcp_evicted);
                 }
-                (&self.counters.tcp_connections_accepted, Some(conn))
+                return Some(conn);
             }
-            Admission::PerIpLimit => (&self.counters.tcp_per_ip_rejected, None),
-            Admission::Full => (&self.counters.tcp_connections_rejected, None),
+            Admission::PerIpLimit => &self.counters.tcp_per_ip_rejected,
+            Admission::Full => &self.counters.tcp_connections_rejected,
         };
-        Counters::inc(counter);
-        conn
+        Counters::inc(refused);
+        None
+    }
+
+    /// The stack has connected connection `id` to `remote`: it counts as opened.
+    pub(crate) fn connected(&self, remote: Peer, id: u64) {
+        lock(&self.conns).connected(&remote, id);
     }
 
     pub(crate) fn unregister_conn(&self, remote: Peer, id: u64) {
         lock(&self.conns).remove(&remote, id);
     }
 
-    /// The open connections, for [`crate::Stack::stats`].
+    /// The connections, open, opened and closed, for [`crate::Stack::stats`].
     pub(crate) fn conn_gauges(&self) -> Gauges {
-        let (inbound, outbound) = lock(&self.conns).counts();
         Gauges {
-            tcp_connections_open: (inbound + outbound) as u64,
-            tcp_inbound_open: inbound as u64,
-            tcp_outbound_open: outbound as u64,
+            connections: lock(&self.conns).connections(),
             ..Gauges::default()
         }
     }
@@ -229,7 +231,7 @@ pub(crate) async fn run<S>(
                 if let Err(e) = write(&mut stream, &out.bytes).await {
                     break End::Failed(e.to_string(), Some(out));
                 }
-                Counters::inc(&shared.counters.tcp_sent);
+                shared.counters.sent.add(peer.transport);
                 shared.capture(peer.transport, local, peer.addr, &out.bytes);
                 if out.status.is_some_and(|s| s >= 200) {
                     unanswered = unanswered.saturating_sub(1);
@@ -316,7 +318,7 @@ fn on_bytes(
         match framer.next_item() {
             Ok(None) => break,
             Ok(Some(StreamItem::Message(data))) => {
-                Counters::inc(&shared.counters.tcp_received);
+                shared.counters.received.add(peer.transport);
                 shared.capture(peer.transport, peer.addr, local, &data);
                 match parse_bytes(data.clone()) {
                     Ok(message) => {

@@ -75,7 +75,7 @@ pub(crate) async fn connect(
     let timeout = shared.config.timers.t1x64();
     match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => {
-            Counters::inc(&shared.counters.tcp_connections_opened);
+            shared.connected(dest, conn.id);
             let _ = stream.set_nodelay(true);
             let local = stream.local_addr().unwrap_or(addr);
             serve(shared, stream, dest, local, Direction::Outbound, name, conn).await;

@@ -154,7 +154,7 @@ fn on_datagrams(
 ) {
     let mut incoming = Vec::with_capacity(batch.len());
     for (data, from) in batch {
-        Counters::inc(&shared.counters.udp_received);
+        shared.counters.received.add(Transport::Udp);
         let peer = Peer {
             transport: Transport::Udp,
             addr: from,
@@ -170,7 +170,7 @@ fn on_datagrams(
                 // Answered to the source address: the Via may be the broken part.
                 if let Some(reply) = shared.on_malformed(&data, e, peer, local) {
                     if icmp::send_to(socket, &reply, from).is_ok() {
-                        Counters::inc(&shared.counters.udp_sent);
+                        shared.counters.sent.add(Transport::Udp);
                         shared.capture(Transport::Udp, local, from, &reply);
                     }
                 }
@@ -237,7 +237,7 @@ impl Shared {
         if queued.queue.is_empty() && !queued.draining {
             match icmp::send_to(&socket, &out.bytes, dest) {
                 Ok(_) => {
-                    Counters::inc(&self.counters.udp_sent);
+                    self.counters.sent.add(Transport::Udp);
                     self.capture(Transport::Udp, local, dest, &out.bytes);
                     return Ok(());
                 }
@@ -301,7 +301,7 @@ impl Shared {
             };
             match sent {
                 Ok(_) => {
-                    Counters::inc(&self.counters.udp_sent);
+                    self.counters.sent.add(Transport::Udp);
                     self.capture(Transport::Udp, local, dest, &out.bytes);
                 }
                 Err(e) => {

@@ -265,7 +265,7 @@ async fn run<S>(
                     shared.pump(vec![out.fail(&reason)]);
                     break End::Failed(e.to_string());
                 }
-                Counters::inc(&shared.counters.tcp_sent);
+                shared.counters.sent.add(peer.transport);
                 shared.capture(peer.transport, local, peer.addr, &out.bytes);
             }
             _ = tokio::time::sleep_until(deadline) => {
@@ -379,7 +379,7 @@ fn on_message(
     local: SocketAddr,
     names: &mut Vec<(Transport, String)>,
 ) -> Reply {
-    Counters::inc(&shared.counters.tcp_received);
+    shared.counters.received.add(peer.transport);
     shared.capture(peer.transport, peer.addr, local, &data);
     match parse_bytes(data.clone()) {
         Ok(message) => {

@@ -70,7 +70,7 @@ async fn a_connection_in_use_is_kept_over_the_bound_and_closed_when_idle() {
     assert_eq!(stats.tcp_connections_rejected, 1);
     assert_eq!(stats.tcp_evicted, 0);
     assert_eq!(stats.tcp_idle_closed, 1);
-    assert_eq!(stats.tcp_connections_open, 0);
+    assert_eq!(stats.connections.open.total(), 0);
 }
 
 #[tokio::test]
@@ -104,7 +104,7 @@ async fn a_connection_without_a_sip_message_is_closed_pings_do_not_count() {
     let stats = h.stack.stats();
     assert_eq!(stats.tcp_no_message_closed, 1);
     assert_eq!(stats.tcp_idle_closed, 0);
-    assert_eq!(stats.tcp_inbound_open, 1);
+    assert_eq!(stats.connections.open.inbound[Transport::Tcp], 1);
 }
 
 #[tokio::test]
@@ -121,12 +121,12 @@ async fn one_address_has_at_most_max_tcp_connections_per_ip() {
     options_answered(&mut h, &mut other, "ip3").await;
     // A place freed is a place again.
     drop(a);
-    eventually(|| h.stack.stats().tcp_inbound_open == 2).await;
+    eventually(|| h.stack.stats().connections.open.inbound[Transport::Tcp] == 2).await;
     let mut again = connect_from("127.0.0.1", addr).await;
     options_answered(&mut h, &mut again, "ip4").await;
     let stats = h.stack.stats();
     assert_eq!(stats.tcp_per_ip_rejected, 1);
-    assert_eq!(stats.tcp_connections_accepted, 4);
+    assert_eq!(stats.connections.opened.inbound[Transport::Tcp], 4);
 }
 
 #[tokio::test]
@@ -164,7 +164,7 @@ async fn at_the_bound_a_connection_not_in_use_makes_room() {
     assert!(still_open(&mut newcomer).await);
     let stats = h.stack.stats();
     assert_eq!(stats.tcp_evicted, 2);
-    assert_eq!(stats.tcp_inbound_open, 2);
+    assert_eq!(stats.connections.open.inbound[Transport::Tcp], 2);
 }
 
 #[tokio::test]
@@ -226,5 +226,11 @@ async fn outbound_connections_have_a_budget_apart_from_inbound_ones() {
     }
     let stats = h.stack.stats();
     assert_eq!(stats.tcp_outbound_rejected, 1);
-    assert_eq!((stats.tcp_inbound_open, stats.tcp_outbound_open), (1, 1));
+    assert_eq!(
+        (
+            stats.connections.open.inbound[Transport::Tcp],
+            stats.connections.open.outbound[Transport::Tcp]
+        ),
+        (1, 1)
+    );
 }

@@ -237,8 +237,20 @@ async fn a_request_over_tls_is_answered_and_the_connection_carries_requests_back
     assert_eq!(next_response(&mut bob).await, (200, alice_end));
 
     let (a, b) = (alice.stack.stats(), bob.stack.stats());
-    assert_eq!((a.tcp_inbound_open, a.tcp_outbound_open), (0, 1));
-    assert_eq!((b.tcp_inbound_open, b.tcp_outbound_open), (1, 0));
+    assert_eq!(
+        (
+            a.connections.open.inbound[Transport::Tls],
+            a.connections.open.outbound[Transport::Tls]
+        ),
+        (0, 1)
+    );
+    assert_eq!(
+        (
+            b.connections.open.inbound[Transport::Tls],
+            b.connections.open.outbound[Transport::Tls]
+        ),
+        (1, 0)
+    );
     assert_eq!((a.tls_handshake_failures, b.tls_handshake_failures), (0, 0));
 }
 
@@ -251,7 +263,10 @@ async fn a_peer_whose_certificate_no_configured_authority_signed_is_refused() {
     let uri = format!("sip:bob@127.0.0.1:{};transport=tls", bob_tls.port());
     certificate_refused(&mut alice, &uri).await;
     assert_eq!(alice.stack.stats().tls_handshake_failures, 1);
-    assert_eq!(alice.stack.stats().tcp_outbound_open, 0);
+    assert_eq!(
+        alice.stack.stats().connections.open.outbound[Transport::Tls],
+        0
+    );
 }
 
 #[tokio::test]
@@ -289,7 +304,10 @@ async fn a_named_destination_is_verified_against_its_name() {
     // carries this request too.
     answer_200(&mut bob).await;
     assert_eq!(next_response(&mut alice).await.0, 200);
-    assert_eq!(alice.stack.stats().tcp_outbound_open, 1);
+    assert_eq!(
+        alice.stack.stats().connections.open.outbound[Transport::Tls],
+        1
+    );
 }
 
 #[tokio::test]
@@ -341,7 +359,10 @@ async fn plaintext_sip_on_a_tls_listener_is_never_read() {
     read.await.expect("the stack closes the connection").ok();
     assert!(!got.starts_with(b"SIP/2.0"), "{got:?}");
     eventually(|| bob.stack.stats().tls_handshake_failures == 1).await;
-    assert_eq!(bob.stack.stats().tcp_inbound_open, 0);
+    assert_eq!(
+        bob.stack.stats().connections.open.inbound[Transport::Tls],
+        0
+    );
     assert!(bob.stack.drain_events(8).is_empty());
 }
 

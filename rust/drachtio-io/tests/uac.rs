@@ -161,8 +161,8 @@ async fn tcp_connection_reused_for_the_same_destination() {
     conn.send(b"\r\n\r\n").await;
     assert_eq!(conn.item().await, Some(StreamItem::Pong));
     let stats = h.stack.stats();
-    assert_eq!(stats.tcp_connections_opened, 1);
-    assert_eq!(stats.tcp_connections_open, 1);
+    assert_eq!(stats.connections.opened.outbound[Transport::Tcp], 1);
+    assert_eq!(stats.connections.open.total(), 1);
 }
 
 #[tokio::test]

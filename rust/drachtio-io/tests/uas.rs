@@ -81,8 +81,8 @@ async fn invite_over_udp_answered_with_2xx_retransmitted_until_ack() {
     // Retransmission stopped: nothing more within 4*T1... and beyond.
     assert!(quiet_udp(&peer, Duration::from_millis(500)).await);
     let stats = h.stack.stats();
-    assert_eq!(stats.udp_received, 2);
-    assert_eq!(stats.udp_sent, 5);
+    assert_eq!(stats.received[Transport::Udp], 2);
+    assert_eq!(stats.sent[Transport::Udp], 5);
 }
 
 #[tokio::test]
@@ -148,10 +148,10 @@ async fn invite_over_tcp_split_and_pipelined_answered_on_the_same_connection() {
     let ok = peer.recv().await;
     assert_eq!((status(&ok), header(&ok, "Call-ID")), (200, "call-t2"));
     // The counter moves just after the write the peer has already read.
-    eventually(|| h.stack.stats().tcp_sent == 3).await;
+    eventually(|| h.stack.stats().sent[Transport::Tcp] == 3).await;
     let stats = h.stack.stats();
-    assert_eq!(stats.tcp_received, 3);
-    assert_eq!(stats.tcp_connections_open, 1);
+    assert_eq!(stats.received[Transport::Tcp], 3);
+    assert_eq!(stats.connections.open.total(), 1);
 }
 
 #[tokio::test]
@@ -186,7 +186,7 @@ async fn tcp_garbage_disconnects_only_that_connection() {
     let stats = h.stack.stats();
     assert_eq!(stats.tcp_garbage_disconnects, 1);
     assert_eq!(stats.tcp_pings_answered, 1);
-    assert_eq!(stats.tcp_connections_open, 1);
+    assert_eq!(stats.connections.open.total(), 1);
 }
 
 /// Requests framed before the garbage that ends a connection are handed up
@@ -215,7 +215,7 @@ async fn tcp_garbage_after_complete_requests_answers_them_then_closes() {
     assert_eq!((status(&a), header(&a, "Call-ID")), (200, "call-gb"));
     assert_eq!((status(&b), header(&b, "Call-ID")), (200, "call-ga"));
     assert_eq!(peer.item().await, None, "closed once both are answered");
-    eventually(|| h.stack.stats().tcp_connections_open == 0).await;
+    eventually(|| h.stack.stats().connections.open.total() == 0).await;
     let stats = h.stack.stats();
     assert_eq!(stats.tcp_garbage_disconnects, 1);
     assert_eq!(stats.send_errors, 0);
