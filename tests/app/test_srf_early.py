@@ -150,6 +150,62 @@ async def test_uac_pracks_the_reliable_183_itself(
         await server.stop()
 
 
+# sipp as the callee: an UPDATE with an SDP offer in the early dialog of its
+# 183 (tag early3), sent to the INVITE's Contact.
+_CALLEE_UPDATE = f"""
+  <send retrans="500">
+    <![CDATA[
+
+      UPDATE [$inv_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$inv_to];tag=early3
+      To: [$inv_from]
+      Call-ID: [call_id]
+      CSeq: 1 UPDATE
+      {_CONTACT}      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+{_SDP}
+    ]]>
+  </send>
+"""
+
+
+async def test_an_offer_in_the_callees_early_update_gets_the_local_sdp(
+    attach: Attach, tmp_path: Path
+) -> None:
+    """Nothing handles the callee's UPDATE in the early dialog: its offer is
+    answered 200 with the call's SDP (RFC 3311 §5.2)."""
+    server = await start_server()
+    srf = Srf()
+    keep_contact = (
+        '      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" '
+        'assign_to="inv_contact"/>\n'
+    )
+    scenario = _callee(
+        _answer_invite(183, "early3", _CONTACT),
+        _CALLEE_UPDATE,
+        _checked_recv('response="200"', ("CSeq: 1 UPDATE", "m=audio 40002"), "upok_"),
+        _answer_invite(200, "early3", _WITH_SDP, _SDP),
+        bye_cseq=2,
+    ).replace("    </action>\n  </recv>\n", keep_contact + "    </action>\n  </recv>\n", 1)
+    scenario = scenario.replace('variables="inv_', 'variables="inv_contact,inv_', 1)
+    sipp, port = await sipp_uas(tmp_path, scenario)
+    forks: list[Dialog] = []
+    try:
+        await attach(server, srf)
+        dialog = await srf.create_uac(
+            _uri(port, "udp"), local_sdp=SDP2, on_early=lambda d, r: forks.append(d)
+        )
+        assert forks == [dialog]
+        await dialog.destroy()
+        await _finish(server, sipp)
+    finally:
+        await srf.close()
+        await server.stop()
+
+
 async def test_prack_by_the_app_needs_on_early() -> None:
     with pytest.raises(LocalError, match="needs on_early"):
         await Srf().create_uac("sip:bob@127.0.0.1", prack="app")
