@@ -22,6 +22,7 @@ from server_harness import (
     sipp_uas,
     start_server,
     uac_scenario,
+    uas_in_dialog_scenario,
 )
 from test_early_dialogs import (
     _CALLER_BYE,
@@ -199,6 +200,30 @@ async def test_an_offer_in_the_callees_early_update_gets_the_local_sdp(
             _uri(port, "udp"), local_sdp=SDP2, on_early=lambda d, r: forks.append(d)
         )
         assert forks == [dialog]
+        await dialog.destroy()
+        await _finish(server, sipp)
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+async def test_update_in_a_confirmed_call_refused_raises_and_the_call_goes_on(
+    attach: Attach, tmp_path: Path
+) -> None:
+    server = await start_server()
+    srf = Srf()
+    scenario = uas_in_dialog_scenario(
+        [("UPDATE", 488), ("UPDATE", 200), ("BYE", 200)],
+        checks={"UPDATE": ("CSeq: [23] UPDATE",)},
+    )
+    sipp, port = await sipp_uas(tmp_path, scenario)
+    try:
+        await attach(server, srf)
+        dialog = await srf.create_uac(_uri(port, "udp"), local_sdp=SDP)
+        with pytest.raises(SipError) as refused:
+            await dialog.update(SDP2)
+        assert refused.value.status == 488 and dialog.local_sdp == SDP
+        assert (await dialog.update()).status == 200
         await dialog.destroy()
         await _finish(server, sipp)
     finally:
