@@ -173,13 +173,10 @@ _CALLEE_UPDATE = f"""
 """
 
 
-async def test_an_offer_in_the_callees_early_update_gets_the_local_sdp(
-    attach: Attach, tmp_path: Path
-) -> None:
-    """Nothing handles the callee's UPDATE in the early dialog: its offer is
-    answered 200 with the call's SDP (RFC 3311 §5.2)."""
-    server = await start_server()
-    srf = Srf()
+def _callee_updating(*checks: str) -> str:
+    """sipp as the callee: a 183 (tag early3) and at once an UPDATE with an
+    offer in its early dialog, whose 200 must match ``checks``; then the 200
+    to the INVITE, the ACK and the BYE."""
     keep_contact = (
         '      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" '
         'assign_to="inv_contact"/>\n'
@@ -187,12 +184,21 @@ async def test_an_offer_in_the_callees_early_update_gets_the_local_sdp(
     scenario = _callee(
         _answer_invite(183, "early3", _CONTACT),
         _CALLEE_UPDATE,
-        _checked_recv('response="200"', ("CSeq: 1 UPDATE", "m=audio 40002"), "upok_"),
+        _checked_recv('response="200"', ("CSeq: 1 UPDATE", *checks), "upok_"),
         _answer_invite(200, "early3", _WITH_SDP, _SDP),
         bye_cseq=2,
     ).replace("    </action>\n  </recv>\n", keep_contact + "    </action>\n  </recv>\n", 1)
-    scenario = scenario.replace('variables="inv_', 'variables="inv_contact,inv_', 1)
-    sipp, port = await sipp_uas(tmp_path, scenario)
+    return scenario.replace('variables="inv_', 'variables="inv_contact,inv_', 1)
+
+
+async def test_an_offer_in_the_callees_early_update_gets_the_local_sdp(
+    attach: Attach, tmp_path: Path
+) -> None:
+    """Nothing handles the callee's UPDATE in the early dialog: its offer is
+    answered 200 with the call's SDP (RFC 3311 §5.2)."""
+    server = await start_server()
+    srf = Srf()
+    sipp, port = await sipp_uas(tmp_path, _callee_updating("m=audio 40002"))
     forks: list[Dialog] = []
     try:
         await attach(server, srf)
@@ -200,6 +206,35 @@ async def test_an_offer_in_the_callees_early_update_gets_the_local_sdp(
             _uri(port, "udp"), local_sdp=SDP2, on_early=lambda d, r: forks.append(d)
         )
         assert forks == [dialog]
+        await dialog.destroy()
+        await _finish(server, sipp)
+    finally:
+        await srf.close()
+        await server.stop()
+
+
+async def test_a_handler_an_async_on_early_sets_answers_the_callees_update(
+    attach: Attach, tmp_path: Path
+) -> None:
+    """on_early, a coroutine, sets the early dialog's UPDATE handler: the
+    callee's UPDATE right after its 183 reaches it."""
+    server = await start_server()
+    srf = Srf()
+    sipp, port = await sipp_uas(tmp_path, _callee_updating("X-Answered: handler"))
+    offers: list[str] = []
+
+    async def progressed(dialog: Dialog, response: SipResponse) -> None:
+        @dialog.on("update")
+        async def on_update(update: Request, answer: Response) -> None:
+            offers.append(update.text)
+            await answer.send(200, headers={"X-Answered": "handler"})
+
+        await asyncio.sleep(0)
+
+    try:
+        await attach(server, srf)
+        dialog = await srf.create_uac(_uri(port, "udp"), local_sdp=SDP, on_early=progressed)
+        assert len(offers) == 1 and offers[0].startswith("v=0")
         await dialog.destroy()
         await _finish(server, sipp)
     finally:
