@@ -408,18 +408,21 @@ async def test_uas_early_dialog_ends_with_the_callers_cancel(
 ) -> None:
     server = await start_server()
     srf = Srf()
-    ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    ended: asyncio.Future[tuple[bool, str, str | None]] = asyncio.get_running_loop().create_future()
 
     @srf.invite
     async def on_invite(req: Request, res: Response) -> None:
-        early = await srf.create_early_uas(req, res, status=180)
-        ended.set_result(await early.wait_destroyed())
+        ringing = await srf.create_early_uas(req, res, status=180)
+        early = await srf.create_early_uas(req, res, local_sdp=SDP)
+        reason = await early.wait_destroyed()
+        ended.set_result((early is ringing, reason, early.local_sdp))
 
     try:
         await attach(server, srf)
-        scenario = uac_scenario(487, provisional=(180,), cancel_after=180)
+        scenario = uac_scenario(487, provisional=(180, 183), cancel_after=183)
         sipp = await sipp_uac(tmp_path, server, scenario)
-        assert await asyncio.wait_for(ended, 10) == "cancelled by the caller"
+        same, reason, sdp = await asyncio.wait_for(ended, 10)
+        assert (same, reason, sdp) == (True, "cancelled by the caller", SDP)
         await _finish(server, sipp)
     finally:
         await srf.close()
