@@ -361,6 +361,8 @@ async def test_uas_183_then_update_both_ways_then_200(
         @early.on("update")
         async def on_update(update: Request, answer: Response) -> None:
             assert update.text.startswith("v=0")
+            with pytest.raises(LocalError, match="INVITE outside a dialog, not UPDATE"):
+                await srf.create_early_uas(update, answer)
             sdp = {"Content-Type": "application/sdp", "X-Answered": "handler"}
             await answer.send(200, headers=sdp, body=early.local_sdp)
             updated.set()
