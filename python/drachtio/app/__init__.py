@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from drachtio.app.dialog import DEFAULT_ANSWERS, Dialog, DialogEvent
+from drachtio.app.early import OnEarly
 from drachtio.app.link import AuthenticationFailed, RemoteLink
 from drachtio.app.message import Request, Response
 from drachtio.app.proxy import ProxyOutcome
@@ -20,6 +21,7 @@ __all__ = [
     "DialogEvent",
     "Handler",
     "Middleware",
+    "OnEarly",
     "ProxyOutcome",
     "RemoteLink",
     "Request",

@@ -1,5 +1,9 @@
 """A dialog an application is part of: a call (INVITE) or a subscription (SUBSCRIBE).
 
+A call's dialog may start early (RFC 3261 §12.1): made by a provisional
+response with a To tag, it carries UPDATE, INFO and PRACK before the 2xx,
+which confirms it (the same :class:`Dialog`, ``early`` then false).
+
 Requests the far end sends in it reach the handler registered with
 :meth:`Dialog.on` for their kind, else an ``async for`` over
 :meth:`Dialog.events`, else a default answer (:data:`DEFAULT_ANSWERS`).
@@ -44,6 +48,8 @@ gets 200 with the dialog's local SDP, other methods 501."""
 
 # The event kind of a request received in a dialog.
 _KINDS = {"INVITE": "modify"}
+# The requests that carry an SDP offer in their body (RFC 3264; RFC 3311 §5).
+_OFFERS = ("INVITE", "UPDATE")
 
 
 @dataclass(slots=True)
@@ -76,6 +82,7 @@ class Dialog:
         local_sdp: str | None,
         remote_sdp: str | None,
         event: str | None = None,
+        early: bool = False,
     ) -> None:
         self.id = dialog_id
         """The server's dialogId: ``<Call-ID>;from-tag=<tag>;to-tag=<tag>``."""
@@ -87,6 +94,9 @@ class Dialog:
         self.remote_sdp = remote_sdp
         self.event = event
         """A subscription's event package (``presence``...), for a subscriber."""
+        self.early = early
+        """Whether the dialog is early: made by a provisional response, not yet
+        confirmed by the 2xx (RFC 3261 §12.1)."""
         self.destroy_reason: str | None = None
         """Why the dialog ended (the server's reason), once it has."""
         self._srf = srf
@@ -102,7 +112,8 @@ class Dialog:
 
     def __repr__(self) -> str:
         state = f" destroyed ({self.destroy_reason})" if self.destroyed else ""
-        return f"<Dialog {self.role} {self.method} {self.id}{state}>"
+        early = " early" if self.early else ""
+        return f"<Dialog {self.role}{early} {self.method} {self.id}{state}>"
 
     @property
     def call_id(self) -> str:
@@ -160,7 +171,7 @@ class Dialog:
 
     def _request(self, req: Request, res: Response) -> None:
         """A request the far end sent in this dialog (not ACK)."""
-        if req.method == "INVITE" and req.body:
+        if req.method in _OFFERS and req.body:
             self.remote_sdp = req.text
         kind = _KINDS.get(req.method, req.method.lower())
         handler = self._handlers.get(kind)
@@ -169,11 +180,18 @@ class Dialog:
         elif self._queues and req.method != "BYE":
             for queue in self._queues:
                 queue.put_nowait(DialogEvent(kind, req, res))
-        elif req.method == "INVITE":
+        elif req.method == "INVITE" or (req.method == "UPDATE" and req.body):
+            # An offer is answered in the 2xx (RFC 3264 §5; RFC 3311 §5.2).
             headers = {"Content-Type": "application/sdp"} if self.local_sdp else None
             res.answer_now(200, headers, self.local_sdp)
         else:
             res.answer_now(DEFAULT_ANSWERS.get(req.method, 501))
+
+    def _confirmed(self, remote_sdp: str | None) -> None:
+        """The 2xx confirmed the early dialog; its SDP, if any, is the far end's now."""
+        self.early = False
+        if remote_sdp is not None:
+            self.remote_sdp = remote_sdp
 
     def _ack(self) -> None:
         self._was_acked = True
@@ -225,6 +243,11 @@ class Dialog:
         """
         if self.destroyed:
             return
+        if self.early:
+            raise LocalError(
+                f"dialog {self.id} is early: the caller ends it by cancelling the call, "
+                "the callee by a final response"
+            )
         if self.method == "INVITE":
             await self.request("BYE", headers=headers)
         elif self.event is not None:
@@ -242,14 +265,54 @@ class Dialog:
         Raises:
             SipError: the far end refused the new offer (the dialog goes on).
         """
-        own = {"Content-Type": "application/sdp", **(headers or {})}
-        response = await self.request("INVITE", headers=own, body=sdp)
+        response = await self._offer("INVITE", sdp, headers)
+        await self.link.call(SendSipRequest("ACK", None, dialog_id=self.id))
+        return response
+
+    async def update(
+        self, sdp: str | None = None, *, headers: Headers | None = None
+    ) -> SipResponse:
+        """UPDATE (RFC 3311), in an early dialog or a confirmed one; the 2xx.
+
+        With ``sdp``, a new offer: the answer in the 2xx becomes
+        :attr:`remote_sdp`. Without, a bare UPDATE (a session refresh).
+
+        Raises:
+            SipError: the far end refused it (the dialog goes on).
+            RequestFailed: the server refused to send it.
+        """
+        return await self._offer("UPDATE", sdp, headers)
+
+    async def prack(self, sdp: str | None = None, *, headers: Headers | None = None) -> SipResponse:
+        """PRACK the reliable provisional response (RFC 3262) awaiting it in this
+        early dialog, for a call made with ``create_uac(..., prack="app")``; the 2xx.
+
+        The server writes the RAck. With ``sdp``, the PRACK carries it: the
+        answer to an offer in the provisional response, or a new offer.
+
+        Raises:
+            SipError: the far end refused it.
+            RequestFailed: no reliable provisional response awaits a PRACK here
+                (none came, or it was acknowledged already).
+        """
+        return await self._offer("PRACK", sdp, headers)
+
+    async def _offer(self, method: str, sdp: str | None, headers: Headers | None) -> SipResponse:
+        """Send ``method`` carrying ``sdp`` (if any); its 2xx, whose SDP is the far end's.
+
+        Raises:
+            SipError: a final response that is not 2xx.
+        """
+        own: dict[str, Any] = dict(headers or {})
+        if sdp is not None:
+            own.setdefault("Content-Type", "application/sdp")
+        response = await self.request(method, headers=own, body=sdp)
         if not 200 <= response.status < 300:
             raise SipError(response.status, response.reason, response)
-        self.local_sdp = sdp
+        if sdp is not None:
+            self.local_sdp = sdp
         if response.body:
             self.remote_sdp = response.body.decode("utf-8", "replace")
-        await self.link.call(SendSipRequest("ACK", None, dialog_id=self.id))
         return response
 
     async def hold(self) -> SipResponse:

@@ -238,7 +238,8 @@ class Response:
         # The last response sent, in the link's form until sent is first read.
         self._sent: SipJson | None = None
         self.dialog_id: str | None = None
-        """The dialog a 2xx to an INVITE or SUBSCRIBE created."""
+        """The dialog a 2xx to an INVITE or SUBSCRIBE created, or the early
+        dialog of the last provisional response with our tag to an INVITE."""
 
     def __repr__(self) -> str:
         return f"<Response to {self._request.method} status={self._final}>"

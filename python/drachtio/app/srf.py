@@ -3,7 +3,8 @@
 Handlers are async functions of ``(req, res)`` registered per method;
 :meth:`Srf.connect` opens a link to a server and routes the methods that have
 one. Calls are made with :meth:`Srf.create_uas`, :meth:`Srf.create_uac` and
-:meth:`Srf.create_b2bua`; other requests with :meth:`Srf.request`.
+:meth:`Srf.create_b2bua` (their early dialogs: :mod:`drachtio.app.early`);
+other requests with :meth:`Srf.request`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import ssl as _ssl
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from drachtio._core import SipRequest, SipResponse
 from drachtio.app.dialog import DEFAULT_ANSWERS, Dialog
 from drachtio.app.digest import DigestCredentials, answer_challenge
+from drachtio.app.early import OnEarly, UacDialogs
+from drachtio.app.early import create_early_uas as _create_early_uas
 from drachtio.app.embedded import EmbeddedLink
 from drachtio.app.link import Link, RemoteLink, request_method
 from drachtio.app.message import Headers, Request, Response, body_text, simple_headers
@@ -347,12 +350,24 @@ class Srf:
 
     def _emit(self, event: str, *args: Any) -> None:
         for callback in self._listeners.get(event, ()):
-            try:
-                result = callback(*args)
-                if asyncio.iscoroutine(result):
-                    self.spawn(result)
-            except Exception:
-                log.exception("%s listener failed", event)
+            self._callback(f"{event} listener", callback, *args)
+
+    def _callback(self, name: str, callback: Callable[..., Any], *args: Any) -> None:
+        """Call the application's ``callback``; a coroutine it returns runs as a
+        task; what it raises is logged."""
+        try:
+            result = callback(*args)
+            if asyncio.iscoroutine(result):
+                self.spawn(result)
+        except Exception:
+            log.exception("%s failed", name)
+
+    def _keep(self, dialog: Dialog) -> None:
+        """Track ``dialog``: requests in it and its end reach it from now on."""
+        self._dialogs[dialog.id] = dialog
+
+    def _dialog(self, dialog_id: str) -> Dialog | None:
+        return self._dialogs.get(dialog_id)
 
     # ------------------------------------------------------------ incoming
 
@@ -427,13 +442,11 @@ class Srf:
         if tx is None:
             return
         if response.status < 200:
+            if sip.dialog_id is not None and tx.on_dialog is not None:
+                # Its early dialog (RFC 3261 §12.1.2), which the 2xx of its To tag confirms.
+                tx.on_dialog(sip.dialog_id, response)
             if tx.on_provisional is not None:
-                try:
-                    result = tx.on_provisional(response)
-                    if asyncio.iscoroutine(result):
-                        self.spawn(result)
-                except Exception:
-                    log.exception("on_provisional failed")
+                self._callback("on_provisional", tx.on_provisional, response)
             return
         if sip.dialog_id is not None and tx.on_dialog is not None and tx.dialog is None:
             tx.dialog = tx.on_dialog(sip.dialog_id, response)
@@ -624,6 +637,8 @@ class Srf:
     ) -> Dialog:
         """Answer ``req`` (an INVITE) 200 with ``local_sdp``; the dialog once the ACK came.
 
+        After :meth:`create_early_uas` the dialog is that early one, confirmed.
+
         Raises:
             SipError: 487 when the caller cancelled first; 408 when no ACK came.
         """
@@ -635,16 +650,23 @@ class Srf:
         made: list[Dialog] = []
 
         def created(dialog_id: str) -> None:
-            dialog = Dialog(
-                self,
-                req.link,
-                dialog_id,
-                role="uas",
-                method=req.method,
-                local_sdp=local_sdp,
-                remote_sdp=remote_sdp,
-            )
-            self._dialogs[dialog_id] = dialog
+            dialog = self._dialogs.get(dialog_id)
+            if dialog is not None and dialog.early and not dialog.destroyed:
+                # The 2xx confirms the early dialog of the 1xx (RFC 3261 §12.1.1).
+                dialog._confirmed(None)
+                if local_sdp is not None:
+                    dialog.local_sdp = local_sdp
+            else:
+                dialog = Dialog(
+                    self,
+                    req.link,
+                    dialog_id,
+                    role="uas",
+                    method=req.method,
+                    local_sdp=local_sdp,
+                    remote_sdp=remote_sdp,
+                )
+                self._dialogs[dialog_id] = dialog
             made.append(dialog)
 
         if req.cancelled:
@@ -666,6 +688,10 @@ class Srf:
                 raise SipError(408, dialog.destroy_reason or "no ACK for the 2xx")
         return dialog
 
+    create_early_uas = _create_early_uas
+    """A provisional response with our tag and its early dialog:
+    :func:`drachtio.app.early.create_early_uas`."""
+
     async def create_uac(
         self,
         uri: str,
@@ -674,10 +700,22 @@ class Srf:
         headers: Headers | None = None,
         auth: Credentials | None = None,
         on_provisional: Callable[[SipResponse], Any] | None = None,
+        on_early: OnEarly | None = None,
+        prack: Literal["server", "app"] = "server",
         follow_redirects: bool = False,
         link: Link | None = None,
     ) -> Dialog:
         """Call ``uri``: an INVITE offering ``local_sdp``; the dialog once answered 2xx and ACKed.
+
+        ``on_provisional(response)`` gets every provisional response;
+        ``on_early(dialog, response)`` those with a To tag, each with its
+        early dialog (one per To tag when the INVITE forks), in which the
+        application may :meth:`~Dialog.update`, :meth:`~Dialog.request`
+        (INFO) and, with ``prack="app"``, :meth:`~Dialog.prack` the reliable
+        provisional responses (RFC 3262) itself: the server then sends no
+        PRACK of its own. The dialog returned is the early one of the 2xx's
+        To tag, confirmed; the other early dialogs end (``another fork
+        answered the INVITE``), all of them on a failure.
 
         Cancelling the task that awaits this sends CANCEL. With ``auth`` a
         401/407 is answered once; with ``follow_redirects`` the first Contact
@@ -685,38 +723,30 @@ class Srf:
 
         Raises:
             SipError: the call failed (the final response is ``exc.response``).
+            LocalError: ``prack="app"`` without ``on_early`` (the PRACKs are
+                sent in the early dialogs it gets).
         """
+        if prack == "app" and on_early is None:
+            raise LocalError(
+                'prack="app" needs on_early: the application sends each PRACK '
+                "in the early dialog on_early gets"
+            )
         target = self._link(link)
         own = simple_headers(headers)
         if local_sdp is not None:
             own.setdefault("Content-Type", "application/sdp")
         authenticated = False
-        made: list[Dialog] = []
         for _ in range(_MAX_REDIRECTS + 2):
-
-            def created(dialog_id: str, response: SipResponse | None) -> Dialog:
-                assert response is not None  # an INVITE's dialog comes with its 2xx
-                dialog = Dialog(
-                    self,
-                    target,
-                    dialog_id,
-                    role="uac",
-                    method="INVITE",
-                    local_sdp=local_sdp,
-                    remote_sdp=response.body.decode("utf-8", "replace") if response.body else None,
-                )
-                self._dialogs[dialog_id] = dialog
-                made.append(dialog)
-                return dialog
-
-            command = SendSipRequest("INVITE", uri, own, local_sdp)
-            sent, response = await self._exchange(target, command, on_provisional, created)
+            dialogs = UacDialogs(self, target, local_sdp, on_early)
+            command = SendSipRequest("INVITE", uri, own, local_sdp, prack=prack)
+            sent, response = await self._exchange(target, command, on_provisional, dialogs)
             status = response.status
             if 200 <= status < 300:
-                if not made:
+                answered = dialogs.answered
+                if answered is None:
                     raise SipError(status, "2xx that created no dialog", response)
-                await target.call(SendSipRequest("ACK", None, dialog_id=made[0].id))
-                return made[0]
+                await target.call(SendSipRequest("ACK", None, dialog_id=answered.id))
+                return answered
             if status in (401, 407) and auth is not None and not authenticated:
                 retry = _with_credentials(sent, response, own, local_sdp, auth)
                 if retry is not None:
