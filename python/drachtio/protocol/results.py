@@ -109,7 +109,8 @@ class RespondResult:
     ``message`` is the SIP response as the server sent it, in JSON form (with
     the To tag, Via, Call-ID, CSeq, Contact and Content-Length the server
     supplied), or the :class:`~drachtio.SipResponse` itself on the sending
-    side. ``dialog_id`` is set when a 2xx to an INVITE created a dialog.
+    side. ``dialog_id`` is set when the response created or confirmed a
+    dialog: a 2xx to an INVITE, or a tagged 1xx (its early dialog).
     """
 
     message: SipJson
