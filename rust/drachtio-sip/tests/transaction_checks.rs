@@ -205,6 +205,38 @@ fn merged_request_gets_482() {
 }
 
 #[test]
+fn a_request_that_spirals_back_is_not_merged() {
+    // §16.3 item 4: the request we forwarded comes back to us (a spiral),
+    // with our Via below the next hop's: a new request, not a merged one.
+    let mut sim = Sim::new();
+    sim.receive(&req("INVITE", "z9hG4bKorig"), udp());
+    assert!(matches!(sim.one_event(), TxEvent::NewRequest { .. }));
+    sim.take_sent();
+    let ours = "SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bKours";
+    let forwarded = req("INVITE", "z9hG4bKorig").replace("Via: ", &format!("Via: {ours}\r\nVia: "));
+    sim.layer
+        .send_request(sim.now, parse_request(&forwarded), udp())
+        .unwrap();
+    sim.drain();
+    sim.take_sent();
+    let back = forwarded.replace(
+        "Via: ",
+        "Via: SIP/2.0/UDP 198.51.100.7;branch=z9hG4bKnext\r\nVia: ",
+    );
+    sim.receive(&back, udp());
+    assert!(matches!(sim.one_event(), TxEvent::NewRequest { .. }));
+    assert_eq!(sim.layer.stats().rejected_merged, 0);
+    sim.take_sent();
+    // A copy whose Vias name no transaction of ours is merged as before.
+    let other = back
+        .replace("z9hG4bKnext", "z9hG4bKnext2")
+        .replace("z9hG4bKours", "z9hG4bKtheirs");
+    sim.receive(&other, udp());
+    assert_eq!(status(&sim.one_sent()), 482);
+    assert_eq!(sim.layer.stats().rejected_merged, 1);
+}
+
+#[test]
 fn badbranch_is_matched_by_the_rfc_2543_rules() {
     let mut sim = Sim::new();
     let m = torture("badbranch.dat");

@@ -915,10 +915,11 @@ impl TransactionLayer {
     ) {
         let rejection = if self.config.policy.checks_as_uas() {
             let (servers, merge_index, hasher) = (&self.servers, &self.merge_index, &self.hasher);
+            let clients = &self.client_index;
             uas_check(&request, &s, &self.config.supported, |k| {
                 let held =
                     |id: ServerTxId| servers.get(&id).is_some_and(|t| t.merge_key() == Some(k));
-                merge_index.get(hasher.hash(k), held).is_some()
+                merge_index.get(hasher.hash(k), held).is_some() && !spirals(&request, clients)
             })
         } else {
             None
@@ -952,6 +953,29 @@ impl TransactionLayer {
         }
         self.respond_internal(now, id, rejection.status(), extra);
     }
+}
+
+/// Whether `request` spirals: it carries, below its top Via, the Via of a
+/// client transaction of ours (the TU forwarded it, and it came back). Such
+/// a copy is not merged (RFC 3261 §8.2.2.2) but a new request a proxy must
+/// take (§16.3 item 4 tells a spiral from a loop). Looked at only when the
+/// merge check matched, so its Via parsing costs nothing otherwise.
+fn spirals(request: &Request, clients: &HashMap<ClientKey, ClientTxId>) -> bool {
+    let mut vias = Vec::new();
+    for line in request.headers.get_all(&HeaderName::Via) {
+        match Via::parse_list(line) {
+            Ok(list) => vias.extend(list),
+            Err(_) => return false,
+        }
+    }
+    vias.iter().skip(1).any(|via| {
+        via.branch().is_some_and(|branch| {
+            clients.contains_key(&ClientKey {
+                branch: branch.clone(),
+                method: request.method.clone(),
+            })
+        })
+    })
 }
 
 /// Adds `Max-Forwards: 70` to a request the TU sent without one (RFC 3261
