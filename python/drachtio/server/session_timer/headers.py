@@ -42,12 +42,15 @@ def merge_headers(app: SimpleHeaders, ours: Headers) -> SimpleHeaders:
     replaced = {canonical for canonical, _, _ in wanted} & _OWNED
     merged: SimpleHeaders = {}
     first: dict[str, str] = {}  # canonical name -> the first name in merged with it
+    canonical_of = _CANONICAL.get
     for name, value in app.items():
-        canonical = _canonical(name)
+        lower = name.lower()
+        canonical = canonical_of(lower, lower)  # _canonical(name), inline: once per header
         if canonical in replaced:
             continue
         merged[name] = value
-        first.setdefault(canonical, name)
+        if canonical not in first:
+            first[canonical] = name
     for canonical, name, value in wanted:
         key = first.get(canonical)
         if key is None:
