@@ -243,19 +243,22 @@ class UasSide:
             return not_pending(tx_id, finished)
         code = command.code
         request = tx.request
-        if request.to is not None and request.to.tag is None and code > 100 and tx.to_tag is None:
-            tx.to_tag = core.stack_or_fail().new_tag()
-        refreshes = tx.dialog is not None and request.method in TARGET_REFRESH_METHODS
-        if 200 <= code < 300 and (refreshes or request.method in DIALOG_METHODS):
+        method = request.method  # each read of a view builds it anew: read once
+        if code > 100 and tx.to_tag is None:
+            to = request.to
+            if to is not None and to.tag is None:
+                tx.to_tag = core.stack_or_fail().new_tag()
+        refreshes = tx.dialog is not None and method in TARGET_REFRESH_METHODS
+        if 200 <= code < 300 and (refreshes or method in DIALOG_METHODS):
             # The dialog is built, or its target moved, from these after the
             # 2xx is sent: a malformed value raises ParseError here, before
             # anything goes out, and the application is told (it can still
             # answer with an error).
             _ = request.contacts
-            if request.method in DIALOG_METHODS:
+            if method in DIALOG_METHODS:
                 _ = request.record_route
         headers = core.sessions.response_headers(tx, code, command.headers)
-        if request.method == "INVITE" and 100 < code < 300:
+        if method == "INVITE" and 100 < code < 300:
             headers = self._reliable.headers(tx, code, headers)
         response = build_response(
             request,
@@ -280,22 +283,22 @@ class UasSide:
             if refreshes and code < 300:
                 assert tx.dialog is not None
                 tx.dialog.refresh_target(request)
-            if request.method in DIALOG_METHODS and code < 300:
+            if method in DIALOG_METHODS and code < 300:
                 dialog_id = self._uas_dialog(tx).id
-            if request.method == "INVITE" and tx.dialog is None and dialog_id is None:
+            if method == "INVITE" and tx.dialog is None and dialog_id is None:
                 core.cdrs.refused(tx.id, code, time.time(), response)
-            elif request.method == "INVITE" and dialog_id is not None:
+            elif method == "INVITE" and dialog_id is not None:
                 core.cdrs.answered(tx.id, dialog_id, response, time.time())
-            if request.method in SUBSCRIPTION_METHODS and code < 300 and dialog_id is not None:
+            if method in SUBSCRIPTION_METHODS and code < 300 and dialog_id is not None:
                 self._subscriptions.accepted(dialog_id, response, request, subscriber=False)
-            if tx.dialog is not None and code < 300 and request.method in SESSION_METHODS:
+            if tx.dialog is not None and code < 300 and method in SESSION_METHODS:
                 core.sessions.answered(tx, tx.dialog, response, core.loop.time())
                 core.arm_timer()
-            core.server_txs.finish(tx, keep_for_ack=request.method == "INVITE" and code < 300)
+            core.server_txs.finish(tx, keep_for_ack=method == "INVITE" and code < 300)
             if tx.dialog is not None and code < 300 and tx.dialog.ended_by(request):
                 core.destroy_dialog(tx.dialog, NOTIFY_RECEIVED_ENDS)
             core.end_early(tx, final_response(code))
-        elif request.method == "INVITE":
+        elif method == "INVITE":
             # A ringing INVITE may ring as long as the caller waits.
             core.server_txs.ringing(tx)
             if tx.dialog is None and code > 100:

@@ -35,20 +35,31 @@ def merge_headers(app: SimpleHeaders, ours: Headers) -> SimpleHeaders:
 
     Session-Expires and Min-SE replace the application's; an option tag of
     ours already in the application's Supported or Require is not added
-    again, another is added to them.
+    again, another is added to them. A header of ours joins the first of
+    the application's with the same name (in any case or form).
     """
-    replaced = {_canonical(name) for name, _ in ours} & _OWNED
-    merged: SimpleHeaders = {
-        name: value for name, value in app.items() if _canonical(name) not in replaced
-    }
-    for name, value in ours:
-        key = next((n for n in merged if _canonical(n) == _canonical(name)), None)
+    wanted = [(_canonical(name), name, value) for name, value in ours]
+    replaced = {canonical for canonical, _, _ in wanted} & _OWNED
+    merged: SimpleHeaders = {}
+    first: dict[str, str] = {}  # canonical name -> the first name in merged with it
+    canonical_of = _CANONICAL.get
+    for name, value in app.items():
+        lower = name.lower()
+        canonical = canonical_of(lower, lower)  # _canonical(name), inline: once per header
+        if canonical in replaced:
+            continue
+        merged[name] = value
+        if canonical not in first:
+            first[canonical] = name
+    for canonical, name, value in wanted:
+        key = first.get(canonical)
         if key is None:
             merged[name] = value
+            first[canonical] = name
             continue
         present = merged[key]
         values = present if isinstance(present, list) else [present]
-        if _canonical(name) in _LISTS and _lists_tag(values, value.lower()):
+        if canonical in _LISTS and _lists_tag(values, value.lower()):
             continue
         merged[key] = [*values, value]
     return merged
