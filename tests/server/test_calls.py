@@ -154,23 +154,17 @@ async def test_round_robin_across_two_apps(tmp_path: Path) -> None:
     server = await start_server()
     apps = [await App.authenticated(server, "invite") for _ in range(2)]
     sipp = await sipp_uac(tmp_path, server, uac_scenario(486), calls=4)
-    seen: list[int] = []
-    for _ in range(4):
-        done, _pending = await asyncio.wait(
-            [asyncio.ensure_future(app.requests.get()) for app in apps],
-            return_when=asyncio.FIRST_COMPLETED,
-            timeout=10,
-        )
-        for task in _pending:
-            task.cancel()
-        assert len(done) == 1
-        frame = done.pop().result()
-        index = next(
-            i for i, app in enumerate(apps) if frame["rid"] in {f["rid"] for f in app.frames}
-        )
-        seen.append(index)
-        await apps[index].respond(frame["data"]["transactionId"], 486)
-    assert seen == [0, 1, 0, 1]
+    # sipp numbers its calls in their Call-IDs (1-PID@..., 2-PID@...): taking
+    # turns, the first app gets the odd calls and the second the even ones,
+    # however the two connections' frames interleave on the way.
+    calls: list[list[int]] = [[], []]
+    for index, app in enumerate(apps):
+        for _ in range(2):
+            frame = await asyncio.wait_for(app.requests.get(), 10)
+            call_id = frame["data"]["message"]["headers"]["call_id"]
+            calls[index].append(int(call_id.split("-", 1)[0]))
+            await app.respond(frame["data"]["transactionId"], 486)
+    assert [sorted(c) for c in calls] == [[1, 3], [2, 4]]
     run = await sipp.result()
     assert (run.returncode, run.successful, run.failed) == (0, 4, 0), run.log
     for app in apps:
