@@ -185,7 +185,12 @@ async def test_the_application_reconnects_after_a_server_restart(tmp_path: Path)
         await server.stop()
         server = await start_server(control_port=port)
         await app.next("connect")
-        await asyncio.sleep(0.2)  # the routes, sent unanswered after the connect event
+        # drachtio-srf sends its routes unanswered after the connect event:
+        # wait until the new server holds the INVITE route.
+        for _ in range(200):
+            if any(server._routes.routes(s, "INVITE") for s in server._sessions):
+                break
+            await asyncio.sleep(0.05)
         sipp = await sipp_uac(tmp_path, server, uac_scenario(486))
         result = await sipp.result()
         assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.log
@@ -193,7 +198,9 @@ async def test_the_application_reconnects_after_a_server_restart(tmp_path: Path)
     finally:
         app.kill()
         await server.stop()
-    assert events(lines) == ["connect", "connect", "invite", "sent"]
+    # While the server was down, drachtio-srf's attempts to reconnect may
+    # have failed (an error event each), however many the machine's pace made.
+    assert [e for e in events(lines) if e != "error"] == ["connect", "connect", "invite", "sent"]
 
 
 async def test_the_app_cancels_its_invite_once_the_far_end_rings(tmp_path: Path) -> None:
