@@ -2,9 +2,9 @@
 
 The server's registries keep their timers here (an application's answer
 due, a finished transaction remembered a while) and ask, with the current
-time, which have come; the server holds one event-loop timer, set to the
-earliest deadline of all (see :meth:`Deadlines.next_at`). Tests pass the
-time they want: no clock, no sleeping.
+time, which have come; the server holds one event-loop timer for all of
+them, whose time an :class:`Alarm` shared by the tables decides. Tests pass
+the time they want: no clock, no sleeping.
 """
 
 from __future__ import annotations
@@ -14,12 +14,59 @@ import itertools
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-__all__ = ["Deadlines"]
+__all__ = ["Alarm", "Deadlines"]
 
 _K = TypeVar("_K", bound=Hashable)
 
 # Below this many entries, dropped ones wait for the front rather than a rebuild.
 _MIN_COMPACTED = 64
+
+
+class Alarm:
+    """When the one timer of several deadline tables must fire, without asking them all each time.
+
+    The rule: the timer is set no later than every deadline the tables
+    hold. Setting a deadline notes it here (:meth:`Deadlines.set`);
+    :meth:`rearm` brings the timer forward when a deadline noted since is
+    earlier than the one it is set for, and otherwise leaves it. A
+    cancelled deadline needs nothing: the timer may then fire with nothing
+    due. Once it has fired (or was stopped) the tables are asked for their
+    true earliest deadline, once, and :meth:`unset` notes it for the next
+    :meth:`rearm`.
+    """
+
+    __slots__ = ("armed", "noted")
+
+    def __init__(self) -> None:
+        # The time the timer is set for, or None when it is not set.
+        self.armed: float | None = None
+        # The earliest deadline set since the timer was last decided.
+        self.noted: float | None = None
+
+    def note(self, at: float) -> None:
+        """A table was given the deadline ``at``."""
+        if self.noted is None or at < self.noted:
+            self.noted = at
+
+    def rearm(self) -> float | None:
+        """The time to set the timer to now, or ``None`` to leave it as it is."""
+        at = self.noted
+        if at is None:
+            return None
+        self.noted = None
+        if self.armed is not None and self.armed <= at:
+            return None
+        self.armed = at
+        return at
+
+    def unset(self, earliest: float | None) -> None:
+        """The timer is no longer set (it fired, or was stopped).
+
+        ``earliest`` is the tables' earliest deadline now, ``None`` when
+        they hold none: the next :meth:`rearm` sets the timer for it.
+        """
+        self.armed = None
+        self.noted = earliest
 
 
 class Deadlines(Generic[_K]):
@@ -32,9 +79,11 @@ class Deadlines(Generic[_K]):
     was cancelled (a transaction answered in time) are not held until then.
     """
 
-    __slots__ = ("_at", "_heap", "_order")
+    __slots__ = ("_alarm", "_at", "_heap", "_order")
 
-    def __init__(self) -> None:
+    def __init__(self, alarm: Alarm | None = None) -> None:
+        # The alarm of the timer that serves this table, told of each deadline set.
+        self._alarm = alarm
         self._at: dict[_K, tuple[float, int]] = {}
         self._heap: list[tuple[float, int, _K]] = []
         self._order = itertools.count()
@@ -51,6 +100,8 @@ class Deadlines(Generic[_K]):
         self._at[key] = entry
         heapq.heappush(self._heap, (*entry, key))
         self._compact()
+        if self._alarm is not None:
+            self._alarm.note(at)
 
     def cancel(self, key: _K) -> None:
         """Drop ``key``'s deadline, if it has one."""

@@ -33,7 +33,7 @@ from drachtio._core import (
 from drachtio.errors import DrachtioError
 from drachtio.protocol import Later, ProxyRequest, ProxyResult, SimpleHeaders
 from drachtio.server.cdr import CallRecorder
-from drachtio.server.deadlines import Deadlines
+from drachtio.server.deadlines import Alarm, Deadlines
 from drachtio.server.dialog import Listener, build_response, contact_for, uri_host
 from drachtio.server.proxy import CancelBranch, ProxiedRequest, Relay, SendBranch, Settled
 from drachtio.stack import SipStack
@@ -89,14 +89,16 @@ class Proxies(Generic[_Owner]):
 
     __slots__ = ("_by_branch", "_by_server", "_cdrs", "_due", "_forget", "linger", "timer_c")
 
-    def __init__(self, timer_c: float, linger: float, cdrs: CallRecorder) -> None:
+    def __init__(
+        self, timer_c: float, linger: float, cdrs: CallRecorder, alarm: Alarm | None = None
+    ) -> None:
         self.timer_c = timer_c
         self.linger = linger
         self._cdrs = cdrs
         self._by_server: dict[int, Proxied[_Owner]] = {}
         self._by_branch: dict[int, tuple[Proxied[_Owner], int]] = {}
-        self._due: Deadlines[Proxied[_Owner]] = Deadlines()
-        self._forget: Deadlines[Proxied[_Owner]] = Deadlines()
+        self._due: Deadlines[Proxied[_Owner]] = Deadlines(alarm)
+        self._forget: Deadlines[Proxied[_Owner]] = Deadlines(alarm)
 
     def __len__(self) -> int:
         return len(self._by_server)

@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 from drachtio._core import SipRequest, SipResponse
 from drachtio.errors import DrachtioError, ParseError
 from drachtio.protocol import SimpleHeaders
+from drachtio.server.deadlines import Alarm
 from drachtio.server.dialog import Dialog, build_ack, build_in_dialog_request
 from drachtio.server.session_timer import (
     MIN_SE_FLOOR,
@@ -72,9 +73,15 @@ class SessionKeeper(Generic[_Owner]):
 
     __slots__ = ("_sender", "config", "timers")
 
-    def __init__(self, config: SessionTimerConfig, scale: float, sender: Sender[_Owner]) -> None:
+    def __init__(
+        self,
+        config: SessionTimerConfig,
+        scale: float,
+        sender: Sender[_Owner],
+        alarm: Alarm | None = None,
+    ) -> None:
         self.config = config
-        self.timers = SessionTimers(scale)
+        self.timers = SessionTimers(scale, alarm)
         self._sender = sender
 
     # ------------------------------------------------------------ as UAS (§9)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drachtio._core import SipMessage
-from drachtio.server.deadlines import Deadlines
+from drachtio.server.deadlines import Alarm, Deadlines
 
 __all__ = [
     "DEFAULT_EXPIRES",
@@ -72,9 +72,9 @@ class SubscriptionTimers:
 
     __slots__ = ("_deadlines", "_expiry", "_timer_n", "timer_n")
 
-    def __init__(self, timer_n: float) -> None:
+    def __init__(self, timer_n: float, alarm: Alarm | None = None) -> None:
         self.timer_n = timer_n
-        self._deadlines: Deadlines[str] = Deadlines()
+        self._deadlines: Deadlines[str] = Deadlines(alarm)
         # When each subscription expires, and when Timer N fires for those
         # still waiting for their first NOTIFY; the deadline is the earlier.
         self._expiry: dict[str, float] = {}

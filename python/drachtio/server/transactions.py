@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 from drachtio._core import SipRequest
 from drachtio.protocol import Source
-from drachtio.server.deadlines import Deadlines
+from drachtio.server.deadlines import Alarm, Deadlines
 from drachtio.server.dialog import Dialog, Listener
 from drachtio.server.session_timer import Accept, UacOffer
 
@@ -102,12 +102,17 @@ class ServerTransactions(Generic[_Owner]):
 
     __slots__ = ("_answer_due", "_by_id", "_by_stack", "_finished", "answer_within")
 
-    def __init__(self, answer_within: float, remembered: int = RECENTLY_FINISHED) -> None:
+    def __init__(
+        self,
+        answer_within: float,
+        remembered: int = RECENTLY_FINISHED,
+        alarm: Alarm | None = None,
+    ) -> None:
         self.answer_within = answer_within
         self._by_id: dict[str, ServerTx[_Owner]] = {}
         self._by_stack: dict[int, ServerTx[_Owner]] = {}
         self._finished: RecentlyFinished[_Owner] = RecentlyFinished(remembered)
-        self._answer_due: Deadlines[ServerTx[_Owner]] = Deadlines()
+        self._answer_due: Deadlines[ServerTx[_Owner]] = Deadlines(alarm)
 
     def __len__(self) -> int:
         """How many the stack still reports on: pending, or a 2xx waiting for its ACK."""
@@ -215,14 +220,16 @@ class ClientTransactions(Generic[_Owner]):
         "linger",
     )
 
-    def __init__(self, linger: float, remembered: int = RECENTLY_FINISHED) -> None:
+    def __init__(
+        self, linger: float, remembered: int = RECENTLY_FINISHED, alarm: Alarm | None = None
+    ) -> None:
         self.linger = linger
         self._by_id: dict[str, ClientTx[_Owner]] = {}
         self._by_stack: dict[int, ClientTx[_Owner]] = {}
         self._finished: RecentlyFinished[_Owner] = RecentlyFinished(remembered)
         self._subscribing: dict[tuple[str, str], ClientTx[_Owner]] = {}
-        self._forget_due: Deadlines[ClientTx[_Owner]] = Deadlines()
-        self._subscribe_ends: Deadlines[ClientTx[_Owner]] = Deadlines()
+        self._forget_due: Deadlines[ClientTx[_Owner]] = Deadlines(alarm)
+        self._subscribe_ends: Deadlines[ClientTx[_Owner]] = Deadlines(alarm)
 
     def __len__(self) -> int:
         return len(self._by_stack)

@@ -22,6 +22,7 @@ from drachtio.protocol import Cancel, Command, DialogEvent, Sip
 from drachtio.server.app_session import AppSession
 from drachtio.server.cdr import CallRecorder, Reason
 from drachtio.server.config import ServerConfig
+from drachtio.server.deadlines import Alarm
 from drachtio.server.dialog import (
     Dialog,
     Listener,
@@ -58,8 +59,9 @@ class UaCore:
     """The transaction user's shared state and the acts every part of it needs.
 
     ``on_deadlines(now)`` is what runs when the loop timer fires (set by
-    the transaction user); :meth:`arm_timer` sets that timer to the
-    registries' earliest deadline.
+    the transaction user); :meth:`arm_timer` brings that timer forward to a
+    deadline set since it was last called, when it is earlier than the one
+    the timer is set for (:class:`Alarm` holds the rule).
     """
 
     def __init__(
@@ -68,31 +70,38 @@ class UaCore:
         self.config = config
         self.routes = routes
         self.cdrs = cdrs
+        # When the one loop timer for the registries' deadlines fires: each
+        # registry tells it of the deadlines it sets.
+        self.alarm = Alarm()
         self.server_txs: ServerTransactions[AppSession] = ServerTransactions(
-            config.app_response_timeout
+            config.app_response_timeout, alarm=self.alarm
         )
-        self.client_txs: ClientTransactions[AppSession] = ClientTransactions(64 * config.t1)
+        self.client_txs: ClientTransactions[AppSession] = ClientTransactions(
+            64 * config.t1, alarm=self.alarm
+        )
         self.dialogs: Dialogs[AppSession] = Dialogs()
-        self.subscriptions = SubscriptionTimers(64 * config.t1)
+        self.subscriptions = SubscriptionTimers(64 * config.t1, self.alarm)
         # Session timers (RFC 4028): negotiated in the calls' INVITEs and UPDATEs, kept running.
         self.sessions: SessionKeeper[AppSession] = SessionKeeper(
             config.session_timers,
             config.session_timer_scale,
             Sender(self.send_own, self.send_own_ack, self._session_expired, self.dialogs.get),
+            self.alarm,
         )
         # Reliable provisional responses (RFC 3262) awaiting their PRACK, and
         # the early dialogs of the INVITEs applications sent.
         self.reliable = ReliableResponses()
         self.early: EarlyDialogs[AppSession] = EarlyDialogs(64 * config.t1)
-        self.proxies: Proxies[AppSession] = Proxies(config.proxy_timer_c, 64 * config.t1, cdrs)
+        self.proxies: Proxies[AppSession] = Proxies(
+            config.proxy_timer_c, 64 * config.t1, cdrs, self.alarm
+        )
         self.stack: SipStack | None = None
         self.listeners: list[Listener] = []
         # The loop the server runs on: set by attach(), before any event.
         self.loop: asyncio.AbstractEventLoop
         self.on_deadlines: Callable[[float], None] = lambda _now: None
-        # The one loop timer for the registries' deadlines, and when it fires.
+        # The one loop timer for the registries' deadlines (set for alarm.armed).
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
         # While a command runs: its session, and the requests the command
         # leads to for that session, which go out after the command's reply.
         self.replying_to: AppSession | None = None
@@ -315,7 +324,16 @@ class UaCore:
     # ------------------------------------------------------------ the timer
 
     def arm_timer(self) -> None:
-        """Make the loop timer fire at the registries' earliest deadline."""
+        """Make the loop timer fire no later than the deadlines the registries set since."""
+        at = self.alarm.rearm()
+        if at is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(at, self._on_timer)
+
+    def _earliest(self) -> float | None:
+        """The registries' earliest deadline (each asked), or ``None``."""
         deadlines = (
             self.server_txs.next_deadline(),
             self.client_txs.next_deadline(),
@@ -324,30 +342,24 @@ class UaCore:
             self.proxies.next_deadline(),
         )
         times = [at for at in deadlines if at is not None]
-        if not times:
-            return
-        at = min(times)
-        if self._timer_at is not None and self._timer_at <= at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.loop.call_at(at, self._on_timer)
-        self._timer_at = at
+        return min(times) if times else None
 
     def stop_timer(self) -> None:
         """No more deadlines run."""
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = self._timer_at = None
+        self._timer = None
+        self.alarm.unset(self._earliest())
 
     def _on_timer(self) -> None:
         # The loop may run a timer up to its clock resolution early: it is
         # at least the time it was set for.
-        now = max(self.loop.time(), self._timer_at or 0.0)
-        self._timer = self._timer_at = None
+        now = max(self.loop.time(), self.alarm.armed or 0.0)
+        self._timer = None
         try:
             self.on_deadlines(now)
         finally:
+            self.alarm.unset(self._earliest())
             self.arm_timer()
 
 

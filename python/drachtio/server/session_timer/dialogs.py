@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 
 from drachtio._core import SipMessage
-from drachtio.server.deadlines import Deadlines
+from drachtio.server.deadlines import Alarm, Deadlines
 from drachtio.server.session_timer.agreement import MIN_SE_FLOOR, Agreement
 from drachtio.server.session_timer.negotiation import UacOffer
 from drachtio.server.session_timer.timer import (
@@ -79,10 +79,10 @@ class SessionTimers:
 
     __slots__ = ("_calls", "_due", "_refreshing", "scale")
 
-    def __init__(self, scale: float = 1.0) -> None:
+    def __init__(self, scale: float = 1.0, alarm: Alarm | None = None) -> None:
         self.scale = scale
         self._calls: dict[str, _Call] = {}
-        self._due: Deadlines[str] = Deadlines()
+        self._due: Deadlines[str] = Deadlines(alarm)
         self._refreshing: dict[int, Refreshing] = {}
 
     def __len__(self) -> int:
