@@ -20,6 +20,7 @@ from drachtio.protocol import SimpleHeaders
 
 __all__ = [
     "DIALOG_METHODS",
+    "RESPONSE_MANAGED",
     "SUBSCRIPTION_METHODS",
     "Dialog",
     "EventKey",
@@ -56,9 +57,10 @@ _COMPACT = {
     "m": "contact",
 }
 # Headers an application cannot set: the transaction and dialog own them.
-_RESPONSE_MANAGED = frozenset(
+RESPONSE_MANAGED = frozenset(
     {"via", "from", "to", "call-id", "cseq", "content-length", "record-route"}
 )
+"""The headers a response's builder writes whatever the application gave."""
 _NEW_REQUEST_MANAGED = frozenset({"via", "content-length"})
 _DIALOG_MANAGED = frozenset(
     {"via", "from", "to", "call-id", "cseq", "content-length", "route", "max-forwards"}
@@ -98,17 +100,25 @@ def app_headers(headers: SimpleHeaders, managed: frozenset[str]) -> list[tuple[s
     return pairs
 
 
-def check_relied_on(message: _M, headers: SimpleHeaders) -> _M:
+def check_relied_on(
+    message: _M, headers: SimpleHeaders, builder_writes: frozenset[str] = frozenset()
+) -> _M:
     """``message``, checked when the application wrote a header the layers rely on.
 
     From, To, Call-ID, CSeq, Max-Forwards and Contact must be what the
     parser accepts (the one definition of their syntax), or the peer (and
-    this server, for the dialog) could not use them.
+    this server, for the dialog) could not use them: ``message`` is parsed
+    again from its bytes. ``builder_writes`` names (lower case, long form)
+    the headers the message's builder writes itself whatever the
+    application gave, such as a response's From, To, Call-ID and CSeq,
+    copied from the request (:data:`RESPONSE_MANAGED`): the application's
+    values of those never reach the message, so they ask for no parse.
 
     Raises:
         ValueError: naming the header and what is wrong with it.
     """
-    if not any(_canonical(name) in _RELIED_ON for name in headers):
+    relied_on = _RELIED_ON.difference(builder_writes) if builder_writes else _RELIED_ON
+    if not any(_canonical(name) in relied_on for name in headers):
         return message
     data = message.to_bytes()
     try:
@@ -197,7 +207,7 @@ def build_response(
         pairs.extend(("Timestamp", value) for value in request.header_all("Timestamp"))
     elif carries_target and outside_dialog and request.method in DIALOG_METHODS:
         pairs.extend(("Record-Route", value) for value in request.header_all("Record-Route"))
-    own = app_headers(headers, _RESPONSE_MANAGED)
+    own = app_headers(headers, RESPONSE_MANAGED)
     if (
         request.method in _TARGET_METHODS
         and request.method != "REGISTER"  # its 2xx lists the bindings (§10.3)

@@ -31,6 +31,7 @@ from drachtio.protocol import (
 from drachtio.server.app_session import AppSession
 from drachtio.server.dialog import (
     DIALOG_METHODS,
+    RESPONSE_MANAGED,
     SUBSCRIPTION_METHODS,
     TARGET_REFRESH_METHODS,
     Dialog,
@@ -269,7 +270,7 @@ class UasSide:
             tx.to_tag,
             contact_for(*tx.listener),
         )
-        check_relied_on(response, command.headers)
+        check_relied_on(response, command.headers, RESPONSE_MANAGED)
         if core.reliable.hold_or_send(tx.stack_id, response):
             core.stack_or_fail().respond(tx.stack_id, response)
             core.trace_out(response)
