@@ -416,7 +416,13 @@ class Srf:
             dialog = self._early_subscription(request.dialog_id)
         self._incoming[request.transaction_id] = request
         response = Response(request, self._forget)
-        if dialog is not None:
+        if dialog is not None and dialog.early:
+            # The provisional response that made the dialog may have come in
+            # the same read, its on_early callback only scheduled: the request
+            # waits its turn on the loop, so the handlers that callback sets
+            # before its first await are there to take it.
+            self.loop.call_soon(dialog._request, request, response)
+        elif dialog is not None:
             dialog._request(request, response)
         else:
             # A dialog this application made without the dialog API (a raw 2xx).
