@@ -11,6 +11,7 @@ printed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import ssl
@@ -430,14 +431,27 @@ async def test_route_to_a_tag_reaches_the_application_that_declared_it(tmp_path:
 # ---------------------------------------------------------------- the handler fails
 
 
-async def test_a_handler_that_is_down_gets_the_caller_500(tmp_path: Path) -> None:
-    server = await start_server(request_handler=f"http://127.0.0.1:{free_port()}/route")
+async def test_a_handler_that_is_down_gets_the_caller_500_and_one_log_line_per_interval(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every new call fails while the handler is down: the log gets the first
+    # at once, and counts the next ones within the interval for a summary
+    # line (``log_summary``; its timing is tested with the unauthenticated
+    # connections' warnings).
+    caplog.set_level(logging.INFO, logger="drachtio.server")
+    url = f"http://127.0.0.1:{free_port()}/route"
+    server = await start_server(request_handler=url)
     try:
         await answered(tmp_path, server, plain_uac(500))
         await answered(tmp_path, server, plain_uac(500), "tcp")
-        assert server.stats["request_handler_failed"] == 2
+        await answered(tmp_path, server, plain_uac(500))
+        assert server.stats["request_handler_failed"] == 3
     finally:
         await server.stop()
+    lines = [r.getMessage() for r in caplog.records if "request handler failed" in r.getMessage()]
+    (line,) = lines
+    assert line.startswith("request handler failed, answered 500 transaction="), line
+    assert f"url={url}: " in line, line
 
 
 async def test_slow_garbage_or_failing_answers_get_500_and_the_next_call_is_served(

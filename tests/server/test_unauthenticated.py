@@ -25,7 +25,7 @@ import pytest
 from server_harness import SECRET, App, start_server
 
 from drachtio.protocol import FrameDecoder, encode_frame
-from drachtio.server import Server
+from drachtio.server import Server, log_summary
 from drachtio.server import session as session_module
 
 LIMIT_LINE = "unauthenticated control connections reached, dropped the oldest"
@@ -124,7 +124,7 @@ async def test_a_flood_is_logged_in_summary_lines(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     interval = 1.0
-    monkeypatch.setattr(session_module, "_LOG_INTERVAL", interval)
+    monkeypatch.setattr(log_summary, "LOG_INTERVAL", interval)
     caplog.set_level(logging.INFO, logger="drachtio.server")
     server = await start_server(max_unauthenticated=2)
     loop = asyncio.get_running_loop()

@@ -96,7 +96,7 @@ class DialectSniffer(asyncio.BufferedProtocol):
         """Close the connection at once (the auth deadline, or too many unauthenticated)."""
         log.debug("control connection dropped peer=%s reason=%s", self.peer, reason)
         if reason == "no auth in time":
-            self._server.unauthenticated.auth_timed_out.note(self.loop, self.peer)
+            self._server.unauthenticated.auth_timed_out.note(self.loop, f" peer={self.peer}")
         self._forget()
         if self._transport is not None:
             self._transport.abort()

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from drachtio.server.app_session import AppSession
 from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.http_client import HttpClient, HttpError
+from drachtio.server.log_summary import SummarizedWarning
 from drachtio.server.request_handler import (
     Action,
     ConnectTo,
@@ -92,6 +93,12 @@ class RequestRouter:
         self._pending: set[asyncio.Task[None]] = set()
         self.counts = dict.fromkeys(ROUTER_COUNTS, 0)
         """Lookups answered, failed and refused, connections made and failed, since the start."""
+        # Each is caused by every new request while the handler or the
+        # applications are down or slow: one line per interval, not one per call.
+        self._busy = SummarizedWarning("too many requests being routed, answered 503")
+        self._handler_failed = SummarizedWarning("request handler failed, answered 500")
+        self._no_tag = SummarizedWarning("no application with the tag asked, answered 480")
+        self._unreachable = SummarizedWarning("application not reached, answered 480")
 
     def __len__(self) -> int:
         """How many requests are being routed now."""
@@ -101,10 +108,8 @@ class RequestRouter:
         """Route ``tx``'s new request (pending in the transaction user meanwhile)."""
         if len(self._pending) >= self._max_pending:
             self.counts["request_handler_busy"] += 1
-            log.warning(
-                "%d requests are being routed already, answering 503 transaction=%s",
-                len(self._pending),
-                tx.id,
+            self._busy.note(
+                asyncio.get_running_loop(), f" pending={len(self._pending)} transaction={tx.id}"
             )
             self._tu.answer(tx, 503, "Service Unavailable", (("Retry-After", "5"),))
             return
@@ -149,11 +154,8 @@ class RequestRouter:
             action = read_action(response)
         except (HttpError, HandlerError) as exc:
             self.counts["request_handler_failed"] += 1
-            log.warning(
-                "request handler failed, answering 500 transaction=%s url=%s: %s",
-                tx.id,
-                self._url,
-                exc,
+            self._handler_failed.note(
+                asyncio.get_running_loop(), f" transaction={tx.id} url={self._url}: {exc}"
             )
             self._tu.answer(tx, 500, "Server Internal Error")
             return None
@@ -180,11 +182,9 @@ class RequestRouter:
 
         app = self._routes.pick(tx.request.method, tagged)
         if app is None:
-            log.warning(
-                "no application with tag %r routes %s, answering 480 transaction=%s",
-                tag,
-                tx.request.method,
-                tx.id,
+            self._no_tag.note(
+                asyncio.get_running_loop(),
+                f" tag={tag!r} method={tx.request.method} transaction={tx.id}",
             )
             self._tu.answer(tx, 480, "Temporarily Unavailable")
             return
@@ -242,7 +242,9 @@ class RequestRouter:
 
     def _failed(self, tx: ServerTx[AppSession], where: str, why: str) -> None:
         self.counts["outbound_failed"] += 1
-        log.warning("application at %s %s, answering 480 transaction=%s", where, why, tx.id)
+        self._unreachable.note(
+            asyncio.get_running_loop(), f" at={where} transaction={tx.id}: {why}"
+        )
         self._tu.answer(tx, 480, "Temporarily Unavailable")
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from typing import TYPE_CHECKING, Protocol
 
 from drachtio.channel import Channel
@@ -47,6 +46,7 @@ from drachtio.protocol import (
     Role,
     check_secret,
 )
+from drachtio.server.log_summary import SummarizedWarning
 
 if TYPE_CHECKING:
     from drachtio.server.cdr import Cdr
@@ -68,51 +68,6 @@ log = logging.getLogger("drachtio.server")
 _AUTH_READ_SIZE = 4096
 MAX_BYTES_BEFORE_AUTH = 16384
 """The most a client may send before its ``auth`` succeeds; one byte more and it is closed."""
-# At most one warning line per kind about unauthenticated connections in this time.
-_LOG_INTERVAL = 10.0
-
-
-class _Summarized:
-    """One kind of warning, at most one line per ``_LOG_INTERVAL``.
-
-    The first occurrence is logged at once with its peer; the next ones within
-    the interval are counted, and logged as one line when it ends.
-    """
-
-    __slots__ = ("_count", "_detail", "_logged_at", "_peer", "_timer", "_what")
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-        self._logged_at = -math.inf
-        self._count = 0
-        self._peer = ""
-        self._detail = ""
-        self._timer: asyncio.TimerHandle | None = None
-
-    def note(self, loop: asyncio.AbstractEventLoop, peer: str, detail: str = "") -> None:
-        now = loop.time()
-        if self._timer is None and now - self._logged_at >= _LOG_INTERVAL:
-            self._logged_at = now
-            log.warning("%s peer=%s%s", self._what, peer, detail)
-            return
-        self._count += 1
-        self._peer, self._detail = peer, detail
-        if self._timer is None:
-            self._timer = loop.call_at(self._logged_at + _LOG_INTERVAL, self._flush, loop)
-
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._timer = None
-        now = loop.time()
-        log.warning(
-            "%s: %d more in the last %.0f s, the last peer=%s%s",
-            self._what,
-            self._count,
-            now - self._logged_at,
-            self._peer,
-            self._detail,
-        )
-        self._logged_at = now
-        self._count = 0
 
 
 class PendingConnection(Protocol):
@@ -148,12 +103,12 @@ class UnauthenticatedSessions:
         # Every read copies its bytes out before returning, and the loop calls
         # get_buffer and buffer_updated back to back: one buffer serves all.
         self.read_buffer = memoryview(bytearray(_AUTH_READ_SIZE))
-        self.limit_reached = _Summarized(
+        self.limit_reached = SummarizedWarning(
             f"limit of {self.limit} unauthenticated control connections reached, dropped the oldest"
         )
-        self.auth_timed_out = _Summarized(f"no auth in {config.auth_timeout:.1f} s, closed")
-        self.auth_failed = _Summarized("authentication failed")
-        self.protocol_error = _Summarized("protocol error before auth")
+        self.auth_timed_out = SummarizedWarning(f"no auth in {config.auth_timeout:.1f} s, closed")
+        self.auth_failed = SummarizedWarning("authentication failed")
+        self.protocol_error = SummarizedWarning("protocol error before auth")
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -164,7 +119,7 @@ class UnauthenticatedSessions:
             oldest = next(iter(self._sessions))
             del self._sessions[oldest]
             self.dropped += 1
-            self.limit_reached.note(session.loop, oldest.peer)
+            self.limit_reached.note(session.loop, f" peer={oldest.peer}")
             oldest.drop("too many unauthenticated connections")
         self._sessions[session] = None
 
@@ -262,7 +217,9 @@ class AppChannel(Channel):
             self._received_before_auth += nbytes
             if self._received_before_auth > MAX_BYTES_BEFORE_AUTH:
                 reason = f"more than {MAX_BYTES_BEFORE_AUTH} bytes before auth"
-                self._unauthenticated.protocol_error.note(self._loop, self.peer, f" error={reason}")
+                self._unauthenticated.protocol_error.note(
+                    self._loop, f" peer={self.peer} error={reason}"
+                )
                 self._refuse_before_auth(reason)
                 return False
         return True
@@ -279,7 +236,7 @@ class AppChannel(Channel):
     def _auth_refused(self) -> None:
         """The secret was wrong (the dialect answers, then the connection closes)."""
         self._stop_auth_timer()
-        self._unauthenticated.auth_failed.note(self._loop, self.peer)
+        self._unauthenticated.auth_failed.note(self._loop, f" peer={self.peer}")
 
     def _accepted(self, what: str) -> None:
         """Auth succeeded: a read buffer of its own, keepalive by the dialect's rules."""
@@ -295,7 +252,7 @@ class AppChannel(Channel):
         # a client trickling bytes holds its place no longer than a silent one.
         self._auth_timer = None
         if not self.authenticated and not self.closed:
-            self._unauthenticated.auth_timed_out.note(self._loop, self.peer)
+            self._unauthenticated.auth_timed_out.note(self._loop, f" peer={self.peer}")
             self.drop("no auth in time")
 
 
@@ -340,7 +297,7 @@ class ControlSession(AppChannel):
             super().protocol_failed(event)
         else:
             self._unauthenticated.protocol_error.note(
-                self._loop, self.peer, f" error={event.error.message}"
+                self._loop, f" peer={self.peer} error={event.error.message}"
             )
 
     def _authenticate(self, auth: Auth) -> AuthResult:

@@ -224,7 +224,7 @@ class SrfSession(AppChannel):
                 log.warning("protocol error peer=%s error=%s", self.peer, event.error.message)
             else:
                 self._unauthenticated.protocol_error.note(
-                    self._loop, self.peer, f" error={event.error.message}"
+                    self._loop, f" peer={self.peer} error={event.error.message}"
                 )
             if event.data:
                 self._write(event.data)
