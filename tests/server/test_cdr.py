@@ -14,6 +14,7 @@ from drachtio.server.cdr import REASONS, CallRecords, Cdr, CdrFile
 from drachtio.server.timestamps import iso_time
 
 T0 = 1_800_000_000.0
+DAY = 86_400.0
 
 
 def attempt(records: CallRecords, key: str = "tx1", now: float = T0) -> Cdr | None:
@@ -156,7 +157,7 @@ def test_the_recorder_turns_a_calls_messages_into_its_records() -> None:
     from drachtio.server.cdr import CallRecorder
 
     made: list[Cdr] = []
-    recorder = CallRecorder(made.append)
+    recorder = CallRecorder(made.append, DAY)
     invite = SipRequest(
         "INVITE",
         "sip:bob@example.com",
@@ -247,7 +248,7 @@ def test_a_proxied_call_is_known_by_its_dialog_until_the_bye_passes_either_way()
     from drachtio.server.cdr import CallRecorder, proxied_dialog
 
     made: list[Cdr] = []
-    recorder = CallRecorder(made.append)
+    recorder = CallRecorder(made.append, DAY)
     invite, ok, bye = call_messages("call-p", callee_hangs_up=True)
     assert proxied_dialog(ok) == proxied_dialog(call_messages("call-p")[2])
     assert proxied_dialog(ok) == proxied_dialog(bye) == "proxied;call-p;a;b"
@@ -271,7 +272,7 @@ def test_a_proxied_call_not_record_routed_stops_as_it_starts() -> None:
     from drachtio.server.cdr import CallRecorder
 
     made: list[Cdr] = []
-    recorder = CallRecorder(made.append)
+    recorder = CallRecorder(made.append, DAY)
     invite = SipRequest("INVITE", "sip:b@h", headers=dialog_headers("sip:a@h", "sip:b@h", "c2"))
     ok = SipResponse(200, headers=dialog_headers("sip:a@h", "sip:b@h", "c2", to_tag="b"))
     recorder.invite("onward;7", invite, role="proxy", now=T0)
@@ -321,7 +322,7 @@ def test_a_proxied_call_given_up_for_time_stops_as_a_timeout_not_a_cancel() -> N
     assert (cancelled.timed_out, cancelled.cancelled_by_caller) == (True, True)
 
     made: list[Cdr] = []
-    recorder = CallRecorder(made.append)
+    recorder = CallRecorder(made.append, DAY)
     invite = SipRequest("INVITE", "sip:b@h", headers=dialog_headers("sip:a@h", "sip:b@h", "c3"))
     for key, status, timed_out in (("k1", 487, True), ("k2", 487, False), ("k3", 486, True)):
         recorder.invite(key, invite, role="proxy", now=T0)
@@ -337,7 +338,7 @@ def test_a_dialog_that_spirals_through_the_server_is_a_call_per_pass() -> None:
     from drachtio.server.cdr import CallRecorder
 
     made: list[Cdr] = []
-    recorder = CallRecorder(made.append)
+    recorder = CallRecorder(made.append, DAY)
     invite, ok, bye = call_messages("c4")
     # The same INVITE passes twice (its Request-URI routes it back through
     # the server), and so do its 2xx and its BYE.
@@ -359,3 +360,44 @@ def test_a_dialog_that_spirals_through_the_server_is_a_call_per_pass() -> None:
     recorder.shutdown(T0 + 20)
     recorder.passed_bye(bye, T0 + 21)
     assert [r.reason for r in made if r.kind == "stop"][2:] == ["server-shutdown"]
+
+
+def test_a_record_routed_proxied_call_whose_bye_never_passes_stops_once_its_dialog_is_quiet() -> (
+    None
+):
+    from drachtio import SipRequest
+    from drachtio.server.cdr import CallRecorder
+
+    made: list[Cdr] = []
+    recorder = CallRecorder(made.append, 3600.0)
+    lost, lost_ok, _ = call_messages("lost")
+    busy, busy_ok, busy_bye = call_messages("busy", callee_hangs_up=True)
+    for key, invite, ok in (("k-lost", lost, lost_ok), ("k-busy", busy, busy_ok)):
+        recorder.invite(key, invite, role="proxy", now=T0)
+        recorder.relayed_answer(key, ok, T0 + 1, record_routed=True)
+    # The callee of "busy" sends a re-INVITE through the server: its dialog is active.
+    reinvite = SipRequest(
+        "INVITE",
+        "sip:alice@h",
+        headers=dialog_headers(
+            "sip:bob@h", "sip:alice@h", "busy", "INVITE", 7, from_tag="b", to_tag="a"
+        ),
+    )
+    recorder.passed_in_dialog(reinvite, T0 + 1000)
+    # Nothing else passes until an hour after "lost" was answered; then a new call.
+    recorder.passed_in_dialog(reinvite, T0 + 3600.5)
+    assert [r.kind for r in made] == ["attempt", "start", "attempt", "start"]
+    other, _, _ = call_messages("other")
+    recorder.invite("k-other", other, role="proxy", now=T0 + 3700)
+    stops = [r for r in made if r.kind == "stop"]
+    assert [(r.call_id, r.reason, r.time, r.duration, r.message) for r in stops] == [
+        ("lost", "dialog-timeout", T0 + 3601, 3600.0, None),
+    ]
+    # "busy" was active at T0 + 3600.5: its BYE an hour later still finds it.
+    recorder.passed_bye(busy_bye, T0 + 7200)
+    stops = [r for r in made if r.kind == "stop"]
+    assert [(r.call_id, r.reason, r.time) for r in stops[1:]] == [
+        ("busy", "normal-release", T0 + 7200),
+    ]
+    # Every call still ends in one stop: "other" is still ringing.
+    assert len(recorder.records) == 1

@@ -50,6 +50,7 @@ Reason = Literal[
     "application-gone",
     "server-shutdown",
     "not-record-routed",
+    "dialog-timeout",
 ]
 ROLES: tuple[Role, ...] = get_args(Role)
 REASONS: tuple[Reason, ...] = get_args(Reason)
@@ -102,6 +103,14 @@ class Cdr:
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON object written to the file and sent (``docs/cdr.md``)."""
         return self.to_command().to_json()
+
+
+@dataclass(slots=True)
+class _ProxiedDialog:
+    """The answered record-routed proxied calls of one dialog, and when it was last active."""
+
+    keys: list[str] = field(default_factory=list)
+    active_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -277,15 +286,19 @@ class CallRecorder:
     dialog make calls, and every call it was told of ends in one stop.
     """
 
-    __slots__ = ("_proxied", "deliver", "records")
+    __slots__ = ("_proxied", "deliver", "proxy_dialog_timeout", "records")
 
-    def __init__(self, deliver: Callable[[Cdr], None]) -> None:
+    def __init__(self, deliver: Callable[[Cdr], None], proxy_dialog_timeout: float) -> None:
         self.deliver = deliver
         self.records = CallRecords()
+        self.proxy_dialog_timeout = proxy_dialog_timeout
+        """Seconds a record-routed proxied call stays open with nothing of its
+        dialog passing through the server (docs/cdr.md)."""
         # The answered record-routed proxied calls by their dialog
-        # (proxied_dialog), oldest first: a dialog that spirals through the
-        # server is a call per pass, and its BYE passes once for each.
-        self._proxied: dict[str, list[str]] = {}
+        # (proxied_dialog), least recently active first: a dialog that
+        # spirals through the server is a call per pass, and its BYE passes
+        # once for each.
+        self._proxied: dict[str, _ProxiedDialog] = {}
 
     def _emit(self, record: Cdr | None) -> None:
         if record is not None:
@@ -294,6 +307,7 @@ class CallRecorder:
     def invite(self, key: str, request: SipRequest, *, role: Role, now: float) -> None:
         """A call begins: an INVITE received for an application (``uas``), sent by
         one (``uac``), or routed through the server without one (``proxy``)."""
+        self._expire(now)
         source: Source = "application" if role == "uac" else "network"
         self._emit(
             self.records.attempt(
@@ -332,20 +346,50 @@ class CallRecorder:
             return
         self._emit(self.records.start(key, status=response.status, now=now, message=response))
         if record_routed:
-            self._proxied.setdefault(proxied_dialog(response), []).append(key)
+            self._expire(now)
+            dialog = proxied_dialog(response)
+            entry = self._proxied.pop(dialog, None) or _ProxiedDialog()
+            entry.keys.append(key)
+            entry.active_at = now
+            self._proxied[dialog] = entry
         else:
             self._emit(self.records.stop(key, reason="not-record-routed", now=now))
 
     def passed_bye(self, bye: SipRequest, now: float) -> None:
         """A BYE routed through the server: a proxied call of its dialog ends."""
+        self._expire(now)
         dialog = proxied_dialog(bye)
-        keys = self._proxied.get(dialog)
-        if not keys:
+        entry = self._proxied.get(dialog)
+        if entry is None:
             return
-        key = keys.pop(0)
-        if not keys:
+        key = entry.keys.pop(0)
+        if not entry.keys:
             del self._proxied[dialog]
         self._emit(self.records.stop(key, reason="normal-release", now=now, message=bye))
+
+    def passed_in_dialog(self, request: SipRequest, now: float) -> None:
+        """A request other than BYE routed through the server in a dialog:
+        its proxied calls are active (a re-INVITE, an UPDATE, a session refresh)."""
+        self._expire(now)
+        dialog = proxied_dialog(request)
+        entry = self._proxied.pop(dialog, None)
+        if entry is not None:
+            entry.active_at = now
+            self._proxied[dialog] = entry
+
+    def _expire(self, now: float) -> None:
+        """Stop the record-routed proxied calls whose dialog showed nothing for
+        ``proxy_dialog_timeout``: both ends were lost, or their BYE took
+        another way. Each stops ``dialog-timeout`` at the time it expired."""
+        timeout = self.proxy_dialog_timeout
+        while self._proxied:
+            dialog, entry = next(iter(self._proxied.items()))
+            expired_at = entry.active_at + timeout
+            if expired_at > now:
+                return
+            del self._proxied[dialog]
+            for key in entry.keys:
+                self._emit(self.records.stop(key, reason="dialog-timeout", now=expired_at))
 
     def refused(
         self,

@@ -202,6 +202,9 @@ class ServerConfig:
     request_handler_max_pending: int = 100
     # Timer C of each branch of a proxied INVITE (RFC 3261 §16.6 item 11: over 3 minutes).
     proxy_timer_c: float = 185.0
+    # How long a record-routed proxied call stays open with nothing of its
+    # dialog passing through (its BYE lost): then its CDR stops dialog-timeout.
+    proxy_dialog_timeout: float = 43200.0
 
     @property
     def session_timers(self) -> SessionTimerConfig:
@@ -320,6 +323,7 @@ class ServerConfig:
             "tcp_message_timeout",
             "session_timer_scale",
             "request_handler_timeout",
+            "proxy_dialog_timeout",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:

@@ -191,6 +191,8 @@ class Proxies(Generic[_Owner]):
             self._cdrs.invite(cdr_key, request, role="proxy", now=time.time())
         elif request.method == "BYE":
             self._cdrs.passed_bye(request, time.time())
+        elif to is not None and to.tag is not None:
+            self._cdrs.passed_in_dialog(request, time.time())
         options = ProxyRequest("-", (str(request.uri),))
         self.start(
             stack,

@@ -95,7 +95,7 @@ class TransactionUser:
         self._routes = routes
         # Call detail records: to the file the server sets as cdr_sink, and
         # to an application routing their kind, in turn (docs/cdr.md).
-        self.cdrs = CallRecorder(self._deliver_cdr)
+        self.cdrs = CallRecorder(self._deliver_cdr, config.proxy_dialog_timeout)
         self.cdr_sink: Callable[[Cdr], None] = lambda _record: None
         self._cdr_routes: Routes[CdrSubscriber] = Routes()
         self.core = UaCore(config, routes, self.cdrs)
