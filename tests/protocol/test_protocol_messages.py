@@ -79,12 +79,36 @@ def test_auth() -> None:
     )
 
 
+def test_auth_tags() -> None:
+    data = {"secret": "s", "tags": ["green", "eu-west.1"]}
+    assert parse_command("auth", data) == Auth("s", None, ("green", "eu-west.1"))
+    assert Auth("s", None, ("green",)).to_json() == {"secret": "s", "tags": ["green"]}
+    assert parse_command("auth", {"secret": "s", "tags": []}) == Auth("s")
+    bad(
+        "auth",
+        {"secret": "s", "tags": "green"},
+        "data.tags: must be a list of tags, got a string",
+        "data.tags",
+    )
+    for tag in ("", "a,b", "a|b", "a\r\nVia: x"):
+        what = f"data.tags[1]: {tag!r} is not a tag: empty, or holds ',', '|' or CR/LF"
+        bad("auth", {"secret": "s", "tags": ["ok", tag]}, what, "data.tags[1]")
+    bad(
+        "auth",
+        {"secret": "s", "tags": [3]},
+        "data.tags[0]: must be a string, got an integer",
+        "data.tags[0]",
+    )
+    with pytest.raises(LocalProtocolError, match=r"data\.tags\[0\]"):
+        Auth("s", None, ("a,b",))
+
+
 def test_auth_hides_the_secret() -> None:
     auth = Auth("cymru-Very-Secret", app_name="pbx")
     request = Request("r1", auth)
     for text in (repr(auth), str(auth), repr(request), str(request)):
         assert "cymru-Very-Secret" not in text
-    assert repr(auth) == "Auth(app_name='pbx')"
+    assert repr(auth) == "Auth(app_name='pbx', tags=())"
     assert auth.secret == "cymru-Very-Secret"
 
 

@@ -30,7 +30,8 @@ from sip_peer import SipPeer
 from srf_node import NODE_DIR, NodeApp, connected, events
 from test_proxy import callee, caller, own_dir
 
-from drachtio import SipResponse
+from drachtio import SipResponse, Srf
+from drachtio.app import Request, Response
 from drachtio.server import Server
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "stack"))
@@ -426,6 +427,39 @@ async def test_route_to_a_tag_reaches_the_application_that_declared_it(tmp_path:
         finally:
             await server.stop()
     assert events(lines) == ["connect", "invite", "dialog", "destroy"]
+
+
+@pytest.mark.parametrize("mode", ["remote", "embedded"])
+async def test_an_application_of_the_json_protocol_declares_tags_too(
+    tmp_path: Path, mode: str
+) -> None:
+    async with Handler(action("route", tag="green")) as handler:
+        server = await start_server(request_handler=handler.url)
+        blue, green = Srf(tags=["blue"]), Srf(app_name="greeter", tags=["green", "eu"])
+        for srf, status in ((blue, 403), (green, 486)):
+
+            @srf.invite
+            async def on_invite(req: Request, res: Response, status: int = status) -> None:
+                await res.send(status)
+
+        async def join(srf: Srf) -> None:
+            if mode == "remote":
+                host, port = server.control_address
+                await srf.connect(host, port, SECRET)
+            else:
+                await srf.attach(server)
+
+        try:
+            await join(blue)
+            # No application has the tag: 480. Then the one that has it answers.
+            await answered(tmp_path, server, plain_uac(480))
+            await join(green)
+            await answered(tmp_path, server, plain_uac(486))
+            await answered(tmp_path, server, plain_uac(486), "tcp")
+        finally:
+            await blue.close()
+            await green.close()
+            await server.stop()
 
 
 # ---------------------------------------------------------------- the handler fails

@@ -34,10 +34,13 @@ log = logging.getLogger("drachtio.app")
 class EmbeddedLink:
     """An application attached to a server in the same process."""
 
-    def __init__(self, events: LinkEvents, server: Server, app_name: str | None) -> None:
+    def __init__(
+        self, events: LinkEvents, server: Server, app_name: str | None, tags: tuple[str, ...]
+    ) -> None:
         self.name = "embedded"
         self.peer = "embedded"
         self.app_name = app_name
+        self.tags = tags
         self.closed = False
         self._loop = asyncio.get_running_loop()
         self.done: asyncio.Future[None] = self._loop.create_future()

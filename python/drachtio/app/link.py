@@ -162,6 +162,7 @@ class RemoteLink:
         secret: str,
         *,
         app_name: str | None = None,
+        tags: tuple[str, ...] = (),
         ssl: _ssl.SSLContext | None = None,
         settings: ChannelSettings,
         backoff_initial: float = 0.5,
@@ -171,6 +172,7 @@ class RemoteLink:
         self.host = host
         self.port = port
         self.app_name = app_name
+        self.tags = tags
         self.hostport: tuple[str, ...] = ()
         """The server's SIP addresses, as its ``auth`` answer gave them."""
         self._events = events
@@ -230,7 +232,7 @@ class RemoteLink:
             lambda: Channel(self, Role.CLIENT, self._settings), self.host, self.port, ssl=self._ssl
         )
         self._channel = channel
-        result = await self._send(channel, Auth(self._secret, self.app_name))
+        result = await self._send(channel, Auth(self._secret, self.app_name, self.tags))
         if not isinstance(result, AuthResult) or not result.authenticated:
             reason = result.reason if isinstance(result, AuthResult) else "no answer"
             channel.close()

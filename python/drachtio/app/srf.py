@@ -101,8 +101,10 @@ class Srf:
         await srf.connect("127.0.0.1", 9022, "s3cret")
     """
 
-    def __init__(self, *, app_name: str | None = None) -> None:
+    def __init__(self, *, app_name: str | None = None, tags: Iterable[str] = ()) -> None:
         self.app_name = app_name
+        self.tags = tuple(tags)
+        """Names a server's request handler can route new requests to (``docs/server.md``)."""
         self._routes: dict[str, Handler] = {}
         self._middleware: list[tuple[str | None, Middleware]] = []
         self._links: list[RemoteLink | EmbeddedLink] = []
@@ -209,12 +211,16 @@ class Srf:
         *,
         tls: _ssl.SSLContext | None = None,
         app_name: str | None = None,
+        tags: Iterable[str] | None = None,
         ping_interval: float = 15.0,
         ping_timeout: float = 5.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
     ) -> RemoteLink:
         """Connect to a drachtio server, authenticate and route the handled methods.
+
+        ``app_name`` and ``tags`` are told to that server when authenticating
+        (by default, the ``Srf``'s).
 
         Once connected the link is kept up: a server that stops answering is
         noticed within ``ping_interval + ping_timeout`` seconds, and a lost
@@ -243,6 +249,7 @@ class Srf:
             port,
             secret,
             app_name=app_name or self.app_name,
+            tags=self.tags if tags is None else tuple(tags),
             ssl=tls,
             settings=settings,
             backoff_initial=backoff_initial,
@@ -266,7 +273,7 @@ class Srf:
             ConnectionLost: the server is stopping.
         """
         self._loop = asyncio.get_running_loop()
-        link = EmbeddedLink(self, server, self.app_name)
+        link = EmbeddedLink(self, server, self.app_name, self.tags)
         self._links.append(link)
         try:
             await link.start()

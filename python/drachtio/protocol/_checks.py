@@ -24,6 +24,7 @@ import orjson
 
 from drachtio._core import SipMessage, SipRequest, SipResponse
 from drachtio.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from drachtio.tags import is_tag
 
 JsonObject = dict[str, Any]
 SimpleHeaders = dict[str, str | list[str]]
@@ -147,6 +148,18 @@ def is_line(value: object) -> bool:
         and "\n" not in value
         and "\x00" not in value
     )
+
+
+def check_tags(value: object, path: str) -> tuple[str, ...]:
+    """A list of application tags (:func:`drachtio.tags.is_tag`), as a tuple."""
+    if not isinstance(value, list):
+        raise invalid(path, f"must be a list of tags, got {kind(value)}")
+    for index, tag in enumerate(value):
+        if not (isinstance(tag, str) and is_tag(tag)):
+            where = f"{path}[{index}]"
+            check_string(tag, where)  # raises unless a string
+            raise invalid(where, f"{shown(tag)} is not a tag: empty, or holds ',', '|' or CR/LF")
+    return tuple(value)
 
 
 def check_header_value(value: object, path: str) -> None:

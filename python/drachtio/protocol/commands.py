@@ -38,6 +38,7 @@ from drachtio.protocol._checks import (
     check_seconds,
     check_sip_message,
     check_string,
+    check_tags,
     check_token,
     invalid,
     is_line,
@@ -93,23 +94,34 @@ class Auth:
     COMMAND: ClassVar[str] = "auth"
     secret: str = field(repr=False)
     app_name: str | None = None
+    tags: tuple[str, ...] = ()
+    """Names a request handler can route new requests to (``docs/server.md``)."""
 
     def __post_init__(self) -> None:
         # Any string: the secret is compared, never written anywhere.
         check_string(self.secret, "data.secret")
         if self.app_name is not None:
             check_line(self.app_name, "data.appName")
+        if self.tags:
+            check_tags(list(self.tags), "data.tags")
 
     def to_json(self) -> JsonObject:
         """The ``data`` object of this command."""
         data: JsonObject = {"secret": self.secret}
         if self.app_name is not None:
             data["appName"] = self.app_name
+        if self.tags:
+            data["tags"] = list(self.tags)
         return data
 
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> Auth:
-        return cls(require(data, "secret"), data.get("appName"))
+        tags = data.get("tags")
+        return cls(
+            require(data, "secret"),
+            data.get("appName"),
+            () if tags is None else check_tags(tags, "data.tags"),
+        )
 
 
 _V = TypeVar("_V", bound="_VerbCommand")

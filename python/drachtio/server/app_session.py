@@ -21,6 +21,7 @@ class AppSession(Protocol):
 
     peer: str
     app_name: str | None
+    tags: tuple[str, ...]
     closed: bool
     done: asyncio.Future[None]
 

@@ -178,7 +178,7 @@ class RequestRouter:
 
     def _to_tag(self, tx: ServerTx[AppSession], tag: str) -> None:
         def tagged(app: AppSession) -> bool:
-            return isinstance(app, SrfSession) and tag in app.tags and app.is_open
+            return tag in app.tags and app.is_open
 
         app = self._routes.pick(tx.request.method, tagged)
         if app is None:

@@ -23,6 +23,7 @@ from drachtio._core import NameAddr, SipRequest
 from drachtio.errors import DrachtioError
 from drachtio.protocol import LocalProtocolError, ProxyRequest, Source
 from drachtio.server.http_client import HttpResponse
+from drachtio.tags import is_tag
 
 __all__ = [
     "Action",
@@ -277,7 +278,7 @@ def _route(data: dict[str, object]) -> ConnectTo | ToTag:
     if isinstance(uri, str):
         return parse_target(uri)
     if isinstance(tag, str):
-        if not tag or not _one_line(tag) or "," in tag or "|" in tag:
+        if not is_tag(tag):
             raise HandlerError(f"data.tag: {tag[:40]!r} is not a tag")
         return ToTag(tag)
     raise HandlerError("data: route needs 'uri' (HOST:PORT) or 'tag', a string")

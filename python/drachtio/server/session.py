@@ -147,6 +147,7 @@ class AppChannel(Channel):
         "_server",
         "_unauthenticated",
         "app_name",
+        "tags",
     )
 
     def __init__(self, server: Server, auth_deadline: float | None = None) -> None:
@@ -161,6 +162,8 @@ class AppChannel(Channel):
             self, Role.SERVER, server.channel_settings, self._unauthenticated.read_buffer
         )
         self.app_name: str | None = None
+        self.tags: tuple[str, ...] = ()
+        """The tags the application declared when it authenticated."""
         self._auth_timer: asyncio.TimerHandle | None = None
         self._auth_deadline = (
             auth_deadline
@@ -305,7 +308,8 @@ class ControlSession(AppChannel):
             self._auth_refused()
             return AuthResult(False, reason="invalid secret")
         self.app_name = auth.app_name
-        self._accepted(f"app={auth.app_name}")
+        self.tags = auth.tags
+        self._accepted(f"app={auth.app_name} tags={','.join(auth.tags)}")
         self.start_keepalive()
         return AuthResult(True, hostport=tuple(self._server.hostport))
 

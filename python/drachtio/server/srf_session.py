@@ -143,7 +143,7 @@ class SrfSession(AppChannel):
     application's requests went (until their final response).
     """
 
-    __slots__ = ("_on_authenticated", "_proxying", "_received", "_sent", "srf", "tags")
+    __slots__ = ("_on_authenticated", "_proxying", "_received", "_sent", "srf")
 
     def __init__(
         self,
@@ -163,8 +163,6 @@ class SrfSession(AppChannel):
             max_frame_size=server.config.max_frame_size,
             new_msg_id=lambda: f"s{next(counter)}",
         )
-        self.tags: tuple[str, ...] = ()
-        """The tags the application declared in ``authenticate``."""
         self._received: dict[str, tuple[SipRequest, Source | None]] = {}
         self._sent: dict[str, tuple[SipRequest, SipMeta]] = {}
         self._proxying = ProxyReplies()

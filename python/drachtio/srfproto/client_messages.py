@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from drachtio.srfproto._payload import check_token, join_payload, split_payload
 from drachtio.srfproto.errors import LocalSrfError, RemoteSrfError, SrfErrorCode
+from drachtio.tags import is_tag
 
 __all__ = [
     "Authenticate",
@@ -54,8 +55,8 @@ class Authenticate:
 
     def to_payload(self) -> str:
         for tag in self.tags:
-            if "," in check_token(tag, "tag") or not tag:
-                raise LocalSrfError("bad_value", f"tag {tag!r} is empty or holds ','")
+            if not is_tag(tag):
+                raise LocalSrfError("bad_value", f"tag {tag!r} is empty or holds ',', '|' or CR/LF")
         tags = ",".join(self.tags)
         secret = check_token(self.secret, "secret")
         return join_payload((check_token(self.msg_id, "msg_id"), self.TYPE, secret, tags))
