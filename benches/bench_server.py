@@ -188,7 +188,8 @@ def start_cpp_server(
             time.sleep(0.1)
         else:
             return server, sip_port, f"{HOST}:{control_port}"
-    raise RuntimeError(f"the C++ drachtio server did not start, see {log}")
+    ended = "" if server.poll() is None else f" (exit status {server.returncode})"
+    raise RuntimeError(f"the C++ drachtio server did not start{ended}, see {log}")
 
 
 def start_app(
