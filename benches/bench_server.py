@@ -16,7 +16,12 @@ calls, one rate after another, on each subject (``--apps``, default all):
 - ``node`` (only when asked for): ``drachtio serve`` with
   ``benches/apps/srf_node_app.js``, the same application written for
   node.js drachtio-srf (``createUAS``), speaking the drachtio-srf dialect:
-  what a drachtio deployment moving to this server runs.
+  what a drachtio deployment moving to this server runs;
+- ``cppnode`` (only when asked for, with ``--drachtio-cpp PATH``): the C++
+  drachtio server (the binary at PATH, configured by
+  ``benches/data/drachtio-cpp.conf.xml`` and its command line) with that
+  same node.js application: the server ``node`` is held to, measured the
+  same way in the same run.
 
 Then sipp's ``uas`` scenario takes the same calls, as the baseline, in the
 same run. Each subject gets fresh processes at each rate, so that peak RSS
@@ -41,24 +46,27 @@ call, 0 failed and 0 retransmissions at 1,000 calls/s) and on ``embedded``
 (≤ half the CPU per call of server + json_app, 0 failed at the stretch
 rate), and the drachtio-srf dialect's on ``node`` (0 failed and 0
 retransmissions at 2,000 calls/s, server CPU per call ≤ 3.2 times sipp's
-``uas``). A benchmark, not a test: it asserts nothing.
+``uas``; with ``cppnode``, at most half the C++ server's). A benchmark, not
+a test: it asserts nothing.
 
 Run (after ``maturin develop --release``; ``sipp`` from the Debian package
 ``sip-tester``): ``python benches/bench_server.py [--rates 300 1000 2000]
-[--apps json,srf,embedded,node] [--seconds 10] [--tail 35] [--stretch 1.5]
-[--no-baseline] [--server-config FILE]``; a short trial: ``--seconds 5
---tail 5``; the old benchmark alone: ``--apps json``. Process helpers and
-sipp are in ``benches/measure.py``.
+[--apps json,srf,embedded,node,cppnode] [--seconds 10] [--tail 35]
+[--stretch 1.5] [--no-baseline] [--server-config FILE] [--drachtio-cpp PATH]``;
+a short trial: ``--seconds 5 --tail 5``; the old benchmark alone: ``--apps
+json``. Process helpers and sipp are in ``benches/measure.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -72,6 +80,7 @@ from measure import (
     Calls,
     context_switches,
     cpu_seconds,
+    free_udp_port,
     sipp_uac,
     sipp_uas,
     status_kib,
@@ -80,20 +89,23 @@ from measure import (
 )
 
 APPS = Path(__file__).parent / "apps"
-SUBJECTS = ("json", "srf", "embedded", "node")
+SUBJECTS = ("json", "srf", "embedded", "node", "cppnode")
 DEFAULT_SUBJECTS = ("json", "srf", "embedded")
 LABELS = {
     "json": "server+json_app",
     "srf": "server+srf_app",
     "embedded": "embedded",
     "node": "server+node srf",
+    "cppnode": "C++ drachtio+srf",
     "uas": "sipp uas",
 }
 APP_COMMANDS = {
     "json": [sys.executable, str(APPS / "json_app.py")],
     "srf": [sys.executable, str(APPS / "srf_app.py")],
     "node": ["node", str(APPS / "srf_node_app.js")],
+    "cppnode": ["node", str(APPS / "srf_node_app.js")],
 }
+CPP_CONFIG = Path(__file__).parent / "data" / "drachtio-cpp.conf.xml"
 
 # Targets of the server work (issue 4) and, for scale, the C++ drachtio server
 # with a node.js drachtio-srf app measured the same way at 1,000 calls/s.
@@ -109,6 +121,8 @@ TARGET_EMBEDDED_VS_PAIR = 0.5  # embedded over server + json_app, at most
 # Target of the drachtio-srf dialect: half the C++ server's CPU per
 # call, measured at 6.4 times sipp's uas: the server at most 3.2 times it.
 TARGET_NODE_SERVER_VS_UAS = 3.2
+# The same target checked directly, when cppnode ran in the same run.
+TARGET_NODE_SERVER_VS_CPP = 0.5
 
 
 # --------------------------------------------------------------------------
@@ -142,6 +156,42 @@ def start_server(
     return server, int(match[1]), f"{match[2].decode()}:{int(match[3])}"
 
 
+def free_tcp_port() -> int:
+    """A TCP port free at the time of the call (the C++ server needs a number)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_cpp_server(
+    stack: contextlib.ExitStack, binary: str, secret: str, log: Path
+) -> tuple[subprocess.Popen[bytes], int, str]:
+    """Start the C++ drachtio server on free ports; it, its SIP port, its control address.
+
+    It prints no line to wait for: it is up once its control port takes a connection.
+    """
+    sip_port, control_port = free_udp_port(), free_tcp_port()
+    command = [
+        binary, "-f", str(CPP_CONFIG),
+        "--contact", f"sip:{HOST}:{sip_port};transport=udp",
+        "--address", HOST, "--port", str(control_port), "--secret", secret,
+    ]  # fmt: skip
+    with open(log, "wb") as log_file:  # it logs to the console: both streams
+        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+    stack.callback(stop_process, server)
+    deadline = time.monotonic() + 10.0
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection((HOST, control_port), timeout=1.0).close()
+        except OSError:
+            time.sleep(0.1)
+        else:
+            return server, sip_port, f"{HOST}:{control_port}"
+    ended = "" if server.poll() is None else f" (exit status {server.returncode})"
+    raise RuntimeError(f"the C++ drachtio server did not start{ended}, see {log}")
+
+
 def start_app(
     stack: contextlib.ExitStack, command: list[str], control: str, secret: str, log: Path
 ) -> subprocess.Popen[bytes]:
@@ -161,14 +211,22 @@ def start_app(
     return app
 
 
+@dataclass
+class Servers:
+    """How the servers start: ``drachtio serve``'s TOML file, the C++ server's binary."""
+
+    config: str | None
+    drachtio_cpp: str | None
+
+
 @contextlib.contextmanager
-def running(workdir: Path, subject: str, tag: str, config: str | None) -> Iterator[Running]:
+def running(workdir: Path, subject: str, tag: str, servers: Servers) -> Iterator[Running]:
     """Start ``subject`` on free ports; stop its processes at the end."""
     secret = secrets.token_hex(16)
     settings = [
         "--sip", f"udp:{HOST}:0", "--control", f"{HOST}:0",
         "--secret", secret, "--log-level", "info",
-        *(["--config", config] if config else []),
+        *(["--config", servers.config] if servers.config else []),
     ]  # fmt: skip
     if subject == "embedded":
         command = [sys.executable, str(APPS / "srf_embedded.py"), *settings]
@@ -176,7 +234,14 @@ def running(workdir: Path, subject: str, tag: str, config: str | None) -> Iterat
         command = [sys.executable, "-m", "drachtio", "serve", *settings]
     logs = [workdir / f"server-{tag}.log"]
     with contextlib.ExitStack() as stack:
-        server, sip_port, control = start_server(stack, command, logs[0])
+        if subject == "cppnode":
+            if servers.drachtio_cpp is None:
+                raise ValueError("cppnode needs the C++ server's binary")
+            server, sip_port, control = start_cpp_server(
+                stack, servers.drachtio_cpp, secret, logs[0]
+            )
+        else:
+            server, sip_port, control = start_server(stack, command, logs[0])
         procs = {"server": server}
         if subject != "embedded":
             logs.append(workdir / f"app-{tag}.log")
@@ -225,15 +290,16 @@ class Measure:
 
 
 def measure_subject(
-    workdir: Path, subject: str, rate: int, seconds: int, tail: float, config: str | None
+    workdir: Path, subject: str, rate: int, seconds: int, tail: float, servers: Servers
 ) -> Measure:
     tag = f"{subject}-{rate}"
-    with running(workdir, subject, tag, config) as run:
+    with running(workdir, subject, tag, servers) as run:
         pids = {name: proc.pid for name, proc in run.procs.items()}
         server = pids["server"]
         cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
         threads0 = thread_cpu_seconds(server)
         switches0 = {k: context_switches(p) for k, p in pids.items()}
+        logged0 = run.logs[0].stat().st_size
         calls = sipp_uac(workdir, run.sip_port, rate, seconds, tag)
         cpu_run = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
         switches = {k: context_switches(p) - switches0[k] for k, p in pids.items()}
@@ -242,6 +308,7 @@ def measure_subject(
         hwm = {k: status_kib(p, "VmHWM") for k, p in pids.items()}
         rss_after = status_kib(server, "VmRSS")
         threads = thread_cpu_seconds(server)
+        logged = run.logs[0].read_bytes()[logged0:]
         # The app prints its counts as it stops; embedded, the server does.
         counts = final_words(run.procs.get("app", run.procs["server"]))
     ok = calls.successful or 1
@@ -260,10 +327,14 @@ def measure_subject(
         notes.append(f"{'server' if subject == 'embedded' else 'app'} {counts}")
     for log in run.logs:
         lines = log.read_text(errors="replace").splitlines()
-        if log.name.startswith("server-"):  # the server logs at info: its warnings
+        what = "warning lines"
+        if subject == "cppnode" and log.name.startswith("server-"):
+            # It logs at notice, its lines without a level: all it wrote while measured.
+            lines, what = logged.decode(errors="replace").splitlines(), "lines while measured"
+        elif log.name.startswith("server-"):  # the server logs at info: its warnings
             lines = [line for line in lines if " WARNING " in line or " ERROR " in line]
         if lines:  # an app writes to stderr only what went wrong
-            notes.append(f"{log.name}: {len(lines)} warning lines, first: {lines[0]}")
+            notes.append(f"{log.name}: {len(lines)} {what}, first: {lines[0]}")
     return Measure(subject, rate, calls, cpu_run, cpu_tail, hwm, notes)
 
 
@@ -286,8 +357,9 @@ def measure_rate(
 ) -> list[Measure]:
     """Each subject at ``rate``, one after the other, then sipp's ``uas``."""
     out = []
+    servers = Servers(args.server_config, args.drachtio_cpp)
     for subject in subjects:
-        m = measure_subject(workdir, subject, rate, args.seconds, args.tail, args.server_config)
+        m = measure_subject(workdir, subject, rate, args.seconds, args.tail, servers)
         out.append(m)
         c = m.calls
         print(
@@ -363,8 +435,10 @@ def issue10_targets(results: list[Measure], rate: int, stretch: int | None) -> l
 
 
 def srf_dialect_targets(results: list[Measure], rate: int) -> list[str]:
-    """The drachtio-srf dialect's targets on ``node`` at this rate, with verdicts."""
+    """The drachtio-srf dialect's targets on ``node`` at this rate, with verdicts; with
+    ``cppnode``, the node's server against the C++ server's."""
     node, uas = find(results, "node", rate), find(results, "uas", rate)
+    cpp = find(results, "cppnode", rate)
     out = []
     if node is not None and rate >= 2000:
         c = node.calls
@@ -375,6 +449,14 @@ def srf_dialect_targets(results: list[Measure], rate: int) -> list[str]:
             f"node's server / sipp uas {ratio:.2f}x (≤ {TARGET_NODE_SERVER_VS_UAS}x): "
             f"{mark(ratio <= TARGET_NODE_SERVER_VS_UAS)}"
         )
+    if node is not None and cpp is not None:
+        ratio = node.tail_us("server") / cpp.tail_us("server")
+        out.append(
+            f"node's server / C++ server {ratio:.2f}x (≤ {TARGET_NODE_SERVER_VS_CPP}x): "
+            f"{mark(ratio <= TARGET_NODE_SERVER_VS_CPP)}"
+        )
+    if cpp is not None and uas is not None:
+        out.append(f"C++ server / sipp uas {cpp.tail_us('server') / uas.run_us():.2f}x")
     return out
 
 
@@ -425,7 +507,12 @@ def report(
         f"srf_app ≤ {TARGET_SRF_VS_JSON}x json_app, srf 0 failed and 0 retrans. at 1,000/s; "
         f"embedded ≤ {TARGET_EMBEDDED_VS_PAIR}x server+json_app, 0 failed at {args.stretch}x "
         f"the remote pair's highest clean rate ({at}). The drachtio-srf dialect, on node: "
-        f"0 failed and 0 retrans. at 2,000/s, server ≤ {TARGET_NODE_SERVER_VS_UAS}x sipp uas."
+        f"0 failed and 0 retrans. at 2,000/s, server ≤ {TARGET_NODE_SERVER_VS_UAS}x sipp uas"
+        + (
+            f" and ≤ {TARGET_NODE_SERVER_VS_CPP}x the C++ server (cppnode)."
+            if "cppnode" in subjects
+            else "."
+        )
     )
     for rate in rates:
         json = find(results, "json", rate)
@@ -474,12 +561,21 @@ def main() -> int:
     parser.add_argument(
         "--server-config", metavar="FILE", help="a TOML file for drachtio serve (e.g. t1)"
     )
+    parser.add_argument(
+        "--drachtio-cpp", metavar="PATH", help="the C++ drachtio server's binary (for cppnode)"
+    )
     args = parser.parse_args()
     subjects = [s.strip() for s in args.apps.split(",") if s.strip()]
     unknown = sorted(set(subjects) - set(SUBJECTS))
     if unknown or not subjects:
         parser.error(f"--apps: choose among {', '.join(SUBJECTS)} (got {args.apps!r})")
     subjects = [s for s in SUBJECTS if s in subjects]
+    if "cppnode" in subjects and args.drachtio_cpp is None:
+        parser.error("--apps cppnode needs --drachtio-cpp PATH, the C++ drachtio server's binary")
+    if args.drachtio_cpp is not None and not (
+        Path(args.drachtio_cpp).is_file() and os.access(args.drachtio_cpp, os.X_OK)
+    ):
+        parser.error(f"--drachtio-cpp: {args.drachtio_cpp!r} is not an executable file")
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     if shutil.which("sipp") is None:
         print("sipp not found (Debian package sip-tester)", file=sys.stderr)
