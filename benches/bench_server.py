@@ -40,8 +40,8 @@ counted while sipp runs only: it polls when idle), and peak RSS
 (``VmHWM``); in the notes, the server's CPU split by thread (the Python loop
 and ``drachtio-io``), the context switches per call while sipp ran (about
 one per wake-up), the server's RSS after the tail and what the application
-counted. Then the targets: issue 4's on ``json`` (server ≤ 400 µs, app ≤ 300
-µs, ...), issue 10's on ``srf`` (its app ≤ 1.3 times json_app's CPU per
+counted. Then the targets: the server's on ``json`` (server ≤ 400 µs, app ≤ 300
+µs, ...), the application API's on ``srf`` (its app ≤ 1.3 times json_app's CPU per
 call, 0 failed and 0 retransmissions at 1,000 calls/s) and on ``embedded``
 (≤ half the CPU per call of server + json_app, 0 failed at the stretch
 rate), and the drachtio-srf dialect's on ``node`` (0 failed and 0
@@ -80,6 +80,7 @@ from measure import (
     Calls,
     context_switches,
     cpu_seconds,
+    free_tcp_port,
     free_udp_port,
     sipp_uac,
     sipp_uas,
@@ -107,7 +108,7 @@ APP_COMMANDS = {
 }
 CPP_CONFIG = Path(__file__).parent / "data" / "drachtio-cpp.conf.xml"
 
-# Targets of the server work (issue 4) and, for scale, the C++ drachtio server
+# Targets of the server (on server + json_app) and, for scale, the C++ drachtio server
 # with a node.js drachtio-srf app measured the same way at 1,000 calls/s.
 TARGET_SERVER_US = 400.0
 TARGET_APP_US = 300.0
@@ -115,7 +116,7 @@ TARGET_RSS_MIB = 100.0
 CPP_AT_1000 = (
     "C++ drachtio + drachtio-srf at 1,000/s: 0 retrans., 1,100 µs server, 540 µs app, 235 MB"
 )
-# Targets of the application API (issue 10).
+# Targets of the application API.
 TARGET_SRF_VS_JSON = 1.3  # srf_app's CPU per call over json_app's, at most
 TARGET_EMBEDDED_VS_PAIR = 0.5  # embedded over server + json_app, at most
 # Target of the drachtio-srf dialect: half the C++ server's CPU per
@@ -154,14 +155,6 @@ def start_server(
     if match is None:
         raise RuntimeError(f"the server did not start: {line!r}, see {log}")
     return server, int(match[1]), f"{match[2].decode()}:{int(match[3])}"
-
-
-def free_tcp_port() -> int:
-    """A TCP port free at the time of the call (the C++ server needs a number)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start_cpp_server(
@@ -392,8 +385,8 @@ def find(results: list[Measure], subject: str, rate: int) -> Measure | None:
     return next((m for m in results if m.subject == subject and m.rate == rate), None)
 
 
-def issue4_targets(m: Measure) -> list[str]:
-    """Issue 4's targets that apply to server + json_app at this rate, with verdicts."""
+def server_targets(m: Measure) -> list[str]:
+    """The server's targets that apply to server + json_app at this rate, with verdicts."""
     c = m.calls
     out = []
     if m.rate >= 1000:
@@ -408,8 +401,8 @@ def issue4_targets(m: Measure) -> list[str]:
     return out
 
 
-def issue10_targets(results: list[Measure], rate: int, stretch: int | None) -> list[str]:
-    """Issue 10's targets at this rate, on the subjects measured, with verdicts."""
+def app_api_targets(results: list[Measure], rate: int, stretch: int | None) -> list[str]:
+    """The application API's targets at this rate, on the subjects measured, with verdicts."""
     json, srf, emb = (find(results, s, rate) for s in ("json", "srf", "embedded"))
     out = []
     if srf is not None and json is not None:
@@ -499,12 +492,13 @@ def report(
     )
     table(results)
     rates = sorted({m.rate for m in results})
-    at = f"{stretch}/s" if stretch else "not run"
+    at = f"{stretch}/s" if stretch else ("not asked" if not args.stretch else "not run")
     print(
-        f"\nTargets, CPU including the tail. Issue 4, on server+json_app: server "
+        f"\nTargets, CPU including the tail. The server, on server+json_app: server "
         f"≤ {TARGET_SERVER_US:.0f} µs, app ≤ {TARGET_APP_US:.0f} µs, 0 failed at 1,000 and "
-        f"2,000/s, 0 retrans. and server RSS < {TARGET_RSS_MIB:.0f} MB at 1,000/s. Issue 10: "
-        f"srf_app ≤ {TARGET_SRF_VS_JSON}x json_app, srf 0 failed and 0 retrans. at 1,000/s; "
+        f"2,000/s, 0 retrans. and server RSS < {TARGET_RSS_MIB:.0f} MB at 1,000/s. "
+        f"The application API: srf_app ≤ {TARGET_SRF_VS_JSON}x json_app, srf 0 failed and "
+        f"0 retrans. at 1,000/s; "
         f"embedded ≤ {TARGET_EMBEDDED_VS_PAIR}x server+json_app, 0 failed at {args.stretch}x "
         f"the remote pair's highest clean rate ({at}). The drachtio-srf dialect, on node: "
         f"0 failed and 0 retrans. at 2,000/s, server ≤ {TARGET_NODE_SERVER_VS_UAS}x sipp uas"
@@ -516,8 +510,8 @@ def report(
     )
     for rate in rates:
         json = find(results, "json", rate)
-        lines = (issue4_targets(json) if json is not None and rate in args.rates else []) + (
-            issue10_targets(results, rate, stretch) + srf_dialect_targets(results, rate)
+        lines = (server_targets(json) if json is not None and rate in args.rates else []) + (
+            app_api_targets(results, rate, stretch) + srf_dialect_targets(results, rate)
         )
         print(f"  {rate:5d}/s: " + "; ".join(lines))
     print("\nNotes:")

@@ -83,6 +83,14 @@ def free_udp_port() -> int:
         return port
 
 
+def free_tcp_port() -> int:
+    """A TCP port free at the time of the call (for a server that needs a number)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM, then SIGKILL if it is still there 15 s later."""
     if proc.poll() is None:
