@@ -108,14 +108,10 @@ APP_COMMANDS = {
 }
 CPP_CONFIG = Path(__file__).parent / "data" / "drachtio-cpp.conf.xml"
 
-# Targets of the server (on server + json_app) and, for scale, the C++ drachtio server
-# with a node.js drachtio-srf app measured the same way at 1,000 calls/s.
+# Targets of the server (on server + json_app).
 TARGET_SERVER_US = 400.0
 TARGET_APP_US = 300.0
 TARGET_RSS_MIB = 100.0
-CPP_AT_1000 = (
-    "C++ drachtio + drachtio-srf at 1,000/s: 0 retrans., 1,100 µs server, 540 µs app, 235 MB"
-)
 # Targets of the application API.
 TARGET_SRF_VS_JSON = 1.3  # srf_app's CPU per call over json_app's, at most
 TARGET_EMBEDDED_VS_PAIR = 0.5  # embedded over server + json_app, at most
@@ -520,7 +516,11 @@ def report(
             if m.rate == rate:
                 for note in m.notes:
                     print(f"  {rate:5d}/s {LABELS[m.subject]}: {note}")
-    print(f"For scale (not measured here): {CPP_AT_1000}.")
+    if "cppnode" not in subjects:
+        print(
+            "The C++ drachtio server with the node app, in the same run: --apps node,cppnode "
+            "--drachtio-cpp PATH (docs/performance.md)."
+        )
 
 
 def stretch_rate(results: list[Measure], factor: float) -> int | None:
