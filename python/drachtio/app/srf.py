@@ -7,8 +7,8 @@ one. Calls are made with :meth:`Srf.create_uas`, :meth:`Srf.create_uac` and
 other requests with :meth:`Srf.request`.
 
 This module holds the ``Srf`` object: its handlers and middleware, its links,
-and the dispatch of what the servers send. The rest is done in modules of
-their own, which its methods are: running a handler
+and the dispatch of what the servers send. The rest lives in modules of
+its own, which the methods of ``Srf`` hand over to: running a handler
 (:mod:`drachtio.app.handlers`), the requests it sends and their responses
 (:mod:`drachtio.app.outgoing`), answering a call (:mod:`drachtio.app.uas`),
 calling and subscribing (:mod:`drachtio.app.uac`), early dialogs
