@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from conftest import Attach
+from app_harness import Attach
 from server_harness import (
     SDP,
     needs_sipp,
