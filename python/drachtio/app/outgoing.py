@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from drachtio._core import SipRequest, SipResponse
+from drachtio.app.dialog import Dialog
 from drachtio.app.digest import Credentials, with_credentials
 from drachtio.app.message import Headers, body_text, simple_headers
 from drachtio.errors import ConnectionLost, LocalError, RequestFailed
@@ -31,13 +32,12 @@ from drachtio.protocol import (
 )
 
 if TYPE_CHECKING:
-    from drachtio.app.dialog import Dialog
     from drachtio.app.link import Link
     from drachtio.app.srf import Srf
 
 __all__ = ["ClientTransactions", "OnDialog", "request"]
 
-OnDialog = Callable[[str, "SipResponse | None"], "Dialog"]
+OnDialog = Callable[[str, SipResponse | None], Dialog]
 """Builds the dialog a response (or, for SUBSCRIBE, a NOTIFY: ``None``)
 carries the ``dialogId`` of, as soon as it comes."""
 
