@@ -21,6 +21,7 @@ from server_harness import (
 
 from drachtio import SipError, SipResponse, Srf
 from drachtio.app import Dialog, Request, Response
+from drachtio.testing import SipPhone
 
 pytestmark = needs_sipp
 
@@ -131,6 +132,31 @@ async def test_cancel_before_answer_reaches_the_handler_and_fails_the_uas(
         assert (await sipp.result()).successful == 1
     finally:
         await srf.close()
+        await server.stop()
+
+
+async def test_a_call_cancelled_before_the_server_confirmed_its_invite_is_cancelled(
+    attach: Attach,
+) -> None:
+    """The task awaiting create_uac is cancelled while the server's result for the
+    INVITE it sent is still on its way: the INVITE is cancelled all the same."""
+    server = await start_server()
+    srf = Srf()
+    phone = await SipPhone.start()
+    try:
+        await attach(server, srf)
+        calling = asyncio.ensure_future(srf.create_uac(phone.uri, local_sdp=SDP))
+        # One turn of the loop, with no read in it: the task sends the INVITE
+        # and waits for the server's result (over a connection, not yet read).
+        await asyncio.sleep(0)
+        calling.cancel()
+        callee = await phone.expect_invite(timeout=10)
+        await callee.wait_cancel(timeout=10)
+        with pytest.raises(asyncio.CancelledError):
+            await calling
+    finally:
+        await srf.close()
+        await phone.close()
         await server.stop()
 
 

@@ -54,6 +54,8 @@ class _ClientTx:
     id: str = ""
     dialog: Dialog | None = None
     request: SipRequest | None = None
+    # Nobody waits for it any more: an INVITE is cancelled once the server says it went.
+    abandoned: bool = False
 
 
 class ClientTransactions:
@@ -73,7 +75,8 @@ class ClientTransactions:
         on_dialog: OnDialog | None = None,
     ) -> tuple[SipRequest, SipResponse]:
         """Send ``command``; the request as sent and its final response. The
-        request is cancelled (INVITE) if the caller is cancelled while it waits."""
+        request is cancelled (INVITE) if the caller is cancelled while it waits,
+        for the server's result as for the response."""
         tx = _ClientTx(self._srf.loop.create_future(), on_provisional, on_dialog, link)
 
         def sent(result: ResponseData) -> None:
@@ -83,8 +86,16 @@ class ClientTransactions:
             assert isinstance(message, SipRequest)
             tx.request = message
             self._waiting[tx.id] = tx
+            if tx.abandoned:
+                self._srf.spawn(self._abandon(link, tx))
 
-        await link.call(command, on_result=sent)
+        try:
+            await link.call(command, on_result=sent)
+        except asyncio.CancelledError:
+            # Cancelled while the server's result is on its way: the request
+            # may have gone, and is known by its transaction id only then.
+            tx.abandoned = command.method == "INVITE"
+            raise
         try:
             response = await asyncio.shield(tx.final)
             assert tx.request is not None
