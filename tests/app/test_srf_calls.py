@@ -256,6 +256,35 @@ async def test_request_sends_options_and_returns_the_final_response(
         await server.stop()
 
 
+async def test_a_request_given_up_on_is_forgotten_when_its_final_response_comes(
+    attach: Attach,
+) -> None:
+    """``asyncio.wait_for(srf.request(...), t)`` that runs out leaves nothing behind
+    once the response comes (an application that pings peers does so for ever)."""
+    server = await start_server()
+    srf = Srf()
+    phone = await SipPhone.start("tcp")
+    try:
+        await attach(server, srf)
+        asking = asyncio.ensure_future(srf.request(phone.uri, "OPTIONS"))
+        first = await phone.expect_request("OPTIONS", timeout=10)
+        asking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+        await first.respond(200)
+        # The phone answers in order over one connection: once the second
+        # request has its 200, the first one's 200 has been handled too.
+        asking = asyncio.ensure_future(srf.request(phone.uri, "OPTIONS"))
+        second = await phone.expect_request("OPTIONS", timeout=10)
+        await second.respond(200)
+        assert (await asyncio.wait_for(asking, 10)).status == 200
+        assert not srf._outgoing._waiting
+    finally:
+        await srf.close()
+        await phone.close()
+        await server.stop()
+
+
 def reject_scenario(code: int) -> str:
     """sipp as a UAS rejecting an INVITE with ``code`` and taking its ACK."""
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>

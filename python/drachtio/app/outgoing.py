@@ -54,7 +54,7 @@ class _ClientTx:
     id: str = ""
     dialog: Dialog | None = None
     request: SipRequest | None = None
-    # Nobody waits for it any more: an INVITE is cancelled once the server says it went.
+    # Nobody waits for its final response any more (see ClientTransactions._give_up).
     abandoned: bool = False
 
 
@@ -87,26 +87,33 @@ class ClientTransactions:
             tx.request = message
             self._waiting[tx.id] = tx
             if tx.abandoned:
-                self._srf.spawn(self._abandon(link, tx))
+                self._give_up(link, tx, command.method)
 
         try:
             await link.call(command, on_result=sent)
         except asyncio.CancelledError:
             # Cancelled while the server's result is on its way: the request
             # may have gone, and is known by its transaction id only then.
-            tx.abandoned = command.method == "INVITE"
+            tx.abandoned = True
             raise
         try:
             response = await asyncio.shield(tx.final)
             assert tx.request is not None
             return tx.request, response
         except asyncio.CancelledError:
-            if command.method == "INVITE" and not tx.final.done():
-                self._srf.spawn(self._abandon(link, tx))
+            if not tx.final.done():
+                self._give_up(link, tx, command.method)
             raise
         finally:
             if tx.final.done():
                 self._waiting.pop(tx.id, None)
+
+    def _give_up(self, link: Link, tx: _ClientTx, method: str) -> None:
+        """Nobody waits for ``tx`` any more: an INVITE is cancelled; another
+        request is forgotten when its final response comes."""
+        tx.abandoned = True
+        if method == "INVITE":
+            self._srf.spawn(self._abandon(link, tx))
 
     async def _abandon(self, link: Link, tx: _ClientTx) -> None:
         """CANCEL an INVITE nobody waits for; end the call should a 2xx cross the CANCEL.
@@ -143,6 +150,9 @@ class ClientTransactions:
             tx.dialog = tx.on_dialog(sip.dialog_id, response)
         if not tx.final.done():
             tx.final.set_result(response)
+            if tx.abandoned and tx.request is not None and tx.request.method != "INVITE":
+                # Its waiter is gone, and with it the one who would forget it.
+                del self._waiting[sip.transaction_id]
         elif tx.dialog is not None and response.status < 300 and sip.dialog_id != tx.dialog.id:
             # Another fork answered too: this application keeps the first call only.
             self._srf.spawn(_end_extra_fork(tx, sip))
