@@ -320,7 +320,7 @@ class IncomingCall(Call):
     @property
     def cancelled(self) -> bool:
         """Whether the caller cancelled the INVITE (the phone's stack answered it 487)."""
-        return bool(self._cancelled._items)
+        return len(self._cancelled) > 0
 
     def _response(
         self,

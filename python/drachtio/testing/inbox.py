@@ -26,6 +26,10 @@ class Inbox(Generic[_T]):
         self._arrived = asyncio.Event()
         self._error: BaseException | None = None
 
+    def __len__(self) -> int:
+        """How many items wait to be taken."""
+        return len(self._items)
+
     def put(self, item: _T) -> None:
         self._items.append(item)
         self._arrived.set()
