@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
 
 
 import pytest
+from app_harness import Attach
 
 from drachtio import Srf
 from drachtio.server import Server
-
-Attach = Callable[[Server, Srf], Awaitable[object]]
 
 
 @pytest.fixture(params=["remote", "embedded"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Attach
+from app_harness import Attach
 from server_harness import needs_sipp, sipp_uac, start_server
 
 from drachtio import SipRequest, Srf, parse

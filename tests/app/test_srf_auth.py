@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Attach
+from app_harness import Attach
 from server_harness import SDP, Sipp, free_port, needs_sipp, start_server
 
 from drachtio import SipError, Srf

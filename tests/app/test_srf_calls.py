@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from conftest import Attach
+from app_harness import Attach
 from server_harness import (
     SDP,
     needs_sipp,
@@ -21,6 +21,7 @@ from server_harness import (
 
 from drachtio import SipError, SipResponse, Srf
 from drachtio.app import Dialog, Request, Response
+from drachtio.testing import SipPhone
 
 pytestmark = needs_sipp
 
@@ -134,6 +135,31 @@ async def test_cancel_before_answer_reaches_the_handler_and_fails_the_uas(
         await server.stop()
 
 
+async def test_a_call_cancelled_before_the_server_confirmed_its_invite_is_cancelled(
+    attach: Attach,
+) -> None:
+    """The task awaiting create_uac is cancelled while the server's result for the
+    INVITE it sent is still on its way: the INVITE is cancelled all the same."""
+    server = await start_server()
+    srf = Srf()
+    phone = await SipPhone.start()
+    try:
+        await attach(server, srf)
+        calling = asyncio.ensure_future(srf.create_uac(phone.uri, local_sdp=SDP))
+        # One turn of the loop, with no read in it: the task sends the INVITE
+        # and waits for the server's result (over a connection, not yet read).
+        await asyncio.sleep(0)
+        calling.cancel()
+        callee = await phone.expect_invite(timeout=10)
+        await callee.wait_cancel(timeout=10)
+        with pytest.raises(asyncio.CancelledError):
+            await calling
+    finally:
+        await srf.close()
+        await phone.close()
+        await server.stop()
+
+
 @pytest.mark.parametrize(
     ("raised", "status"), [(SipError(486, "Busy Here"), 486), (KeyError("x"), 500)]
 )
@@ -227,6 +253,35 @@ async def test_request_sends_options_and_returns_the_final_response(
         assert (await sipp.result()).successful == 1
     finally:
         await srf.close()
+        await server.stop()
+
+
+async def test_a_request_given_up_on_is_forgotten_when_its_final_response_comes(
+    attach: Attach,
+) -> None:
+    """``asyncio.wait_for(srf.request(...), t)`` that runs out leaves nothing behind
+    once the response comes (an application that pings peers does so for ever)."""
+    server = await start_server()
+    srf = Srf()
+    phone = await SipPhone.start("tcp")
+    try:
+        await attach(server, srf)
+        asking = asyncio.ensure_future(srf.request(phone.uri, "OPTIONS"))
+        first = await phone.expect_request("OPTIONS", timeout=10)
+        asking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+        await first.respond(200)
+        # The phone answers in order over one connection: once the second
+        # request has its 200, the first one's 200 has been handled too.
+        asking = asyncio.ensure_future(srf.request(phone.uri, "OPTIONS"))
+        second = await phone.expect_request("OPTIONS", timeout=10)
+        await second.respond(200)
+        assert (await asyncio.wait_for(asking, 10)).status == 200
+        assert not srf._outgoing._waiting
+    finally:
+        await srf.close()
+        await phone.close()
         await server.stop()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from conftest import Attach
+from app_harness import Attach
 from server_harness import needs_sipp, sipp_uac, start_server, uac_scenario
 
 from drachtio import Srf

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import Attach
+from app_harness import Attach
 from server_harness import (
     _ACK,
     _ACK_2XX,

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from conftest import Attach
+from app_harness import Attach
 from server_harness import needs_sipp, sipp_uac, sipp_uas, start_server, uac_scenario
 from test_proxy import callee, caller, own_dir
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from conftest import Attach
+from app_harness import Attach
 from server_harness import needs_sipp, notifier_scenario, sipp_uas, start_server
 
 from drachtio import Srf

@@ -3,7 +3,8 @@
 A SIP server or proxy that wants a request authenticated answers it with a
 401 carrying ``WWW-Authenticate`` or a 407 carrying ``Proxy-Authenticate``
 (RFC 3261 §22.2, §22.3); the client sends the request again, with a new
-CSeq, carrying ``Authorization`` or ``Proxy-Authorization`` computed here.
+CSeq, carrying ``Authorization`` or ``Proxy-Authorization`` computed here
+(:func:`with_credentials` gives the headers of that retry).
 
 The computation is RFC 2617 §3.2.2 as RFC 3261 §22.4 uses it, with the
 algorithms RFC 7616 §3.4 added and RFC 8760 brought to SIP: ``MD5``,
@@ -29,10 +30,20 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 
-from drachtio._core import Challenge, SipResponse
+from drachtio._core import Challenge, SipRequest, SipResponse
 from drachtio.errors import DrachtioError, ParseError
 
-__all__ = ["DigestCredentials", "DigestError", "answer_challenge", "authorization"]
+__all__ = [
+    "Credentials",
+    "DigestCredentials",
+    "DigestError",
+    "answer_challenge",
+    "authorization",
+    "with_credentials",
+]
+
+Credentials = tuple[str, str]
+"""``(username, password)`` for digest authentication."""
 
 
 class DigestError(DrachtioError, ValueError):
@@ -269,3 +280,38 @@ def answer_challenge(
         best[1], method=method, uri=uri, credentials=credentials, body=body, nc=nc
     )
     return answer_header, value
+
+
+def with_credentials(
+    sent: SipRequest,
+    response: SipResponse,
+    headers: dict[str, str | list[str]],
+    body: str | bytes | None,
+    auth: Credentials | None,
+) -> dict[str, str | list[str]] | None:
+    """The headers of ``sent`` retried with the answer to ``response``'s digest
+    challenge, or None: the same Call-ID, From (and tag) and To, the next
+    CSeq (RFC 3261 §22.2)."""
+    if auth is None or response.status not in (401, 407):
+        return None
+    raw = body.encode("utf-8") if isinstance(body, str) else (body or b"")
+    answer = answer_challenge(
+        response,
+        method=sent.method,
+        uri=str(sent.uri),
+        credentials=DigestCredentials(*auth),
+        body=raw,
+    )
+    cseq = sent.cseq
+    if answer is None or cseq is None:
+        return None
+    name, value = answer
+    retry: dict[str, str | list[str]] = {
+        **headers,
+        "From": sent.header("From") or "",
+        "To": sent.header("To") or "",
+        "Call-ID": sent.call_id or "",
+        "CSeq": f"{cseq.seq + 1} {sent.method}",
+        name: value,
+    }
+    return retry

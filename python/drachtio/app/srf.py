@@ -5,41 +5,51 @@ Handlers are async functions of ``(req, res)`` registered per method;
 one. Calls are made with :meth:`Srf.create_uas`, :meth:`Srf.create_uac` and
 :meth:`Srf.create_b2bua` (their early dialogs: :mod:`drachtio.app.early`);
 other requests with :meth:`Srf.request`.
+
+This module holds the ``Srf`` object: its handlers and middleware, its links,
+and the dispatch of what the servers send. The rest lives in modules of
+its own, which the methods of ``Srf`` hand over to: running a handler
+(:mod:`drachtio.app.handlers`), the requests it sends and their responses
+(:mod:`drachtio.app.outgoing`), answering a call (:mod:`drachtio.app.uas`),
+calling and subscribing (:mod:`drachtio.app.uac`), early dialogs
+(:mod:`drachtio.app.early`) and the B2BUA (:mod:`drachtio.app.b2bua`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl as _ssl
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from drachtio._core import SipRequest, SipResponse
+from drachtio._core import SipResponse
+from drachtio.app.b2bua import create_b2bua as _create_b2bua
 from drachtio.app.dialog import DEFAULT_ANSWERS, Dialog
-from drachtio.app.digest import DigestCredentials, answer_challenge
-from drachtio.app.early import OnEarly, UacDialogs
+from drachtio.app.digest import Credentials
 from drachtio.app.early import create_early_uas as _create_early_uas
 from drachtio.app.embedded import EmbeddedLink
+from drachtio.app.handlers import Handler, Middleware
+from drachtio.app.handlers import run_handler as _run_handler
 from drachtio.app.link import Link, RemoteLink, request_method
-from drachtio.app.message import Headers, Request, Response, body_text, simple_headers
+from drachtio.app.message import Request, Response
+from drachtio.app.outgoing import ClientTransactions
+from drachtio.app.outgoing import request as _request
 from drachtio.app.proxy import proxy_request
+from drachtio.app.uac import create_subscription as _create_subscription
+from drachtio.app.uac import create_uac as _create_uac
+from drachtio.app.uas import create_uas as _create_uas
 from drachtio.channel import ChannelSettings
-from drachtio.errors import ConnectionLost, DrachtioError, LocalError, RequestFailed, SipError
+from drachtio.errors import ConnectionLost, LocalError
 from drachtio.protocol import (
     CDR_VERBS,
     DEFAULT_MAX_FRAME_SIZE,
     CallDetailRecord,
     Cancel,
-    CancelSipRequest,
     Command,
     DialogEvent,
     ResponseData,
     Route,
-    SendResult,
     SendSipRequest,
     Sip,
     method_named,
@@ -53,37 +63,7 @@ __all__ = ["Credentials", "Handler", "Middleware", "Srf"]
 
 log = logging.getLogger("drachtio.app")
 
-Handler = Callable[[Request, Response], Awaitable[None]]
-"""A request handler: ``async def handler(req, res)``."""
-Middleware = Callable[[Request, Response, Callable[[], Awaitable[None]]], Awaitable[None]]
-"""``async def middleware(req, res, call_next)``: runs before the handler; ``await call_next()``."""
-Credentials = tuple[str, str]
-"""``(username, password)`` for digest authentication."""
-
 _H = TypeVar("_H", bound=Handler)
-
-# How many 3xx responses create_uac follows before it gives up.
-_MAX_REDIRECTS = 5
-
-
-@dataclass(slots=True)
-class _ClientTx:
-    """A request this application sent, waiting for its final response."""
-
-    final: asyncio.Future[SipResponse]
-    on_provisional: Callable[[SipResponse], Any] | None = None
-    # Builds the dialog of a 2xx that carries a dialogId, as soon as it comes.
-    on_dialog: Callable[[str, SipResponse | None], Dialog] | None = None
-    link: Link | None = None
-    id: str = ""
-    dialog: Dialog | None = None
-    request: SipRequest | None = None
-
-
-@dataclass(slots=True)
-class _Route:
-    handler: Handler
-    middleware: list[Middleware] = field(default_factory=list)
 
 
 class Srf:
@@ -111,7 +91,7 @@ class Srf:
         self._listeners: dict[str, list[Callable[..., Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._incoming: dict[str, Request] = {}
-        self._uac: dict[str, _ClientTx] = {}
+        self._outgoing = ClientTransactions(self)
         self._dialogs: dict[str, Dialog] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -324,13 +304,7 @@ class Srf:
 
     def _lost(self, link: Link, reason: str) -> None:
         """What lived on ``link`` is over: the server has ended it or handed it on."""
-        for tx_id, tx in list(self._uac.items()):
-            if tx.link is link:
-                del self._uac[tx_id]
-                if not tx.final.done():
-                    tx.final.set_exception(ConnectionLost(reason))
-                    # Whoever waited may be gone already (a cancelled call).
-                    tx.final.add_done_callback(_retrieve)
+        self._outgoing.lost(link, reason)
         for tx_id, request in list(self._incoming.items()):
             if request.link is link:
                 del self._incoming[tx_id]
@@ -383,7 +357,7 @@ class Srf:
         if method is None:
             message = link.sip_message(sip.message)
             if isinstance(message, SipResponse):
-                self._on_response(sip, message)
+                self._outgoing.on_response(sip, message)
             return
         if method == "ACK" and sip.dialog_id is not None:
             # Nobody answers an ACK, and its dialog needs its arrival only: no
@@ -420,7 +394,7 @@ class Srf:
         assert request.dialog_id is not None
         dialog = self._dialogs.get(request.dialog_id)
         if dialog is None and request.method == "NOTIFY":
-            dialog = self._early_subscription(request.dialog_id)
+            dialog = self._outgoing.early_subscription(request.dialog_id)
         self._incoming[request.transaction_id] = request
         response = Response(request, self._forget)
         if dialog is not None and dialog.early:
@@ -434,46 +408,6 @@ class Srf:
         else:
             # A dialog this application made without the dialog API (a raw 2xx).
             response.answer_now(DEFAULT_ANSWERS.get(request.method, 501))
-
-    def _early_subscription(self, dialog_id: str) -> Dialog | None:
-        """The dialog a NOTIFY creates before its SUBSCRIBE's 2xx (RFC 6665 §4.1.2.4)."""
-        call_id = dialog_id.split(";from-tag=", 1)[0]
-        for tx in self._uac.values():
-            request = tx.request
-            if (
-                request is not None
-                and request.method == "SUBSCRIBE"
-                and request.call_id == call_id
-                and tx.on_dialog is not None
-            ):
-                tx.dialog = tx.on_dialog(dialog_id, None)
-                return tx.dialog
-        return None
-
-    def _on_response(self, sip: Sip, response: SipResponse) -> None:
-        tx = self._uac.get(sip.transaction_id)
-        if tx is None:
-            return
-        if response.status < 200:
-            if sip.dialog_id is not None and tx.on_dialog is not None:
-                # Its early dialog (RFC 3261 §12.1.2), which the 2xx of its To tag confirms.
-                tx.on_dialog(sip.dialog_id, response)
-            if tx.on_provisional is not None:
-                self._callback("on_provisional", tx.on_provisional, response)
-            return
-        if sip.dialog_id is not None and tx.on_dialog is not None and tx.dialog is None:
-            tx.dialog = tx.on_dialog(sip.dialog_id, response)
-        if not tx.final.done():
-            tx.final.set_result(response)
-        elif tx.dialog is not None and response.status < 300 and sip.dialog_id != tx.dialog.id:
-            # Another fork answered too: this application keeps the first call only.
-            self.spawn(self._end_extra_fork(tx, sip))
-
-    async def _end_extra_fork(self, tx: _ClientTx, sip: Sip) -> None:
-        assert sip.dialog_id is not None and tx.link is not None
-        link = tx.link
-        await link.call(SendSipRequest("ACK", None, dialog_id=sip.dialog_id))
-        await link.call(SendSipRequest("BYE", None, dialog_id=sip.dialog_id))
 
     def _on_dialog_event(self, link: Link, event: DialogEvent) -> None:
         if event.event == "destroyed":
@@ -520,26 +454,7 @@ class Srf:
         self, handler: Handler, req: Request, res: Response, *, new: bool = False
     ) -> None:
         """Run ``handler(req, res)`` (behind the middleware for a new request)."""
-        self.spawn(self._run_handler(handler, req, res, new))
-
-    async def _run_handler(self, handler: Handler, req: Request, res: Response, new: bool) -> None:
-        try:
-            middleware = (
-                [m for method, m in self._middleware if method in (None, req.method)]
-                if new and self._middleware
-                else None
-            )
-            if middleware:
-                await _Chain(middleware, handler, req, res).run(0)
-            else:
-                await handler(req, res)
-        except SipError as exc:
-            await _answer_error(res, exc.status, exc.reason)
-        except (ConnectionLost, asyncio.CancelledError):
-            raise
-        except Exception:
-            log.exception("handler of %s failed, answering 500", req.method)
-            await _answer_error(res, 500, None)
+        self.spawn(_run_handler(handler, req, res, self._middleware if new else None))
 
     # ------------------------------------------------------------ requests out
 
@@ -550,439 +465,34 @@ class Srf:
         on_provisional: Callable[[SipResponse], Any] | None = None,
     ) -> SipResponse:
         """Send ``command``; its final response."""
-        return (await self._exchange(link, command, on_provisional))[1]
+        return (await self._outgoing.exchange(link, command, on_provisional))[1]
 
-    async def _exchange(
-        self,
-        link: Link,
-        command: SendSipRequest,
-        on_provisional: Callable[[SipResponse], Any] | None = None,
-        on_dialog: Callable[[str, SipResponse | None], Dialog] | None = None,
-    ) -> tuple[SipRequest, SipResponse]:
-        """Send ``command``; the request as sent and its final response. The
-        request is cancelled (INVITE) if the caller is cancelled while it waits."""
-        tx = _ClientTx(self.loop.create_future(), on_provisional, on_dialog, link)
-
-        def sent(result: ResponseData) -> None:
-            assert isinstance(result, SendResult)
-            tx.id = result.transaction_id
-            message = link.sip_message(result.message)
-            assert isinstance(message, SipRequest)
-            tx.request = message
-            self._uac[tx.id] = tx
-
-        await link.call(command, on_result=sent)
-        try:
-            response = await asyncio.shield(tx.final)
-            assert tx.request is not None
-            return tx.request, response
-        except asyncio.CancelledError:
-            if command.method == "INVITE" and not tx.final.done():
-                self.spawn(self._abandon(link, tx))
-            raise
-        finally:
-            if tx.final.done():
-                self._uac.pop(tx.id, None)
-
-    async def _abandon(self, link: Link, tx: _ClientTx) -> None:
-        """CANCEL an INVITE nobody waits for; end the call should a 2xx cross the CANCEL.
-
-        When the link goes meanwhile, the server cancels or ends it itself.
-        """
-        with contextlib.suppress(ConnectionLost):
-            await self._abandon_on(link, tx)
-
-    async def _abandon_on(self, link: Link, tx: _ClientTx) -> None:
-        with contextlib.suppress(RequestFailed):  # the final response is on its way
-            await link.call(CancelSipRequest(tx.id))
-        try:
-            response = await asyncio.wait_for(tx.final, 64.0)
-        finally:
-            self._uac.pop(tx.id, None)
-        if 200 <= response.status < 300 and tx.dialog is not None:
-            await link.call(SendSipRequest("ACK", None, dialog_id=tx.dialog.id))
-            await tx.dialog.destroy()
-
-    async def request(
-        self,
-        uri: str,
-        method: str = "OPTIONS",
-        *,
-        headers: Headers | None = None,
-        body: str | bytes | None = None,
-        auth: Credentials | None = None,
-        on_provisional: Callable[[SipResponse], Any] | None = None,
-        link: Link | None = None,
-    ) -> SipResponse:
-        """Send a request outside any dialog; its final response, whatever its status.
-
-        With ``auth``, a 401 or 407 is answered once with digest credentials
-        (RFC 7616: MD5 or SHA-256, qop=auth). INVITE is
-        :meth:`create_uac`'s (it creates a dialog and needs an ACK).
-
-        Raises:
-            LocalError: INVITE, ACK or CANCEL.
-            RequestFailed: the server refused the request (the reason says why).
-            ConnectionLost: no server, or the link went down.
-        """
-        method = method_named(method)
-        if method in ("INVITE", "ACK", "CANCEL"):
-            raise LocalError(f"{method} is not sent with request(): use create_uac()")
-        target = self._link(link)
-        own = simple_headers(headers)
-        command = SendSipRequest(method, uri, own, body_text(body))
-        sent, response = await self._exchange(target, command, on_provisional)
-        retry = _with_credentials(sent, response, own, body, auth)
-        if retry is not None:
-            command = SendSipRequest(method, uri, retry, body_text(body))
-            response = await self.send_and_wait(target, command, on_provisional)
-        return response
+    request = _request
+    """A request outside any dialog: :func:`drachtio.app.outgoing.request`."""
 
     # ------------------------------------------------------------ dialogs
 
-    async def create_uas(
-        self,
-        req: Request,
-        res: Response,
-        *,
-        local_sdp: str | None = None,
-        headers: Headers | None = None,
-    ) -> Dialog:
-        """Answer ``req`` (an INVITE) 200 with ``local_sdp``; the dialog once the ACK came.
-
-        After :meth:`create_early_uas` the dialog is that early one, confirmed.
-
-        Raises:
-            SipError: 487 when the caller cancelled first; 408 when no ACK came.
-        """
-        own: dict[str, Any] = dict(headers or {})
-        if local_sdp is not None:
-            own.setdefault("Content-Type", "application/sdp")
-        remote_sdp = req.text if req.body else None
-
-        made: list[Dialog] = []
-
-        def created(dialog_id: str) -> None:
-            dialog = self._dialogs.get(dialog_id)
-            if dialog is not None and dialog.early and not dialog.destroyed:
-                # The 2xx confirms the early dialog of the 1xx (RFC 3261 §12.1.1).
-                dialog._confirmed(None)
-                if local_sdp is not None:
-                    dialog.local_sdp = local_sdp
-            else:
-                dialog = Dialog(
-                    self,
-                    req.link,
-                    dialog_id,
-                    role="uas",
-                    method=req.method,
-                    local_sdp=local_sdp,
-                    remote_sdp=remote_sdp,
-                )
-                self._dialogs[dialog_id] = dialog
-            made.append(dialog)
-
-        if req.cancelled:
-            raise SipError(487, "Request Terminated")
-        try:
-            await res._send(200, None, own, local_sdp, created)
-        except RequestFailed as exc:
-            if req.cancelled:
-                raise SipError(487, "Request Terminated") from None
-            raise SipError(500, str(exc)) from exc
-        if not made:
-            raise SipError(500, "the 2xx created no dialog")
-        # Kept from the result rather than looked up again: the ACK, a BYE and
-        # the dialog's end may all have come before this coroutine resumed.
-        dialog = made[0]
-        if req.method == "INVITE":
-            await dialog.wait_acked()
-            if not dialog._was_acked:
-                raise SipError(408, dialog.destroy_reason or "no ACK for the 2xx")
-        return dialog
+    create_uas = _create_uas
+    """Answer an INVITE 200; its dialog once the ACK came: :func:`drachtio.app.uas.create_uas`."""
 
     create_early_uas = _create_early_uas
     """A provisional response with our tag and its early dialog:
     :func:`drachtio.app.early.create_early_uas`."""
 
-    async def create_uac(
-        self,
-        uri: str,
-        *,
-        local_sdp: str | None = None,
-        headers: Headers | None = None,
-        auth: Credentials | None = None,
-        on_provisional: Callable[[SipResponse], Any] | None = None,
-        on_early: OnEarly | None = None,
-        prack: Literal["server", "app"] = "server",
-        follow_redirects: bool = False,
-        link: Link | None = None,
-    ) -> Dialog:
-        """Call ``uri``: an INVITE offering ``local_sdp``; the dialog once answered 2xx and ACKed.
+    create_uac = _create_uac
+    """Call a URI; the dialog once answered 2xx and ACKed: :func:`drachtio.app.uac.create_uac`."""
 
-        ``on_provisional(response)`` gets every provisional response;
-        ``on_early(dialog, response)`` those with a To tag, each with its
-        early dialog (one per To tag when the INVITE forks), in which the
-        application may :meth:`~Dialog.update`, :meth:`~Dialog.request`
-        (INFO) and, with ``prack="app"``, :meth:`~Dialog.prack` the reliable
-        provisional responses (RFC 3262) itself: the server then sends no
-        PRACK of its own. The dialog returned is the early one of the 2xx's
-        To tag, confirmed; the other early dialogs end (``another fork
-        answered the INVITE``), all of them on a failure.
-
-        Cancelling the task that awaits this sends CANCEL. With ``auth`` a
-        401/407 is answered once; with ``follow_redirects`` the first Contact
-        of a 3xx is called instead (at most 5 times).
-
-        Raises:
-            SipError: the call failed (the final response is ``exc.response``).
-            LocalError: ``prack="app"`` without ``on_early`` (the PRACKs are
-                sent in the early dialogs it gets).
-        """
-        if prack == "app" and on_early is None:
-            raise LocalError(
-                'prack="app" needs on_early: the application sends each PRACK '
-                "in the early dialog on_early gets"
-            )
-        target = self._link(link)
-        own = simple_headers(headers)
-        if local_sdp is not None:
-            own.setdefault("Content-Type", "application/sdp")
-        authenticated = False
-        for _ in range(_MAX_REDIRECTS + 2):
-            dialogs = UacDialogs(self, target, local_sdp, on_early)
-            command = SendSipRequest("INVITE", uri, own, local_sdp, prack=prack)
-            sent, response = await self._exchange(target, command, on_provisional, dialogs)
-            status = response.status
-            if 200 <= status < 300:
-                answered = dialogs.answered
-                if answered is None:
-                    raise SipError(status, "2xx that created no dialog", response)
-                await target.call(SendSipRequest("ACK", None, dialog_id=answered.id))
-                return answered
-            if status in (401, 407) and auth is not None and not authenticated:
-                retry = _with_credentials(sent, response, own, local_sdp, auth)
-                if retry is not None:
-                    own, authenticated = retry, True
-                    continue
-            if 300 <= status < 400 and follow_redirects and response.contacts:
-                uri = str(response.contacts[0].uri)
-                continue
-            raise SipError(status, response.reason, response)
-        raise SipError(482, "too many redirections")
-
-    async def create_subscription(
-        self,
-        uri: str,
-        *,
-        event: str,
-        expires: int = 3600,
-        headers: Headers | None = None,
-        on_notify: Handler | None = None,
-        auth: Credentials | None = None,
-        link: Link | None = None,
-    ) -> Dialog:
-        """Subscribe to ``event`` at ``uri`` (RFC 6665); the subscription's dialog.
-
-        ``on_notify(req, res)`` gets every NOTIFY of the subscription, the
-        first ones too (one may come before the 2xx); without it they go to
-        the dialog's handlers, events or default answer (200). A NOTIFY
-        saying ``terminated`` and answered 2xx ends the dialog;
-        :meth:`Dialog.destroy` unsubscribes (``Expires: 0``) and waits for it.
-
-        Raises:
-            SipError: the SUBSCRIBE was refused (the final response is ``exc.response``).
-        """
-        target = self._link(link)
-        own: dict[str, str | list[str]] = {
-            "Event": event,
-            "Expires": str(expires),
-            **simple_headers(headers),
-        }
-        made: list[Dialog] = []
-
-        def created(dialog_id: str, _: SipResponse | None) -> Dialog:
-            if made:
-                return made[0]
-            dialog = Dialog(
-                self,
-                target,
-                dialog_id,
-                role="uac",
-                method="SUBSCRIBE",
-                local_sdp=None,
-                remote_sdp=None,
-                event=event,
-            )
-            if on_notify is not None:
-                dialog.on("notify", on_notify)
-            self._dialogs[dialog_id] = dialog
-            made.append(dialog)
-            return dialog
-
-        command = SendSipRequest("SUBSCRIBE", uri, own)
-        sent, response = await self._exchange(target, command, None, created)
-        retry = _with_credentials(sent, response, own, None, auth)
-        if retry is not None:
-            command = SendSipRequest("SUBSCRIBE", uri, retry)
-            sent, response = await self._exchange(target, command, None, created)
-        if not 200 <= response.status < 300 or not made:
-            raise SipError(response.status, response.reason, response)
-        return made[0]
+    create_subscription = _create_subscription
+    """Subscribe to an event (RFC 6665); the subscription's dialog:
+    :func:`drachtio.app.uac.create_subscription`."""
 
     proxy_request = staticmethod(proxy_request)
     """Have the server proxy a request (RFC 3261 §16): :func:`drachtio.app.proxy.proxy_request`."""
 
-    async def create_b2bua(
-        self,
-        req: Request,
-        res: Response,
-        uri: str,
-        *,
-        headers: Headers | None = None,
-        local_sdp_b: str | None = None,
-        auth: Credentials | None = None,
-        copy_headers: Iterable[str] = (),
-        pass_failure: bool = True,
-    ) -> tuple[Dialog, Dialog]:
-        """Bridge ``req`` to ``uri``: ``(uas, uac)`` dialogs once the callee answered.
-
-        The callee is offered the caller's SDP (or ``local_sdp_b``); its
-        provisional responses with SDP are relayed as 183, and its answer
-        becomes the caller's 200. A CANCEL from the caller cancels the
-        callee; a failure of the callee is passed back to the caller (same
-        status and reason; with ``pass_failure=False`` the caller is left for
-        the application to answer) and raised. ``copy_headers`` names headers of the
-        caller's INVITE to copy onto the callee's. When either call ends,
-        the other is hung up.
-
-        Raises:
-            SipError: the callee failed (passed back), or the caller cancelled (487).
-        """
-        own: dict[str, Any] = dict(headers or {})
-        for name in copy_headers:
-            values = req.get_all(name)
-            if values and name not in own:
-                own[name] = values if len(values) > 1 else values[0]
-        offer = local_sdp_b if local_sdp_b is not None else (req.text if req.body else None)
-
-        async def relay(provisional: SipResponse) -> None:
-            if provisional.status > 100 and not res.finished:
-                sdp = provisional.body.decode("utf-8", "replace") if provisional.body else None
-                status = 183 if sdp else provisional.status
-                ctype = {"Content-Type": "application/sdp"} if sdp else None
-                with contextlib.suppress(RequestFailed, LocalError):
-                    await res.send(status, headers=ctype, body=sdp)
-
-        # Kept as spawn() keeps tasks, but not logged by it: the callee's
-        # failure is an outcome, passed back and raised below.
-        calling = asyncio.ensure_future(
-            self.create_uac(uri, local_sdp=offer, headers=own, auth=auth, on_provisional=relay)
-        )
-        self._tasks.add(calling)
-        calling.add_done_callback(self._tasks.discard)
-        cancelled = self.spawn(req.wait_cancelled())
-        await asyncio.wait([calling, cancelled], return_when=asyncio.FIRST_COMPLETED)
-        if not calling.done():
-            calling.cancel()
-            await asyncio.wait([calling])
-            raise SipError(487, "Request Terminated")
-        cancelled.cancel()
-        try:
-            uac = calling.result()
-        except SipError as exc:
-            if pass_failure:
-                await _answer_error(res, exc.status, exc.reason)
-            raise
-        try:
-            uas = await self.create_uas(req, res, local_sdp=uac.remote_sdp)
-        except SipError:
-            await uac.destroy()
-            raise
-        self._pair(uas, uac)
-        return uas, uac
-
-    def _pair(self, a: Dialog, b: Dialog) -> None:
-        async def hang_up(other: Dialog) -> None:
-            if not other.destroyed:
-                try:
-                    await other.destroy()
-                except (DrachtioError, OSError) as exc:
-                    log.info("could not end the other call leg %s: %s", other.id, exc)
-
-        a.on("destroy", lambda reason: hang_up(b))
-        b.on("destroy", lambda reason: hang_up(a))
-
-
-@dataclass(slots=True)
-class _Chain:
-    """One request's way through the middleware to its handler.
-
-    Each ``call_next`` is a bound method, not a closure that refers to
-    itself: the request and its response are freed when the handler ends
-    instead of waiting in a reference cycle for the garbage collector.
-    """
-
-    middleware: list[Middleware]
-    handler: Handler
-    req: Request
-    res: Response
-
-    async def run(self, index: int) -> None:
-        if index == len(self.middleware):
-            await self.handler(self.req, self.res)
-        else:
-            await self.middleware[index](self.req, self.res, partial(self.run, index + 1))
+    create_b2bua = _create_b2bua
+    """Bridge an INVITE to a URI; ``(uas, uac)`` once the callee answered:
+    :func:`drachtio.app.b2bua.create_b2bua`."""
 
 
 async def _route(link: Link, method: str) -> None:
     await link.call(Route(method))
-
-
-async def _answer_error(res: Response, status: int, reason: str | None) -> None:
-    if res.finished:
-        return
-    try:
-        await res._send(status, reason, None, None, None)
-    except (RequestFailed, LocalError, ConnectionLost) as exc:
-        log.info("could not answer %d: %s", status, exc)
-
-
-def _with_credentials(
-    sent: SipRequest,
-    response: SipResponse,
-    headers: dict[str, str | list[str]],
-    body: str | bytes | None,
-    auth: Credentials | None,
-) -> dict[str, str | list[str]] | None:
-    """The headers of ``sent`` retried with the answer to ``response``'s digest
-    challenge, or None: the same Call-ID, From (and tag) and To, the next
-    CSeq (RFC 3261 §22.2)."""
-    if auth is None or response.status not in (401, 407):
-        return None
-    raw = body.encode("utf-8") if isinstance(body, str) else (body or b"")
-    answer = answer_challenge(
-        response,
-        method=sent.method,
-        uri=str(sent.uri),
-        credentials=DigestCredentials(*auth),
-        body=raw,
-    )
-    cseq = sent.cseq
-    if answer is None or cseq is None:
-        return None
-    name, value = answer
-    retry: dict[str, str | list[str]] = {
-        **headers,
-        "From": sent.header("From") or "",
-        "To": sent.header("To") or "",
-        "Call-ID": sent.call_id or "",
-        "CSeq": f"{cseq.seq + 1} {sent.method}",
-        name: value,
-    }
-    return retry
-
-
-def _retrieve(future: asyncio.Future[SipResponse]) -> None:
-    if not future.cancelled():
-        future.exception()

@@ -22,16 +22,10 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from drachtio.server import ServerConfig
-from drachtio.testing.phone import (
-    Call,
-    Headers,
-    IncomingCall,
-    IncomingRequest,
-    OutgoingCall,
-    PhoneFactory,
-    SipPhone,
-    sdp,
-)
+from drachtio.testing.calls import Call, IncomingCall, OutgoingCall
+from drachtio.testing.incoming import IncomingRequest
+from drachtio.testing.messages import Headers, sdp
+from drachtio.testing.phone import PhoneFactory, SipPhone
 
 if TYPE_CHECKING:
     import pytest
