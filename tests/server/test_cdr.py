@@ -401,3 +401,22 @@ def test_a_record_routed_proxied_call_whose_bye_never_passes_stops_once_its_dial
     ]
     # Every call still ends in one stop: "other" is still ringing.
     assert len(recorder.records) == 1
+
+
+def test_no_record_is_made_while_none_is_wanted_and_the_calls_are_followed_all_the_same() -> None:
+    from drachtio.server.cdr import CallRecorder
+
+    wanted: set[str] = set()
+    made: list[Cdr] = []
+    recorder = CallRecorder(made.append, DAY, lambda kind: kind in wanted)
+    invite, ok, bye = call_messages("quiet")
+    recorder.invite("tx1", invite, role="uas", now=T0)
+    recorder.answered("tx1", "dlg1", ok, T0 + 1)
+    assert made == [] and len(recorder.records) == 1
+    # An application routes cdr:stop meanwhile: the stop of the same call comes.
+    wanted.add("stop")
+    recorder.ended("dlg1", "normal-release", T0 + 5, bye)
+    assert [(r.kind, r.call_id, r.start_time, r.duration) for r in made] == [
+        ("stop", "quiet", T0 + 1, 4.0),
+    ]
+    assert len(recorder.records) == 0

@@ -134,10 +134,13 @@ class CallRecords:
     stops of the same call return ``None``.
     """
 
-    __slots__ = ("_calls",)
+    __slots__ = ("_calls", "wanted")
 
-    def __init__(self) -> None:
+    def __init__(self, wanted: Callable[[CdrKind], bool] = lambda kind: True) -> None:
         self._calls: dict[str, _Call] = {}
+        self.wanted = wanted
+        """Whether a record of a kind is wanted now. One that is not is not
+        made (its method returns ``None``); the call is followed all the same."""
 
     def __len__(self) -> int:
         return len(self._calls)
@@ -209,10 +212,11 @@ class CallRecords:
             if (record := self.stop(key, reason=reason, now=now)) is not None
         ]
 
-    @staticmethod
     def _record(
-        kind: CdrKind, call: _Call, now: float, message: Any, reason: Reason | None = None
-    ) -> Cdr:
+        self, kind: CdrKind, call: _Call, now: float, message: Any, reason: Reason | None = None
+    ) -> Cdr | None:
+        if not self.wanted(kind):
+            return None
         started = call.start_time
         return Cdr(
             kind,
@@ -288,9 +292,14 @@ class CallRecorder:
 
     __slots__ = ("_proxied", "deliver", "proxy_dialog_timeout", "records")
 
-    def __init__(self, deliver: Callable[[Cdr], None], proxy_dialog_timeout: float) -> None:
+    def __init__(
+        self,
+        deliver: Callable[[Cdr], None],
+        proxy_dialog_timeout: float,
+        wanted: Callable[[CdrKind], bool] = lambda kind: True,
+    ) -> None:
         self.deliver = deliver
-        self.records = CallRecords()
+        self.records = CallRecords(wanted)
         self.proxy_dialog_timeout = proxy_dialog_timeout
         """Seconds a record-routed proxied call stays open with nothing of its
         dialog passing through the server (docs/cdr.md)."""

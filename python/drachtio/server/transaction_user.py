@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import get_args
 
 from drachtio._core import (
     AckEvent,
@@ -49,7 +50,7 @@ from drachtio.protocol import (
     Unroute,
 )
 from drachtio.server.app_session import AppSession
-from drachtio.server.cdr import CallRecorder, Cdr, CdrSubscriber
+from drachtio.server.cdr import CallRecorder, Cdr, CdrKind, CdrSubscriber
 from drachtio.server.config import ServerConfig
 from drachtio.server.dialog import Dialog, websocket_flow
 from drachtio.server.endings import (
@@ -81,6 +82,9 @@ __all__ = [
 
 log = logging.getLogger("drachtio.server")
 
+# The route an application takes records of each kind by (``cdr:<kind>``).
+_CDR_ROUTE: dict[CdrKind, str] = {kind: f"cdr:{kind}" for kind in get_args(CdrKind)}
+
 
 class TransactionUser:
     """Which application a request goes to, its transactions, the dialogs; what they send.
@@ -95,8 +99,10 @@ class TransactionUser:
         self._routes = routes
         # Call detail records: to the file the server sets as cdr_sink, and
         # to an application routing their kind, in turn (docs/cdr.md).
-        self.cdrs = CallRecorder(self._deliver_cdr, config.proxy_dialog_timeout)
-        self.cdr_sink: Callable[[Cdr], None] = lambda _record: None
+        # No record is made while nothing takes it (no file, no application
+        # routing its kind): the calls are followed, at less cost.
+        self.cdrs = CallRecorder(self._deliver_cdr, config.proxy_dialog_timeout, self._cdr_wanted)
+        self.cdr_sink: Callable[[Cdr], None] | None = None
         self._cdr_routes: Routes[CdrSubscriber] = Routes()
         self.core = UaCore(config, routes, self.cdrs)
         self.core.on_deadlines = self._on_deadlines
@@ -234,9 +240,13 @@ class TransactionUser:
         else:
             self._cdr_routes.remove(subscriber, kind)
 
+    def _cdr_wanted(self, kind: CdrKind) -> bool:
+        return self.cdr_sink is not None or _CDR_ROUTE[kind] in self._cdr_routes
+
     def _deliver_cdr(self, record: Cdr) -> None:
-        self.cdr_sink(record)
-        subscriber = self._cdr_routes.pick(f"cdr:{record.kind}")
+        if self.cdr_sink is not None:
+            self.cdr_sink(record)
+        subscriber = self._cdr_routes.pick(_CDR_ROUTE[record.kind])
         if subscriber is not None and not subscriber.send_cdr(record):
             log.debug("a call detail record was not taken kind=%s", record.kind)
 
