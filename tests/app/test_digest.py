@@ -23,7 +23,13 @@ from drachtio import (
     SipResponse,
     SipStack,
 )
-from drachtio.app.digest import DigestCredentials, DigestError, answer_challenge, authorization
+from drachtio.app.digest import (
+    DigestCredentials,
+    DigestError,
+    answer_challenge,
+    authorization,
+    with_credentials,
+)
 from drachtio.stack import StackEvent
 
 MUFASA_7616 = DigestCredentials("Mufasa", "Circle of Life")
@@ -364,6 +370,35 @@ def test_a_401_is_answered_with_authorization() -> None:
     ha1 = h("md5", "alice:r:secret")
     ha2 = h("md5", "REGISTER:sip:example.org")
     assert fields["response"] == h("md5", f"{ha1}:n:00000001:{fields['cnonce']}:auth:{ha2}")
+
+
+def test_the_retry_replaces_the_applications_dialog_headers_under_any_spelling() -> None:
+    sent = SipRequest(
+        "INVITE",
+        "sip:bob@example.org",
+        [
+            ("From", "<sip:alice@example.org>;tag=a1"),
+            ("To", "<sip:bob@example.org>"),
+            ("Call-ID", "c1"),
+            ("CSeq", "7 INVITE"),
+        ],
+    )
+    response = challenged(401, ("WWW-Authenticate", 'Digest realm="r", nonce="n", qop="auth"'))
+    headers: dict[str, str | list[str]] = {
+        "to": "<sip:other@example.org>",
+        "f": "<sip:mallory@example.org>",
+        "call-id": "not-this",
+        "authorization": "Digest stale",
+        "X-Kept": "yes",
+    }
+    retry = with_credentials(sent, response, headers, None, ("alice", "secret"))
+    assert retry is not None
+    assert sorted(retry) == ["Authorization", "CSeq", "Call-ID", "From", "To", "X-Kept"]
+    assert retry["From"] == "<sip:alice@example.org>;tag=a1"
+    assert retry["To"] == "<sip:bob@example.org>"
+    assert (retry["Call-ID"], retry["CSeq"]) == ("c1", "8 INVITE")
+    assert str(retry["Authorization"]).startswith("Digest ")
+    assert headers["to"] == "<sip:other@example.org>"  # the application's own dict is left alone
 
 
 def test_a_407_is_answered_with_proxy_authorization() -> None:

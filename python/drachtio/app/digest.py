@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from drachtio._core import Challenge, SipRequest, SipResponse
 from drachtio.errors import DrachtioError, ParseError
+from drachtio.header_names import canonical_name
 
 __all__ = [
     "Credentials",
@@ -306,8 +307,11 @@ def with_credentials(
     if answer is None or cseq is None:
         return None
     name, value = answer
+    # What the retry writes replaces the application's, under any spelling
+    # ("to", "t"): two of one header would make the request malformed.
+    written = {"from", "to", "call-id", "cseq", canonical_name(name)}
     retry: dict[str, str | list[str]] = {
-        **headers,
+        **{key: item for key, item in headers.items() if canonical_name(key) not in written},
         "From": sent.header("From") or "",
         "To": sent.header("To") or "",
         "Call-ID": sent.call_id or "",

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeAlias, TypeVar
 
 from drachtio._core import NameAddr, SipMessage, SipRequest, SipResponse, Uri, parse
 from drachtio.errors import ParseError
+from drachtio.header_names import canonical_name
 from drachtio.protocol import SimpleHeaders
 
 __all__ = [
@@ -47,15 +48,6 @@ _M = TypeVar("_M", SipRequest, SipResponse)
 Listener = tuple[str, str, int]
 """A SIP listener: ``(transport, ip, port)``."""
 
-# Compact forms (RFC 3261 §7.3.3) of the headers the server manages.
-_COMPACT = {
-    "v": "via",
-    "f": "from",
-    "t": "to",
-    "i": "call-id",
-    "l": "content-length",
-    "m": "contact",
-}
 # Headers an application cannot set: the transaction and dialog own them.
 RESPONSE_MANAGED = frozenset(
     {"via", "from", "to", "call-id", "cseq", "content-length", "record-route"}
@@ -82,16 +74,11 @@ Contact or the 2xx's (RFC 3261 §12.2, RFC 6665 §4.1.2.1, RFC 3311 §5)."""
 _RELIED_ON = frozenset({"from", "to", "call-id", "cseq", "max-forwards", "contact"})
 
 
-def _canonical(name: str) -> str:
-    lower = name.lower()
-    return _COMPACT.get(lower, lower)
-
-
 def app_headers(headers: SimpleHeaders, managed: frozenset[str]) -> list[tuple[str, str]]:
     """The application's headers as ``(name, value)`` pairs, without those in ``managed``."""
     pairs: list[tuple[str, str]] = []
     for name, value in headers.items():
-        if _canonical(name) in managed:
+        if canonical_name(name) in managed:
             continue
         if isinstance(value, list):
             pairs.extend((name, item) for item in value)
@@ -118,7 +105,7 @@ def check_relied_on(
         ValueError: naming the header and what is wrong with it.
     """
     relied_on = _RELIED_ON.difference(builder_writes) if builder_writes else _RELIED_ON
-    if not any(_canonical(name) in relied_on for name in headers):
+    if not any(canonical_name(name) in relied_on for name in headers):
         return message
     data = message.to_bytes()
     try:
@@ -135,7 +122,7 @@ def check_relied_on(
 
 
 def _has(pairs: Iterable[tuple[str, str]], name: str) -> bool:
-    return any(_canonical(n) == name for n, _ in pairs)
+    return any(canonical_name(n) == name for n, _ in pairs)
 
 
 def uri_host(ip: str) -> str:
@@ -240,11 +227,11 @@ def build_new_request(
     """
     transport, ip, port = listener
     own = app_headers(headers, _NEW_REQUEST_MANAGED)
-    from_value = next((v for n, v in own if _canonical(n) == "from"), None)
-    to_value = next((v for n, v in own if _canonical(n) == "to"), None)
-    call_id = next((v for n, v in own if _canonical(n) == "call-id"), None)
-    cseq = next((v for n, v in own if _canonical(n) == "cseq"), None)
-    rest = [(n, v) for n, v in own if _canonical(n) not in ("from", "to", "call-id", "cseq")]
+    from_value = next((v for n, v in own if canonical_name(n) == "from"), None)
+    to_value = next((v for n, v in own if canonical_name(n) == "to"), None)
+    call_id = next((v for n, v in own if canonical_name(n) == "call-id"), None)
+    cseq = next((v for n, v in own if canonical_name(n) == "cseq"), None)
+    rest = [(n, v) for n, v in own if canonical_name(n) not in ("from", "to", "call-id", "cseq")]
     if from_value is None:
         from_value = f"<sip:drachtio@{uri_host(ip)}:{port}>"
     if ";tag=" not in from_value.replace(" ", "").lower():

@@ -11,19 +11,14 @@ application's too, and get ``timer`` only when they lack it.
 from __future__ import annotations
 
 from drachtio._core import SipRequest
+from drachtio.header_names import COMPACT_FORMS, canonical_name
 from drachtio.protocol import SimpleHeaders
 from drachtio.server.session_timer.negotiation import Headers
 
 __all__ = ["merge_headers", "retry_request"]
 
-_OWNED = frozenset({"session-expires", "x", "min-se"})  # x: the compact form of Session-Expires
-_LISTS = frozenset({"supported", "k", "require"})  # k: the compact form of Supported
-_CANONICAL = {"x": "session-expires", "k": "supported"}
-
-
-def _canonical(name: str) -> str:
-    lower = name.lower()
-    return _CANONICAL.get(lower, lower)
+_OWNED = frozenset({"session-expires", "min-se"})
+_LISTS = frozenset({"supported", "require"})
 
 
 def _lists_tag(values: list[str], tag: str) -> bool:
@@ -38,14 +33,14 @@ def merge_headers(app: SimpleHeaders, ours: Headers) -> SimpleHeaders:
     again, another is added to them. A header of ours joins the first of
     the application's with the same name (in any case or form).
     """
-    wanted = [(_canonical(name), name, value) for name, value in ours]
+    wanted = [(canonical_name(name), name, value) for name, value in ours]
     replaced = {canonical for canonical, _, _ in wanted} & _OWNED
     merged: SimpleHeaders = {}
     first: dict[str, str] = {}  # canonical name -> the first name in merged with it
-    canonical_of = _CANONICAL.get
+    canonical_of = COMPACT_FORMS.get
     for name, value in app.items():
         lower = name.lower()
-        canonical = canonical_of(lower, lower)  # _canonical(name), inline: once per header
+        canonical = canonical_of(lower, lower)  # canonical_name(name), inline: once per header
         if canonical in replaced:
             continue
         merged[name] = value
@@ -73,16 +68,16 @@ def retry_request(request: SipRequest, ours: Headers, seq: int) -> SipRequest:
     """
     kept: list[tuple[str, str]] = []
     for name, value in request.headers:
-        canonical = _canonical(name)
-        if canonical in ("via", "v", "content-length", "l") or canonical in _OWNED:
+        canonical = canonical_name(name)
+        if canonical in ("via", "content-length") or canonical in _OWNED:
             continue
         if canonical == "cseq":
             value = f"{seq} {request.method}"
         kept.append((name, value))
     pairs: list[tuple[str, str]] = []
     for name, value in ours:
-        if _canonical(name) in _LISTS:
-            values = [v for n, v in kept if _canonical(n) == _canonical(name)]
+        if canonical_name(name) in _LISTS:
+            values = [v for n, v in kept if canonical_name(n) == canonical_name(name)]
             if _lists_tag(values, value.lower()):
                 continue
         pairs.append((name, value))
