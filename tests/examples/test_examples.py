@@ -32,12 +32,15 @@ from server_harness import (
     sipp_uac,
     sipp_uas,
     start_server,
-    uac_hung_up_by_server_scenario,
-    uac_scenario,
+)
+from sipp_scenarios.proxy import callee as proxied_callee
+from sipp_scenarios.proxy import caller as proxied_caller
+from sipp_scenarios.uac import uac_hung_up_by_server_scenario, uac_scenario
+from sipp_scenarios.uas import (
+    rejecting_callee,
+    ringing_then_cancelled_scenario,
     uas_in_dialog_scenario,
 )
-from test_proxy import callee as proxied_callee
-from test_proxy import caller as proxied_caller
 
 from drachtio.server import Server
 
@@ -199,7 +202,7 @@ async def test_uac_calls_waits_and_hangs_up(server: Server, example: Start, tmp_
 
 
 async def test_uac_reports_a_rejected_call(server: Server, example: Start, tmp_path: Path) -> None:
-    callee, port = await sipp_uas(tmp_path, reject_scenario(486))
+    callee, port = await sipp_uas(tmp_path, rejecting_callee(486, "Busy Here"))
     uac = await example("uac.py", *control(server), f"sip:bob@127.0.0.1:{port}")
     assert await uac.wait() == 1
     assert "failed: 486 Busy Here" in await uac.output()
@@ -234,7 +237,7 @@ async def test_b2bua_bridges_the_call_to_the_configured_uri(
 async def test_b2bua_passes_the_callees_rejection_back(
     server: Server, example: Start, tmp_path: Path
 ) -> None:
-    callee, port = await sipp_uas(tmp_path, reject_scenario(486))
+    callee, port = await sipp_uas(tmp_path, rejecting_callee(486, "Busy Here"))
     b2bua = await example("b2bua.py", *control(server), "--to", f"sip:bob@127.0.0.1:{port}")
     await b2bua.wait_for_log("ready")
     caller = await sipp_uac(tmp_path, server, uac_scenario(486))
@@ -308,7 +311,7 @@ async def test_registrar_answers_480_when_the_registered_user_fails(
     port = free_port()
     phone = await sipp_uac(tmp_path, server, register_scenario("service", port))
     assert (await phone.result()).successful == 1
-    callee, _ = await sipp_uas(tmp_path, reject_scenario(486), port=port)
+    callee, _ = await sipp_uas(tmp_path, rejecting_callee(486, "Busy Here"), port=port)
     caller = await sipp_uac(
         tmp_path, server, uac_scenario(480, check_headers=("480 Temporarily Unavailable",))
     )
@@ -455,30 +458,6 @@ async def sipp_call(tmp_path: Path, port: int, scenario: str) -> Sipp:
     )
 
 
-def reject_scenario(code: int) -> str:
-    """sipp as a UAS rejecting an INVITE with ``code`` (its standard reason) and taking the ACK."""
-    reason = {486: "Busy Here"}[code]
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="reject {code}">
-  <recv request="INVITE"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 {code} {reason}
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>
-</scenario>
-"""
-
-
 def register_scenario(user: str, port: int) -> str:
     """sipp registers ``sip:<user>@127.0.0.1`` at ``127.0.0.1:<port>`` for 300 s; the 200
     must list that binding."""
@@ -541,32 +520,3 @@ def options_scenario(checks: tuple[str, ...]) -> str:
   <Reference variables="{names}"/>
 </scenario>
 """
-
-
-def ringing_then_cancelled_scenario() -> str:
-    """sipp as a callee that rings, then takes the CANCEL (200, and 487 to the INVITE)."""
-    answer = """
-  <send>
-    <![CDATA[
-
-      SIP/2.0 {status}
-      [last_Via:]
-      [last_From:]
-      [last_To:]{tag}
-      [last_Call-ID:]
-      {cseq}
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-    tag = ";tag=[pid]SIPpTag01[call_number]"
-    return (
-        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="ringing, cancelled">\n'
-        '  <recv request="INVITE"/>\n'
-        + answer.format(status="180 Ringing", tag=tag, cseq="[last_CSeq:]")
-        + '  <recv request="CANCEL"/>\n'
-        + answer.format(status="200 OK", tag="", cseq="[last_CSeq:]")
-        + answer.format(status="487 Request Terminated", tag=tag, cseq="CSeq: 1 INVITE")
-        + '  <recv request="ACK"/>\n</scenario>\n'
-    )

@@ -12,18 +12,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from server_harness import (
-    App,
-    Sipp,
-    free_port,
-    ringing_then_cancelled_scenario,
-    sipp_uac,
-    start_server,
-    uac_hung_up_by_server_scenario,
-    uac_in_dialog_scenario,
-    uac_scenario,
-    uas_in_dialog_scenario,
-)
+from server_harness import App, Sipp, free_port, sipp_uac, start_server
+from sipp_scenarios.parts import CALLEE_TO, answer_without_body
+from sipp_scenarios.uac import uac_hung_up_by_server_scenario, uac_in_dialog_scenario, uac_scenario
+from sipp_scenarios.uas import ringing_then_cancelled_scenario, uas_in_dialog_scenario
 from srf_node import NodeApp, call, connected, events, needs_node
 
 pytestmark = needs_node
@@ -64,7 +56,7 @@ async def test_the_caller_cancels_before_the_answer(tmp_path: Path) -> None:
     assert events(lines) == ["connect", "invite", "cancel"]
 
 
-OPTIONS_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+OPTIONS_UAS = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="options answered">
   <recv request="OPTIONS" timeout="15000">
@@ -75,20 +67,7 @@ OPTIONS_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     </action>
   </recv>
   <Reference variables="subject,length,body"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-</scenario>
+{answer_without_body("200 OK", to=CALLEE_TO)}</scenario>
 """
 
 
