@@ -33,9 +33,15 @@ from server_harness import (
     sipp_uas,
     start_server,
 )
+from sipp_scenarios.parts import checked_recv, scenario_of
 from sipp_scenarios.proxy import callee as proxied_callee
 from sipp_scenarios.proxy import caller as proxied_caller
-from sipp_scenarios.uac import uac_hung_up_by_server_scenario, uac_scenario
+from sipp_scenarios.uac import (
+    request_scenario,
+    send_register,
+    uac_hung_up_by_server_scenario,
+    uac_scenario,
+)
 from sipp_scenarios.uas import (
     rejecting_callee,
     ringing_then_cancelled_scenario,
@@ -362,7 +368,9 @@ async def test_options_responder_answers_with_the_capabilities(
         "Accept: application/sdp",
         "Supported: timer",
     )
-    asker = await sipp_uac(tmp_path, server, options_scenario(checks))
+    asker = await sipp_uac(
+        tmp_path, server, request_scenario("OPTIONS", "Accept: application/sdp", checks=checks)
+    )
     result = await asker.result()
     assert result.successful == 1, result.log
     await responder.wait_for_log("OPTIONS from 127.0.0.1")
@@ -461,62 +469,13 @@ async def sipp_call(tmp_path: Path, port: int, scenario: str) -> Sipp:
 def register_scenario(user: str, port: int) -> str:
     """sipp registers ``sip:<user>@127.0.0.1`` at ``127.0.0.1:<port>`` for 300 s; the 200
     must list that binding."""
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="register">
-  <send retrans="500">
-    <![CDATA[
-
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:{user}@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:{user}@127.0.0.1>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:{user}@127.0.0.1:{port}>;expires=300
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200">
-    <action>
-      <ereg regexp="Contact: .sip:{user}@127.0.0.1:{port}.;expires=" search_in="msg"
-            check_it="true" assign_to="binding"/>
-    </action>
-  </recv>
-  <Reference variables="binding"/>
-</scenario>
-"""
-
-
-def options_scenario(checks: tuple[str, ...]) -> str:
-    """sipp sends OPTIONS; the 200 must match each of ``checks`` (regular expressions)."""
-    actions = "".join(
-        f'      <ereg regexp="{regexp}" search_in="msg" check_it="true" assign_to="c{index}"/>\n'
-        for index, regexp in enumerate(checks)
+    return scenario_of(
+        "register",
+        send_register(f"sip:{user}@127.0.0.1", f"<sip:{user}@127.0.0.1:{port}>;expires=300"),
+        checked_recv(
+            'response="200"',
+            (f"Contact: .sip:{user}@127.0.0.1:{port}.;expires=",),
+            "ok",
+            timeout=None,
+        ),
     )
-    names = ",".join(f"c{index}" for index in range(len(checks)))
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="options">
-  <send retrans="500">
-    <![CDATA[
-
-      OPTIONS sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 OPTIONS
-      Max-Forwards: 70
-      Accept: application/sdp
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200">
-    <action>
-{actions}    </action>
-  </recv>
-  <Reference variables="{names}"/>
-</scenario>
-"""

@@ -13,6 +13,7 @@ from sipp_scenarios.parts import (
     checked_recv,
     header_lines,
     pause,
+    scenario_of,
 )
 
 # sipp's From, the same in every request of its calls.
@@ -181,6 +182,66 @@ def uac_scenario(
         parts.append(ACK)
     parts.append(END)
     return "".join(parts)
+
+
+def send_request(method: str, headers: str = "", body: str = "") -> str:
+    """sipp sends ``method`` (CSeq 1) outside any dialog, with ``headers``
+    (one a line) after Max-Forwards and ``body`` (its lines as sipp writes
+    them)."""
+    length = "[len]" if body else "0"
+    return f"""
+  <send retrans="500">
+    <![CDATA[
+
+      {method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      {NEW_VIA}
+      {SIPP_FROM}
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 {method}
+      Max-Forwards: 70
+{header_lines(headers)}\
+      Content-Length: {length}
+
+{body}\
+    ]]>
+  </send>
+"""
+
+
+def send_register(aor: str, contact: str, *, cseq: int = 1, headers: str = "") -> str:
+    """sipp registers ``contact`` (a Contact header's value) for the address
+    of record ``aor`` (a URI), with ``headers`` (one a line) after the Contact."""
+    return f"""
+  <send retrans="500">
+    <![CDATA[
+
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      {NEW_VIA}
+      From: <{aor}>;tag=[pid]SIPpTag00[call_number]
+      To: <{aor}>
+      Call-ID: [call_id]
+      CSeq: {cseq} REGISTER
+      Contact: {contact}
+{header_lines(headers)}\
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+
+def request_scenario(
+    method: str, headers: str = "", body: str = "", checks: tuple[str, ...] = ()
+) -> str:
+    """sipp sends one ``method`` outside any dialog (:func:`send_request`);
+    its 200 must match each of ``checks`` (regular expressions)."""
+    return scenario_of(
+        method.lower(),
+        send_request(method, headers, body),
+        checked_recv('response="200"', checks, "c", timeout=None),
+    )
 
 
 # sipp takes the server's BYE and answers it.
