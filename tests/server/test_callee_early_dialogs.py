@@ -16,7 +16,15 @@ from sipp_scenarios.early import (
     callee,
     callee_request,
 )
-from sipp_scenarios.parts import CONTACT, SDP_BODY, checked_recv, pause, scenario_of, uas_answer
+from sipp_scenarios.parts import (
+    CONTACT,
+    OPTIONAL_100,
+    SDP_BODY,
+    checked_recv,
+    pause,
+    scenario_of,
+    uas_answer,
+)
 from test_cdr_calls import records
 from test_early_dialogs import _finish, _invite
 
@@ -95,7 +103,7 @@ async def test_the_callees_invite_in_an_early_dialog_is_answered_491(
     the app; the callee's 200 then confirms the early dialog as usual."""
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    refused = '  <recv response="100" optional="true"/>\n' + checked_recv(
+    refused = OPTIONAL_100 + checked_recv(
         'response="491"', ("CSeq: 1 INVITE", "To: .*;tag=", "From: .*;tag=early1"), "rp_"
     )
     scenario = callee(
