@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from app_harness import Attach
 from server_harness import needs_sipp, sipp_uac, start_server
+from sipp_scenarios.parts import checked_recv, scenario_of
+from sipp_scenarios.uac import send_register
 
 from drachtio import SipRequest, Srf, parse
 from drachtio.app import Request, Response
@@ -106,52 +108,18 @@ async def test_a_register_from_sipp_is_answered_with_the_bindings(
         await server.stop()
 
 
-REGISTER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="register">
-  <send retrans="500">
-    <![CDATA[
-
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:sipp@[local_ip]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:sipp@[local_ip]>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:sipp@[local_ip]:[local_port]>;expires=300
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200">
-    <action>
-      <ereg regexp="Contact: .sip:sipp@127.0.0.1:[0-9]+.;expires=(299|300)" search_in="msg"
-            check_it="true" assign_to="binding"/>
-      <ereg regexp="Date: " search_in="msg" check_it="true" assign_to="date"/>
-    </action>
-  </recv>
-  <Reference variables="binding,date"/>
-  <send retrans="500">
-    <![CDATA[
-
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:sipp@[local_ip]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:sipp@[local_ip]>
-      Call-ID: [call_id]
-      CSeq: 2 REGISTER
-      Contact: *
-      Expires: 0
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200">
-    <action>
-      <ereg regexp="Contact:" search_in="msg" check_it_inverse="true" assign_to="none"/>
-    </action>
-  </recv>
-  <Reference variables="none"/>
-</scenario>
-"""
+# sipp registers, then removes every binding of its address of record.
+REGISTER_SCENARIO = scenario_of(
+    "register",
+    send_register("sip:sipp@[local_ip]", "<sip:sipp@[local_ip]:[local_port]>;expires=300"),
+    checked_recv(
+        'response="200"',
+        ("Contact: .sip:sipp@127.0.0.1:[0-9]+.;expires=(299|300)", "Date: "),
+        "ok",
+        timeout=None,
+    ),
+    send_register("sip:sipp@[local_ip]", "*", cseq=2, headers="Expires: 0"),
+    '  <recv response="200">\n    <action>\n'
+    '      <ereg regexp="Contact:" search_in="msg" check_it_inverse="true" assign_to="none"/>\n'
+    '    </action>\n  </recv>\n  <Reference variables="none"/>\n',
+)

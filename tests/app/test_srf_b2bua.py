@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 from app_harness import Attach
-from server_harness import (
-    needs_sipp,
+from server_harness import needs_sipp, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.uac import uac_scenario
+from sipp_scenarios.uas import (
+    rejecting_callee,
     ringing_then_cancelled_scenario,
-    sipp_uac,
-    sipp_uas,
-    start_server,
-    uac_scenario,
     uas_in_dialog_scenario,
 )
-from test_srf_calls import reject_scenario
 
 from drachtio import SipError, Srf
 from drachtio.app import Dialog, Request, Response
@@ -68,7 +65,7 @@ async def test_the_callees_rejection_is_passed_back_to_the_caller(
 ) -> None:
     server = await start_server()
     srf = Srf()
-    callee, port = await sipp_uas(tmp_path, reject_scenario(486))
+    callee, port = await sipp_uas(tmp_path, rejecting_callee(486, "Rejected"))
     outcomes = bridge(srf, port)
     try:
         await attach(server, srf)
@@ -108,7 +105,7 @@ async def test_without_pass_failure_the_application_answers_the_caller(
 ) -> None:
     server = await start_server()
     srf = Srf()
-    callee, port = await sipp_uas(tmp_path, reject_scenario(486))
+    callee, port = await sipp_uas(tmp_path, rejecting_callee(486, "Rejected"))
 
     @srf.invite
     async def on_invite(req: Request, res: Response) -> None:

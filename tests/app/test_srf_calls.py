@@ -8,16 +8,10 @@ from pathlib import Path
 
 import pytest
 from app_harness import Attach
-from server_harness import (
-    SDP,
-    needs_sipp,
-    sipp_uac,
-    sipp_uas,
-    start_server,
-    uac_in_dialog_scenario,
-    uac_scenario,
-    uas_in_dialog_scenario,
-)
+from server_harness import SDP, needs_sipp, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.parts import CALLEE_TO, answer_without_body
+from sipp_scenarios.uac import uac_in_dialog_scenario, uac_scenario
+from sipp_scenarios.uas import rejecting_callee, uas_in_dialog_scenario
 
 from drachtio import SipError, SipResponse, Srf
 from drachtio.app import Dialog, Request, Response
@@ -93,7 +87,7 @@ async def test_uac_calls_modifies_and_hangs_up(
 async def test_a_rejected_call_raises_sip_error(attach: Attach, tmp_path: Path) -> None:
     server = await start_server()
     srf = Srf()
-    sipp, port = await sipp_uas(tmp_path, reject_scenario(486))
+    sipp, port = await sipp_uas(tmp_path, rejecting_callee(486, "Rejected"))
     try:
         await attach(server, srf)
         with pytest.raises(SipError) as failed:
@@ -285,32 +279,10 @@ async def test_a_request_given_up_on_is_forgotten_when_its_final_response_comes(
         await server.stop()
 
 
-def reject_scenario(code: int) -> str:
-    """sipp as a UAS rejecting an INVITE with ``code`` and taking its ACK."""
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="reject">
-  <recv request="INVITE"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 {code} Rejected
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>
-</scenario>
-"""
-
-
 def options_scenario() -> str:
     """sipp answers one OPTIONS carrying ``X-Probe`` with 200 and ``X-Answered: options``."""
-    return """<?xml version="1.0" encoding="ISO-8859-1" ?>
+    answer = answer_without_body("200 OK", to=CALLEE_TO, extra="X-Answered: options")
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="options">
   <recv request="OPTIONS">
     <action>
@@ -318,20 +290,6 @@ def options_scenario() -> str:
     </action>
   </recv>
   <Reference variables="probe"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      X-Answered: options
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <pause milliseconds="100"/>
+{answer}  <pause milliseconds="100"/>
 </scenario>
 """

@@ -7,7 +7,8 @@ import asyncio
 from pathlib import Path
 
 from app_harness import Attach
-from server_harness import needs_sipp, sipp_uac, start_server, uac_scenario
+from server_harness import needs_sipp, sipp_uac, start_server
+from sipp_scenarios.uac import uac_scenario
 
 from drachtio import Srf
 from drachtio.app import Request, Response

@@ -8,31 +8,28 @@ from pathlib import Path
 
 import pytest
 from app_harness import Attach
-from server_harness import (
-    _ACK,
-    _ACK_2XX,
-    _HEAD,
-    _INVITE,
-    SDP,
-    Sipp,
-    _checked_recv,
-    _uas_answer,
-    needs_sipp,
-    sipp_uac,
-    sipp_uas,
-    start_server,
-    uac_scenario,
-    uas_in_dialog_scenario,
+from server_harness import SDP, Sipp, needs_sipp, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.early import (
+    CALLER_BYE,
+    CALLER_UPDATE,
+    RECV_INVITE,
+    RECV_INVITE_AND_CONTACT,
+    WITH_SDP,
+    answer_invite,
+    callee,
+    callee_update,
 )
-from test_early_dialogs import (
-    _CALLER_BYE,
-    _CALLER_UPDATE,
-    _CONTACT,
-    _RECV_INVITE,
-    _SDP,
-    _answer_invite,
-    _callee,
+from sipp_scenarios.parts import (
+    CONTACT,
+    OPTIONAL_100,
+    SDP_BODY,
+    checked_recv,
+    pause,
+    scenario_of,
+    uas_answer,
 )
+from sipp_scenarios.uac import ACK, ACK_2XX, INVITE, send_invite, uac_scenario
+from sipp_scenarios.uas import uas_in_dialog_scenario
 
 from drachtio import LocalError, RequestFailed, SipError, SipResponse, Srf
 from drachtio.app import Dialog, Request, Response
@@ -42,7 +39,6 @@ pytestmark = needs_sipp
 
 # The application's second offer, told apart from the first by its port.
 SDP2 = SDP.replace("40000", "40002")
-_WITH_SDP = _CONTACT + "Content-Type: application/sdp\n"
 
 
 def _uri(port: int, transport: str) -> str:
@@ -65,13 +61,13 @@ async def test_uac_updates_in_the_early_dialog_the_200_confirms(
     confirmed, and its BYE takes CSeq 3."""
     server = await start_server()
     srf = Srf()
-    scenario = _callee(
-        _answer_invite(183, "early1", _WITH_SDP, _SDP),
-        _checked_recv(
+    scenario = callee(
+        answer_invite(183, "early1", WITH_SDP, SDP_BODY),
+        checked_recv(
             'request="UPDATE"', ("CSeq: 2 UPDATE", "To: .*;tag=early1", "m=audio 40002"), "up_"
         ),
-        _uas_answer(200, _WITH_SDP, _SDP),
-        _answer_invite(200, "early1", _WITH_SDP, _SDP),
+        uas_answer(200, WITH_SDP, SDP_BODY),
+        answer_invite(200, "early1", WITH_SDP, SDP_BODY),
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
     seen: asyncio.Queue[tuple[Dialog, bool, int, SipResponse | Exception]] = asyncio.Queue()
@@ -119,13 +115,13 @@ async def test_uac_pracks_the_reliable_183_itself(
     has nothing to acknowledge and is refused."""
     server = await start_server()
     srf = Srf()
-    scenario = _callee(
-        _answer_invite(183, "rel1", f"Require: 100rel\nRSeq: 42\n{_WITH_SDP}", _SDP),
-        _checked_recv(
+    scenario = callee(
+        answer_invite(183, "rel1", f"Require: 100rel\nRSeq: 42\n{WITH_SDP}", SDP_BODY),
+        checked_recv(
             'request="PRACK"', ("RAck: 42 1 INVITE", "CSeq: 2 PRACK", "X-App: mine"), "pr_"
         ),
-        _uas_answer(200),
-        _answer_invite(200, "rel1", _WITH_SDP, _SDP),
+        uas_answer(200),
+        answer_invite(200, "rel1", WITH_SDP, SDP_BODY),
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
     pracked: asyncio.Future[tuple[Dialog, int, str]] = asyncio.get_running_loop().create_future()
@@ -151,44 +147,18 @@ async def test_uac_pracks_the_reliable_183_itself(
         await server.stop()
 
 
-# sipp as the callee: an UPDATE with an SDP offer in the early dialog of its
-# 183 (tag early3), sent to the INVITE's Contact.
-_CALLEE_UPDATE = f"""
-  <send retrans="500">
-    <![CDATA[
-
-      UPDATE [$inv_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$inv_to];tag=early3
-      To: [$inv_from]
-      Call-ID: [call_id]
-      CSeq: 1 UPDATE
-      {_CONTACT}      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-{_SDP}
-    ]]>
-  </send>
-"""
-
-
 def _callee_updating(*checks: str) -> str:
     """sipp as the callee: a 183 (tag early3) and at once an UPDATE with an
     offer in its early dialog, whose 200 must match ``checks``; then the 200
     to the INVITE, the ACK and the BYE."""
-    keep_contact = (
-        '      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" '
-        'assign_to="inv_contact"/>\n'
-    )
-    scenario = _callee(
-        _answer_invite(183, "early3", _CONTACT),
-        _CALLEE_UPDATE,
-        _checked_recv('response="200"', ("CSeq: 1 UPDATE", *checks), "upok_"),
-        _answer_invite(200, "early3", _WITH_SDP, _SDP),
+    return callee(
+        answer_invite(183, "early3", CONTACT),
+        callee_update("early3", offer=True),
+        checked_recv('response="200"', ("CSeq: 1 UPDATE", *checks), "upok_"),
+        answer_invite(200, "early3", WITH_SDP, SDP_BODY),
         bye_cseq=2,
-    ).replace("    </action>\n  </recv>\n", keep_contact + "    </action>\n  </recv>\n", 1)
-    return scenario.replace('variables="inv_', 'variables="inv_contact,inv_', 1)
+        receive=RECV_INVITE_AND_CONTACT,
+    )
 
 
 async def test_an_offer_in_the_callees_early_update_gets_the_local_sdp(
@@ -277,11 +247,11 @@ async def test_forked_early_dialogs_one_confirmed_the_other_ended(
 ) -> None:
     server = await start_server()
     srf = Srf()
-    scenario = _callee(
-        _answer_invite(183, "forkA", _CONTACT),
-        _answer_invite(183, "forkB", _CONTACT),
-        '  <pause milliseconds="100"/>\n',
-        _answer_invite(200, "forkB", _WITH_SDP, _SDP),
+    scenario = callee(
+        answer_invite(183, "forkA", CONTACT),
+        answer_invite(183, "forkB", CONTACT),
+        pause(100),
+        answer_invite(200, "forkB", WITH_SDP, SDP_BODY),
         bye_cseq=2,
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
@@ -307,16 +277,13 @@ async def test_a_failure_ends_every_early_dialog(attach: Attach, tmp_path: Path)
     early dialogs end after the failure, which create_uac raises."""
     server = await start_server()
     srf = Srf()
-    scenario = "".join(
-        [
-            _HEAD.format(name="two forks ring, then one declines"),
-            _RECV_INVITE,
-            _answer_invite(180, "ring", _CONTACT),
-            _answer_invite(183, "media", _WITH_SDP, _SDP),
-            _answer_invite(603, "media"),
-            '  <recv request="ACK" timeout="10000"/>\n',
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "two forks ring, then one declines",
+        RECV_INVITE,
+        answer_invite(180, "ring", CONTACT),
+        answer_invite(183, "media", WITH_SDP, SDP_BODY),
+        answer_invite(603, "media"),
+        '  <recv request="ACK" timeout="10000"/>\n',
     )
     sipp, port = await sipp_uas(tmp_path, scenario)
     forks: list[Dialog] = []
@@ -372,25 +339,22 @@ async def test_uas_183_then_update_both_ways_then_200(
         dialog = await srf.create_uas(req, res, local_sdp=SDP2)
         outcome.set_result((early, dialog, sent.status, dialog.local_sdp))
 
-    scenario = "".join(
-        [
-            _HEAD.format(name="caller updating in the early dialog"),
-            _INVITE,
-            '  <recv response="100" optional="true"/>\n',
-            _checked_recv('response="183"', ("m=audio 40000",), "ring_", rrs=True),
-            _checked_recv(
-                'request="UPDATE"', ("CSeq: 1 UPDATE", "X-From-App: yes", "m=audio 40002"), "up_"
-            ),
-            _uas_answer(200, _WITH_SDP, _SDP),
-            _CALLER_UPDATE,
-            _checked_recv(
-                'response="200"', ("CSeq: 2 UPDATE", "X-Answered: handler", "m=audio"), "upok_"
-            ),
-            _checked_recv('response="200"', ("CSeq: 1 INVITE", "m=audio 40002"), "ok_", rrs=True),
-            _ACK_2XX,
-            _CALLER_BYE,
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "caller updating in the early dialog",
+        INVITE,
+        OPTIONAL_100,
+        checked_recv('response="183"', ("m=audio 40000",), "ring_", rrs=True),
+        checked_recv(
+            'request="UPDATE"', ("CSeq: 1 UPDATE", "X-From-App: yes", "m=audio 40002"), "up_"
+        ),
+        uas_answer(200, WITH_SDP, SDP_BODY),
+        CALLER_UPDATE,
+        checked_recv(
+            'response="200"', ("CSeq: 2 UPDATE", "X-Answered: handler", "m=audio"), "upok_"
+        ),
+        checked_recv('response="200"', ("CSeq: 1 INVITE", "m=audio 40002"), "ok_", rrs=True),
+        ACK_2XX,
+        CALLER_BYE,
     )
     try:
         await attach(server, srf)
@@ -448,19 +412,13 @@ async def test_uas_invite_with_a_malformed_record_route_gets_no_early_dialog(
             raised.set_result(exc)
             raise
 
-    scenario = "".join(
-        [
-            _HEAD.format(name="caller with a malformed Record-Route"),
-            _INVITE.replace(
-                "      Max-Forwards: 70\n",
-                "      Max-Forwards: 70\n      Record-Route: <sip:rr@127.0.0.1\n",
-            ),
-            '  <recv response="100" optional="true"/>\n',
-            '  <recv response="183"/>\n',
-            '  <recv response="500"/>\n',
-            _ACK,
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "caller with a malformed Record-Route",
+        send_invite("Record-Route: <sip:rr@127.0.0.1"),
+        OPTIONAL_100,
+        '  <recv response="183"/>\n',
+        '  <recv response="500"/>\n',
+        ACK,
     )
     try:
         await attach(server, srf)

@@ -8,15 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import (
-    SECRET,
-    free_port,
-    needs_sipp,
-    sipp_uac,
-    sipp_uas,
-    start_server,
-    uac_scenario,
-)
+from server_harness import SECRET, free_port, needs_sipp, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.uac import uac_scenario
+from sipp_scenarios.uas import ringing_then_cancelled_scenario
 
 from drachtio import ConnectionLost, Srf
 from drachtio.app import AuthenticationFailed, Request, Response
@@ -126,8 +120,6 @@ async def test_two_servers_at_once_each_bring_new_calls(tmp_path: Path) -> None:
 
 @needs_sipp
 async def test_a_lost_link_fails_what_waited_on_it(tmp_path: Path) -> None:
-    from test_srf_b2bua import ringing_then_cancelled_scenario
-
     server = await start_server()
     srf = Srf()
     callee, port = await sipp_uas(tmp_path, ringing_then_cancelled_scenario())
@@ -176,8 +168,6 @@ async def test_closing_on_purpose_is_not_a_lost_connection(
 async def test_closing_while_a_cancelled_call_winds_down_logs_no_error(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from test_srf_b2bua import ringing_then_cancelled_scenario
-
     server = await start_server()
     srf = Srf()
     callee, port = await sipp_uas(tmp_path, ringing_then_cancelled_scenario())

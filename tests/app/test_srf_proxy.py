@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from app_harness import Attach
-from server_harness import needs_sipp, sipp_uac, sipp_uas, start_server, uac_scenario
-from test_proxy import callee, caller, own_dir
+from server_harness import needs_sipp, own_dir, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.proxy import callee, caller
+from sipp_scenarios.uac import uac_scenario
 
 from drachtio import Srf
 from drachtio.app import ProxyOutcome, Request, Response

@@ -6,7 +6,8 @@ import asyncio
 from pathlib import Path
 
 from app_harness import Attach
-from server_harness import needs_sipp, notifier_scenario, sipp_uas, start_server
+from server_harness import needs_sipp, sipp_uas, start_server
+from sipp_scenarios.subscriptions import notifier_scenario
 
 from drachtio import Srf
 from drachtio.app import Request, Response

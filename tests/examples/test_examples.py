@@ -32,12 +32,21 @@ from server_harness import (
     sipp_uac,
     sipp_uas,
     start_server,
+)
+from sipp_scenarios.parts import checked_recv, scenario_of
+from sipp_scenarios.proxy import callee as proxied_callee
+from sipp_scenarios.proxy import caller as proxied_caller
+from sipp_scenarios.uac import (
+    request_scenario,
+    send_register,
     uac_hung_up_by_server_scenario,
     uac_scenario,
+)
+from sipp_scenarios.uas import (
+    rejecting_callee,
+    ringing_then_cancelled_scenario,
     uas_in_dialog_scenario,
 )
-from test_proxy import callee as proxied_callee
-from test_proxy import caller as proxied_caller
 
 from drachtio.server import Server
 
@@ -199,7 +208,7 @@ async def test_uac_calls_waits_and_hangs_up(server: Server, example: Start, tmp_
 
 
 async def test_uac_reports_a_rejected_call(server: Server, example: Start, tmp_path: Path) -> None:
-    callee, port = await sipp_uas(tmp_path, reject_scenario(486))
+    callee, port = await sipp_uas(tmp_path, rejecting_callee(486, "Busy Here"))
     uac = await example("uac.py", *control(server), f"sip:bob@127.0.0.1:{port}")
     assert await uac.wait() == 1
     assert "failed: 486 Busy Here" in await uac.output()
@@ -234,7 +243,7 @@ async def test_b2bua_bridges_the_call_to_the_configured_uri(
 async def test_b2bua_passes_the_callees_rejection_back(
     server: Server, example: Start, tmp_path: Path
 ) -> None:
-    callee, port = await sipp_uas(tmp_path, reject_scenario(486))
+    callee, port = await sipp_uas(tmp_path, rejecting_callee(486, "Busy Here"))
     b2bua = await example("b2bua.py", *control(server), "--to", f"sip:bob@127.0.0.1:{port}")
     await b2bua.wait_for_log("ready")
     caller = await sipp_uac(tmp_path, server, uac_scenario(486))
@@ -308,7 +317,7 @@ async def test_registrar_answers_480_when_the_registered_user_fails(
     port = free_port()
     phone = await sipp_uac(tmp_path, server, register_scenario("service", port))
     assert (await phone.result()).successful == 1
-    callee, _ = await sipp_uas(tmp_path, reject_scenario(486), port=port)
+    callee, _ = await sipp_uas(tmp_path, rejecting_callee(486, "Busy Here"), port=port)
     caller = await sipp_uac(
         tmp_path, server, uac_scenario(480, check_headers=("480 Temporarily Unavailable",))
     )
@@ -359,7 +368,9 @@ async def test_options_responder_answers_with_the_capabilities(
         "Accept: application/sdp",
         "Supported: timer",
     )
-    asker = await sipp_uac(tmp_path, server, options_scenario(checks))
+    asker = await sipp_uac(
+        tmp_path, server, request_scenario("OPTIONS", "Accept: application/sdp", checks=checks)
+    )
     result = await asker.result()
     assert result.successful == 1, result.log
     await responder.wait_for_log("OPTIONS from 127.0.0.1")
@@ -455,118 +466,16 @@ async def sipp_call(tmp_path: Path, port: int, scenario: str) -> Sipp:
     )
 
 
-def reject_scenario(code: int) -> str:
-    """sipp as a UAS rejecting an INVITE with ``code`` (its standard reason) and taking the ACK."""
-    reason = {486: "Busy Here"}[code]
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="reject {code}">
-  <recv request="INVITE"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 {code} {reason}
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>
-</scenario>
-"""
-
-
 def register_scenario(user: str, port: int) -> str:
     """sipp registers ``sip:<user>@127.0.0.1`` at ``127.0.0.1:<port>`` for 300 s; the 200
     must list that binding."""
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="register">
-  <send retrans="500">
-    <![CDATA[
-
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:{user}@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:{user}@127.0.0.1>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:{user}@127.0.0.1:{port}>;expires=300
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200">
-    <action>
-      <ereg regexp="Contact: .sip:{user}@127.0.0.1:{port}.;expires=" search_in="msg"
-            check_it="true" assign_to="binding"/>
-    </action>
-  </recv>
-  <Reference variables="binding"/>
-</scenario>
-"""
-
-
-def options_scenario(checks: tuple[str, ...]) -> str:
-    """sipp sends OPTIONS; the 200 must match each of ``checks`` (regular expressions)."""
-    actions = "".join(
-        f'      <ereg regexp="{regexp}" search_in="msg" check_it="true" assign_to="c{index}"/>\n'
-        for index, regexp in enumerate(checks)
-    )
-    names = ",".join(f"c{index}" for index in range(len(checks)))
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="options">
-  <send retrans="500">
-    <![CDATA[
-
-      OPTIONS sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 OPTIONS
-      Max-Forwards: 70
-      Accept: application/sdp
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200">
-    <action>
-{actions}    </action>
-  </recv>
-  <Reference variables="{names}"/>
-</scenario>
-"""
-
-
-def ringing_then_cancelled_scenario() -> str:
-    """sipp as a callee that rings, then takes the CANCEL (200, and 487 to the INVITE)."""
-    answer = """
-  <send>
-    <![CDATA[
-
-      SIP/2.0 {status}
-      [last_Via:]
-      [last_From:]
-      [last_To:]{tag}
-      [last_Call-ID:]
-      {cseq}
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-    tag = ";tag=[pid]SIPpTag01[call_number]"
-    return (
-        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="ringing, cancelled">\n'
-        '  <recv request="INVITE"/>\n'
-        + answer.format(status="180 Ringing", tag=tag, cseq="[last_CSeq:]")
-        + '  <recv request="CANCEL"/>\n'
-        + answer.format(status="200 OK", tag="", cseq="[last_CSeq:]")
-        + answer.format(status="487 Request Terminated", tag=tag, cseq="CSeq: 1 INVITE")
-        + '  <recv request="ACK"/>\n</scenario>\n'
+    return scenario_of(
+        "register",
+        send_register(f"sip:{user}@127.0.0.1", f"<sip:{user}@127.0.0.1:{port}>;expires=300"),
+        checked_recv(
+            'response="200"',
+            (f"Contact: .sip:{user}@127.0.0.1:{port}.;expires=",),
+            "ok",
+            timeout=None,
+        ),
     )

@@ -15,7 +15,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from server_harness import SECRET, Sipp, free_port, needs_sipp, uac_scenario
+from server_harness import SECRET, Sipp, free_port, needs_sipp
+from sipp_scenarios.uac import uac_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = needs_sipp

@@ -8,56 +8,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from server_harness import (
-    _HEAD,
-    App,
-    _checked_recv,
-    _uas_answer,
-    needs_sipp,
-    sipp_uas,
-    start_server,
+from server_harness import App, needs_sipp, sipp_uas, start_server
+from sipp_scenarios.early import (
+    RECV_INVITE_AND_CONTACT,
+    WITH_SDP,
+    answer_invite,
+    callee,
+    callee_request,
+)
+from sipp_scenarios.parts import (
+    CONTACT,
+    OPTIONAL_100,
+    SDP_BODY,
+    checked_recv,
+    pause,
+    scenario_of,
+    uas_answer,
 )
 from test_cdr_calls import records
-from test_early_dialogs import _CONTACT, _RECV_INVITE, _SDP, _answer_invite, _finish, _invite
+from test_early_dialogs import _finish, _invite
 
 pytestmark = [needs_sipp, pytest.mark.parametrize("transport", ["udp", "tcp"])]
-
-# sipp receives the INVITE, keeping its Via, From, To and CSeq, and its
-# Contact (the server's), where sipp sends its requests in the dialog.
-_RECV_INVITE_AND_CONTACT = _RECV_INVITE.replace(
-    '  <recv request="INVITE" timeout="10000">\n    <action>\n',
-    '  <recv request="INVITE" timeout="10000">\n    <action>\n'
-    '      <ereg regexp="&lt;(sip:[^&gt;]*)&gt;" search_in="hdr" header="Contact:" '
-    'assign_to="ct_all,ct_uri"/>\n',
-)
-_NEW_VIA = "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]"
-
-
-def _callee_request(method: str, tag: str, check: str, via: str = _NEW_VIA) -> str:
-    """sipp, the callee with To tag ``tag``, sends ``method`` (CSeq 1) in that
-    dialog to the server's Contact (an ACK in the transaction of ``via``),
-    then receives ``check``."""
-    extra = _CONTACT if method == "INVITE" else ""
-    retrans = "" if method == "ACK" else ' retrans="500"'
-    return f"""
-  <send{retrans}>
-    <![CDATA[
-
-      {method} [$ct_uri] SIP/2.0
-      {via}
-      From: [$inv_to];tag={tag}
-      To: [$inv_from]
-      Call-ID: [call_id]
-      CSeq: 1 {method}
-      Max-Forwards: 70
-{extra}\
-      Content-Length: 0
-
-    ]]>
-  </send>
-{check}\
-  <Reference variables="ct_all"/>
-"""
 
 
 async def test_a_2xx_in_an_early_dialog_another_fork_ended_is_acked_and_hung_up(
@@ -71,27 +42,23 @@ async def test_a_2xx_in_an_early_dialog_another_fork_ended_is_acked_and_hung_up(
     cdr = tmp_path / "cdr.jsonl"
     server = await start_server(cdr_file=str(cdr))
     app = await App.authenticated(server)
-    sdp_headers = _CONTACT + "Content-Type: application/sdp\n"
-    scenario = "".join(
-        [
-            _HEAD.format(name="two forks answering"),
-            _RECV_INVITE_AND_CONTACT,
-            _answer_invite(183, "forkA", _CONTACT),
-            _answer_invite(183, "forkB", _CONTACT),
-            _answer_invite(200, "forkA", sdp_headers, _SDP),
-            _checked_recv('request="ACK"', ("To: .*;tag=forkA",), "acka_"),
-            _answer_invite(200, "forkB", sdp_headers, _SDP),
-            _checked_recv('request="ACK"', ("To: .*;tag=forkB", "CSeq: 1 ACK"), "ackb_"),
-            _checked_recv(
-                'request="BYE"',
-                ("To: .*;tag=forkB", "CSeq: 2 BYE", "Reason: SIP;text=.another fork answered"),
-                "byeb_",
-            ),
-            _uas_answer(200),
-            _callee_request("BYE", "forkA", '  <recv response="200" crlf="true"/>\n'),
-            '  <pause milliseconds="200"/>\n',
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "two forks answering",
+        RECV_INVITE_AND_CONTACT,
+        answer_invite(183, "forkA", CONTACT),
+        answer_invite(183, "forkB", CONTACT),
+        answer_invite(200, "forkA", WITH_SDP, SDP_BODY),
+        checked_recv('request="ACK"', ("To: .*;tag=forkA",), "acka_"),
+        answer_invite(200, "forkB", WITH_SDP, SDP_BODY),
+        checked_recv('request="ACK"', ("To: .*;tag=forkB", "CSeq: 1 ACK"), "ackb_"),
+        checked_recv(
+            'request="BYE"',
+            ("To: .*;tag=forkB", "CSeq: 2 BYE", "Reason: SIP;text=.another fork answered"),
+            "byeb_",
+        ),
+        uas_answer(200),
+        callee_request("BYE", "forkA", '  <recv response="200" crlf="true"/>\n'),
+        pause(200),
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
     since = len(app.frames)
@@ -136,24 +103,18 @@ async def test_the_callees_invite_in_an_early_dialog_is_answered_491(
     the app; the callee's 200 then confirms the early dialog as usual."""
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    refused = '  <recv response="100" optional="true"/>\n' + _checked_recv(
+    refused = OPTIONAL_100 + checked_recv(
         'response="491"', ("CSeq: 1 INVITE", "To: .*;tag=", "From: .*;tag=early1"), "rp_"
     )
-    scenario = "".join(
-        [
-            _HEAD.format(name="callee inviting in an early dialog"),
-            _RECV_INVITE_AND_CONTACT,
-            _answer_invite(183, "early1", _CONTACT),
-            _callee_request("INVITE", "early1", refused),
-            # The 491's ACK, in the INVITE's transaction (the response's Via).
-            _callee_request("ACK", "early1", "", via="[last_Via:]"),
-            _answer_invite(200, "early1", _CONTACT + "Content-Type: application/sdp\n", _SDP),
-            '  <recv request="ACK" timeout="10000"/>\n',
-            _checked_recv('request="BYE"', ("CSeq: 2 BYE",), "bye_"),
-            _uas_answer(200),
-            '  <pause milliseconds="200"/>\n',
-            "</scenario>\n",
-        ]
+    scenario = callee(
+        answer_invite(183, "early1", CONTACT),
+        callee_request("INVITE", "early1", refused),
+        # The 491's ACK, in the INVITE's transaction (the response's Via).
+        callee_request("ACK", "early1", "", via="[last_Via:]"),
+        answer_invite(200, "early1", WITH_SDP, SDP_BODY),
+        bye_cseq=2,
+        receive=RECV_INVITE_AND_CONTACT,
+        name="callee inviting in an early dialog",
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
     since = len(app.frames)

@@ -8,19 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import (
-    SDP,
-    App,
-    Sipp,
-    free_port,
-    needs_sipp,
-    sip_port,
-    sipp_uac,
-    start_server,
-    uac_hung_up_by_server_scenario,
-    uac_scenario,
-)
+from server_harness import SDP, App, Sipp, free_port, needs_sipp, sip_port, sipp_uac, start_server
 from sip_peer import SipPeer
+from sipp_scenarios.uac import uac_hung_up_by_server_scenario, uac_scenario
 
 pytestmark = needs_sipp
 

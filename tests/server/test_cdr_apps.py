@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 import pytest
-from server_harness import SDP, App, needs_sipp, sip_port, sipp_uac, start_server, uac_scenario
+from server_harness import SDP, App, needs_sipp, sip_port, sipp_uac, start_server
+from sipp_scenarios.uac import uac_scenario
 
 pytestmark = needs_sipp
 

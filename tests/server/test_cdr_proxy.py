@@ -12,28 +12,17 @@ from typing import Any
 
 import orjson
 import pytest
-from server_harness import (
-    _BYE_RECEIVED,
-    _HEAD,
-    _INVITE,
-    App,
-    needs_sipp,
-    sip_port,
-    sipp_uac,
-    sipp_uas,
-    start_server,
-    uac_scenario,
-)
-from test_proxy import (
-    _KEEP_INVITE,
-    _ROUTED_ACK,
-    _uas_send,
+from server_harness import App, needs_sipp, own_dir, sip_port, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.proxy import (
+    answered_caller,
+    answering_callee,
     callee,
+    callee_hanging_up,
     caller,
-    finish,
-    own_dir,
-    proxied,
+    caller_hung_up_on,
 )
+from sipp_scenarios.uac import uac_scenario
+from test_proxy import finish, proxied
 
 pytestmark = needs_sipp
 
@@ -51,34 +40,6 @@ def records(path: Path) -> list[dict[str, Any]]:
 
 def destination(port: int, transport: str) -> str:
     return f"sip:callee@127.0.0.1:{port}" + ("" if transport == "udp" else ";transport=tcp")
-
-
-def answered_caller() -> str:
-    """sipp as a caller whose call is answered, and no more: what follows in
-    the dialog does not pass through a proxy that did not record-route."""
-    return "".join(
-        (
-            _HEAD.format(name="answered caller"),
-            _INVITE,
-            '  <recv response="100" optional="true"/>\n',
-            '  <recv response="180"/>\n',
-            '  <recv response="200"/>\n',
-            "</scenario>\n",
-        )
-    )
-
-
-def answering_callee() -> str:
-    """sipp as a callee that rings and answers, and no more."""
-    return "".join(
-        (
-            _HEAD.format(name="answering callee"),
-            _KEEP_INVITE,
-            _uas_send(180, "Ringing"),
-            _uas_send(200, "OK"),
-            '  <pause milliseconds="100"/>\n</scenario>\n',
-        )
-    )
 
 
 async def proxied_call(
@@ -100,66 +61,6 @@ async def proxied_call(
     assert result["finalStatus"] == final_status
     await finish(app, server, uac, uas)
     return records(cdr), sip_port(server, transport)
-
-
-def caller_hung_up_on() -> str:
-    """sipp as a caller whose call is answered and ended by the callee's BYE."""
-    return "".join(
-        (
-            _HEAD.format(name="caller hung up on"),
-            _INVITE,
-            '  <recv response="100" optional="true"/>\n',
-            '  <recv response="180"/>\n',
-            '  <recv response="200" rrs="true"/>\n',
-            _ROUTED_ACK,
-            _BYE_RECEIVED,
-            "</scenario>\n",
-        )
-    )
-
-
-def callee_hanging_up() -> str:
-    """sipp as a callee that answers, then hangs up along the route set the
-    INVITE's Record-Route gave (through the proxy, when it record-routed)."""
-    keep_ends = """
-  <recv request="ACK" timeout="15000">
-    <action>
-      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/>
-      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="callee"/>
-    </action>
-  </recv>
-  <Reference variables="caller,callee"/>
-  <pause milliseconds="100"/>
-  <send retrans="500">
-    <![CDATA[
-
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$callee]
-      To: [$caller]
-      [routes]
-      Call-ID: [call_id]
-      CSeq: 1 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200"/>
-"""
-    return "".join(
-        (
-            _HEAD.format(name="callee hanging up"),
-            _KEEP_INVITE.replace(
-                '<recv request="INVITE" timeout="15000">',
-                '<recv request="INVITE" timeout="15000" rrs="true">',
-            ),
-            _uas_send(180, "Ringing"),
-            _uas_send(200, "OK"),
-            keep_ends,
-            "</scenario>\n",
-        )
-    )
 
 
 def summary(made: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

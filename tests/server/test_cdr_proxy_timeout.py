@@ -10,9 +10,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from server_harness import App, needs_sipp, sipp_uac, sipp_uas, start_server
-from test_cdr_proxy import answered_caller, answering_callee, destination, records, summary
-from test_proxy import callee, caller, finish, own_dir, proxied
+from server_harness import App, needs_sipp, own_dir, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.proxy import answered_caller, answering_callee, callee, caller
+from test_cdr_proxy import destination, records, summary
+from test_proxy import finish, proxied
 
 pytestmark = needs_sipp
 

@@ -9,17 +9,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from server_harness import (
-    SECRET,
-    App,
-    free_port,
-    needs_sipp,
-    sip_port,
-    sipp_uac,
-    start_server,
-    uac_scenario,
-)
+from server_harness import SECRET, App, free_port, needs_sipp, sip_port, sipp_uac, start_server
 from sip_peer import SipPeer
+from sipp_scenarios.uac import uac_scenario
 
 from drachtio.protocol import FrameDecoder, encode_frame
 from drachtio.server import Server

@@ -12,16 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import (
-    _HEAD,
-    App,
-    _uas_answer,
-    free_port,
-    needs_sipp,
-    sipp_uas,
-    start_server,
-    uas_in_dialog_scenario,
-)
+from server_harness import App, free_port, needs_sipp, sipp_uas, start_server
+from sipp_scenarios.uas import rejecting_callee, uas_in_dialog_scenario
 
 from drachtio.server import ConfigError, Server, load_config
 
@@ -219,17 +211,6 @@ async def test_the_next_srv_target_gets_the_request_when_the_first_is_down(
     await server.stop()
 
 
-def _busy_scenario() -> str:
-    """sipp as a UAS that answers an INVITE 503 and takes the ACK."""
-    return (
-        _HEAD.format(name="uas 503")
-        + '  <recv request="INVITE" timeout="15000"/>\n'
-        + _uas_answer(503, to="[last_To:];tag=[pid]SIPpTag01[call_number]")
-        + '  <recv request="ACK" timeout="15000"/>\n'
-        + "</scenario>\n"
-    )
-
-
 @needs_sipp
 @needs_dnsmasq
 async def test_a_503_from_the_first_srv_target_passes_the_request_to_the_next(
@@ -237,7 +218,7 @@ async def test_a_503_from_the_first_srv_target_passes_the_request_to_the_next(
 ) -> None:
     # RFC 3263 §4.3: a 503 is a failure like a timeout; the application
     # sees the 200 of the second target, not the 503 of the first.
-    busy, busy_port = await sipp_uas(tmp_path, _busy_scenario())
+    busy, busy_port = await sipp_uas(tmp_path, rejecting_callee(503))
     sipp, port = await sipp_uas(tmp_path, uas_in_dialog_scenario([("BYE", 200)]))
     zone = await zone_factory(
         [
@@ -263,7 +244,7 @@ async def test_a_503_from_the_first_srv_target_passes_the_request_to_the_next(
 async def test_the_last_targets_503_reaches_the_application(
     tmp_path: Path, zone_factory: Any
 ) -> None:
-    busy, port = await sipp_uas(tmp_path, _busy_scenario())
+    busy, port = await sipp_uas(tmp_path, rejecting_callee(503))
     zone = await zone_factory(
         [
             f"srv-host=_sip._udp.test.domain,a.test.domain,{port},10,0",

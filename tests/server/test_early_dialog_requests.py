@@ -9,23 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from server_harness import (
-    _ACK,
-    _ACK_2XX,
-    _BYE,
-    _HEAD,
-    _INVITE,
-    SDP,
-    App,
-    _checked_recv,
-    _uac_in_dialog_request,
-    needs_sipp,
-    sipp_uac,
-    start_server,
+from server_harness import SDP, App, needs_sipp, sipp_uac, start_server
+from sipp_scenarios.parts import OPTIONAL_100, checked_recv, scenario_of
+from sipp_scenarios.prack import prack_scenario
+from sipp_scenarios.uac import (
+    ACK,
+    ACK_2XX,
+    BYE,
+    INVITE,
+    send_bye,
+    uac_in_dialog_request,
+    uac_request,
 )
 from test_cdr_calls import records
 from test_early_dialogs import _finish
-from test_reliable_provisional import prack_scenario
 
 pytestmark = [needs_sipp, pytest.mark.parametrize("transport", ["udp", "tcp"])]
 
@@ -50,17 +47,14 @@ async def test_the_callers_bye_in_the_early_dialog_ends_the_invite_with_487(
     cdr = tmp_path / "cdr.jsonl"
     server = await start_server(cdr_file=str(cdr))
     app = await App.authenticated(server, "invite", "bye")
-    scenario = "".join(
-        [
-            _HEAD.format(name="caller hanging up an early dialog"),
-            _INVITE,
-            '  <recv response="100" optional="true"/>\n',
-            '  <recv response="180" rrs="true"/>\n',
-            _BYE,  # in the early dialog: the 180's To tag, to its Contact
-            _checked_recv('response="487"', ("CSeq: 1 INVITE",), "term_"),
-            _ACK,
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "caller hanging up an early dialog",
+        INVITE,
+        OPTIONAL_100,
+        '  <recv response="180" rrs="true"/>\n',
+        BYE,  # in the early dialog: the 180's To tag, to its Contact
+        checked_recv('response="487"', ("CSeq: 1 INVITE",), "term_"),
+        ACK,
     )
     sipp = await sipp_uac(tmp_path, server, scenario, transport)
     invite = await app.next_sip("INVITE")
@@ -90,14 +84,6 @@ async def test_the_callers_bye_in_the_early_dialog_ends_the_invite_with_487(
     ]
 
 
-# The ACK of a non-2xx final response to a re-INVITE: in its transaction (the
-# response's Via), to the re-INVITE's Request-URI.
-_ACK_REINVITE = _ACK_2XX.replace(
-    "      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n",
-    "      [last_Via:]\n",
-).replace("CSeq: 1 ACK", "CSeq: 2 ACK")
-
-
 async def test_a_second_invite_in_the_early_dialog_is_answered_500_with_retry_after(
     tmp_path: Path, transport: str
 ) -> None:
@@ -107,23 +93,21 @@ async def test_a_second_invite_in_the_early_dialog_is_answered_500_with_retry_af
     confirms the early dialog."""
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    refused = '  <recv response="100" optional="true"/>\n' + _checked_recv(
+    refused = OPTIONAL_100 + checked_recv(
         'response="500"', ("CSeq: 2 INVITE", "Retry-After: ([0-9]|10)[^0-9]"), "re_"
     )
-    scenario = "".join(
-        [
-            _HEAD.format(name="caller re-inviting an early dialog"),
-            _INVITE,
-            '  <recv response="100" optional="true"/>\n',
-            '  <recv response="183" rrs="true"/>\n',
-            _uac_in_dialog_request("INVITE", 2, refused),
-            _ACK_REINVITE,
-            _uac_in_dialog_request("UPDATE", 3, '  <recv response="200"/>\n'),
-            _checked_recv('response="200"', ("CSeq: 1 INVITE",), "ok_", rrs=True),
-            _ACK_2XX,
-            _BYE.replace("CSeq: 2 BYE", "CSeq: 4 BYE"),
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "caller re-inviting an early dialog",
+        INVITE,
+        OPTIONAL_100,
+        '  <recv response="183" rrs="true"/>\n',
+        uac_in_dialog_request("INVITE", 2, refused),
+        # The ACK of the 500, in its transaction, to the re-INVITE's Request-URI.
+        uac_request("ACK", 2, via="[last_Via:]"),
+        uac_in_dialog_request("UPDATE", 3, '  <recv response="200"/>\n'),
+        checked_recv('response="200"', ("CSeq: 1 INVITE",), "ok_", rrs=True),
+        ACK_2XX,
+        send_bye(4),
     )
     sipp = await sipp_uac(tmp_path, server, scenario, transport)
     invite = await app.next_sip("INVITE")

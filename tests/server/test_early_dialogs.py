@@ -9,68 +9,32 @@ from typing import Any
 
 import orjson
 import pytest
-from server_harness import (
-    _ACK,
-    _ACK_2XX,
-    _BYE,
-    _HEAD,
-    _INVITE,
-    SDP,
-    App,
-    Sipp,
-    _checked_recv,
-    _keep_headers,
-    _kept,
-    _uas_answer,
-    needs_sipp,
-    ringing_then_cancelled_scenario,
-    sipp_uac,
-    sipp_uas,
-    start_server,
-    uac_scenario,
+from server_harness import SDP, App, Sipp, needs_sipp, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.early import (
+    CALLER_BYE,
+    CALLER_UPDATE,
+    RECV_INVITE,
+    RECV_INVITE_AND_CONTACT,
+    WITH_SDP,
+    answer_invite,
+    callee,
+    callee_update,
 )
+from sipp_scenarios.parts import (
+    CONTACT,
+    OPTIONAL_100,
+    SDP_BODY,
+    checked_recv,
+    pause,
+    scenario_of,
+    uas_answer,
+)
+from sipp_scenarios.uac import ACK, ACK_2XX, INVITE, send_invite, uac_scenario
+from sipp_scenarios.uas import ringing_then_cancelled_scenario
 
 from drachtio.server import Server
 
 pytestmark = [needs_sipp, pytest.mark.parametrize("transport", ["udp", "tcp"])]
-
-_CONTACT = "Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>\n"
-_SDP = SDP.replace("\r\n", "\n")
-
-# sipp as the callee: the INVITE's Via, From, To and CSeq kept to answer it
-# after other requests came.
-_RECV_INVITE = (
-    '  <recv request="INVITE" timeout="10000">\n    <action>\n'
-    + _keep_headers("inv_")
-    + "    </action>\n  </recv>\n"
-    + f'  <Reference variables="{_kept("inv_")}"/>\n'
-)
-
-
-def _answer_invite(code: int, tag: str, extra: str = "", body: str = "") -> str:
-    """sipp answers the INVITE it kept, with To tag ``tag``."""
-    return (
-        _uas_answer(code, extra, body, to=f"To: [$inv_to];tag={tag}")
-        .replace("[last_Via:]", "Via: [$inv_via]")
-        .replace("[last_From:]", "From: [$inv_from]")
-        .replace("[last_CSeq:]", "CSeq: [$inv_cseq]")
-    )
-
-
-def _callee(*middle: str, bye_cseq: int = 3) -> str:
-    """sipp as the callee: the INVITE, ``middle``, then the call's ACK and BYE."""
-    return "".join(
-        [
-            _HEAD.format(name="callee with early dialogs"),
-            _RECV_INVITE,
-            *middle,
-            '  <recv request="ACK" timeout="10000"/>\n',
-            _checked_recv('request="BYE"', (f"CSeq: {bye_cseq} BYE",), "bye_"),
-            _uas_answer(200),
-            '  <pause milliseconds="200"/>\n',
-            "</scenario>\n",
-        ]
-    )
 
 
 async def _invite(app: App, port: int, transport: str, **more: Any) -> str:
@@ -113,15 +77,15 @@ async def test_the_183_names_the_early_dialog_the_200_confirms(
     server = await start_server()
     app = await App.authenticated(server)
     rr = "Record-Route: <sip:rr@[local_ip]:[local_port];transport=[transport];lr>\n"
-    scenario = _callee(
-        _answer_invite(183, "early1", rr + _CONTACT),
-        _checked_recv(
+    scenario = callee(
+        answer_invite(183, "early1", rr + CONTACT),
+        checked_recv(
             'request="UPDATE"',
             ("CSeq: 2 UPDATE", "To: .*;tag=early1", "Route: .sip:rr@", "UPDATE sip:sipp@"),
             "up_",
         ),
-        _uas_answer(200, _CONTACT),
-        _answer_invite(200, "early1", rr + _CONTACT + "Content-Type: application/sdp\n", _SDP),
+        uas_answer(200, CONTACT),
+        answer_invite(200, "early1", rr + WITH_SDP, SDP_BODY),
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
     tx_id = await _invite(app, port, transport)
@@ -150,35 +114,14 @@ async def test_the_callees_update_in_the_early_dialog_reaches_the_app(
 ) -> None:
     server = await start_server()
     app = await App.authenticated(server)
-    update = """
-  <send retrans="500">
-    <![CDATA[
-
-      UPDATE [$inv_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$inv_to];tag=early2
-      To: [$inv_from]
-      Call-ID: [call_id]
-      CSeq: 1 UPDATE
-      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-    keep_contact = (
-        '      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" '
-        'assign_to="inv_contact"/>\n'
-    )
-    scenario = _callee(
-        _answer_invite(183, "early2", _CONTACT),
-        update,
-        _checked_recv('response="200"', ("CSeq: 1 UPDATE", "X-App: answered"), "upok_"),
-        _answer_invite(200, "early2", _CONTACT + "Content-Type: application/sdp\n", _SDP),
+    scenario = callee(
+        answer_invite(183, "early2", CONTACT),
+        callee_update("early2"),
+        checked_recv('response="200"', ("CSeq: 1 UPDATE", "X-App: answered"), "upok_"),
+        answer_invite(200, "early2", WITH_SDP, SDP_BODY),
         bye_cseq=2,
-    ).replace("    </action>\n  </recv>\n", keep_contact + "    </action>\n  </recv>\n", 1)
-    scenario = scenario.replace(f'"{_kept("inv_")}"', f'"{_kept("inv_")},inv_contact"', 1)
+        receive=RECV_INVITE_AND_CONTACT,
+    )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
     tx_id = await _invite(app, port, transport)
     status, ringing = await _status(app, tx_id)
@@ -201,11 +144,11 @@ async def test_forked_early_dialogs_the_200_confirms_one_and_ends_the_other(
     cdr = tmp_path / "cdr.jsonl"
     server = await start_server(cdr_file=str(cdr))
     app = await App.authenticated(server)
-    scenario = _callee(
-        _answer_invite(183, "forkA", _CONTACT),
-        _answer_invite(183, "forkB", _CONTACT),
-        '  <pause milliseconds="100"/>\n',
-        _answer_invite(200, "forkB", _CONTACT + "Content-Type: application/sdp\n", _SDP),
+    scenario = callee(
+        answer_invite(183, "forkA", CONTACT),
+        answer_invite(183, "forkB", CONTACT),
+        pause(100),
+        answer_invite(200, "forkB", WITH_SDP, SDP_BODY),
         bye_cseq=2,
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
@@ -240,17 +183,14 @@ async def test_forked_early_dialogs_the_200_confirms_one_and_ends_the_other(
 async def test_a_final_failure_ends_every_early_dialog(tmp_path: Path, transport: str) -> None:
     server = await start_server()
     app = await App.authenticated(server)
-    scenario = "".join(
-        [
-            _HEAD.format(name="callee that rings twice, then is busy"),
-            _RECV_INVITE,
-            _answer_invite(180, "forkA", _CONTACT),
-            _answer_invite(180, "forkB", _CONTACT),
-            '  <pause milliseconds="100"/>\n',
-            _answer_invite(486, "forkB"),
-            '  <recv request="ACK" timeout="10000"/>\n',
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "callee that rings twice, then is busy",
+        RECV_INVITE,
+        answer_invite(180, "forkA", CONTACT),
+        answer_invite(180, "forkB", CONTACT),
+        pause(100),
+        answer_invite(486, "forkB"),
+        '  <recv request="ACK" timeout="10000"/>\n',
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
     tx_id = await _invite(app, port, transport)
@@ -270,14 +210,14 @@ async def test_the_app_sends_the_prack_with_the_rack_the_server_writes(
     its PRACK in the early dialog carries RAck 42 1 INVITE and CSeq 2."""
     server = await start_server()
     app = await App.authenticated(server)
-    scenario = _callee(
-        _answer_invite(183, "rel1", f"Require: 100rel\nRSeq: 42\n{_CONTACT}"),
+    scenario = callee(
+        answer_invite(183, "rel1", f"Require: 100rel\nRSeq: 42\n{CONTACT}"),
         # The app's PRACK (its own header): the server sent none before it.
-        _checked_recv(
+        checked_recv(
             'request="PRACK"', ("RAck: 42 1 INVITE", "CSeq: 2 PRACK", "X-App: mine"), "pr_"
         ),
-        _uas_answer(200),
-        _answer_invite(200, "rel1", _CONTACT + "Content-Type: application/sdp\n", _SDP),
+        uas_answer(200),
+        answer_invite(200, "rel1", WITH_SDP, SDP_BODY),
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
     tx_id = await _invite(app, port, transport, prack="app")
@@ -301,16 +241,6 @@ async def test_the_app_sends_the_prack_with_the_rack_the_server_writes(
     await _finish(server, app, sipp)
 
 
-# sipp as the caller: an UPDATE with SDP, then the BYE, in the dialog of its INVITE.
-_CALLER_UPDATE = (
-    _INVITE.replace("INVITE sip:[service]@[remote_ip]:[remote_port]", "UPDATE [next_url]")
-    .replace("[remote_port]>\n", "[remote_port]>[peer_tag_param]\n")
-    .replace("CSeq: 1 INVITE", "CSeq: 2 UPDATE")
-    .replace("      Max-Forwards: 70\n", "      Max-Forwards: 70\n      Session-Expires: 1800\n")
-)
-_CALLER_BYE = _BYE.replace("CSeq: 2 BYE", "CSeq: 3 BYE")
-
-
 async def test_update_both_ways_in_the_early_dialog_of_an_invite_received(
     tmp_path: Path, transport: str
 ) -> None:
@@ -319,27 +249,24 @@ async def test_update_both_ways_in_the_early_dialog_of_an_invite_received(
     caller; the 200 confirms the same dialog."""
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    scenario = "".join(
-        [
-            _HEAD.format(name="caller updating in the early dialog"),
-            _INVITE,
-            '  <recv response="100" optional="true"/>\n',
-            '  <recv response="183" rrs="true"/>\n',
-            _CALLER_UPDATE,
-            # No session timer in an early dialog: the UPDATE's 200 sets none.
-            '  <recv response="200" timeout="15000">\n    <action>\n'
-            '      <ereg regexp="CSeq: 2 UPDATE" search_in="msg" check_it="true" '
-            'assign_to="upok_0"/>\n'
-            '      <ereg regexp="Session-Expires" search_in="msg" check_it_inverse="true" '
-            'assign_to="upok_1"/>\n'
-            '    </action>\n  </recv>\n  <Reference variables="upok_0,upok_1"/>\n',
-            _checked_recv('request="UPDATE"', ("CSeq: 1 UPDATE", "X-From-App: yes"), "up_"),
-            _uas_answer(200, _CONTACT),
-            _checked_recv('response="200"', ("CSeq: 1 INVITE",), "ok_", rrs=True),
-            _ACK_2XX,
-            _CALLER_BYE,
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "caller updating in the early dialog",
+        INVITE,
+        OPTIONAL_100,
+        '  <recv response="183" rrs="true"/>\n',
+        CALLER_UPDATE,
+        # No session timer in an early dialog: the UPDATE's 200 sets none.
+        '  <recv response="200" timeout="15000">\n    <action>\n'
+        '      <ereg regexp="CSeq: 2 UPDATE" search_in="msg" check_it="true" '
+        'assign_to="upok_0"/>\n'
+        '      <ereg regexp="Session-Expires" search_in="msg" check_it_inverse="true" '
+        'assign_to="upok_1"/>\n'
+        '    </action>\n  </recv>\n  <Reference variables="upok_0,upok_1"/>\n',
+        checked_recv('request="UPDATE"', ("CSeq: 1 UPDATE", "X-From-App: yes"), "up_"),
+        uas_answer(200, CONTACT),
+        checked_recv('response="200"', ("CSeq: 1 INVITE",), "ok_", rrs=True),
+        ACK_2XX,
+        CALLER_BYE,
     )
     sipp = await sipp_uac(tmp_path, server, scenario, transport)
     invite = await app.next_sip("INVITE")
@@ -368,18 +295,15 @@ async def test_a_rejected_invite_ends_its_early_dialog_and_the_update_after_gets
     after the reply; an UPDATE the caller sends in it then is answered 481."""
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    scenario = "".join(
-        [
-            _HEAD.format(name="caller refused after ringing"),
-            _INVITE,
-            '  <recv response="100" optional="true"/>\n',
-            '  <recv response="180" rrs="true"/>\n',
-            '  <recv response="486"/>\n',
-            _ACK,
-            _CALLER_UPDATE,
-            '  <recv response="481"/>\n',
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "caller refused after ringing",
+        INVITE,
+        OPTIONAL_100,
+        '  <recv response="180" rrs="true"/>\n',
+        '  <recv response="486"/>\n',
+        ACK,
+        CALLER_UPDATE,
+        '  <recv response="481"/>\n',
     )
     sipp = await sipp_uac(tmp_path, server, scenario, transport)
     invite = await app.next_sip("INVITE")
@@ -450,9 +374,9 @@ async def test_a_1xx_with_a_malformed_record_route_makes_no_early_dialog(
     it); the 200 after it creates the call as usual."""
     server = await start_server()
     app = await App.authenticated(server)
-    scenario = _callee(
-        _answer_invite(183, "bad", "Record-Route: <sip:rr@127.0.0.1\n" + _CONTACT),
-        _answer_invite(200, "bad", _CONTACT + "Content-Type: application/sdp\n", _SDP),
+    scenario = callee(
+        answer_invite(183, "bad", "Record-Route: <sip:rr@127.0.0.1\n" + CONTACT),
+        answer_invite(200, "bad", WITH_SDP, SDP_BODY),
         bye_cseq=2,
     )
     sipp, port = await sipp_uas(tmp_path, scenario, transport)
@@ -472,19 +396,13 @@ async def test_an_invite_with_a_malformed_record_route_rings_without_an_early_di
     INVITE); its 200 is refused, and its 486 then ends the call."""
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    scenario = "".join(
-        [
-            _HEAD.format(name="caller with a malformed Record-Route"),
-            _INVITE.replace(
-                "      Max-Forwards: 70\n",
-                "      Max-Forwards: 70\n      Record-Route: <sip:rr@127.0.0.1\n",
-            ),
-            '  <recv response="100" optional="true"/>\n',
-            '  <recv response="180"/>\n',
-            '  <recv response="486"/>\n',
-            _ACK,
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "caller with a malformed Record-Route",
+        send_invite("Record-Route: <sip:rr@127.0.0.1"),
+        OPTIONAL_100,
+        '  <recv response="180"/>\n',
+        '  <recv response="486"/>\n',
+        ACK,
     )
     sipp = await sipp_uac(tmp_path, server, scenario, transport)
     invite = await app.next_sip("INVITE")

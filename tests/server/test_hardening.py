@@ -13,18 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import (
-    SDP,
-    App,
-    needs_sipp,
-    sip_port,
-    sipp_uac,
-    sipp_uas,
-    start_server,
-    uac_scenario,
-    uas_in_dialog_scenario,
-)
+from server_harness import SDP, App, needs_sipp, sip_port, sipp_uac, sipp_uas, start_server
 from sip_peer import SipPeer
+from sipp_scenarios.uac import uac_scenario
+from sipp_scenarios.uas import uas_in_dialog_scenario
 
 from drachtio import ParseError, SipRequest, parse
 from drachtio.server import Server

@@ -17,10 +17,9 @@ from server_harness import (
     sipp_uac,
     sipp_uas,
     start_server,
-    uac_in_dialog_scenario,
-    uas_in_dialog_scenario,
-    uas_reinvite_answered_after_bye_scenario,
 )
+from sipp_scenarios.uac import uac_in_dialog_scenario
+from sipp_scenarios.uas import uas_in_dialog_scenario, uas_reinvite_answered_after_bye_scenario
 
 from drachtio.server import Server
 

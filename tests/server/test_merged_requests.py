@@ -8,17 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from server_harness import (
-    _ACK,
-    _CANCEL,
-    _HEAD,
-    _INVITE,
-    App,
-    _checked_recv,
-    needs_sipp,
-    sipp_uac,
-    start_server,
-)
+from server_harness import App, needs_sipp, sipp_uac, start_server
+from sipp_scenarios.parts import checked_recv, scenario_of
+from sipp_scenarios.uac import ACK, send_ack, send_cancel, send_invite
 
 from drachtio.server import Server
 
@@ -30,26 +22,20 @@ _OTHER_PATH = (
     "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-other-[call_number]\n"
     "      Via: SIP/2.0/[transport] 192.0.2.7:5060;branch=z9hG4bK-path2-[call_number]"
 )
-_INVITE_VIA = "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]"
 
 
 def _merged_scenario() -> str:
     """The first copy, then the second (482, acknowledged in its transaction),
     then a CANCEL of the first, which is answered 487 (acknowledged)."""
-    first = _INVITE.replace(_INVITE_VIA, _FIRST_VIA)
-    second = _INVITE.replace(_INVITE_VIA, _OTHER_PATH)
-    return "".join(
-        [
-            _HEAD.format(name="one request by two paths"),
-            first,
-            '  <recv response="100"/>\n',  # the stack's, at once (RFC 3261 §17.2.1)
-            second,
-            _checked_recv('response="482"', ("branch=z9hG4bK-other-", "CSeq: 1 INVITE"), "merged_"),
-            _ACK,
-            _CANCEL.replace("[last_Via:]", _FIRST_VIA),
-            _ACK.replace("[last_Via:]", _FIRST_VIA),
-            "</scenario>\n",
-        ]
+    return scenario_of(
+        "one request by two paths",
+        send_invite(via=_FIRST_VIA),
+        '  <recv response="100"/>\n',  # the stack's, at once (RFC 3261 §17.2.1)
+        send_invite(via=_OTHER_PATH),
+        checked_recv('response="482"', ("branch=z9hG4bK-other-", "CSeq: 1 INVITE"), "merged_"),
+        ACK,
+        send_cancel(_FIRST_VIA),
+        send_ack(_FIRST_VIA),
     )
 
 

@@ -6,16 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from server_harness import (
-    SDP,
-    App,
-    Sipp,
-    free_port,
-    needs_sipp,
-    sipp_uac,
-    start_server,
-    uac_scenario,
-)
+from server_harness import SDP, App, Sipp, free_port, needs_sipp, sipp_uac, start_server
+from sipp_scenarios.uac import uac_scenario
 
 pytestmark = needs_sipp
 

@@ -11,18 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 from metrics_scrape import get, http, metrics_server, scrape, total, value
-from server_harness import (
-    App,
-    Sipp,
-    free_port,
-    needs_sipp,
-    sip_port,
-    sipp_uas,
-    start_server,
-    uac_scenario,
-    uas_in_dialog_scenario,
-)
+from server_harness import App, Sipp, free_port, needs_sipp, sip_port, sipp_uas, start_server
 from sip_peer import SipPeer
+from sipp_scenarios.uac import uac_scenario
+from sipp_scenarios.uas import uas_in_dialog_scenario
 
 from drachtio.server import ConfigError, Server, ServerConfig, load_config
 from drachtio.server.metrics import FAMILIES, NOT_EXPORTED

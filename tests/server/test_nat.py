@@ -9,18 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from server_harness import (
-    SDP,
-    App,
-    _checked_recv,
-    needs_sipp,
-    sip_port,
-    sipp_uac,
-    sipp_uas,
-    start_server,
-    uac_scenario,
-    uas_in_dialog_scenario,
-)
+from server_harness import SDP, App, needs_sipp, sip_port, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.parts import checked_recv
+from sipp_scenarios.uac import uac_scenario
+from sipp_scenarios.uas import uas_in_dialog_scenario
 
 from drachtio.server import ConfigError, load_config
 
@@ -37,7 +29,7 @@ def _scenario(sent_by: str, transport: str) -> str:
     scenario = uas_in_dialog_scenario([("BYE", 200)], checks={"BYE": (via,)})
     plain = '  <recv request="INVITE" timeout="15000"/>\n'
     assert plain in scenario
-    return scenario.replace(plain, _checked_recv('request="INVITE"', (via, contact), "inv"))
+    return scenario.replace(plain, checked_recv('request="INVITE"', (via, contact), "inv"))
 
 
 @needs_sipp

@@ -7,138 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from server_harness import (
-    _ACK,
-    _ACK_2XX,
-    _BYE,
-    _HEAD,
-    _INVITE,
     SDP,
     App,
     Sipp,
-    _uas_answer,
     needs_sipp,
+    own_dir,
     sip_port,
     sipp_uac,
     sipp_uas,
     start_server,
-    uac_in_dialog_scenario,
-    uac_scenario,
-    uas_in_dialog_scenario,
 )
+from sipp_scenarios.proxy import callee, caller, redirecting_callee, silent_callee
+from sipp_scenarios.uac import uac_in_dialog_scenario, uac_scenario
+from sipp_scenarios.uas import uas_in_dialog_scenario
 
 pytestmark = needs_sipp
-
-_KEEP_INVITE = """
-  <recv request="INVITE" timeout="15000">
-    <action>
-      <ereg regexp=".*" search_in="hdr" header="Via:" occurrence="1" assign_to="inv_via"/>
-      <ereg regexp=".*" search_in="hdr" header="Via:" occurrence="2" assign_to="inv_via2"/>
-      <ereg regexp=".*" search_in="hdr" header="CSeq:" assign_to="inv_cseq"/>
-    </action>
-  </recv>
-  <Reference variables="inv_via,inv_via2,inv_cseq"/>
-"""
-
-
-_CALLEE_CONTACT = "      Contact: <sip:callee@[local_ip]:[local_port];transport=[transport]>\n"
-
-
-def _uas_send(code: int, reason: str, extra: str = "") -> str:
-    """A response to the INVITE kept by ``_KEEP_INVITE`` (both its Vias: the proxy's, the
-    caller's); sent before any other request comes, it copies the INVITE's Record-Route."""
-    return f"""
-  <send>
-    <![CDATA[
-
-      SIP/2.0 {code} {reason}
-      Via: [$inv_via]
-      Via: [$inv_via2]
-      [last_From:]
-      [last_To:];tag=callee[pid][call_number]
-      [last_Call-ID:]
-      CSeq: [$inv_cseq]
-      [last_Record-Route:]
-{extra or _CALLEE_CONTACT}\
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-
-def silent_callee() -> str:
-    """sipp as a callee that takes the INVITE and never answers (its retransmissions neither)."""
-    return (
-        _HEAD.format(name="silent") + _KEEP_INVITE + '  <pause milliseconds="1500"/>\n</scenario>\n'
-    )
-
-
-def redirecting_callee(contact: str) -> str:
-    """sipp as a callee that answers 302 with ``contact`` and takes the ACK."""
-    return "".join(
-        (
-            _HEAD.format(name="redirect"),
-            _KEEP_INVITE,
-            _uas_send(302, "Moved Temporarily", f"      Contact: <{contact}>\n"),
-            '  <recv request="ACK" timeout="15000"/>\n</scenario>\n',
-        )
-    )
-
-
-def callee(final: int | None, *, ring: bool = True) -> str:
-    """sipp as a callee: the INVITE, 180 (when ``ring``), then ``final``.
-
-    A 2xx is followed by its ACK and the caller's BYE, answered 200; another
-    final response by its ACK. ``None``: the callee rings until a CANCEL
-    comes, answers it 200 and the INVITE 487, and takes the ACK.
-    """
-    parts = [_HEAD.format(name=f"callee {final}"), _KEEP_INVITE]
-    if ring:
-        parts.append(_uas_send(180, "Ringing"))
-    if final is None:
-        parts.append('  <recv request="CANCEL" timeout="15000"/>\n')
-        parts.append(_uas_answer(200))
-        parts.append(_uas_send(487, "Request Terminated"))
-        parts.append('  <recv request="ACK" timeout="15000"/>\n')
-    elif 200 <= final < 300:
-        parts.append(_uas_send(final, "OK"))
-        parts.append('  <recv request="ACK" timeout="15000"/>\n')
-        parts.append('  <recv request="BYE" timeout="15000"/>\n')
-        parts.append(_uas_answer(200))
-    else:
-        parts.append(_uas_send(final, "Busy Here" if final == 486 else "Failed"))
-        parts.append('  <recv request="ACK" timeout="15000"/>\n')
-    parts.append('  <pause milliseconds="100"/>\n</scenario>\n')
-    return "".join(parts)
-
-
-_ROUTED_ACK = _ACK_2XX.replace("      CSeq: 1 ACK", "      [routes]\n      CSeq: 1 ACK")
-_ROUTED_BYE = _BYE.replace("      CSeq: 2 BYE", "      [routes]\n      CSeq: 2 BYE")
-
-
-def caller(final: int, *, rings: int = 0, may_ring: int = 0) -> str:
-    """sipp as a caller: an INVITE, ``rings`` 180s, up to ``may_ring`` more, then ``final``.
-
-    A 2xx is acknowledged and the call ended by a BYE, both along the route
-    set the 2xx gave (the proxy, when it record-routed).
-    """
-    parts = [_HEAD.format(name="caller"), _INVITE, '  <recv response="100" optional="true"/>\n']
-    parts.extend('  <recv response="180"/>\n' for _ in range(rings))
-    parts.extend('  <recv response="180" optional="true"/>\n' for _ in range(may_ring))
-    parts.append(f'  <recv response="{final}" rrs="true"/>\n')
-    if 200 <= final < 300:
-        parts.extend((_ROUTED_ACK, '  <pause milliseconds="100"/>\n', _ROUTED_BYE))
-    else:
-        parts.append(_ACK)
-    parts.append("</scenario>\n")
-    return "".join(parts)
-
-
-def own_dir(tmp_path: Path) -> Path:
-    """A folder of its own for one more sipp (its statistics file is named by what is there)."""
-    path = tmp_path / f"sipp{len(list(tmp_path.glob('sipp*/')))}"
-    path.mkdir()
-    return path
 
 
 def statuses(branch: dict[str, Any]) -> list[int]:

@@ -10,84 +10,18 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from server_harness import (
-    _ACK,
-    _ACK_2XX,
-    _BYE,
-    _CANCEL,
-    _HEAD,
-    _INVITE,
-    SDP,
-    App,
-    Sipp,
-    _checked_recv,
-    _keep_headers,
-    _kept,
-    _uas_answer,
-    invite_sipp,
-    needs_sipp,
-    sipp_uac,
-    sipp_uas,
-    start_server,
+from server_harness import SDP, App, Sipp, invite_sipp, needs_sipp, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.parts import OPTIONAL_100, pause, scenario_of
+from sipp_scenarios.prack import (
+    ACK_BYE,
+    RECV_183,
+    prack_scenario,
+    reliable_183_callee,
+    send_prack,
 )
+from sipp_scenarios.uac import ACK, ACK_2XX, BYE, CANCEL, INVITE, send_invite
 
 from drachtio.server import Server
-
-
-def _invite(headers: str) -> str:
-    lines = "".join(f"      {line}\n" for line in headers.splitlines())
-    return _INVITE.replace("      Max-Forwards: 70\n", "      Max-Forwards: 70\n" + lines)
-
-
-_RECV_183 = """
-  <recv response="183" rrs="true" timeout="10000">
-    <action>
-      <ereg regexp="RSeq: ([0-9]+)" search_in="msg" check_it="true" assign_to="rseq,rseqnum"/>
-      <ereg regexp="Require: 100rel" search_in="msg" check_it="true" assign_to="req"/>
-    </action>
-  </recv>
-  <Reference variables="rseq,rseqnum,req"/>
-"""
-
-_PRACK = """
-  <send retrans="500">
-    <![CDATA[
-
-      PRACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 PRACK
-      RAck: [$rseqnum] 1 INVITE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-_ACK_BYE = _ACK_2XX + _BYE.replace("CSeq: 2 BYE", "CSeq: 3 BYE")
-
-
-def prack_scenario(invite_headers: str, *, answered_first: bool, pause_ms: int) -> str:
-    """INVITE, reliable 183 (RSeq and Require checked), a pause (the 183 is
-    retransmitted meanwhile), PRACK; then the PRACK's 200 and the INVITE's
-    (the INVITE's first when it was held for the PRACK), ACK, BYE."""
-    prack_ok = _checked_recv('response="200"', ("CSeq: 2 PRACK",), "p_")
-    invite_ok = _checked_recv('response="200"', ("CSeq: 1 INVITE",), "i_", rrs=True)
-    parts = [
-        _HEAD.format(name="prack"),
-        _invite(invite_headers),
-        '  <recv response="100" optional="true"/>\n',
-        _RECV_183,
-        f'  <pause milliseconds="{pause_ms}"/>\n',
-        _PRACK,
-        *((invite_ok, prack_ok) if answered_first else (prack_ok, invite_ok)),
-        _ACK_BYE,
-        "</scenario>\n",
-    ]
-    return "".join(parts)
 
 
 async def _finish(server: Server, app: App, sipp: Sipp) -> None:
@@ -151,18 +85,15 @@ async def test_the_2xx_waits_for_the_prack_which_the_server_answers(tmp_path: Pa
 async def test_without_support_the_183_is_sent_unreliably(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    scenario = "".join(
-        [
-            _HEAD.format(name="no 100rel"),
-            _INVITE,
-            '  <recv response="100" optional="true"/>\n',
-            '  <recv response="183">\n    <action>\n'
-            '      <ereg regexp="RSeq" search_in="msg" check_it_inverse="true" assign_to="r"/>\n'
-            '    </action>\n  </recv>\n  <Reference variables="r"/>\n',
-            '  <recv response="200" rrs="true"/>\n',
-            _ACK_BYE.replace("CSeq: 3 BYE", "CSeq: 2 BYE"),
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "no 100rel",
+        INVITE,
+        OPTIONAL_100,
+        '  <recv response="183">\n    <action>\n'
+        '      <ereg regexp="RSeq" search_in="msg" check_it_inverse="true" assign_to="r"/>\n'
+        '    </action>\n  </recv>\n  <Reference variables="r"/>\n',
+        '  <recv response="200" rrs="true"/>\n',
+        ACK_2XX + BYE,
     )
     sipp = await sipp_uac(tmp_path, server, scenario)
     invite = await app.next_sip("INVITE")
@@ -178,16 +109,13 @@ async def test_without_support_the_183_is_sent_unreliably(tmp_path: Path) -> Non
 async def test_without_a_prack_the_invite_is_answered_504(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    scenario = "".join(
-        [
-            _HEAD.format(name="no prack"),
-            _invite("Require: 100rel"),
-            '  <recv response="100" optional="true"/>\n',
-            _RECV_183,
-            '  <recv response="504" timeout="10000"/>\n',
-            _ACK,
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "no prack",
+        send_invite("Require: 100rel"),
+        OPTIONAL_100,
+        RECV_183,
+        '  <recv response="504" timeout="10000"/>\n',
+        ACK,
     )
     sipp = await sipp_uac(tmp_path, server, scenario)
     invite = await app.next_sip("INVITE")
@@ -204,18 +132,15 @@ async def test_without_a_prack_the_invite_is_answered_504(tmp_path: Path) -> Non
 async def test_a_prack_that_acknowledges_nothing_is_answered_481(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    scenario = "".join(
-        [
-            _HEAD.format(name="stray prack"),
-            _invite("Supported: 100rel"),
-            '  <recv response="100" optional="true"/>\n',
-            '  <recv response="180" rrs="true"/>\n',
-            _PRACK.replace("[$rseqnum]", "77"),
-            '  <recv response="481"/>\n',
-            '  <recv response="200" rrs="true"/>\n',
-            _ACK_BYE,
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "stray prack",
+        send_invite("Supported: 100rel"),
+        OPTIONAL_100,
+        '  <recv response="180" rrs="true"/>\n',
+        send_prack("77"),
+        '  <recv response="481"/>\n',
+        '  <recv response="200" rrs="true"/>\n',
+        ACK_BYE,
     )
     sipp = await sipp_uac(tmp_path, server, scenario)
     invite = await app.next_sip("INVITE")
@@ -241,18 +166,15 @@ async def _await_stat(server: Server, name: str, at_least: int) -> None:
 async def test_a_cancel_before_the_prack_ends_the_call_whose_2xx_was_held(tmp_path: Path) -> None:
     server = await start_server()
     app = await App.authenticated(server, "invite")
-    scenario = "".join(
-        [
-            _HEAD.format(name="cancel before prack"),
-            _invite("Require: 100rel"),
-            '  <recv response="100" optional="true"/>\n',
-            _RECV_183,
-            # Time for the app's 183 and 200, a few local round trips.
-            '  <pause milliseconds="1000"/>\n',
-            _CANCEL,
-            _ACK,
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "cancel before prack",
+        send_invite("Require: 100rel"),
+        OPTIONAL_100,
+        RECV_183,
+        # Time for the app's 183 and 200, a few local round trips.
+        pause(1000),
+        CANCEL,
+        ACK,
     )
     sipp = await sipp_uac(tmp_path, server, scenario)
     invite = await app.next_sip("INVITE")
@@ -265,43 +187,6 @@ async def test_a_cancel_before_the_prack_ends_the_call_whose_2xx_was_held(tmp_pa
         "reason": "cancelled by the caller",
     }
     await _finish(server, app, sipp)
-
-
-def reliable_183_callee() -> str:
-    """sipp as a callee that sends a reliable 183 (RSeq 42) to an INVITE offering
-    100rel, takes its PRACK (CSeq 2) and answers it, then answers the INVITE
-    200 and takes the ACK and the BYE (CSeq 3)."""
-    contact = "Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>"
-    to_tag = "[last_To:];tag=[pid]SIPpTag01[call_number]"
-    return "".join(
-        [
-            _HEAD.format(name="uas sends a reliable 183"),
-            '  <recv request="INVITE" timeout="10000">\n    <action>\n'
-            + _keep_headers("inv_")
-            + '      <ereg regexp="Supported: .*100rel" search_in="msg" check_it="true" '
-            'assign_to="inv_sup"/>\n'
-            + "    </action>\n  </recv>\n"
-            + f'  <Reference variables="{_kept("inv_")},inv_sup"/>\n',
-            _uas_answer(
-                183,
-                f"Require: 100rel\nRSeq: 42\n{contact}\nContent-Type: application/sdp\n",
-                SDP.replace("\r\n", "\n"),
-                to=to_tag,
-            ),
-            _checked_recv('request="PRACK"', ("RAck: 42 1 INVITE", "CSeq: 2 PRACK"), "pr_"),
-            _uas_answer(200),
-            _uas_answer(200, f"{contact}\n", to=to_tag)
-            .replace("[last_Via:]", "Via: [$inv_via]")
-            .replace("[last_From:]", "From: [$inv_from]")
-            .replace("[last_To:]", "To: [$inv_to]")
-            .replace("[last_CSeq:]", "CSeq: [$inv_cseq]"),
-            '  <recv request="ACK" timeout="10000"/>\n',
-            _checked_recv('request="BYE"', ("CSeq: 3 BYE",), "bye_"),
-            _uas_answer(200),
-            '  <pause milliseconds="200"/>\n',
-            "</scenario>\n",
-        ]
-    )
 
 
 @needs_sipp

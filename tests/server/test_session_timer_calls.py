@@ -16,22 +16,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import (
-    _ACK,
-    _HEAD,
-    _INVITE,
-    SDP,
-    App,
-    _checked_recv,
-    _keep_headers,
-    _kept,
-    _uas_answer,
-    invite_sipp,
-    needs_sipp,
-    sipp_uac,
-    sipp_uas,
-    start_server,
+from server_harness import SDP, App, invite_sipp, needs_sipp, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.parts import (
+    CALLEE_TO,
+    CONTACT,
+    END,
+    HEAD,
+    OPTIONAL_100,
+    SDP_BODY,
+    answer_kept,
+    checked_recv,
+    header_lines,
+    pause,
+    recv_kept,
+    scenario_of,
+    uas_answer,
 )
+from sipp_scenarios.uac import ACK, send_invite, uac_request
 
 from drachtio.server import Server
 from drachtio.server.session_timer import Agreement
@@ -39,65 +40,22 @@ from drachtio.server.session_timer import Agreement
 SCALE = 0.03
 EXPIRE_AFTER = 60 * SCALE  # a 90 s session: 90 - min(32, 30) seconds of session time
 
-_SDP_BODY = SDP.replace("\r\n", "\n")
-
-
-def _checks(what: str, regexps: tuple[str, ...], prefix: str) -> str:
-    """sipp receives ``what``; each of ``regexps`` must match it or the call fails."""
-    return _checked_recv(what, regexps, prefix)
-
-
-def _lines(headers: str) -> str:
-    return "".join(f"      {line}\n" for line in headers.splitlines())
-
-
-def _invite(cseq: int, headers: str) -> str:
-    """sipp's INVITE (the harness's) with CSeq ``cseq`` and ``headers`` added."""
-    return _INVITE.replace("CSeq: 1 INVITE", f"CSeq: {cseq} INVITE").replace(
-        "      Max-Forwards: 70\n", "      Max-Forwards: 70\n" + _lines(headers)
-    )
-
 
 def _answer(code: int, headers: str = "", body: str = "", to: str = "[last_To:]") -> str:
-    return _uas_answer(code, _lines(headers), body, to)
-
-
-def _uac_request(method: str, cseq: int, headers: str = "", retrans: bool = True) -> str:
-    lines = "".join(f"      {line}\n" for line in headers.splitlines())
-    via = "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]"
-    return f"""
-  <send{' retrans="500"' if retrans else ""}>
-    <![CDATA[
-
-      {method} [next_url] SIP/2.0
-      {via}
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: {cseq} {method}
-      Max-Forwards: 70
-{lines}\
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-
-_CONTACT = "Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>"
+    return uas_answer(code, header_lines(headers), body, to)
 
 
 def uac_call(invite_headers: str, middle: str, *, bye: bool = True) -> str:
     """sipp calls the server: INVITE with ``invite_headers``, 200, ACK, ``middle``, BYE."""
-    parts = [_HEAD.format(name="session timer uac"), _invite(1, invite_headers)]
-    parts.append('  <recv response="100" optional="true"/>\n')
+    parts = [HEAD.format(name="session timer uac"), send_invite(invite_headers)]
+    parts.append(OPTIONAL_100)
     parts.append('  <recv response="200" rrs="true"/>\n')
-    parts.append(_uac_request("ACK", 1, retrans=False))
+    parts.append(uac_request("ACK", 1))
     parts.append(middle)
     if bye:
-        parts.append(_uac_request("BYE", 9))
+        parts.append(uac_request("BYE", 9))
         parts.append('  <recv response="200"/>\n')
-    parts.append("</scenario>\n")
+    parts.append(END)
     return "".join(parts)
 
 
@@ -129,29 +87,26 @@ async def test_s6_s9_a_request_asking_too_little_gets_422_and_its_retry_succeeds
     tmp_path: Path,
 ) -> None:
     server, app = await _server(min_se=120, session_expires=600)
-    scenario = "".join(
-        [
-            _HEAD.format(name="422 then retry"),
-            _invite(1, "Supported: timer\nSession-Expires: 90"),
-            '  <recv response="100" optional="true"/>\n',
-            _checks('response="422"', ("Min-SE: 120",), "r422_"),
-            _ACK,
-            _invite(2, "Supported: timer\nSession-Expires: 120\nMin-SE: 120"),
-            '  <recv response="100" optional="true"/>\n',
-            _checks(
-                'response="200" rrs="true"',
-                (
-                    "Session-Expires: 120;refresher=uac",
-                    "Require: timer",
-                    "Supported: timer",
-                ),
-                "ok_",
+    scenario = scenario_of(
+        "422 then retry",
+        send_invite("Supported: timer\nSession-Expires: 90"),
+        OPTIONAL_100,
+        checked_recv('response="422"', ("Min-SE: 120",), "r422_"),
+        ACK,
+        send_invite("Supported: timer\nSession-Expires: 120\nMin-SE: 120", cseq=2),
+        OPTIONAL_100,
+        checked_recv(
+            'response="200" rrs="true"',
+            (
+                "Session-Expires: 120;refresher=uac",
+                "Require: timer",
+                "Supported: timer",
             ),
-            _uac_request("ACK", 2, retrans=False),
-            _uac_request("BYE", 3),
-            '  <recv response="200"/>\n',
-            "</scenario>\n",
-        ]
+            "ok_",
+        ),
+        uac_request("ACK", 2),
+        uac_request("BYE", 3),
+        '  <recv response="200"/>\n',
     )
     sipp = await sipp_uac(tmp_path, server, scenario)
     invite = await app.next_sip("INVITE")  # only the retry reaches the application
@@ -174,15 +129,12 @@ async def test_s9_a_malformed_header_is_answered_400_naming_it(
     tmp_path: Path, header: str, named: str
 ) -> None:
     server, app = await _server()
-    scenario = "".join(
-        [
-            _HEAD.format(name="malformed"),
-            _invite(1, f"Supported: timer\n{header}"),
-            '  <recv response="100" optional="true"/>\n',
-            _checks('response="400"', (f"SIP/2.0 400 Malformed {named} header",), "r_"),
-            _ACK,
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "malformed",
+        send_invite(f"Supported: timer\n{header}"),
+        OPTIONAL_100,
+        checked_recv('response="400"', (f"SIP/2.0 400 Malformed {named} header",), "r_"),
+        ACK,
     )
     sipp = await sipp_uac(tmp_path, server, scenario)
     await _finish(server, app, sipp)
@@ -198,10 +150,10 @@ def _refreshed_by_server(method: str, count: int) -> str:
     if method == "INVITE":
         checks = (*checks, "m=audio 40000")
     for index in range(count):
-        parts.append(_checks(f'request="{method}"', checks, f"refresh{index}_"))
-        extra = "Session-Expires: 90;refresher=uac\nRequire: timer\n" + _CONTACT
+        parts.append(checked_recv(f'request="{method}"', checks, f"refresh{index}_"))
+        extra = "Session-Expires: 90;refresher=uac\nRequire: timer\n" + CONTACT
         if method == "INVITE":
-            parts.append(_answer(200, extra + "\nContent-Type: application/sdp", _SDP_BODY))
+            parts.append(_answer(200, extra + "Content-Type: application/sdp", SDP_BODY))
             parts.append('  <recv request="ACK" timeout="10000"/>\n')
         else:
             parts.append(_answer(200, extra))
@@ -250,21 +202,17 @@ async def test_s10_a_refresh_from_the_peer_restarts_the_timer(tmp_path: Path, me
     headers = "Supported: timer\nSession-Expires: 90;refresher=uac"
     if method == "INVITE":
         # A re-INVITE: within the dialog, to the remote target.
-        refresh = (
-            _invite(2, headers)
-            .replace("INVITE sip:[service]@[remote_ip]:[remote_port]", "INVITE [next_url]")
-            .replace("[remote_port]>\n", "[remote_port]>[peer_tag_param]\n")
-        )
+        refresh = send_invite(headers, cseq=2, in_dialog=True)
     else:
-        refresh = _uac_request("UPDATE", 2, f"{headers}\n{_CONTACT}")
+        refresh = uac_request("UPDATE", 2, f"{headers}\n{CONTACT}")
     middle = gap + refresh
     if method == "INVITE":
-        middle += '  <recv response="100" optional="true"/>\n'
-    middle += _checks(
+        middle += OPTIONAL_100
+    middle += checked_recv(
         'response="200"', ("Session-Expires: 90;refresher=uac", "Require: timer"), "ok_"
     )
     if method == "INVITE":
-        middle += _uac_request("ACK", 2, retrans=False)
+        middle += uac_request("ACK", 2)
     middle += gap
     scenario = uac_call("Supported: timer\nSession-Expires: 90;refresher=uac", middle)
     sipp = await sipp_uac(tmp_path, server, scenario)
@@ -285,7 +233,7 @@ async def test_s10_without_a_refresh_the_server_ends_the_call(
     tmp_path: Path, transport: str
 ) -> None:
     server, app = await _server()
-    middle = _checks(
+    middle = checked_recv(
         'request="BYE"', ("Reason: SIP;text=&quot;session expired&quot;",), "bye_"
     ) + _answer(200)
     scenario = uac_call("Supported: timer\nSession-Expires: 90;refresher=uac", middle, bye=False)
@@ -301,34 +249,31 @@ async def test_s10_without_a_refresh_the_server_ends_the_call(
 @needs_sipp
 async def test_s7_an_invite_the_app_sends_is_retried_after_422(tmp_path: Path) -> None:
     server, app = await _server(session_expires=90)
-    scenario = "".join(
-        [
-            _HEAD.format(name="uas 422"),
-            _checks(
-                'request="INVITE"',
-                ("Supported: timer", "Session-Expires: 90[^;0-9]", "CSeq: 1 INVITE"),
-                "first_",
-            ),
-            _answer(422, "Min-SE: 150", to="[last_To:];tag=[pid]SIPpTag01[call_number]"),
-            '  <recv request="ACK" timeout="10000"/>\n',
-            _checks(
-                'request="INVITE"',
-                ("Session-Expires: 150[^;0-9]", "Min-SE: 150", "CSeq: 2 INVITE"),
-                "retry_",
-            ),
-            _answer(
-                200,
-                f"Session-Expires: 150;refresher=uas\nRequire: timer\n{_CONTACT}\n"
-                "Content-Type: application/sdp",
-                _SDP_BODY,
-                to="[last_To:];tag=[pid]SIPpTag01[call_number]",
-            ),
-            '  <recv request="ACK" timeout="10000"/>\n',
-            '  <recv request="BYE" timeout="10000"/>\n',
-            _answer(200),
-            '  <pause milliseconds="200"/>\n',
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "uas 422",
+        checked_recv(
+            'request="INVITE"',
+            ("Supported: timer", "Session-Expires: 90[^;0-9]", "CSeq: 1 INVITE"),
+            "first_",
+        ),
+        _answer(422, "Min-SE: 150", to=CALLEE_TO),
+        '  <recv request="ACK" timeout="10000"/>\n',
+        checked_recv(
+            'request="INVITE"',
+            ("Session-Expires: 150[^;0-9]", "Min-SE: 150", "CSeq: 2 INVITE"),
+            "retry_",
+        ),
+        _answer(
+            200,
+            f"Session-Expires: 150;refresher=uas\nRequire: timer\n{CONTACT}"
+            "Content-Type: application/sdp",
+            SDP_BODY,
+            to=CALLEE_TO,
+        ),
+        '  <recv request="ACK" timeout="10000"/>\n',
+        '  <recv request="BYE" timeout="10000"/>\n',
+        _answer(200),
+        pause(200),
     )
     sipp, port = await sipp_uas(tmp_path, scenario)
     _, final = await invite_sipp(app, port)
@@ -350,10 +295,10 @@ async def test_s10_a_refresh_answered_491_is_sent_again_after_the_back_off(
     server, app = await _server()
     checks = ("UPDATE sip:", "Session-Expires: 90;refresher=uac")
     middle = (
-        _checks('request="UPDATE"', checks, "glare_")
+        checked_recv('request="UPDATE"', checks, "glare_")
         + _answer(491)
-        + _checks('request="UPDATE"', checks, "again_")
-        + _answer(200, f"Session-Expires: 90;refresher=uac\nRequire: timer\n{_CONTACT}")
+        + checked_recv('request="UPDATE"', checks, "again_")
+        + _answer(200, f"Session-Expires: 90;refresher=uac\nRequire: timer\n{CONTACT}")
     )
     scenario = uac_call(
         "Supported: timer\nSession-Expires: 90;refresher=uas\nAllow: INVITE, ACK, BYE, UPDATE",
@@ -372,9 +317,9 @@ async def test_s10_a_refresh_answered_481_or_408_ends_the_call(tmp_path: Path, s
     server, app = await _server()
     reason = f"session refresh failed: {status}"
     middle = (
-        _checks('request="UPDATE"', (), "refresh_")
+        checked_recv('request="UPDATE"', (), "refresh_")
         + _answer(status)
-        + _checks('request="BYE"', (f"Reason: SIP;text=&quot;{reason}&quot;",), "bye_")
+        + checked_recv('request="BYE"', (f"Reason: SIP;text=&quot;{reason}&quot;",), "bye_")
         + _answer(200)
     )
     scenario = uac_call(
@@ -396,27 +341,24 @@ async def test_s7_4_the_server_refreshes_as_uac_and_retries_its_refresh_after_42
     server, app = await _server(session_expires=90)
     update = ("UPDATE sip:", "Session-Expires: 90;refresher=uac", "Supported: timer")
     retried = ("UPDATE sip:", "Session-Expires: 120;refresher=uac", "Min-SE: 120")
-    scenario = "".join(
-        [
-            _HEAD.format(name="uas refreshed by the server"),
-            _checks('request="INVITE"', ("Session-Expires: 90[^;0-9]",), "inv_"),
-            _answer(
-                200,
-                "Session-Expires: 90;refresher=uac\nRequire: timer\n"
-                f"Allow: INVITE, ACK, BYE, UPDATE\n{_CONTACT}\nContent-Type: application/sdp",
-                _SDP_BODY,
-                to="[last_To:];tag=[pid]SIPpTag01[call_number]",
-            ),
-            '  <recv request="ACK" timeout="10000"/>\n',
-            _checks('request="UPDATE"', update, "u1_"),
-            _answer(422, "Min-SE: 120"),
-            _checks('request="UPDATE"', retried, "u2_"),
-            _answer(200, f"Session-Expires: 120;refresher=uac\nRequire: timer\n{_CONTACT}"),
-            '  <recv request="BYE" timeout="10000"/>\n',
-            _answer(200),
-            '  <pause milliseconds="200"/>\n',
-            "</scenario>\n",
-        ]
+    scenario = scenario_of(
+        "uas refreshed by the server",
+        checked_recv('request="INVITE"', ("Session-Expires: 90[^;0-9]",), "inv_"),
+        _answer(
+            200,
+            "Session-Expires: 90;refresher=uac\nRequire: timer\n"
+            f"Allow: INVITE, ACK, BYE, UPDATE\n{CONTACT}Content-Type: application/sdp",
+            SDP_BODY,
+            to=CALLEE_TO,
+        ),
+        '  <recv request="ACK" timeout="10000"/>\n',
+        checked_recv('request="UPDATE"', update, "u1_"),
+        _answer(422, "Min-SE: 120"),
+        checked_recv('request="UPDATE"', retried, "u2_"),
+        _answer(200, f"Session-Expires: 120;refresher=uac\nRequire: timer\n{CONTACT}"),
+        '  <recv request="BYE" timeout="10000"/>\n',
+        _answer(200),
+        pause(200),
     )
     sipp, port = await sipp_uas(tmp_path, scenario)
     _, ok = await invite_sipp(app, port)
@@ -440,43 +382,26 @@ async def test_s7_4_the_server_refreshes_as_uac_and_retries_its_refresh_after_42
 @needs_sipp
 async def test_a_reinvite_crossing_the_servers_refresh_is_answered_491(tmp_path: Path) -> None:
     server, app = await _server()
-    crossing = (
-        _invite(2, "Supported: timer\nSession-Expires: 90;refresher=uac")
-        .replace("INVITE sip:[service]@[remote_ip]:[remote_port]", "INVITE [next_url]")
-        .replace("[remote_port]>\n", "[remote_port]>[peer_tag_param]\n")
+    crossing = send_invite(
+        "Supported: timer\nSession-Expires: 90;refresher=uac", cseq=2, in_dialog=True
     )
     middle = (
         # The server's refresh (a re-INVITE: no UPDATE in Allow), kept unanswered.
-        '  <recv request="INVITE" timeout="10000">\n    <action>\n'
-        + _keep_headers("re_")
-        + "    </action>\n  </recv>\n"
-        + f'  <Reference variables="{_kept("re_")}"/>\n'
+        recv_kept("INVITE", "re_")
         # sipp's own re-INVITE crosses it: 491 (RFC 3261 §14.2).
         + crossing
-        + '  <recv response="100" optional="true"/>\n'
+        + OPTIONAL_100
         + '  <recv response="491"/>\n'
-        + _uac_request("ACK", 2, retrans=False)
-        + f"""
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      Via: [$re_via]
-      From: [$re_from]
-      To: [$re_to]
-      Call-ID: [call_id]
-      CSeq: [$re_cseq]
-      Session-Expires: 90;refresher=uac
-      Require: timer
-      {_CONTACT}
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-{_SDP_BODY}
-    ]]>
-  </send>
-  <recv request="ACK" timeout="10000"/>
-"""
+        + uac_request("ACK", 2)
+        # The server's refresh answered at last, with SDP.
+        + answer_kept(
+            "re_",
+            200,
+            f"Session-Expires: 90;refresher=uac\nRequire: timer\n{CONTACT}"
+            "Content-Type: application/sdp\n",
+            SDP_BODY,
+        )
+        + '  <recv request="ACK" timeout="10000"/>\n'
     )
     scenario = uac_call(
         "Supported: timer\nSession-Expires: 90;refresher=uas\nAllow: INVITE, ACK, BYE", middle

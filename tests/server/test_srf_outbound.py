@@ -24,11 +24,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pytest
-from server_harness import SECRET, free_port, needs_sipp, sipp_uac, sipp_uas, start_server
-from server_harness import uac_scenario as plain_uac
+from server_harness import SECRET, free_port, needs_sipp, own_dir, sipp_uac, sipp_uas, start_server
 from sip_peer import SipPeer
+from sipp_scenarios.proxy import callee, caller
+from sipp_scenarios.uac import uac_scenario as plain_uac
 from srf_node import NODE_DIR, NodeApp, connected, events
-from test_proxy import callee, caller, own_dir
 
 from drachtio import SipResponse, Srf
 from drachtio.app import Request, Response

@@ -12,18 +12,15 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from server_harness import (
-    App,
-    Sipp,
-    free_port,
-    ringing_then_cancelled_scenario,
-    sipp_uac,
-    start_server,
+from server_harness import App, Sipp, free_port, sipp_uac, start_server
+from sipp_scenarios.parts import CALLEE_TO, answer_without_body
+from sipp_scenarios.uac import (
+    request_scenario,
     uac_hung_up_by_server_scenario,
     uac_in_dialog_scenario,
     uac_scenario,
-    uas_in_dialog_scenario,
 )
+from sipp_scenarios.uas import ringing_then_cancelled_scenario, uas_in_dialog_scenario
 from srf_node import NodeApp, call, connected, events, needs_node
 
 pytestmark = needs_node
@@ -64,7 +61,7 @@ async def test_the_caller_cancels_before_the_answer(tmp_path: Path) -> None:
     assert events(lines) == ["connect", "invite", "cancel"]
 
 
-OPTIONS_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+OPTIONS_UAS = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="options answered">
   <recv request="OPTIONS" timeout="15000">
@@ -75,20 +72,7 @@ OPTIONS_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     </action>
   </recv>
   <Reference variables="subject,length,body"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-</scenario>
+{answer_without_body("200 OK", to=CALLEE_TO)}</scenario>
 """
 
 
@@ -107,28 +91,7 @@ async def test_create_uac_calls_the_far_end_and_hangs_up(tmp_path: Path, transpo
     assert lines[1]["remoteSdp"] is True
 
 
-MESSAGE_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="message">
-  <send retrans="500">
-    <![CDATA[
-
-      MESSAGE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 MESSAGE
-      Max-Forwards: 70
-      Content-Type: text/plain
-      Content-Length: [len]
-
-      héllo ☕ srf
-    ]]>
-  </send>
-  <recv response="200"/>
-</scenario>
-"""
+MESSAGE_UAC = request_scenario("MESSAGE", "Content-Type: text/plain", "héllo ☕ srf\n")
 
 
 async def test_a_json_app_and_an_srf_app_serve_one_server(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 import pytest
+from sipp_scenarios.prack import prack_scenario, reliable_183_callee
 from srf_node import call, events, needs_node
-from test_reliable_provisional import prack_scenario, reliable_183_callee
 
 pytestmark = needs_node
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import Sipp, sip_port, sipp_uac, sipp_uas, start_server, uac_scenario
+from server_harness import Sipp, own_dir, sip_port, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.proxy import callee, caller, redirecting_callee
+from sipp_scenarios.uac import uac_scenario
 from srf_node import connected, events, finished, needs_node
-from test_proxy import callee, caller, own_dir, redirecting_callee
 from test_srf_server_errors import RawSrf
 
 from drachtio.server import Server
@@ -121,13 +122,7 @@ async def test_parallel_fork_answered_by_one_cancels_the_other(tmp_path: Path) -
 
 def _bye_through(port: int) -> str:
     """A callee whose BYE must come through the server (listening on ``port``)."""
-    via = f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch="
-    return callee(200).replace(
-        '  <recv request="BYE" timeout="15000"/>\n',
-        '  <recv request="BYE" timeout="15000">\n    <action>\n'
-        f'      <ereg regexp="{via}" search_in="msg" check_it="true" assign_to="through"/>\n'
-        '    </action>\n  </recv>\n  <Reference variables="through"/>\n',
-    )
+    return callee(200, bye_checks=(f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=",))
 
 
 async def test_remain_in_dialog_keeps_the_bye_on_the_server(tmp_path: Path) -> None:

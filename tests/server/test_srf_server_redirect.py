@@ -6,29 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from server_harness import _HEAD, _uas_answer, sipp_uas, start_server, uas_in_dialog_scenario
+from server_harness import own_dir, sipp_uas, start_server
+from sipp_scenarios.parts import pause
+from sipp_scenarios.uas import rejecting_callee, uas_in_dialog_scenario
 from srf_node import NodeApp, events, finished, needs_node
-from test_proxy import own_dir
 
 pytestmark = needs_node
-
-
-def redirecting(contact: str) -> str:
-    """sipp as a UAS that answers the INVITE 302 with ``contact`` and takes the ACK."""
-    return "".join(
-        [
-            _HEAD.format(name="redirect"),
-            '  <recv request="INVITE" timeout="10000"/>\n',
-            _uas_answer(
-                302,
-                f"Contact: <{contact}>\n",
-                to="[last_To:];tag=[pid]SIPpTag01[call_number]",
-            ),
-            '  <recv request="ACK" timeout="10000"/>\n',
-            '  <pause milliseconds="100"/>\n',
-            "</scenario>\n",
-        ]
-    )
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -42,7 +25,11 @@ async def test_create_uac_reaches_the_contact_of_a_302(
         own_dir(tmp_path), uas_in_dialog_scenario([("BYE", 200)]), transport
     )
     moved_to = f"sip:moved@127.0.0.1:{port}{param}"
-    redirect, redirect_port = await sipp_uas(own_dir(tmp_path), redirecting(moved_to), transport)
+    redirect, redirect_port = await sipp_uas(
+        own_dir(tmp_path),
+        rejecting_callee(302, extra=f"Contact: <{moved_to}>\n", tail=pause(100)),
+        transport,
+    )
     app = await NodeApp.start(server, role, f"sip:first@127.0.0.1:{redirect_port}{param}")
     try:
         lines = await finished(app, redirect, answering)

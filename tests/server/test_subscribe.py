@@ -6,17 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import (
-    PIDF,
-    App,
-    needs_sipp,
-    notifier_scenario,
-    sip_port,
-    sipp_uac,
-    sipp_uas,
-    start_server,
-    subscriber_scenario,
-)
+from server_harness import App, needs_sipp, sip_port, sipp_uac, sipp_uas, start_server
+from sipp_scenarios.subscriptions import PIDF, notifier_scenario, subscriber_scenario
 
 pytestmark = needs_sipp
 
