@@ -27,7 +27,8 @@ COMPACT_FORMS = {
     "y": "identity",  # RFC 8224
 }
 """The compact forms of the IANA SIP header registry, lower-cased, to the
-full names, lower-cased."""
+full names, lower-cased: the Rust parser's own table (``HeaderName`` in
+``drachtio-sip``), which ``tests/test_header_names.py`` holds this one to."""
 
 
 def canonical_name(name: str) -> str:
