@@ -357,10 +357,8 @@ class CallRecorder:
         if record_routed:
             self._expire(now)
             dialog = proxied_dialog(response)
-            entry = self._proxied.pop(dialog, None) or _ProxiedDialog()
-            entry.keys.append(key)
-            entry.active_at = now
-            self._proxied[dialog] = entry
+            self._proxied.setdefault(dialog, _ProxiedDialog()).keys.append(key)
+            self._active(dialog, now)
         else:
             self._emit(self.records.stop(key, reason="not-record-routed", now=now))
 
@@ -380,7 +378,10 @@ class CallRecorder:
         """A request other than BYE routed through the server in a dialog:
         its proxied calls are active (a re-INVITE, an UPDATE, a session refresh)."""
         self._expire(now)
-        dialog = proxied_dialog(request)
+        self._active(proxied_dialog(request), now)
+
+    def _active(self, dialog: str, now: float) -> None:
+        """``dialog`` showed itself at ``now``: it goes last in the order of expiry."""
         entry = self._proxied.pop(dialog, None)
         if entry is not None:
             entry.active_at = now
