@@ -152,6 +152,16 @@ class App:
         """The rid of the last request :meth:`request` sent."""
         return f"r{self._rid}"
 
+    def index_after(self, data: dict[str, Any]) -> int:
+        """The index in :attr:`frames` just past the frame that carried ``data``
+        (a server request's data or a reply's): where to start :meth:`labels`
+        for what came after it. ``len(frames)`` would be too late when the
+        next frame arrived in the same read."""
+        for index in range(len(self.frames) - 1, -1, -1):
+            if self.frames[index].get("data") is data:
+                return index + 1
+        raise AssertionError(f"no frame carried {data!r}")
+
     def labels(self, since: int = 0) -> list[str]:
         """The frames received from index ``since`` on, in order, each as a label:
         ``reply <rid>``, ``sip <method or status>``, ``dialog <event>``, or the command."""

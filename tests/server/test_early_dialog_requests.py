@@ -61,7 +61,7 @@ async def test_the_callers_bye_in_the_early_dialog_ends_the_invite_with_487(
     tx_id = invite["transactionId"]
     ringing = await app.respond(tx_id, 180)
     dialog_id = ringing["dialogId"]
-    since = len(app.frames)
+    since = app.index_after(ringing)
     cancel = await app.next_request("cancel")
     assert cancel == {
         "transactionId": tx_id,
@@ -114,7 +114,7 @@ async def test_a_second_invite_in_the_early_dialog_is_answered_500_with_retry_af
     tx_id = invite["transactionId"]
     ringing = await app.respond(tx_id, 183, body=SDP)
     dialog_id = ringing["dialogId"]
-    since = len(app.frames)
+    since = app.index_after(ringing)
     update = await app.next_sip("UPDATE")
     assert update["dialogId"] == dialog_id
     # The UPDATE came after the re-INVITE's 500: nothing of it reached the app.

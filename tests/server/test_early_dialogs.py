@@ -157,7 +157,7 @@ async def test_forked_early_dialogs_the_200_confirms_one_and_ends_the_other(
     second = await app.next_sip_of(tx_id)
     fork_a, fork_b = first["dialogId"], second["dialogId"]
     assert (fork_a.rsplit("=", 1)[1], fork_b.rsplit("=", 1)[1]) == ("forkA", "forkB")
-    since = len(app.frames)
+    since = app.index_after(second)
     status, ok = await _status(app, tx_id)
     assert (status, ok["dialogId"]) == (200, fork_b)
     ended = await app.next_request("dialog")
@@ -309,7 +309,7 @@ async def test_a_rejected_invite_ends_its_early_dialog_and_the_update_after_gets
     invite = await app.next_sip("INVITE")
     ringing = await app.respond(invite["transactionId"], 180)
     dialog_id = ringing["dialogId"]
-    since = len(app.frames)
+    since = app.index_after(ringing)
     busy = await app.respond(invite["transactionId"], 486)
     assert busy["success"] is True and "dialogId" not in busy, busy
     ended = await app.next_request("dialog")
@@ -332,7 +332,7 @@ async def test_the_callers_cancel_ends_the_early_dialog_after_the_cancel(
     invite = await app.next_sip("INVITE")
     ringing = await app.respond(invite["transactionId"], 180)
     dialog_id = ringing["dialogId"]
-    since = len(app.frames)
+    since = app.index_after(ringing)
     cancel = await app.next_request("cancel")
     assert cancel == {"transactionId": invite["transactionId"], "reason": "cancelled by the caller"}
     ended = await app.next_request("dialog")

@@ -50,7 +50,7 @@ async def test_the_second_copy_of_a_request_is_answered_482_before_any_app_sees_
     invite = await app.next_sip("INVITE")
     via = invite["message"]["headers"]["via"]
     assert "z9hG4bK-first-" in str(via)
-    since = len(app.frames)
+    since = app.index_after(invite)
     cancel = await app.next_request("cancel")
     assert cancel == {"transactionId": invite["transactionId"], "reason": "cancelled by the caller"}
     assert app.labels(since) == ["cancel"]
