@@ -122,7 +122,7 @@ async def test_a_call_over_in_the_read_that_confirmed_it_is_still_answered() -> 
         assert dialog.id == DIALOG
         assert dialog.destroy_reason == "BYE received"
         assert dialog.remote_sdp == "v=0\n"
-        assert await asyncio.wait_for(dialog.wait_destroyed(), 1) == "BYE received"
+        assert await asyncio.wait_for(dialog.wait_destroyed(), 10) == "BYE received"
         # The caller's BYE got the dialog's default answer.
         assert await asyncio.wait_for(script.bye_answered, 10) == 200
         assert script.answers == {"inv": 200, "bye": 200}

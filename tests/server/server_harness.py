@@ -8,6 +8,7 @@ import asyncio
 import csv
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,18 @@ SDP = (
     "t=0 0\r\n"
     "m=audio 40000 RTP/AVP 0\r\n"
 )
+
+
+async def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll ``condition`` every 10 ms until it holds; fail after ``timeout`` seconds.
+
+    The bound is generous: a test waits for what must happen, however
+    loaded the machine, and fails only when it never does.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 def free_port() -> int:

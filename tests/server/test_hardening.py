@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import SDP, App, needs_sipp, sip_port, sipp_uac, sipp_uas, start_server
+from server_harness import SDP, App, needs_sipp, sip_port, sipp_uac, sipp_uas, start_server, until
 from sip_peer import SipPeer
 from sipp_scenarios.uac import uac_scenario
 from sipp_scenarios.uas import uas_in_dialog_scenario
@@ -41,11 +41,7 @@ async def _answer_everything(app: App, failures: list[dict[str, Any]]) -> None:
 
 
 async def _settled(server: Server, key: str, value: int) -> None:
-    for _ in range(200):
-        if server.stats[key] == value:
-            return
-        await asyncio.sleep(0.05)
-    assert server.stats[key] == value
+    await until(lambda: server.stats[key] == value)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 from metrics_scrape import get, http, metrics_server, scrape, total, value
-from server_harness import App, Sipp, free_port, needs_sipp, sip_port, sipp_uas, start_server
+from server_harness import App, Sipp, free_port, needs_sipp, sip_port, sipp_uas, start_server, until
 from sip_peer import SipPeer
 from sipp_scenarios.uac import uac_scenario
 from sipp_scenarios.uas import uas_in_dialog_scenario
@@ -238,10 +238,7 @@ async def test_parse_errors_are_counted_by_kind() -> None:
                 ).encode()
             )
         # Answered 400 with the CSeq as it came: the peer's parser drops those answers.
-        for _ in range(200):
-            if server.stats.get("parse_errors", 0) >= 3:
-                break
-            await asyncio.sleep(0.025)
+        await until(lambda: server.stats.get("parse_errors", 0) >= 3)
         samples = await scrape(server)
         assert value(samples, "drachtio_sip_parse_errors_total", kind="bad_cseq") == 2
         assert value(samples, "drachtio_sip_parse_errors_total", kind="cseq_method_mismatch") == 1

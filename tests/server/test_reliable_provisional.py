@@ -6,11 +6,20 @@ The server runs with T1 = 50 ms: a reliable 183 is retransmitted every
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
-from server_harness import SDP, App, Sipp, invite_sipp, needs_sipp, sipp_uac, sipp_uas, start_server
+from server_harness import (
+    SDP,
+    App,
+    Sipp,
+    invite_sipp,
+    needs_sipp,
+    sipp_uac,
+    sipp_uas,
+    start_server,
+    until,
+)
 from sipp_scenarios.parts import OPTIONAL_100, pause, scenario_of
 from sipp_scenarios.prack import (
     ACK_BYE,
@@ -155,11 +164,7 @@ async def test_a_prack_that_acknowledges_nothing_is_answered_481(tmp_path: Path)
 
 
 async def _await_stat(server: Server, name: str, at_least: int) -> None:
-    for _ in range(1000):
-        if server.stats[name] >= at_least:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{name} stayed below {at_least}")
+    await until(lambda: server.stats[name] >= at_least)
 
 
 @needs_sipp

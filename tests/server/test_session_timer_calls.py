@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import SDP, App, invite_sipp, needs_sipp, sipp_uac, sipp_uas, start_server
+from server_harness import (
+    SDP,
+    App,
+    invite_sipp,
+    needs_sipp,
+    sipp_uac,
+    sipp_uas,
+    start_server,
+    until,
+)
 from sipp_scenarios.parts import (
     CALLEE_TO,
     CONTACT,
@@ -367,11 +376,7 @@ async def test_s7_4_the_server_refreshes_as_uac_and_retries_its_refresh_after_42
     # The refresh and its retry are the server's; wait until the retry's
     # 2xx set the new interval, then hang up (the next refresh is 1.8 s away).
     timers = server._tu.core.sessions.timers
-    for _ in range(1000):
-        agreement = timers.agreement(dialog_id)
-        if agreement is not None and agreement.interval == 120:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: timers.agreement(dialog_id) == Agreement(120, 120, we_refresh=True))
     assert timers.agreement(dialog_id) == Agreement(120, 120, we_refresh=True)
     _, bye_response = await app.send_in_dialog(dialog_id, "BYE")
     assert bye_response["message"]["status_line"]["status_code"] == 200

@@ -15,28 +15,19 @@ import re
 import resource
 import socket
 import sys
-import time
 import tracemalloc
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from server_harness import SECRET, App, start_server
+from server_harness import SECRET, App, start_server, until
 
 from drachtio.protocol import FrameDecoder, encode_frame
 from drachtio.server import Server, log_summary
 from drachtio.server import session as session_module
 
 LIMIT_LINE = "unauthenticated control connections reached, dropped the oldest"
-
-
-async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def idle_connection(server: Server) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
