@@ -124,6 +124,18 @@ const roles = {
       });
     });
   }),
+  // Listening, as listen-uas, but never closing a connection (no
+  // srf.endSession): prints 'socket-closed' when the server closes it.
+  'listen-uas-keep': () => srf.invite((req, res) => {
+    const callId = req.get('Call-ID');
+    emit({event: 'invite', callId});
+    req.socket.on('close', () => emit({event: 'socket-closed', callId}));
+    srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+      if (err) return emit({event: 'uas-failed', message: String(err)});
+      emit({event: 'dialog', callId});
+      dialog.on('destroy', (bye, reason) => emit({event: 'destroy', callId, reason}));
+    });
+  }),
   // srf.proxyRequest to the comma-separated targets, with the options of
   // SRF_PROXY (JSON); prints drachtio-srf's result.
   'proxy': () => srf.invite(async(req) => {
