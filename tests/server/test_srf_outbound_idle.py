@@ -74,6 +74,27 @@ async def test_the_server_closes_a_connection_left_idle_and_the_next_call_gets_a
     assert events(app.lines).count("connect") == 2
 
 
+async def test_keepalive_pings_do_not_keep_a_connection_open(tmp_path: Path) -> None:
+    """The application pings every 5 s (drachtio-srf's least), more often
+    than the 6 s timeout: were pings activity, the connection would never close."""
+    port = free_port()
+    env = {"SRF_PING_INTERVAL": "5000"}
+    app = await listening_app(port, role="listen-uas-keep", env=env)
+    try:
+        server = await start_server(
+            request_handler=f"tcp://127.0.0.1:{port}", outbound_idle_timeout=6.0
+        )
+        try:
+            await answered(tmp_path, server, uac_scenario(200))
+            await app.next("destroy")
+            await app.next("socket-closed", timeout=30.0)
+            assert server.stats["outbound_idle_closed"] == 1
+        finally:
+            await server.stop()
+    finally:
+        await stopped(app)
+
+
 async def test_without_a_timeout_the_connection_stays_open(tmp_path: Path) -> None:
     """``outbound_idle_timeout = 0``: as before it existed, only the
     application closes (here: nobody, until the server stops)."""

@@ -191,10 +191,12 @@ const roles = {
 roles['tagged-uas'] = roles['uas-200'];
 
 if (role.startsWith('listen-')) {
-  // Over TLS when SRF_TLS_CERT and SRF_TLS_KEY name PEM files.
-  const {SRF_TLS_CERT: cert, SRF_TLS_KEY: key} = process.env;
+  // Over TLS when SRF_TLS_CERT and SRF_TLS_KEY name PEM files; pinging
+  // each connection every SRF_PING_INTERVAL milliseconds when it is set.
+  const {SRF_TLS_CERT: cert, SRF_TLS_KEY: key, SRF_PING_INTERVAL: ping} = process.env;
   const tls = cert ? {cert: fs.readFileSync(cert), key: fs.readFileSync(key)} : undefined;
-  srf.listen({port: Number(port), secret, tls}, () => emit({event: 'listening'}));
+  const pinging = ping ? {enablePing: true, pingInterval: Number(ping)} : {};
+  srf.listen({port: Number(port), secret, tls, ...pinging}, () => emit({event: 'listening'}));
 }
 else {
   const tags = role === 'tagged-uas' ? ['blue', 'green'] : [];
