@@ -266,9 +266,9 @@ class IdleCloser:
     """Closes one connection the server opened once it is idle: an
     :class:`~drachtio.server.outbound_idle.IdleClock` on a loop timer.
 
-    Made once the connection was handed its request; the session notes the
-    messages that pass on the clock (:attr:`SrfSession.idle`). At the
-    clock's deadline what the session holds is counted (``use_of``, and the
+    Made once the connection was handed its request; the session tells it
+    of the messages that pass (:attr:`SrfSession.idle`). At the clock's
+    deadline what the session holds is counted (``use_of``, and the
     session's proxies) and the clock decides: close now (``closing`` is
     called first), or look again at its next deadline. The timer stops when
     the connection closes, whoever closes it.
@@ -286,13 +286,24 @@ class IdleCloser:
         self._session = session
         self._use_of = use_of
         self._closing = closing
-        self._clock = session.idle = IdleClock(timeout, session.loop.time())
-        self._timer: asyncio.TimerHandle | None = session.loop.call_at(
-            self._clock.deadline, self._look
-        )
+        self._clock = IdleClock(timeout, session.loop.time())
+        self._timer: asyncio.TimerHandle | None = None
+        self._arm()
+        session.idle = self
         session.done.add_done_callback(self._stop)
 
+    def active(self) -> None:
+        """A message passed on the connection."""
+        if self._clock.active(self._session.loop.time()):
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._session.loop.call_at(self._clock.deadline, self._look)
+
     def _stop(self, _: object) -> None:
+        self._session.idle = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -305,7 +316,7 @@ class IdleCloser:
         clock = self._clock
         use = replace(self._use_of(session), proxies=session.proxies_owed)
         if not clock.check(session.loop.time(), use):
-            self._timer = session.loop.call_at(clock.deadline, self._look)
+            self._arm()
             return
         log.info("closing an idle outbound connection peer=%s", session.peer)
         self._closing()

@@ -10,33 +10,40 @@ server closes it itself once it is idle: nothing of it in use
 seconds.
 
 :class:`IdleClock` decides, sans-IO: the caller says what time it is, tells
-it of each message that passes (:meth:`IdleClock.active`, which costs no
-timer), and asks at :attr:`IdleClock.deadline` with what is in use then
+it of each message that passes (:meth:`IdleClock.active`), and asks at
+:attr:`IdleClock.deadline` with what is in use then
 (:meth:`IdleClock.check`). A look closes the connection only when nothing
 is in use and nothing has passed for the timeout. Besides:
 
 - A message is whatever the application sends, and whatever the server
   tells it, on the wire or not (a dialog's end, which drachtio-srf learns
-  from its BYE, counts). Each end of a use comes with one: the BYE, the
-  final response, the CANCEL the server sends when it answered a request
-  for the application, the end of a dialog the server hung up. So the
-  wait counts from the end.
-- While something is in use the connection is looked at again every
-  timeout. An end that comes with no message after a look found the
-  connection in use (a response the stack could not send) counts from the
-  look that finds it: such a connection closes between one and two
-  timeouts after the end.
+  from its BYE, counts). Every end of a use comes with one: the BYE, the
+  final response (one the server makes up when a request the application
+  sent failed), the CANCEL the server sends when it answered a request for
+  the application, the end of a dialog the server ended itself. So the
+  wait counts from the end, and a look is due one timeout after a message.
+- A look that finds something in use waits for the next message, which
+  brings the next look forward to one timeout after it: a call that lasts
+  costs nothing between its messages. In case an end came with no message
+  after all, such a connection is also looked at again every
+  :data:`BUSY_LOOKS` timeouts; the wait then counts from the look that
+  finds it free.
 
-Keepalive (the application's ``ping``, the server's ``pong``) is no
-message here: an application that pings would otherwise hold its
-connections for ever. Nor are the call detail records sent to it.
+Messages cost no timer: only the first after a look found something in
+use moves the deadline (:meth:`IdleClock.active` says so). Keepalive (the
+application's ``ping``, the server's ``pong``) is no message here: an
+application that pings would otherwise hold its connections for ever. Nor
+are the call detail records sent to it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["IdleClock", "Use"]
+__all__ = ["BUSY_LOOKS", "IdleClock", "Use"]
+
+BUSY_LOOKS = 10
+"""While something is in use and nothing passes, a look every this many timeouts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +94,16 @@ class IdleClock:
         ``None`` while the last look found something in use."""
         return self._quiet_since
 
-    def active(self, now: float) -> None:
-        """A message passed at ``now``: the wait starts again (the deadline is
-        not moved; the look at it finds the later start)."""
+    def active(self, now: float) -> bool:
+        """A message passed at ``now``: the wait starts again. ``True`` when
+        the deadline moved (earlier: the last look found something in use);
+        otherwise the look at the deadline finds the later start."""
+        was_busy = self._quiet_since is None
         self._quiet_since = now
+        if was_busy and now + self.timeout < self.deadline:
+            self.deadline = now + self.timeout
+            return True
+        return False
 
     def check(self, now: float, use: Use) -> bool:
         """Look at ``now`` with what is in use: ``True`` when the connection is
@@ -102,7 +115,7 @@ class IdleClock:
             return False
         if use:
             self._quiet_since = None
-            self.deadline = now + self.timeout
+            self.deadline = now + self.timeout * BUSY_LOOKS
             return False
         if self._quiet_since is None:
             # Found free at this look: it may have become so just now.

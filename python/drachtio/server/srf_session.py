@@ -53,7 +53,6 @@ from drachtio.protocol import (
 from drachtio.protocol import Route as RouteCommand
 from drachtio.server.cdr import Cdr
 from drachtio.server.dialog import build_in_dialog_request
-from drachtio.server.outbound_idle import IdleClock
 from drachtio.server.session import AppChannel
 from drachtio.server.srf_messages import (
     cancel_of,
@@ -104,6 +103,7 @@ from drachtio.srfproto import (
 )
 
 if TYPE_CHECKING:
+    from drachtio.server.outbound import IdleCloser
     from drachtio.server.server import Server
 
 __all__ = ["SERVER_VERSION", "SrfSession"]
@@ -167,9 +167,9 @@ class SrfSession(AppChannel):
         self._received: dict[str, tuple[SipRequest, Source | None]] = {}
         self._sent: dict[str, tuple[SipRequest, SipMeta]] = {}
         self._proxying = ProxyReplies()
-        self.idle: IdleClock | None = None
+        self.idle: IdleCloser | None = None
         """On a connection the server opened, once it was handed its request:
-        the messages that pass (but keepalive and records) are its activity."""
+        told of the messages that pass (but keepalive and records)."""
 
     def __repr__(self) -> str:
         return f"<SrfSession {self.peer}>"
@@ -196,7 +196,7 @@ class SrfSession(AppChannel):
 
     def _active(self) -> None:
         if self.idle is not None:
-            self.idle.active(self._loop.time())
+            self.idle.active()
 
     # ------------------------------------------------------------ reading
 
