@@ -149,11 +149,15 @@ async def finished(app: NodeApp, *runs: Sipp) -> list[dict[str, Any]]:
 
 
 async def listening_app(
-    port: int, secret: str = SECRET, role: str = "listen-uas", env: dict[str, str] | None = None
+    port: int,
+    secret: str = SECRET,
+    role: str = "listen-uas",
+    target: str = "",
+    env: dict[str, str] | None = None,
 ) -> NodeApp:
     """``node app.js`` in ``role`` listening on ``port`` (``srf.listen``) for the
     server's connections; ``env`` is added to its environment."""
-    app = await NodeApp.run(port, secret, role, env=env)
+    app = await NodeApp.run(port, secret, role, target, env)
     await app.next("listening")
     return app
 

@@ -178,6 +178,39 @@ async def test_a_connection_whose_dialog_is_up_stays_open_until_the_dialog_ends(
         await stopped(app)
 
 
+async def test_a_request_the_application_sent_keeps_its_connection_until_answered(
+    tmp_path: Path,
+) -> None:
+    """Once the call is over the application sends an OPTIONS to a SIP peer
+    in the test, which answers it after four timeouts: the connection stays
+    for its response, then closes once idle."""
+    port = free_port()
+    server = await start_server(
+        request_handler=f"tcp://127.0.0.1:{port}", outbound_idle_timeout=IDLE
+    )
+    far = await SipPeer.open("udp", sip_port(server, "udp"))
+    try:
+        target = f"sip:far@127.0.0.1:{far.port}"
+        app = await listening_app(port, role="listen-uas-then-options", target=target)
+        try:
+            await answered(tmp_path, server, uac_scenario(200))
+            await app.next("destroy")
+            options = await far.next_request("OPTIONS")
+            await asyncio.sleep(IDLE * 4)
+            stats = server.stats
+            assert (stats["client_transactions"], stats["sessions"]) == (1, 1)
+            far.answer(options, 200, "OK")
+            assert (await app.next("response"))["status"] == 200
+            await app.next("socket-closed")
+            await sessions_closed(server)
+            assert server.stats["outbound_idle_closed"] == 1
+        finally:
+            await stopped(app)
+    finally:
+        far.close()
+        await server.stop()
+
+
 # ---------------------------------------------------------------- connections applications open
 
 

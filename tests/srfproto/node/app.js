@@ -136,6 +136,24 @@ const roles = {
       dialog.on('destroy', (bye, reason) => emit({event: 'destroy', callId, reason}));
     });
   }),
+  // As listen-uas-keep, but once the caller's BYE ends the dialog, an
+  // OPTIONS to <target uri> over the same connection; prints its response.
+  'listen-uas-then-options': () => srf.invite((req, res) => {
+    const callId = req.get('Call-ID');
+    emit({event: 'invite', callId});
+    req.socket.on('close', () => emit({event: 'socket-closed', callId}));
+    srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+      if (err) return emit({event: 'uas-failed', message: String(err)});
+      dialog.on('destroy', () => {
+        emit({event: 'destroy', callId});
+        srf.request(req.socket, target, {method: 'OPTIONS'}, (err, options) => {
+          if (err) return emit({event: 'request-failed', message: String(err)});
+          emit({event: 'sent', method: options.method});
+          options.on('response', (response) => emit({event: 'response', status: response.status}));
+        });
+      });
+    });
+  }),
   // srf.proxyRequest to the comma-separated targets, with the options of
   // SRF_PROXY (JSON); prints drachtio-srf's result.
   'proxy': () => srf.invite(async(req) => {
