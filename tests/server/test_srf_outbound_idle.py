@@ -13,6 +13,8 @@ not, never how soon.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from metrics_scrape import metrics_server, scrape, value
@@ -31,44 +33,50 @@ from srf_node import (
 
 from drachtio import SipResponse, Srf
 from drachtio.app import Request, Response
+from drachtio.server import Server
 
 pytestmark = needs_node
 
 IDLE = 0.5
 
 
-async def keeping_app() -> tuple[NodeApp, int]:
-    """The application that never ends its sessions, and its port."""
+@asynccontextmanager
+async def outbound(
+    idle: float, env: dict[str, str] | None = None, *, metrics: bool = False
+) -> AsyncIterator[tuple[NodeApp, Server]]:
+    """The application that never ends its sessions (``env`` added to its
+    environment), and a server routing every request to it, closing its
+    connections idle for ``idle`` seconds (with a metrics endpoint)."""
     port = free_port()
-    return await listening_app(port, role="listen-uas-keep"), port
+    app = await listening_app(port, role="listen-uas-keep", env=env)
+    try:
+        start = metrics_server if metrics else start_server
+        server = await start(request_handler=f"tcp://127.0.0.1:{port}", outbound_idle_timeout=idle)
+        try:
+            yield app, server
+        finally:
+            await server.stop()
+    finally:
+        await stopped(app)
 
 
 async def test_the_server_closes_a_connection_left_idle_and_the_next_call_gets_a_new_one(
     tmp_path: Path,
 ) -> None:
-    app, port = await keeping_app()
-    try:
-        server = await metrics_server(
-            request_handler=f"tcp://127.0.0.1:{port}", outbound_idle_timeout=IDLE
-        )
-        try:
-            for transport in ("udp", "tcp"):
-                await answered(tmp_path, server, uac_scenario(200), transport)
-                destroy = await app.next("destroy")
-                closed = await app.next("socket-closed")
-                assert closed["callId"] == destroy["callId"]
-                await sessions_closed(server)
-            stats = server.stats
-            assert (stats["outbound_connected"], stats["outbound_idle_closed"]) == (2, 2)
-            assert stats["dialogs"] == stats["server_transactions"] == 0
-            samples = await scrape(server)
-            closes = "drachtio_outbound_connections_closed_total"
-            assert value(samples, closes, reason="idle") == 2
-            assert value(samples, "drachtio_control_connections") == 0
-        finally:
-            await server.stop()
-    finally:
-        await stopped(app)
+    async with outbound(IDLE, metrics=True) as (app, server):
+        for transport in ("udp", "tcp"):
+            await answered(tmp_path, server, uac_scenario(200), transport)
+            destroy = await app.next("destroy")
+            closed = await app.next("socket-closed")
+            assert closed["callId"] == destroy["callId"]
+            await sessions_closed(server)
+        stats = server.stats
+        assert (stats["outbound_connected"], stats["outbound_idle_closed"]) == (2, 2)
+        assert stats["dialogs"] == stats["server_transactions"] == 0
+        samples = await scrape(server)
+        closes = "drachtio_outbound_connections_closed_total"
+        assert value(samples, closes, reason="idle") == 2
+        assert value(samples, "drachtio_control_connections") == 0
     seen = [e for e in events(app.lines) if e != "connect"]
     assert seen == ["listening", *["invite", "dialog", "destroy", "socket-closed"] * 2]
     assert events(app.lines).count("connect") == 2
@@ -77,44 +85,25 @@ async def test_the_server_closes_a_connection_left_idle_and_the_next_call_gets_a
 async def test_keepalive_pings_do_not_keep_a_connection_open(tmp_path: Path) -> None:
     """The application pings every 5 s (drachtio-srf's least), more often
     than the 6 s timeout: were pings activity, the connection would never close."""
-    port = free_port()
-    env = {"SRF_PING_INTERVAL": "5000"}
-    app = await listening_app(port, role="listen-uas-keep", env=env)
-    try:
-        server = await start_server(
-            request_handler=f"tcp://127.0.0.1:{port}", outbound_idle_timeout=6.0
-        )
-        try:
-            await answered(tmp_path, server, uac_scenario(200))
-            await app.next("destroy")
-            await app.next("socket-closed", timeout=30.0)
-            assert server.stats["outbound_idle_closed"] == 1
-        finally:
-            await server.stop()
-    finally:
-        await stopped(app)
+    async with outbound(6.0, {"SRF_PING_INTERVAL": "5000"}) as (app, server):
+        await answered(tmp_path, server, uac_scenario(200))
+        await app.next("destroy")
+        await app.next("socket-closed", timeout=30.0)
+        assert server.stats["outbound_idle_closed"] == 1
 
 
 async def test_without_a_timeout_the_connection_stays_open(tmp_path: Path) -> None:
     """``outbound_idle_timeout = 0``: as before it existed, only the
     application closes (here: nobody, until the server stops)."""
-    app, port = await keeping_app()
-    try:
-        server = await start_server(
-            request_handler=f"tcp://127.0.0.1:{port}", outbound_idle_timeout=0
-        )
-        try:
-            await answered(tmp_path, server, uac_scenario(200))
-            await app.next("destroy")
-            await asyncio.sleep(IDLE * 4)
-            stats = server.stats
-            assert (stats["sessions"], stats["outbound_idle_closed"]) == (1, 0)
-        finally:
-            await server.stop()
+    async with outbound(0) as (app, server):
+        await answered(tmp_path, server, uac_scenario(200))
+        await app.next("destroy")
+        await asyncio.sleep(IDLE * 4)
+        stats = server.stats
+        assert (stats["sessions"], stats["outbound_idle_closed"]) == (1, 0)
+        await server.stop()
         # The server's stop closes it.
         await app.next("socket-closed")
-    finally:
-        await stopped(app)
 
 
 # ---------------------------------------------------------------- a call held up
@@ -145,11 +134,7 @@ async def test_a_connection_whose_dialog_is_up_stays_open_until_the_dialog_ends(
     """The test holds the call for several timeouts before its BYE: the
     connection stays, the BYE reaches the application over it, and it
     closes once idle after that."""
-    app, port = await keeping_app()
-    try:
-        server = await start_server(
-            request_handler=f"tcp://127.0.0.1:{port}", outbound_idle_timeout=IDLE
-        )
+    async with outbound(IDLE) as (app, server):
         peer = await SipPeer.open("udp", sip_port(server, "udp"))
         try:
             uri = "sip:service@127.0.0.1"
@@ -173,9 +158,6 @@ async def test_a_connection_whose_dialog_is_up_stays_open_until_the_dialog_ends(
             assert server.stats["outbound_idle_closed"] == 1
         finally:
             peer.close()
-            await server.stop()
-    finally:
-        await stopped(app)
 
 
 async def test_a_request_the_application_sent_keeps_its_connection_until_answered(
@@ -214,9 +196,10 @@ async def test_a_request_the_application_sent_keeps_its_connection_until_answere
 # ---------------------------------------------------------------- connections applications open
 
 
-async def test_connections_the_applications_opened_are_never_closed_idle(tmp_path: Path) -> None:
-    """An application connected by itself (a route to its tag) is not the
-    server's to close, however long it is idle."""
+async def test_connections_the_applications_opened_are_never_closed_idle() -> None:
+    """An application that connected by itself (with a tag, as the request
+    handler's ``route`` to a tag wants) is not the server's to close,
+    however long it is idle."""
     port = free_port()
     server = await start_server(
         request_handler=f"tcp://127.0.0.1:{port}", outbound_idle_timeout=IDLE

@@ -25,6 +25,22 @@ const SDP = [
 
 srf.on('error', (err) => emit({event: 'error', message: String(err)}));
 
+// Each INVITE answered 200 with SDP; the connection is never closed here.
+// afterCall(req) runs once the caller's BYE has ended the dialog.
+const keepingUas = (afterCall) => srf.invite((req, res) => {
+  const callId = req.get('Call-ID');
+  emit({event: 'invite', callId});
+  req.socket.on('close', () => emit({event: 'socket-closed', callId}));
+  srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+    if (err) return emit({event: 'uas-failed', message: String(err)});
+    emit({event: 'dialog', callId});
+    dialog.on('destroy', () => {
+      emit({event: 'destroy', callId});
+      afterCall(req);
+    });
+  });
+});
+
 const roles = {
   // createUAS answering 200 with SDP; the caller's BYE ends the dialog.
   // (The callback form: the destroy listener is on before a BYE read with
@@ -126,32 +142,14 @@ const roles = {
   }),
   // Listening, as listen-uas, but never closing a connection (no
   // srf.endSession): prints 'socket-closed' when the server closes it.
-  'listen-uas-keep': () => srf.invite((req, res) => {
-    const callId = req.get('Call-ID');
-    emit({event: 'invite', callId});
-    req.socket.on('close', () => emit({event: 'socket-closed', callId}));
-    srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
-      if (err) return emit({event: 'uas-failed', message: String(err)});
-      emit({event: 'dialog', callId});
-      dialog.on('destroy', (bye, reason) => emit({event: 'destroy', callId, reason}));
-    });
-  }),
-  // As listen-uas-keep, but once the caller's BYE ends the dialog, an
-  // OPTIONS to <target uri> over the same connection; prints its response.
-  'listen-uas-then-options': () => srf.invite((req, res) => {
-    const callId = req.get('Call-ID');
-    emit({event: 'invite', callId});
-    req.socket.on('close', () => emit({event: 'socket-closed', callId}));
-    srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
-      if (err) return emit({event: 'uas-failed', message: String(err)});
-      dialog.on('destroy', () => {
-        emit({event: 'destroy', callId});
-        srf.request(req.socket, target, {method: 'OPTIONS'}, (err, options) => {
-          if (err) return emit({event: 'request-failed', message: String(err)});
-          emit({event: 'sent', method: options.method});
-          options.on('response', (response) => emit({event: 'response', status: response.status}));
-        });
-      });
+  'listen-uas-keep': () => keepingUas(() => {}),
+  // The same, and once the caller's BYE ends the dialog, an OPTIONS to
+  // <target uri> over the same connection; prints its response.
+  'listen-uas-then-options': () => keepingUas((req) => {
+    srf.request(req.socket, target, {method: 'OPTIONS'}, (err, options) => {
+      if (err) return emit({event: 'request-failed', message: String(err)});
+      emit({event: 'sent', method: options.method});
+      options.on('response', (response) => emit({event: 'response', status: response.status}));
     });
   }),
   // srf.proxyRequest to the comma-separated targets, with the options of
