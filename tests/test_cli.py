@@ -145,5 +145,6 @@ def test_serve_flags() -> None:
         "--max-422-retries",
         "--request-handler",
         "--request-handler-method",
+        "--outbound-idle-timeout",
         "--dev",
     ]

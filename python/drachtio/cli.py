@@ -261,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the request handler is asked; POST sends the SIP request (default GET)",
     )
     serve_parser.add_argument(
+        "--outbound-idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a connection the server opened to an application is closed once idle "
+        "this long; 0 never (default 30)",
+    )
+    serve_parser.add_argument(
         "--dev",
         action="store_true",
         help="development mode: without a configured secret, accept the documented dev secret",
@@ -312,6 +319,7 @@ def serve(args: argparse.Namespace) -> int:
             nameservers=args.nameserver,
             request_handler=args.request_handler,
             request_handler_method=args.request_handler_method,
+            outbound_idle_timeout=args.outbound_idle_timeout,
             dev=args.dev,
         )
 

@@ -1,7 +1,8 @@
 """drachtio-srf applications (``tests/srfproto/node/app.js``) run by the server tests.
 
 :class:`NodeApp` runs one as a subprocess and reads the JSON lines it
-prints; :func:`call` runs one beside sipp callers and callees.
+prints; :func:`call` runs one beside sipp callers and callees;
+:func:`listening_app` runs one the server connects to (``srf.listen``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import SECRET, Sipp, needs_sipp, sipp_uac, sipp_uas, start_server
+from server_harness import SECRET, Sipp, needs_sipp, own_dir, sipp_uac, sipp_uas, start_server
 
 from drachtio.server import Server
 
@@ -43,8 +44,16 @@ class NodeApp:
         secret: str = SECRET,
         env: dict[str, str] | None = None,
     ) -> NodeApp:
-        assert (NODE_DIR / "node_modules" / "drachtio-srf").is_dir(), "run scripts/test.sh"
+        """``role`` connecting to ``server`` (``srf.connect``)."""
         _, port = server.control_address
+        return await cls.run(port, secret, role, target, env)
+
+    @classmethod
+    async def run(
+        cls, port: int, secret: str, role: str, target: str = "", env: dict[str, str] | None = None
+    ) -> NodeApp:
+        """``node app.js <port> <secret> <role> [<target>]``, ``env`` added to its environment."""
+        assert (NODE_DIR / "node_modules" / "drachtio-srf").is_dir(), "run scripts/test.sh"
         process = await asyncio.create_subprocess_exec(
             "node",
             str(NODE_DIR / "app.js"),
@@ -137,3 +146,39 @@ async def finished(app: NodeApp, *runs: Sipp) -> list[dict[str, Any]]:
         result = await sipp.result()
         assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.log
     return await app.finish()
+
+
+async def listening_app(
+    port: int,
+    secret: str = SECRET,
+    role: str = "listen-uas",
+    target: str = "",
+    env: dict[str, str] | None = None,
+) -> NodeApp:
+    """``node app.js`` in ``role`` listening on ``port`` (``srf.listen``) for the
+    server's connections; ``env`` is added to its environment."""
+    app = await NodeApp.run(port, secret, role, target, env)
+    await app.next("listening")
+    return app
+
+
+async def stopped(app: NodeApp) -> None:
+    """Kill a listening application and wait for its end."""
+    app.kill()
+    await app.process.communicate()
+
+
+async def answered(tmp_path: Path, server: Server, scenario: str, transport: str = "udp") -> None:
+    """sipp calls the server with ``scenario``; it must succeed."""
+    sipp = await sipp_uac(own_dir(tmp_path), server, scenario, transport)
+    result = await sipp.result()
+    assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.log
+
+
+async def sessions_closed(server: Server) -> None:
+    """Until the server holds no application connection (closed by either side)."""
+    for _ in range(400):
+        if not server.stats["sessions"]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{server.stats['sessions']} connections still open after 20 s")

@@ -129,6 +129,28 @@ def test_keepalive_from_file_environment_and_flags(
     )
 
 
+def test_outbound_idle_timeout_from_file_environment_and_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert load_config(secrets=["x"]).outbound_idle_timeout == 30.0
+    path = tmp_path / "drachtio.toml"
+    path.write_text('secret = "x"\noutbound_idle_timeout = 0\n')
+    assert load_config(config_file=path).outbound_idle_timeout == 0
+    env = {"DRACHTIO_OUTBOUND_IDLE_TIMEOUT": "7.5"}
+    assert load_config(config_file=path, env=env).outbound_idle_timeout == 7.5
+    flagged = load_config(config_file=path, env=env, outbound_idle_timeout=120)
+    assert flagged.outbound_idle_timeout == 120
+    message = "outbound_idle_timeout: must be a number of seconds, 0 for never, got "
+    for bad in ("-1", "true", '"soon"', "inf", "nan"):
+        path.write_text(f'secret = "x"\noutbound_idle_timeout = {bad}\n')
+        with pytest.raises(ConfigError, match=message):
+            load_config(config_file=path)
+    with pytest.raises(ConfigError, match=message + "'later'"):
+        load_config(secrets=["x"], env={"DRACHTIO_OUTBOUND_IDLE_TIMEOUT": "later"})
+    assert main(["serve", "--secret", "x", "--outbound-idle-timeout", "-0.5"]) == 2
+    assert capsys.readouterr().err == f"drachtio: {message}-0.5\n"
+
+
 def test_proxy_timer_c_from_file(tmp_path: Path) -> None:
     assert load_config(secrets=["x"]).proxy_timer_c == 185.0
     path = tmp_path / "drachtio.toml"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import ssl
 import sys
@@ -24,15 +23,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pytest
-from server_harness import SECRET, free_port, needs_sipp, own_dir, sipp_uac, sipp_uas, start_server
+from server_harness import SECRET, free_port, needs_sipp, own_dir, sipp_uas, start_server
 from sip_peer import SipPeer
 from sipp_scenarios.proxy import callee, caller
 from sipp_scenarios.uac import uac_scenario as plain_uac
-from srf_node import NODE_DIR, NodeApp, connected, events
+from srf_node import answered, connected, events, listening_app, sessions_closed, stopped
 
 from drachtio import SipResponse, Srf
 from drachtio.app import Request, Response
-from drachtio.server import Server
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "stack"))
 
@@ -138,50 +136,8 @@ class Handler:
             writer.close()
 
 
-async def listening_app(port: int, secret: str = SECRET, tls: CertFiles | None = None) -> NodeApp:
-    """``node app.js`` listening on ``port`` (``srf.listen``) for the server's
-    connections; over TLS with ``tls``' certificate."""
-    assert (NODE_DIR / "node_modules" / "drachtio-srf").is_dir(), "run scripts/test.sh"
-    process = await asyncio.create_subprocess_exec(
-        "node",
-        str(NODE_DIR / "app.js"),
-        str(port),
-        secret,
-        "listen-uas",
-        cwd=NODE_DIR,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(_tls_env(tls) if tls is not None else {})},
-    )
-    app = NodeApp(process)
-    await app.next("listening")
-    return app
-
-
 def _tls_env(certs: CertFiles) -> dict[str, str]:
     return {"SRF_TLS_CERT": str(certs.certificate), "SRF_TLS_KEY": str(certs.key)}
-
-
-async def stopped(app: NodeApp) -> None:
-    """Kill a listening application and wait for its end."""
-    app.kill()
-    await app.process.communicate()
-
-
-async def answered(tmp_path: Path, server: Server, scenario: str, transport: str = "udp") -> None:
-    """sipp calls the server with ``scenario``; it must succeed."""
-    sipp = await sipp_uac(own_dir(tmp_path), server, scenario, transport)
-    result = await sipp.result()
-    assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.log
-
-
-async def sessions_closed(server: Server) -> None:
-    """Until the server holds no application connection (the application closed it)."""
-    for _ in range(400):
-        if not server.stats["sessions"]:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{server.stats['sessions']} connections still open after 20 s")
 
 
 # ---------------------------------------------------------------- route to HOST:PORT
@@ -257,7 +213,7 @@ async def test_a_tls_handler_connects_over_tls_and_checks_the_certificate(
     certs = make_certs(tmp_path / "app", "app")
     other = make_certs(tmp_path / "other", "other")
     port = free_port()
-    app = await listening_app(port, tls=certs)
+    app = await listening_app(port, env=_tls_env(certs))
     try:
         for authority, status in ((certs.ca, 200), (other.ca, 480)):
             server = await start_server(

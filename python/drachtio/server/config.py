@@ -200,6 +200,8 @@ class ServerConfig:
     request_handler_method: str = "GET"
     request_handler_timeout: float = 3.0
     request_handler_max_pending: int = 100
+    # A connection the server opened to an application, left idle this long, is closed (0: never).
+    outbound_idle_timeout: float = 30.0
     # Timer C of each branch of a proxied INVITE (RFC 3261 §16.6 item 11: over 3 minutes).
     proxy_timer_c: float = 185.0
     # How long a record-routed proxied call stays open with nothing of its
@@ -328,6 +330,12 @@ class ServerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigError(f"{name}: must be a positive number of seconds, got {value!r}")
+        idle = self.outbound_idle_timeout
+        is_number = isinstance(idle, (int, float)) and not isinstance(idle, bool)
+        if not is_number or not 0 <= idle < float("inf"):
+            raise ConfigError(
+                f"outbound_idle_timeout: must be a number of seconds, 0 for never, got {idle!r}"
+            )
         timer_c = self.proxy_timer_c
         if isinstance(timer_c, bool) or not isinstance(timer_c, (int, float)) or timer_c <= 180:
             raise ConfigError(
@@ -397,7 +405,13 @@ _NUMERIC_ENV: dict[str, tuple[str, type[int] | type[float]]] = {
         *_SESSION_TIMER_COUNTS,
     )
 }
-for _name in ("tcp_message_timeout", "ping_interval", "ping_timeout", "request_handler_timeout"):
+for _name in (
+    "tcp_message_timeout",
+    "ping_interval",
+    "ping_timeout",
+    "request_handler_timeout",
+    "outbound_idle_timeout",
+):
     _NUMERIC_ENV[f"DRACHTIO_{_name.upper()}"] = (_name, float)
 
 # TOML keys that map one to one onto a field.
@@ -552,6 +566,7 @@ def load_config(
     nameservers: Sequence[str] | None = None,
     request_handler: str | None = None,
     request_handler_method: str | None = None,
+    outbound_idle_timeout: float | None = None,
     dev: bool = False,
 ) -> ServerConfig:
     """Build the configuration: defaults, then the TOML file, the environment, the flags.
@@ -614,6 +629,7 @@ def load_config(
         "max_422_retries": max_422_retries,
         "request_handler": request_handler,
         "request_handler_method": request_handler_method,
+        "outbound_idle_timeout": outbound_idle_timeout,
     }
     values.update({name: value for name, value in flags.items() if value is not None})
     try:

@@ -86,6 +86,10 @@ class Dialogs(Generic[_Owner]):
                 return True
         return False
 
+    def owned_by(self, owner: _Owner) -> list[Dialog[_Owner]]:
+        """The dialogs of ``owner``, early or confirmed."""
+        return [dialog for dialog in self._by_id.values() if dialog.owner is owner]
+
     def share_out(
         self, owner: _Owner, heirs: list[_Owner]
     ) -> list[tuple[Dialog[_Owner], _Owner | None]]:
@@ -94,7 +98,7 @@ class Dialogs(Generic[_Owner]):
         The dialogs lose their owner here; the caller hands each to its heir
         (who becomes its owner) or ends it.
         """
-        dialogs = [d for d in self._by_id.values() if d.owner is owner]
+        dialogs = self.owned_by(owner)
         shares: list[tuple[Dialog[_Owner], _Owner | None]] = []
         for index, dialog in enumerate(dialogs):
             dialog.owner = None

@@ -318,6 +318,14 @@ FAMILIES: tuple[Family, ...] = (
         ("outcome",),
     ),
     Family(
+        "drachtio_outbound_connections_closed",
+        True,
+        "Connections the server opened to listening applications that it closed, by "
+        "reason: idle (nothing in use and nothing passed for outbound_idle_timeout).",
+        {"outbound_idle_closed": ("idle",)},
+        ("reason",),
+    ),
+    Family(
         "drachtio_requests_being_routed",
         False,
         "New requests the request handler is routing now.",

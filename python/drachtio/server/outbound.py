@@ -13,7 +13,10 @@ declared the tag and routes the method (round robin); a ``route`` to
 is), to a drachtio-srf application listening (``srf.listen``): the application authenticates
 first, as on any connection, and is then sent the request. Each such
 connection serves the request it was opened for and whatever follows in
-its dialog; the application closes it when it is done (``srf.endSession``).
+its dialog (connections are not reused: the next request gets a new one);
+the application closes it when it is done (``srf.endSession``), or else
+the server does once it is idle for ``outbound_idle_timeout`` seconds
+(:class:`IdleCloser`, the rules in :mod:`drachtio.server.outbound_idle`).
 
 What can go wrong is answered at once and logged, and the server goes on
 serving: a request handler that cannot be reached, is slow, or answers
@@ -32,12 +35,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from drachtio.server.app_session import AppSession
 from drachtio.server.config import ConfigError, ServerConfig
 from drachtio.server.http_client import HttpClient, HttpError
 from drachtio.server.log_summary import SummarizedWarning
+from drachtio.server.outbound_idle import IdleClock, Use
 from drachtio.server.request_handler import (
     Action,
     ConnectTo,
@@ -58,7 +64,7 @@ if TYPE_CHECKING:
     from drachtio.server.server import Server
     from drachtio.server.transaction_user import TransactionUser
 
-__all__ = ["ROUTER_COUNTS", "RequestRouter"]
+__all__ = ["ROUTER_COUNTS", "IdleCloser", "RequestRouter"]
 
 log = logging.getLogger("drachtio.server")
 
@@ -68,6 +74,7 @@ ROUTER_COUNTS = (
     "request_handler_busy",
     "outbound_connected",
     "outbound_failed",
+    "outbound_idle_closed",
 )
 """What :attr:`RequestRouter.counts` counts (in ``Server.stats``; docs/metrics.md)."""
 
@@ -88,11 +95,13 @@ class RequestRouter:
         self._method = config.request_handler_method
         self._timeout = config.request_handler_timeout
         self._max_pending = config.request_handler_max_pending
+        self._idle_timeout = config.outbound_idle_timeout
         self._tls = tls_client_context(config)
         self._http = HttpClient(max_idle=self._max_pending, user_agent=_USER_AGENT)
         self._pending: set[asyncio.Task[None]] = set()
         self.counts = dict.fromkeys(ROUTER_COUNTS, 0)
-        """Lookups answered, failed and refused, connections made and failed, since the start."""
+        """Lookups answered, failed and refused, connections made, failed and
+        closed idle, since the start."""
         # Each is caused by every new request while the handler or the
         # applications are down or slow: one line per interval, not one per call.
         self._busy = SummarizedWarning("too many requests being routed, answered 503")
@@ -239,6 +248,11 @@ class RequestRouter:
             return
         log.info("connected to application peer=%s transaction=%s", session.peer, tx.id)
         self._tu.hand_to(tx, session)
+        if self._idle_timeout > 0:
+            IdleCloser(session, self._idle_timeout, self._server.use_of, self._closed_idle)
+
+    def _closed_idle(self) -> None:
+        self.counts["outbound_idle_closed"] += 1
 
     def _failed(self, tx: ServerTx[AppSession], where: str, why: str) -> None:
         self.counts["outbound_failed"] += 1
@@ -246,6 +260,67 @@ class RequestRouter:
             asyncio.get_running_loop(), f" at={where} transaction={tx.id}: {why}"
         )
         self._tu.answer(tx, 480, "Temporarily Unavailable")
+
+
+class IdleCloser:
+    """Closes one connection the server opened once it is idle: an
+    :class:`~drachtio.server.outbound_idle.IdleClock` on a loop timer.
+
+    Made once the connection was handed its request; the session tells it
+    of the messages that pass (:attr:`SrfSession.idle`). At the clock's
+    deadline what the session holds is counted (``use_of``, and the
+    session's proxies) and the clock decides: close now (``closing`` is
+    called first), or look again at its next deadline. The timer stops when
+    the connection closes, whoever closes it.
+    """
+
+    __slots__ = ("_clock", "_closing", "_session", "_timer", "_use_of")
+
+    def __init__(
+        self,
+        session: SrfSession,
+        timeout: float,
+        use_of: Callable[[SrfSession], Use],
+        closing: Callable[[], None],
+    ) -> None:
+        self._session = session
+        self._use_of = use_of
+        self._closing = closing
+        self._clock = IdleClock(timeout, session.loop.time())
+        self._timer: asyncio.TimerHandle | None = None
+        self._arm()
+        session.idle = self
+        session.done.add_done_callback(self._stop)
+
+    def active(self) -> None:
+        """A message passed on the connection."""
+        if self._clock.active(self._session.loop.time()):
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._session.loop.call_at(self._clock.deadline, self._look)
+
+    def _stop(self, _: object) -> None:
+        self._session.idle = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _look(self) -> None:
+        self._timer = None
+        session = self._session
+        if not session.is_open:
+            return
+        clock = self._clock
+        use = replace(self._use_of(session), proxies=session.proxies_owed)
+        if not clock.check(session.loop.time(), use):
+            self._arm()
+            return
+        log.info("closing an idle outbound connection peer=%s", session.peer)
+        self._closing()
+        session.close_idle(f"idle for {clock.timeout:g} s")
 
 
 def tls_client_context(config: ServerConfig) -> ssl.SSLContext | None:

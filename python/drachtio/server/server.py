@@ -33,6 +33,7 @@ from drachtio.server.dialog import Dialog, Listener, uri_host
 from drachtio.server.latency import Histogram
 from drachtio.server.metrics_http import MetricsEndpoint
 from drachtio.server.outbound import ROUTER_COUNTS, RequestRouter
+from drachtio.server.outbound_idle import Use
 from drachtio.server.routing import Routes
 from drachtio.server.session import UnauthenticatedSessions
 from drachtio.server.transaction_user import (
@@ -427,6 +428,10 @@ class Server:
     def dialog(self, dialog_id: str) -> Dialog[AppSession] | None:
         """The dialog ``dialog_id``, while it lasts (read it, do not change it)."""
         return self._tu.dialog(dialog_id)
+
+    def use_of(self, session: AppSession) -> Use:
+        """What ``session`` holds now: its transactions and dialogs (not its proxies)."""
+        return self._tu.use_of(session)
 
     def session_closed(self, session: AppSession) -> None:
         """An application went away: free what it held (RFC 3261 has no owner-less calls).

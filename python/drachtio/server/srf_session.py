@@ -103,6 +103,7 @@ from drachtio.srfproto import (
 )
 
 if TYPE_CHECKING:
+    from drachtio.server.outbound import IdleCloser
     from drachtio.server.server import Server
 
 __all__ = ["SERVER_VERSION", "SrfSession"]
@@ -143,7 +144,7 @@ class SrfSession(AppChannel):
     application's requests went (until their final response).
     """
 
-    __slots__ = ("_on_authenticated", "_proxying", "_received", "_sent", "srf")
+    __slots__ = ("_on_authenticated", "_proxying", "_received", "_sent", "idle", "srf")
 
     def __init__(
         self,
@@ -166,6 +167,9 @@ class SrfSession(AppChannel):
         self._received: dict[str, tuple[SipRequest, Source | None]] = {}
         self._sent: dict[str, tuple[SipRequest, SipMeta]] = {}
         self._proxying = ProxyReplies()
+        self.idle: IdleCloser | None = None
+        """On a connection the server opened, once it was handed its request:
+        told of the messages that pass (but keepalive and records)."""
 
     def __repr__(self) -> str:
         return f"<SrfSession {self.peer}>"
@@ -179,6 +183,20 @@ class SrfSession(AppChannel):
     def is_open(self) -> bool:
         """Whether requests may still be sent: connected, not closing."""
         return not (self.closed or self._aborted or self.srf.closing)
+
+    @property
+    def proxies_owed(self) -> int:
+        """How many of the application's ``proxy`` messages are still owed replies."""
+        return len(self._proxying)
+
+    def close_idle(self, reason: str) -> None:
+        """Close a connection the server opened, left idle, once what is buffered is written."""
+        self._close_reason = reason
+        self.close()
+
+    def _active(self) -> None:
+        if self.idle is not None:
+            self.idle.active()
 
     # ------------------------------------------------------------ reading
 
@@ -240,6 +258,8 @@ class SrfSession(AppChannel):
 
     def _on_message(self, message: ClientMessage) -> None:
         msg_id = message.msg_id
+        if not isinstance(message, Ping):
+            self._active()
         try:
             reply: ServerMessage | None = self._answer(message)
         except RemoteSrfError as exc:
@@ -378,6 +398,7 @@ class SrfSession(AppChannel):
         msg_id, done = self._proxying.response(answer, response.status)
         if msg_id is None or not self.is_open:
             return
+        self._active()
         meta = record_of("network", None, destination_address(destination))
         text = text_of(response)
         self._send(proxy_response(self.srf.next_msg_id(), msg_id, meta, text))
@@ -387,6 +408,7 @@ class SrfSession(AppChannel):
     def _proxy_settled(self, answer: Later) -> None:
         msg_id = self._proxying.settled(answer)
         if msg_id is not None and self.is_open:
+            self._active()
             self._send(proxy_done(self.srf.next_msg_id(), msg_id))
 
     def _cancel(self, new_id: str, message: CancelRequest) -> ServerMessage:
@@ -404,6 +426,7 @@ class SrfSession(AppChannel):
         """Send the application what the core has for it; ``False`` when it cannot take it."""
         if not self.authenticated or not self.is_open:
             return False
+        self._active()
         if isinstance(command, Sip):
             return self._send_sip(command)
         if isinstance(command, Cancel):
@@ -490,6 +513,7 @@ class SrfSession(AppChannel):
         request = prack.message
         if not self.is_open or not isinstance(request, SipRequest):
             return
+        self._active()
         meta = record_of("network", prack.source, None, prack.time)
         dialog = dialog_of(request) or ""
         event = SipEvent(

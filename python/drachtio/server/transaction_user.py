@@ -62,6 +62,7 @@ from drachtio.server.endings import (
     Ending,
 )
 from drachtio.server.latency import Histogram
+from drachtio.server.outbound_idle import Use
 from drachtio.server.reliable_ua import ReliableUa
 from drachtio.server.routing import Routes
 from drachtio.server.session_timer.negotiation import Headers
@@ -177,6 +178,17 @@ class TransactionUser:
             "client_transactions": len(self.core.client_txs),
             "dialogs": len(self.core.dialogs),
         }
+
+    def use_of(self, owner: AppSession) -> Use:
+        """What ``owner`` holds now (:class:`Use`), but its proxies: the session counts those."""
+        core = self.core
+        return Use(
+            server_transactions=len(core.server_txs.owned_by(owner)),
+            client_transactions=sum(
+                1 for ctx in core.client_txs.owned_by(owner) if not ctx.answered
+            ),
+            dialogs=len(core.dialogs.owned_by(owner)),
+        )
 
     # ------------------------------------------------------------ commands
 

@@ -25,6 +25,22 @@ const SDP = [
 
 srf.on('error', (err) => emit({event: 'error', message: String(err)}));
 
+// Each INVITE answered 200 with SDP; the connection is never closed here.
+// afterCall(req) runs once the caller's BYE has ended the dialog.
+const keepingUas = (afterCall) => srf.invite((req, res) => {
+  const callId = req.get('Call-ID');
+  emit({event: 'invite', callId});
+  req.socket.on('close', () => emit({event: 'socket-closed', callId}));
+  srf.createUAS(req, res, {localSdp: SDP}, (err, dialog) => {
+    if (err) return emit({event: 'uas-failed', message: String(err)});
+    emit({event: 'dialog', callId});
+    dialog.on('destroy', () => {
+      emit({event: 'destroy', callId});
+      afterCall(req);
+    });
+  });
+});
+
 const roles = {
   // createUAS answering 200 with SDP; the caller's BYE ends the dialog.
   // (The callback form: the destroy listener is on before a BYE read with
@@ -124,6 +140,18 @@ const roles = {
       });
     });
   }),
+  // Listening, as listen-uas, but never closing a connection (no
+  // srf.endSession): prints 'socket-closed' when the server closes it.
+  'listen-uas-keep': () => keepingUas(() => {}),
+  // The same, and once the caller's BYE ends the dialog, an OPTIONS to
+  // <target uri> over the same connection; prints its response.
+  'listen-uas-then-options': () => keepingUas((req) => {
+    srf.request(req.socket, target, {method: 'OPTIONS'}, (err, options) => {
+      if (err) return emit({event: 'request-failed', message: String(err)});
+      emit({event: 'sent', method: options.method});
+      options.on('response', (response) => emit({event: 'response', status: response.status}));
+    });
+  }),
   // srf.proxyRequest to the comma-separated targets, with the options of
   // SRF_PROXY (JSON); prints drachtio-srf's result.
   'proxy': () => srf.invite(async(req) => {
@@ -179,10 +207,12 @@ const roles = {
 roles['tagged-uas'] = roles['uas-200'];
 
 if (role.startsWith('listen-')) {
-  // Over TLS when SRF_TLS_CERT and SRF_TLS_KEY name PEM files.
-  const {SRF_TLS_CERT: cert, SRF_TLS_KEY: key} = process.env;
+  // Over TLS when SRF_TLS_CERT and SRF_TLS_KEY name PEM files; pinging
+  // each connection every SRF_PING_INTERVAL milliseconds when it is set.
+  const {SRF_TLS_CERT: cert, SRF_TLS_KEY: key, SRF_PING_INTERVAL: ping} = process.env;
   const tls = cert ? {cert: fs.readFileSync(cert), key: fs.readFileSync(key)} : undefined;
-  srf.listen({port: Number(port), secret, tls}, () => emit({event: 'listening'}));
+  const pinging = ping ? {enablePing: true, pingInterval: Number(ping)} : {};
+  srf.listen({port: Number(port), secret, tls, ...pinging}, () => emit({event: 'listening'}));
 }
 else {
   const tags = role === 'tagged-uas' ? ['blue', 'green'] : [];
