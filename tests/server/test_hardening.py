@@ -352,41 +352,6 @@ async def test_a_malformed_contact_in_a_response_is_refused_and_the_app_may_answ
         await server.stop()
 
 
-async def test_a_2xx_to_an_invite_whose_dialog_cannot_be_built_is_refused_before_it_goes() -> None:
-    """The caller's INVITE is read for the dialog when the app answers 2xx
-    (its Record-Route, which the transaction layer does not check): nothing
-    is sent, the app is told which header is at fault, and its error answer
-    then goes. (A malformed Contact gets the caller 400 from the stack.)"""
-    server = await start_server()
-    app = await App.authenticated(server, "invite")
-    port = sip_port(server, "udp")
-    peer = await SipPeer.open("udp", port)
-    try:
-        peer.send(
-            _invite(
-                peer,
-                port,
-                "unbuildable@test",
-                "From: <sip:alice@127.0.0.1>;tag=u1",
-                "To: <sip:bob@127.0.0.1>",
-                "Record-Route: <sip:rr@127.0.0.1;lr",
-            )
-        )
-        invite = await app.next_sip("INVITE")
-        refused = await app.respond(invite["transactionId"], 200)
-        assert refused == {
-            "success": False,
-            "reason": "malformed Record-Route header in the INVITE: missing '>'",
-        }
-        assert (await app.respond(invite["transactionId"], 400))["success"] is True
-        assert (await peer.final_response("unbuildable@test")).status == 400
-        assert server.stats["dialogs"] == 0
-    finally:
-        peer.close()
-        await app.close()
-        await server.stop()
-
-
 async def test_a_non_ascii_user_part_is_named_as_such() -> None:
     server = await start_server()
     app = await App.authenticated(server)

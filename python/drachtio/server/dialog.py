@@ -38,8 +38,6 @@ __all__ = [
     "event_key",
     "events_match",
     "synthetic_response",
-    "target_of",
-    "unusable_for_dialog",
     "uri_host",
     "websocket_flow",
 ]
@@ -327,7 +325,7 @@ class Dialog(Generic[_Owner]):
             remote_tag=remote_tag,
             local_uri=f"{request.header('To')};tag={local_tag}",
             remote_uri=request.header("From") or "",
-            remote_target=target_of(request) or str(from_.uri),
+            remote_target=_target(request) or str(from_.uri),
             route_set=[str(r) for r in request.record_route],
             contact=contact,
             owner=owner,
@@ -358,7 +356,7 @@ class Dialog(Generic[_Owner]):
             remote_tag=to.tag,
             local_uri=request.header("From") or "",
             remote_uri=response.header("To") or "",
-            remote_target=target_of(response) or str(request.uri),
+            remote_target=_target(response) or str(request.uri),
             route_set=[str(r) for r in reversed(response.record_route)],
             contact=contact,
             owner=owner,
@@ -395,7 +393,7 @@ class Dialog(Generic[_Owner]):
             remote_tag=notify_from.tag,
             local_uri=subscribe.header("From") or "",
             remote_uri=notify.header("From") or "",
-            remote_target=target_of(notify) or str(notify_from.uri),
+            remote_target=_target(notify) or str(notify_from.uri),
             route_set=[str(r) for r in notify.record_route],
             contact=contact,
             owner=owner,
@@ -415,10 +413,7 @@ class Dialog(Generic[_Owner]):
 
     def refresh_target(self, message: SipMessage) -> None:
         """A target refresh (re-INVITE, SUBSCRIBE, their 2xx) moves the remote target (§12.2)."""
-        self.move_target(target_of(message))
-
-    def move_target(self, target: str | None) -> None:
-        """The remote target is now ``target``, a target refresh's Contact (none: unchanged)."""
+        target = _target(message)
         if target is not None:
             self.remote_target = target
 
@@ -509,28 +504,7 @@ def _created_subscription(request: SipRequest) -> list[EventKey]:
     return [] if key is None else [key]
 
 
-def unusable_for_dialog(request: SipRequest, error: ParseError) -> str:
-    """Why no dialog can be built from ``request``: which of its headers is malformed.
-
-    ``error`` is what reading the request for its dialog raised; the
-    Contact and Record-Route (the values the transaction layer has not
-    checked) are read again, one at a time, to name the one at fault.
-    """
-    name = "Contact"
-    try:
-        _ = request.contacts
-        name = "Record-Route"
-        _ = request.record_route
-    except ParseError as exc:
-        error = exc
-    return f"malformed {name} header in the {request.method}: {error.detail or error.kind}"
-
-
-def target_of(message: SipMessage) -> str | None:
-    """The URI of ``message``'s Contact, the remote target it sets (RFC 3261 §12.1), if any.
-
-    Raises :class:`~drachtio.errors.ParseError` for a malformed Contact.
-    """
+def _target(message: SipMessage) -> str | None:
     contacts = message.contacts
     return str(contacts[0].uri) if contacts else None
 

@@ -38,8 +38,6 @@ from drachtio.server.dialog import (
     build_response,
     check_relied_on,
     contact_for,
-    target_of,
-    unusable_for_dialog,
     websocket_flow,
 )
 from drachtio.server.endings import (
@@ -252,20 +250,14 @@ class UasSide:
             if to is not None and to.tag is None:
                 tx.to_tag = core.stack_or_fail().new_tag()
         refreshes = tx.dialog is not None and method in TARGET_REFRESH_METHODS
-        # What the 2xx does to a dialog is read from the request now: for a
-        # malformed Contact or Record-Route nothing goes out and the
-        # application is told (it can still answer with an error). An early
-        # dialog read them with its 1xx.
-        new_target: str | None = None
-        new_dialog: Dialog[AppSession] | None = None
-        if 200 <= code < 300:
-            try:
-                if refreshes:
-                    new_target = target_of(request)
-                elif method in DIALOG_METHODS and tx.dialog is None and tx.early is None:
-                    new_dialog = self._new_dialog(tx)
-            except ParseError as exc:
-                raise ValueError(unusable_for_dialog(request, exc)) from None
+        if 200 <= code < 300 and (refreshes or method in DIALOG_METHODS):
+            # The dialog is built, or its target moved, from these after the
+            # 2xx is sent: a malformed value raises ParseError here, before
+            # anything goes out, and the application is told (it can still
+            # answer with an error).
+            _ = request.contacts
+            if method in DIALOG_METHODS:
+                _ = request.record_route
         headers = core.sessions.response_headers(tx, code, command.headers)
         if method == "INVITE" and 100 < code < 300:
             headers = self._reliable.headers(tx, code, headers)
@@ -291,9 +283,9 @@ class UasSide:
         if code >= 200:
             if refreshes and code < 300:
                 assert tx.dialog is not None
-                tx.dialog.move_target(new_target)
+                tx.dialog.refresh_target(request)
             if method in DIALOG_METHODS and code < 300:
-                dialog_id = self._uas_dialog(tx, new_dialog).id
+                dialog_id = self._uas_dialog(tx).id
             if method == "INVITE" and tx.dialog is None and dialog_id is None:
                 core.cdrs.refused(tx.id, code, time.time(), response)
             elif method == "INVITE" and dialog_id is not None:
@@ -336,10 +328,7 @@ class UasSide:
         dialog.flow = websocket_flow(tx.source.transport, tx.source.address, tx.source.port)
         return dialog
 
-    def _uas_dialog(
-        self, tx: ServerTx[AppSession], new: Dialog[AppSession] | None
-    ) -> Dialog[AppSession]:
-        """The dialog a 2xx to ``tx`` confirms: its own, its early one, or ``new``."""
+    def _uas_dialog(self, tx: ServerTx[AppSession]) -> Dialog[AppSession]:
         dialog = tx.dialog
         if dialog is None and tx.early is not None:
             # The 2xx confirms the early dialog of the 1xx (RFC 3261 §12.1.1),
@@ -350,8 +339,7 @@ class UasSide:
             if dialog.id not in self._core.dialogs:
                 self._core.dialogs.add(dialog)
         if dialog is None:
-            assert new is not None
-            dialog = new
+            dialog = self._new_dialog(tx)
             tx.dialog = dialog
             self._core.dialogs.add(dialog)
         if tx.request.method == "INVITE":
