@@ -14,9 +14,9 @@ import random
 
 import pytest
 from hostile import AnsweringApp, Context, Leg, Message, Mutator, Peer, Report
-from server_harness import SDP, sip_port, start_server
+from server_harness import SDP, App, sip_port, start_server
 
-from drachtio import SipResponse
+from drachtio import SipRequest, SipResponse
 from drachtio.server import Server
 
 
@@ -164,5 +164,48 @@ async def test_a_reinvite_with_a_malformed_record_route_can_be_answered_200(
         assert report.refused_answers == []
     finally:
         ctx.peer.close()
+        await app.close()
+        await server.stop()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_a_bye_to_a_peer_that_cannot_be_reached_still_ends_the_dialog(
+    transport: str,
+) -> None:
+    # The callee's 2xx names a Contact no request can be sent to. Before, the
+    # application's BYE failed and the dialog stayed, with nothing to end it.
+    server = await start_server()
+    app = await App.authenticated(server)
+    peer = await Peer.open(transport, sip_port(server, transport))
+    try:
+        sent = await app.request(
+            "sendSipRequest",
+            {
+                "method": "INVITE",
+                "uri": f"sip:callee@127.0.0.1:{peer.port};transport={transport}",
+                "headers": {"Content-Type": "application/sdp"},
+                "body": SDP,
+            },
+        )
+        invite = await peer.poll(5.0)
+        assert isinstance(invite, SipRequest), invite
+        ok = Leg(peer).response(invite, 200, body=SDP)
+        ok.set("Contact", "<tel:+15551234567>")
+        peer.send(ok.encode())
+        answered = await app.next_sip_of(sent["transactionId"])
+        dialog_id = answered["dialogId"]
+        assert server.stats["dialogs"] == 1
+        bye = await app.request("sendSipRequest", {"method": "BYE", "dialogId": dialog_id})
+        assert bye["success"] is False
+        assert "not a SIP URI" in bye["reason"], bye
+        destroyed = await app.next_request("dialog", timeout=5.0)
+        assert destroyed == {
+            "dialogId": dialog_id,
+            "event": "destroyed",
+            "reason": "BYE could not be sent: no route to the peer",
+        }
+        assert server.stats["dialogs"] == 0
+    finally:
+        peer.close()
         await app.close()
         await server.stop()
