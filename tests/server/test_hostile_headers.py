@@ -51,19 +51,10 @@ async def _still_serving(server: Server, app: AnsweringApp, transport: str) -> N
         ("OPTIONS", "Route", "<sip:@127.0.0.1;lr>", "Malformed Route header: empty user"),
         ("INVITE", "Route", '"unterminated', "Malformed Route header:"),
         ("INVITE", "Record-Route", "<sip:a@[::1;lr>", "Malformed Record-Route header:"),
-        ("INVITE", "Record-Route", "<tel:+1>", "Record-Route is not a SIP or SIPS URI"),
-        ("INVITE", "Contact", "<tel:+1>", "Contact is not a SIP or SIPS URI"),
-        ("INVITE", "Contact", "<urn:x:y>", "Contact is not a SIP or SIPS URI"),
-        (
-            "INVITE",
-            "Contact",
-            "<sip:a@127.0.0.1;transport=bogus>",
-            'Contact cannot be reached: unknown transport "bogus"',
-        ),
         ("SUBSCRIBE", "Contact", "*", "Malformed Contact header: * is for a REGISTER alone"),
     ],
 )
-async def test_a_header_the_server_reads_that_is_malformed_or_unreachable_is_answered_400(
+async def test_a_header_the_server_reads_that_is_malformed_is_answered_400(
     transport: str,
     method: str,
     header: str,
@@ -71,9 +62,9 @@ async def test_a_header_the_server_reads_that_is_malformed_or_unreachable_is_ans
     reason: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # Before: a malformed Route or Record-Route raised in the server, which
-    # answered 500 and logged the exception; a Contact no request can be
-    # sent to made a dialog that nothing could end.
+    # Before: a malformed Route raised in the server, which answered 500 and
+    # logged the exception; a malformed Record-Route reached the application,
+    # whose 2xx was then refused.
     server = await start_server()
     app = await AnsweringApp.attach(server, Report())
     ctx, leg = await _peer(server, app, transport)
@@ -92,6 +83,43 @@ async def test_a_header_the_server_reads_that_is_malformed_or_unreachable_is_ans
         await app.close()
         await server.stop()
     assert _errors(caplog) == []
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize(
+    ("header", "value", "reason"),
+    [
+        ("Record-Route", "<tel:+1>", "Record-Route is not a SIP or SIPS URI"),
+        ("Contact", "<tel:+1>", "Contact is not a SIP or SIPS URI"),
+        ("Contact", "<urn:x:y>", "Contact is not a SIP or SIPS URI"),
+        (
+            "Contact",
+            "<sip:a@127.0.0.1;transport=bogus>",
+            'Contact cannot be reached: unknown transport "bogus"',
+        ),
+    ],
+)
+async def test_a_2xx_making_a_dialog_no_request_could_reach_is_refused_to_the_application(
+    transport: str, header: str, value: str, reason: str
+) -> None:
+    # Before: the 2xx made a dialog that nothing could end (every BYE the
+    # application sent failed). The application, refused, answers 500.
+    server = await start_server()
+    report = Report()
+    app = await AnsweringApp.attach(server, report)
+    ctx, leg = await _peer(server, app, transport)
+    try:
+        invite = leg.request("INVITE", body=SDP)
+        invite.set(header, value)
+        assert (await _final(ctx, invite)).status == 500
+        (refused,) = report.refused_answers
+        assert refused.startswith(f"INVITE 200: no dialog can be made with this request: {reason}")
+        assert server.stats["dialogs"] == 0
+        await _still_serving(server, app, transport)
+    finally:
+        ctx.peer.close()
+        await app.close()
+        await server.stop()
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])

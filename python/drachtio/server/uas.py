@@ -55,7 +55,7 @@ from drachtio.server.endings import (
 )
 from drachtio.server.ids import new_transaction_id
 from drachtio.server.reliable_ua import ReliableUa
-from drachtio.server.request_checks import malformed_header
+from drachtio.server.request_checks import malformed_header, unreachable_target
 from drachtio.server.session_keeper import SESSION_METHODS
 from drachtio.server.subscription_ua import SubscriptionUa
 from drachtio.server.transactions import ServerTx
@@ -259,6 +259,10 @@ class UasSide:
         # target moved by, after a 2xx were checked when the request came
         # (request_checks): reading them below cannot fail.
         refreshes = tx.dialog is not None and method in TARGET_REFRESH_METHODS
+        if 200 <= code < 300 and (refreshes or (method in DIALOG_METHODS and tx.dialog is None)):
+            unreachable = unreachable_target(request)
+            if unreachable is not None:
+                return Failure(f"no dialog can be made with this request: {unreachable}")
         headers = core.sessions.response_headers(tx, code, command.headers)
         if method == "INVITE" and 100 < code < 300:
             headers = self._reliable.headers(tx, code, headers)
