@@ -5,20 +5,22 @@ application that routes every method and answers each request (INVITE 180
 then 200 with SDP, the others 200), then sends, for ``--seconds``, batches
 of seeded-random scenarios over UDP and TCP in turn: requests outside a
 dialog, calls with PRACKs and requests in the dialog, cancelled calls,
-subscriptions, and calls the application places to the peer, whose
-responses are spoiled. Some headers of each message are replaced with
-hostile values, dropped, doubled or added (tests/server/hostile/values.py has
-the lists). After each batch: the server must answer an OPTIONS, have
-logged no error and let no exception reach the loop, and still have its
-application; at the end, once every call is over, it must hold no
-transaction and no dialog.
+subscriptions, calls the application places to the peer, and calls it
+proxies between two peers. Some headers of each message, the peers'
+responses included, are replaced with hostile values, dropped, doubled or
+added (tests/server/hostile/values.py has the lists). After each batch: the
+server must answer an OPTIONS, have logged no error and let no exception
+reach the loop, and still have its application; at the end, once every
+call is over, it must hold nothing of them (docs/fuzzing.md, "The whole
+server").
 
 Prints what was sent, the final answers to the spoiled requests by status,
 the answers the application gave that the server refused, and every failed
 check. Exits 1 if a check failed.
 
 Run (after ``maturin develop --release``): ``python benches/fuzz_server.py
-[--seconds 60] [--seed 1] [--batch 8]``.
+[--seconds 60] [--seed 1] [--batch 8] [--only SCENARIO] [--transports udp
+tcp] [--exchanges] [--log INFO]``.
 """
 
 from __future__ import annotations

@@ -92,13 +92,16 @@ class ErrorLog(logging.Handler):
     def installed(self) -> Iterator[None]:
         root = logging.getLogger()
         loop = asyncio.get_running_loop()
-        old = loop.get_exception_handler()
+        old, level = loop.get_exception_handler(), root.level
         root.addHandler(self)
+        # A root level above ERROR would keep the records from every handler.
+        root.setLevel(min(level, logging.ERROR))
         loop.set_exception_handler(self.loop_exception)
         try:
             yield
         finally:
             root.removeHandler(self)
+            root.setLevel(level)
             loop.set_exception_handler(old)
 
 
@@ -116,6 +119,12 @@ ROUTED = (
     "update",
     "bye",
 )
+
+
+# A request carrying PROXY_TO is proxied there (record-routed when it also
+# carries RECORD_ROUTE: yes) instead of answered.
+PROXY_TO = "X-Fuzz-Proxy-To"
+RECORD_ROUTE = "X-Fuzz-Record-Route"
 
 
 class AnsweringApp:
@@ -150,6 +159,11 @@ class AnsweringApp:
             method = data["message"]["request_uri"]["method"]
             if method in ("ACK", "CANCEL"):
                 continue
+            headers = data["message"]["headers"]
+            if (target := headers.get(PROXY_TO.replace("-", "_").lower())) is not None:
+                record_route = headers.get(RECORD_ROUTE.replace("-", "_").lower()) == "yes"
+                self._spawn(self._proxy(data["transactionId"], target, record_route))
+                continue
             self._spawn(self._answer(data["transactionId"], method))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -181,6 +195,21 @@ class AnsweringApp:
             await self.send_in(dialog_id, "ACK")
             await asyncio.sleep(0.05)
             await self.send_in(dialog_id, "BYE")
+
+    async def _proxy(self, tx: str, target: str, record_route: bool) -> None:
+        """Proxy the request to ``target``; the answer comes with its final response.
+        A callee that never answers finally is given up after 5 s; a proxy the
+        server refuses (a spoiled target) is answered 500 instead."""
+        data = {
+            "transactionId": tx,
+            "destinations": [target],
+            "recordRoute": record_route,
+            "finalTimeout": 5,
+        }
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+            result = await self.app.request("proxy", data, timeout=30.0)
+            if result.get("success") is False and "finalStatus" not in result:
+                await self._respond(tx, "INVITE", 500)
 
     async def _answer(self, tx: str, method: str) -> None:
         with contextlib.suppress(asyncio.TimeoutError, ConnectionError):

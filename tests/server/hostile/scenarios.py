@@ -17,7 +17,7 @@ from server_harness import SDP
 
 from drachtio import SipRequest, SipResponse
 from hostile.peer import Copied, Leg, Peer, branch_of
-from hostile.report import AnsweringApp, Outcome, Report
+from hostile.report import PROXY_TO, RECORD_ROUTE, AnsweringApp, Outcome, Report
 from hostile.values import Message, Mutator
 
 Scenario = Callable[["Context"], Awaitable[None]]
@@ -253,11 +253,18 @@ async def subscription(ctx: Context) -> None:
 async def placed_call(ctx: Context) -> None:
     """The application calls the peer, which answers with spoiled responses
     (provisional, reliable or not, and final), then each hangs up."""
-    leg = ctx.leg()
     await ctx.app.call(f"sip:peer@127.0.0.1:{ctx.peer.port};transport={ctx.peer.transport}")
+    await _answer_call(ctx, ctx.leg())
+
+
+async def _answer_call(ctx: Context, leg: Leg, *, expected: bool = True) -> None:
+    """The peer, called: spoiled provisional responses (reliable at times), a
+    spoiled final one (200 or 486), then the server's requests answered until
+    its BYE. That no INVITE came is a failed check when one is ``expected``."""
     invite = await _next_request(ctx, "INVITE")
     if invite is None:
-        ctx.report.errors.append(f"{ctx.name}: the application's INVITE never reached the peer")
+        if expected:
+            ctx.report.errors.append(f"{ctx.name}: the INVITE never reached the called peer")
         return
     for status in ctx.rng.sample([100, 180, 183], ctx.rng.randint(0, 2)):
         extra: list[tuple[str, str]] = []
@@ -282,6 +289,36 @@ async def placed_call(ctx: Context) -> None:
             break
 
 
+async def proxied_call(ctx: Context) -> None:
+    """A call the application proxies (record-routed or not) from one peer to
+    another: the INVITE spoiled at times, the callee's responses too; the
+    caller then ACKs and hangs up through the route the 200 gave."""
+    callee = await Peer.open(ctx.peer.transport, ctx.peer.server_port)
+    called = Context(callee, ctx.app, ctx.mutator, ctx.report, ctx.name, ctx.wait)
+    try:
+        leg = ctx.leg()
+        target = f"sip:callee@127.0.0.1:{callee.port};transport={callee.transport}"
+        record_route = ctx.rng.choice(["yes", "no"])
+        invite = leg.request("INVITE", (PROXY_TO, target), (RECORD_ROUTE, record_route), body=SDP)
+        changes = ctx.mutator.maybe(invite, 0.5)
+        ctx.send(invite)
+        # A spoiled INVITE may be refused before it is proxied.
+        answering = asyncio.ensure_future(_answer_call(called, Leg(callee), expected=False))
+        response = await ctx.final(invite)
+        ctx.outcome("INVITE", changes, response)
+        if isinstance(response, SipResponse) and 200 <= response.status < 300:
+            leg.remote = _dialog_remote(response)
+            contacts = response.contacts
+            leg.target = str(contacts[0].uri) if contacts else target
+            routes = [("Route", route) for route in response.header_all("Record-Route")]
+            ctx.send(leg.request("ACK", *routes, cseq=1))
+            bye = leg.request("BYE", *routes)
+            await ctx.exchange(bye, ctx.mutator.maybe(bye, 0.3))
+        await answering
+    finally:
+        callee.close()
+
+
 async def _next_request(ctx: Context, method: str) -> SipRequest | None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.wait
@@ -300,4 +337,5 @@ SCENARIOS: list[tuple[Scenario, int]] = [
     (cancelled_call, 10),
     (subscription, 15),
     (placed_call, 10),
+    (proxied_call, 10),
 ]
