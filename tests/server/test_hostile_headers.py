@@ -9,6 +9,7 @@ on loopback (``hostile``'s peer), answered by a raw JSON application.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 
@@ -235,5 +236,39 @@ async def test_a_bye_to_a_peer_that_cannot_be_reached_still_ends_the_dialog(
         assert server.stats["dialogs"] == 0
     finally:
         peer.close()
+        await app.close()
+        await server.stop()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_a_reinvite_requiring_100rel_never_pracked_leaves_nothing_held(
+    transport: str,
+) -> None:
+    # The application answers the re-INVITE 180 (reliable: the caller
+    # requires it) then 200, held for the PRACK that never comes; the caller
+    # hangs up. Before, the held 2xx and its RSeq stayed in the server for
+    # good, one more with each such call.
+    server = await start_server()
+    app = await AnsweringApp.attach(server, Report())
+    ctx, leg = await _peer(server, app, transport)
+    try:
+        await _answered_call(ctx, leg)
+        reinvite = leg.request("INVITE", ("Require", "100rel"), body=SDP)
+        ctx.send(reinvite)
+        reliable = server._tu.core.reliable
+        for _ in range(200):  # until the application's 200 is held
+            if any(invite.held for invite in reliable._invites.values()):
+                break
+            await asyncio.sleep(0.05)
+        assert len(reliable) == 1
+        assert (await _final(ctx, leg.request("BYE"))).status == 200
+        for _ in range(200):  # the PRACK and ACK timers: 64*T1 = 3.2 s
+            if len(reliable) == 0 and server.stats["server_transactions"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert len(reliable) == 0
+        assert server.stats["server_transactions"] == 0
+    finally:
+        ctx.peer.close()
         await app.close()
         await server.stop()

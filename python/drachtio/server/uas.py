@@ -448,6 +448,8 @@ class UasSide:
         """No ACK came for a 2xx the server sent: the call is ended."""
         core = self._core
         tx = core.server_txs.pop_by_stack(stack_id)
+        # A 2xx still held for a PRACK goes nowhere now.
+        core.reliable.forget(stack_id)
         if tx is None or tx.dialog is None:
             return
         dialog = tx.dialog
