@@ -45,6 +45,11 @@ class SipPeer:
         return peer
 
     @property
+    def server_port(self) -> int:
+        """The server's port this peer sends to."""
+        return self._server_port
+
+    @property
     def via(self) -> str:
         """A Via naming this socket, with a fresh branch and ``rport``."""
         branch = f"z9hG4bK-peer-{self.port}-{next(_branches)}"
@@ -93,18 +98,30 @@ class SipPeer:
         if self._reader_task is not None:
             self._reader_task.cancel()
 
+    def take(self, data: bytes) -> None:
+        """One message received: parsed and queued."""
+        self.received.put_nowait(parse(data))
+
     async def _read(self, reader: asyncio.StreamReader) -> None:
         buffer = b""
         while data := await reader.read(65536):
             buffer += data
             # CRLF keep-alive answers (RFC 5626 §3.5.1) come between messages.
             while (end := (buffer := buffer.lstrip(b"\r\n")).find(b"\r\n\r\n")) >= 0:
-                head = parse(buffer[: end + 4])
-                length = head.content_length or 0
+                length = _content_length(buffer[:end])
                 if len(buffer) < end + 4 + length:
                     break
-                self.received.put_nowait(parse(buffer[: end + 4 + length]))
+                self.take(buffer[: end + 4 + length])
                 buffer = buffer[end + 4 + length :]
+
+
+def _content_length(head: bytes) -> int:
+    """The Content-Length of a message's head, read by hand: the head need not parse."""
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in (b"content-length", b"l"):
+            return int(value.strip() or b"0")
+    return 0
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -112,4 +129,4 @@ class _Datagrams(asyncio.DatagramProtocol):
         self._peer = peer
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self._peer.received.put_nowait(parse(data))
+        self._peer.take(data)

@@ -16,6 +16,7 @@ __all__ = [
     "ANOTHER_FORK_ANSWERED",
     "APPLICATION_GONE",
     "BYE_IN_EARLY_DIALOG",
+    "BYE_NOT_SENT",
     "BYE_RECEIVED",
     "BYE_SENT",
     "CANCELLED_BY_CALLER",
@@ -57,6 +58,7 @@ NO_PRACK_TEXT = "no PRACK for the reliable provisional response"
 
 BYE_RECEIVED = Ending("BYE received")
 BYE_SENT = Ending("BYE sent")
+BYE_NOT_SENT = Ending("BYE could not be sent: no route to the peer")
 NO_ACK = Ending("no ACK for the 2xx", "ack-timeout")
 APPLICATION_GONE = Ending("application disconnected", "application-gone")
 WEBSOCKET_CLOSED = Ending("WebSocket connection closed", "connection-closed")

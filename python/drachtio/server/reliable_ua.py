@@ -95,6 +95,10 @@ class ReliableUa:
         core = self._core
         tx = core.server_txs.get_by_stack(stack_id)
         if tx is None:
+            # The INVITE ended meanwhile (a re-INVITE whose 2xx, held for
+            # the PRACK, was given up when no ACK came): nothing is left to
+            # answer, and what was held for it is dropped.
+            core.reliable.forget(stack_id)
             return
         log.warning("no PRACK, answering 504 transaction=%s", tx.id)
         pending = core.server_txs.is_pending(tx)

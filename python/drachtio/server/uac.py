@@ -13,7 +13,7 @@ import logging
 import time
 
 from drachtio._core import ResponseEvent, SipResponse, Uri
-from drachtio.errors import ParseError
+from drachtio.errors import DrachtioError, ParseError
 from drachtio.protocol import (
     CancelSipRequest,
     Failure,
@@ -42,6 +42,7 @@ from drachtio.server.dialog import (
 from drachtio.server.endings import (
     ANOTHER_FORK_ANSWERED,
     APPLICATION_GONE,
+    BYE_NOT_SENT,
     BYE_SENT,
     NOTIFY_SENT_ENDS,
     failed_in_dialog,
@@ -118,7 +119,6 @@ class UacSide:
             if not dialog.early:
                 core.sessions.sent(dialog, request)
             contact = dialog.contact
-            dest = core.first_hop(dialog, request)
         else:
             if command.method in ("ACK", "CANCEL"):
                 return Failure(
@@ -147,7 +147,17 @@ class UacSide:
             dialog = None
             contact = contact_for(*listener)
             dest = None
-        stack_id = stack.send_request(request, dest)
+        try:
+            if dialog is not None:
+                dest = core.first_hop(dialog, request)
+            stack_id = stack.send_request(request, dest)
+        except (DrachtioError, ValueError):
+            if dialog is not None and command.method == "BYE":
+                # No route to the peer (its target is no SIP URI, or has an
+                # unknown transport): the call is over all the same, and no
+                # dialog is left that nothing could end (RFC 3261 §15.1.1).
+                core.destroy_dialog(dialog, BYE_NOT_SENT, message=request)
+            raise
         core.trace_out(request)
         ctx: ClientTx[AppSession] = ClientTx(
             new_transaction_id(), stack_id, request, session, contact, dialog, session_offer=offer

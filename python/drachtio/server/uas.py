@@ -55,6 +55,7 @@ from drachtio.server.endings import (
 )
 from drachtio.server.ids import new_transaction_id
 from drachtio.server.reliable_ua import ReliableUa
+from drachtio.server.request_checks import malformed_header, unreachable_target
 from drachtio.server.session_keeper import SESSION_METHODS
 from drachtio.server.subscription_ua import SubscriptionUa
 from drachtio.server.transactions import ServerTx
@@ -94,6 +95,11 @@ class UasSide:
         )
         tx.awaiting_app_since = core.loop.time()
         try:
+            malformed = malformed_header(request)
+            if malformed is not None:
+                log.info("%s answered 400 transaction=%s: %s", request.method, tx.id, malformed)
+                core.answer(tx, 400, malformed)
+                return
             self._take_request(tx)
         except Exception:
             # A defect here must not leave the caller unanswered and the
@@ -249,15 +255,14 @@ class UasSide:
             to = request.to
             if to is not None and to.tag is None:
                 tx.to_tag = core.stack_or_fail().new_tag()
+        # The Contact and Record-Route the dialog is built from, or its
+        # target moved by, after a 2xx were checked when the request came
+        # (request_checks): reading them below cannot fail.
         refreshes = tx.dialog is not None and method in TARGET_REFRESH_METHODS
-        if 200 <= code < 300 and (refreshes or method in DIALOG_METHODS):
-            # The dialog is built, or its target moved, from these after the
-            # 2xx is sent: a malformed value raises ParseError here, before
-            # anything goes out, and the application is told (it can still
-            # answer with an error).
-            _ = request.contacts
-            if method in DIALOG_METHODS:
-                _ = request.record_route
+        if 200 <= code < 300 and (refreshes or (method in DIALOG_METHODS and tx.dialog is None)):
+            unreachable = unreachable_target(request)
+            if unreachable is not None:
+                return Failure(f"no dialog can be made with this request: {unreachable}")
         headers = core.sessions.response_headers(tx, code, command.headers)
         if method == "INVITE" and 100 < code < 300:
             headers = self._reliable.headers(tx, code, headers)
@@ -396,6 +401,10 @@ class UasSide:
         # The ACK of a 2xx the server sent goes to its dialog; another may
         # be routed through the server (a dialog it record-routed).
         mine = event.tx_id is not None and core.server_txs.get_by_stack(event.tx_id) is not None
+        if not mine and (malformed := malformed_header(event.request)) is not None:
+            # An ACK is never answered (RFC 3261 §17.2.3): one that cannot be routed is dropped.
+            log.info("ACK dropped source=%s: %s", event.source, malformed)
+            return
         stack = core.stack
         if not mine and stack is not None and core.proxies.route_ack(stack, event.request):
             return
@@ -439,6 +448,8 @@ class UasSide:
         """No ACK came for a 2xx the server sent: the call is ended."""
         core = self._core
         tx = core.server_txs.pop_by_stack(stack_id)
+        # A 2xx still held for a PRACK goes nowhere now.
+        core.reliable.forget(stack_id)
         if tx is None or tx.dialog is None:
             return
         dialog = tx.dialog

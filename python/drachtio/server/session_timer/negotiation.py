@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from drachtio._core import SipMessage, SipRequest, SipResponse
 from drachtio.errors import ParseError
+from drachtio.server.request_checks import malformed_reason
 from drachtio.server.session_timer.agreement import (
     MIN_SE_FLOOR,
     TIMER_TAG,
@@ -137,7 +138,7 @@ def answer_request(
 
 
 def _malformed(name: str, exc: ParseError) -> Reject:
-    return Reject(400, f"Malformed {name} header: {exc.detail or exc.kind}")
+    return Reject(400, malformed_reason(name, exc))
 
 
 @dataclass(frozen=True, slots=True)
