@@ -9,13 +9,12 @@ on loopback (``hostile``'s peer), answered by a raw JSON application.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 
 import pytest
 from hostile import AnsweringApp, Context, Leg, Message, Mutator, Peer, Report
-from server_harness import SDP, App, sip_port, start_server
+from server_harness import SDP, App, sip_port, start_server, until
 
 from drachtio import SipRequest, SipResponse
 from drachtio.server import Server
@@ -256,16 +255,12 @@ async def test_a_reinvite_requiring_100rel_never_pracked_leaves_nothing_held(
         reinvite = leg.request("INVITE", ("Require", "100rel"), body=SDP)
         ctx.send(reinvite)
         reliable = server._tu.core.reliable
-        for _ in range(200):  # until the application's 200 is held
-            if any(invite.held for invite in reliable._invites.values()):
-                break
-            await asyncio.sleep(0.05)
+        # Until the application's 200 is held.
+        await until(lambda: any(invite.held for invite in reliable._invites.values()))
         assert len(reliable) == 1
         assert (await _final(ctx, leg.request("BYE"))).status == 200
-        for _ in range(200):  # the PRACK and ACK timers: 64*T1 = 3.2 s
-            if len(reliable) == 0 and server.stats["server_transactions"] == 0:
-                break
-            await asyncio.sleep(0.05)
+        # The PRACK and ACK timers: 64*T1 = 3.2 s.
+        await until(lambda: len(reliable) == 0 and server.stats["server_transactions"] == 0)
         assert len(reliable) == 0
         assert server.stats["server_transactions"] == 0
     finally:
